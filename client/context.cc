@@ -1,0 +1,301 @@
+// Contexts, the field functions, timers and sampling.
+//
+// The hot path (construct, a few Set()s, destruct) touches only this
+// thread's state: its context stack, a pool of recycled bodies, an encode
+// buffer and a random generator. Nothing here locks or makes a syscall.
+
+#include <bson/bson.h>
+
+#include <cstring>
+#include <random>
+#include <thread>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "client/internal/body.h"
+#include "client/internal/bson_util.h"
+#include "client/internal/runtime.h"
+#include "client/ziggy.h"
+
+namespace ziggy {
+namespace {
+
+// Bodies larger than this are freed rather than recycled.
+constexpr size_t kMaxPooledBodyBytes = 64 << 10;
+constexpr size_t kMaxPooledBodies = 16;
+
+// splitmix64: fast, and good enough for ids and sampling coins (not for
+// secrets). Seeded per thread from the OS.
+class Random {
+ public:
+  Random() {
+    std::random_device device;
+    state_ = (uint64_t{device()} << 32) ^ device() ^
+             std::hash<std::thread::id>()(std::this_thread::get_id());
+  }
+  uint64_t Next() {
+    uint64_t z = (state_ += 0x9e3779b97f4a7c15);
+    z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9;
+    z = (z ^ (z >> 27)) * 0x94d049bb133111eb;
+    return z ^ (z >> 31);
+  }
+  // Uniform in [0, 1).
+  double Uniform() { return static_cast<double>(Next() >> 11) * 0x1.0p-53; }
+
+ private:
+  uint64_t state_;
+};
+
+struct ThreadState {
+  Context* top = nullptr;
+  std::vector<std::unique_ptr<internal::Body>> free_bodies;
+  internal::BsonBuffer encode_buffer;
+  Random random;
+
+  std::unique_ptr<internal::Body> AcquireBody() {
+    if (free_bodies.empty()) return std::make_unique<internal::Body>();
+    std::unique_ptr<internal::Body> body = std::move(free_bodies.back());
+    free_bodies.pop_back();
+    return body;
+  }
+  void ReleaseBody(std::unique_ptr<internal::Body> body) {
+    if (free_bodies.size() < kMaxPooledBodies &&
+        body->retained_bytes() <= kMaxPooledBodyBytes) {
+      body->Clear();
+      free_bodies.push_back(std::move(body));
+    }
+  }
+};
+
+ThreadState& ThisThread() {
+  thread_local ThreadState state;
+  return state;
+}
+
+double NowSeconds() {
+  return static_cast<double>(absl::GetCurrentTimeNanos()) * 1e-9;
+}
+
+// 4 bytes big-endian Unix seconds + 12 random bytes, as 32 hex chars.
+void GenerateId(char out[32], double now, Random& random) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  unsigned char bytes[16];
+  absl::big_endian::Store32(bytes, static_cast<uint32_t>(now));
+  const uint64_t a = random.Next();
+  const uint64_t b = random.Next();
+  memcpy(bytes + 4, &a, 8);
+  memcpy(bytes + 12, &b, 4);
+  for (int i = 0; i < 16; ++i) {
+    out[2 * i] = kHex[bytes[i] >> 4];
+    out[2 * i + 1] = kHex[bytes[i] & 0xf];
+  }
+}
+
+// The last dotted part of a type: "request.sql" -> "sql".
+absl::string_view ShortName(absl::string_view type) {
+  const size_t dot = type.rfind('.');
+  return dot == absl::string_view::npos ? type : type.substr(dot + 1);
+}
+
+}  // namespace
+
+Context::Context(absl::string_view name, const ContextOptions& options) {
+  if (internal::CurrentSink() == nullptr) return;  // unconfigured: inert
+  active_ = true;
+  ThreadState& thread = ThisThread();
+  start_ = NowSeconds();
+
+  absl::string_view own_name = name;
+  const bool to_root = absl::ConsumePrefix(&own_name, "^.");
+  const bool sub = to_root || absl::ConsumePrefix(&own_name, ".");
+  Context* current = thread.top;
+  if (sub && current != nullptr) {
+    parent_ = to_root ? current->root_ : current;
+    root_ = parent_->root_;
+    type_.reserve(parent_->type_.size() + 1 + own_name.size());
+    absl::StrAppend(&type_, parent_->type_, ".", own_name);
+    SetId(parent_->id());
+  } else {
+    type_.assign(own_name.data(), own_name.size());
+    GenerateId(id_, start_, thread.random);
+    id_size_ = sizeof id_;
+  }
+  if (!options.id.empty()) SetId(options.id);
+
+  recording_ = (parent_ == nullptr || parent_->recording_) &&
+               DecideSample(options.sample, own_name);
+  if (recording_) body_ = thread.AcquireBody();
+  Push();
+}
+
+Context::~Context() { Finish(); }
+
+void Context::SetId(absl::string_view id) {
+  if (id.size() <= sizeof id_) {
+    memcpy(id_, id.data(), id.size());
+    id_size_ = id.size();
+    long_id_.clear();
+  } else {
+    long_id_.assign(id.data(), id.size());
+  }
+}
+
+bool Context::DecideSample(const Sample& sample, absl::string_view own_name) {
+  if (!(sample.rate < 1.0)) return true;  // also NaN: sampling off
+  if (sample.rate <= 0.0) return false;
+  const absl::string_view target = sample.target;
+  Context* decider = nullptr;
+  if (target == "..") {
+    decider = parent_;
+  } else if (target == "^") {
+    decider = root_ == this ? nullptr : root_;
+  } else if (target != "." && target != own_name && target != type_) {
+    for (Context* c = parent_; c != nullptr; c = c->parent_) {
+      if (c->type_ == target || ShortName(c->type_) == target) {
+        decider = c;
+        break;
+      }
+    }
+  }
+  Random& random = ThisThread().random;
+  if (decider == nullptr) return random.Uniform() < sample.rate;
+  for (const SampleDecision& d : decider->sample_decisions_) {
+    if (d.child_type == type_) return d.keep;
+  }
+  const bool keep = random.Uniform() < sample.rate;
+  decider->sample_decisions_.push_back({type_, keep});
+  return keep;
+}
+
+void Context::Push() {
+  ThreadState& thread = ThisThread();
+  below_ = thread.top;
+  thread.top = this;
+  on_stack_ = true;
+}
+
+void Context::Pop() {
+  if (!on_stack_) return;
+  ThreadState& thread = ThisThread();
+  if (thread.top == this) {
+    thread.top = below_;
+  } else {
+    // Finished out of order: unlink from the middle of this thread's stack.
+    for (Context* c = thread.top; c != nullptr; c = c->below_) {
+      if (c->below_ == this) {
+        c->below_ = below_;
+        break;
+      }
+    }
+  }
+  below_ = nullptr;
+  on_stack_ = false;
+}
+
+void Context::Detach() { Pop(); }
+
+Context* Context::Current() { return ThisThread().top; }
+
+void Context::Finish() {
+  if (finished_ || !active_) {
+    finished_ = true;
+    return;
+  }
+  finished_ = true;
+  Pop();
+  if (!recording_) return;
+  ThreadState& thread = ThisThread();
+  internal::EventSink* sink = internal::CurrentSink();
+  if (sink != nullptr) {
+    const internal::ProcessInfo& process = internal::Process();
+    internal::BsonBuffer& buffer = thread.encode_buffer;
+    buffer.Reset();
+    internal::EncodeEventTo(
+        buffer.get(),
+        {id(), type_, process.host, process.pid, start_, NowSeconds()},
+        [this](bson_t* body) { body_->AppendTo(body); });
+    sink->Record(buffer.bytes());
+  }
+  thread.ReleaseBody(std::move(body_));
+}
+
+absl::Status Context::Mutable(internal::Body** body) {
+  *body = nullptr;
+  if (!active_) return absl::OkStatus();
+  if (finished_) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("ziggy context '", type_, "' is finished"));
+  }
+  *body = body_.get();  // null when sampled out
+  return absl::OkStatus();
+}
+
+absl::Status Context::Set(absl::string_view key, const FieldValue& value) {
+  internal::Body* body;
+  absl::Status status = Mutable(&body);
+  if (!status.ok() || body == nullptr) return status;
+  return body->Set(key, value);
+}
+
+absl::Status Context::Append(absl::string_view key, const FieldValue& value) {
+  internal::Body* body;
+  absl::Status status = Mutable(&body);
+  if (!status.ok() || body == nullptr) return status;
+  return body->Append(key, value);
+}
+
+absl::Status Context::AddInt(absl::string_view key, int64_t n) {
+  internal::Body* body;
+  absl::Status status = Mutable(&body);
+  if (!status.ok() || body == nullptr) return status;
+  return body->AddInt(key, n);
+}
+
+absl::Status Context::AddDouble(absl::string_view key, double n) {
+  internal::Body* body;
+  absl::Status status = Mutable(&body);
+  if (!status.ok() || body == nullptr) return status;
+  return body->AddDouble(key, n);
+}
+
+ContextScope::ContextScope(Context& context) : context_(context) {
+  if (context_.active_ && !context_.finished_ && !context_.on_stack_) {
+    context_.Push();
+    pushed_ = true;
+  }
+}
+
+ContextScope::~ContextScope() {
+  if (pushed_) context_.Pop();
+}
+
+absl::Status Set(absl::string_view key, const FieldValue& value) {
+  Context* context = Context::Current();
+  return context != nullptr ? context->Set(key, value)
+                            : internal::NoCurrentContext();
+}
+
+absl::Status Append(absl::string_view key, const FieldValue& value) {
+  Context* context = Context::Current();
+  return context != nullptr ? context->Append(key, value)
+                            : internal::NoCurrentContext();
+}
+
+Timer::Timer(Context* context, absl::string_view key)
+    : context_(context),
+      key_(context != nullptr ? key : absl::string_view()),
+      start_(std::chrono::steady_clock::now()) {}
+
+Timer::~Timer() {
+  if (context_ != nullptr) context_->Set(key_, Elapsed()).IgnoreError();
+}
+
+double Timer::Elapsed() const {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
+                                       start_)
+      .count();
+}
+
+}  // namespace ziggy

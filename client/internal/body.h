@@ -1,0 +1,102 @@
+// Body: the fields of one event under construction.
+//
+// The tree lives in two flat buffers (nodes and bytes), so setting a field
+// allocates nothing once the buffers have grown to the size of a typical
+// event; Clear() keeps their capacity and bodies are recycled per thread.
+//
+// Paths are dotted: "response.status" is the field `status` of the map
+// `response`. Missing maps on the way are created. A numeric part indexes a
+// list when the value at that point is a list (index == size appends one
+// element); otherwise it is an ordinary map key. Walking through a scalar is
+// an error (kFailedPrecondition) and leaves the body unchanged.
+//
+// Thread-safety: none; a Body belongs to one context.
+
+#ifndef ZIGGY_CLIENT_INTERNAL_BODY_H_
+#define ZIGGY_CLIENT_INTERNAL_BODY_H_
+
+#include <bson/bson.h>
+
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "client/value.h"
+
+namespace ziggy::internal {
+
+class Body {
+ public:
+  Body();
+
+  absl::Status Set(absl::string_view path, const FieldValue& value);
+  // Appends to the list at `path`, creating it when missing.
+  absl::Status Append(absl::string_view path, const FieldValue& value);
+  // Adds to the number at `path` (missing counts as 0). int + int stays an
+  // integer unless it overflows; anything with a double becomes a double.
+  absl::Status AddInt(absl::string_view path, int64_t n);
+  absl::Status AddDouble(absl::string_view path, double n);
+
+  // Empties the body, keeping capacity.
+  void Clear();
+
+  // Heap bytes held, for deciding whether to recycle the body.
+  size_t retained_bytes() const {
+    return nodes_.capacity() * sizeof(Node) + bytes_.capacity();
+  }
+
+  // Appends every field, in insertion order, as elements of `doc`.
+  void AppendTo(bson_t* doc) const;
+
+ private:
+  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kList, kMap };
+  static constexpr uint32_t kNone = UINT32_MAX;
+
+  struct Span {
+    uint32_t offset;
+    uint32_t size;
+  };
+  struct Children {
+    uint32_t first;
+    uint32_t last;
+    uint32_t count;
+  };
+  struct Node {
+    Span key;
+    uint32_t next;
+    Kind kind;
+    union {
+      bool b;
+      int64_t i;
+      double d;
+      Span str;
+      Children kids;
+    };
+  };
+
+  // Walks `path` from the root, creating missing maps and a null leaf.
+  absl::StatusOr<uint32_t> Resolve(absl::string_view path);
+  uint32_t FindChild(uint32_t parent, absl::string_view key) const;
+  uint32_t NthChild(uint32_t parent, uint32_t n) const;
+  uint32_t AddChild(uint32_t parent, absl::string_view key, Kind kind);
+  void Assign(uint32_t node, const FieldValue& value);
+  void AssignValue(uint32_t node, const Value& value);
+  absl::Status AddNumber(absl::string_view path, bool is_int, int64_t i,
+                         double d);
+  Span Store(absl::string_view bytes);
+  absl::string_view View(Span span) const {
+    return absl::string_view(bytes_.data() + span.offset, span.size);
+  }
+  void MakeContainer(uint32_t node, Kind kind);
+  void AppendNode(bson_t* doc, absl::string_view key, uint32_t node) const;
+
+  std::vector<Node> nodes_;  // nodes_[0] is the root map
+  std::string bytes_;        // keys and string values
+};
+
+}  // namespace ziggy::internal
+
+#endif  // ZIGGY_CLIENT_INTERNAL_BODY_H_

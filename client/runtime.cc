@@ -1,0 +1,156 @@
+// Configure() and the sinks it installs.
+
+#include <unistd.h>
+
+#include <cstdlib>
+#include <memory>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/synchronization/mutex.h"
+#include "client/internal/runtime.h"
+#include "client/internal/transport.h"
+#include "client/ziggy.h"
+
+namespace ziggy {
+namespace internal {
+
+std::atomic<EventSink*> current_sink{nullptr};
+
+namespace {
+
+constexpr absl::string_view kDefaultHost = "127.0.0.1";
+constexpr int kDefaultPort = 3514;
+
+class TransportSink final : public EventSink {
+ public:
+  explicit TransportSink(std::unique_ptr<Transport> transport)
+      : transport_(std::move(transport)) {}
+  void Record(absl::string_view bson) override { transport_->Send(bson); }
+  bool Flush(absl::Duration timeout) override {
+    return transport_->Flush(timeout);
+  }
+  void Shutdown() override { transport_->Shutdown(); }
+  TransportStats stats() const override { return transport_->stats(); }
+
+ private:
+  std::unique_ptr<Transport> transport_;
+};
+
+class RecorderSink final : public EventSink {
+ public:
+  explicit RecorderSink(Recorder recorder) : recorder_(std::move(recorder)) {}
+  void Record(absl::string_view bson) override {
+    absl::StatusOr<Event> event = DecodeEvent(bson);
+    if (event.ok()) recorder_(*event);
+  }
+
+ private:
+  Recorder recorder_;
+};
+
+absl::Mutex configure_mu(absl::kConstInit);
+// Published before the sink, so whoever sees a sink sees it; replaced (and
+// the old one leaked, like sinks) at every Configure, which catches fork().
+std::atomic<const ProcessInfo*> process_info{nullptr};
+
+ProcessInfo ReadProcessInfo() {
+  char host[256] = {};
+  if (gethostname(host, sizeof host - 1) != 0) host[0] = '\0';
+  return ProcessInfo{host, static_cast<int32_t>(getpid())};
+}
+
+// Installs `sink` (nullptr: unconfigured), retiring the previous one.
+void Install(std::unique_ptr<EventSink> sink) {
+  static auto* retired = new std::vector<std::unique_ptr<EventSink>>;
+  static bool exit_hook = false;
+  absl::MutexLock lock(&configure_mu);
+  if (sink != nullptr) {
+    process_info.store(new ProcessInfo(ReadProcessInfo()),
+                       std::memory_order_release);
+  }
+  if (!exit_hook) {
+    std::atexit([] { ziggy::Shutdown(); });
+    exit_hook = true;
+  }
+  EventSink* old = current_sink.exchange(sink.get());
+  if (sink != nullptr) retired->push_back(std::move(sink));
+  if (old != nullptr) old->Shutdown();
+}
+
+}  // namespace
+
+const ProcessInfo& Process() {
+  return *process_info.load(std::memory_order_acquire);
+}
+
+absl::Status NoCurrentContext() {
+  if (CurrentSink() == nullptr) return absl::OkStatus();
+  return absl::FailedPreconditionError("no current ziggy context");
+}
+
+}  // namespace internal
+
+absl::Status Configure(absl::string_view host, int port,
+                       const TransportOptions& options) {
+  if (host.empty()) return absl::InvalidArgumentError("empty ziggy host");
+  if (port < 1 || port > 65535) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("ziggy port ", port, " is outside 1-65535"));
+  }
+  const bool ipv6 = host.find(':') != absl::string_view::npos;
+  const std::string endpoint = absl::StrCat(
+      "tcp://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":", port);
+  absl::StatusOr<std::unique_ptr<internal::Transport>> transport =
+      internal::Transport::Connect(endpoint, options);
+  if (!transport.ok()) return transport.status();
+  internal::Install(
+      std::make_unique<internal::TransportSink>(*std::move(transport)));
+  return absl::OkStatus();
+}
+
+absl::Status Configure() {
+  const char* env = std::getenv("ZIGGY_HOST");
+  absl::string_view spec = env != nullptr && *env != '\0'
+                               ? absl::string_view(env)
+                               : internal::kDefaultHost;
+  int port = internal::kDefaultPort;
+  // "host:port", "[v6]:port", "[v6]" or a bare host (a bare IPv6 address
+  // has several colons and no port).
+  absl::string_view host = spec;
+  const size_t colon = spec.rfind(':');
+  const bool bracketed = absl::StartsWith(spec, "[");
+  if (colon != absl::string_view::npos &&
+      (bracketed ? colon > spec.find(']') : spec.find(':') == colon)) {
+    host = spec.substr(0, colon);
+    if (!absl::SimpleAtoi(spec.substr(colon + 1), &port)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("ZIGGY_HOST='", spec, "': port is not a number"));
+    }
+  }
+  absl::ConsumePrefix(&host, "[");
+  absl::ConsumeSuffix(&host, "]");
+  return Configure(host, port);
+}
+
+void Configure(Recorder recorder) {
+  internal::Install(std::make_unique<internal::RecorderSink>(std::move(recorder)));
+}
+
+void Shutdown() { internal::Install(nullptr); }
+
+bool Flush(absl::Duration timeout) {
+  internal::EventSink* sink = internal::CurrentSink();
+  return sink == nullptr || sink->Flush(timeout);
+}
+
+bool IsConfigured() { return internal::CurrentSink() != nullptr; }
+
+TransportStats GetTransportStats() {
+  internal::EventSink* sink = internal::CurrentSink();
+  return sink == nullptr ? TransportStats{} : sink->stats();
+}
+
+}  // namespace ziggy

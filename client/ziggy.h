@@ -1,0 +1,275 @@
+// Ziggy's producer API: record one structured event per unit of work.
+//
+//   ziggy::Configure("127.0.0.1", 3514);      // once, at start-up
+//
+//   void Handle(const Request& req) {
+//     ziggy::Context request("request");       // starts; current on this thread
+//     ziggy::Set("user_agent", req.user_agent);
+//     {
+//       ziggy::Timer timer("request_time");    // sets body.request_time (s)
+//       RunQueries();                          // may open Context(".sql")
+//     }
+//     ziggy::Set("response.status", 200);
+//   }                                          // recorded here, once
+//
+// Until Configure() is called every call is a cheap no-op.
+//
+// Names: ".sql" inside "request" is the sub-event "request.sql" and shares
+// the parent's id; "^.sql" attaches to the top-most context of the event
+// tree instead of the nearest; a plain name starts a new top-level event.
+// With no parent the leading "." (or "^.") is dropped.
+//
+// Ids: an explicit id wins; else a sub-event inherits its parent's; else a
+// new one is made: 4 bytes of big-endian Unix seconds then 12 random bytes,
+// as 32 lowercase hex chars, so ids sort roughly by time.
+//
+// Fields: Set/Append/Add take dotted keys ("response.status" is body.response
+// .status); see internal/body.h for the exact path rules. They return an
+// error Status (and change nothing) when the key is malformed, walks through
+// a scalar, or the context is finished; on an unconfigured or sampled-out
+// context they do nothing and return OK.
+//
+// Threads: each thread has its own stack of current contexts. A context is
+// used by one thread at a time; to continue it on another thread, Detach() it
+// and open a ContextScope there (see Context::Detach).
+
+#ifndef ZIGGY_CLIENT_ZIGGY_H_
+#define ZIGGY_CLIENT_ZIGGY_H_
+
+#include <chrono>
+#include <cstddef>
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+#include <type_traits>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/event.h"
+#include "client/value.h"
+
+namespace ziggy {
+
+namespace internal {
+class Body;
+}  // namespace internal
+
+// ---------------------------------------------------------------------------
+// Configuration
+
+struct TransportOptions {
+  // Each recording thread queues up to this many bytes of encoded events for
+  // the I/O thread; beyond it events are dropped (dropped_queue_full).
+  size_t queue_bytes_per_thread = 4 << 20;
+  // Events the ZeroMQ socket itself holds while the daemon is away.
+  int send_high_water_mark = 10000;
+  // At Shutdown() and process exit, how long pending events may take to go.
+  absl::Duration linger = absl::Seconds(2);
+};
+
+// Counters of the configured transport (all zero without one). Monotonic
+// except pending_bytes.
+struct TransportStats {
+  uint64_t queued = 0;               // accepted from recording threads
+  uint64_t sent = 0;                 // handed to the ZeroMQ socket
+  uint64_t dropped_queue_full = 0;   // the thread's queue was full
+  uint64_t dropped_too_large = 0;    // larger than half a thread's queue
+  uint64_t dropped_at_shutdown = 0;  // still queued, or sent, after Shutdown
+  uint64_t pending_bytes = 0;        // queued and not yet sent
+};
+
+// Sends events to the collect port of a ziggyd or forwarder at host:port.
+// The daemon need not be up; events queue (bounded) until it is. Returns
+// kInvalidArgument for a bad host or port.
+absl::Status Configure(absl::string_view host, int port,
+                       const TransportOptions& options = {});
+
+// Reads ZIGGY_HOST ("host[:port]", default "127.0.0.1:3514").
+absl::Status Configure();
+
+// Hands every finished event to `recorder`, on the thread that finished it
+// (so `recorder` must be thread-safe). For tests and in-process consumers.
+using Recorder = std::function<void(const Event&)>;
+void Configure(Recorder recorder);
+
+// Gives pending events options.linger to leave, then returns to the
+// unconfigured no-op state. Also runs at process exit.
+void Shutdown();
+
+// Waits until every event recorded so far was handed to the socket.
+bool Flush(absl::Duration timeout = absl::Seconds(5));
+
+bool IsConfigured();
+TransportStats GetTransportStats();
+
+// ---------------------------------------------------------------------------
+// Contexts
+
+// Which contexts are kept. `target`:
+//   "." or the context's own name: each context independently, with `rate`;
+//   "..": decided once per parent: all such sub-events of one parent are
+//         kept, or all dropped;
+//   "^": decided once per top-level context;
+//   any other name: once per the nearest ancestor of that name (its type or
+//         its own name); when there is no such ancestor, as ".".
+// A dropped context drops its sub-events too.
+struct Sample {
+  absl::string_view target = ".";
+  double rate = 1.0;
+};
+
+struct ContextOptions {
+  absl::string_view id;  // empty: inherit or generate
+  Sample sample;
+};
+
+class Context {
+ public:
+  // Starts the event and makes it the current context of this thread.
+  explicit Context(absl::string_view name, const ContextOptions& options = {});
+  Context(absl::string_view name, const Sample& sample)
+      : Context(name, ContextOptions{{}, sample}) {}
+  // Finish()es if not finished yet.
+  ~Context();
+
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  absl::Status Set(absl::string_view key, const FieldValue& value);
+  absl::Status Append(absl::string_view key, const FieldValue& value);
+  template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
+                                             !std::is_same<T, bool>::value,
+                                         int> = 0>
+  absl::Status Add(absl::string_view key, T n) {
+    return std::is_integral<T>::value
+               ? AddInt(key, static_cast<int64_t>(n))
+               : AddDouble(key, static_cast<double>(n));
+  }
+
+  // Ends the event now and records it (unless sampled out). Idempotent.
+  // A context still current on a thread stops being current.
+  void Finish();
+
+  // Stops being this thread's current context, so the event can continue on
+  // another thread inside a ContextScope. Fields can still be set through
+  // the object meanwhile.
+  // REQUIRES: this is the current context of the calling thread.
+  void Detach();
+
+  // The current context of this thread, or nullptr.
+  static Context* Current();
+
+  absl::string_view id() const {
+    return long_id_.empty() ? absl::string_view(id_, id_size_) : long_id_;
+  }
+  const std::string& type() const { return type_; }
+  // False when sampling dropped it or ziggy was unconfigured at its start.
+  bool recording() const { return recording_; }
+  bool finished() const { return finished_; }
+
+ private:
+  friend class ContextScope;
+  struct SampleDecision {
+    std::string child_type;
+    bool keep;
+  };
+
+  absl::Status AddInt(absl::string_view key, int64_t n);
+  absl::Status AddDouble(absl::string_view key, double n);
+  absl::Status Mutable(internal::Body** body);
+  void SetId(absl::string_view id);
+  bool DecideSample(const Sample& sample, absl::string_view own_name);
+  void Push();
+  void Pop();
+
+  std::string type_;
+  char id_[32];                // generated and inherited ids, no allocation
+  size_t id_size_ = 0;
+  std::string long_id_;        // explicit ids longer than id_
+  Context* parent_ = nullptr;  // event-tree parent (sub-events only)
+  Context* root_ = this;       // top of the event tree
+  Context* below_ = nullptr;   // next on this thread's stack
+  bool active_ = false;        // configured when constructed
+  bool on_stack_ = false;
+  bool recording_ = false;     // active and kept by sampling
+  bool finished_ = false;
+  double start_ = 0;
+  std::unique_ptr<internal::Body> body_;
+  std::vector<SampleDecision> sample_decisions_;
+};
+
+// Makes a detached context current on this thread for the scope's lifetime.
+//
+//   auto request = std::make_unique<ziggy::Context>("request");
+//   request->Detach();
+//   pool.Run([request = std::move(request)] {
+//     ziggy::ContextScope scope(*request);
+//     ziggy::Set("worker", 3);              // lands in `request`
+//   });                                      // one "request" event
+//
+// REQUIRES: `context` is detached (current on no thread) and outlives the
+// scope.
+class ContextScope {
+ public:
+  explicit ContextScope(Context& context);
+  ~ContextScope();
+  ContextScope(const ContextScope&) = delete;
+  ContextScope& operator=(const ContextScope&) = delete;
+
+ private:
+  Context& context_;
+  bool pushed_ = false;
+};
+
+// The field functions on this thread's current context. With no current
+// context they do nothing and return OK when unconfigured, and return
+// kFailedPrecondition when configured.
+absl::Status Set(absl::string_view key, const FieldValue& value);
+absl::Status Append(absl::string_view key, const FieldValue& value);
+template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
+                                           !std::is_same<T, bool>::value,
+                                       int> = 0>
+absl::Status Add(absl::string_view key, T n);
+
+// Sets `key` to the seconds elapsed (a double) between construction and
+// destruction, on the context current at construction (nothing if none).
+// REQUIRES: that context outlives the timer.
+class Timer {
+ public:
+  explicit Timer(absl::string_view key) : Timer(Context::Current(), key) {}
+  Timer(Context& context, absl::string_view key) : Timer(&context, key) {}
+  ~Timer();
+  Timer(const Timer&) = delete;
+  Timer& operator=(const Timer&) = delete;
+
+  // Seconds since construction.
+  double Elapsed() const;
+
+ private:
+  Timer(Context* context, absl::string_view key);
+  Context* context_;
+  std::string key_;
+  std::chrono::steady_clock::time_point start_;
+};
+
+// ---------------------------------------------------------------------------
+
+namespace internal {
+absl::Status NoCurrentContext();
+}  // namespace internal
+
+template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
+                                           !std::is_same<T, bool>::value,
+                                       int>>
+absl::Status Add(absl::string_view key, T n) {
+  Context* context = Context::Current();
+  return context != nullptr ? context->Add(key, n)
+                            : internal::NoCurrentContext();
+}
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_CLIENT_ZIGGY_H_
