@@ -5,6 +5,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "client/internal/bson_util.h"
+#include "client/internal/bson_validate.h"
 
 namespace ziggy {
 namespace {
@@ -46,7 +47,8 @@ void AppendValue(bson_t* doc, absl::string_view key, const Value& value) {
       for (const Value& item : value.AsList()) {
         char buf[16];
         const char* item_key;
-        const size_t len = bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
+        const size_t len =
+            bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
         AppendValue(&child, absl::string_view(item_key, len), item);
       }
       bson_append_array_end(doc, &child);
@@ -160,12 +162,15 @@ absl::StatusOr<Value> DecodeElement(const bson_iter_t* it, int depth) {
 }
 
 absl::Status InitIter(absl::string_view bson, bson_t* doc, bson_iter_t* it) {
+  std::string why;
+  if (!internal::ValidateDocument(bson, kMaxDepth, &why)) {
+    return absl::DataLossError(absl::StrCat("malformed BSON document (",
+                                            bson.size(), " bytes): ", why));
+  }
   if (!bson_init_static(doc, reinterpret_cast<const uint8_t*>(bson.data()),
                         bson.size()) ||
-      !bson_validate(doc, BSON_VALIDATE_NONE, nullptr) ||
       !bson_iter_init(it, doc)) {
-    return absl::DataLossError(
-        absl::StrCat("malformed BSON document (", bson.size(), " bytes)"));
+    return absl::DataLossError("malformed BSON document");
   }
   return absl::OkStatus();
 }

@@ -1,5 +1,7 @@
 #include "client/glog_sink.h"
 
+#include <errno.h>  // program_invocation_short_name (glibc)
+
 #include "absl/strings/string_view.h"
 #include "client/ziggy.h"
 
@@ -19,7 +21,7 @@ void GlogSink::send(google::LogSeverity severity, const char* full_filename,
   {
     Context event(type_name_);
     // Field errors cannot happen on a fresh context with these fixed keys.
-    event.Set("name", google::ProgramInvocationShortName()).IgnoreError();
+    event.Set("name", program_invocation_short_name).IgnoreError();
     event.Set("level", google::GetLogSeverityName(severity)).IgnoreError();
     event.Set("msg", absl::string_view(message, message_len)).IgnoreError();
     event.Set("file", base_filename).IgnoreError();

@@ -1,6 +1,5 @@
 #include "client/reader.h"
 
-#include <bson/bson.h>
 #include <errno.h>
 #include <string.h>
 #include <unistd.h>
@@ -9,6 +8,8 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "client/event.h"
+#include "client/internal/bson_validate.h"
 
 namespace ziggy {
 
@@ -25,8 +26,8 @@ DocumentReader::Scan DocumentReader::ScanDocument(absl::string_view data,
                                                   size_t* size,
                                                   std::string* why) {
   if (data.size() < 4) return Scan::kNeedMore;
-  const int32_t declared = static_cast<int32_t>(
-      absl::little_endian::Load32(data.data()));
+  const int32_t declared =
+      static_cast<int32_t>(absl::little_endian::Load32(data.data()));
   if (declared < static_cast<int32_t>(kMinDocument) ||
       static_cast<size_t>(declared) > options_.max_document_size) {
     *why = absl::StrCat("declared length ", declared, " is outside [",
@@ -39,15 +40,10 @@ DocumentReader::Scan DocumentReader::ScanDocument(absl::string_view data,
     *why = "document does not end with a NUL byte";
     return Scan::kCorrupt;
   }
-  if (options_.validate) {
-    bson_t doc;
-    bson_error_t error;
-    if (!bson_init_static(&doc, reinterpret_cast<const uint8_t*>(data.data()),
-                          *size) ||
-        !bson_validate_with_error(&doc, BSON_VALIDATE_NONE, &error)) {
-      *why = absl::StrCat("malformed document: ", error.message);
-      return Scan::kCorrupt;
-    }
+  if (options_.validate &&
+      !internal::ValidateDocument(data.substr(0, *size), kMaxDepth, why)) {
+    *why = absl::StrCat("malformed document: ", *why);
+    return Scan::kCorrupt;
   }
   return Scan::kDocument;
 }
@@ -65,9 +61,8 @@ bool DocumentReader::Fill(size_t want) {
     const ssize_t n = read(fd_, &buffer_[filled], buffer_.size() - filled);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      status_ = absl::UnavailableError(
-          absl::StrCat("read failed at offset ", offset_ + filled, ": ",
-                       strerror(errno)));
+      status_ = absl::UnavailableError(absl::StrCat(
+          "read failed at offset ", offset_ + filled, ": ", strerror(errno)));
       eof_ = true;
       break;
     }
@@ -114,8 +109,8 @@ bool DocumentReader::Next(absl::string_view* doc) {
       case Scan::kCorrupt: {
         const uint64_t skipped = data_.size() + DrainRemaining();
         Stop(absl::DataLossError(absl::StrCat("corrupt document at offset ",
-                                              offset_, ": ", why, "; ",
-                                              skipped, " bytes skipped")),
+                                              offset_, ": ", why, "; ", skipped,
+                                              " bytes skipped")),
              skipped);
         return false;
       }

@@ -29,9 +29,11 @@
 namespace ziggy {
 
 struct ReaderOptions {
-  // Documents declaring more than this are corrupt (BSON's own limit is 16 MiB).
+  // Documents declaring more than this are corrupt (BSON's own limit is 16
+  // MiB).
   size_t max_document_size = 16 << 20;
-  // Walk every document's elements (bson_validate) before returning it.
+  // Check every document's structure (internal/bson_validate.h) before
+  // returning it. Without it only the length and final NUL are checked.
   bool validate = true;
   // Bytes read from a file descriptor at a time.
   size_t read_size = 1 << 20;
@@ -41,6 +43,8 @@ class DocumentReader {
  public:
   // Reads from `data`, which must outlive the reader.
   explicit DocumentReader(absl::string_view data, ReaderOptions options = {});
+  // A temporary string would dangle.
+  DocumentReader(std::string&& data, ReaderOptions options = {}) = delete;
   // Reads from an open file descriptor (not closed by the reader) until EOF.
   explicit DocumentReader(int fd, ReaderOptions options = {});
 
@@ -79,7 +83,7 @@ class DocumentReader {
   ReaderOptions options_;
   int fd_ = -1;
   bool eof_ = false;
-  std::string buffer_;     // fd mode: bytes read and not yet consumed
+  std::string buffer_;      // fd mode: bytes read and not yet consumed
   absl::string_view data_;  // unread bytes (into buffer_ in fd mode)
   absl::Status status_;
   bool done_ = false;

@@ -1,5 +1,7 @@
 // Configure() and the sinks it installs.
 
+#include "client/internal/runtime.h"
+
 #include <unistd.h>
 
 #include <cstdlib>
@@ -10,7 +12,6 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "client/internal/runtime.h"
 #include "client/internal/transport.h"
 #include "client/ziggy.h"
 
@@ -64,19 +65,26 @@ ProcessInfo ReadProcessInfo() {
 
 // Installs `sink` (nullptr: unconfigured), retiring the previous one.
 void Install(std::unique_ptr<EventSink> sink) {
-  static auto* retired = new std::vector<std::unique_ptr<EventSink>>;
+  // Everything ever installed stays reachable here, never freed: a thread
+  // may still be inside a replaced sink or reading an old ProcessInfo.
+  struct Installed {
+    std::unique_ptr<EventSink> sink;
+    std::unique_ptr<ProcessInfo> process;
+  };
+  static auto* installed = new std::vector<Installed>;
   static bool exit_hook = false;
   absl::MutexLock lock(&configure_mu);
-  if (sink != nullptr) {
-    process_info.store(new ProcessInfo(ReadProcessInfo()),
-                       std::memory_order_release);
-  }
   if (!exit_hook) {
     std::atexit([] { ziggy::Shutdown(); });
     exit_hook = true;
   }
+  if (sink != nullptr) {
+    auto process = std::make_unique<ProcessInfo>(ReadProcessInfo());
+    process_info.store(process.get(), std::memory_order_release);
+    installed->push_back({nullptr, std::move(process)});
+  }
   EventSink* old = current_sink.exchange(sink.get());
-  if (sink != nullptr) retired->push_back(std::move(sink));
+  if (sink != nullptr) installed->back().sink = std::move(sink);
   if (old != nullptr) old->Shutdown();
 }
 
@@ -101,8 +109,8 @@ absl::Status Configure(absl::string_view host, int port,
         absl::StrCat("ziggy port ", port, " is outside 1-65535"));
   }
   const bool ipv6 = host.find(':') != absl::string_view::npos;
-  const std::string endpoint = absl::StrCat(
-      "tcp://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":", port);
+  const std::string endpoint =
+      absl::StrCat("tcp://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":", port);
   absl::StatusOr<std::unique_ptr<internal::Transport>> transport =
       internal::Transport::Connect(endpoint, options);
   if (!transport.ok()) return transport.status();
@@ -136,7 +144,8 @@ absl::Status Configure() {
 }
 
 void Configure(Recorder recorder) {
-  internal::Install(std::make_unique<internal::RecorderSink>(std::move(recorder)));
+  internal::Install(
+      std::make_unique<internal::RecorderSink>(std::move(recorder)));
 }
 
 void Shutdown() { internal::Install(nullptr); }

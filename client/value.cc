@@ -50,22 +50,21 @@ std::string Value::DebugString() const {
     case Kind::kString:
       return absl::StrCat("\"", AsString(), "\"");
     case Kind::kList:
-      return absl::StrCat(
-          "[",
-          absl::StrJoin(AsList(), ", ",
-                        [](std::string* out, const Value& v) {
-                          out->append(v.DebugString());
-                        }),
-          "]");
+      return absl::StrCat("[",
+                          absl::StrJoin(AsList(), ", ",
+                                        [](std::string* out, const Value& v) {
+                                          out->append(v.DebugString());
+                                        }),
+                          "]");
     case Kind::kMap:
-      return absl::StrCat(
-          "{",
-          absl::StrJoin(AsMap(), ", ",
-                        [](std::string* out, const auto& kv) {
-                          absl::StrAppend(out, kv.first, ": ",
-                                          kv.second.DebugString());
-                        }),
-          "}");
+      return absl::StrCat("{",
+                          absl::StrJoin(AsMap(), ", ",
+                                        [](std::string* out, const auto& kv) {
+                                          absl::StrAppend(
+                                              out, kv.first, ": ",
+                                              kv.second.DebugString());
+                                        }),
+                          "}");
   }
   return "";
 }

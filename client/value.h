@@ -38,10 +38,9 @@ class Value {
   Value(bool b) : rep_(b) {}
   // Every integer type but bool. An unsigned value above INT64_MAX has no
   // BSON integer type and is stored as a double.
-  template <typename T,
-            std::enable_if_t<std::is_integral<T>::value &&
-                                 !std::is_same<T, bool>::value,
-                             int> = 0>
+  template <typename T, std::enable_if_t<std::is_integral<T>::value &&
+                                             !std::is_same<T, bool>::value,
+                                         int> = 0>
   Value(T i) : rep_(FromInteger(i)) {}
   Value(double d) : rep_(d) {}
   Value(const char* s) : rep_(std::string(s)) {}
@@ -114,10 +113,9 @@ class FieldValue {
 
   FieldValue(std::nullptr_t) : kind_(Kind::kNull) {}
   FieldValue(bool b) : kind_(Kind::kBool) { scalar_.b = b; }
-  template <typename T,
-            std::enable_if_t<std::is_integral<T>::value &&
-                                 !std::is_same<T, bool>::value,
-                             int> = 0>
+  template <typename T, std::enable_if_t<std::is_integral<T>::value &&
+                                             !std::is_same<T, bool>::value,
+                                         int> = 0>
   FieldValue(T i) {
     if (std::is_unsigned<T>::value &&
         static_cast<uint64_t>(i) > static_cast<uint64_t>(INT64_MAX)) {

@@ -3,8 +3,8 @@
 //   ziggy::Configure("127.0.0.1", 3514);      // once, at start-up
 //
 //   void Handle(const Request& req) {
-//     ziggy::Context request("request");       // starts; current on this thread
-//     ziggy::Set("user_agent", req.user_agent);
+//     ziggy::Context request("request");       // starts; current on this
+//     thread ziggy::Set("user_agent", req.user_agent);
 //     {
 //       ziggy::Timer timer("request_time");    // sets body.request_time (s)
 //       RunQueries();                          // may open Context(".sql")
@@ -144,9 +144,8 @@ class Context {
                                              !std::is_same<T, bool>::value,
                                          int> = 0>
   absl::Status Add(absl::string_view key, T n) {
-    return std::is_integral<T>::value
-               ? AddInt(key, static_cast<int64_t>(n))
-               : AddDouble(key, static_cast<double>(n));
+    return std::is_integral<T>::value ? AddInt(key, static_cast<int64_t>(n))
+                                      : AddDouble(key, static_cast<double>(n));
   }
 
   // Ends the event now and records it (unless sampled out). Idempotent.
@@ -186,7 +185,7 @@ class Context {
   void Pop();
 
   std::string type_;
-  char id_[32];                // generated and inherited ids, no allocation
+  char id_[32];  // generated and inherited ids, no allocation
   size_t id_size_ = 0;
   std::string long_id_;        // explicit ids longer than id_
   Context* parent_ = nullptr;  // event-tree parent (sub-events only)
@@ -194,7 +193,7 @@ class Context {
   Context* below_ = nullptr;   // next on this thread's stack
   bool active_ = false;        // configured when constructed
   bool on_stack_ = false;
-  bool recording_ = false;     // active and kept by sampling
+  bool recording_ = false;  // active and kept by sampling
   bool finished_ = false;
   double start_ = 0;
   std::unique_ptr<internal::Body> body_;

@@ -101,9 +101,9 @@ absl::StatusOr<uint32_t> Body::Resolve(absl::string_view path) {
         }
         const uint32_t size = nodes_[node].kids.count;
         if (index > size) {
-          return absl::OutOfRangeError(absl::StrCat(
-              "index ", index, " in '", path, "' is past the list's end (",
-              size, ")"));
+          return absl::OutOfRangeError(
+              absl::StrCat("index ", index, " in '", path,
+                           "' is past the list's end (", size, ")"));
         }
         child = index < size ? NthChild(node, index)
                              : AddChild(node, "", missing_kind);
@@ -111,8 +111,8 @@ absl::StatusOr<uint32_t> Body::Resolve(absl::string_view path) {
       }
       default:
         return absl::FailedPreconditionError(
-            absl::StrCat("'", path.substr(0, start - 1),
-                         "' is a scalar, so '", path, "' cannot be set"));
+            absl::StrCat("'", path.substr(0, start - 1), "' is a scalar, so '",
+                         path, "' cannot be set"));
     }
     if (last) return child;
     node = child;
@@ -287,7 +287,8 @@ void Body::AppendNode(bson_t* doc, absl::string_view key,
       for (uint32_t c = node.kids.first; c != kNone; c = nodes_[c].next) {
         char buf[16];
         const char* item_key;
-        const size_t len = bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
+        const size_t len =
+            bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
         AppendNode(&child, absl::string_view(item_key, len), c);
       }
       bson_append_array_end(doc, &child);

@@ -52,7 +52,15 @@ class Body {
   void AppendTo(bson_t* doc) const;
 
  private:
-  enum class Kind : uint8_t { kNull, kBool, kInt, kDouble, kString, kList, kMap };
+  enum class Kind : uint8_t {
+    kNull,
+    kBool,
+    kInt,
+    kDouble,
+    kString,
+    kList,
+    kMap
+  };
   static constexpr uint32_t kNone = UINT32_MAX;
 
   struct Span {

@@ -40,8 +40,8 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Connect(
     return absl::InvalidArgumentError(
         absl::StrCat("cannot connect to '", endpoint, "': ", e.what()));
   }
-  transport->io_thread_ = std::thread(&Transport::Run, transport.get(),
-                                      std::move(socket));
+  transport->io_thread_ =
+      std::thread(&Transport::Run, transport.get(), std::move(socket));
   return transport;
 }
 
@@ -93,8 +93,8 @@ void Transport::Send(absl::string_view bson) {
 void Transport::RefreshQueues() {
   absl::MutexLock lock(&mu_);
   // Retire queues whose thread exited and that are drained.
-  auto retired = std::remove_if(
-      queues_.begin(), queues_.end(), [this](const auto& q) {
+  auto retired =
+      std::remove_if(queues_.begin(), queues_.end(), [this](const auto& q) {
         if (!q->ring.closed() || !q->ring.empty()) return false;
         retired_.queued += q->queued.load();
         retired_.dropped_queue_full += q->dropped_full.load();
@@ -172,7 +172,8 @@ void Transport::Run(zmq::socket_t socket) {
   }
   dropped_at_shutdown_.fetch_add(left);
   // Let ZeroMQ push its own queue out for the rest of the linger.
-  const absl::Duration rest = std::max(deadline - absl::Now(), absl::ZeroDuration());
+  const absl::Duration rest =
+      std::max(deadline - absl::Now(), absl::ZeroDuration());
   socket.set(zmq::sockopt::linger,
              static_cast<int>(absl::ToInt64Milliseconds(rest)));
   socket.close();
@@ -205,11 +206,23 @@ void Transport::Shutdown() {
   Wake();
   if (io_thread_.joinable()) io_thread_.join();
   context_.close();
+  {
+    // Free the rings now; keep their counters.
+    absl::MutexLock lock(&mu_);
+    retired_ = StatsLocked();
+    retired_.pending_bytes = 0;
+    queues_.clear();
+    ++queues_version_;
+  }
   stopped_.store(true);
 }
 
 TransportStats Transport::stats() const {
   absl::MutexLock lock(&mu_);
+  return StatsLocked();
+}
+
+TransportStats Transport::StatsLocked() const {
   TransportStats stats = retired_;
   for (const auto& q : queues_) {
     stats.queued += q->queued.load(std::memory_order_relaxed);

@@ -72,6 +72,7 @@ class Transport {
   // Moves records from every queue into the socket; returns how many.
   size_t Drain(zmq::socket_t& socket, bool* blocked);
   void RefreshQueues();
+  TransportStats StatsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
 
   const uint64_t id_;  // distinguishes transports in thread-local caches
