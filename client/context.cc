@@ -232,28 +232,28 @@ absl::Status Context::Mutable(internal::Body** body) {
   return absl::OkStatus();
 }
 
-absl::Status Context::Set(absl::string_view key, const FieldValue& value) {
+FieldStatus Context::Set(absl::string_view key, const FieldValue& value) {
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
   return body->Set(key, value);
 }
 
-absl::Status Context::Append(absl::string_view key, const FieldValue& value) {
+FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
   return body->Append(key, value);
 }
 
-absl::Status Context::AddInt(absl::string_view key, int64_t n) {
+FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
   return body->AddInt(key, n);
 }
 
-absl::Status Context::AddDouble(absl::string_view key, double n) {
+FieldStatus Context::AddDouble(absl::string_view key, double n) {
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -271,13 +271,13 @@ ContextScope::~ContextScope() {
   if (pushed_) context_.Pop();
 }
 
-absl::Status Set(absl::string_view key, const FieldValue& value) {
+FieldStatus Set(absl::string_view key, const FieldValue& value) {
   Context* context = Context::Current();
   return context != nullptr ? context->Set(key, value)
                             : internal::NoCurrentContext();
 }
 
-absl::Status Append(absl::string_view key, const FieldValue& value) {
+FieldStatus Append(absl::string_view key, const FieldValue& value) {
   Context* context = Context::Current();
   return context != nullptr ? context->Append(key, value)
                             : internal::NoCurrentContext();
@@ -289,7 +289,7 @@ Timer::Timer(Context* context, absl::string_view key)
       start_(std::chrono::steady_clock::now()) {}
 
 Timer::~Timer() {
-  if (context_ != nullptr) context_->Set(key_, Elapsed()).IgnoreError();
+  if (context_ != nullptr) context_->Set(key_, Elapsed());
 }
 
 double Timer::Elapsed() const {

@@ -20,12 +20,11 @@ void GlogSink::send(google::LogSeverity severity, const char* full_filename,
   in_send = true;
   {
     Context event(type_name_);
-    // Field errors cannot happen on a fresh context with these fixed keys.
-    event.Set("name", program_invocation_short_name).IgnoreError();
-    event.Set("level", google::GetLogSeverityName(severity)).IgnoreError();
-    event.Set("msg", absl::string_view(message, message_len)).IgnoreError();
-    event.Set("file", base_filename).IgnoreError();
-    event.Set("line", line).IgnoreError();
+    event.Set("name", program_invocation_short_name);
+    event.Set("level", google::GetLogSeverityName(severity));
+    event.Set("msg", absl::string_view(message, message_len));
+    event.Set("file", base_filename);
+    event.Set("line", line);
   }
   in_send = false;
 }

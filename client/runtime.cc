@@ -94,7 +94,7 @@ const ProcessInfo& Process() {
   return *process_info.load(std::memory_order_acquire);
 }
 
-absl::Status NoCurrentContext() {
+FieldStatus NoCurrentContext() {
   if (CurrentSink() == nullptr) return absl::OkStatus();
   return absl::FailedPreconditionError("no current ziggy context");
 }

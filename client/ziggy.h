@@ -25,9 +25,9 @@
 //
 // Fields: Set/Append/Add take dotted keys ("response.status" is body.response
 // .status); see internal/body.h for the exact path rules. They return an
-// error Status (and change nothing) when the key is malformed, walks through
-// a scalar, or the context is finished; on an unconfigured or sampled-out
-// context they do nothing and return OK.
+// error FieldStatus (and change nothing) when the key is malformed, walks
+// through a scalar, or the context is finished; on an unconfigured or
+// sampled-out context they do nothing and return OK.
 //
 // Threads: each thread has its own stack of current contexts. A context is
 // used by one thread at a time; to continue it on another thread, Detach() it
@@ -108,6 +108,21 @@ TransportStats GetTransportStats();
 // ---------------------------------------------------------------------------
 // Contexts
 
+// The outcome of Set/Append/Add. Unlike absl::Status it may be ignored: most
+// logging call sites have nothing to do about a failed field; those that do
+// check ok() or code(), or take the absl::Status.
+class FieldStatus {
+ public:
+  FieldStatus(absl::Status status) : status_(std::move(status)) {}
+  bool ok() const { return status_.ok(); }
+  absl::StatusCode code() const { return status_.code(); }
+  const absl::Status& status() const { return status_; }
+  operator const absl::Status&() const { return status_; }
+
+ private:
+  absl::Status status_;
+};
+
 // Which contexts are kept. `target`:
 //   "." or the context's own name: each context independently, with `rate`;
 //   "..": decided once per parent: all such sub-events of one parent are
@@ -138,12 +153,12 @@ class Context {
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
 
-  absl::Status Set(absl::string_view key, const FieldValue& value);
-  absl::Status Append(absl::string_view key, const FieldValue& value);
+  FieldStatus Set(absl::string_view key, const FieldValue& value);
+  FieldStatus Append(absl::string_view key, const FieldValue& value);
   template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
                                              !std::is_same<T, bool>::value,
                                          int> = 0>
-  absl::Status Add(absl::string_view key, T n) {
+  FieldStatus Add(absl::string_view key, T n) {
     return std::is_integral<T>::value ? AddInt(key, static_cast<int64_t>(n))
                                       : AddDouble(key, static_cast<double>(n));
   }
@@ -176,8 +191,8 @@ class Context {
     bool keep;
   };
 
-  absl::Status AddInt(absl::string_view key, int64_t n);
-  absl::Status AddDouble(absl::string_view key, double n);
+  FieldStatus AddInt(absl::string_view key, int64_t n);
+  FieldStatus AddDouble(absl::string_view key, double n);
   absl::Status Mutable(internal::Body** body);
   void SetId(absl::string_view id);
   bool DecideSample(const Sample& sample, absl::string_view own_name);
@@ -226,12 +241,12 @@ class ContextScope {
 // The field functions on this thread's current context. With no current
 // context they do nothing and return OK when unconfigured, and return
 // kFailedPrecondition when configured.
-absl::Status Set(absl::string_view key, const FieldValue& value);
-absl::Status Append(absl::string_view key, const FieldValue& value);
+FieldStatus Set(absl::string_view key, const FieldValue& value);
+FieldStatus Append(absl::string_view key, const FieldValue& value);
 template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
                                            !std::is_same<T, bool>::value,
                                        int> = 0>
-absl::Status Add(absl::string_view key, T n);
+FieldStatus Add(absl::string_view key, T n);
 
 // Sets `key` to the seconds elapsed (a double) between construction and
 // destruction, on the context current at construction (nothing if none).
@@ -257,13 +272,13 @@ class Timer {
 // ---------------------------------------------------------------------------
 
 namespace internal {
-absl::Status NoCurrentContext();
+FieldStatus NoCurrentContext();
 }  // namespace internal
 
 template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
                                            !std::is_same<T, bool>::value,
                                        int>>
-absl::Status Add(absl::string_view key, T n) {
+FieldStatus Add(absl::string_view key, T n) {
   Context* context = Context::Current();
   return context != nullptr ? context->Add(key, n)
                             : internal::NoCurrentContext();

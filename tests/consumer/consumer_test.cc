@@ -1,0 +1,25 @@
+// Proves that another workspace can depend on @ziggy//client and record.
+
+#include <vector>
+
+#include "client/glog_sink.h"
+#include "client/ziggy.h"
+#include "gtest/gtest.h"
+
+TEST(ConsumerTest, RecordsThroughTheExternalRepository) {
+  std::vector<ziggy::Event> events;
+  ziggy::Configure([&](const ziggy::Event& e) { events.push_back(e); });
+  ziggy::GlogSink sink;
+  google::AddLogSink(&sink);
+  {
+    ziggy::Context request("request");
+    ASSERT_TRUE(ziggy::Set("response.status", 200).ok());
+    LOG(INFO) << "handled";
+  }
+  google::RemoveLogSink(&sink);
+  ziggy::Shutdown();
+  ASSERT_EQ(events.size(), 2u);
+  EXPECT_EQ(events[0].type, "request.log");
+  EXPECT_EQ(events[1].type, "request");
+  EXPECT_EQ(events[1].body.Find("response.status")->AsInt(), 200);
+}
