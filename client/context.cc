@@ -4,8 +4,6 @@
 // thread's state: its context stack, a pool of recycled bodies, an encode
 // buffer and a random generator. Nothing here locks or makes a syscall.
 
-#include <bson/bson.h>
-
 #include <cstring>
 #include <random>
 #include <thread>
@@ -15,7 +13,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/internal/body.h"
-#include "client/internal/bson_util.h"
+#include "client/internal/bson_writer.h"
 #include "client/internal/runtime.h"
 #include "client/ziggy.h"
 
@@ -51,7 +49,7 @@ class Random {
 struct ThreadState {
   Context* top = nullptr;
   std::vector<std::unique_ptr<internal::Body>> free_bodies;
-  internal::BsonBuffer encode_buffer;
+  internal::BsonWriter encode_buffer;
   Random random;
 
   std::unique_ptr<internal::Body> AcquireBody() {
@@ -196,7 +194,10 @@ void Context::Pop() {
 
 void Context::Detach() { Pop(); }
 
-Context* Context::Current() { return ThisThread().top; }
+Context* Context::Current() {
+  if (internal::CurrentSink() == nullptr) return nullptr;  // the no-op path
+  return ThisThread().top;
+}
 
 void Context::Finish() {
   if (finished_ || !active_) {
@@ -210,12 +211,11 @@ void Context::Finish() {
   internal::EventSink* sink = internal::CurrentSink();
   if (sink != nullptr) {
     const internal::ProcessInfo& process = internal::Process();
-    internal::BsonBuffer& buffer = thread.encode_buffer;
-    buffer.Reset();
+    internal::BsonWriter& buffer = thread.encode_buffer;
+    buffer.Clear();
     internal::EncodeEventTo(
-        buffer.get(),
-        {id(), type_, process.host, process.pid, start_, NowSeconds()},
-        [this](bson_t* body) { body_->AppendTo(body); });
+        &buffer, {id(), type_, process.host, process.pid, start_, NowSeconds()},
+        [this](internal::BsonWriter* body) { body_->AppendTo(body); });
     sink->Record(buffer.bytes());
   }
   thread.ReleaseBody(std::move(body_));
@@ -284,15 +284,19 @@ FieldStatus Append(absl::string_view key, const FieldValue& value) {
 }
 
 Timer::Timer(Context* context, absl::string_view key)
-    : context_(context),
-      key_(context != nullptr ? key : absl::string_view()),
-      start_(std::chrono::steady_clock::now()) {}
+    : context_(context != nullptr && context->recording() ? context : nullptr) {
+  if (context_ != nullptr) {
+    key_.assign(key.data(), key.size());
+    start_ = std::chrono::steady_clock::now();
+  }
+}
 
 Timer::~Timer() {
   if (context_ != nullptr) context_->Set(key_, Elapsed());
 }
 
 double Timer::Elapsed() const {
+  if (context_ == nullptr) return 0;
   return std::chrono::duration<double>(std::chrono::steady_clock::now() -
                                        start_)
       .count();

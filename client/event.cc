@@ -4,62 +4,46 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "client/internal/bson_util.h"
 #include "client/internal/bson_validate.h"
+#include "client/internal/bson_writer.h"
 
 namespace ziggy {
 namespace {
 
-void AppendValue(bson_t* doc, absl::string_view key, const Value& value);
+void AppendValue(internal::BsonWriter* out, absl::string_view key,
+                 const Value& value);
 
-void AppendMapFields(bson_t* doc, const Value::Map& map) {
-  for (const auto& [key, item] : map) AppendValue(doc, key, item);
+void AppendMapFields(internal::BsonWriter* out, const Value::Map& map) {
+  for (const auto& [key, item] : map) AppendValue(out, key, item);
 }
 
-void AppendValue(bson_t* doc, absl::string_view key, const Value& value) {
-  const char* k = key.data();
-  const int n = static_cast<int>(key.size());
+void AppendValue(internal::BsonWriter* out, absl::string_view key,
+                 const Value& value) {
+  key = key.substr(0, key.find('\0'));  // a BSON key is a C string
   switch (value.kind()) {
     case Value::Kind::kNull:
-      bson_append_null(doc, k, n);
-      return;
+      return out->Null(key);
     case Value::Kind::kBool:
-      bson_append_bool(doc, k, n, value.AsBool());
-      return;
+      return out->Bool(key, value.AsBool());
     case Value::Kind::kInt:
-      if (value.AsInt() >= INT32_MIN && value.AsInt() <= INT32_MAX) {
-        bson_append_int32(doc, k, n, static_cast<int32_t>(value.AsInt()));
-      } else {
-        bson_append_int64(doc, k, n, value.AsInt());
-      }
-      return;
+      return out->Integer(key, value.AsInt());
     case Value::Kind::kDouble:
-      bson_append_double(doc, k, n, value.AsDouble());
-      return;
+      return out->Double(key, value.AsDouble());
     case Value::Kind::kString:
-      bson_append_utf8(doc, k, n, value.AsString().data(),
-                       static_cast<int>(value.AsString().size()));
-      return;
+      return out->Utf8(key, value.AsString());
     case Value::Kind::kList: {
-      bson_t child;
-      bson_append_array_begin(doc, k, n, &child);
+      const size_t start = out->BeginArray(key);
       uint32_t i = 0;
+      char buf[16];
       for (const Value& item : value.AsList()) {
-        char buf[16];
-        const char* item_key;
-        const size_t len =
-            bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
-        AppendValue(&child, absl::string_view(item_key, len), item);
+        AppendValue(out, internal::BsonWriter::IndexKey(i++, buf), item);
       }
-      bson_append_array_end(doc, &child);
-      return;
+      return out->EndDocument(start);
     }
     case Value::Kind::kMap: {
-      bson_t child;
-      bson_append_document_begin(doc, k, n, &child);
-      AppendMapFields(&child, value.AsMap());
-      bson_append_document_end(doc, &child);
-      return;
+      const size_t start = out->BeginSubdocument(key);
+      AppendMapFields(out, value.AsMap());
+      return out->EndDocument(start);
     }
   }
 }
@@ -198,12 +182,16 @@ absl::Status ReadNumber(const bson_iter_t* it, double* out) {
 }  // namespace
 
 std::string EncodeEvent(const Event& event) {
-  internal::BsonBuffer doc;
+  internal::BsonWriter out;
   internal::EncodeEventTo(
-      doc.get(),
+      &out,
       {event.id, event.type, event.host, event.pid, event.start, event.end},
-      [&](bson_t* body) { AppendMapFields(body, event.body.AsMap()); });
-  return std::string(doc.bytes());
+      [&](internal::BsonWriter* body) {
+        if (event.body.kind() == Value::Kind::kMap) {
+          AppendMapFields(body, event.body.AsMap());
+        }
+      });
+  return std::string(out.bytes());
 }
 
 absl::StatusOr<Value> DecodeDocument(absl::string_view bson) {

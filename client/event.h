@@ -30,8 +30,9 @@ struct Event {
   Value body = Value::MakeMap();
 };
 
-// EncodeEvent returns the event's BSON document.
-// REQUIRES: event.body is a map.
+// EncodeEvent returns the event's BSON document. A body that is not a map is
+// written as an empty document; map keys end at their first NUL byte (BSON
+// keys are C strings).
 std::string EncodeEvent(const Event& event);
 
 // DecodeEvent parses one BSON event document.

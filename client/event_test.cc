@@ -2,7 +2,7 @@
 
 #include <bson/bson.h>
 
-#include "client/internal/bson_util.h"
+#include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {
@@ -74,17 +74,17 @@ TEST(EventTest, RejectsWhatIsNotAnEvent) {
   EXPECT_EQ(DecodeEvent(bytes.substr(0, bytes.size() - 1)).status().code(),
             absl::StatusCode::kDataLoss);
 
-  internal::BsonBuffer no_type;
+  testing::BsonBuffer no_type;
   BSON_APPEND_UTF8(no_type.get(), "id", "x");
   EXPECT_EQ(DecodeEvent(no_type.bytes()).status().code(),
             absl::StatusCode::kInvalidArgument);
 
-  internal::BsonBuffer int_type;
+  testing::BsonBuffer int_type;
   BSON_APPEND_INT32(int_type.get(), "type", 5);
   EXPECT_EQ(DecodeEvent(int_type.bytes()).status().code(),
             absl::StatusCode::kInvalidArgument);
 
-  internal::BsonBuffer scalar_body;
+  testing::BsonBuffer scalar_body;
   BSON_APPEND_UTF8(scalar_body.get(), "type", "t");
   BSON_APPEND_INT32(scalar_body.get(), "body", 1);
   EXPECT_EQ(DecodeEvent(scalar_body.bytes()).status().code(),
@@ -93,7 +93,7 @@ TEST(EventTest, RejectsWhatIsNotAnEvent) {
 
 TEST(EventTest, MinimalForeignEventDecodes) {
   // What another language's client might send: int64 pid, int times, extras.
-  internal::BsonBuffer doc;
+  testing::BsonBuffer doc;
   BSON_APPEND_UTF8(doc.get(), "type", "request");
   BSON_APPEND_INT64(doc.get(), "pid", 77);
   BSON_APPEND_INT32(doc.get(), "start", 10);
@@ -107,7 +107,7 @@ TEST(EventTest, MinimalForeignEventDecodes) {
 }
 
 TEST(EventTest, ForeignBsonTypesAreMappedDeliberately) {
-  internal::BsonBuffer doc;
+  testing::BsonBuffer doc;
   bson_oid_t oid;
   bson_oid_init_from_string(&oid, "0123456789abcdef01234567");
   BSON_APPEND_OID(doc.get(), "oid", &oid);

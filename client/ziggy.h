@@ -173,7 +173,8 @@ class Context {
   // REQUIRES: this is the current context of the calling thread.
   void Detach();
 
-  // The current context of this thread, or nullptr.
+  // The current context of this thread, or nullptr (always, while
+  // unconfigured).
   static Context* Current();
 
   absl::string_view id() const {
@@ -249,8 +250,8 @@ template <typename T, std::enable_if_t<std::is_arithmetic<T>::value &&
 FieldStatus Add(absl::string_view key, T n);
 
 // Sets `key` to the seconds elapsed (a double) between construction and
-// destruction, on the context current at construction (nothing if none).
-// REQUIRES: that context outlives the timer.
+// destruction, on the context current at construction (nothing if none, or
+// if it is not recording). REQUIRES: that context outlives the timer.
 class Timer {
  public:
   explicit Timer(absl::string_view key) : Timer(Context::Current(), key) {}
@@ -259,7 +260,7 @@ class Timer {
   Timer(const Timer&) = delete;
   Timer& operator=(const Timer&) = delete;
 
-  // Seconds since construction.
+  // Seconds since construction; 0 for a timer that records nothing.
   double Elapsed() const;
 
  private:

@@ -1,20 +1,66 @@
 #include "client/internal/body.h"
 
+#include <cstring>
+
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 
 namespace ziggy::internal {
 namespace {
 
-absl::Status ValidatePath(absl::string_view path) {
+// Splits a dotted path into at most kMaxParts parts, in one pass and before
+// anything is created, so that a bad key changes nothing.
+absl::Status SplitPath(absl::string_view path, absl::string_view* parts,
+                       size_t* count) {
   if (path.empty()) return absl::InvalidArgumentError("empty field key");
-  if (path.find('\0') != absl::string_view::npos) {
-    return absl::InvalidArgumentError("field key contains a NUL byte");
+  size_t n = 0;
+  size_t start = 0;
+  for (size_t i = 0; i <= path.size(); ++i) {
+    const char c = i < path.size() ? path[i] : '.';
+    if (c == '.') {
+      if (i == start) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field key '", path, "' has an empty part"));
+      }
+      if (n == Body::kMaxParts) {
+        return absl::InvalidArgumentError(
+            absl::StrCat("field key '", path, "' has more than ",
+                         Body::kMaxParts, " parts"));
+      }
+      parts[n++] = path.substr(start, i - start);
+      start = i + 1;
+    } else if (c == '\0') {
+      return absl::InvalidArgumentError("field key contains a NUL byte");
+    }
   }
-  if (path.front() == '.' || path.back() == '.' ||
-      path.find("..") != absl::string_view::npos) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("field key '", path, "' has an empty part"));
+  *count = n;
+  return absl::OkStatus();
+}
+
+// A BSON key is a C string: map keys inside a composite Value must not hold
+// a NUL byte either.
+bool HasNulKey(const Value& value) {
+  switch (value.kind()) {
+    case Value::Kind::kList:
+      for (const Value& item : value.AsList()) {
+        if (HasNulKey(item)) return true;
+      }
+      return false;
+    case Value::Kind::kMap:
+      for (const auto& [key, item] : value.AsMap()) {
+        if (key.find('\0') != std::string::npos || HasNulKey(item)) {
+          return true;
+        }
+      }
+      return false;
+    default:
+      return false;
+  }
+}
+
+absl::Status ValidateValue(const FieldValue& value) {
+  if (value.kind() == FieldValue::Kind::kValue && HasNulKey(value.AsValue())) {
+    return absl::InvalidArgumentError("a map key in the value has a NUL byte");
   }
   return absl::OkStatus();
 }
@@ -25,10 +71,8 @@ Body::Body() { Clear(); }
 
 void Body::Clear() {
   nodes_.clear();
-  bytes_.clear();
-  Node root{};
-  root.next = kNone;
-  nodes_.push_back(root);
+  bytes_.Clear();
+  nodes_.emplace_back().next = kNone;
   MakeContainer(0, Kind::kMap);
 }
 
@@ -40,13 +84,17 @@ void Body::MakeContainer(uint32_t node, Kind kind) {
 Body::Span Body::Store(absl::string_view bytes) {
   Span span{static_cast<uint32_t>(bytes_.size()),
             static_cast<uint32_t>(bytes.size())};
-  bytes_.append(bytes.data(), bytes.size());
+  bytes_.Append(bytes);
   return span;
 }
 
 uint32_t Body::FindChild(uint32_t parent, absl::string_view key) const {
   for (uint32_t c = nodes_[parent].kids.first; c != kNone; c = nodes_[c].next) {
-    if (View(nodes_[c].key) == key) return c;
+    const Span k = nodes_[c].key;
+    if (k.size == key.size() && bytes_.data()[k.offset] == key[0] &&
+        memcmp(bytes_.data() + k.offset, key.data(), key.size()) == 0) {
+      return c;
+    }
   }
   return kNone;
 }
@@ -58,12 +106,13 @@ uint32_t Body::NthChild(uint32_t parent, uint32_t n) const {
 }
 
 uint32_t Body::AddChild(uint32_t parent, absl::string_view key, Kind kind) {
-  Node node{};
+  const auto index = static_cast<uint32_t>(nodes_.size());
+  // Filled in place: building a Node on the stack and copying it in stalls
+  // on store forwarding.
+  Node& node = nodes_.emplace_back();
   node.key = Store(key);
   node.next = kNone;
   node.kind = kind;
-  const auto index = static_cast<uint32_t>(nodes_.size());
-  nodes_.push_back(node);
   Children& kids = nodes_[parent].kids;
   if (kids.last == kNone) {
     kids.first = index;
@@ -76,28 +125,28 @@ uint32_t Body::AddChild(uint32_t parent, absl::string_view key, Kind kind) {
   return index;
 }
 
-absl::StatusOr<uint32_t> Body::Resolve(absl::string_view path) {
-  if (absl::Status s = ValidatePath(path); !s.ok()) return s;
+absl::Status Body::Resolve(absl::string_view path, uint32_t* leaf) {
+  absl::string_view parts[kMaxParts];
+  size_t count;
+  if (absl::Status s = SplitPath(path, parts, &count); !s.ok()) return s;
   uint32_t node = 0;
-  size_t start = 0;
-  while (true) {
-    const size_t dot = path.find('.', start);
-    const bool last = dot == absl::string_view::npos;
-    const absl::string_view part =
-        path.substr(start, last ? absl::string_view::npos : dot - start);
-    const Kind missing_kind = last ? Kind::kNull : Kind::kMap;
-    uint32_t child;
+  for (size_t i = 0; i < count; ++i) {
+    const absl::string_view part = parts[i];
+    const Kind missing_kind = i + 1 == count ? Kind::kNull : Kind::kMap;
+    // The path up to (not including) this part, for messages.
+    const absl::string_view walked =
+        path.substr(0, static_cast<size_t>(part.data() - path.data()) - 1);
     switch (nodes_[node].kind) {
-      case Kind::kMap:
-        child = FindChild(node, part);
-        if (child == kNone) child = AddChild(node, part, missing_kind);
+      case Kind::kMap: {
+        const uint32_t child = FindChild(node, part);
+        node = child != kNone ? child : AddChild(node, part, missing_kind);
         break;
+      }
       case Kind::kList: {
         uint32_t index;
         if (!absl::SimpleAtoi(part, &index)) {
-          return absl::FailedPreconditionError(
-              absl::StrCat("'", path.substr(0, start ? start - 1 : 0),
-                           "' is a list; '", part, "' is not an index"));
+          return absl::FailedPreconditionError(absl::StrCat(
+              "'", walked, "' is a list; '", part, "' is not an index"));
         }
         const uint32_t size = nodes_[node].kids.count;
         if (index > size) {
@@ -105,19 +154,17 @@ absl::StatusOr<uint32_t> Body::Resolve(absl::string_view path) {
               absl::StrCat("index ", index, " in '", path,
                            "' is past the list's end (", size, ")"));
         }
-        child = index < size ? NthChild(node, index)
-                             : AddChild(node, "", missing_kind);
+        node = index < size ? NthChild(node, index)
+                            : AddChild(node, "", missing_kind);
         break;
       }
       default:
-        return absl::FailedPreconditionError(
-            absl::StrCat("'", path.substr(0, start - 1), "' is a scalar, so '",
-                         path, "' cannot be set"));
+        return absl::FailedPreconditionError(absl::StrCat(
+            "'", walked, "' is a scalar, so '", path, "' cannot be set"));
     }
-    if (last) return child;
-    node = child;
-    start = dot + 1;
   }
+  *leaf = node;
+  return absl::OkStatus();
 }
 
 void Body::Assign(uint32_t node, const FieldValue& value) {
@@ -178,21 +225,23 @@ void Body::AssignValue(uint32_t node, const Value& value) {
 }
 
 absl::Status Body::Set(absl::string_view path, const FieldValue& value) {
-  absl::StatusOr<uint32_t> node = Resolve(path);
-  if (!node.ok()) return node.status();
-  Assign(*node, value);
+  if (absl::Status s = ValidateValue(value); !s.ok()) return s;
+  uint32_t node;
+  if (absl::Status s = Resolve(path, &node); !s.ok()) return s;
+  Assign(node, value);
   return absl::OkStatus();
 }
 
 absl::Status Body::Append(absl::string_view path, const FieldValue& value) {
-  absl::StatusOr<uint32_t> node = Resolve(path);
-  if (!node.ok()) return node.status();
-  if (nodes_[*node].kind == Kind::kNull) MakeContainer(*node, Kind::kList);
-  if (nodes_[*node].kind != Kind::kList) {
+  if (absl::Status s = ValidateValue(value); !s.ok()) return s;
+  uint32_t node;
+  if (absl::Status s = Resolve(path, &node); !s.ok()) return s;
+  if (nodes_[node].kind == Kind::kNull) MakeContainer(node, Kind::kList);
+  if (nodes_[node].kind != Kind::kList) {
     return absl::FailedPreconditionError(
         absl::StrCat("'", path, "' is not a list"));
   }
-  Assign(AddChild(*node, "", Kind::kNull), value);
+  Assign(AddChild(node, "", Kind::kNull), value);
   return absl::OkStatus();
 }
 
@@ -206,9 +255,9 @@ absl::Status Body::AddDouble(absl::string_view path, double n) {
 
 absl::Status Body::AddNumber(absl::string_view path, bool is_int, int64_t i,
                              double d) {
-  absl::StatusOr<uint32_t> index = Resolve(path);
-  if (!index.ok()) return index.status();
-  Node& node = nodes_[*index];
+  uint32_t index;
+  if (absl::Status s = Resolve(path, &index); !s.ok()) return s;
+  Node& node = nodes_[index];
   int64_t sum;
   switch (node.kind) {
     case Kind::kNull:
@@ -236,63 +285,41 @@ absl::Status Body::AddNumber(absl::string_view path, bool is_int, int64_t i,
   }
 }
 
-void Body::AppendTo(bson_t* doc) const {
+void Body::AppendTo(BsonWriter* out) const {
   for (uint32_t c = nodes_[0].kids.first; c != kNone; c = nodes_[c].next) {
-    AppendNode(doc, View(nodes_[c].key), c);
+    AppendNode(out, View(nodes_[c].key), c);
   }
 }
 
-void Body::AppendNode(bson_t* doc, absl::string_view key,
+void Body::AppendNode(BsonWriter* out, absl::string_view key,
                       uint32_t index) const {
   const Node& node = nodes_[index];
-  const int key_size = static_cast<int>(key.size());
   switch (node.kind) {
     case Kind::kNull:
-      bson_append_null(doc, key.data(), key_size);
-      return;
+      return out->Null(key);
     case Kind::kBool:
-      bson_append_bool(doc, key.data(), key_size, node.b);
-      return;
+      return out->Bool(key, node.b);
     case Kind::kInt:
-      // Like the seed's encoder: int32 when it fits, else int64.
-      if (node.i >= INT32_MIN && node.i <= INT32_MAX) {
-        bson_append_int32(doc, key.data(), key_size,
-                          static_cast<int32_t>(node.i));
-      } else {
-        bson_append_int64(doc, key.data(), key_size, node.i);
-      }
-      return;
+      return out->Integer(key, node.i);
     case Kind::kDouble:
-      bson_append_double(doc, key.data(), key_size, node.d);
-      return;
-    case Kind::kString: {
-      const absl::string_view s = View(node.str);
-      bson_append_utf8(doc, key.data(), key_size, s.data(),
-                       static_cast<int>(s.size()));
-      return;
-    }
+      return out->Double(key, node.d);
+    case Kind::kString:
+      return out->Utf8(key, View(node.str));
     case Kind::kMap: {
-      bson_t child;
-      bson_append_document_begin(doc, key.data(), key_size, &child);
+      const size_t start = out->BeginSubdocument(key);
       for (uint32_t c = node.kids.first; c != kNone; c = nodes_[c].next) {
-        AppendNode(&child, View(nodes_[c].key), c);
+        AppendNode(out, View(nodes_[c].key), c);
       }
-      bson_append_document_end(doc, &child);
-      return;
+      return out->EndDocument(start);
     }
     case Kind::kList: {
-      bson_t child;
-      bson_append_array_begin(doc, key.data(), key_size, &child);
+      const size_t start = out->BeginArray(key);
       uint32_t i = 0;
+      char buf[16];
       for (uint32_t c = node.kids.first; c != kNone; c = nodes_[c].next) {
-        char buf[16];
-        const char* item_key;
-        const size_t len =
-            bson_uint32_to_string(i++, &item_key, buf, sizeof buf);
-        AppendNode(&child, absl::string_view(item_key, len), c);
+        AppendNode(out, BsonWriter::IndexKey(i++, buf), c);
       }
-      bson_append_array_end(doc, &child);
-      return;
+      return out->EndDocument(start);
     }
   }
 }

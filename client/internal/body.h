@@ -8,28 +8,31 @@
 // `response`. Missing maps on the way are created. A numeric part indexes a
 // list when the value at that point is a list (index == size appends one
 // element); otherwise it is an ordinary map key. Walking through a scalar is
-// an error (kFailedPrecondition) and leaves the body unchanged.
+// an error (kFailedPrecondition) and leaves the body unchanged, as are an
+// empty part, a NUL byte, or more than kMaxParts parts (kInvalidArgument).
 //
 // Thread-safety: none; a Body belongs to one context.
 
 #ifndef ZIGGY_CLIENT_INTERNAL_BODY_H_
 #define ZIGGY_CLIENT_INTERNAL_BODY_H_
 
-#include <bson/bson.h>
-
 #include <cstdint>
 #include <string>
 #include <vector>
 
 #include "absl/status/status.h"
-#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
+#include "client/internal/bson_writer.h"
+#include "client/internal/byte_buffer.h"
 #include "client/value.h"
 
 namespace ziggy::internal {
 
 class Body {
  public:
+  // Longest dotted path, in parts.
+  static constexpr size_t kMaxParts = 32;
+
   Body();
 
   absl::Status Set(absl::string_view path, const FieldValue& value);
@@ -48,8 +51,9 @@ class Body {
     return nodes_.capacity() * sizeof(Node) + bytes_.capacity();
   }
 
-  // Appends every field, in insertion order, as elements of `doc`.
-  void AppendTo(bson_t* doc) const;
+  // Appends every field, in insertion order, as elements of the open
+  // document in `out`.
+  void AppendTo(BsonWriter* out) const;
 
  private:
   enum class Kind : uint8_t {
@@ -85,8 +89,9 @@ class Body {
     };
   };
 
-  // Walks `path` from the root, creating missing maps and a null leaf.
-  absl::StatusOr<uint32_t> Resolve(absl::string_view path);
+  // Walks `path` from the root, creating missing maps and a null leaf, and
+  // sets *node to the leaf.
+  absl::Status Resolve(absl::string_view path, uint32_t* node);
   uint32_t FindChild(uint32_t parent, absl::string_view key) const;
   uint32_t NthChild(uint32_t parent, uint32_t n) const;
   uint32_t AddChild(uint32_t parent, absl::string_view key, Kind kind);
@@ -99,10 +104,10 @@ class Body {
     return absl::string_view(bytes_.data() + span.offset, span.size);
   }
   void MakeContainer(uint32_t node, Kind kind);
-  void AppendNode(bson_t* doc, absl::string_view key, uint32_t node) const;
+  void AppendNode(BsonWriter* out, absl::string_view key, uint32_t node) const;
 
   std::vector<Node> nodes_;  // nodes_[0] is the root map
-  std::string bytes_;        // keys and string values
+  ByteBuffer bytes_;         // keys and string values
 };
 
 }  // namespace ziggy::internal

@@ -1,16 +1,17 @@
 #include "client/internal/body.h"
 
 #include "client/event.h"
-#include "client/internal/bson_util.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {
 namespace {
 
 Value Decode(const Body& body) {
-  BsonBuffer doc;
-  body.AppendTo(doc.get());
-  absl::StatusOr<Value> value = DecodeDocument(doc.bytes());
+  BsonWriter out;
+  const size_t start = out.BeginDocument();
+  body.AppendTo(&out);
+  out.EndDocument(start);
+  absl::StatusOr<Value> value = DecodeDocument(out.bytes());
   EXPECT_TRUE(value.ok()) << value.status();
   return value.ok() ? *value : Value();
 }
@@ -61,6 +62,12 @@ TEST(BodyTest, MalformedKeys) {
         << key;
   }
   EXPECT_EQ(body.Set(absl::string_view("a\0b", 3), 1).code(),
+            absl::StatusCode::kInvalidArgument);
+  std::string deep = "p";
+  for (size_t i = 1; i < Body::kMaxParts; ++i) deep += ".p";
+  EXPECT_TRUE(body.Set(deep, 1).ok());
+  body.Clear();
+  EXPECT_EQ(body.Set(deep + ".p", 1).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_TRUE(Decode(body).AsMap().empty());
 }
@@ -117,6 +124,15 @@ TEST(BodyTest, CompositeValues) {
   // Replacing a map with a scalar drops its fields.
   ASSERT_TRUE(body.Set("data", 0).ok());
   EXPECT_EQ(*Decode(body).Find("data"), Value(0));
+}
+
+TEST(BodyTest, NulInACompositeValuesKeyIsRejected) {
+  Body body;
+  const Value bad(Value::Map{{std::string("a\0b", 3), 1}});
+  EXPECT_EQ(body.Set("x", bad).code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(body.Append("x", Value::MakeList({bad})).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(Decode(body).AsMap().empty());
 }
 
 TEST(BodyTest, ClearEmptiesAndIsReusable) {

@@ -6,7 +6,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
-#include "client/internal/bson_util.h"
+#include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {
@@ -14,7 +14,7 @@ namespace {
 
 // One of every BSON type, nested.
 std::string EveryType() {
-  BsonBuffer doc;
+  testing::BsonBuffer doc;
   bson_t* d = doc.get();
   BSON_APPEND_DOUBLE(d, "double", 1.5);
   BSON_APPEND_UTF8(d, "utf8", "text");
@@ -96,7 +96,7 @@ TEST(ValidateDocumentTest, PrefixesAndByteFlipsAreSafe) {
 }
 
 TEST(ValidateDocumentTest, DepthLimit) {
-  BsonBuffer doc;
+  testing::BsonBuffer doc;
   bson_t a, b;
   BSON_APPEND_DOCUMENT_BEGIN(doc.get(), "a", &a);
   BSON_APPEND_ARRAY_BEGIN(&a, "b", &b);
@@ -109,7 +109,7 @@ TEST(ValidateDocumentTest, DepthLimit) {
 }
 
 TEST(ValidateDocumentTest, NestedLengthMustFitItsParent) {
-  BsonBuffer doc;
+  testing::BsonBuffer doc;
   bson_t a;
   BSON_APPEND_DOCUMENT_BEGIN(doc.get(), "a", &a);
   BSON_APPEND_INT32(&a, "x", 1);

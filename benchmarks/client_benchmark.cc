@@ -1,0 +1,144 @@
+// Client hot path: the calling thread's cost of a typical request event.
+//
+//   ./bazelw run -c opt //benchmarks:client_benchmark
+//
+// A typical event: one "request" context with ~6 fields (two dotted), one
+// timer and one ".sql" sub-event, recorded through the real transport into a
+// live ZeroMQ PULL sink drained by another thread.
+
+#include <atomic>
+#include <thread>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "client/event.h"
+#include "client/internal/body.h"
+#include "client/internal/bson_writer.h"
+#include "client/ziggy.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+namespace {
+
+void RecordTypicalRequest(int64_t i) {
+  Context request("request");
+  Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)");
+  Set("path", "/api/v1/items");
+  {
+    Timer timer("request_time");
+    Context sql(".sql");
+    Set("query", "select * from items where id = ?");
+    Set("rows", 1);
+  }
+  Set("response.status", 200);
+  Set("response.bytes", i);
+  Add("counters.cache_hits", 1);
+}
+
+// A PULL socket on loopback drained by its own thread: the live daemon.
+class LiveSink {
+ public:
+  LiveSink() : socket_(context_, zmq::socket_type::pull) {
+    socket_.set(zmq::sockopt::rcvtimeo, 50);
+    socket_.bind("tcp://127.0.0.1:*");
+    const std::string endpoint = socket_.get(zmq::sockopt::last_endpoint);
+    (void)absl::SimpleAtoi(endpoint.substr(endpoint.rfind(':') + 1), &port_);
+    thread_ = std::thread([this] {
+      zmq::message_t message;
+      while (!stop_.load()) {
+        if (socket_.recv(message)) received_.fetch_add(1);
+      }
+    });
+  }
+  ~LiveSink() {
+    stop_.store(true);
+    thread_.join();
+  }
+  int port() const { return port_; }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+  int port_ = 0;
+  std::atomic<bool> stop_{false};
+  std::atomic<uint64_t> received_{0};
+  std::thread thread_;
+};
+
+LiveSink* sink = nullptr;
+
+void SetUpTransport(const benchmark::State&) {
+  sink = new LiveSink;
+  TransportOptions options;
+  (void)Configure("127.0.0.1", sink->port(), options);
+}
+
+void TearDownTransport(const benchmark::State&) {
+  Shutdown();
+  delete sink;
+  sink = nullptr;
+}
+
+void BM_RequestEvent(benchmark::State& state) {
+  int64_t i = 0;
+  for (auto _ : state) RecordTypicalRequest(i++);
+  state.SetItemsProcessed(state.iterations());
+  const TransportStats stats = GetTransportStats();
+  state.counters["dropped"] = static_cast<double>(stats.dropped_queue_full);
+}
+BENCHMARK(BM_RequestEvent)
+    ->Setup(SetUpTransport)
+    ->Teardown(TearDownTransport)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(4)
+    ->UseRealTime();
+
+void BM_RequestEventUnconfigured(benchmark::State& state) {
+  int64_t i = 0;
+  for (auto _ : state) RecordTypicalRequest(i++);
+}
+BENCHMARK(BM_RequestEventUnconfigured);
+
+// The request's body from RecordTypicalRequest.
+void FillTypicalBody(internal::Body& body) {
+  body.Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)").IgnoreError();
+  body.Set("path", "/api/v1/items").IgnoreError();
+  body.Set("request_time", 0.0123).IgnoreError();
+  body.Set("response.status", 200).IgnoreError();
+  body.Set("response.bytes", 4096).IgnoreError();
+  body.AddInt("counters.cache_hits", 1).IgnoreError();
+}
+
+void BM_BuildBody(benchmark::State& state) {
+  internal::Body body;
+  for (auto _ : state) {
+    body.Clear();
+    FillTypicalBody(body);
+    benchmark::DoNotOptimize(body);
+  }
+}
+BENCHMARK(BM_BuildBody);
+
+void BM_EncodeEvent(benchmark::State& state) {
+  internal::Body body;
+  FillTypicalBody(body);
+  internal::BsonWriter buffer;
+  for (auto _ : state) {
+    buffer.Clear();
+    internal::EncodeEventTo(&buffer,
+                            {"5f1d2a3b000102030405060708090a0b", "request",
+                             "web-1", 4242, 1700000000.25, 1700000000.5},
+                            [&](internal::BsonWriter* b) { body.AppendTo(b); });
+    benchmark::DoNotOptimize(buffer.bytes().data());
+  }
+  state.SetBytesProcessed(state.iterations() * buffer.bytes().size());
+  state.counters["event_bytes"] = static_cast<double>(buffer.bytes().size());
+}
+BENCHMARK(BM_EncodeEvent);
+
+}  // namespace
+}  // namespace ziggy
+
+BENCHMARK_MAIN();
