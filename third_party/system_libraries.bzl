@@ -31,6 +31,8 @@ _LIBRARIES = {
     "gmock": (["gmock", "gtest"], [], "libgtest-dev"),
     "gtest": (["gtest"], [], "libgtest-dev"),
     "gtest_main": (["gtest_main", "gmock", "gtest"], [], "libgtest-dev"),
+    # JSON parsing for tests that check the tools' output.
+    "nlohmann_json": (["nlohmann_json"], [], "nlohmann-json3-dev"),
     "zmq": (["libzmq", "cppzmq"], [], "libzmq3-dev cppzmq-dev"),
     "zstd": (["libzstd"], [], "libzstd-dev"),
 }

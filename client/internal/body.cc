@@ -127,7 +127,7 @@ uint32_t Body::AddChild(uint32_t parent, absl::string_view key, Kind kind) {
 
 absl::Status Body::Resolve(absl::string_view path, uint32_t* leaf) {
   absl::string_view parts[kMaxParts];
-  size_t count;
+  size_t count = 0;
   if (absl::Status s = SplitPath(path, parts, &count); !s.ok()) return s;
   uint32_t node = 0;
   for (size_t i = 0; i < count; ++i) {
