@@ -194,6 +194,14 @@ std::string EncodeEvent(const Event& event) {
   return std::string(out.bytes());
 }
 
+std::string EncodeDocument(const Value& map) {
+  internal::BsonWriter out;
+  const size_t doc = out.BeginDocument();
+  if (map.kind() == Value::Kind::kMap) AppendMapFields(&out, map.AsMap());
+  out.EndDocument(doc);
+  return std::string(out.bytes());
+}
+
 absl::StatusOr<Value> DecodeDocument(absl::string_view bson) {
   bson_t doc;
   bson_iter_t it;

@@ -50,6 +50,9 @@ std::string EncodeEvent(const Event& event);
 // kMaxDepth is rejected as kInvalidArgument.
 absl::StatusOr<Event> DecodeEvent(absl::string_view bson);
 
+// EncodeDocument returns a map Value as a BSON document (non-map: empty).
+std::string EncodeDocument(const Value& map);
+
 // DecodeDocument parses any BSON document into a map Value (same mapping).
 absl::StatusOr<Value> DecodeDocument(absl::string_view bson);
 

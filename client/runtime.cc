@@ -12,6 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
+#include "client/endpoint.h"
 #include "client/internal/transport.h"
 #include "client/ziggy.h"
 
@@ -103,16 +104,13 @@ FieldStatus NoCurrentContext() {
 
 absl::Status Configure(absl::string_view host, int port,
                        const TransportOptions& options) {
-  if (host.empty()) return absl::InvalidArgumentError("empty ziggy host");
-  if (port < 1 || port > 65535) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("ziggy port ", port, " is outside 1-65535"));
+  if (port == 0) {
+    return absl::InvalidArgumentError("ziggy port 0: give the daemon's port");
   }
-  const bool ipv6 = host.find(':') != absl::string_view::npos;
-  const std::string endpoint =
-      absl::StrCat("tcp://", ipv6 ? "[" : "", host, ipv6 ? "]" : "", ":", port);
+  absl::StatusOr<std::string> endpoint = TcpEndpoint(host, port);
+  if (!endpoint.ok()) return endpoint.status();
   absl::StatusOr<std::unique_ptr<internal::Transport>> transport =
-      internal::Transport::Connect(endpoint, options);
+      internal::Transport::Connect(*endpoint, options);
   if (!transport.ok()) return transport.status();
   internal::Install(
       std::make_unique<internal::TransportSink>(*std::move(transport)));

@@ -13,8 +13,9 @@ namespace {
 
 class Validator {
  public:
-  Validator(absl::string_view data, int max_depth, std::string* why)
-      : data_(data), max_depth_(max_depth), why_(why) {}
+  Validator(absl::string_view data, int max_depth, std::string* why,
+            const TopLevelVisitor* visit)
+      : data_(data), max_depth_(max_depth), why_(why), visit_(visit) {}
 
   bool Run() {
     if (!OpenDocument(0, data_.size())) return false;
@@ -93,7 +94,28 @@ class Validator {
     return true;
   }
 
+  // Validates one element and, at the top level, shows it to the visitor.
   bool Element() {
+    const size_t at = pos_;
+    const auto type = static_cast<uint8_t>(data_[pos_]);
+    const bool top = ends_.size() == 1;
+    if (!Value()) return false;
+    if (top && visit_ != nullptr) {
+      const size_t key_start = at + 1;
+      const size_t key_end = data_.find('\0', key_start);
+      absl::string_view value = data_.substr(key_end + 1, pos_ - key_end - 1);
+      if (type == 0x02) {
+        value = value.substr(4, value.size() - 5);
+      } else if (type == 0x03 || type == 0x04) {  // not walked yet
+        value = data_.substr(key_end + 1,
+                             static_cast<size_t>(Int32At(key_end + 1)));
+      }
+      (*visit_)(data_.substr(key_start, key_end - key_start), type, value);
+    }
+    return true;
+  }
+
+  bool Value() {
     const size_t at = pos_;
     const auto type = static_cast<uint8_t>(data_[pos_++]);
     if (!CString()) return false;  // the key
@@ -162,6 +184,7 @@ class Validator {
   const absl::string_view data_;
   const int max_depth_;
   std::string* const why_;
+  const TopLevelVisitor* const visit_;
   absl::InlinedVector<size_t, 16> ends_;  // open documents' NUL offsets
   size_t pos_ = 0;
 };
@@ -173,7 +196,16 @@ bool ValidateDocument(absl::string_view data, int max_depth, std::string* why) {
     *why = "nested too deep";
     return false;
   }
-  return Validator(data, max_depth, why).Run();
+  return Validator(data, max_depth, why, nullptr).Run();
+}
+
+bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
+                      TopLevelVisitor visit) {
+  if (max_depth < 0) {
+    *why = "nested too deep";
+    return false;
+  }
+  return Validator(data, max_depth, why, &visit).Run();
 }
 
 }  // namespace ziggy::internal

@@ -9,8 +9,10 @@
 #ifndef ZIGGY_CLIENT_INTERNAL_BSON_VALIDATE_H_
 #define ZIGGY_CLIENT_INTERNAL_BSON_VALIDATE_H_
 
+#include <cstdint>
 #include <string>
 
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 
 namespace ziggy::internal {
@@ -20,6 +22,15 @@ namespace ziggy::internal {
 // Otherwise false, with the reason and offset in *why. String contents are
 // not checked for UTF-8: bytes are data and are kept as they came.
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why);
+
+// The same, also calling `visit(key, type, value)` for each top-level element
+// as it is found valid: `type` is the BSON type byte and `value` the
+// element's value bytes (for strings, the text without length or NUL). Lets
+// the collector validate an event and read its fields in one pass.
+using TopLevelVisitor = absl::FunctionRef<void(
+    absl::string_view key, uint8_t type, absl::string_view value)>;
+bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
+                      TopLevelVisitor visit);
 
 }  // namespace ziggy::internal
 

@@ -95,6 +95,30 @@ TEST(ValidateDocumentTest, PrefixesAndByteFlipsAreSafe) {
   }
 }
 
+TEST(ValidateDocumentTest, VisitsTopLevelElements) {
+  const std::string doc = EveryType();
+  std::vector<std::string> keys;
+  std::string utf8, sub;
+  std::string why;
+  ASSERT_TRUE(ValidateDocument(
+      doc, 10, &why,
+      [&](absl::string_view key, uint8_t type, absl::string_view value) {
+        keys.emplace_back(key);
+        if (key == "utf8") {
+          EXPECT_EQ(type, 0x02);
+          utf8 = std::string(value);
+        }
+        if (key == "doc") sub = std::string(value);
+      }))
+      << why;
+  EXPECT_EQ(keys.size(), 21u);
+  EXPECT_EQ(keys.front(), "double");
+  EXPECT_EQ(keys.back(), "max");
+  EXPECT_EQ(utf8, "text");
+  EXPECT_TRUE(DecodeDocument(sub).ok());
+  EXPECT_EQ(DecodeDocument(sub)->Find("x")->AsInt(), 1);
+}
+
 TEST(ValidateDocumentTest, DepthLimit) {
   testing::BsonBuffer doc;
   bson_t a, b;

@@ -1,0 +1,190 @@
+#include "collector/event_store.h"
+
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "collector/type_name.h"
+#include "glog/logging.h"
+
+namespace ziggy {
+namespace {
+
+constexpr int64_t kSecondsPerDay = 86400;
+constexpr size_t kMaxVerifiedSizes = 100000;
+
+}  // namespace
+
+EventStore::EventStore(StoreOptions options, CollectorStats* stats)
+    : options_(std::move(options)), stats_(stats) {}
+
+EventStore::~EventStore() { CloseAll(false); }
+
+int64_t EventStore::BlockOf(absl::Time t) const {
+  const int64_t seconds = absl::ToUnixSeconds(t);
+  const int64_t day = seconds >= 0 ? seconds / kSecondsPerDay
+                                   : (seconds + 1) / kSecondsPerDay - 1;
+  const int64_t hour = (seconds - day * kSecondsPerDay) / 3600;
+  return day * 24 + hour / options_.rotate_hours * options_.rotate_hours;
+}
+
+std::string EventStore::PathFor(absl::string_view type, absl::Time t) const {
+  const int64_t block = BlockOf(t);
+  const absl::Time day_start =
+      absl::FromUnixSeconds(block / 24 * kSecondsPerDay);
+  const std::string day =
+      absl::FormatTime("%Y%m%d", day_start, absl::UTCTimeZone());
+  const std::string hour =
+      options_.rotate_hours < 24 ? absl::StrFormat("-%02d", block % 24) : "";
+  return absl::StrCat(options_.root, "/", day, "/", TypeFileStem(type), "-",
+                      day, hour, ".log");
+}
+
+std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
+  const auto verified = verified_sizes_.find(path);
+  OpenReport report;
+  absl::StatusOr<std::unique_ptr<LogFile>> file = LogFile::Open(
+      path, verified == verified_sizes_.end() ? -1 : verified->second, &report);
+  if (!report.set_aside.empty()) {
+    stats_->corrupt_files.fetch_add(1);
+    LOG(ERROR) << "damaged event file set aside as " << report.set_aside << " ("
+               << report.damage << "); starting a new " << path;
+  } else if (report.repaired_bytes > 0) {
+    stats_->repaired_tails.fetch_add(1);
+    stats_->repaired_bytes.fetch_add(report.repaired_bytes);
+    LOG(WARNING) << "repaired " << path << ": truncated "
+                 << report.repaired_bytes << " bytes of a torn last record ("
+                 << report.damage << ")";
+  }
+  if (!file.ok()) {
+    stats_->write_errors.fetch_add(1);
+    LOG_EVERY_N(ERROR, 100) << file.status();
+    return nullptr;
+  }
+  stats_->open_files.fetch_add(1);
+  return *std::move(file);
+}
+
+void EventStore::CloseFile(std::unique_ptr<LogFile> file, bool sync) {
+  if (file == nullptr) return;
+  FlushFile(*file);
+  if (sync) file->Sync().IgnoreError();
+  if (file->pending_records() > 0) {
+    stats_->dropped_write_error.fetch_add(file->pending_records());
+    pending_bytes_ -= file->pending_bytes();
+    LOG(ERROR) << "closing " << file->path() << " with "
+               << file->pending_records() << " events unwritten";
+  } else if (!file->needs_repair()) {
+    if (verified_sizes_.size() >= kMaxVerifiedSizes) verified_sizes_.clear();
+    verified_sizes_[file->path()] = file->size();
+  }
+  stats_->open_files.fetch_sub(1);
+}
+
+bool EventStore::FlushFile(LogFile& file) {
+  const size_t before = file.pending_bytes();
+  const absl::Status status = file.Flush();
+  pending_bytes_ -= before - file.pending_bytes();
+  stats_->written.fetch_add(file.last_flushed_records());
+  stats_->written_bytes.fetch_add(before - file.pending_bytes());
+  if (!status.ok()) {
+    stats_->write_errors.fetch_add(1);
+    LOG_EVERY_N(ERROR, 100) << status;
+  }
+  return status.ok();
+}
+
+void EventStore::EvictOldest() {
+  Slot* oldest = nullptr;
+  for (auto& [type, slot] : slots_) {
+    if (slot.file != nullptr &&
+        (oldest == nullptr || slot.last_append < oldest->last_append)) {
+      oldest = &slot;
+    }
+  }
+  if (oldest != nullptr) CloseFile(std::move(oldest->file), false);
+}
+
+void EventStore::Reopen(Slot& slot) {
+  std::unique_ptr<LogFile> old = std::move(slot.file);
+  const std::string path = old->path();
+  verified_sizes_.erase(path);
+  stats_->open_files.fetch_sub(1);
+  std::unique_ptr<LogFile> file = OpenFile(path);
+  if (file == nullptr) {
+    stats_->open_files.fetch_add(1);
+    slot.file = std::move(old);  // try again at the next tick
+    return;
+  }
+  stats_->reopened_files.fetch_add(1);
+  old->MovePendingTo(file.get());
+  slot.file = std::move(file);
+}
+
+LogFile* EventStore::FileFor(Slot& slot, absl::string_view type, absl::Time t) {
+  const int64_t block = BlockOf(t);
+  if (slot.file != nullptr && slot.block == block) return slot.file.get();
+  CloseFile(std::move(slot.file), false);  // rotation
+  if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
+  slot.block = block;
+  slot.file = OpenFile(PathFor(type, t));
+  return slot.file.get();
+}
+
+void EventStore::Append(absl::string_view type, absl::string_view doc,
+                        absl::Time received) {
+  if (pending_bytes_ + doc.size() > options_.max_pending_bytes) {
+    stats_->dropped_write_error.fetch_add(1);
+    LOG_EVERY_N(ERROR, 1000) << "event buffers full (" << pending_bytes_
+                             << " bytes unwritten): dropping events";
+    return;
+  }
+  auto [it, inserted] = slots_.try_emplace(type);
+  Slot& slot = it->second;
+  LogFile* file = FileFor(slot, type, received);
+  if (file == nullptr) {
+    stats_->dropped_write_error.fetch_add(1);
+    if (inserted) slots_.erase(it);
+    return;
+  }
+  slot.last_append = received;
+  file->Append(doc);
+  pending_bytes_ += doc.size();
+  if (file->pending_bytes() >= options_.flush_bytes && !file->needs_repair()) {
+    FlushFile(*file);
+  }
+}
+
+void EventStore::Tick(absl::Time now) {
+  std::vector<std::string> idle;
+  for (auto& [type, slot] : slots_) {
+    if (slot.file == nullptr) {
+      idle.push_back(type);
+      continue;
+    }
+    if (slot.file->needs_repair() || slot.file->Removed()) {
+      if (!slot.file->needs_repair()) {
+        LOG(WARNING) << slot.file->path() << " was removed or replaced; "
+                     << "reopening it";
+      }
+      Reopen(slot);
+    }
+    if (!slot.file->needs_repair()) FlushFile(*slot.file);
+    if (slot.file->pending_records() == 0 &&
+        now - slot.last_append >= options_.idle_close) {
+      CloseFile(std::move(slot.file), false);
+      idle.push_back(type);
+    }
+  }
+  for (const std::string& type : idle) slots_.erase(type);
+}
+
+void EventStore::CloseAll(bool sync) {
+  for (auto& [type, slot] : slots_) {
+    if (slot.file != nullptr && slot.file->needs_repair()) Reopen(slot);
+    CloseFile(std::move(slot.file), sync);
+  }
+  slots_.clear();
+}
+
+}  // namespace ziggy

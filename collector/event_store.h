@@ -1,0 +1,89 @@
+// EventStore: routes events to one file per type per UTC day (or per hour
+// block) under the log directory:
+//   <root>/<YYYYMMDD>/<stem>-<YYYYMMDD>.log         (rotate_hours = 24)
+//   <root>/<YYYYMMDD>/<stem>-<YYYYMMDD>-<HH>.log    (blocks of rotate_hours,
+//                                                    HH = the block's first
+//                                                    hour)
+// where <stem> is TypeFileStem(type). Each file is a plain concatenation of
+// the events' BSON documents.
+//
+// Writes are batched per file and handed to the kernel when a file's buffer
+// reaches flush_bytes and at every Tick() (the collector ticks at least every
+// second). Tick() also closes files idle for idle_close, reopens files whose
+// path was removed or replaced, and retries failed writes.
+//
+// Thread-safety: none; owned by the collector's writer thread.
+
+#ifndef ZIGGY_COLLECTOR_EVENT_STORE_H_
+#define ZIGGY_COLLECTOR_EVENT_STORE_H_
+
+#include <sys/types.h>
+
+#include <memory>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "collector/log_file.h"
+#include "collector/stats.h"
+
+namespace ziggy {
+
+struct StoreOptions {
+  std::string root;                      // the log directory
+  int rotate_hours = 24;                 // 1-24
+  size_t flush_bytes = 1 << 20;          // per-file buffer
+  size_t max_pending_bytes = 256 << 20;  // all files, while failing
+  absl::Duration idle_close = absl::Seconds(60);
+  size_t max_open_files = 256;
+};
+
+class EventStore {
+ public:
+  EventStore(StoreOptions options, CollectorStats* stats);
+  ~EventStore();  // CloseAll(false)
+
+  // Queues one event of `type` received at `received`.
+  // REQUIRES: !type.empty().
+  void Append(absl::string_view type, absl::string_view doc,
+              absl::Time received);
+
+  // Flushes every file, retries failures, closes idle files and reopens
+  // removed ones.
+  void Tick(absl::Time now);
+
+  // Flushes, optionally fdatasync()s, and closes every file.
+  void CloseAll(bool sync);
+
+  // The path an event of `type` received at `t` goes to.
+  std::string PathFor(absl::string_view type, absl::Time t) const;
+
+ private:
+  struct Slot {
+    int64_t block = -1;  // days*24 + first hour of the block
+    std::unique_ptr<LogFile> file;
+    absl::Time last_append;
+  };
+
+  int64_t BlockOf(absl::Time t) const;
+  LogFile* FileFor(Slot& slot, absl::string_view type, absl::Time t);
+  std::unique_ptr<LogFile> OpenFile(const std::string& path);
+  // Flushes `file` and accounts for it; false on failure.
+  bool FlushFile(LogFile& file);
+  void CloseFile(std::unique_ptr<LogFile> file, bool sync);
+  void EvictOldest();
+  // Reopens (repairing) a file that needs it, keeping its pending records.
+  void Reopen(Slot& slot);
+
+  const StoreOptions options_;
+  CollectorStats* const stats_;
+  absl::flat_hash_map<std::string, Slot> slots_;  // by type
+  // Sizes this process left files at, so reopening skips the scan.
+  absl::flat_hash_map<std::string, off_t> verified_sizes_;
+  size_t pending_bytes_ = 0;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_EVENT_STORE_H_

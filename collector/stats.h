@@ -1,0 +1,39 @@
+// CollectorStats: the collector's counters, written by its threads and read
+// by STATUS. Plain relaxed atomics: each is monotonic or a gauge.
+
+#ifndef ZIGGY_COLLECTOR_STATS_H_
+#define ZIGGY_COLLECTOR_STATS_H_
+
+#include <atomic>
+#include <cstdint>
+
+namespace ziggy {
+
+struct CollectorStats {
+  using Counter = std::atomic<uint64_t>;
+
+  Counter received{0};  // events accepted off the wire
+  Counter received_bytes{0};
+  Counter written{0};  // events handed to the kernel in their files
+  Counter written_bytes{0};
+  Counter published{0};  // events sent on the live stream
+
+  // Drops, by reason.
+  Counter dropped_malformed{0};    // not one well-formed BSON document
+  Counter dropped_no_type{0};      // no string `type`, or an empty one
+  Counter dropped_oversized{0};    // larger than max_event_bytes
+  Counter dropped_multipart{0};    // more than one ZeroMQ frame
+  Counter dropped_write_error{0};  // could not be written; buffer full
+
+  Counter write_errors{0};    // failed write()/open() calls
+  Counter repaired_tails{0};  // files whose torn tail was truncated
+  Counter repaired_bytes{0};
+  Counter corrupt_files{0};   // damaged files set aside
+  Counter reopened_files{0};  // removed or replaced files reopened
+  Counter open_files{0};      // gauge
+  Counter queued_bytes{0};    // gauge: received, waiting for the writer
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_STATS_H_
