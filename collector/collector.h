@@ -1,0 +1,76 @@
+// Collector: the ziggyd daemon as a library (main.cc only parses flags).
+//
+// Sockets (DESIGN §3): control (REP), collect (PULL: one BSON event document
+// per message, the seed's wire format), stream (XPUB: [type, bson] frames,
+// sent only while someone subscribes; slow subscribers lose events, disk
+// never does).
+//
+// Threads: Run()'s thread owns every socket. It validates each event,
+// updates the status maps, publishes it and hands batches to a writer thread
+// that owns the EventStore. The hand-off queue is bounded (max_queued_bytes):
+// when it is full the collector stops reading the collect socket, so ZeroMQ's
+// own high-water marks push back on senders instead of memory growing.
+//
+// Thread-safety: Stop() from any thread; everything else from the thread
+// that created the Collector.
+
+#ifndef ZIGGY_COLLECTOR_COLLECTOR_H_
+#define ZIGGY_COLLECTOR_COLLECTOR_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "collector/event_store.h"
+#include "common/clock.h"
+
+namespace ziggy {
+
+struct CollectorOptions {
+  std::string control = "127.0.0.1:3513";  // host:port, port 0 = any
+  std::string collect = "127.0.0.1:3514";
+  std::string stream = "127.0.0.1:0";
+  StoreOptions store;                       // store.root: the log path
+  size_t max_event_bytes = 1 << 20;         // larger events are dropped
+  absl::Duration flush_interval = absl::Milliseconds(200);
+  size_t max_queued_bytes = 64 << 20;       // received, not yet written
+  int receive_high_water_mark = 100000;     // messages ZeroMQ may queue
+  // Where receipt times (which decide files) come from.
+  Clock* clock = Clock::Real();
+  // When set, the clock is this manual one and the ADVANCE_CLOCK control
+  // command moves it. For tests.
+  ManualClock* test_clock = nullptr;
+};
+
+class Collector {
+ public:
+  // Binds every socket; kUnavailable when an address is taken,
+  // kInvalidArgument for a bad one.
+  static absl::StatusOr<std::unique_ptr<Collector>> Bind(
+      CollectorOptions options);
+  ~Collector();
+
+  // Serves until Stop() or a SHUTDOWN command, then writes out every event
+  // received (including those already queued in the collect socket), closes
+  // the files and returns.
+  void Run();
+
+  // Asks Run() to finish. Thread-safe; returns at once.
+  void Stop();
+
+  // The bound endpoints, e.g. "tcp://127.0.0.1:41234".
+  const std::string& control_endpoint() const;
+  const std::string& collect_endpoint() const;
+  const std::string& stream_endpoint() const;
+
+  class Impl;
+
+ private:
+  explicit Collector(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_COLLECTOR_H_

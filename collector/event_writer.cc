@@ -1,0 +1,128 @@
+#include "collector/event_writer.h"
+
+namespace ziggy {
+
+constexpr size_t kMaxFreeBatches = 8;
+
+void EventBatch::Add(absl::string_view doc, size_t type_offset,
+                     size_t type_size) {
+  entries_.push_back({static_cast<uint32_t>(bytes_.size()),
+                      static_cast<uint32_t>(doc.size()),
+                      static_cast<uint32_t>(type_offset),
+                      static_cast<uint32_t>(type_size)});
+  bytes_.Append(doc);
+}
+
+void EventBatch::Clear() {
+  bytes_.Clear();
+  entries_.clear();
+}
+
+absl::string_view EventBatch::doc(size_t i) const {
+  return absl::string_view(bytes_.data() + entries_[i].offset,
+                           entries_[i].size);
+}
+
+absl::string_view EventBatch::type(size_t i) const {
+  const Entry& e = entries_[i];
+  return absl::string_view(bytes_.data() + e.offset + e.type_offset,
+                           e.type_size);
+}
+
+EventWriter::EventWriter(StoreOptions options, CollectorStats* stats,
+                         Clock* clock, absl::Duration flush_interval)
+    : stats_(stats),
+      clock_(clock),
+      flush_interval_(flush_interval),
+      store_(std::move(options), stats) {
+  thread_ = std::thread(&EventWriter::Run, this);
+}
+
+EventWriter::~EventWriter() { Finish(); }
+
+std::unique_ptr<EventBatch> EventWriter::NewBatch() {
+  absl::MutexLock lock(&mu_);
+  if (free_.empty()) return std::make_unique<EventBatch>();
+  std::unique_ptr<EventBatch> batch = std::move(free_.back());
+  free_.pop_back();
+  return batch;
+}
+
+void EventWriter::Submit(std::unique_ptr<EventBatch> batch) {
+  absl::MutexLock lock(&mu_);
+  queued_bytes_ += batch->bytes();
+  stats_->queued_bytes.store(queued_bytes_, std::memory_order_relaxed);
+  queue_.push_back(std::move(batch));
+  ++submitted_;
+}
+
+size_t EventWriter::queued_bytes() const {
+  absl::MutexLock lock(&mu_);
+  return queued_bytes_;
+}
+
+bool EventWriter::Flush(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  const uint64_t target = submitted_;
+  flush_requested_ = true;
+  auto done = [this, target]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return flushed_ >= target;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+void EventWriter::Run() {
+  uint64_t processed = 0;
+  absl::Time next_tick = absl::Now() + flush_interval_;
+  while (true) {
+    std::unique_ptr<EventBatch> batch;
+    bool tick = false;
+    bool finishing = false;
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return !queue_.empty() || flush_requested_ || finishing_;
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), flush_interval_);
+      if (!queue_.empty()) {
+        batch = std::move(queue_.front());
+        queue_.pop_front();
+        queued_bytes_ -= batch->bytes();
+        stats_->queued_bytes.store(queued_bytes_, std::memory_order_relaxed);
+      }
+      finishing = finishing_ && queue_.empty();
+      // A flush waits for the queue to empty, then ticks.
+      tick = queue_.empty() && flush_requested_;
+      flush_requested_ = flush_requested_ && !tick;
+    }
+    if (batch != nullptr) {
+      for (size_t i = 0; i < batch->size(); ++i) {
+        store_.Append(batch->type(i), batch->doc(i), batch->received);
+      }
+      ++processed;
+      batch->Clear();
+      absl::MutexLock lock(&mu_);
+      if (free_.size() < kMaxFreeBatches) free_.push_back(std::move(batch));
+    }
+    // The store's clock only decides idle closing; real time paces ticks.
+    const absl::Time now = clock_->Now();
+    if (tick || finishing || absl::Now() >= next_tick) {
+      store_.Tick(now);
+      next_tick = absl::Now() + flush_interval_;
+      absl::MutexLock lock(&mu_);
+      flushed_ = processed;
+    }
+    if (finishing) break;
+  }
+  store_.CloseAll(/*sync=*/true);
+}
+
+void EventWriter::Finish() {
+  {
+    absl::MutexLock lock(&mu_);
+    finishing_ = true;
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+}  // namespace ziggy

@@ -1,0 +1,95 @@
+// EventWriter: the collector's writer thread. It takes batches of received
+// events, appends them to their files through an EventStore, and ticks the
+// store every flush interval (so data reaches the kernel at least that often
+// and idle files close).
+//
+// Thread-safety: every method may be called from any thread.
+
+#ifndef ZIGGY_COLLECTOR_EVENT_WRITER_H_
+#define ZIGGY_COLLECTOR_EVENT_WRITER_H_
+
+#include <cstdint>
+#include <deque>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/internal/byte_buffer.h"
+#include "collector/event_store.h"
+#include "collector/stats.h"
+#include "common/clock.h"
+
+namespace ziggy {
+
+// Events received together: their BSON documents back to back, and for each
+// its place and its type (a view into the document itself).
+class EventBatch {
+ public:
+  void Add(absl::string_view doc, size_t type_offset, size_t type_size);
+  void Clear();
+  size_t size() const { return entries_.size(); }
+  size_t bytes() const { return bytes_.size(); }
+  absl::string_view doc(size_t i) const;
+  absl::string_view type(size_t i) const;
+
+  absl::Time received;
+
+ private:
+  struct Entry {
+    uint32_t offset;
+    uint32_t size;
+    uint32_t type_offset;  // from the document's start
+    uint32_t type_size;
+  };
+  internal::ByteBuffer bytes_;
+  std::vector<Entry> entries_;
+};
+
+class EventWriter {
+ public:
+  EventWriter(StoreOptions options, CollectorStats* stats, Clock* clock,
+              absl::Duration flush_interval);
+  ~EventWriter();  // Finish()
+
+  // An empty batch to fill (recycled when possible).
+  std::unique_ptr<EventBatch> NewBatch();
+
+  // Queues a batch. Never blocks: callers bound memory by watching
+  // queued_bytes().
+  void Submit(std::unique_ptr<EventBatch> batch);
+  size_t queued_bytes() const;
+
+  // Waits until everything submitted so far is in the kernel. False on
+  // timeout.
+  bool Flush(absl::Duration timeout);
+
+  // Writes out every queued batch, fdatasync()s and closes the files, and
+  // stops the thread. Idempotent.
+  void Finish();
+
+ private:
+  void Run();
+
+  CollectorStats* const stats_;
+  Clock* const clock_;
+  const absl::Duration flush_interval_;
+  EventStore store_;  // writer thread only
+
+  mutable absl::Mutex mu_;
+  std::deque<std::unique_ptr<EventBatch>> queue_ ABSL_GUARDED_BY(mu_);
+  std::vector<std::unique_ptr<EventBatch>> free_ ABSL_GUARDED_BY(mu_);
+  size_t queued_bytes_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t submitted_ ABSL_GUARDED_BY(mu_) = 0;
+  uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;  // batches in the kernel
+  bool flush_requested_ ABSL_GUARDED_BY(mu_) = false;
+  bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  std::thread thread_;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_EVENT_WRITER_H_

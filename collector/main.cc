@@ -1,0 +1,103 @@
+// ziggyd: the Ziggy collector. See collector.h; flags below.
+
+#include <cstdio>
+
+#include "absl/strings/str_cat.h"
+#include "collector/collector.h"
+#include "common/clock.h"
+#include "common/paths.h"
+#include "common/signals.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(control, "127.0.0.1:3513",
+              "Control port (REP) host:port; port 0 picks a free one.");
+DEFINE_string(collect, "127.0.0.1:3514",
+              "Collect port (PULL) for events, host:port; \"*:3514\" listens "
+              "on every interface.");
+DEFINE_string(stream, "127.0.0.1:0",
+              "Live stream port (PUB) host:port; 0 picks a free one (ask the "
+              "control port: SOCK_STREAM).");
+DEFINE_string(log_path, "ziggy-logs",
+              "Directory for event files (created if missing); relative paths "
+              "are resolved against the directory you ran the command from.");
+DEFINE_int32(rotate_hours, 24,
+             "Hours per file, 1-24. Under 24, file names carry the hour "
+             "block: <type>-<YYYYMMDD>-<HH>.log.");
+DEFINE_int64(max_event_bytes, 1 << 20, "Larger events are dropped.");
+DEFINE_int32(flush_interval_ms, 200,
+             "Buffered events reach their files at least this often.");
+DEFINE_int32(idle_close_seconds, 60, "Files idle this long are closed.");
+DEFINE_int32(max_open_files, 256, "At most this many event files open.");
+DEFINE_double(fake_time, 0,
+              "Testing only: start the clock that decides files at this Unix "
+              "time and let the ADVANCE_CLOCK control command move it.");
+
+namespace {
+
+bool Positive(const char* flag, int64_t value) {
+  if (value > 0) return true;
+  std::fprintf(stderr, "ziggyd: --%s must be positive\n", flag);
+  return false;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "the Ziggy collector: receives events, writes one file per type per "
+      "day, serves a live stream and a control port.\n"
+      "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc > 1) {
+    std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
+                 argv[1]);
+    return 1;
+  }
+  if (!Positive("max-event-bytes", FLAGS_max_event_bytes) ||
+      !Positive("flush-interval-ms", FLAGS_flush_interval_ms) ||
+      !Positive("idle-close-seconds", FLAGS_idle_close_seconds) ||
+      !Positive("max-open-files", FLAGS_max_open_files)) {
+    return 1;
+  }
+  if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
+    FLAGS_logtostderr = true;
+  }
+  google::InitGoogleLogging(argv[0]);
+  ziggy::TerminationSignals signals;  // before any thread starts
+
+  ziggy::CollectorOptions options;
+  options.control = FLAGS_control;
+  options.collect = FLAGS_collect;
+  options.stream = FLAGS_stream;
+  options.store.root = ziggy::ResolveUserPath(FLAGS_log_path);
+  options.store.rotate_hours = FLAGS_rotate_hours;
+  options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);
+  options.store.max_open_files = static_cast<size_t>(FLAGS_max_open_files);
+  options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
+  options.flush_interval = absl::Milliseconds(FLAGS_flush_interval_ms);
+  std::unique_ptr<ziggy::ManualClock> test_clock;
+  if (FLAGS_fake_time > 0) {
+    test_clock = std::make_unique<ziggy::ManualClock>(
+        absl::FromUnixNanos(static_cast<int64_t>(FLAGS_fake_time * 1e9)));
+    options.test_clock = test_clock.get();
+  }
+
+  absl::StatusOr<std::unique_ptr<ziggy::Collector>> collector =
+      ziggy::Collector::Bind(options);
+  if (!collector.ok()) {
+    std::fprintf(stderr, "ziggyd: %s\n",
+                 std::string(collector.status().message()).c_str());
+    return 1;
+  }
+  LOG(INFO) << "ziggyd listening: control=" << (*collector)->control_endpoint()
+            << " collect=" << (*collector)->collect_endpoint()
+            << " stream=" << (*collector)->stream_endpoint()
+            << " log-path=" << options.store.root;
+  signals.Start([&](int signo) {
+    LOG(INFO) << "signal " << signo << ": stopping";
+    (*collector)->Stop();
+  });
+  (*collector)->Run();
+  return 0;
+}
