@@ -29,7 +29,9 @@ constexpr size_t kMaxTracked = 10000;
 // How long shutdown keeps draining the collect socket.
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
 
-double UnixSeconds(absl::Time t) { return absl::ToDoubleSeconds(t - absl::UnixEpoch()); }
+double UnixSeconds(absl::Time t) {
+  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
 
 struct Seen {
   double last = 0;
@@ -54,8 +56,8 @@ class SeenMap {
   Value ToValue() const {
     Value::Map map;
     for (const auto& [key, seen] : map_) {
-      map.emplace_back(key, Value(Value::Map{{"last", seen.last},
-                                             {"count", seen.count}}));
+      map.emplace_back(
+          key, Value(Value::Map{{"last", seen.last}, {"count", seen.count}}));
     }
     return Value(std::move(map));
   }
@@ -112,7 +114,6 @@ class Collector::Impl {
     if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
     for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
       s->set(zmq::sockopt::linger, 0);
-      s->set(zmq::sockopt::ipv6, 1);
     }
     control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
     collect_.set(zmq::sockopt::rcvhwm, options_.receive_high_water_mark);
@@ -137,6 +138,10 @@ class Collector::Impl {
         return absl::InvalidArgumentError(
             absl::StrCat("--", b.name, ": ", endpoint.status().message()));
       }
+      // IPv6 only when asked for: otherwise endpoints read [::ffff:a.b.c.d].
+      const bool ipv6 = b.address->find(':') != b.address->rfind(':') ||
+                        b.address->front() == '[';
+      b.socket->set(zmq::sockopt::ipv6, ipv6 ? 1 : 0);
       try {
         b.socket->bind(*endpoint);
       } catch (const zmq::error_t& e) {
@@ -228,9 +233,9 @@ class Collector::Impl {
     const absl::string_view doc(message.data<char>(), message.size());
     if (doc.size() > options_.max_event_bytes) {
       stats_.dropped_oversized.fetch_add(1);
-      drops_.Note("oversized",
-                  absl::StrCat(doc.size(), " > ", options_.max_event_bytes,
-                               " bytes"));
+      drops_.Note(
+          "oversized",
+          absl::StrCat(doc.size(), " > ", options_.max_event_bytes, " bytes"));
       return;
     }
     absl::string_view type, host;
@@ -257,8 +262,9 @@ class Collector::Impl {
     }
     if (!has_type || !type_is_string || type.empty()) {
       stats_.dropped_no_type.fetch_add(1);
-      drops_.Note("no string type",
-                  !has_type ? "missing" : type_is_string ? "empty" : "not a string");
+      drops_.Note("no string type", !has_type        ? "missing"
+                                    : type_is_string ? "empty"
+                                                     : "not a string");
       return;
     }
     stats_.received.fetch_add(1, std::memory_order_relaxed);
@@ -323,8 +329,8 @@ class Collector::Impl {
     if (command == "FLUSH") {
       const bool flushed = writer_->Flush(absl::Seconds(10));
       if (!flushed) return ErrorReply("flush timed out");
-      return EncodeDocument(Value(Value::Map{
-          {"ok", true}, {"written", stats_.written.load()}}));
+      return EncodeDocument(
+          Value(Value::Map{{"ok", true}, {"written", stats_.written.load()}}));
     }
     if (command == "ADVANCE_CLOCK" && options_.test_clock != nullptr) {
       const Value* seconds = request.args.Get("seconds");
@@ -333,8 +339,8 @@ class Collector::Impl {
         return ErrorReply("ADVANCE_CLOCK needs a number 'seconds'");
       }
       options_.test_clock->Advance(absl::Seconds(seconds->AsDouble()));
-      return EncodeDocument(Value(Value::Map{
-          {"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
+      return EncodeDocument(
+          Value(Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
     }
     return ErrorReply(absl::StrCat("unknown command '", command, "'"));
   }

@@ -31,11 +31,11 @@ struct CollectorOptions {
   std::string control = "127.0.0.1:3513";  // host:port, port 0 = any
   std::string collect = "127.0.0.1:3514";
   std::string stream = "127.0.0.1:0";
-  StoreOptions store;                       // store.root: the log path
-  size_t max_event_bytes = 1 << 20;         // larger events are dropped
+  StoreOptions store;                // store.root: the log path
+  size_t max_event_bytes = 1 << 20;  // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);
-  size_t max_queued_bytes = 64 << 20;       // received, not yet written
-  int receive_high_water_mark = 100000;     // messages ZeroMQ may queue
+  size_t max_queued_bytes = 64 << 20;    // received, not yet written
+  int receive_high_water_mark = 100000;  // messages ZeroMQ may queue
   // Where receipt times (which decide files) come from.
   Clock* clock = Clock::Real();
   // When set, the clock is this manual one and the ADVANCE_CLOCK control

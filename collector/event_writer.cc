@@ -6,10 +6,9 @@ constexpr size_t kMaxFreeBatches = 8;
 
 void EventBatch::Add(absl::string_view doc, size_t type_offset,
                      size_t type_size) {
-  entries_.push_back({static_cast<uint32_t>(bytes_.size()),
-                      static_cast<uint32_t>(doc.size()),
-                      static_cast<uint32_t>(type_offset),
-                      static_cast<uint32_t>(type_size)});
+  entries_.push_back(
+      {static_cast<uint32_t>(bytes_.size()), static_cast<uint32_t>(doc.size()),
+       static_cast<uint32_t>(type_offset), static_cast<uint32_t>(type_size)});
   bytes_.Append(doc);
 }
 

@@ -1,0 +1,207 @@
+#include "ctl/ctl.h"
+
+#include <algorithm>
+
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/time/clock.h"
+#include "client/control.h"
+#include "client/event.h"
+#include "client/json.h"
+
+namespace ziggy {
+namespace {
+
+constexpr absl::string_view kUsage =
+    "usage: ziggyctl [-H host:port] [--json] status|shutdown|flush|ports";
+
+// Field lookups that tolerate any daemon version: missing reads as 0 / "".
+double Number(const Value& v, absl::string_view path) {
+  const Value* found = v.Find(path);
+  if (found == nullptr) return 0;
+  if (found->kind() == Value::Kind::kInt)
+    return static_cast<double>(found->AsInt());
+  if (found->kind() == Value::Kind::kDouble) return found->AsDouble();
+  return 0;
+}
+
+std::string Text(const Value& v, absl::string_view path) {
+  const Value* found = v.Find(path);
+  return found != nullptr && found->kind() == Value::Kind::kString
+             ? found->AsString()
+             : "";
+}
+
+// Names from the network, made safe for a terminal.
+std::string Printable(absl::string_view s) { return absl::CHexEscape(s); }
+
+std::string Count(double n) {
+  std::string digits = absl::StrCat(static_cast<uint64_t>(n));
+  for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) {
+    digits.insert(static_cast<size_t>(i), ",");
+  }
+  return digits;
+}
+
+std::string Bytes(double n) {
+  if (n < 1024) return absl::StrCat(static_cast<uint64_t>(n), " B");
+  if (n < 1024 * 1024) return absl::StrFormat("%.1f KiB", n / 1024);
+  if (n < 1024.0 * 1024 * 1024) return absl::StrFormat("%.1f MiB", n / 1048576);
+  return absl::StrFormat("%.2f GiB", n / 1073741824);
+}
+
+std::string Age(double seconds) {
+  if (seconds < 0) seconds = 0;
+  if (seconds < 60) return absl::StrFormat("%.1fs", seconds);
+  if (seconds < 3600)
+    return absl::StrFormat("%dm%02ds", int(seconds) / 60, int(seconds) % 60);
+  if (seconds < 86400) {
+    return absl::StrFormat("%dh%02dm", int(seconds) / 3600,
+                           int(seconds) % 3600 / 60);
+  }
+  return absl::StrFormat("%dd%02dh", int(seconds) / 86400,
+                         int(seconds) % 86400 / 3600);
+}
+
+std::string When(double unix_seconds, double now) {
+  if (unix_seconds <= 0) return "never";
+  return absl::StrCat(
+      absl::FormatTime(
+          "%Y-%m-%d %H:%M:%S UTC",
+          absl::FromUnixMicros(static_cast<int64_t>(unix_seconds * 1e6)),
+          absl::UTCTimeZone()),
+      " (", Age(now - unix_seconds), " ago)");
+}
+
+// A table of {name: {last, count}}, most recent first.
+void AppendSeenTable(const Value& status, absl::string_view field,
+                     absl::string_view title, double now, std::string* out) {
+  const Value* map = status.Get(field);
+  if (map == nullptr || map->kind() != Value::Kind::kMap ||
+      map->AsMap().empty()) {
+    return;
+  }
+  std::vector<const std::pair<std::string, Value>*> rows;
+  for (const auto& row : map->AsMap()) rows.push_back(&row);
+  std::sort(rows.begin(), rows.end(), [](const auto* a, const auto* b) {
+    return Number(a->second, "last") > Number(b->second, "last");
+  });
+  absl::StrAppendFormat(out, "\n%-40s %-14s %12s\n", title, "LAST EVENT",
+                        "COUNT");
+  for (const auto* row : rows) {
+    absl::StrAppendFormat(
+        out, "%-40s %-14s %12s\n", Printable(row->first),
+        absl::StrCat(Age(now - Number(row->second, "last")), " ago"),
+        Count(Number(row->second, "count")));
+  }
+}
+
+}  // namespace
+
+std::string FormatStatus(const Value& s, double now) {
+  std::string out;
+  absl::StrAppend(
+      &out, Text(s, "daemon").empty() ? "ziggy daemon" : Text(s, "daemon"),
+      " on ", Printable(Text(s, "host")), " (pid ",
+      static_cast<int64_t>(Number(s, "pid")), "), up ",
+      Age(Number(s, "uptime")), "\n");
+  absl::StrAppend(&out, "ports       control ", Number(s, "ports.control"),
+                  ", collect ", Number(s, "ports.collect"), ", stream ",
+                  Number(s, "ports.stream"), "\n");
+  if (!Text(s, "log_path").empty()) {
+    absl::StrAppend(&out, "log path    ", Text(s, "log_path"), " (",
+                    Number(s, "rotate_hours"), "h files)\n");
+  }
+  absl::StrAppend(&out, "last event  ", When(Number(s, "last"), now));
+  if (Number(s, "last") > 0) {
+    absl::StrAppendFormat(&out, ", lag %.3fs", Number(s, "lag"));
+  }
+  absl::StrAppend(&out, "\n");
+  absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
+                  " events (", Bytes(Number(s, "received_bytes")), ")\n");
+  absl::StrAppend(&out, "written     ", Count(Number(s, "written")),
+                  " events (", Bytes(Number(s, "written_bytes")), ")\n");
+  absl::StrAppend(&out, "published   ", Count(Number(s, "published")),
+                  " events to ", Number(s, "stream_subscribers"),
+                  " stream subscriber(s)\n");
+  if (const Value* dropped = s.Get("dropped");
+      dropped != nullptr && dropped->kind() == Value::Kind::kMap) {
+    std::string reasons;
+    double total = 0;
+    for (const auto& [reason, n] : dropped->AsMap()) {
+      const double count = Number(*dropped, reason);
+      total += count;
+      if (count > 0)
+        absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", reason, " ",
+                        Count(count));
+    }
+    absl::StrAppend(&out, "dropped     ", Count(total),
+                    reasons.empty() ? "" : absl::StrCat(" (", reasons, ")"),
+                    "\n");
+  }
+  absl::StrAppend(&out, "files       ", Number(s, "open_files"), " open, ",
+                  Number(s, "write_errors"), " write errors, ",
+                  Number(s, "repaired_tails"), " torn tails repaired, ",
+                  Number(s, "corrupt_files"), " set aside, ",
+                  Number(s, "reopened_files"), " reopened\n");
+  absl::StrAppend(&out, "queued      ", Bytes(Number(s, "queue_bytes")),
+                  " waiting for disk\n");
+  AppendSeenTable(s, "events", "TYPE", now, &out);
+  AppendSeenTable(s, "hosts", "HOST", now, &out);
+  return out;
+}
+
+int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
+           std::ostream& out, std::ostream& err) {
+  if (args.size() != 1) {
+    err << "ziggyctl: " << (args.empty() ? "no command" : "too many arguments")
+        << "; " << kUsage << "\n";
+    return 1;
+  }
+  const std::string& command = args[0];
+  std::string request;
+  if (command == "status") {
+    request = "STATUS";
+  } else if (command == "shutdown") {
+    request = "SHUTDOWN";
+  } else if (command == "flush") {
+    request = "FLUSH";
+  } else if (command == "ports") {
+    request = "STATUS";
+  } else {
+    err << "ziggyctl: unknown command '" << command << "'; " << kUsage << "\n";
+    return 1;
+  }
+  absl::StatusOr<Value> reply =
+      CallControl(options.host, request, {}, options.timeout);
+  if (!reply.ok()) {
+    err << "ziggyctl: " << reply.status().message() << "\n";
+    return 1;
+  }
+  if (options.json) {
+    std::string json;
+    const std::string bytes = command == "ports"
+                                  ? EncodeDocument(*reply->Get("ports"))
+                                  : EncodeDocument(*reply);
+    AppendJson(bytes, &json).IgnoreError();  // our own encoding is valid
+    out << json << "\n";
+    return 0;
+  }
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  if (command == "status") {
+    out << FormatStatus(*reply, now);
+  } else if (command == "ports") {
+    out << "control " << Number(*reply, "ports.control") << "\ncollect "
+        << Number(*reply, "ports.collect") << "\nstream "
+        << Number(*reply, "ports.stream") << "\n";
+  } else if (command == "flush") {
+    out << "flushed: " << Count(Number(*reply, "written"))
+        << " events written\n";
+  } else {
+    out << "shutting down " << options.host << "\n";
+  }
+  return 0;
+}
+
+}  // namespace ziggy

@@ -1,0 +1,36 @@
+// ziggyctl as a library: administers a running daemon over its control port.
+//
+//   ziggyctl [-H host:port] [--json] status|shutdown|flush|ports
+//
+// Exit codes: 0 done; 1 the daemon did not answer, refused, or the command
+// line was wrong (one line on stderr says which).
+
+#ifndef ZIGGY_CTL_CTL_H_
+#define ZIGGY_CTL_CTL_H_
+
+#include <ostream>
+#include <string>
+#include <vector>
+
+#include "absl/time/time.h"
+#include "client/value.h"
+
+namespace ziggy {
+
+struct CtlOptions {
+  std::string host = "127.0.0.1:3513";  // the daemon's control port
+  absl::Duration timeout = absl::Seconds(3);
+  bool json = false;  // print replies as JSON instead of a summary
+};
+
+// Runs one ziggyctl command (args[0] is the command). Returns the exit code.
+int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
+           std::ostream& out, std::ostream& err);
+
+// The human summary of a STATUS reply, with ages relative to `now` (Unix
+// seconds).
+std::string FormatStatus(const Value& status, double now);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_CTL_CTL_H_

@@ -1,0 +1,35 @@
+// ziggyctl: administers a running ziggy daemon. See ctl.h.
+
+#include <iostream>
+
+#include "ctl/ctl.h"
+#include "gflags/gflags.h"
+
+DEFINE_string(host, "127.0.0.1:3513", "The daemon's control port, host:port.");
+DEFINE_string(H, "", "Short for --host.");
+DEFINE_bool(json, false, "Print the reply as JSON.");
+DEFINE_double(timeout, 3, "Seconds to wait for the daemon's answer.");
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "administers a running ziggy daemon over its control port.\n"
+      "  ziggyctl [-H host:port] [--json] status     summary (counters, types, "
+      "hosts)\n"
+      "  ziggyctl [-H host:port] shutdown            flush, close files, exit\n"
+      "  ziggyctl [-H host:port] flush               write buffered events "
+      "now\n"
+      "  ziggyctl [-H host:port] [--json] ports      the bound ports\n"
+      "Exit status: 0 done; 1 no answer within --timeout, an error from the\n"
+      "daemon, or a bad command line.");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (FLAGS_timeout <= 0) {
+    std::cerr << "ziggyctl: --timeout must be positive\n";
+    return 1;
+  }
+  ziggy::CtlOptions options;
+  options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;
+  options.json = FLAGS_json;
+  options.timeout = absl::Seconds(FLAGS_timeout);
+  return ziggy::RunCtl(std::vector<std::string>(argv + 1, argv + argc), options,
+                       std::cout, std::cerr);
+}

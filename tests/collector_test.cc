@@ -1,0 +1,429 @@
+// ziggyd end to end: the built binary, real sockets, real files.
+
+#include <bson/bson.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <map>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/event.h"
+#include "gtest/gtest.h"
+#include "nlohmann/json.hpp"
+#include "tests/process.h"
+#include "tests/ziggyd.h"
+#include "zmq_addon.hpp"
+
+namespace ziggy::testing {
+namespace {
+
+// 2023-11-14 00:00:00 UTC.
+constexpr int64_t kDayStart = 1699920000;
+constexpr const char* kDay = "20231114";
+
+std::string FakeTime(int64_t unix_seconds) {
+  return absl::StrCat("--fake-time=", unix_seconds);
+}
+
+// (sender, seq) of every event in every file under the log path, checking
+// that each file holds only its own type.
+std::multiset<std::pair<int64_t, int64_t>> ReadAllSequences(
+    const std::string& log_path,
+    std::map<std::string, int>* per_file = nullptr) {
+  std::multiset<std::pair<int64_t, int64_t>> seen;
+  for (const std::string& file : ListFiles(log_path)) {
+    std::string damage;
+    const std::vector<Event> events =
+        ReadEvents(log_path + "/" + file, &damage);
+    EXPECT_EQ(damage, "") << file;
+    for (const Event& e : events) {
+      EXPECT_TRUE(absl::StrContains(file, "/" + e.type + "-"))
+          << file << " holds " << e.type;
+      seen.insert(
+          {e.body.Find("sender")->AsInt(), e.body.Find("seq")->AsInt()});
+    }
+    if (per_file != nullptr)
+      (*per_file)[file] = static_cast<int>(events.size());
+  }
+  return seen;
+}
+
+TEST(CollectorTest, ConcurrentSendersLandInTheirTypeFiles) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart + 3600)});
+  ASSERT_NE(ziggyd, nullptr);
+  constexpr int kSenders = 4, kEvents = 2500;
+  std::vector<std::thread> senders;
+  for (int s = 0; s < kSenders; ++s) {
+    senders.emplace_back([&, s] {
+      Sender sender(ziggyd->collect());
+      for (int i = 0; i < kEvents; ++i) {
+        const std::string type =
+            i % 2 == 0 ? "request" : absl::StrCat("sender", s);
+        sender.Send(ForeignEvent(type, s, i, absl::StrCat("host", s)));
+      }
+    });
+  }
+  for (auto& t : senders) t.join();
+  const uint64_t total = kSenders * kEvents;
+  ASSERT_TRUE(ziggyd->WaitWritten(total)) << ziggyd->Status().DebugString();
+
+  std::map<std::string, int> per_file;
+  const auto seen = ReadAllSequences(logs, &per_file);
+  EXPECT_EQ(seen.size(), total);
+  for (int s = 0; s < kSenders; ++s) {
+    for (int i = 0; i < kEvents; ++i)
+      EXPECT_EQ(seen.count({s, i}), 1u) << s << " " << i;
+  }
+  EXPECT_EQ(per_file[absl::StrCat(kDay, "/request-", kDay, ".log")], total / 2);
+  EXPECT_EQ(per_file[absl::StrCat(kDay, "/sender0-", kDay, ".log")],
+            kEvents / 2);
+  EXPECT_EQ(per_file.size(), 1u + kSenders);
+
+  const Value status = ziggyd->Status();
+  EXPECT_EQ(status.Find("received")->AsInt(), static_cast<int64_t>(total));
+  EXPECT_EQ(status.Find("written")->AsInt(), static_cast<int64_t>(total));
+  EXPECT_EQ(status.Find("events.request.count")->AsInt(), total / 2);
+  EXPECT_EQ(status.Find("events.sender3.count")->AsInt(), kEvents / 2);
+  EXPECT_EQ(status.Find("hosts.host2.count")->AsInt(), kEvents);
+  EXPECT_DOUBLE_EQ(status.Find("last")->AsDouble(), kDayStart + 3600.0);
+  EXPECT_DOUBLE_EQ(status.Find("lag")->AsDouble(), kDayStart + 3600.0 - 2.0);
+  EXPECT_EQ(status.Find("dropped.malformed")->AsInt(), 0);
+}
+
+TEST(CollectorTest, EventsFromTheClientLibraryLand) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Event event;
+  event.type = "request";
+  event.id = "abc";
+  event.body = Value(Value::Map{{"sender", 9}, {"seq", 1}});
+  Sender(ziggyd->collect()).Send(EncodeEvent(event));
+  ASSERT_TRUE(ziggyd->WaitWritten(1));
+  const auto events =
+      ReadEvents(absl::StrCat(logs, "/", kDay, "/request-", kDay, ".log"));
+  ASSERT_EQ(events.size(), 1u);
+  EXPECT_EQ(events[0].id, "abc");
+}
+
+TEST(CollectorTest, RotatesByHourBlockAndDay) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(
+      logs, {"--rotate-hours=6", FakeTime(kDayStart + 6 * 3600 - 10)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  sender.Send(ForeignEvent("r", 0, 0));
+  ASSERT_TRUE(ziggyd->WaitWritten(1));
+  ASSERT_TRUE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 20}}).ok());
+  sender.Send(ForeignEvent("r", 0, 1));
+  ASSERT_TRUE(ziggyd->WaitWritten(2));
+  ASSERT_TRUE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 18 * 3600}}).ok());
+  sender.Send(ForeignEvent("r", 0, 2));
+  ASSERT_TRUE(ziggyd->WaitWritten(3));
+  const std::vector<std::string> expected = {
+      absl::StrCat(kDay, "/r-", kDay, "-00.log"),
+      absl::StrCat(kDay, "/r-", kDay, "-06.log"), "20231115/r-20231115-00.log"};
+  EXPECT_EQ(ListFiles(logs), expected);
+  for (size_t i = 0; i < expected.size(); ++i) {
+    const auto events = ReadEvents(logs + "/" + expected[i]);
+    ASSERT_EQ(events.size(), 1u) << expected[i];
+    EXPECT_EQ(events[0].body.Find("seq")->AsInt(), static_cast<int64_t>(i));
+  }
+}
+
+TEST(CollectorTest, ReopensADeletedFile) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  const std::string path = absl::StrCat(logs, "/", kDay, "/t-", kDay, ".log");
+  Sender sender(ziggyd->collect());
+  sender.Send(ForeignEvent("t", 0, 0));
+  ASSERT_TRUE(ziggyd->WaitWritten(1));
+  ASSERT_EQ(unlink(path.c_str()), 0);
+  // Keep sending until events show up in a new file at the same path.
+  int seq = 1;
+  ASSERT_TRUE(WaitFor([&] {
+    sender.Send(ForeignEvent("t", 0, seq++));
+    return !ReadEvents(path).empty();
+  }));
+  EXPECT_GE(ziggyd->StatusNumber("reopened_files"), 1);
+  for (const Event& e : ReadEvents(path))
+    EXPECT_GE(e.body.Find("seq")->AsInt(), 1);
+}
+
+TEST(CollectorTest, RepairsATornTailBeforeAppending) {
+  const std::string logs = TempDir("logs");
+  const std::string path = absl::StrCat(logs, "/", kDay, "/t-", kDay, ".log");
+  {
+    auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+    ASSERT_NE(ziggyd, nullptr);
+    Sender sender(ziggyd->collect());
+    for (int i = 0; i < 10; ++i) sender.Send(ForeignEvent("t", 0, i));
+    ASSERT_TRUE(ziggyd->WaitWritten(10));
+    ziggyd->process().Signal(SIGTERM);
+    ASSERT_EQ(ziggyd->process().Wait(), 0);
+  }
+  // The writer "died" 7 bytes into its last record.
+  struct stat st;
+  ASSERT_EQ(stat(path.c_str(), &st), 0);
+  ASSERT_EQ(truncate(path.c_str(), st.st_size - 7), 0);
+  std::string damage;
+  EXPECT_EQ(ReadEvents(path, &damage).size(), 9u);
+  EXPECT_TRUE(absl::StrContains(damage, "torn tail")) << damage;
+
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  for (int i = 10; i < 15; ++i) sender.Send(ForeignEvent("t", 0, i));
+  ASSERT_TRUE(ziggyd->WaitWritten(5));
+  const auto events = ReadEvents(path, &damage);
+  EXPECT_EQ(damage, "");
+  ASSERT_EQ(events.size(), 14u);
+  std::vector<int64_t> seqs;
+  for (const Event& e : events) seqs.push_back(e.body.Find("seq")->AsInt());
+  EXPECT_EQ(seqs, (std::vector<int64_t>{0, 1, 2, 3, 4, 5, 6, 7, 8, 10, 11, 12,
+                                        13, 14}));
+  EXPECT_EQ(ziggyd->StatusNumber("repaired_tails"), 1);
+}
+
+TEST(CollectorTest, SetsADamagedFileAsideInsteadOfAppendingToIt) {
+  const std::string logs = TempDir("logs");
+  const std::string dir = absl::StrCat(logs, "/", kDay);
+  const std::string path = absl::StrCat(dir, "/t-", kDay, ".log");
+  mkdir(logs.c_str(), 0755);
+  mkdir(dir.c_str(), 0755);
+  const std::string good = ForeignEvent("t", 0, 0);
+  std::ofstream(path, std::ios::binary)
+      << good << "garbage in the middle" << good;
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender(ziggyd->collect()).Send(ForeignEvent("t", 0, 1));
+  ASSERT_TRUE(ziggyd->WaitWritten(1));
+  const auto files = ListFiles(logs);
+  ASSERT_EQ(files.size(), 2u);
+  EXPECT_TRUE(absl::StrContains(files[1], ".log.corrupt-")) << files[1];
+  EXPECT_EQ(ReadFileOrEmpty(logs + "/" + files[1]).size(),
+            2 * good.size() + 21);
+  EXPECT_EQ(ReadEvents(path).size(), 1u);
+  EXPECT_EQ(ziggyd->StatusNumber("corrupt_files"), 1);
+}
+
+TEST(CollectorTest, HostileTypesAndMalformedFramesAreContained) {
+  const std::string root = TempDir("hostile");
+  const std::string logs = root + "/logs";
+  auto ziggyd =
+      Ziggyd::Start(logs, {FakeTime(kDayStart), "--max-event-bytes=4096"});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  const std::vector<std::string> hostile = {
+      "../x",     "../../../../etc/ziggy",
+      "a/b",      "/abs",
+      ".",        "..",
+      ".hidden",  std::string(300, 'L'),
+      "\xff\xfe", std::string("nul\0byte", 8),
+      "%2F",      "spaces and\ttabs\n"};
+  int good = 0;
+  auto send_good = [&] { sender.Send(ForeignEvent("good", 0, good++)); };
+  for (const std::string& type : hostile) {
+    sender.Send(ForeignEvent(type, 1, 0));
+    send_good();
+  }
+  // Malformed input, each followed by a good event.
+  sender.Send("not bson at all");
+  send_good();
+  const std::string whole = ForeignEvent("good", 2, 0);
+  sender.Send(whole.substr(0, whole.size() - 3));  // truncated
+  send_good();
+  std::string bad_length = whole;
+  bad_length[0] = '\x7f';
+  sender.Send(bad_length);
+  send_good();
+  sender.Send(ForeignEvent("", 3, 0));  // empty type
+  send_good();
+  bson_t no_type;
+  bson_init(&no_type);
+  BSON_APPEND_INT32(&no_type, "type", 5);
+  sender.Send(std::string(
+      reinterpret_cast<const char*>(bson_get_data(&no_type)), no_type.len));
+  bson_destroy(&no_type);
+  send_good();
+  sender.Send(ForeignEvent(std::string(5000, 'O'), 4, 0));  // oversized
+  send_good();
+  sender.SendMultipart({whole, whole});
+  send_good();
+
+  const uint64_t expected_written = hostile.size() + good;
+  ASSERT_TRUE(ziggyd->WaitWritten(expected_written))
+      << ziggyd->Status().DebugString();
+  // Nothing outside the log path: the root holds only it.
+  EXPECT_EQ(ListFiles(root).size(), ListFiles(logs).size());
+  for (const std::string& file : ListFiles(logs)) {
+    EXPECT_TRUE(absl::StartsWith(file, absl::StrCat(kDay, "/"))) << file;
+    EXPECT_EQ(file.find('/'), file.rfind('/')) << file;  // one level deep
+  }
+  // Every good event arrived, in order.
+  const auto events =
+      ReadEvents(absl::StrCat(logs, "/", kDay, "/good-", kDay, ".log"));
+  ASSERT_EQ(events.size(), static_cast<size_t>(good));
+  for (int i = 0; i < good; ++i)
+    EXPECT_EQ(events[i].body.Find("seq")->AsInt(), i);
+  // Each hostile type is in a file of its own and keeps its exact type.
+  std::set<std::string> types;
+  for (const std::string& file : ListFiles(logs)) {
+    for (const Event& e : ReadEvents(logs + "/" + file)) {
+      if (e.body.Find("sender")->AsInt() == 1) types.insert(e.type);
+    }
+  }
+  EXPECT_EQ(types, std::set<std::string>(hostile.begin(), hostile.end()));
+  const Value status = ziggyd->Status();
+  EXPECT_EQ(status.Find("dropped.malformed")->AsInt(), 3);
+  EXPECT_EQ(status.Find("dropped.no_type")->AsInt(), 2);
+  EXPECT_EQ(status.Find("dropped.oversized")->AsInt(), 1);
+  EXPECT_EQ(status.Find("dropped.multipart")->AsInt(), 1);
+  EXPECT_TRUE(ziggyd->process().running());
+}
+
+TEST(CollectorTest, SigtermWritesEverythingReceivedAndExitsZero) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd =
+      Ziggyd::Start(logs, {FakeTime(kDayStart), "--flush-interval-ms=60000"});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  constexpr int kEvents = 5000;
+  for (int i = 0; i < kEvents; ++i) sender.Send(ForeignEvent("t", 0, i));
+  ASSERT_TRUE(
+      WaitFor([&] { return ziggyd->StatusNumber("received") >= kEvents; }));
+  ziggyd->process().Signal(SIGTERM);
+  EXPECT_EQ(ziggyd->process().Wait(), 0) << ziggyd->process().Stderr();
+  EXPECT_EQ(ReadAllSequences(logs).size(), static_cast<size_t>(kEvents));
+}
+
+TEST(CollectorTest, StreamCarriesTypeAndEvent) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  absl::StatusOr<Value> port = ziggyd->Call("SOCK_STREAM");
+  ASSERT_TRUE(port.ok()) << port.status();
+  zmq::context_t context;
+  zmq::socket_t sub(context, zmq::socket_type::sub);
+  sub.set(zmq::sockopt::rcvtimeo, 100);
+  sub.set(zmq::sockopt::subscribe, "req");
+  sub.connect(absl::StrCat("tcp://127.0.0.1:", port->Find("port")->AsInt()));
+  Sender sender(ziggyd->collect());
+  std::vector<zmq::message_t> frames;
+  ASSERT_TRUE(WaitFor([&] {
+    sender.Send(ForeignEvent("other", 0, 0));
+    sender.Send(ForeignEvent("request", 0, 1));
+    frames.clear();
+    return zmq::recv_multipart(sub, std::back_inserter(frames)).has_value();
+  }));
+  ASSERT_EQ(frames.size(), 2u);
+  EXPECT_EQ(frames[0].to_string(), "request");
+  absl::StatusOr<Event> event =
+      DecodeEvent(absl::string_view(frames[1].data<char>(), frames[1].size()));
+  ASSERT_TRUE(event.ok());
+  EXPECT_EQ(event->type, "request");
+}
+
+TEST(CollectorTest, ControlPortAnswersEveryCommand) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs);
+  ASSERT_NE(ziggyd, nullptr);
+  EXPECT_EQ(
+      ziggyd->Call("SOCK_COLLECT")->Find("port")->AsInt(),
+      std::stoi(ziggyd->collect().substr(ziggyd->collect().rfind(':') + 1)));
+  EXPECT_EQ(ziggyd->Call("NOPE").status().code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StrContains(ziggyd->Call("NOPE").status().message(),
+                                "unknown command"));
+  // ADVANCE_CLOCK exists only with --fake-time.
+  EXPECT_FALSE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 1}}).ok());
+  // Garbage on the control port gets an error reply, and the port still works.
+  zmq::context_t context;
+  zmq::socket_t req(context, zmq::socket_type::req);
+  req.set(zmq::sockopt::rcvtimeo, 5000);
+  req.connect("tcp://" + ziggyd->control());
+  req.send(zmq::str_buffer("\x01\x02 garbage"));
+  zmq::message_t reply;
+  ASSERT_TRUE(req.recv(reply));
+  EXPECT_TRUE(
+      DecodeDocument(absl::string_view(reply.data<char>(), reply.size()))
+          ->Get("error"));
+  EXPECT_TRUE(ziggyd->Call("STATUS").ok());
+  EXPECT_TRUE(ziggyd->Call("SHUTDOWN").ok());
+  EXPECT_EQ(ziggyd->process().Wait(), 0);
+}
+
+TEST(CollectorTest, BadFlagsGiveOneLineAndExitNonZero) {
+  std::string out, err;
+  EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--rotate-hours=25",
+                        "--control=127.0.0.1:0", "--collect=127.0.0.1:0"},
+                       &out, &err),
+            1);
+  EXPECT_TRUE(absl::StrContains(err, "--rotate-hours=25")) << err;
+  EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--collect=nonsense"},
+                       &out, &err),
+            1);
+  EXPECT_TRUE(absl::StrContains(err, "--collect")) << err;
+}
+
+// ---------------------------------------------------------------------------
+// ziggyctl against a real ziggyd
+
+TEST(ZiggyctlTest, StatusJsonAndShutdown) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  for (int i = 0; i < 10; ++i)
+    sender.Send(ForeignEvent("request", 0, i, "web-7"));
+  ASSERT_TRUE(ziggyd->WaitWritten(10));
+  const std::string ctl = RunfilesPath("ctl/ziggyctl");
+  std::string out, err;
+  ASSERT_EQ(RunCommand({ctl, "-H", ziggyd->control(), "status"}, &out, &err), 0)
+      << err;
+  EXPECT_TRUE(absl::StrContains(out, "ziggyd on")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "received    10 events")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "web-7")) << out;
+  ASSERT_EQ(RunCommand({ctl, "--host=" + ziggyd->control(), "--json", "status"},
+                       &out, &err),
+            0)
+      << err;
+  const nlohmann::json status = nlohmann::json::parse(out);
+  EXPECT_EQ(status["received"], 10);
+  EXPECT_EQ(status["events"]["request"]["count"], 10);
+  ASSERT_EQ(RunCommand({ctl, "-H", ziggyd->control(), "shutdown"}, &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(ziggyd->process().Wait(), 0);
+}
+
+TEST(ZiggyctlTest, DeadPortExitsOneQuicklyWithOneLine) {
+  // A port nothing listens on: bound by a ZeroMQ socket, then released.
+  int port;
+  {
+    zmq::context_t context;
+    zmq::socket_t s(context, zmq::socket_type::rep);
+    s.bind("tcp://127.0.0.1:*");
+    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
+    port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  }
+  std::string out, err;
+  const int code =
+      RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                  absl::StrCat("127.0.0.1:", port), "--timeout=1", "status"},
+                 &out, &err, absl::Seconds(10));
+  EXPECT_EQ(code, 1);
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_TRUE(absl::StrContains(err, "no answer")) << err;
+  EXPECT_TRUE(out.empty());
+}
+
+}  // namespace
+}  // namespace ziggy::testing

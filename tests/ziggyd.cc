@@ -1,0 +1,171 @@
+#include "tests/ziggyd.h"
+
+#include <bson/bson.h>
+#include <dirent.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <functional>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "client/control.h"
+#include "client/endpoint.h"
+#include "client/reader.h"
+
+namespace ziggy::testing {
+namespace {
+
+// "control=tcp://127.0.0.1:41234" in `log` -> "127.0.0.1:41234".
+std::string FindAddress(const std::string& log, absl::string_view name) {
+  const std::string key = absl::StrCat(name, "=tcp://");
+  const size_t at = log.find(key);
+  if (at == std::string::npos) return "";
+  const size_t start = at + key.size();
+  const size_t end = log.find_first_of(" \n", start);
+  return log.substr(start, end - start);
+}
+
+bool HasFlag(const std::vector<std::string>& flags, absl::string_view name) {
+  return std::any_of(flags.begin(), flags.end(), [&](const std::string& f) {
+    return absl::StartsWith(f, absl::StrCat("--", name, "="));
+  });
+}
+
+}  // namespace
+
+std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
+                                      std::vector<std::string> flags) {
+  std::vector<std::string> argv = {RunfilesPath("collector/ziggyd")};
+  for (const char* name : {"control", "collect", "stream"}) {
+    if (!HasFlag(flags, name))
+      argv.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
+  }
+  if (!HasFlag(flags, "log-path")) argv.push_back("--log-path=" + log_path);
+  argv.insert(argv.end(), flags.begin(), flags.end());
+  auto daemon = std::make_unique<Ziggyd>();
+  daemon->log_path_ = log_path;
+  daemon->process_ = Subprocess::Start(argv);
+  if (daemon->process_ == nullptr) return nullptr;
+  Ziggyd* d = daemon.get();
+  const bool up = WaitFor(
+      [d] {
+        const std::string log = d->process_->Stderr();
+        if (log.find("listening:") == std::string::npos) return false;
+        d->control_ = FindAddress(log, "control");
+        d->collect_ = FindAddress(log, "collect");
+        d->stream_ = FindAddress(log, "stream");
+        return true;
+      },
+      absl::Seconds(20));
+  if (!up) return nullptr;
+  return daemon;
+}
+
+absl::StatusOr<Value> Ziggyd::Call(absl::string_view command,
+                                   const Value::Map& args) {
+  return CallControl(control_, command, args, absl::Seconds(5));
+}
+
+Value Ziggyd::Status() {
+  absl::StatusOr<Value> status = Call("STATUS");
+  return status.ok() ? *status : Value::MakeMap();
+}
+
+double Ziggyd::StatusNumber(absl::string_view path) {
+  const Value status = Status();
+  const Value* v = status.Find(path);
+  if (v == nullptr) return 0;
+  if (v->kind() == Value::Kind::kInt) return static_cast<double>(v->AsInt());
+  if (v->kind() == Value::Kind::kDouble) return v->AsDouble();
+  return 0;
+}
+
+bool Ziggyd::WaitWritten(uint64_t count, absl::Duration timeout) {
+  return WaitFor([&] { return StatusNumber("written") >= count; }, timeout);
+}
+
+Sender::Sender(const std::string& collect)
+    : socket_(context_, zmq::socket_type::push) {
+  socket_.set(zmq::sockopt::linger, 5000);
+  socket_.connect("tcp://" + collect);
+}
+
+void Sender::Send(absl::string_view bytes) {
+  socket_.send(zmq::buffer(bytes.data(), bytes.size()), zmq::send_flags::none);
+}
+
+void Sender::SendMultipart(const std::vector<std::string>& frames) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    socket_.send(zmq::buffer(frames[i]), i + 1 < frames.size()
+                                             ? zmq::send_flags::sndmore
+                                             : zmq::send_flags::none);
+  }
+}
+
+std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
+                         absl::string_view host) {
+  bson_t doc, body;
+  bson_init(&doc);
+  bson_append_utf8(&doc, "id", -1, "0123456789abcdef0123456789abcdef", -1);
+  bson_append_utf8(&doc, "type", -1, type.data(),
+                   static_cast<int>(type.size()));
+  bson_append_utf8(&doc, "host", -1, host.data(),
+                   static_cast<int>(host.size()));
+  BSON_APPEND_INT32(&doc, "pid", 1);
+  BSON_APPEND_DOUBLE(&doc, "start", 1.0);
+  BSON_APPEND_DOUBLE(&doc, "end", 2.0);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "body", &body);
+  BSON_APPEND_INT64(&body, "sender", sender);
+  BSON_APPEND_INT64(&body, "seq", seq);
+  bson_append_document_end(&doc, &body);
+  std::string bytes(reinterpret_cast<const char*>(bson_get_data(&doc)),
+                    doc.len);
+  bson_destroy(&doc);
+  return bytes;
+}
+
+std::vector<std::string> ListFiles(const std::string& root) {
+  std::vector<std::string> files;
+  std::function<void(const std::string&)> walk = [&](const std::string& rel) {
+    const std::string dir = rel.empty() ? root : root + "/" + rel;
+    DIR* d = opendir(dir.c_str());
+    if (d == nullptr) return;
+    while (dirent* entry = readdir(d)) {
+      const std::string name = entry->d_name;
+      if (name == "." || name == "..") continue;
+      const std::string child = rel.empty() ? name : rel + "/" + name;
+      struct stat st;
+      if (lstat((root + "/" + child).c_str(), &st) != 0) continue;
+      if (S_ISDIR(st.st_mode)) {
+        walk(child);
+      } else {
+        files.push_back(child);
+      }
+    }
+    closedir(d);
+  };
+  walk("");
+  std::sort(files.begin(), files.end());
+  return files;
+}
+
+std::vector<Event> ReadEvents(const std::string& path, std::string* damage) {
+  std::vector<Event> events;
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return events;
+  DocumentReader reader(fd);
+  absl::string_view doc;
+  while (reader.Next(&doc)) {
+    absl::StatusOr<Event> event = DecodeEvent(doc);
+    if (event.ok()) events.push_back(*std::move(event));
+  }
+  close(fd);
+  if (damage != nullptr)
+    *damage = reader.status().ok() ? "" : reader.status().ToString();
+  return events;
+}
+
+}  // namespace ziggy::testing

@@ -1,0 +1,74 @@
+// Ziggyd: a real ziggyd process for integration tests, on port-0 endpoints
+// and a log path under TEST_TMPDIR, plus helpers to send to it and read what
+// it wrote.
+
+#ifndef ZIGGY_TESTS_ZIGGYD_H_
+#define ZIGGY_TESTS_ZIGGYD_H_
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/status/statusor.h"
+#include "client/event.h"
+#include "client/value.h"
+#include "tests/process.h"
+#include "zmq.hpp"
+
+namespace ziggy::testing {
+
+class Ziggyd {
+ public:
+  // Starts ziggyd with `flags` (plus port-0 endpoints and --log-path unless
+  // given) and waits for its "listening" line.
+  static std::unique_ptr<Ziggyd> Start(const std::string& log_path,
+                                       std::vector<std::string> flags = {});
+
+  // "127.0.0.1:<port>" of each socket.
+  const std::string& control() const { return control_; }
+  const std::string& collect() const { return collect_; }
+  const std::string& stream() const { return stream_; }
+  const std::string& log_path() const { return log_path_; }
+  Subprocess& process() { return *process_; }
+
+  // STATUS over the control port (empty map when there is no answer).
+  Value Status();
+  // Number in STATUS at a dotted path (0 if absent).
+  double StatusNumber(absl::string_view path);
+  // Waits until STATUS `written` reaches `count`.
+  bool WaitWritten(uint64_t count, absl::Duration timeout = absl::Seconds(30));
+  absl::StatusOr<Value> Call(absl::string_view command,
+                             const Value::Map& args = {});
+
+ private:
+  std::unique_ptr<Subprocess> process_;
+  std::string control_, collect_, stream_, log_path_;
+};
+
+// A PUSH socket connected to a collect port, like any foreign client.
+class Sender {
+ public:
+  explicit Sender(const std::string& collect);
+  void Send(absl::string_view bytes);
+  void SendMultipart(const std::vector<std::string>& frames);
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+// A test event encoded with libbson (not our encoder): {type, host, end,
+// body: {sender, seq}} plus whatever `extra` adds to the body.
+std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
+                         absl::string_view host = "test-host");
+
+// Every file under `root`, recursively (relative paths, sorted).
+std::vector<std::string> ListFiles(const std::string& root);
+
+// Decodes every whole event in a file; *damage gets the reader's status.
+std::vector<Event> ReadEvents(const std::string& path,
+                              std::string* damage = nullptr);
+
+}  // namespace ziggy::testing
+
+#endif  // ZIGGY_TESTS_ZIGGYD_H_
