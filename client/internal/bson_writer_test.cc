@@ -22,7 +22,7 @@ TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
   ours.Int32("i32", -7);
   ours.Int64("i64", int64_t{1} << 40);
   ours.Integer("small", 5);
-  ours.Integer("large", int64_t{-1} << 35);
+  ours.Integer("large", -(int64_t{1} << 35));
   const size_t sub = ours.BeginSubdocument("sub");
   ours.Int32("x", 1);
   const size_t arr = ours.BeginArray("arr");
@@ -46,7 +46,7 @@ TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
   BSON_APPEND_INT32(t, "i32", -7);
   BSON_APPEND_INT64(t, "i64", int64_t{1} << 40);
   BSON_APPEND_INT32(t, "small", 5);
-  BSON_APPEND_INT64(t, "large", int64_t{-1} << 35);
+  BSON_APPEND_INT64(t, "large", -(int64_t{1} << 35));
   bson_t s, a, e;
   BSON_APPEND_DOCUMENT_BEGIN(t, "sub", &s);
   BSON_APPEND_INT32(&s, "x", 1);
