@@ -4,7 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
-#include "collector/type_name.h"
+#include "client/type_name.h"
 #include "glog/logging.h"
 
 namespace ziggy {

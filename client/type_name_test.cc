@@ -1,4 +1,4 @@
-#include "collector/type_name.h"
+#include "client/type_name.h"
 
 #include "gtest/gtest.h"
 

@@ -1,4 +1,4 @@
-#include "collector/type_name.h"
+#include "client/type_name.h"
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"

@@ -13,8 +13,8 @@
 //     cannot be reversed, and each event inside still carries its full type.
 // So "request" -> "request", "../x" -> "%2E.%2Fx", "a b" -> "a%20b".
 
-#ifndef ZIGGY_COLLECTOR_TYPE_NAME_H_
-#define ZIGGY_COLLECTOR_TYPE_NAME_H_
+#ifndef ZIGGY_CLIENT_TYPE_NAME_H_
+#define ZIGGY_CLIENT_TYPE_NAME_H_
 
 #include <string>
 
@@ -34,4 +34,4 @@ absl::StatusOr<std::string> TypeFromFileStem(absl::string_view stem);
 
 }  // namespace ziggy
 
-#endif  // ZIGGY_COLLECTOR_TYPE_NAME_H_
+#endif  // ZIGGY_CLIENT_TYPE_NAME_H_
