@@ -58,7 +58,7 @@ std::string ReadFileOrEmpty(const std::string& path) {
 }
 
 std::unique_ptr<Subprocess> Subprocess::Start(
-    const std::vector<std::string>& argv) {
+    const std::vector<std::string>& argv, const std::string& stdin_path) {
   std::unique_ptr<Subprocess> p(new Subprocess);
   const std::string base =
       absl::StrCat(TmpRoot(), "/proc-", getpid(), "-", next_id++);
@@ -66,7 +66,8 @@ std::unique_ptr<Subprocess> Subprocess::Start(
   p->stderr_path_ = base + ".err";
   posix_spawn_file_actions_t actions;
   posix_spawn_file_actions_init(&actions);
-  posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0);
+  posix_spawn_file_actions_addopen(&actions, 0, stdin_path.c_str(), O_RDONLY,
+                                   0);
   posix_spawn_file_actions_addopen(&actions, 1, p->stdout_path_.c_str(),
                                    O_WRONLY | O_CREAT | O_TRUNC, 0644);
   posix_spawn_file_actions_addopen(&actions, 2, p->stderr_path_.c_str(),
@@ -111,8 +112,9 @@ int Subprocess::Wait(absl::Duration timeout) {
 }
 
 int RunCommand(const std::vector<std::string>& argv, std::string* out,
-               std::string* err, absl::Duration timeout) {
-  std::unique_ptr<Subprocess> p = Subprocess::Start(argv);
+               std::string* err, absl::Duration timeout,
+               const std::string& stdin_path) {
+  std::unique_ptr<Subprocess> p = Subprocess::Start(argv, stdin_path);
   if (p == nullptr) return -1;
   const int code = p->Wait(timeout);
   if (out != nullptr) *out = p->Stdout();

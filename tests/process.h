@@ -29,9 +29,11 @@ std::string ReadFileOrEmpty(const std::string& path);
 
 class Subprocess {
  public:
-  // Starts `argv` (argv[0] is the binary's path).
+  // Starts `argv` (argv[0] is the binary's path) with standard input read
+  // from `stdin_path`.
   static std::unique_ptr<Subprocess> Start(
-      const std::vector<std::string>& argv);
+      const std::vector<std::string>& argv,
+      const std::string& stdin_path = "/dev/null");
   // Kills (SIGKILL) a child that is still running.
   ~Subprocess();
 
@@ -54,7 +56,8 @@ class Subprocess {
 // Runs a command to completion (up to `timeout`); returns its exit code and
 // fills *out and *err.
 int RunCommand(const std::vector<std::string>& argv, std::string* out,
-               std::string* err, absl::Duration timeout = absl::Seconds(30));
+               std::string* err, absl::Duration timeout = absl::Seconds(30),
+               const std::string& stdin_path = "/dev/null");
 
 }  // namespace ziggy::testing
 

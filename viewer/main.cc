@@ -1,0 +1,70 @@
+// ziggyview: reads events from files, stdin, a log directory or a daemon's
+// live stream and prints them as JSON. See viewer.h.
+
+#include <unistd.h>
+
+#include <atomic>
+#include <iostream>
+
+#include "common/signals.h"
+#include "gflags/gflags.h"
+#include "viewer/viewer.h"
+
+DEFINE_string(log_path, "", "Read the event files under this directory.");
+DEFINE_string(type_name, "",
+              "Only events of this type; \"request*\" for every type starting "
+              "with \"request\".");
+DEFINE_string(
+    start_date, "",
+    "With --log-path: from this UTC day, YYYYMMDD or \"YYYYMMDD HH:MM\".");
+DEFINE_string(end_date, "",
+              "With --log-path: through this UTC day (same forms).");
+DEFINE_string(host, "",
+              "Follow this daemon's live stream: its control port, host:port.");
+DEFINE_string(H, "", "Short for --host.");
+DEFINE_bool(pretty, false, "Indented JSON, for humans.");
+DEFINE_bool(group, false,
+            "Print each event with its sub-events as one object: "
+            "{\"id\", \"parent\", \"children\"}.");
+DEFINE_int32(max_groups, 1000,
+             "With --group: groups waiting for their parent at most; the "
+             "oldest is printed without it beyond that.");
+DEFINE_double(timeout, 3, "Seconds to wait for a daemon's control port.");
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "prints ziggy events as JSON, one object per line.\n"
+      "  ziggyview FILE...                      event files\n"
+      "  cat FILE | ziggyview                   standard input\n"
+      "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
+      "[--end-date=D]\n"
+      "  ziggyview -H host:controlport [--type-name='request*']   live\n"
+      "Exit status: 0 done; 1 bad flags, unreadable input or no daemon;\n"
+      "2 damaged input: every whole event was printed and stderr says what\n"
+      "was skipped and where.");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0) {
+    std::cerr << "ziggyview: --max-groups and --timeout must be positive\n";
+    return ziggy::kViewError;
+  }
+  ziggy::TerminationSignals signals;
+  static std::atomic<bool> stop{false};
+  signals.Start([](int) { stop.store(true); });
+
+  ziggy::ViewerOptions options;
+  options.files.assign(argv + 1, argv + argc);
+  options.log_path = FLAGS_log_path;
+  options.type = FLAGS_type_name;
+  options.start_date = FLAGS_start_date;
+  options.end_date = FLAGS_end_date;
+  options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;
+  options.pretty = FLAGS_pretty;
+  options.group = FLAGS_group;
+  options.max_groups = static_cast<size_t>(FLAGS_max_groups);
+  options.control_timeout = absl::Seconds(FLAGS_timeout);
+  options.stop = &stop;
+  options.read_stdin = options.files.empty() && options.log_path.empty() &&
+                       options.host.empty() && !isatty(0);
+  std::ios::sync_with_stdio(false);
+  return ziggy::RunViewer(options, std::cout, std::cerr);
+}
