@@ -6,6 +6,7 @@
 // timer and one ".sql" sub-event, recorded through the real transport into a
 // live ZeroMQ PULL sink drained by another thread.
 
+#include <algorithm>
 #include <atomic>
 #include <thread>
 
@@ -15,6 +16,8 @@
 #include "client/event.h"
 #include "client/internal/body.h"
 #include "client/internal/bson_writer.h"
+#include "client/internal/transport.h"
+#include "benchmarks/events.h"
 #include "client/ziggy.h"
 #include "zmq.hpp"
 
@@ -93,6 +96,42 @@ BENCHMARK(BM_RequestEvent)
     ->Threads(1)
     ->Threads(2)
     ->Threads(4)
+    ->UseRealTime();
+
+// Suite 3: one context whose encoded event is about state.range(0) bytes.
+void BM_EventOfSize(benchmark::State& state) {
+  const std::string pad(static_cast<size_t>(std::max<int64_t>(state.range(0) - 200, 1)), 'x');
+  for (auto _ : state) {
+    Context request("request");
+    Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)");
+    Set("response.status", 200);
+    Set("pad", pad);
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * state.range(0));
+  state.counters["dropped"] =
+      static_cast<double>(GetTransportStats().dropped_queue_full);
+}
+BENCHMARK(BM_EventOfSize)
+    ->Setup(SetUpTransport)
+    ->Teardown(TearDownTransport)
+    ->Arg(100)->Arg(300)->Arg(1024)->Arg(4096)->Arg(16384)
+    ->UseRealTime();
+
+// Handing an encoded ~290-byte event to the transport alone.
+void BM_HandToTransport(benchmark::State& state) {
+  const std::string event = bench::EventOfSize(290);
+  TransportOptions options;
+  auto transport = internal::Transport::Connect(
+      absl::StrCat("tcp://127.0.0.1:", sink->port()), options);
+  for (auto _ : state) (*transport)->Send(event);
+  state.SetItemsProcessed(state.iterations());
+  state.counters["dropped"] =
+      static_cast<double>((*transport)->stats().dropped_queue_full);
+}
+BENCHMARK(BM_HandToTransport)
+    ->Setup(SetUpTransport)
+    ->Teardown(TearDownTransport)
     ->UseRealTime();
 
 void BM_RequestEventUnconfigured(benchmark::State& state) {

@@ -6,9 +6,11 @@
 #include <cmath>
 
 #include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
 #include "client/internal/bson_validate.h"
+#include "client/internal/byte_buffer.h"
 
 namespace ziggy {
 namespace {
@@ -38,62 +40,132 @@ size_t Utf8SequenceLength(const unsigned char* s, size_t left) {
   return n;
 }
 
+// Bytes that go into a JSON string as they are: printable ASCII but " and \.
+struct PlainBytes {
+  bool plain[256] = {};
+  constexpr PlainBytes() {
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainBytes kPlain;
+
+// Escapes `text` into `out` as a JSON string literal.
+void EscapeString(absl::string_view text, internal::ByteBuffer* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *out->Extend(1) = '"';
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    // Copy the run of plain ASCII at once.
+    size_t j = i;
+    while (j < text.size() && kPlain.plain[s[j]]) ++j;
+    if (j > i) {
+      memcpy(out->Extend(j - i), text.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      char* e = out->Extend(2);
+      e[0] = '\\';
+      switch (c) {
+        case '"': e[1] = '"'; break;
+        case '\\': e[1] = '\\'; break;
+        case '\n': e[1] = 'n'; break;
+        case '\r': e[1] = 'r'; break;
+        case '\t': e[1] = 't'; break;
+        case '\b': e[1] = 'b'; break;
+        case '\f': e[1] = 'f'; break;
+        default: {
+          e[1] = 'u';
+          char* u = out->Extend(4);
+          u[0] = '0';
+          u[1] = '0';
+          u[2] = kHex[c >> 4];
+          u[3] = kHex[c & 0xF];
+        }
+      }
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(s + i, text.size() - i);
+    if (n == 0) {
+      memcpy(out->Extend(3), "\xEF\xBF\xBD", 3);  // U+FFFD
+      ++i;
+    } else {
+      memcpy(out->Extend(n), text.data() + i, n);
+      i += n;
+    }
+  }
+  *out->Extend(1) = '"';
+}
+
 class JsonWriter {
  public:
-  JsonWriter(std::string* out, const JsonOptions& options)
+  JsonWriter(internal::ByteBuffer* out, const JsonOptions& options)
       : out_(out), pretty_(options.pretty) {}
 
   void Document(bson_iter_t* it, bool is_array, int depth) {
-    out_->push_back(is_array ? '[' : '{');
+    Char(is_array ? '[' : '{');
     bool first = true;
     while (bson_iter_next(it)) {
-      if (!first) out_->push_back(',');
+      if (!first) Char(',');
       first = false;
       Newline(depth + 1);
       if (!is_array) {
-        AppendJsonString(
+        EscapeString(
             absl::string_view(bson_iter_key(it), bson_iter_key_len(it)), out_);
-        out_->append(pretty_ ? ": " : ":");
+        Raw(pretty_ ? ": " : ":");
       }
       Element(it, depth + 1);
     }
     if (!first) Newline(depth);
-    out_->push_back(is_array ? ']' : '}');
+    Char(is_array ? ']' : '}');
   }
 
  private:
   void Newline(int depth) {
     if (!pretty_) return;
-    out_->push_back('\n');
-    out_->append(static_cast<size_t>(depth) * 2, ' ');
+    Char('\n');
+    memset(out_->Extend(static_cast<size_t>(depth) * 2), ' ',
+           static_cast<size_t>(depth) * 2);
   }
 
-  void Raw(absl::string_view text) { out_->append(text.data(), text.size()); }
+  void Raw(absl::string_view text) {
+    memcpy(out_->Extend(text.size()), text.data(), text.size());
+  }
+  void Char(char c) { *out_->Extend(1) = c; }
+  void Int(int64_t i) {
+    char buf[32];
+    Raw(absl::string_view(buf, absl::numbers_internal::FastIntToBuffer(i, buf) - buf));
+  }
 
   void Double(double d) {
     if (std::isnan(d)) return Raw("\"NaN\"");
     if (std::isinf(d)) return Raw(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
     char buf[32];
     const auto result = std::to_chars(buf, buf + sizeof buf, d);
-    out_->append(buf, result.ptr);
+    Raw(absl::string_view(buf, static_cast<size_t>(result.ptr - buf)));
   }
 
   void String(const char* s, uint32_t len) {
-    AppendJsonString(absl::string_view(s, len), out_);
+    EscapeString(absl::string_view(s, len), out_);
   }
 
   // {"<name>": <inner>} where inner is written by `fill`.
   template <typename Fill>
   void Wrapped(absl::string_view name, Fill fill) {
-    absl::StrAppend(out_, "{\"", name, pretty_ ? "\": " : "\":");
+    Raw("{\"");
+    Raw(name);
+    Raw(pretty_ ? "\": " : "\":");
     fill();
-    out_->push_back('}');
+    Char('}');
   }
 
   void Oid(const bson_oid_t* oid) {
     char hex[25];
     bson_oid_to_string(oid, hex);
-    absl::StrAppend(out_, "{\"$oid\":\"", hex, "\"}");
+    Raw(absl::StrCat("{\"$oid\":\"", hex, "\"}"));
   }
 
   void Element(bson_iter_t* it, int depth) {
@@ -111,7 +183,7 @@ class JsonWriter {
         if (bson_iter_recurse(it, &child)) {
           Document(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth);
         } else {
-          out_->append("null");
+          Raw("null");
         }
         return;
       }
@@ -120,12 +192,12 @@ class JsonWriter {
         const uint8_t* data;
         bson_iter_binary(it, &subtype, &len, &data);
         return Wrapped("$binary", [&] {
-          absl::StrAppend(out_, "{\"base64\":\"",
-                          absl::Base64Escape(absl::string_view(
-                              reinterpret_cast<const char*>(data), len)),
-                          "\",\"subType\":\"",
-                          absl::Hex(static_cast<int>(subtype), absl::kZeroPad2),
-                          "\"}");
+          Raw(absl::StrCat(
+              "{\"base64\":\"",
+              absl::Base64Escape(absl::string_view(
+                  reinterpret_cast<const char*>(data), len)),
+              "\",\"subType\":\"",
+              absl::Hex(static_cast<int>(subtype), absl::kZeroPad2), "\"}"));
         });
       }
       case BSON_TYPE_UNDEFINED:
@@ -135,19 +207,19 @@ class JsonWriter {
       case BSON_TYPE_BOOL:
         return Raw(bson_iter_bool(it) ? "true" : "false");
       case BSON_TYPE_DATE_TIME:
-        return absl::StrAppend(out_, "{\"$date\":{\"$numberLong\":\"",
-                               bson_iter_date_time(it), "\"}}");
+        return Raw(absl::StrCat("{\"$date\":{\"$numberLong\":\"",
+                                bson_iter_date_time(it), "\"}}"));
       case BSON_TYPE_NULL:
         return Raw("null");
       case BSON_TYPE_REGEX: {
         const char* options;
         const char* regex = bson_iter_regex(it, &options);
         return Wrapped("$regularExpression", [&] {
-          out_->append("{\"pattern\":");
-          AppendJsonString(regex, out_);
-          out_->append(",\"options\":");
-          AppendJsonString(options, out_);
-          out_->push_back('}');
+          Raw("{\"pattern\":");
+          EscapeString(regex, out_);
+          Raw(",\"options\":");
+          EscapeString(options, out_);
+          Char('}');
         });
       }
       case BSON_TYPE_DBPOINTER: {
@@ -155,11 +227,11 @@ class JsonWriter {
         const bson_oid_t* oid;
         bson_iter_dbpointer(it, &len, &collection, &oid);
         return Wrapped("$dbPointer", [&] {
-          out_->append("{\"$ref\":");
+          Raw("{\"$ref\":");
           String(collection, len);
-          out_->append(",\"$id\":");
+          Raw(",\"$id\":");
           Oid(oid);
-          out_->push_back('}');
+          Char('}');
         });
       }
       case BSON_TYPE_CODE: {
@@ -175,36 +247,36 @@ class JsonWriter {
         const uint8_t* scope_data;
         const char* code =
             bson_iter_codewscope(it, &len, &scope_len, &scope_data);
-        out_->append("{\"$code\":");
+        Raw("{\"$code\":");
         String(code, len);
-        out_->append(",\"$scope\":");
+        Raw(",\"$scope\":");
         bson_t scope;
         bson_iter_t child;
         if (bson_init_static(&scope, scope_data, scope_len) &&
             bson_iter_init(&child, &scope)) {
           Document(&child, false, depth);
         } else {
-          out_->append("null");
+          Raw("null");
         }
-        out_->push_back('}');
+        Char('}');
         return;
       }
       case BSON_TYPE_INT32:
-        return absl::StrAppend(out_, bson_iter_int32(it));
+        return Int(bson_iter_int32(it));
       case BSON_TYPE_TIMESTAMP: {
         uint32_t t, i;
         bson_iter_timestamp(it, &t, &i);
-        return absl::StrAppend(out_, "{\"$timestamp\":{\"t\":", t, ",\"i\":", i,
-                               "}}");
+        return Raw(absl::StrCat("{\"$timestamp\":{\"t\":", t, ",\"i\":", i,
+                                "}}"));
       }
       case BSON_TYPE_INT64:
-        return absl::StrAppend(out_, bson_iter_int64(it));
+        return Int(bson_iter_int64(it));
       case BSON_TYPE_DECIMAL128: {
         bson_decimal128_t dec;
         char text[BSON_DECIMAL128_STRING];
         bson_iter_decimal128(it, &dec);
         bson_decimal128_to_string(&dec, text);
-        return absl::StrAppend(out_, "{\"$numberDecimal\":\"", text, "\"}");
+        return Raw(absl::StrCat("{\"$numberDecimal\":\"", text, "\"}"));
       }
       case BSON_TYPE_MAXKEY:
         return Raw("{\"$maxKey\":1}");
@@ -215,87 +287,45 @@ class JsonWriter {
     }
   }
 
-  std::string* out_;
+  internal::ByteBuffer* out_;
   const bool pretty_;
 };
 
 }  // namespace
 
 void AppendJsonString(absl::string_view text, std::string* out) {
-  static constexpr char kHex[] = "0123456789abcdef";
-  out->reserve(out->size() + text.size() + 2);
-  out->push_back('"');
-  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
-  size_t i = 0;
-  while (i < text.size()) {
-    const unsigned char c = s[i];
-    if (c >= 0x20 && c < 0x80 && c != '"' && c != '\\') {
-      // Copy the run of plain ASCII at once.
-      size_t j = i + 1;
-      while (j < text.size() && s[j] >= 0x20 && s[j] < 0x80 && s[j] != '"' &&
-             s[j] != '\\') {
-        ++j;
-      }
-      out->append(text.data() + i, j - i);
-      i = j;
-      continue;
-    }
-    if (c < 0x80) {
-      switch (c) {
-        case '"':
-          out->append("\\\"");
-          break;
-        case '\\':
-          out->append("\\\\");
-          break;
-        case '\n':
-          out->append("\\n");
-          break;
-        case '\r':
-          out->append("\\r");
-          break;
-        case '\t':
-          out->append("\\t");
-          break;
-        case '\b':
-          out->append("\\b");
-          break;
-        case '\f':
-          out->append("\\f");
-          break;
-        default:
-          out->append("\\u00");
-          out->push_back(kHex[c >> 4]);
-          out->push_back(kHex[c & 0xF]);
-      }
-      ++i;
-      continue;
-    }
-    const size_t n = Utf8SequenceLength(s + i, text.size() - i);
-    if (n == 0) {
-      out->append("\xEF\xBF\xBD");  // U+FFFD
-      ++i;
-    } else {
-      out->append(text.data() + i, n);
-      i += n;
-    }
-  }
-  out->push_back('"');
+  internal::ByteBuffer buffer;
+  EscapeString(text, &buffer);
+  out->append(buffer.data(), buffer.size());
 }
 
 absl::Status AppendJson(absl::string_view bson, std::string* out,
                         const JsonOptions& options) {
   std::string why;
-  bson_t doc;
-  bson_iter_t it;
-  if (!internal::ValidateDocument(bson, kMaxDepth, &why) ||
-      !bson_init_static(&doc, reinterpret_cast<const uint8_t*>(bson.data()),
-                        bson.size()) ||
-      !bson_iter_init(&it, &doc)) {
+  if (!internal::ValidateDocument(bson, kMaxDepth, &why)) {
     return absl::DataLossError(absl::StrCat("malformed BSON document: ", why));
   }
-  JsonWriter(out, options).Document(&it, /*is_array=*/false, 0);
+  internal::AppendValidatedJson(bson, out, options);
   return absl::OkStatus();
 }
+
+namespace internal {
+
+void AppendValidatedJson(absl::string_view bson, std::string* out,
+                         const JsonOptions& options) {
+  bson_t doc;
+  bson_iter_t it;
+  if (bson_init_static(&doc, reinterpret_cast<const uint8_t*>(bson.data()),
+                       bson.size()) &&
+      bson_iter_init(&it, &doc)) {
+    // Built in a thread-local buffer with inline appends, then copied once.
+    thread_local ByteBuffer buffer;
+    buffer.Clear();
+    JsonWriter(&buffer, options).Document(&it, /*is_array=*/false, 0);
+    out->append(buffer.data(), buffer.size());
+  }
+}
+
+}  // namespace internal
 
 }  // namespace ziggy

@@ -41,6 +41,13 @@ struct JsonOptions {
 absl::Status AppendJson(absl::string_view bson, std::string* out,
                         const JsonOptions& options = {});
 
+namespace internal {
+// AppendJson for a document already checked by internal::ValidateDocument
+// (readers that validate once and print many).
+void AppendValidatedJson(absl::string_view bson, std::string* out,
+                         const JsonOptions& options = {});
+}  // namespace internal
+
 // Appends `text` as a JSON string literal, quotes included.
 void AppendJsonString(absl::string_view text, std::string* out);
 

@@ -139,12 +139,20 @@ void EventStore::Append(absl::string_view type, absl::string_view doc,
                              << " bytes unwritten): dropping events";
     return;
   }
-  auto [it, inserted] = slots_.try_emplace(type);
-  Slot& slot = it->second;
+  // Consecutive events mostly share their type: skip the hash then.
+  if (last_slot_ == nullptr || last_type_ != type) {
+    auto [it, inserted] = slots_.try_emplace(type);
+    last_slot_ = &it->second;
+    last_type_ = it->first;
+  }
+  Slot& slot = *last_slot_;
   LogFile* file = FileFor(slot, type, received);
   if (file == nullptr) {
     stats_->dropped_write_error.fetch_add(1);
-    if (inserted) slots_.erase(it);
+    if (slot.file == nullptr) {
+      slots_.erase(type);
+      last_slot_ = nullptr;
+    }
     return;
   }
   slot.last_append = received;
@@ -177,6 +185,7 @@ void EventStore::Tick(absl::Time now) {
     }
   }
   for (const std::string& type : idle) slots_.erase(type);
+  last_slot_ = nullptr;
 }
 
 void EventStore::CloseAll(bool sync) {
@@ -185,6 +194,7 @@ void EventStore::CloseAll(bool sync) {
     CloseFile(std::move(slot.file), sync);
   }
   slots_.clear();
+  last_slot_ = nullptr;
 }
 
 }  // namespace ziggy

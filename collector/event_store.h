@@ -23,6 +23,7 @@
 #include <string>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "collector/log_file.h"
@@ -78,7 +79,9 @@ class EventStore {
 
   const StoreOptions options_;
   CollectorStats* const stats_;
-  absl::flat_hash_map<std::string, Slot> slots_;  // by type
+  absl::node_hash_map<std::string, Slot> slots_;  // by type
+  absl::string_view last_type_;  // the last Append's slot, while it lives
+  Slot* last_slot_ = nullptr;
   // Sizes this process left files at, so reopening skips the scan.
   absl::flat_hash_map<std::string, off_t> verified_sizes_;
   size_t pending_bytes_ = 0;

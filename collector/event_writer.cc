@@ -1,5 +1,7 @@
 #include "collector/event_writer.h"
 
+#include <pthread.h>
+
 namespace ziggy {
 
 constexpr size_t kMaxFreeBatches = 8;
@@ -71,6 +73,7 @@ bool EventWriter::Flush(absl::Duration timeout) {
 }
 
 void EventWriter::Run() {
+  pthread_setname_np(pthread_self(), "ziggyd-writer");
   uint64_t processed = 0;
   absl::Time next_tick = absl::Now() + flush_interval_;
   while (true) {

@@ -45,7 +45,7 @@ class Printer {
       grouper_.Add(id, type, bson);
       return;
     }
-    AppendJson(bson, &buffer_, {options_.pretty}).IgnoreError();  // validated
+    internal::AppendValidatedJson(bson, &buffer_, {options_.pretty});
     buffer_.push_back('\n');
     if (buffer_.size() >= kFlushBytes) Flush();
   }

@@ -68,11 +68,16 @@ class Validator {
     return true;
   }
 
+  // Keys are short: a plain loop beats a memchr call.
   bool CString() {
-    const void* nul = memchr(data_.data() + pos_, '\0', limit() - pos_);
-    if (nul == nullptr) return Fail(pos_, "unterminated key or cstring");
-    pos_ = static_cast<const char*>(nul) - data_.data() + 1;
-    return true;
+    const size_t end = limit();
+    for (size_t i = pos_; i < end; ++i) {
+      if (data_[i] == '\0') {
+        pos_ = i + 1;
+        return true;
+      }
+    }
+    return Fail(pos_, "unterminated key or cstring");
   }
 
   // int32 length (counting the NUL) + bytes + NUL.
@@ -102,7 +107,8 @@ class Validator {
     if (!Value()) return false;
     if (top && visit_ != nullptr) {
       const size_t key_start = at + 1;
-      const size_t key_end = data_.find('\0', key_start);
+      const size_t key_end =
+          key_start + strlen(data_.data() + key_start);  // validated
       absl::string_view value = data_.substr(key_end + 1, pos_ - key_end - 1);
       if (type == 0x02) {
         value = value.substr(4, value.size() - 5);

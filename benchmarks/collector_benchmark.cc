@@ -1,0 +1,124 @@
+// Collector ingest against the network ceiling, in one run:
+//
+//   ./bazelw run -c opt //benchmarks:collector_benchmark
+//
+// BM_RawPushPull: ZeroMQ PUSH -> PULL over loopback TCP, the receiver only
+// counting messages: the most any ZeroMQ-based collector could take in.
+// BM_CollectorIngest: the real collector (the library ziggyd runs) receiving,
+// validating, indexing and writing the same messages to files, timed until
+// every event is in its file (STATUS written).
+// Arguments: event size in bytes, sender threads.
+
+#include <atomic>
+#include <cstdlib>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "benchmarks/events.h"
+#include "client/control.h"
+#include "client/endpoint.h"
+#include "collector/collector.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+namespace {
+
+constexpr int kEventsPerIteration = 200000;
+
+// Sends `count` copies of `event` from `senders` threads to `endpoint`.
+void SendFrom(int senders, const std::string& endpoint, const std::string& event,
+              int count) {
+  std::vector<std::thread> threads;
+  for (int s = 0; s < senders; ++s) {
+    threads.emplace_back([&, s] {
+      zmq::context_t context(1);
+      zmq::socket_t push(context, zmq::socket_type::push);
+      push.set(zmq::sockopt::sndhwm, 100000);
+      push.set(zmq::sockopt::linger, -1);
+      push.connect(endpoint);
+      const int mine = count / senders + (s < count % senders ? 1 : 0);
+      for (int i = 0; i < mine; ++i) {
+        push.send(zmq::buffer(event), zmq::send_flags::none);
+      }
+    });
+  }
+  for (auto& t : threads) t.join();
+}
+
+void BM_RawPushPull(benchmark::State& state) {
+  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const int senders = static_cast<int>(state.range(1));
+  zmq::context_t context(1);
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::rcvhwm, 100000);
+  pull.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = pull.get(zmq::sockopt::last_endpoint);
+  for (auto _ : state) {
+    std::thread receiver([&] {
+      zmq::message_t message;
+      for (int i = 0; i < kEventsPerIteration; ++i) {
+        if (!pull.recv(message)) break;
+      }
+    });
+    SendFrom(senders, endpoint, event, kEventsPerIteration);
+    receiver.join();
+  }
+  state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+}
+
+int64_t Written(const std::string& control) {
+  absl::StatusOr<Value> status = CallControl(control, "STATUS");
+  if (!status.ok()) return -1;
+  const Value* written = status->Get("written");
+  return written != nullptr ? written->AsInt() : -1;
+}
+
+void BM_CollectorIngest(benchmark::State& state) {
+  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const int senders = static_cast<int>(state.range(1));
+  const char* tmp = std::getenv("TMPDIR");
+  CollectorOptions options;
+  options.control = options.collect = options.stream = "127.0.0.1:0";
+  options.store.root = absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid());
+  options.max_event_bytes = 1 << 20;
+  auto collector = Collector::Bind(options);
+  if (!collector.ok()) {
+    state.SkipWithError(collector.status().ToString().c_str());
+    return;
+  }
+  std::thread run([&] { (*collector)->Run(); });
+  const std::string control =
+      absl::StrCat("127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
+  int64_t expected = 0;
+  for (auto _ : state) {
+    SendFrom(senders, (*collector)->collect_endpoint(), event, kEventsPerIteration);
+    expected += kEventsPerIteration;
+    while (Written(control) < expected) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+  (*collector)->Stop();
+  run.join();
+  if (std::system(absl::StrCat("rm -rf '", options.store.root, "'").c_str()) != 0) {
+    state.SkipWithError("cannot remove the log path");
+  }
+}
+
+void Sizes(benchmark::internal::Benchmark* b) {
+  for (int size : {100, 290, 1024, 4096, 16384}) b->Args({size, 1});
+  b->Args({290, 2})->Args({290, 4});
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+}
+
+BENCHMARK(BM_RawPushPull)->Apply(Sizes);
+BENCHMARK(BM_CollectorIngest)->Apply(Sizes);
+
+}  // namespace
+}  // namespace ziggy
+
+BENCHMARK_MAIN();

@@ -1,0 +1,85 @@
+// Reading event files: codec decode and ziggyview's JSON output, in MB/s.
+//
+//   ./bazelw run -c opt //benchmarks:reader_benchmark
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+#include <string>
+
+#include "absl/strings/str_cat.h"
+#include "benchmark/benchmark.h"
+#include "benchmarks/events.h"
+#include "client/event.h"
+#include "client/json.h"
+#include "client/reader.h"
+#include "viewer/viewer.h"
+
+namespace ziggy {
+namespace {
+
+// ~64 MiB of ~290-byte events, like a collector's file.
+const std::string& File() {
+  static const std::string* file = [] {
+    auto* bytes = new std::string;
+    for (int i = 0; bytes->size() < (64u << 20); ++i) {
+      *bytes += bench::EventOfSize(290, i);
+    }
+    return bytes;
+  }();
+  return *file;
+}
+
+// Splitting into checked documents (what every reader does first).
+void BM_ReadDocuments(benchmark::State& state) {
+  const std::string& file = File();
+  for (auto _ : state) {
+    DocumentReader reader(file);
+    absl::string_view doc;
+    size_t n = 0;
+    while (reader.Next(&doc)) ++n;
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(state.iterations() * file.size());
+}
+BENCHMARK(BM_ReadDocuments)->Unit(benchmark::kMillisecond);
+
+// Into Event structs (every field decoded).
+void BM_DecodeEvents(benchmark::State& state) {
+  const std::string& file = File();
+  for (auto _ : state) {
+    DocumentReader reader(file, ReaderOptions{16 << 20, false});
+    absl::string_view doc;
+    while (reader.Next(&doc)) benchmark::DoNotOptimize(DecodeEvent(doc));
+  }
+  state.SetBytesProcessed(state.iterations() * file.size());
+}
+BENCHMARK(BM_DecodeEvents)->Unit(benchmark::kMillisecond);
+
+// ziggyview itself (RunViewer) reading the file and printing one JSON line
+// per event into a stream that discards it.
+void BM_ZiggyviewJson(benchmark::State& state) {
+  const std::string& file = File();
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string path =
+      absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid(), ".log");
+  std::ofstream(path, std::ios::binary) << file;
+  ViewerOptions options;
+  options.files = {path};
+  std::ofstream null("/dev/null");
+  std::ostringstream err;
+  for (auto _ : state) {
+    if (RunViewer(options, null, err) != kViewOk) state.SkipWithError("viewer failed");
+  }
+  state.SetBytesProcessed(state.iterations() * file.size());
+  std::remove(path.c_str());
+}
+BENCHMARK(BM_ZiggyviewJson)->Unit(benchmark::kMillisecond);
+
+}  // namespace
+}  // namespace ziggy
+
+BENCHMARK_MAIN();
