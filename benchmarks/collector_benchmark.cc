@@ -81,7 +81,8 @@ void BM_CollectorIngest(benchmark::State& state) {
   const int senders = static_cast<int>(state.range(1));
   const char* tmp = std::getenv("TMPDIR");
   CollectorOptions options;
-  options.control = options.collect = options.stream = "127.0.0.1:0";
+  options.control = options.collect = options.stream = options.relay =
+      "127.0.0.1:0";
   options.store.root = absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid());
   options.max_event_bytes = 1 << 20;
   auto collector = Collector::Bind(options);

@@ -9,95 +9,34 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
-#include "absl/container/node_hash_map.h"
 #include "absl/strings/str_cat.h"
 #include "client/endpoint.h"
 #include "client/event.h"
 #include "client/internal/bson_validate.h"
 #include "collector/event_writer.h"
+#include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/control_request.h"
+#include "common/intake.h"
+#include "common/relay_protocol.h"
 #include "glog/logging.h"
+#include "client/reader.h"
 #include "zmq.hpp"
+#include "zmq_addon.hpp"
 
 namespace ziggy {
 namespace {
 
 // Messages taken off the collect socket per poll round, at most.
 constexpr int kMaxBurst = 4096;
-// Entries kept in each of the STATUS maps (types, hosts); more are counted
-// but not listed, so hostile senders cannot grow memory without bound.
-constexpr size_t kMaxTracked = 10000;
 // How long shutdown keeps draining the collect socket.
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
+// Forwarders remembered at most (their next index each).
+constexpr size_t kMaxForwarders = 100000;
 
 double UnixSeconds(absl::Time t) {
   return absl::ToDoubleSeconds(t - absl::UnixEpoch());
 }
-
-struct Seen {
-  double last = 0;
-  uint64_t count = 0;
-};
-
-// Per type or host: when last seen and how often, bounded.
-class SeenMap {
- public:
-  void Note(absl::string_view key, double now) {
-    // Consecutive events mostly share their type and host: skip the hash.
-    if (last_ == nullptr || last_key_ != key) {
-      auto it = map_.find(key);
-      if (it == map_.end()) {
-        if (map_.size() >= kMaxTracked) {
-          ++untracked_;
-          return;
-        }
-        it = map_.try_emplace(key).first;
-      }
-      last_key_ = it->first;  // node_hash_map: stable while the entry lives
-      last_ = &it->second;
-    }
-    last_->last = now;
-    ++last_->count;
-  }
-  Value ToValue() const {
-    Value::Map map;
-    for (const auto& [key, seen] : map_) {
-      map.emplace_back(
-          key, Value(Value::Map{{"last", seen.last}, {"count", seen.count}}));
-    }
-    return Value(std::move(map));
-  }
-  uint64_t untracked() const { return untracked_; }
-
- private:
-  absl::node_hash_map<std::string, Seen> map_;
-  uint64_t untracked_ = 0;
-  absl::string_view last_key_;
-  Seen* last_ = nullptr;
-};
-
-// Logs one line per drop reason at most every 10 s, with the count since.
-class DropLog {
- public:
-  void Note(absl::string_view reason, absl::string_view detail) {
-    Entry& e = entries_[reason];
-    ++e.suppressed;
-    const absl::Time now = absl::Now();
-    if (now - e.last < absl::Seconds(10)) return;
-    LOG(WARNING) << "dropped " << e.suppressed << " event(s): " << reason
-                 << " (latest: " << detail << ")";
-    e.last = now;
-    e.suppressed = 0;
-  }
-
- private:
-  struct Entry {
-    absl::Time last = absl::InfinitePast();
-    uint64_t suppressed = 0;
-  };
-  absl::flat_hash_map<std::string, Entry> entries_;
-};
 
 }  // namespace
 
@@ -111,17 +50,21 @@ class Collector::Impl {
         control_(context_, zmq::socket_type::rep),
         collect_(context_, zmq::socket_type::pull),
         stream_(context_, zmq::socket_type::xpub),
+        relay_(context_, zmq::socket_type::router),
         wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        started_(absl::Now()) {}
+        ack_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+        started_(absl::Now()),
+        intake_(options_.max_event_bytes) {}
 
   ~Impl() {
     if (writer_ != nullptr) writer_->Finish();
     if (wake_fd_ >= 0) close(wake_fd_);
+    if (ack_fd_ >= 0) close(ack_fd_);
   }
 
   absl::Status Bind() {
-    if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
-    for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
+    if (wake_fd_ < 0 || ack_fd_ < 0) return absl::InternalError("eventfd failed");
+    for (zmq::socket_t* s : {&control_, &collect_, &stream_, &relay_}) {
       s->set(zmq::sockopt::linger, 0);
     }
     control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
@@ -130,6 +73,8 @@ class Collector::Impl {
     // up to this size, and cut off by ZeroMQ beyond it.
     collect_.set(zmq::sockopt::maxmsgsize,
                  static_cast<int64_t>(options_.max_event_bytes) * 4 + 4096);
+    relay_.set(zmq::sockopt::maxmsgsize,
+               static_cast<int64_t>(kMaxRelayBatchBytes) + 4096);
     stream_.set(zmq::sockopt::sndhwm, 10000);
     stream_.set(zmq::sockopt::xpub_verbose, 1);
     struct Binding {
@@ -138,10 +83,14 @@ class Collector::Impl {
       std::string* endpoint;
       const char* name;
     };
-    for (const Binding& b :
-         {Binding{&control_, &options_.control, &control_endpoint_, "control"},
-          Binding{&collect_, &options_.collect, &collect_endpoint_, "collect"},
-          Binding{&stream_, &options_.stream, &stream_endpoint_, "stream"}}) {
+    std::vector<Binding> bindings = {
+        {&control_, &options_.control, &control_endpoint_, "control"},
+        {&collect_, &options_.collect, &collect_endpoint_, "collect"},
+        {&stream_, &options_.stream, &stream_endpoint_, "stream"}};
+    if (!options_.relay.empty()) {
+      bindings.push_back({&relay_, &options_.relay, &relay_endpoint_, "relay"});
+    }
+    for (const Binding& b : bindings) {
       absl::StatusOr<std::string> endpoint = TcpEndpoint(*b.address);
       if (!endpoint.ok()) {
         return absl::InvalidArgumentError(
@@ -159,38 +108,54 @@ class Collector::Impl {
       }
       *b.endpoint = b.socket->get(zmq::sockopt::last_endpoint);
     }
+    absl::StatusOr<std::unique_ptr<RelayState>> relay_state =
+        RelayState::Recover(options_.store.root, &stats_);
+    if (!relay_state.ok()) return relay_state.status();
+    relay_state_ = *std::move(relay_state);
+    next_index_ = relay_state_->next_index();
     writer_ = std::make_unique<EventWriter>(options_.store, &stats_, clock_,
-                                            options_.flush_interval);
+                                            options_.flush_interval,
+                                            relay_state_.get(), ack_fd_);
     return absl::OkStatus();
   }
 
   void Run() {
     pthread_setname_np(pthread_self(), "ziggyd-receive");
-    zmq::pollitem_t items[] = {
-        {control_.handle(), 0, ZMQ_POLLIN, 0},
-        {stream_.handle(), 0, ZMQ_POLLIN, 0},
-        {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-        {collect_.handle(), 0, ZMQ_POLLIN, 0},
-    };
+    const bool relay_on = !relay_endpoint_.empty();
     while (!stopping_) {
-      // A full writer queue stops reading: ZeroMQ then pushes back.
+      // A full writer queue stops reading events: ZeroMQ then pushes back.
       const bool can_receive =
           writer_->queued_bytes() < options_.max_queued_bytes;
-      zmq::poll(items, can_receive ? 4 : 3, std::chrono::milliseconds(100));
-      if (items[0].revents & ZMQ_POLLIN) HandleControl();
-      if (items[1].revents & ZMQ_POLLIN) HandleSubscriptions();
-      if (items[2].revents & ZMQ_POLLIN) {
+      std::vector<zmq::pollitem_t> items = {
+          {control_.handle(), 0, ZMQ_POLLIN, 0},
+          {stream_.handle(), 0, ZMQ_POLLIN, 0},
+          {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+          {nullptr, ack_fd_, ZMQ_POLLIN, 0},
+      };
+      if (can_receive) {
+        items.push_back({collect_.handle(), 0, ZMQ_POLLIN, 0});
+        if (relay_on) items.push_back({relay_.handle(), 0, ZMQ_POLLIN, 0});
+      }
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
+      auto ready = [&](size_t i) {
+        return i < items.size() && (items[i].revents & ZMQ_POLLIN);
+      };
+      if (ready(0)) HandleControl();
+      if (ready(1)) HandleSubscriptions();
+      if (ready(2)) {
         uint64_t value;
         if (read(wake_fd_, &value, sizeof value) > 0) stopping_ = true;
       }
-      if (can_receive && (items[3].revents & ZMQ_POLLIN)) ReceiveBurst();
+      if (ready(3)) SendAcks();
+      if (ready(4)) ReceiveBurst();
+      if (ready(5)) HandleRelay();
     }
     // Write out what was received, including what ZeroMQ already queued.
     const absl::Time deadline = absl::Now() + kDrainTime;
     while (absl::Now() < deadline && ReceiveBurst() > 0) {
     }
     writer_->Finish();
-    LOG(INFO) << "ziggyd stopped: " << stats_.received.load()
+    LOG(INFO) << "ziggyd stopped: " << intake_.received()
               << " events received, " << stats_.written.load() << " written";
   }
 
@@ -203,6 +168,7 @@ class Collector::Impl {
   const std::string& control_endpoint() const { return control_endpoint_; }
   const std::string& collect_endpoint() const { return collect_endpoint_; }
   const std::string& stream_endpoint() const { return stream_endpoint_; }
+  const std::string& relay_endpoint() const { return relay_endpoint_; }
 
  private:
   // Receives what is waiting (up to kMaxBurst messages), hands it to the
@@ -222,74 +188,124 @@ class Collector::Impl {
         break;
       }
       if (!got) break;
-      HandleEvent(message, now, batch.get());
+      // One event is one single-frame message; drop every frame of others.
+      const bool multipart = in_multipart_ || message.more();
+      in_multipart_ = message.more();
+      if (multipart) {
+        if (!message.more()) intake_.DropMultipart();
+        continue;
+      }
+      AddEvent(absl::string_view(message.data<char>(), message.size()), now,
+               batch.get());
     }
-    // Counted once per burst: a shared atomic per event costs more.
-    stats_.received.fetch_add(burst_received_, std::memory_order_relaxed);
-    stats_.received_bytes.fetch_add(burst_received_bytes_,
-                                    std::memory_order_relaxed);
-    burst_received_ = burst_received_bytes_ = 0;
     if (batch->size() > 0) writer_->Submit(std::move(batch));
     return taken;
   }
 
-  void HandleEvent(const zmq::message_t& message, double now,
-                   EventBatch* batch) {
-    // One event is one single-frame message; drop every frame of others.
-    const bool multipart = in_multipart_ || message.more();
-    in_multipart_ = message.more();
-    if (multipart) {
-      if (!message.more()) {
-        stats_.dropped_multipart.fetch_add(1);
-        drops_.Note("multipart message", "one event per message");
+  void AddEvent(absl::string_view doc, double now, EventBatch* batch) {
+    EventFields fields;
+    if (!intake_.Accept(doc, now, &fields)) return;
+    batch->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
+               fields.type.size());
+    if (subscribers_ > 0) Publish(fields.type, doc);
+  }
+
+  // One batch from a forwarder: [identity, header, payload].
+  void HandleRelay() {
+    std::vector<zmq::message_t> frames;
+    try {
+      if (!zmq::recv_multipart(relay_, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait)) {
+        return;
       }
+    } catch (const zmq::error_t& e) {
+      LOG(ERROR) << "relay socket: " << e.what();
       return;
     }
-    const absl::string_view doc(message.data<char>(), message.size());
-    if (doc.size() > options_.max_event_bytes) {
-      stats_.dropped_oversized.fetch_add(1);
-      drops_.Note(
-          "oversized",
-          absl::StrCat(doc.size(), " > ", options_.max_event_bytes, " bytes"));
-      return;
+    if (frames.size() < 2) return;
+    const std::string identity = frames[0].to_string();
+    absl::StatusOr<RelayHeader> header = ParseRelayHeader(
+        absl::string_view(frames[1].data<char>(), frames[1].size()));
+    if (!header.ok()) {
+      ++relay_rejected_;
+      LOG_EVERY_N(WARNING, 100) << "relay: " << header.status();
+      return Reply(identity, RelayError(header.status().message()));
     }
-    absl::string_view type, host;
-    bool type_is_string = false, has_type = false;
-    double end = 0;
-    std::string why;
-    const bool valid = internal::ValidateDocument(
-        doc, kMaxDepth, &why,
-        [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
-          if (key == "type") {
-            has_type = true;
-            type_is_string = bson_type == 0x02;
-            type = value;
-          } else if (key == "host" && bson_type == 0x02) {
-            host = value;
-          } else if (key == "end" && bson_type == 0x01) {
-            memcpy(&end, value.data(), sizeof end);
-          }
-        });
-    if (!valid) {
-      stats_.dropped_malformed.fetch_add(1);
-      drops_.Note("malformed BSON", why);
-      return;
+    if (header->ping) return Reply(identity, RelayPong());
+    auto next = next_index_.find(header->forwarder);
+    if (next == next_index_.end() && next_index_.size() >= kMaxForwarders) {
+      return Reply(identity, RelayError("too many forwarders"));
     }
-    if (!has_type || !type_is_string || type.empty()) {
-      stats_.dropped_no_type.fetch_add(1);
-      drops_.Note("no string type", !has_type        ? "missing"
-                                    : type_is_string ? "empty"
-                                                     : "not a string");
-      return;
+    const int64_t known = next == next_index_.end() ? 0 : next->second;
+    const int64_t expected = std::max(known, header->acked);
+    ++relay_batches_;
+    if (header->end <= expected) {
+      // Already written (perhaps not yet durable): ack with the next
+      // checkpoint, never before.
+      relay_duplicates_ += header->count;
+      return SubmitAck(identity, *header, UnixSeconds(clock_->Now()), nullptr);
     }
-    ++burst_received_;
-    burst_received_bytes_ += doc.size();
-    last_ = now;
-    lag_ = end > 0 ? now - end : 0;
-    types_.Note(type, now);
-    hosts_.Note(host, now);
-    batch->Add(doc, static_cast<size_t>(type.data() - doc.data()), type.size());
-    if (subscribers_ > 0) Publish(type, doc);
+    if (header->first != expected) {
+      ++relay_resends_;
+      return Reply(identity, RelayResend(expected));
+    }
+    std::string payload;
+    absl::string_view events;
+    if (frames.size() >= 3) {
+      events = absl::string_view(frames[2].data<char>(), frames[2].size());
+    }
+    if (absl::Status s = DecompressPayload(*header, &events, &payload); !s.ok()) {
+      ++relay_rejected_;
+      LOG_EVERY_N(WARNING, 100) << "relay batch from " << header->forwarder
+                                << ": " << s;
+      return Reply(identity, RelayError(s.message()));
+    }
+    const absl::Time received = clock_->Now();
+    std::unique_ptr<EventBatch> batch = writer_->NewBatch();
+    batch->received = received;
+    const double now = UnixSeconds(received);
+    DocumentReader reader(events, ReaderOptions{kMaxRelayBatchBytes, false});
+    absl::string_view doc;
+    while (reader.Next(&doc)) AddEvent(doc, now, batch.get());
+    if (!reader.status().ok()) {
+      LOG_EVERY_N(WARNING, 100) << "relay batch from " << header->forwarder
+                                << ": " << reader.status();
+    }
+    relay_events_ += reader.documents();
+    next_index_[header->forwarder] = header->end;
+    SubmitAck(identity, *header, now, std::move(batch));
+  }
+
+  void SubmitAck(const std::string& identity, const RelayHeader& header,
+                 double now, std::unique_ptr<EventBatch> batch) {
+    if (batch == nullptr) {
+      batch = writer_->NewBatch();
+      batch->received = clock_->Now();
+    }
+    batch->acks.push_back({identity, header.forwarder, header.end});
+    forwarders_seen_[header.forwarder] = now;
+    writer_->Submit(std::move(batch));
+  }
+
+  void SendAcks() {
+    uint64_t value;
+    if (read(ack_fd_, &value, sizeof value) <= 0) return;
+    std::vector<RelayAck> acks;
+    writer_->TakeAcks(&acks);
+    for (const RelayAck& ack : acks) {
+      ++relay_acked_;
+      Reply(ack.identity, RelayAckReply(ack.forwarder, ack.end));
+    }
+  }
+
+  void Reply(const std::string& identity, const std::string& reply) {
+    try {
+      relay_.send(zmq::buffer(identity), zmq::send_flags::sndmore |
+                                             zmq::send_flags::dontwait);
+      relay_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      LOG_EVERY_N(WARNING, 100) << "relay reply: " << e.what();
+    }
   }
 
   void Publish(absl::string_view type, absl::string_view doc) {
@@ -298,7 +314,7 @@ class Collector::Impl {
                        zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
           stream_.send(zmq::buffer(doc.data(), doc.size()),
                        zmq::send_flags::dontwait)) {
-        stats_.published.fetch_add(1, std::memory_order_relaxed);
+        ++published_;
       }
     } catch (const zmq::error_t& e) {
       LOG_EVERY_N(WARNING, 1000) << "stream: " << e.what();
@@ -336,6 +352,7 @@ class Collector::Impl {
     if (command == "SOCK_STREAM") return PortReply(stream_endpoint_);
     if (command == "SOCK_COLLECT") return PortReply(collect_endpoint_);
     if (command == "SOCK_CONTROL") return PortReply(control_endpoint_);
+    if (command == "SOCK_RELAY") return PortReply(relay_endpoint_);
     if (command == "SHUTDOWN") {
       LOG(INFO) << "SHUTDOWN requested over the control port";
       stopping_ = true;
@@ -344,8 +361,8 @@ class Collector::Impl {
     if (command == "FLUSH") {
       const bool flushed = writer_->Flush(absl::Seconds(10));
       if (!flushed) return ErrorReply("flush timed out");
-      return EncodeDocument(
-          Value(Value::Map{{"ok", true}, {"written", stats_.written.load()}}));
+      return EncodeDocument(Value(
+          Value::Map{{"ok", true}, {"written", stats_.written.load()}}));
     }
     if (command == "ADVANCE_CLOCK" && options_.test_clock != nullptr) {
       const Value* seconds = request.args.Get("seconds");
@@ -354,8 +371,8 @@ class Collector::Impl {
         return ErrorReply("ADVANCE_CLOCK needs a number 'seconds'");
       }
       options_.test_clock->Advance(absl::Seconds(seconds->AsDouble()));
-      return EncodeDocument(
-          Value(Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
+      return EncodeDocument(Value(
+          Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
     }
     return ErrorReply(absl::StrCat("unknown command '", command, "'"));
   }
@@ -370,30 +387,32 @@ class Collector::Impl {
     };
     char host[256] = {};
     gethostname(host, sizeof host - 1);
-    return Value(Value::Map{
+    Value::Map status{
         {"daemon", "ziggyd"},
         {"host", std::string(host)},
         {"pid", static_cast<int64_t>(getpid())},
         {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
         {"now", UnixSeconds(clock_->Now())},
-        {"last", last_},
-        {"lag", lag_},
-        {"events", types_.ToValue()},
-        {"hosts", hosts_.ToValue()},
-        {"untracked", Value(Value::Map{{"types", types_.untracked()},
-                                       {"hosts", hosts_.untracked()}})},
-        {"received", c(stats_.received)},
-        {"received_bytes", c(stats_.received_bytes)},
+    };
+    intake_.AppendStatus(&status);
+    for (auto& [key, value] : status) {
+      if (key == "dropped") {
+        value.MutableMap().emplace_back("write_error",
+                                        c(stats_.dropped_write_error));
+      }
+    }
+    Value::Map forwarders;
+    for (const auto& [id, next] : next_index_) {
+      auto seen = forwarders_seen_.find(id);
+      forwarders.emplace_back(
+          id, Value(Value::Map{
+                  {"next", next},
+                  {"last", seen == forwarders_seen_.end() ? 0.0 : seen->second}}));
+    }
+    const Value::Map rest{
         {"written", c(stats_.written)},
         {"written_bytes", c(stats_.written_bytes)},
-        {"published", c(stats_.published)},
-        {"dropped", Value(Value::Map{
-                        {"malformed", c(stats_.dropped_malformed)},
-                        {"no_type", c(stats_.dropped_no_type)},
-                        {"oversized", c(stats_.dropped_oversized)},
-                        {"multipart", c(stats_.dropped_multipart)},
-                        {"write_error", c(stats_.dropped_write_error)},
-                    })},
+        {"published", published_},
         {"queue_bytes", c(stats_.queued_bytes)},
         {"open_files", c(stats_.open_files)},
         {"write_errors", c(stats_.write_errors)},
@@ -401,14 +420,28 @@ class Collector::Impl {
         {"corrupt_files", c(stats_.corrupt_files)},
         {"reopened_files", c(stats_.reopened_files)},
         {"stream_subscribers", static_cast<int64_t>(subscribers_)},
+        {"relay", Value(Value::Map{
+                      {"batches", relay_batches_},
+                      {"events", relay_events_},
+                      {"acked", relay_acked_},
+                      {"duplicates_dropped", relay_duplicates_},
+                      {"resend_requests", relay_resends_},
+                      {"rejected", relay_rejected_},
+                      {"checkpoints", c(stats_.checkpoints)},
+                      {"rolled_back_bytes", c(stats_.rolled_back_bytes)},
+                      {"forwarders", Value(std::move(forwarders))},
+                  })},
         {"ports", Value(Value::Map{
                       {"control", EndpointPort(control_endpoint_)},
                       {"collect", EndpointPort(collect_endpoint_)},
                       {"stream", EndpointPort(stream_endpoint_)},
+                      {"relay", EndpointPort(relay_endpoint_)},
                   })},
         {"log_path", options_.store.root},
         {"rotate_hours", options_.store.rotate_hours},
-    });
+    };
+    status.insert(status.end(), rest.begin(), rest.end());
+    return Value(std::move(status));
   }
 
   CollectorOptions options_;
@@ -417,23 +450,26 @@ class Collector::Impl {
   zmq::socket_t control_;
   zmq::socket_t collect_;
   zmq::socket_t stream_;
+  zmq::socket_t relay_;
   const int wake_fd_;
+  const int ack_fd_;
   const absl::Time started_;
-  std::string control_endpoint_, collect_endpoint_, stream_endpoint_;
-  std::unique_ptr<EventWriter> writer_;
+  std::string control_endpoint_, collect_endpoint_, stream_endpoint_,
+      relay_endpoint_;
   CollectorStats stats_;
+  std::unique_ptr<RelayState> relay_state_;
+  std::unique_ptr<EventWriter> writer_;
 
   // Run()'s thread only.
   bool stopping_ = false;
   bool in_multipart_ = false;
-  uint64_t burst_received_ = 0;
-  uint64_t burst_received_bytes_ = 0;
   int subscribers_ = 0;
-  double last_ = 0;
-  double lag_ = 0;
-  SeenMap types_;
-  SeenMap hosts_;
-  DropLog drops_;
+  uint64_t published_ = 0;
+  EventIntake intake_;
+  absl::flat_hash_map<std::string, int64_t> next_index_;  // per forwarder
+  absl::flat_hash_map<std::string, double> forwarders_seen_;
+  uint64_t relay_batches_ = 0, relay_events_ = 0, relay_acked_ = 0,
+           relay_duplicates_ = 0, relay_resends_ = 0, relay_rejected_ = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Bind(
@@ -460,6 +496,9 @@ const std::string& Collector::collect_endpoint() const {
 }
 const std::string& Collector::stream_endpoint() const {
   return impl_->stream_endpoint();
+}
+const std::string& Collector::relay_endpoint() const {
+  return impl_->relay_endpoint();
 }
 
 }  // namespace ziggy

@@ -3,7 +3,8 @@
 // Sockets (DESIGN §3): control (REP), collect (PULL: one BSON event document
 // per message, the seed's wire format), stream (XPUB: [type, bson] frames,
 // sent only while someone subscribes; slow subscribers lose events, disk
-// never does).
+// never does), relay (ROUTER: acknowledged batches from forwarders, see
+// forwarder/RELAY.md and relay_state.h).
 //
 // Threads: Run()'s thread owns every socket. It validates each event,
 // updates the status maps, publishes it and hands batches to a writer thread
@@ -31,6 +32,7 @@ struct CollectorOptions {
   std::string control = "127.0.0.1:3513";  // host:port, port 0 = any
   std::string collect = "127.0.0.1:3514";
   std::string stream = "127.0.0.1:0";
+  std::string relay = "127.0.0.1:3515";    // ROUTER for forwarders; "" = off
   StoreOptions store;                // store.root: the log path
   size_t max_event_bytes = 1 << 20;  // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);
@@ -63,6 +65,7 @@ class Collector {
   const std::string& control_endpoint() const;
   const std::string& collect_endpoint() const;
   const std::string& stream_endpoint() const;
+  const std::string& relay_endpoint() const;  // empty when off
 
   class Impl;
 

@@ -62,13 +62,15 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
     return nullptr;
   }
   stats_->open_files.fetch_add(1);
+  if (on_open_) on_open_(path, (*file)->size());
   return *std::move(file);
 }
 
 void EventStore::CloseFile(std::unique_ptr<LogFile> file, bool sync) {
   if (file == nullptr) return;
   FlushFile(*file);
-  if (sync) file->Sync().IgnoreError();
+  if (sync || on_close_) file->SyncIfWritten().IgnoreError();
+  if (on_close_) on_close_(file->path(), file->size());
   if (file->pending_records() > 0) {
     stats_->dropped_write_error.fetch_add(file->pending_records());
     pending_bytes_ -= file->pending_bytes();
@@ -186,6 +188,23 @@ void EventStore::Tick(absl::Time now) {
   }
   for (const std::string& type : idle) slots_.erase(type);
   last_slot_ = nullptr;
+}
+
+bool EventStore::SyncOpenFiles(
+    std::vector<std::pair<std::string, off_t>>* lengths) {
+  bool ok = true;
+  for (auto& [type, slot] : slots_) {
+    if (slot.file == nullptr) continue;
+    if (slot.file->needs_repair()) Reopen(slot);
+    ok = !slot.file->needs_repair() && FlushFile(*slot.file) && ok;
+    if (absl::Status s = slot.file->SyncIfWritten(); !s.ok()) {
+      stats_->write_errors.fetch_add(1);
+      LOG_EVERY_N(ERROR, 100) << s;
+      ok = false;
+    }
+    lengths->emplace_back(slot.file->path(), slot.file->size());
+  }
+  return ok;
 }
 
 void EventStore::CloseAll(bool sync) {

@@ -19,8 +19,11 @@
 
 #include <sys/types.h>
 
+#include <functional>
 #include <memory>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
@@ -57,6 +60,21 @@ class EventStore {
   // Flushes, optionally fdatasync()s, and closes every file.
   void CloseAll(bool sync);
 
+  // Flushes and fdatasync()s every open file written since its last sync;
+  // *lengths gets every open file's path and size. False if any failed.
+  bool SyncOpenFiles(std::vector<std::pair<std::string, off_t>>* lengths);
+
+  // Called with each file's path and size when it is opened, before
+  // anything is appended to it.
+  void set_on_open(std::function<void(const std::string&, off_t)> on_open) {
+    on_open_ = std::move(on_open);
+  }
+  // Called with each file's path and final size when it is closed; files
+  // are fdatasync()ed before it when it is set.
+  void set_on_close(std::function<void(const std::string&, off_t)> on_close) {
+    on_close_ = std::move(on_close);
+  }
+
   // The path an event of `type` received at `t` goes to.
   std::string PathFor(absl::string_view type, absl::Time t) const;
 
@@ -85,6 +103,8 @@ class EventStore {
   // Sizes this process left files at, so reopening skips the scan.
   absl::flat_hash_map<std::string, off_t> verified_sizes_;
   size_t pending_bytes_ = 0;
+  std::function<void(const std::string&, off_t)> on_open_;
+  std::function<void(const std::string&, off_t)> on_close_;
 };
 
 }  // namespace ziggy

@@ -1,6 +1,9 @@
 #include "collector/event_writer.h"
 
 #include <pthread.h>
+#include <unistd.h>
+
+#include "glog/logging.h"
 
 namespace ziggy {
 
@@ -30,13 +33,58 @@ absl::string_view EventBatch::type(size_t i) const {
                            e.type_size);
 }
 
+// With acks waiting and the queue not empty, checkpoint at least this often.
+constexpr absl::Duration kMaxAckDelay = absl::Milliseconds(50);
+
 EventWriter::EventWriter(StoreOptions options, CollectorStats* stats,
-                         Clock* clock, absl::Duration flush_interval)
+                         Clock* clock, absl::Duration flush_interval,
+                         RelayState* relay, int ack_fd)
     : stats_(stats),
       clock_(clock),
       flush_interval_(flush_interval),
-      store_(std::move(options), stats) {
+      store_(std::move(options), stats),
+      relay_(relay),
+      ack_fd_(ack_fd) {
+  if (relay_ != nullptr) {
+    store_.set_on_open([this](const std::string& path, off_t size) {
+      relay_->FileOpened(path, size);
+    });
+    store_.set_on_close([this](const std::string& path, off_t size) {
+      relay_->FileClosed(path, size);
+    });
+  }
   thread_ = std::thread(&EventWriter::Run, this);
+}
+
+void EventWriter::TakeAcks(std::vector<RelayAck>* acks) {
+  absl::MutexLock lock(&mu_);
+  for (RelayAck& ack : ready_acks_) acks->push_back(std::move(ack));
+  ready_acks_.clear();
+}
+
+void EventWriter::Checkpoint() {
+  last_checkpoint_ = absl::Now();
+  std::vector<std::pair<std::string, off_t>> lengths;
+  const bool synced = store_.SyncOpenFiles(&lengths);
+  // Events lost to write errors since the last checkpoint: their batches
+  // must not be acknowledged (the forwarders resend on timeout).
+  const uint64_t write_drops = stats_->dropped_write_error.load();
+  const bool lost = write_drops != write_drops_at_checkpoint_;
+  write_drops_at_checkpoint_ = write_drops;
+  if (!synced || lost) return;
+  std::vector<RelayAck> acked;
+  if (absl::Status s = relay_->Commit(lengths, &acked); !s.ok()) {
+    stats_->write_errors.fetch_add(1);
+    LOG_EVERY_N(ERROR, 10) << "relay checkpoint failed: " << s;
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (RelayAck& ack : acked) ready_acks_.push_back(std::move(ack));
+  }
+  const uint64_t one = 1;
+  ssize_t ignored = write(ack_fd_, &one, sizeof one);
+  (void)ignored;
 }
 
 EventWriter::~EventWriter() { Finish(); }
@@ -97,14 +145,23 @@ void EventWriter::Run() {
       tick = queue_.empty() && flush_requested_;
       flush_requested_ = flush_requested_ && !tick;
     }
+    bool queue_empty = true;
     if (batch != nullptr) {
       for (size_t i = 0; i < batch->size(); ++i) {
         store_.Append(batch->type(i), batch->doc(i), batch->received);
       }
       ++processed;
+      if (relay_ != nullptr) relay_->AddAcks(std::move(batch->acks));
+      batch->acks.clear();
       batch->Clear();
       absl::MutexLock lock(&mu_);
       if (free_.size() < kMaxFreeBatches) free_.push_back(std::move(batch));
+      queue_empty = queue_.empty();
+    }
+    if (relay_ != nullptr && relay_->has_pending_acks() &&
+        (queue_empty || finishing ||
+         absl::Now() - last_checkpoint_ >= kMaxAckDelay)) {
+      Checkpoint();
     }
     // The store's clock only decides idle closing; real time paces ticks.
     const absl::Time now = clock_->Now();
@@ -117,6 +174,13 @@ void EventWriter::Run() {
     if (finishing) break;
   }
   store_.CloseAll(/*sync=*/true);
+  if (relay_ != nullptr && relay_->active()) {
+    // Record the final lengths, so a restart rolls nothing back.
+    std::vector<RelayAck> acked;
+    if (absl::Status s = relay_->Commit({}, &acked); !s.ok()) {
+      LOG(ERROR) << "final relay checkpoint failed: " << s;
+    }
+  }
 }
 
 void EventWriter::Finish() {

@@ -20,6 +20,7 @@
 #include "absl/time/time.h"
 #include "client/internal/byte_buffer.h"
 #include "collector/event_store.h"
+#include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/clock.h"
 
@@ -37,6 +38,8 @@ class EventBatch {
   absl::string_view type(size_t i) const;
 
   absl::Time received;
+  // Acknowledgements owed once this batch is durable (relayed batches).
+  std::vector<RelayAck> acks;
 
  private:
   struct Entry {
@@ -51,8 +54,12 @@ class EventBatch {
 
 class EventWriter {
  public:
+  // `relay` (may be null: no relay port) records checkpoints; when acks are
+  // ready, the writer writes 1 to `ack_fd` (an eventfd) so the owner calls
+  // TakeAcks().
   EventWriter(StoreOptions options, CollectorStats* stats, Clock* clock,
-              absl::Duration flush_interval);
+              absl::Duration flush_interval, RelayState* relay = nullptr,
+              int ack_fd = -1);
   ~EventWriter();  // Finish()
 
   // An empty batch to fill (recycled when possible).
@@ -71,13 +78,22 @@ class EventWriter {
   // stops the thread. Idempotent.
   void Finish();
 
+  // Acknowledgements whose batches are durable, to send.
+  void TakeAcks(std::vector<RelayAck>* acks);
+
  private:
   void Run();
+  // Makes everything appended durable and releases the pending acks.
+  void Checkpoint();
 
   CollectorStats* const stats_;
   Clock* const clock_;
   const absl::Duration flush_interval_;
   EventStore store_;  // writer thread only
+  RelayState* const relay_;
+  const int ack_fd_;
+  absl::Time last_checkpoint_ = absl::InfinitePast();
+  uint64_t write_drops_at_checkpoint_ = 0;
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<EventBatch>> queue_ ABSL_GUARDED_BY(mu_);
@@ -87,6 +103,7 @@ class EventWriter {
   uint64_t flushed_ ABSL_GUARDED_BY(mu_) = 0;  // batches in the kernel
   bool flush_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
+  std::vector<RelayAck> ready_acks_ ABSL_GUARDED_BY(mu_);
   std::thread thread_;
 };
 

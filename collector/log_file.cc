@@ -151,7 +151,12 @@ absl::Status LogFile::Flush() {
 
 absl::Status LogFile::Sync() {
   if (fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_, errno);
+  synced_size_ = size_;
   return absl::OkStatus();
+}
+
+absl::Status LogFile::SyncIfWritten() {
+  return size_ == synced_size_ ? absl::OkStatus() : Sync();
 }
 
 bool LogFile::Removed() const {

@@ -59,6 +59,8 @@ class LogFile {
 
   // fdatasync().
   absl::Status Sync();
+  // fdatasync() if anything was written since the last sync.
+  absl::Status SyncIfWritten();
 
   // True when the path no longer names this file (removed or replaced).
   bool Removed() const;
@@ -86,6 +88,7 @@ class LogFile {
   const std::string path_;
   const int fd_;
   off_t size_;
+  off_t synced_size_ = -1;
   const dev_t dev_;
   const ino_t ino_;
   internal::ByteBuffer pending_;

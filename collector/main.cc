@@ -18,6 +18,9 @@ DEFINE_string(collect, "127.0.0.1:3514",
 DEFINE_string(stream, "127.0.0.1:0",
               "Live stream port (PUB) host:port; 0 picks a free one (ask the "
               "control port: SOCK_STREAM).");
+DEFINE_string(relay, "127.0.0.1:3515",
+              "Relay port (ROUTER) for forwarders' acknowledged batches, "
+              "host:port; empty turns it off.");
 DEFINE_string(log_path, "ziggy-logs",
               "Directory for event files (created if missing); relative paths "
               "are resolved against the directory you ran the command from.");
@@ -70,6 +73,7 @@ int main(int argc, char** argv) {
   options.control = FLAGS_control;
   options.collect = FLAGS_collect;
   options.stream = FLAGS_stream;
+  options.relay = FLAGS_relay;
   options.store.root = ziggy::ResolveUserPath(FLAGS_log_path);
   options.store.rotate_hours = FLAGS_rotate_hours;
   options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);
@@ -93,6 +97,7 @@ int main(int argc, char** argv) {
   LOG(INFO) << "ziggyd listening: control=" << (*collector)->control_endpoint()
             << " collect=" << (*collector)->collect_endpoint()
             << " stream=" << (*collector)->stream_endpoint()
+            << " relay=" << (*collector)->relay_endpoint()
             << " log-path=" << options.store.root;
   signals.Start([&](int signo) {
     LOG(INFO) << "signal " << signo << ": stopping";

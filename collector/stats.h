@@ -12,17 +12,9 @@ namespace ziggy {
 struct CollectorStats {
   using Counter = std::atomic<uint64_t>;
 
-  Counter received{0};  // events accepted off the wire
-  Counter received_bytes{0};
   Counter written{0};  // events handed to the kernel in their files
   Counter written_bytes{0};
-  Counter published{0};  // events sent on the live stream
 
-  // Drops, by reason.
-  Counter dropped_malformed{0};    // not one well-formed BSON document
-  Counter dropped_no_type{0};      // no string `type`, or an empty one
-  Counter dropped_oversized{0};    // larger than max_event_bytes
-  Counter dropped_multipart{0};    // more than one ZeroMQ frame
   Counter dropped_write_error{0};  // could not be written; buffer full
 
   Counter write_errors{0};    // failed write()/open() calls
@@ -32,6 +24,8 @@ struct CollectorStats {
   Counter reopened_files{0};  // removed or replaced files reopened
   Counter open_files{0};      // gauge
   Counter queued_bytes{0};    // gauge: received, waiting for the writer
+  Counter checkpoints{0};     // relay checkpoints made durable
+  Counter rolled_back_bytes{0};  // unacknowledged bytes undone at start
 };
 
 }  // namespace ziggy

@@ -39,7 +39,7 @@ bool HasFlag(const std::vector<std::string>& flags, absl::string_view name) {
 std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
                                       std::vector<std::string> flags) {
   std::vector<std::string> argv = {RunfilesPath("collector/ziggyd")};
-  for (const char* name : {"control", "collect", "stream"}) {
+  for (const char* name : {"control", "collect", "stream", "relay"}) {
     if (!HasFlag(flags, name))
       argv.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
   }
@@ -57,6 +57,7 @@ std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
         d->control_ = FindAddress(log, "control");
         d->collect_ = FindAddress(log, "collect");
         d->stream_ = FindAddress(log, "stream");
+    d->relay_ = FindAddress(log, "relay");
         return true;
       },
       absl::Seconds(20));

@@ -28,6 +28,7 @@ class Ziggyd {
   const std::string& control() const { return control_; }
   const std::string& collect() const { return collect_; }
   const std::string& stream() const { return stream_; }
+  const std::string& relay() const { return relay_; }
   const std::string& log_path() const { return log_path_; }
   Subprocess& process() { return *process_; }
 
@@ -42,7 +43,7 @@ class Ziggyd {
 
  private:
   std::unique_ptr<Subprocess> process_;
-  std::string control_, collect_, stream_, log_path_;
+  std::string control_, collect_, stream_, relay_, log_path_;
 };
 
 // A PUSH socket connected to a collect port, like any foreign client.

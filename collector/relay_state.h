@@ -1,0 +1,94 @@
+// RelayState: what makes relayed events land exactly once, across crashes.
+//
+// Forwarders number their events (a forwarder id and a per-forwarder index)
+// and resend until acknowledged. The collector acknowledges a batch only
+// after a checkpoint made it durable, in this order:
+//   1. the batch's events are written to their files,
+//   2. every file written since the last checkpoint is fdatasync()ed,
+//   3. a snapshot {forwarder: next index, file: length} is written to
+//      <root>/.relay-state.tmp, fdatasync()ed, renamed over
+//      <root>/.relay-state, and the directory fsync()ed,
+//   4. the acknowledgement is sent.
+// After a crash, Recover() truncates every file in the snapshot back to its
+// checkpointed length: whatever was written after the last checkpoint was
+// never acknowledged, so forwarders will resend it, and rolling it back is
+// what keeps it from landing twice. (Events from the plain collect port
+// written in that window go too: they were never acknowledged either.) A
+// file opened after a checkpoint enters the snapshot before anything is
+// written to it.
+//
+// Thread-safety: the writer thread only, after Recover().
+
+#ifndef ZIGGY_COLLECTOR_RELAY_STATE_H_
+#define ZIGGY_COLLECTOR_RELAY_STATE_H_
+
+#include <sys/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/statusor.h"
+#include "collector/stats.h"
+
+namespace ziggy {
+
+// An acknowledgement owed to a forwarder once its batch is durable.
+struct RelayAck {
+  std::string identity;   // the forwarder's ZeroMQ routing id
+  std::string forwarder;  // its forwarder id
+  int64_t end;            // every index below this is written
+};
+
+class RelayState {
+ public:
+  static constexpr const char* kFileName = ".relay-state";
+
+  // Reads <root>/.relay-state if there is one and rolls files back to their
+  // checkpointed lengths.
+  static absl::StatusOr<std::unique_ptr<RelayState>> Recover(
+      const std::string& root, CollectorStats* stats);
+
+  // Next expected index per forwarder, as recovered (for the receive thread).
+  const absl::flat_hash_map<std::string, int64_t>& next_index() const {
+    return next_;
+  }
+
+  // Relay checkpoints are on once a forwarder was seen (now or before).
+  bool active() const { return active_; }
+
+  // A file was opened at `size`: recorded durably before it is written.
+  void FileOpened(const std::string& path, off_t size);
+
+  // A file was closed at `size` (synced): the next snapshot records it.
+  void FileClosed(const std::string& path, off_t size);
+
+  // The events of batches owing these acks are appended to their files.
+  void AddAcks(std::vector<RelayAck> acks);
+  bool has_pending_acks() const { return !pending_.empty(); }
+
+  // Records `lengths` (every open file, flushed and synced) and the pending
+  // acks' indexes in a snapshot; on success moves the acks to *acked.
+  absl::Status Commit(const std::vector<std::pair<std::string, off_t>>& lengths,
+                      std::vector<RelayAck>* acked);
+
+ private:
+  RelayState(std::string root, CollectorStats* stats)
+      : root_(std::move(root)), stats_(stats) {}
+  absl::Status WriteSnapshot();
+  std::string Relative(const std::string& path) const;
+
+  const std::string root_;
+  CollectorStats* const stats_;
+  bool active_ = false;
+  absl::flat_hash_map<std::string, int64_t> next_;    // forwarder -> next
+  absl::flat_hash_map<std::string, off_t> lengths_;   // relative path -> size
+  std::vector<RelayAck> pending_;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_RELAY_STATE_H_

@@ -1,0 +1,114 @@
+#include "common/intake.h"
+
+#include <cstring>
+
+#include "absl/strings/str_cat.h"
+#include "client/event.h"
+#include "client/internal/bson_validate.h"
+#include "glog/logging.h"
+
+namespace ziggy {
+
+void EventIntake::SeenMap::Note(absl::string_view key, double now) {
+  if (last_ == nullptr || last_key_ != key) {
+    auto it = map_.find(key);
+    if (it == map_.end()) {
+      if (map_.size() >= kMaxTracked) {
+        ++untracked_;
+        return;
+      }
+      it = map_.try_emplace(key).first;
+    }
+    last_key_ = it->first;  // node_hash_map: stable while the entry lives
+    last_ = &it->second;
+  }
+  last_->last = now;
+  ++last_->count;
+}
+
+Value EventIntake::SeenMap::ToValue() const {
+  Value::Map map;
+  for (const auto& [key, seen] : map_) {
+    map.emplace_back(key, Value(Value::Map{{"last", seen.last},
+                                           {"count", seen.count}}));
+  }
+  return Value(std::move(map));
+}
+
+void EventIntake::Drop(uint64_t* counter, absl::string_view reason,
+                       absl::string_view detail) {
+  ++*counter;
+  auto& [last_logged, since] = logged_[reason];
+  ++since;
+  const absl::Time now = absl::Now();
+  if (now - last_logged < absl::Seconds(10)) return;
+  LOG(WARNING) << "dropped " << since << " event(s): " << reason
+               << " (latest: " << detail << ")";
+  last_logged = now;
+  since = 0;
+}
+
+void EventIntake::DropMultipart() {
+  Drop(&multipart_, "multipart message", "an event is one frame");
+}
+
+bool EventIntake::Accept(absl::string_view doc, double now,
+                         EventFields* fields) {
+  if (doc.size() > max_event_bytes_) {
+    Drop(&oversized_, "oversized",
+         absl::StrCat(doc.size(), " > ", max_event_bytes_, " bytes"));
+    return false;
+  }
+  *fields = EventFields();
+  bool has_type = false, type_is_string = false;
+  std::string why;
+  const bool valid = internal::ValidateDocument(
+      doc, kMaxDepth, &why,
+      [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
+        if (key == "type") {
+          has_type = true;
+          type_is_string = bson_type == 0x02;
+          fields->type = value;
+        } else if (key == "host" && bson_type == 0x02) {
+          fields->host = value;
+        } else if (key == "end" && bson_type == 0x01) {
+          memcpy(&fields->end, value.data(), sizeof fields->end);
+        }
+      });
+  if (!valid) {
+    Drop(&malformed_, "malformed BSON", why);
+    return false;
+  }
+  if (!has_type || !type_is_string || fields->type.empty()) {
+    Drop(&no_type_, "no string type",
+         !has_type ? "missing" : type_is_string ? "empty" : "not a string");
+    return false;
+  }
+  ++received_;
+  received_bytes_ += doc.size();
+  last_ = now;
+  lag_ = fields->end > 0 ? now - fields->end : 0;
+  types_.Note(fields->type, now);
+  hosts_.Note(fields->host, now);
+  return true;
+}
+
+void EventIntake::AppendStatus(Value::Map* status) const {
+  status->emplace_back("last", last_);
+  status->emplace_back("lag", lag_);
+  status->emplace_back("events", types_.ToValue());
+  status->emplace_back("hosts", hosts_.ToValue());
+  status->emplace_back("untracked",
+                       Value(Value::Map{{"types", types_.untracked()},
+                                        {"hosts", hosts_.untracked()}}));
+  status->emplace_back("received", received_);
+  status->emplace_back("received_bytes", received_bytes_);
+  status->emplace_back("dropped", Value(Value::Map{
+                                      {"malformed", malformed_},
+                                      {"no_type", no_type_},
+                                      {"oversized", oversized_},
+                                      {"multipart", multipart_},
+                                  }));
+}
+
+}  // namespace ziggy

@@ -1,0 +1,89 @@
+// EventIntake: how a daemon takes in events from the network (the collect
+// port of ziggyd and of the forwarder, and relayed batches): checks each
+// one, counts and logs what it drops, and keeps the STATUS view of what it
+// accepted (last event, lag, per-type and per-host last times and counts).
+//
+// An event is one BSON document with a non-empty string `type`, at most
+// max_event_bytes long. Hostile input cannot grow memory: at most
+// kMaxTracked types and hosts are listed, the rest only counted.
+//
+// Thread-safety: none; owned by a daemon's receive thread.
+
+#ifndef ZIGGY_COMMON_INTAKE_H_
+#define ZIGGY_COMMON_INTAKE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/container/node_hash_map.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/value.h"
+
+namespace ziggy {
+
+// The fields of an accepted event the daemons route by (views into it).
+struct EventFields {
+  absl::string_view type;
+  absl::string_view host;
+  double end = 0;
+};
+
+class EventIntake {
+ public:
+  static constexpr size_t kMaxTracked = 10000;
+
+  explicit EventIntake(size_t max_event_bytes)
+      : max_event_bytes_(max_event_bytes) {}
+
+  // Checks `doc`, received at `now` (Unix seconds). True and *fields set
+  // for a good event (then counted as received); false for a dropped one.
+  bool Accept(absl::string_view doc, double now, EventFields* fields);
+
+  // A message of several frames (an event is one frame): dropped.
+  void DropMultipart();
+
+  uint64_t received() const { return received_; }
+
+  // STATUS fields: last, lag, events, hosts, untracked, received,
+  // received_bytes, dropped: {malformed, no_type, oversized, multipart}.
+  void AppendStatus(Value::Map* status) const;
+
+ private:
+  struct Seen {
+    double last = 0;
+    uint64_t count = 0;
+  };
+  // Per type or host, bounded; consecutive repeats skip the hash.
+  class SeenMap {
+   public:
+    void Note(absl::string_view key, double now);
+    Value ToValue() const;
+    uint64_t untracked() const { return untracked_; }
+
+   private:
+    absl::node_hash_map<std::string, Seen> map_;
+    uint64_t untracked_ = 0;
+    absl::string_view last_key_;
+    Seen* last_ = nullptr;
+  };
+
+  void Drop(uint64_t* counter, absl::string_view reason,
+            absl::string_view detail);
+
+  const size_t max_event_bytes_;
+  uint64_t received_ = 0;
+  uint64_t received_bytes_ = 0;
+  uint64_t malformed_ = 0, no_type_ = 0, oversized_ = 0, multipart_ = 0;
+  double last_ = 0;
+  double lag_ = 0;
+  SeenMap types_;
+  SeenMap hosts_;
+  // Per drop reason: when last logged, and drops since.
+  absl::flat_hash_map<std::string, std::pair<absl::Time, uint64_t>> logged_;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COMMON_INTAKE_H_

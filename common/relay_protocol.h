@@ -1,0 +1,72 @@
+// The relay protocol between forwarders (DEALER) and the collector
+// (ROUTER). See forwarder/RELAY.md for the whole story.
+//
+// A batch is two frames: a BSON header and the payload, the events' BSON
+// documents back to back (zstd-compressed when the header says so). The
+// header:
+//   {forwarder: id, first: int64, end: int64, acked: int64, count: int32,
+//    compression: "none" | "zstd", size: int64 (uncompressed payload bytes)}
+// Events carry the forwarder's spool indexes first..end-1 (some may be
+// missing, lost to spool damage); `acked` is the forwarder's own
+// acknowledged mark, all below it already acknowledged by some collector.
+// {ping: true} asks for {pong: true}.
+//
+// The collector answers each batch with one BSON frame:
+//   {ack: end, forwarder: id}  every index below end is durably written;
+//   {resend: expected}         start again at this index;
+//   {error: "..."}             malformed; dropped.
+
+#ifndef ZIGGY_COMMON_RELAY_PROTOCOL_H_
+#define ZIGGY_COMMON_RELAY_PROTOCOL_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+
+namespace ziggy {
+
+// Largest uncompressed batch either side accepts.
+inline constexpr size_t kMaxRelayBatchBytes = 64 << 20;
+
+struct RelayHeader {
+  bool ping = false;
+  std::string forwarder;  // 1-64 bytes of [A-Za-z0-9_-]
+  int64_t first = 0;
+  int64_t end = 0;
+  int64_t acked = 0;
+  int32_t count = 0;
+  bool zstd = false;
+  int64_t size = 0;
+};
+
+std::string EncodeRelayHeader(const RelayHeader& header);
+// kInvalidArgument for anything that is not a sound header.
+absl::StatusOr<RelayHeader> ParseRelayHeader(absl::string_view bytes);
+
+// Makes *payload the batch's events: decompresses into *storage when the
+// header says zstd. kInvalidArgument when the payload does not match.
+absl::Status DecompressPayload(const RelayHeader& header,
+                               absl::string_view* payload,
+                               std::string* storage);
+// zstd at `level` into *out.
+absl::Status CompressPayload(absl::string_view events, int level,
+                             std::string* out);
+
+struct RelayReply {
+  enum class Kind { kAck, kResend, kError, kPong } kind;
+  int64_t index = 0;  // ack: end; resend: expected
+  std::string forwarder;
+  std::string error;
+};
+
+std::string RelayAckReply(absl::string_view forwarder, int64_t end);
+std::string RelayResend(int64_t expected);
+std::string RelayError(absl::string_view message);
+std::string RelayPong();
+absl::StatusOr<RelayReply> ParseRelayReply(absl::string_view bytes);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COMMON_RELAY_PROTOCOL_H_
