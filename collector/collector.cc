@@ -13,6 +13,7 @@
 #include "client/endpoint.h"
 #include "client/event.h"
 #include "client/internal/bson_validate.h"
+#include "client/reader.h"
 #include "collector/event_writer.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
@@ -20,7 +21,6 @@
 #include "common/intake.h"
 #include "common/relay_protocol.h"
 #include "glog/logging.h"
-#include "client/reader.h"
 #include "zmq.hpp"
 #include "zmq_addon.hpp"
 
@@ -63,7 +63,8 @@ class Collector::Impl {
   }
 
   absl::Status Bind() {
-    if (wake_fd_ < 0 || ack_fd_ < 0) return absl::InternalError("eventfd failed");
+    if (wake_fd_ < 0 || ack_fd_ < 0)
+      return absl::InternalError("eventfd failed");
     for (zmq::socket_t* s : {&control_, &collect_, &stream_, &relay_}) {
       s->set(zmq::sockopt::linger, 0);
     }
@@ -254,10 +255,11 @@ class Collector::Impl {
     if (frames.size() >= 3) {
       events = absl::string_view(frames[2].data<char>(), frames[2].size());
     }
-    if (absl::Status s = DecompressPayload(*header, &events, &payload); !s.ok()) {
+    if (absl::Status s = DecompressPayload(*header, &events, &payload);
+        !s.ok()) {
       ++relay_rejected_;
-      LOG_EVERY_N(WARNING, 100) << "relay batch from " << header->forwarder
-                                << ": " << s;
+      LOG_EVERY_N(WARNING, 100)
+          << "relay batch from " << header->forwarder << ": " << s;
       return Reply(identity, RelayError(s.message()));
     }
     const absl::Time received = clock_->Now();
@@ -300,8 +302,8 @@ class Collector::Impl {
 
   void Reply(const std::string& identity, const std::string& reply) {
     try {
-      relay_.send(zmq::buffer(identity), zmq::send_flags::sndmore |
-                                             zmq::send_flags::dontwait);
+      relay_.send(zmq::buffer(identity),
+                  zmq::send_flags::sndmore | zmq::send_flags::dontwait);
       relay_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
     } catch (const zmq::error_t& e) {
       LOG_EVERY_N(WARNING, 100) << "relay reply: " << e.what();
@@ -361,8 +363,8 @@ class Collector::Impl {
     if (command == "FLUSH") {
       const bool flushed = writer_->Flush(absl::Seconds(10));
       if (!flushed) return ErrorReply("flush timed out");
-      return EncodeDocument(Value(
-          Value::Map{{"ok", true}, {"written", stats_.written.load()}}));
+      return EncodeDocument(
+          Value(Value::Map{{"ok", true}, {"written", stats_.written.load()}}));
     }
     if (command == "ADVANCE_CLOCK" && options_.test_clock != nullptr) {
       const Value* seconds = request.args.Get("seconds");
@@ -371,8 +373,8 @@ class Collector::Impl {
         return ErrorReply("ADVANCE_CLOCK needs a number 'seconds'");
       }
       options_.test_clock->Advance(absl::Seconds(seconds->AsDouble()));
-      return EncodeDocument(Value(
-          Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
+      return EncodeDocument(
+          Value(Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
     }
     return ErrorReply(absl::StrCat("unknown command '", command, "'"));
   }
@@ -405,9 +407,10 @@ class Collector::Impl {
     for (const auto& [id, next] : next_index_) {
       auto seen = forwarders_seen_.find(id);
       forwarders.emplace_back(
-          id, Value(Value::Map{
-                  {"next", next},
-                  {"last", seen == forwarders_seen_.end() ? 0.0 : seen->second}}));
+          id,
+          Value(Value::Map{
+              {"next", next},
+              {"last", seen == forwarders_seen_.end() ? 0.0 : seen->second}}));
     }
     const Value::Map rest{
         {"written", c(stats_.written)},

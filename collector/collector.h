@@ -32,9 +32,9 @@ struct CollectorOptions {
   std::string control = "127.0.0.1:3513";  // host:port, port 0 = any
   std::string collect = "127.0.0.1:3514";
   std::string stream = "127.0.0.1:0";
-  std::string relay = "127.0.0.1:3515";    // ROUTER for forwarders; "" = off
-  StoreOptions store;                // store.root: the log path
-  size_t max_event_bytes = 1 << 20;  // larger events are dropped
+  std::string relay = "127.0.0.1:3515";  // ROUTER for forwarders; "" = off
+  StoreOptions store;                    // store.root: the log path
+  size_t max_event_bytes = 1 << 20;      // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);
   size_t max_queued_bytes = 64 << 20;    // received, not yet written
   int receive_high_water_mark = 100000;  // messages ZeroMQ may queue

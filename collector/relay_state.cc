@@ -26,7 +26,8 @@ absl::Status WriteDurably(const std::string& dir, const std::string& name,
                           absl::string_view bytes) {
   const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
   const std::string path = absl::StrCat(dir, "/", name);
-  const int fd = open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) return Errno("cannot create", tmp);
   size_t written = 0;
   while (written < bytes.size()) {
@@ -43,7 +44,8 @@ absl::Status WriteDurably(const std::string& dir, const std::string& name,
     return Errno("cannot sync", tmp);
   }
   close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0) return Errno("cannot rename", tmp);
+  if (rename(tmp.c_str(), path.c_str()) != 0)
+    return Errno("cannot rename", tmp);
   const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {
     fsync(dir_fd);
@@ -63,8 +65,8 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
   bytes << in.rdbuf();
   absl::StatusOr<Value> snapshot = DecodeDocument(bytes.str());
   if (!snapshot.ok()) {
-    return absl::DataLossError(absl::StrCat(root, "/", kFileName, ": ",
-                                            snapshot.status().message()));
+    return absl::DataLossError(
+        absl::StrCat(root, "/", kFileName, ": ", snapshot.status().message()));
   }
   state->active_ = true;
   if (const Value* forwarders = snapshot->Get("forwarders");
@@ -76,21 +78,23 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
   if (const Value* files = snapshot->Get("files");
       files != nullptr && files->kind() == Value::Kind::kMap) {
     for (const auto& [relative, length] : files->AsMap()) {
-      if (length.kind() != Value::Kind::kInt || absl::StrContains(relative, "..")) {
+      if (length.kind() != Value::Kind::kInt ||
+          absl::StrContains(relative, "..")) {
         continue;
       }
       const std::string path = absl::StrCat(root, "/", relative);
       state->lengths_[relative] = static_cast<off_t>(length.AsInt());
       struct stat st;
-      if (stat(path.c_str(), &st) != 0 || st.st_size <= length.AsInt()) continue;
+      if (stat(path.c_str(), &st) != 0 || st.st_size <= length.AsInt())
+        continue;
       // Written after the last checkpoint, never acknowledged: roll back.
       if (truncate(path.c_str(), static_cast<off_t>(length.AsInt())) != 0) {
         return Errno("cannot roll back", path);
       }
       stats->rolled_back_bytes.fetch_add(
           static_cast<uint64_t>(st.st_size - length.AsInt()));
-      LOG(WARNING) << "rolled " << path << " back from " << st.st_size
-                   << " to " << length.AsInt()
+      LOG(WARNING) << "rolled " << path << " back from " << st.st_size << " to "
+                   << length.AsInt()
                    << " bytes (unacknowledged since the last checkpoint)";
     }
   }

@@ -84,8 +84,8 @@ class RelayState {
   const std::string root_;
   CollectorStats* const stats_;
   bool active_ = false;
-  absl::flat_hash_map<std::string, int64_t> next_;    // forwarder -> next
-  absl::flat_hash_map<std::string, off_t> lengths_;   // relative path -> size
+  absl::flat_hash_map<std::string, int64_t> next_;   // forwarder -> next
+  absl::flat_hash_map<std::string, off_t> lengths_;  // relative path -> size
   std::vector<RelayAck> pending_;
 };
 

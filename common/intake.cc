@@ -29,8 +29,8 @@ void EventIntake::SeenMap::Note(absl::string_view key, double now) {
 Value EventIntake::SeenMap::ToValue() const {
   Value::Map map;
   for (const auto& [key, seen] : map_) {
-    map.emplace_back(key, Value(Value::Map{{"last", seen.last},
-                                           {"count", seen.count}}));
+    map.emplace_back(
+        key, Value(Value::Map{{"last", seen.last}, {"count", seen.count}}));
   }
   return Value(std::move(map));
 }
@@ -81,7 +81,9 @@ bool EventIntake::Accept(absl::string_view doc, double now,
   }
   if (!has_type || !type_is_string || fields->type.empty()) {
     Drop(&no_type_, "no string type",
-         !has_type ? "missing" : type_is_string ? "empty" : "not a string");
+         !has_type        ? "missing"
+         : type_is_string ? "empty"
+                          : "not a string");
     return false;
   }
   ++received_;

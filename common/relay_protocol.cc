@@ -72,7 +72,8 @@ absl::StatusOr<RelayHeader> ParseRelayHeader(absl::string_view bytes) {
   h.count = static_cast<int32_t>(count);
   const Value* compression = doc->Get("compression");
   if (compression == nullptr || compression->kind() != Value::Kind::kString ||
-      (compression->AsString() != "none" && compression->AsString() != "zstd")) {
+      (compression->AsString() != "none" &&
+       compression->AsString() != "zstd")) {
     return absl::InvalidArgumentError(
         "relay header: compression must be \"none\" or \"zstd\"");
   }
@@ -85,8 +86,9 @@ absl::Status DecompressPayload(const RelayHeader& header,
                                std::string* storage) {
   if (!header.zstd) {
     if (static_cast<int64_t>(payload->size()) != header.size) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "payload has ", payload->size(), " bytes, header says ", header.size));
+      return absl::InvalidArgumentError(
+          absl::StrCat("payload has ", payload->size(), " bytes, header says ",
+                       header.size));
     }
     return absl::OkStatus();
   }

@@ -1,0 +1,61 @@
+// Forwarder: the ziggy-forwarder daemon as a library.
+//
+// Applications send to it exactly as to a collector (collect port, the
+// seed's wire message). Each event is checked, appended to the durable
+// spool (only then is it accepted) and published on the live stream; a
+// RelayClient sends the spool to the collectors. Control port: STATUS,
+// SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
+// UPSTREAM_SET {upstreams: "host:port,host:port"}, SHUTDOWN.
+//
+// Thread-safety: Stop() from any thread; the rest from the creating thread.
+
+#ifndef ZIGGY_FORWARDER_FORWARDER_H_
+#define ZIGGY_FORWARDER_FORWARDER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "absl/time/time.h"
+#include "forwarder/relay_client.h"
+#include "forwarder/spool.h"
+
+namespace ziggy {
+
+struct ForwarderOptions {
+  std::string control = "127.0.0.1:3513";
+  std::string collect = "127.0.0.1:3514";
+  std::string stream = "127.0.0.1:0";
+  SpoolOptions spool;  // spool.dir: the spool path
+  RelayOptions relay;  // relay.upstreams: the collectors' relay ports
+  size_t max_event_bytes = 1 << 20;
+  absl::Duration spool_sync_interval = absl::Milliseconds(100);
+};
+
+class Forwarder {
+ public:
+  static absl::StatusOr<std::unique_ptr<Forwarder>> Bind(
+      ForwarderOptions options);
+  ~Forwarder();
+
+  // Serves until Stop() or SHUTDOWN; syncs the spool and returns.
+  void Run();
+  void Stop();
+
+  const std::string& control_endpoint() const;
+  const std::string& collect_endpoint() const;
+  const std::string& stream_endpoint() const;
+
+  class Impl;
+
+ private:
+  explicit Forwarder(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// "a:1,b:2" -> {"a:1", "b:2"}; kInvalidArgument for a bad address.
+absl::StatusOr<std::vector<std::string>> ParseUpstreams(absl::string_view list);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_FORWARDER_FORWARDER_H_

@@ -1,0 +1,97 @@
+// ziggy-forwarder: the per-host daemon that spools events durably and relays
+// them, acknowledged, to the collectors. See forwarder.h and RELAY.md.
+
+#include <cstdio>
+
+#include "common/paths.h"
+#include "common/signals.h"
+#include "forwarder/forwarder.h"
+#include "gflags/gflags.h"
+#include "glog/logging.h"
+
+DEFINE_string(collect, "127.0.0.1:3514",
+              "Collect port (PULL) for local applications.");
+DEFINE_string(control, "127.0.0.1:3513", "Control port (REP).");
+DEFINE_string(stream, "127.0.0.1:0",
+              "Live stream port (PUB); 0 picks a free one.");
+DEFINE_string(
+    upstream, "127.0.0.1:3515",
+    "Collectors' relay ports, host:port[,host:port...], first preferred.");
+DEFINE_string(spool_path, "ziggy-spool",
+              "Spool directory (created if missing); relative paths are "
+              "resolved against the directory you ran the command from.");
+DEFINE_int64(
+    spool_max_bytes, int64_t{1} << 30,
+    "When the spool holds this much unacknowledged data, new events "
+    "are refused and counted (dropped.spool_full) until space returns.");
+DEFINE_int32(spool_sync_ms, 100,
+             "Group commit: the spool is fdatasync()ed at least this often.");
+DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
+DEFINE_double(ack_timeout, 5,
+              "Seconds without an acknowledgement before the upstream counts "
+              "as down and the next one is tried.");
+DEFINE_int64(max_event_bytes, 1 << 20, "Larger events are dropped.");
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "the Ziggy forwarder: receives events from local applications, spools "
+      "them durably and relays them, acknowledged, to collectors.\n"
+      "  ziggy-forwarder --upstream=central:3515[,backup:3515] "
+      "[--spool-path=DIR]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc > 1) {
+    std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
+                 argv[1]);
+    return 1;
+  }
+  if (FLAGS_compress != "none" && FLAGS_compress != "zstd") {
+    std::fprintf(stderr, "ziggy-forwarder: --compress must be none or zstd\n");
+    return 1;
+  }
+  if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
+      FLAGS_ack_timeout <= 0 || FLAGS_max_event_bytes <= 0) {
+    std::fprintf(stderr,
+                 "ziggy-forwarder: sizes and intervals must be positive\n");
+    return 1;
+  }
+  absl::StatusOr<std::vector<std::string>> upstreams =
+      ziggy::ParseUpstreams(FLAGS_upstream);
+  if (!upstreams.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: --upstream: %s\n",
+                 std::string(upstreams.status().message()).c_str());
+    return 1;
+  }
+  if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
+    FLAGS_logtostderr = true;
+  }
+  google::InitGoogleLogging(argv[0]);
+  ziggy::TerminationSignals signals;
+
+  ziggy::ForwarderOptions options;
+  options.control = FLAGS_control;
+  options.collect = FLAGS_collect;
+  options.stream = FLAGS_stream;
+  options.spool.dir = ziggy::ResolveUserPath(FLAGS_spool_path);
+  options.spool.max_bytes = static_cast<uint64_t>(FLAGS_spool_max_bytes);
+  options.spool_sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
+  options.relay.upstreams = *upstreams;
+  options.relay.zstd = FLAGS_compress == "zstd";
+  options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
+  options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
+
+  absl::StatusOr<std::unique_ptr<ziggy::Forwarder>> forwarder =
+      ziggy::Forwarder::Bind(options);
+  if (!forwarder.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: %s\n",
+                 std::string(forwarder.status().message()).c_str());
+    return 1;
+  }
+  LOG(INFO) << "ziggy-forwarder listening: control="
+            << (*forwarder)->control_endpoint()
+            << " collect=" << (*forwarder)->collect_endpoint()
+            << " stream=" << (*forwarder)->stream_endpoint()
+            << " upstream=" << FLAGS_upstream << " spool=" << options.spool.dir;
+  signals.Start([&](int) { (*forwarder)->Stop(); });
+  (*forwarder)->Run();
+  return 0;
+}

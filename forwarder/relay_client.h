@@ -1,0 +1,75 @@
+// RelayClient: sends the spool to a collector's relay port and advances the
+// spool's acknowledged mark as the collector confirms (see RELAY.md).
+//
+// A window of batches is in flight on a DEALER socket. The collector acks a
+// batch once it is durably in its files; asks for a resend from an index
+// when a batch does not follow what it has; ignores nothing silently. When
+// the oldest batch waits longer than ack_timeout, the upstream counts as
+// down: the client moves to the next upstream in the list (after a backoff
+// with jitter) and resends everything unacknowledged. While on a backup it
+// pings the first upstream and returns to it when it answers. The list can
+// be replaced at any time (SetUpstreams).
+//
+// Thread-safety: all public methods, from any thread.
+
+#ifndef ZIGGY_FORWARDER_RELAY_CLIENT_H_
+#define ZIGGY_FORWARDER_RELAY_CLIENT_H_
+
+#include <atomic>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/value.h"
+#include "forwarder/spool.h"
+
+namespace ziggy {
+
+struct RelayOptions {
+  std::vector<std::string> upstreams;  // host:port, in order of preference
+  int window = 8;                      // batches in flight
+  size_t batch_events = 2000;
+  size_t batch_bytes = 1 << 20;
+  absl::Duration ack_timeout = absl::Seconds(5);
+  absl::Duration failback_interval = absl::Seconds(5);
+  bool zstd = false;
+  int zstd_level = 1;
+};
+
+class RelayClient {
+ public:
+  RelayClient(Spool* spool, RelayOptions options);
+  ~RelayClient();  // Stop()
+
+  void Start();
+  void Stop();
+
+  // Replaces the upstream list; the client moves to the new first one.
+  void SetUpstreams(std::vector<std::string> upstreams);
+  std::vector<std::string> upstreams() const;
+
+  // {current, upstreams: {addr: {state, batches, acks, timeouts}}, in_flight,
+  //  acked, sent_batches, retransmitted, resend_requests, compression}
+  Value Status() const;
+
+ private:
+  struct Upstream;
+  void Run();
+
+  Spool* const spool_;
+  const RelayOptions options_;
+  std::thread thread_;
+  std::atomic<bool> stop_{false};
+
+  mutable absl::Mutex mu_;
+  std::vector<std::string> upstreams_ ABSL_GUARDED_BY(mu_);
+  uint64_t upstreams_version_ ABSL_GUARDED_BY(mu_) = 0;
+  Value status_ ABSL_GUARDED_BY(mu_);  // published by the relay thread
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_FORWARDER_RELAY_CLIENT_H_

@@ -1,0 +1,444 @@
+#include "forwarder/spool.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/strip.h"
+#include "absl/time/clock.h"
+#include "client/event.h"
+#include "forwarder/crc32c.h"
+#include "glog/logging.h"
+
+namespace ziggy {
+namespace {
+
+constexpr size_t kHeader = 16;  // u32 size, u32 crc, u64 index
+constexpr uint32_t kMaxRecord = 16 << 20;
+constexpr size_t kReadChunk = 1 << 20;
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  const std::string message =
+      absl::StrCat(what, " ", path, ": ", strerror(errno));
+  if (errno == ENOSPC || errno == EDQUOT)
+    return absl::ResourceExhaustedError(message);
+  return absl::UnavailableError(message);
+}
+
+std::string SegmentName(int64_t first) {
+  return absl::StrFormat("seg-%020d.log", first);
+}
+
+uint32_t RecordCrc(absl::string_view index_and_event) {
+  return Crc32c(0, index_and_event);
+}
+
+enum class Parse { kRecord, kIncomplete, kBad };
+
+// A record at data[at...]: its index and event.
+Parse ParseRecord(absl::string_view data, size_t at, int64_t* index,
+                  absl::string_view* event, size_t* length) {
+  if (data.size() - at < kHeader) return Parse::kIncomplete;
+  const char* p = data.data() + at;
+  const uint32_t size = absl::little_endian::Load32(p);
+  if (size > kMaxRecord) return Parse::kBad;
+  if (data.size() - at < kHeader + size) return Parse::kIncomplete;
+  const uint32_t crc = absl::little_endian::Load32(p + 4);
+  if (RecordCrc(absl::string_view(p + 8, 8 + size)) != crc) return Parse::kBad;
+  *index = static_cast<int64_t>(absl::little_endian::Load64(p + 8));
+  *event = absl::string_view(p + kHeader, size);
+  *length = kHeader + size;
+  return Parse::kRecord;
+}
+
+absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
+                              absl::string_view bytes) {
+  const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", tmp);
+  const bool ok = write(fd, bytes.data(), bytes.size()) ==
+                      static_cast<ssize_t>(bytes.size()) &&
+                  fdatasync(fd) == 0;
+  close(fd);
+  if (!ok) return Errno("cannot write", tmp);
+  if (rename(tmp.c_str(), absl::StrCat(dir, "/", name).c_str()) != 0) {
+    return Errno("cannot rename", tmp);
+  }
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+std::string ReadWhole(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+}  // namespace
+
+absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
+  std::unique_ptr<Spool> spool(new Spool(std::move(options)));
+  if (absl::Status s = spool->Recover(); !s.ok()) return s;
+  return spool;
+}
+
+Spool::~Spool() {
+  if (fd_ >= 0) {
+    fdatasync(fd_);
+    close(fd_);
+  }
+}
+
+absl::Status Spool::Recover() {
+  const std::string& dir = options_.dir;
+  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
+    const std::string part = dir.substr(0, slash);
+    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
+      return Errno("cannot create spool directory", part);
+    }
+    if (slash == std::string::npos) break;
+  }
+  // The forwarder's id: made once, kept for good.
+  id_ = ReadWhole(dir + "/id");
+  if (id_.empty()) {
+    std::random_device random;
+    id_ = absl::StrFormat("%08x%08x", random(), random());
+    if (absl::Status s = WriteFileDurably(dir, "id", id_); !s.ok()) return s;
+  }
+  int64_t acked = 0;
+  if (absl::StatusOr<Value> mark = DecodeDocument(ReadWhole(dir + "/acked"));
+      mark.ok() && mark->Get("acked") != nullptr &&
+      mark->Get("acked")->kind() == Value::Kind::kInt) {
+    acked = mark->Get("acked")->AsInt();
+  }
+  absl::MutexLock lock(&mu_);
+  if (DIR* d = opendir(dir.c_str())) {
+    while (dirent* entry = readdir(d)) {
+      absl::string_view name = entry->d_name;
+      int64_t first;
+      if (!absl::ConsumePrefix(&name, "seg-") ||
+          !absl::ConsumeSuffix(&name, ".log") ||
+          !absl::SimpleAtoi(name, &first)) {
+        continue;
+      }
+      struct stat st;
+      const std::string path = absl::StrCat(dir, "/", entry->d_name);
+      if (stat(path.c_str(), &st) == 0) {
+        segments_[first] = Segment{path, static_cast<uint64_t>(st.st_size)};
+      }
+    }
+    closedir(d);
+  }
+  // Wholly acknowledged segments left by a crash before their deletion.
+  for (auto it = segments_.begin(); it != segments_.end();) {
+    auto next = std::next(it);
+    if (next == segments_.end() || next->first > acked) break;
+    unlink(it->second.path.c_str());
+    it = segments_.erase(it);
+  }
+  int64_t end = acked;
+  if (!segments_.empty()) {
+    // The last segment: find its last whole record, cut a torn tail.
+    auto& [first, last] = *segments_.rbegin();
+    const std::string data = ReadWhole(last.path);
+    size_t at = 0, good_end = 0;
+    int64_t last_index = first - 1;
+    while (at < data.size()) {
+      int64_t index;
+      absl::string_view event;
+      size_t length;
+      const Parse parse = ParseRecord(data, at, &index, &event, &length);
+      if (parse == Parse::kRecord && index > last_index) {
+        last_index = index;
+        at += length;
+        good_end = at;
+        continue;
+      }
+      // Damage: if a sound record follows, it is damage inside (skipped
+      // when read); if not, the writer died here: a torn tail.
+      ++at;
+    }
+    if (good_end < data.size()) {
+      if (truncate(last.path.c_str(), static_cast<off_t>(good_end)) != 0) {
+        return Errno("cannot truncate the torn tail of", last.path);
+      }
+      repaired_tail_bytes_ = data.size() - good_end;
+      LOG(WARNING) << "spool " << last.path << ": truncated "
+                   << repaired_tail_bytes_ << " bytes of a torn last record";
+      last.size = good_end;
+    }
+    end = std::max(end, last_index + 1);
+    fd_ = open(last.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
+    if (fd_ < 0) return Errno("cannot open", last.path);
+    active_first_ = first;
+    active_size_ = last.size;
+  } else {
+    if (absl::Status s = StartSegment(end); !s.ok()) return s;
+  }
+  uint64_t bytes = 0;
+  for (const auto& [first, segment] : segments_) bytes += segment.size;
+  bytes_.store(bytes);
+  end_.store(end);
+  acked_.store(acked);
+  durable_acked_ = acked;
+  return absl::OkStatus();
+}
+
+absl::Status Spool::StartSegment(int64_t first) {
+  const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first));
+  const int fd =
+      open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", path);
+  if (fd_ >= 0) {
+    fdatasync(fd_);
+    close(fd_);
+  }
+  fd_ = fd;
+  active_first_ = first;
+  active_size_ = 0;
+  segments_[first] = Segment{path, 0};
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Append(absl::string_view event) {
+  const size_t length = kHeader + event.size();
+  if (event.size() > kMaxRecord) {
+    return absl::InvalidArgumentError("event larger than a spool record");
+  }
+  if (bytes_.load(std::memory_order_relaxed) + length > options_.max_bytes) {
+    refused_full_.fetch_add(1);
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "spool full (", options_.max_bytes, " bytes): event refused"));
+  }
+  const int64_t index = end_.load(std::memory_order_relaxed);
+  if (active_size_ >= options_.segment_bytes) {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = StartSegment(index); !s.ok()) return s;
+  }
+  record_.resize(length);
+  char* p = record_.data();
+  absl::little_endian::Store32(p, static_cast<uint32_t>(event.size()));
+  absl::little_endian::Store64(p + 8, static_cast<uint64_t>(index));
+  memcpy(p + kHeader, event.data(), event.size());
+  absl::little_endian::Store32(
+      p + 4, RecordCrc(absl::string_view(p + 8, 8 + event.size())));
+  size_t written = 0;
+  while (written < length) {
+    const ssize_t n = write(fd_, p + written, length - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const absl::Status status =
+          Errno("cannot append to the spool", options_.dir);
+      // Never leave half a record behind.
+      if (written > 0 &&
+          ftruncate(fd_, static_cast<off_t>(active_size_)) != 0) {
+        LOG(ERROR) << "spool: cannot undo a partial append";
+      }
+      return status;
+    }
+    written += static_cast<size_t>(n);
+  }
+  active_size_ += length;
+  bytes_.fetch_add(length, std::memory_order_relaxed);
+  {
+    absl::MutexLock lock(&mu_);
+    segments_[active_first_].size = active_size_;
+  }
+  end_.store(index + 1, std::memory_order_release);
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Sync() {
+  if (fd_ >= 0 && fdatasync(fd_) != 0)
+    return Errno("cannot sync", options_.dir);
+  return absl::OkStatus();
+}
+
+uint64_t Spool::segments() const {
+  absl::MutexLock lock(&mu_);
+  return segments_.size();
+}
+
+absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
+                         SpoolBatch* batch) {
+  batch->first = batch->end = from;
+  batch->count = 0;
+  batch->events.clear();
+  const int64_t end = end_.load(std::memory_order_acquire);
+  if (from >= end) return absl::OkStatus();
+  int64_t segment_first;
+  std::string path;
+  uint64_t segment_size;
+  int64_t next_first;
+  uint64_t offset = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    auto it = segments_.upper_bound(from);
+    if (it != segments_.begin()) --it;
+    if (it == segments_.end()) return absl::OkStatus();
+    segment_first = it->first;
+    path = it->second.path;
+    segment_size = it->second.size;
+    auto next = std::next(it);
+    next_first = next == segments_.end() ? INT64_MAX : next->first;
+  }
+  // Indexes only grow within a segment: one not above the last seen is
+  // damage.
+  int64_t last_index = segment_first - 1;
+  if (cursor_segment_ == segment_first && cursor_index_ == from) {
+    offset = cursor_offset_;
+    last_index = from - 1;
+  }
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return Errno("cannot read", path);
+  bool done = false;
+  size_t want = std::max(kReadChunk, max_bytes + kHeader);
+  // The last segment may be half-way through an append at its end.
+  const bool active = next_first == INT64_MAX;
+  size_t damaged = 0;
+  uint64_t damage_start = 0;
+  auto count_damage = [&](absl::string_view where) {
+    damaged_records_.fetch_add(1);
+    damaged_bytes_.fetch_add(damaged);
+    LOG(ERROR) << "spool " << path << ": skipped " << damaged
+               << " damaged bytes " << where;
+    damaged = 0;
+  };
+  while (!done && offset < segment_size) {
+    read_buffer_.resize(want);
+    const ssize_t n = pread(fd, read_buffer_.data(), read_buffer_.size(),
+                            static_cast<off_t>(offset));
+    if (n <= 0) break;
+    const absl::string_view data(
+        read_buffer_.data(),
+        std::min<size_t>(static_cast<size_t>(n), segment_size - offset));
+    size_t at = 0;
+    while (at < data.size()) {
+      int64_t index;
+      absl::string_view event;
+      size_t length;
+      const Parse parse = ParseRecord(data, at, &index, &event, &length);
+      if (parse == Parse::kIncomplete && damaged == 0 &&
+          offset + data.size() < segment_size) {
+        if (at == 0 && data.size() >= 4) {
+          // One record larger than the buffer: read it whole next time.
+          const uint32_t size = absl::little_endian::Load32(data.data());
+          if (size <= kMaxRecord && kHeader + size > want) {
+            want = kHeader + size;
+          }
+        }
+        break;  // the record continues in the next chunk
+      }
+      if (parse == Parse::kRecord && index >= end) {
+        done = true;  // appended, but not yet published
+        break;
+      }
+      if (parse != Parse::kRecord || index <= last_index) {
+        if (parse == Parse::kIncomplete && damaged == 0 && active) {
+          done = true;  // the record being appended right now
+          break;
+        }
+        if (damaged == 0) damage_start = offset + at;
+        ++damaged;  // skip to the next sound record
+        ++at;
+        continue;
+      }
+      if (damaged > 0) count_damage(absl::StrCat("before index ", index));
+      last_index = index;
+      at += length;
+      if (index < from) continue;
+      batch->events.append(event.data(), event.size());
+      ++batch->count;
+      batch->end = index + 1;
+      if (static_cast<size_t>(batch->count) >= max_events ||
+          batch->events.size() >= max_bytes) {
+        done = true;
+        break;
+      }
+    }
+    if (at == 0 && !done && read_buffer_.size() == want) break;
+    offset += at;
+  }
+  if (damaged > 0) {
+    if (active) {
+      // Perhaps only an append in progress: look again from there later.
+      offset = damage_start;
+      done = true;
+    } else {
+      count_damage("at the end of the segment");
+    }
+  }
+  close(fd);
+  if (batch->count == 0 && !done && next_first != INT64_MAX) {
+    // This segment is exhausted: everything up to the next one is gone.
+    batch->end = next_first;
+    cursor_segment_ = -1;
+    return absl::OkStatus();
+  }
+  cursor_segment_ = segment_first;
+  cursor_offset_ = offset;
+  cursor_index_ = batch->end;
+  return absl::OkStatus();
+}
+
+absl::Status Spool::WriteAckedMark(int64_t acked) {
+  return WriteFileDurably(options_.dir, "acked",
+                          EncodeDocument(Value(Value::Map{{"acked", acked}})));
+}
+
+absl::Status Spool::Acknowledge(int64_t end) {
+  if (end <= acked_.load()) return absl::OkStatus();
+  acked_.store(end, std::memory_order_release);
+  std::vector<Segment> done;
+  {
+    absl::MutexLock lock(&mu_);
+    for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+      auto next = std::next(it);
+      if (next == segments_.end() || next->first > end) break;
+      done.push_back(it->second);
+    }
+  }
+  const absl::Time now = absl::Now();
+  if (done.empty()) {
+    // Kept roughly current, so a restart resends little that was acked.
+    if (now - last_persist_ < absl::Seconds(1)) return absl::OkStatus();
+    last_persist_ = now;
+    return WriteAckedMark(end);
+  }
+  last_persist_ = now;
+  // The mark first: a segment must never go before it is durably acked.
+  if (absl::Status s = WriteAckedMark(end); !s.ok()) return s;
+  durable_acked_ = end;
+  absl::MutexLock lock(&mu_);
+  for (const Segment& segment : done) {
+    unlink(segment.path.c_str());
+    bytes_.fetch_sub(segment.size);
+    for (auto it = segments_.begin(); it != segments_.end(); ++it) {
+      if (it->second.path == segment.path) {
+        segments_.erase(it);
+        break;
+      }
+    }
+  }
+  return absl::OkStatus();
+}
+
+}  // namespace ziggy

@@ -1,0 +1,133 @@
+// Spool: the forwarder's durable, append-only queue of accepted events.
+//
+// Layout under the spool directory:
+//   id                          this forwarder's id, made once
+//   acked                       {acked: N}: every index below N was
+//                               acknowledged by a collector
+//   seg-<first index, 20 digits>.log
+//                               records [u32 size][u32 crc32c][u64 index]
+//                               [event], little-endian; the CRC covers the
+//                               index and the event
+// Every event gets the next index for good; the collector deduplicates by
+// (forwarder id, index), so resending is always safe.
+//
+// Durability: Append() write()s (the kernel has it: a killed forwarder loses
+// nothing); Sync() fdatasync()s the active segment (group commit, for power
+// loss). Open() keeps every whole record, truncates a torn tail of the last
+// segment, and counts it. Damage inside a segment is found when reading:
+// the bad bytes are skipped to the next sound record and counted.
+// Acknowledge() records the acked mark durably before deleting any segment
+// whose records are all below it.
+//
+// Full: once segments total max_bytes, Append() refuses new events
+// (kResourceExhausted); what is spooled is kept, and space returns as the
+// collector acknowledges.
+//
+// Thread-safety: Append() and Sync() from one thread (the receiver), Read()
+// and Acknowledge() from another (the relay); the accessors from any.
+
+#ifndef ZIGGY_FORWARDER_SPOOL_H_
+#define ZIGGY_FORWARDER_SPOOL_H_
+
+#include <atomic>
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "absl/base/thread_annotations.h"
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+
+namespace ziggy {
+
+struct SpoolOptions {
+  std::string dir;
+  uint64_t max_bytes = uint64_t{1} << 30;       // refuse events beyond
+  uint64_t segment_bytes = uint64_t{64} << 20;  // start a new segment beyond
+};
+
+// Events read for one relay batch.
+struct SpoolBatch {
+  int64_t first = 0;   // the index the read started at
+  int64_t end = 0;     // one past the last index read
+  int32_t count = 0;   // events in `events` (fewer than end - first if damaged)
+  std::string events;  // their BSON documents back to back
+};
+
+class Spool {
+ public:
+  static absl::StatusOr<std::unique_ptr<Spool>> Open(SpoolOptions options);
+  ~Spool();
+
+  const std::string& id() const { return id_; }
+
+  // Appends one event. kResourceExhausted when full, kUnavailable on I/O
+  // errors; the event was not spooled then.
+  absl::Status Append(absl::string_view event);
+  // fdatasync()s what was appended.
+  absl::Status Sync();
+
+  // Reads events with index >= from, at most max_events / about max_bytes.
+  // An empty batch when there is nothing at or after `from` yet.
+  absl::Status Read(int64_t from, size_t max_events, size_t max_bytes,
+                    SpoolBatch* batch);
+
+  // Every index below `end` is acknowledged. Deletes segments that are
+  // wholly acknowledged, after recording the mark durably.
+  absl::Status Acknowledge(int64_t end);
+
+  int64_t end_index() const { return end_.load(std::memory_order_acquire); }
+  int64_t acked() const { return acked_.load(std::memory_order_acquire); }
+  uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
+  uint64_t refused_full() const { return refused_full_.load(); }
+  uint64_t damaged_records() const { return damaged_records_.load(); }
+  uint64_t damaged_bytes() const { return damaged_bytes_.load(); }
+  uint64_t repaired_tail_bytes() const { return repaired_tail_bytes_; }
+  uint64_t segments() const;
+
+ private:
+  struct Segment {
+    std::string path;
+    uint64_t size = 0;
+  };
+  explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
+  absl::Status Recover();
+  absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status WriteAckedMark(int64_t acked);
+
+  const SpoolOptions options_;
+  std::string id_;
+
+  mutable absl::Mutex mu_;
+  std::map<int64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);  // by first index
+
+  // Appender.
+  int fd_ = -1;  // the active segment
+  int64_t active_first_ = 0;
+  uint64_t active_size_ = 0;
+  std::string record_;  // scratch
+
+  // Reader's cursor: where index `cursor_index_` starts.
+  int64_t cursor_segment_ = -1;
+  uint64_t cursor_offset_ = 0;
+  int64_t cursor_index_ = -1;
+  int64_t durable_acked_ = 0;
+  absl::Time last_persist_ = absl::InfinitePast();
+  std::string read_buffer_;
+
+  std::atomic<int64_t> end_{0};
+  std::atomic<int64_t> acked_{0};
+  std::atomic<uint64_t> bytes_{0};
+  std::atomic<uint64_t> refused_full_{0};
+  std::atomic<uint64_t> damaged_records_{0};
+  std::atomic<uint64_t> damaged_bytes_{0};
+  uint64_t repaired_tail_bytes_ = 0;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_FORWARDER_SPOOL_H_
