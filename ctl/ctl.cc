@@ -14,7 +14,8 @@ namespace ziggy {
 namespace {
 
 constexpr absl::string_view kUsage =
-    "usage: ziggyctl [-H host:port] [--json] status|shutdown|flush|ports";
+    "usage: ziggyctl [-H host:port] [--json] "
+    "status|shutdown|flush|ports|upstream [set host:port,...]";
 
 // Field lookups that tolerate any daemon version: missing reads as 0 / "".
 double Number(const Value& v, absl::string_view path) {
@@ -154,14 +155,22 @@ std::string FormatStatus(const Value& s, double now) {
 
 int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
            std::ostream& out, std::ostream& err) {
-  if (args.size() != 1) {
-    err << "ziggyctl: " << (args.empty() ? "no command" : "too many arguments")
+  const bool upstream_set = args.size() == 3 && args[0] == "upstream" &&
+                            args[1] == "set";
+  if (args.size() != 1 && !upstream_set) {
+    err << "ziggyctl: " << (args.empty() ? "no command" : "wrong arguments")
         << "; " << kUsage << "\n";
     return 1;
   }
   const std::string& command = args[0];
   std::string request;
-  if (command == "status") {
+  Value::Map request_args;
+  if (upstream_set) {
+    request = "UPSTREAM_SET";
+    request_args.emplace_back("upstreams", args[2]);
+  } else if (command == "upstream") {
+    request = "UPSTREAM";
+  } else if (command == "status") {
     request = "STATUS";
   } else if (command == "shutdown") {
     request = "SHUTDOWN";
@@ -174,7 +183,7 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
     return 1;
   }
   absl::StatusOr<Value> reply =
-      CallControl(options.host, request, {}, options.timeout);
+      CallControl(options.host, request, request_args, options.timeout);
   if (!reply.ok()) {
     err << "ziggyctl: " << reply.status().message() << "\n";
     return 1;
@@ -195,6 +204,14 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
     out << "control " << Number(*reply, "ports.control") << "\ncollect "
         << Number(*reply, "ports.collect") << "\nstream "
         << Number(*reply, "ports.stream") << "\n";
+  } else if (upstream_set) {
+    out << "upstreams set to " << args[2] << "\n";
+  } else if (command == "upstream") {
+    out << Text(*reply, "upstreams") << "\n";
+  } else if (upstream_set) {
+    out << "upstreams set to " << args[2] << "\n";
+  } else if (command == "upstream") {
+    out << Text(*reply, "upstreams") << "\n";
   } else if (command == "flush") {
     out << "flushed: " << Count(Number(*reply, "written"))
         << " events written\n";

@@ -36,17 +36,16 @@ bool HasFlag(const std::vector<std::string>& flags, absl::string_view name) {
 
 }  // namespace
 
-std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
-                                      std::vector<std::string> flags) {
-  std::vector<std::string> argv = {RunfilesPath("collector/ziggyd")};
-  for (const char* name : {"control", "collect", "stream", "relay"}) {
-    if (!HasFlag(flags, name))
+std::unique_ptr<Ziggyd> Ziggyd::Launch(std::vector<std::string> argv,
+                                       const std::vector<std::string>& flags,
+                                       const std::vector<const char*>& ports) {
+  for (const char* name : ports) {
+    if (!HasFlag(flags, name)) {
       argv.push_back(absl::StrCat("--", name, "=127.0.0.1:0"));
+    }
   }
-  if (!HasFlag(flags, "log-path")) argv.push_back("--log-path=" + log_path);
   argv.insert(argv.end(), flags.begin(), flags.end());
   auto daemon = std::make_unique<Ziggyd>();
-  daemon->log_path_ = log_path;
   daemon->process_ = Subprocess::Start(argv);
   if (daemon->process_ == nullptr) return nullptr;
   Ziggyd* d = daemon.get();
@@ -57,12 +56,30 @@ std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
         d->control_ = FindAddress(log, "control");
         d->collect_ = FindAddress(log, "collect");
         d->stream_ = FindAddress(log, "stream");
-    d->relay_ = FindAddress(log, "relay");
+        d->relay_ = FindAddress(log, "relay");
         return true;
       },
       absl::Seconds(20));
-  if (!up) return nullptr;
+  if (!up || !d->process_->running()) return nullptr;
   return daemon;
+}
+
+std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
+                                      std::vector<std::string> flags) {
+  if (!HasFlag(flags, "log-path")) flags.push_back("--log-path=" + log_path);
+  auto daemon = Launch({RunfilesPath("collector/ziggyd")}, flags,
+                       {"control", "collect", "stream", "relay"});
+  if (daemon != nullptr) daemon->log_path_ = log_path;
+  return daemon;
+}
+
+std::unique_ptr<Ziggyd> Ziggyd::StartForwarder(const std::string& spool_path,
+                                               const std::string& upstream,
+                                               std::vector<std::string> flags) {
+  flags.push_back("--spool-path=" + spool_path);
+  flags.push_back("--upstream=" + upstream);
+  return Launch({RunfilesPath("forwarder/ziggy-forwarder")}, flags,
+                {"control", "collect", "stream"});
 }
 
 absl::StatusOr<Value> Ziggyd::Call(absl::string_view command,
@@ -151,6 +168,22 @@ std::vector<std::string> ListFiles(const std::string& root) {
   walk("");
   std::sort(files.begin(), files.end());
   return files;
+}
+
+std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
+    const std::string& log_path) {
+  std::multiset<std::pair<int64_t, int64_t>> seen;
+  for (const std::string& file : ListFiles(log_path)) {
+    if (file.find(".log") == std::string::npos || file[0] == '.') continue;
+    for (const Event& e : ReadEvents(log_path + "/" + file)) {
+      const Value* sender = e.body.Find("sender");
+      const Value* seq = e.body.Find("seq");
+      if (sender != nullptr && seq != nullptr) {
+        seen.insert({sender->AsInt(), seq->AsInt()});
+      }
+    }
+  }
+  return seen;
 }
 
 std::vector<Event> ReadEvents(const std::string& path, std::string* damage) {

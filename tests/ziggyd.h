@@ -6,6 +6,8 @@
 #define ZIGGY_TESTS_ZIGGYD_H_
 
 #include <memory>
+#include <set>
+#include <utility>
 #include <string>
 #include <vector>
 
@@ -23,6 +25,10 @@ class Ziggyd {
   // given) and waits for its "listening" line.
   static std::unique_ptr<Ziggyd> Start(const std::string& log_path,
                                        std::vector<std::string> flags = {});
+  // The same for ziggy-forwarder: a spool directory and --upstream.
+  static std::unique_ptr<Ziggyd> StartForwarder(
+      const std::string& spool_path, const std::string& upstream,
+      std::vector<std::string> flags = {});
 
   // "127.0.0.1:<port>" of each socket.
   const std::string& control() const { return control_; }
@@ -42,6 +48,9 @@ class Ziggyd {
                              const Value::Map& args = {});
 
  private:
+  static std::unique_ptr<Ziggyd> Launch(std::vector<std::string> argv,
+                                        const std::vector<std::string>& flags,
+                                        const std::vector<const char*>& ports);
   std::unique_ptr<Subprocess> process_;
   std::string control_, collect_, stream_, relay_, log_path_;
 };
@@ -65,6 +74,10 @@ std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
 
 // Every file under `root`, recursively (relative paths, sorted).
 std::vector<std::string> ListFiles(const std::string& root);
+
+// (body.sender, body.seq) of every event in every file under `log_path`.
+std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
+    const std::string& log_path);
 
 // Decodes every whole event in a file; *damage gets the reader's status.
 std::vector<Event> ReadEvents(const std::string& path,

@@ -1,0 +1,309 @@
+// ziggy-forwarder and ziggyd together, under failure, with a conservation
+// oracle: every test event carries (sender, seq); the collector's files must
+// hold every event the forwarder accepted exactly once.
+
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <atomic>
+#include <fstream>
+#include <random>
+#include <set>
+#include <thread>
+
+#include "absl/strings/match.h"
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/process.h"
+#include "tests/ziggyd.h"
+
+namespace ziggy::testing {
+namespace {
+
+using Sequences = std::multiset<std::pair<int64_t, int64_t>>;
+
+// Sends (sender, seq) events to a collect port at a steady pace from its own
+// thread, keeping the seqs that were handed to ZeroMQ.
+class Load {
+ public:
+  Load(std::string collect, int64_t sender)
+      : collect_(std::move(collect)), sender_(sender) {
+    thread_ = std::thread([this] { Run(); });
+  }
+  ~Load() { Stop(); }
+  void Stop() {
+    stop_.store(true);
+    if (thread_.joinable()) thread_.join();
+  }
+  int64_t sent() const { return sent_.load(); }
+
+ private:
+  void Run() {
+    zmq::context_t context;
+    zmq::socket_t push(context, zmq::socket_type::push);
+    push.set(zmq::sockopt::linger, 2000);
+    push.set(zmq::sockopt::sndhwm, 100);
+    push.connect("tcp://" + collect_);
+    int64_t seq = 0;
+    while (!stop_.load()) {
+      const std::string event = ForeignEvent("load", sender_, seq);
+      if (push.send(zmq::buffer(event), zmq::send_flags::dontwait)) {
+        sent_.store(++seq);
+      }
+      if (seq % 20 == 0) absl::SleepFor(absl::Milliseconds(2));
+    }
+  }
+
+  const std::string collect_;
+  const int64_t sender_;
+  std::atomic<bool> stop_{false};
+  std::atomic<int64_t> sent_{0};
+  std::thread thread_;
+};
+
+// Waits until the forwarder has nothing unacknowledged.
+bool Drained(Ziggyd& forwarder, absl::Duration timeout = absl::Seconds(60)) {
+  return WaitFor([&] {
+    const Value status = forwarder.Status();
+    const Value* pending = status.Find("spool.pending");
+    return pending != nullptr && pending->AsInt() == 0;
+  }, timeout);
+}
+
+int64_t Spooled(Ziggyd& forwarder) {
+  return static_cast<int64_t>(forwarder.StatusNumber("spool.spooled"));
+}
+
+// Every seq 0..sent-1 of `sender` exactly once.
+void ExpectExactlyOnce(const Sequences& seen, int64_t sender, int64_t sent) {
+  int64_t missing = 0, duplicated = 0;
+  for (int64_t seq = 0; seq < sent; ++seq) {
+    const size_t n = seen.count({sender, seq});
+    missing += n == 0;
+    duplicated += n > 1;
+  }
+  EXPECT_EQ(missing, 0) << "of " << sent;
+  EXPECT_EQ(duplicated, 0) << "of " << sent;
+}
+
+void ExpectNoDuplicates(const Sequences& seen) {
+  const std::set<std::pair<int64_t, int64_t>> distinct(seen.begin(), seen.end());
+  EXPECT_EQ(distinct.size(), seen.size());
+}
+
+// Restarts a collector on the same relay port and log path.
+std::unique_ptr<Ziggyd> Restart(const std::string& logs, const std::string& relay,
+                                std::vector<std::string> flags = {}) {
+  flags.push_back("--relay=" + relay);
+  std::unique_ptr<Ziggyd> collector;
+  WaitFor([&] {
+    collector = Ziggyd::Start(logs, flags);
+    return collector != nullptr;
+  });
+  return collector;
+}
+
+TEST(ForwarderTest, CollectorDownThirtySecondsLosesNothing) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  const std::string relay = collector->relay();
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), relay, {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Load load(forwarder->collect(), 1);
+  ASSERT_TRUE(WaitFor([&] { return collector->StatusNumber("written") > 100; }));
+  collector->process().Signal(SIGTERM);
+  ASSERT_EQ(collector->process().Wait(), 0);
+  absl::SleepFor(absl::Seconds(30));  // the outage, under load
+  EXPECT_GT(forwarder->StatusNumber("spool.pending"), 1000);
+  collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  absl::SleepFor(absl::Seconds(1));
+  load.Stop();
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  ExpectExactlyOnce(ReadSequences(logs), 1, load.sent());
+}
+
+TEST(ForwarderTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  const std::string spool = TempDir("spool");
+  std::mt19937 random(7);
+  int64_t sender = 100;
+  std::unique_ptr<Ziggyd> forwarder;
+  for (int kill = 0; kill < 20; ++kill) {
+    forwarder = Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+    ASSERT_NE(forwarder, nullptr) << kill;
+    Load load(forwarder->collect(), sender++);
+    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(50, 400)(random)));
+    forwarder->process().Signal(SIGKILL);
+    forwarder->process().Wait();
+    load.Stop();
+  }
+  forwarder = Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  const Sequences seen = ReadSequences(logs);
+  ExpectNoDuplicates(seen);
+  // Every event the spool ever accepted (its indexes) is in the files once.
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), Spooled(*forwarder));
+  EXPECT_GT(seen.size(), 1000u);
+}
+
+class CollectorKillTest : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(CollectorKillTest, CollectorKilledTwentyTimesExactlyOnce) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  const std::string relay = collector->relay();
+  auto forwarder = Ziggyd::StartForwarder(
+      TempDir("spool"), relay, {"--ack-timeout=1", absl::StrCat("--compress=", GetParam())});
+  ASSERT_NE(forwarder, nullptr);
+  Load load(forwarder->collect(), 7);
+  std::mt19937 random(11);
+  for (int kill = 0; kill < 20; ++kill) {
+    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(100, 600)(random)));
+    collector->process().Signal(SIGKILL);
+    collector->process().Wait();
+    collector = Restart(logs, relay);
+    ASSERT_NE(collector, nullptr) << kill;
+  }
+  load.Stop();
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  ExpectExactlyOnce(ReadSequences(logs), 7, load.sent());
+  EXPECT_GT(load.sent(), 1000);
+}
+
+INSTANTIATE_TEST_SUITE_P(Compression, CollectorKillTest,
+                         ::testing::Values("none", "zstd"));
+
+TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
+  const std::string logs_a = TempDir("logs_a"), logs_b = TempDir("logs_b"),
+                    logs_c = TempDir("logs_c");
+  auto a = Ziggyd::Start(logs_a);
+  auto b = Ziggyd::Start(logs_b);
+  auto c = Ziggyd::Start(logs_c);
+  ASSERT_TRUE(a && b && c);
+  const std::string relay_a = a->relay();
+  auto forwarder = Ziggyd::StartForwarder(
+      TempDir("spool"), absl::StrCat(relay_a, ",", b->relay()), {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Load load(forwarder->collect(), 3);
+  ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; }));
+  // A goes down: B takes over.
+  a->process().Signal(SIGTERM);
+  ASSERT_EQ(a->process().Wait(), 0);
+  ASSERT_TRUE(WaitFor([&] { return b->StatusNumber("written") > 100; }));
+  // A comes back: the forwarder returns to it.
+  a = Restart(logs_a, relay_a);
+  ASSERT_NE(a, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; }, absl::Seconds(60)));
+  // A live change to C, through ziggyctl.
+  std::string out, err;
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H", forwarder->control(),
+                        "upstream", "set", c->relay()},
+                       &out, &err), 0) << err;
+  ASSERT_TRUE(WaitFor([&] { return c->StatusNumber("written") > 100; }));
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H", forwarder->control(), "upstream"},
+                       &out, &err), 0);
+  EXPECT_EQ(out, c->relay() + "\n");
+  load.Stop();
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
+  ASSERT_TRUE(Drained(*forwarder));
+  // Across the three collectors: nothing lost (failover may duplicate only
+  // what was in flight when A went away).
+  Sequences all = ReadSequences(logs_a);
+  for (const auto& s : ReadSequences(logs_b)) all.insert(s);
+  for (const auto& s : ReadSequences(logs_c)) all.insert(s);
+  for (int64_t seq = 0; seq < load.sent(); ++seq) {
+    ASSERT_GE(all.count({3, seq}), 1u) << seq;
+  }
+}
+
+TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
+  const std::string logs = TempDir("logs");
+  // No collector yet: the spool fills.
+  int relay_port;
+  {
+    zmq::context_t context;
+    zmq::socket_t s(context, zmq::socket_type::router);
+    s.bind("tcp://127.0.0.1:*");
+    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
+    relay_port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  }
+  const std::string relay = absl::StrCat("127.0.0.1:", relay_port);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), relay,
+                                          {"--spool-max-bytes=200000", "--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  for (int i = 0; i < 3000; ++i) sender.Send(ForeignEvent("t", 5, i));
+  ASSERT_TRUE(WaitFor([&] { return forwarder->StatusNumber("received") >= 3000; }));
+  const int64_t spooled = Spooled(*forwarder);
+  EXPECT_LT(spooled, 3000);
+  EXPECT_EQ(forwarder->StatusNumber("dropped.spool_full"), 3000 - spooled);
+  EXPECT_EQ(forwarder->StatusNumber("spool.refused_full"), 3000 - spooled);
+  EXPECT_LE(forwarder->StatusNumber("spool.bytes"), 200000);
+  // The collector arrives: the spool drains, and events are accepted again.
+  auto collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  ASSERT_TRUE(Drained(*forwarder));
+  for (int i = 3000; i < 3100; ++i) sender.Send(ForeignEvent("t", 5, i));
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == spooled + 100; }));
+  ASSERT_TRUE(Drained(*forwarder));
+  const Sequences seen = ReadSequences(logs);
+  ExpectNoDuplicates(seen);
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), spooled + 100);
+  for (int i = 0; i < spooled; ++i) EXPECT_EQ(seen.count({5, i}), 1u) << i;
+}
+
+TEST(ForwarderTest, CorruptSegmentDeliversWholeRecordsAroundTheDamage) {
+  const std::string spool = TempDir("spool");
+  int relay_port;
+  {
+    zmq::context_t context;
+    zmq::socket_t s(context, zmq::socket_type::router);
+    s.bind("tcp://127.0.0.1:*");
+    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
+    relay_port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
+  }
+  const std::string relay = absl::StrCat("127.0.0.1:", relay_port);
+  {
+    auto forwarder = Ziggyd::StartForwarder(spool, relay);
+    ASSERT_NE(forwarder, nullptr);
+    Sender sender(forwarder->collect());
+    for (int i = 0; i < 1000; ++i) sender.Send(ForeignEvent("t", 9, i));
+    ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 1000; }));
+    forwarder->process().Signal(SIGTERM);
+    ASSERT_EQ(forwarder->process().Wait(), 0);
+  }
+  // Scribble over the middle of the segment.
+  const std::string segment = spool + "/seg-00000000000000000000.log";
+  struct stat st;
+  ASSERT_EQ(stat(segment.c_str(), &st), 0);
+  {
+    std::fstream f(segment, std::ios::binary | std::ios::in | std::ios::out);
+    f.seekp(st.st_size / 2);
+    f.write(std::string(100, '\xab').data(), 100);
+  }
+  const std::string logs = TempDir("logs");
+  auto collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(spool, relay, {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  const Sequences seen = ReadSequences(logs);
+  ExpectNoDuplicates(seen);
+  EXPECT_GE(seen.size(), 990u);  // at most the records the 100 bytes touched
+  EXPECT_LT(seen.size(), 1000u);
+  EXPECT_EQ(seen.count({9, 0}), 1u);
+  EXPECT_EQ(seen.count({9, 999}), 1u);
+  EXPECT_GE(forwarder->StatusNumber("spool.damaged_records"), 1);
+  EXPECT_TRUE(absl::StrContains(forwarder->process().Stderr(), "damaged bytes"));
+}
+
+}  // namespace
+}  // namespace ziggy::testing
