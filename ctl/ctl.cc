@@ -155,8 +155,8 @@ std::string FormatStatus(const Value& s, double now) {
 
 int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
            std::ostream& out, std::ostream& err) {
-  const bool upstream_set = args.size() == 3 && args[0] == "upstream" &&
-                            args[1] == "set";
+  const bool upstream_set =
+      args.size() == 3 && args[0] == "upstream" && args[1] == "set";
   if (args.size() != 1 && !upstream_set) {
     err << "ziggyctl: " << (args.empty() ? "no command" : "wrong arguments")
         << "; " << kUsage << "\n";

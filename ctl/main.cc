@@ -20,7 +20,8 @@ int main(int argc, char** argv) {
       "now\n"
       "  ziggyctl [-H host:port] [--json] ports      the bound ports\n"
       "  ziggyctl [-H host:port] upstream            a forwarder's collectors\n"
-      "  ziggyctl [-H host:port] upstream set a:3515,b:3515   change them live\n"
+      "  ziggyctl [-H host:port] upstream set a:3515,b:3515   change them "
+      "live\n"
       "Exit status: 0 done; 1 no answer within --timeout, an error from the\n"
       "daemon, or a bad command line.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);

@@ -37,15 +37,18 @@ struct UpstreamStats {
   uint64_t timeouts = 0;
 };
 
+// `immediate`: refuse sends while not connected (batches), rather than
+// queue them (pings, which should go out as soon as the peer is there).
 std::unique_ptr<zmq::socket_t> Connect(zmq::context_t& context,
-                                       const std::string& address) {
+                                       const std::string& address,
+                                       bool immediate = true) {
   auto socket =
       std::make_unique<zmq::socket_t>(context, zmq::socket_type::dealer);
   socket->set(zmq::sockopt::linger, 0);
   socket->set(zmq::sockopt::sndhwm, 1000);
   socket->set(zmq::sockopt::reconnect_ivl, 100);
   socket->set(zmq::sockopt::reconnect_ivl_max, 2000);
-  socket->set(zmq::sockopt::immediate, 1);  // no queueing to a dead peer
+  socket->set(zmq::sockopt::immediate, immediate ? 1 : 0);
   socket->set(zmq::sockopt::ipv6, 1);
   absl::StatusOr<std::string> endpoint = TcpEndpoint(address);
   try {
@@ -101,6 +104,7 @@ void RelayClient::Run() {
   int64_t send_from = spool_->acked();
   absl::Duration backoff = kMinBackoff;
   absl::Time resume_at = absl::InfinitePast();
+  absl::Time blocked_since = absl::InfiniteFuture();
   std::mt19937_64 random(std::random_device{}());
   absl::flat_hash_map<std::string, UpstreamStats> stats;
   uint64_t sent_batches = 0, retransmitted = 0, resend_requests = 0;
@@ -118,6 +122,7 @@ void RelayClient::Run() {
     current = index;
     socket = upstreams.empty() ? nullptr : Connect(context, upstreams[current]);
     probe.reset();
+    blocked_since = absl::InfiniteFuture();
     if (!upstreams.empty()) stats[upstreams[current]].state = "connecting";
     rewind(spool_->acked());
   };
@@ -167,7 +172,12 @@ void RelayClient::Run() {
                             zmq::send_flags::dontwait);
       } catch (const zmq::error_t&) {
       }
-      if (!sent) break;  // not connected yet (immediate) or queue full
+      if (!sent) {
+        // Not connected (sends are refused rather than queued) or full.
+        if (blocked_since == absl::InfiniteFuture()) blocked_since = now;
+        break;
+      }
+      blocked_since = absl::InfiniteFuture();
       in_flight.push_back({batch.first, batch.end, batch.count, now});
       ++sent_batches;
       ++stats[upstreams[current]].batches;
@@ -216,9 +226,14 @@ void RelayClient::Run() {
           break;
       }
     }
-    // A silent upstream is down: move on, after a jittered backoff.
-    if (!in_flight.empty() &&
-        absl::Now() - in_flight.front().sent > options_.ack_timeout) {
+    // A silent or unreachable upstream is down: move on, after a jittered
+    // backoff.
+    const bool silent =
+        !in_flight.empty() &&
+        absl::Now() - in_flight.front().sent > options_.ack_timeout;
+    const bool unreachable = absl::Now() - blocked_since > options_.ack_timeout;
+    if (silent || unreachable) {
+      blocked_since = absl::InfiniteFuture();
       UpstreamStats& up = stats[upstreams[current]];
       ++up.timeouts;
       up.state = "down";
@@ -236,7 +251,7 @@ void RelayClient::Run() {
     if (current != 0 && !upstreams.empty()) {
       if (probe == nullptr &&
           absl::Now() - probe_sent >= options_.failback_interval) {
-        probe = Connect(context, upstreams[0]);
+        probe = Connect(context, upstreams[0], /*immediate=*/false);
         probe_sent = absl::Now();
         RelayHeader ping;
         ping.ping = true;

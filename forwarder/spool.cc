@@ -95,6 +95,10 @@ std::string ReadWhole(const std::string& path) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
+  // Only whole segments are freed: keep them small next to the limit, so a
+  // full spool always has some to give back once acknowledged.
+  options.segment_bytes = std::max<uint64_t>(
+      1, std::min(options.segment_bytes, options.max_bytes / 8));
   std::unique_ptr<Spool> spool(new Spool(std::move(options)));
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
   return spool;

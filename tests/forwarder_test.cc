@@ -63,11 +63,13 @@ class Load {
 
 // Waits until the forwarder has nothing unacknowledged.
 bool Drained(Ziggyd& forwarder, absl::Duration timeout = absl::Seconds(60)) {
-  return WaitFor([&] {
-    const Value status = forwarder.Status();
-    const Value* pending = status.Find("spool.pending");
-    return pending != nullptr && pending->AsInt() == 0;
-  }, timeout);
+  return WaitFor(
+      [&] {
+        const Value status = forwarder.Status();
+        const Value* pending = status.Find("spool.pending");
+        return pending != nullptr && pending->AsInt() == 0;
+      },
+      timeout);
 }
 
 int64_t Spooled(Ziggyd& forwarder) {
@@ -87,12 +89,14 @@ void ExpectExactlyOnce(const Sequences& seen, int64_t sender, int64_t sent) {
 }
 
 void ExpectNoDuplicates(const Sequences& seen) {
-  const std::set<std::pair<int64_t, int64_t>> distinct(seen.begin(), seen.end());
+  const std::set<std::pair<int64_t, int64_t>> distinct(seen.begin(),
+                                                       seen.end());
   EXPECT_EQ(distinct.size(), seen.size());
 }
 
 // Restarts a collector on the same relay port and log path.
-std::unique_ptr<Ziggyd> Restart(const std::string& logs, const std::string& relay,
+std::unique_ptr<Ziggyd> Restart(const std::string& logs,
+                                const std::string& relay,
                                 std::vector<std::string> flags = {}) {
   flags.push_back("--relay=" + relay);
   std::unique_ptr<Ziggyd> collector;
@@ -108,10 +112,12 @@ TEST(ForwarderTest, CollectorDownThirtySecondsLosesNothing) {
   auto collector = Ziggyd::Start(logs);
   ASSERT_NE(collector, nullptr);
   const std::string relay = collector->relay();
-  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), relay, {"--ack-timeout=1"});
+  auto forwarder =
+      Ziggyd::StartForwarder(TempDir("spool"), relay, {"--ack-timeout=1"});
   ASSERT_NE(forwarder, nullptr);
   Load load(forwarder->collect(), 1);
-  ASSERT_TRUE(WaitFor([&] { return collector->StatusNumber("written") > 100; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return collector->StatusNumber("written") > 100; }));
   collector->process().Signal(SIGTERM);
   ASSERT_EQ(collector->process().Wait(), 0);
   absl::SleepFor(absl::Seconds(30));  // the outage, under load
@@ -134,15 +140,18 @@ TEST(ForwarderTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
   int64_t sender = 100;
   std::unique_ptr<Ziggyd> forwarder;
   for (int kill = 0; kill < 20; ++kill) {
-    forwarder = Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+    forwarder =
+        Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
     ASSERT_NE(forwarder, nullptr) << kill;
     Load load(forwarder->collect(), sender++);
-    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(50, 400)(random)));
+    absl::SleepFor(absl::Milliseconds(
+        std::uniform_int_distribution<int>(50, 400)(random)));
     forwarder->process().Signal(SIGKILL);
     forwarder->process().Wait();
     load.Stop();
   }
-  forwarder = Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+  forwarder =
+      Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
   ASSERT_NE(forwarder, nullptr);
   ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
   const Sequences seen = ReadSequences(logs);
@@ -160,12 +169,14 @@ TEST_P(CollectorKillTest, CollectorKilledTwentyTimesExactlyOnce) {
   ASSERT_NE(collector, nullptr);
   const std::string relay = collector->relay();
   auto forwarder = Ziggyd::StartForwarder(
-      TempDir("spool"), relay, {"--ack-timeout=1", absl::StrCat("--compress=", GetParam())});
+      TempDir("spool"), relay,
+      {"--ack-timeout=1", absl::StrCat("--compress=", GetParam())});
   ASSERT_NE(forwarder, nullptr);
   Load load(forwarder->collect(), 7);
   std::mt19937 random(11);
   for (int kill = 0; kill < 20; ++kill) {
-    absl::SleepFor(absl::Milliseconds(std::uniform_int_distribution<int>(100, 600)(random)));
+    absl::SleepFor(absl::Milliseconds(
+        std::uniform_int_distribution<int>(100, 600)(random)));
     collector->process().Signal(SIGKILL);
     collector->process().Wait();
     collector = Restart(logs, relay);
@@ -190,7 +201,8 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   ASSERT_TRUE(a && b && c);
   const std::string relay_a = a->relay();
   auto forwarder = Ziggyd::StartForwarder(
-      TempDir("spool"), absl::StrCat(relay_a, ",", b->relay()), {"--ack-timeout=1"});
+      TempDir("spool"), absl::StrCat(relay_a, ",", b->relay()),
+      {"--ack-timeout=1"});
   ASSERT_NE(forwarder, nullptr);
   Load load(forwarder->collect(), 3);
   ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; }));
@@ -201,15 +213,20 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   // A comes back: the forwarder returns to it.
   a = Restart(logs_a, relay_a);
   ASSERT_NE(a, nullptr);
-  ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; }, absl::Seconds(60)));
+  ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; },
+                      absl::Seconds(60)));
   // A live change to C, through ziggyctl.
   std::string out, err;
-  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H", forwarder->control(),
-                        "upstream", "set", c->relay()},
-                       &out, &err), 0) << err;
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                        forwarder->control(), "upstream", "set", c->relay()},
+                       &out, &err),
+            0)
+      << err;
   ASSERT_TRUE(WaitFor([&] { return c->StatusNumber("written") > 100; }));
-  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H", forwarder->control(), "upstream"},
-                       &out, &err), 0);
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                        forwarder->control(), "upstream"},
+                       &out, &err),
+            0);
   EXPECT_EQ(out, c->relay() + "\n");
   load.Stop();
   ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
@@ -236,12 +253,13 @@ TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
     relay_port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
   }
   const std::string relay = absl::StrCat("127.0.0.1:", relay_port);
-  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), relay,
-                                          {"--spool-max-bytes=200000", "--ack-timeout=1"});
+  auto forwarder = Ziggyd::StartForwarder(
+      TempDir("spool"), relay, {"--spool-max-bytes=200000", "--ack-timeout=1"});
   ASSERT_NE(forwarder, nullptr);
   Sender sender(forwarder->collect());
   for (int i = 0; i < 3000; ++i) sender.Send(ForeignEvent("t", 5, i));
-  ASSERT_TRUE(WaitFor([&] { return forwarder->StatusNumber("received") >= 3000; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return forwarder->StatusNumber("received") >= 3000; }));
   const int64_t spooled = Spooled(*forwarder);
   EXPECT_LT(spooled, 3000);
   EXPECT_EQ(forwarder->StatusNumber("dropped.spool_full"), 3000 - spooled);
@@ -302,7 +320,8 @@ TEST(ForwarderTest, CorruptSegmentDeliversWholeRecordsAroundTheDamage) {
   EXPECT_EQ(seen.count({9, 0}), 1u);
   EXPECT_EQ(seen.count({9, 999}), 1u);
   EXPECT_GE(forwarder->StatusNumber("spool.damaged_records"), 1);
-  EXPECT_TRUE(absl::StrContains(forwarder->process().Stderr(), "damaged bytes"));
+  EXPECT_TRUE(
+      absl::StrContains(forwarder->process().Stderr(), "damaged bytes"));
 }
 
 }  // namespace
