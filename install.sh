@@ -8,7 +8,7 @@ if [[ "$dest" != /* && -n "${BUILD_WORKING_DIRECTORY:-}" ]]; then
   dest="$BUILD_WORKING_DIRECTORY/$dest"
 fi
 # Under `bazel run` (and in tests) the working directory is the runfiles tree.
-binaries=(collector/ziggyd ctl/ziggyctl viewer/ziggyview)
+binaries=(collector/ziggyd forwarder/ziggy-forwarder ctl/ziggyctl viewer/ziggyview)
 mkdir -p "$dest"
 for binary in "${binaries[@]}"; do
   if [[ ! -x "$binary" ]]; then

@@ -148,6 +148,40 @@ std::string FormatStatus(const Value& s, double now) {
                   Number(s, "reopened_files"), " reopened\n");
   absl::StrAppend(&out, "queued      ", Bytes(Number(s, "queue_bytes")),
                   " waiting for disk\n");
+  if (const Value* spool = s.Get("spool")) {
+    absl::StrAppend(&out, "spool       ", Count(Number(*spool, "spooled")),
+                    " spooled, ", Count(Number(*spool, "acked")), " acked, ",
+                    Count(Number(*spool, "pending")), " pending (",
+                    Bytes(Number(*spool, "bytes")), " of ",
+                    Bytes(Number(*spool, "max_bytes")), ", ",
+                    Number(*spool, "segments"), " segments); ",
+                    Count(Number(*spool, "refused_full")), " refused full, ",
+                    Count(Number(*spool, "damaged_records")), " damaged\n");
+  }
+  if (const Value* relay = s.Get("relay")) {
+    if (relay->Get("current") != nullptr) {  // a forwarder's relay client
+      absl::StrAppend(&out, "relay       to ", Text(*relay, "current"), " (",
+                      Text(*relay, "compression"), "): ",
+                      Count(Number(*relay, "in_flight")), " in flight, ",
+                      Count(Number(*relay, "sent_batches")), " batches sent, ",
+                      Count(Number(*relay, "retransmitted")), " retransmitted\n");
+      if (const Value* ups = relay->Get("upstreams");
+          ups != nullptr && ups->kind() == Value::Kind::kMap) {
+        for (const auto& [address, up] : ups->AsMap()) {
+          absl::StrAppend(&out, "            ", address, " ", Text(up, "state"),
+                          ", ", Count(Number(up, "acks")), " acks, ",
+                          Count(Number(up, "timeouts")), " timeouts\n");
+        }
+      }
+    } else {  // a collector's relay port
+      absl::StrAppend(&out, "relay       ", Count(Number(*relay, "events")),
+                      " events in ", Count(Number(*relay, "batches")),
+                      " batches, ", Count(Number(*relay, "acked")), " acked, ",
+                      Count(Number(*relay, "duplicates_dropped")),
+                      " duplicates dropped, ",
+                      Count(Number(*relay, "checkpoints")), " checkpoints\n");
+    }
+  }
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);
   return out;

@@ -3,7 +3,7 @@
 set -euo pipefail
 dest="$TEST_TMPDIR/bin"
 ./install.sh "$dest"
-for binary in ziggyd ziggyctl ziggyview; do
+for binary in ziggyd ziggy-forwarder ziggyctl ziggyview; do
   [[ -x "$dest/$binary" ]] || { echo "$binary not installed" >&2; exit 1; }
   "$dest/$binary" --helpshort >/dev/null 2>&1 || [[ $? -eq 1 ]]
 done
