@@ -7,6 +7,8 @@
 // BM_CollectorIngest: the real collector (the library ziggyd runs) receiving,
 // validating, indexing and writing the same messages to files, timed until
 // every event is in its file (STATUS written).
+// BM_RelayIngest: the same through a forwarder (durable spool) and the
+// acknowledged relay; third argument 1 = zstd batches.
 // Arguments: event size in bytes, sender threads.
 
 #include <atomic>
@@ -20,6 +22,7 @@
 #include "client/control.h"
 #include "client/endpoint.h"
 #include "collector/collector.h"
+#include "forwarder/forwarder.h"
 #include "zmq.hpp"
 
 namespace ziggy {
@@ -109,6 +112,68 @@ void BM_CollectorIngest(benchmark::State& state) {
     state.SkipWithError("cannot remove the log path");
   }
 }
+
+// The reliable path: senders -> forwarder (spool on disk) -> relay ->
+// collector (checkpointed) -> files, timed until every event is written.
+void BM_RelayIngest(benchmark::State& state) {
+  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const int senders = static_cast<int>(state.range(1));
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string root =
+      absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-relay-bench-", getpid());
+  CollectorOptions collector_options;
+  collector_options.control = collector_options.collect =
+      collector_options.stream = collector_options.relay = "127.0.0.1:0";
+  collector_options.store.root = root + "/logs";
+  auto collector = Collector::Bind(collector_options);
+  if (!collector.ok()) {
+    state.SkipWithError(collector.status().ToString().c_str());
+    return;
+  }
+  std::thread run_collector([&] { (*collector)->Run(); });
+  ForwarderOptions forwarder_options;
+  forwarder_options.control = forwarder_options.collect =
+      forwarder_options.stream = "127.0.0.1:0";
+  forwarder_options.spool.dir = root + "/spool";
+  forwarder_options.relay.upstreams = {absl::StrCat(
+      "127.0.0.1:", EndpointPort((*collector)->relay_endpoint()))};
+  forwarder_options.relay.zstd = state.range(2) != 0;
+  auto forwarder = Forwarder::Bind(forwarder_options);
+  if (!forwarder.ok()) {
+    state.SkipWithError(forwarder.status().ToString().c_str());
+    (*collector)->Stop();
+    run_collector.join();
+    return;
+  }
+  std::thread run_forwarder([&] { (*forwarder)->Run(); });
+  const std::string control = absl::StrCat(
+      "127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
+  int64_t expected = 0;
+  for (auto _ : state) {
+    SendFrom(senders, (*forwarder)->collect_endpoint(), event, kEventsPerIteration);
+    expected += kEventsPerIteration;
+    while (Written(control) < expected) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+  }
+  state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+  (*forwarder)->Stop();
+  run_forwarder.join();
+  (*collector)->Stop();
+  run_collector.join();
+  if (std::system(absl::StrCat("rm -rf '", root, "'").c_str()) != 0) {
+    state.SkipWithError("cannot remove the benchmark's files");
+  }
+}
+BENCHMARK(BM_RelayIngest)
+    ->Args({290, 1, 0})
+    ->Args({290, 1, 1})
+    ->Args({4096, 1, 0})
+    ->Args({4096, 1, 1})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->MinTime(2);
 
 void Sizes(benchmark::internal::Benchmark* b) {
   for (int size : {100, 290, 1024, 4096, 16384}) b->Args({size, 1});
