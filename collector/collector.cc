@@ -18,6 +18,7 @@
 #include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/control_request.h"
+#include "common/daemon_sockets.h"
 #include "common/intake.h"
 #include "common/relay_protocol.h"
 #include "glog/logging.h"
@@ -27,8 +28,6 @@
 namespace ziggy {
 namespace {
 
-// Messages taken off the collect socket per poll round, at most.
-constexpr int kMaxBurst = 4096;
 // How long shutdown keeps draining the collect socket.
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
 // Forwarders remembered at most (their next index each).
@@ -46,68 +45,32 @@ class Collector::Impl {
       : options_(std::move(options)),
         clock_(options_.test_clock != nullptr ? options_.test_clock
                                               : options_.clock),
-        context_(1),
-        control_(context_, zmq::socket_type::rep),
-        collect_(context_, zmq::socket_type::pull),
-        stream_(context_, zmq::socket_type::xpub),
-        relay_(context_, zmq::socket_type::router),
-        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        ack_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        started_(absl::Now()),
-        intake_(options_.max_event_bytes) {}
+        sockets_("ziggyd", options_.max_event_bytes, clock_),
+        relay_(sockets_.context(), zmq::socket_type::router),
+        ack_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
   ~Impl() {
     if (writer_ != nullptr) writer_->Finish();
-    if (wake_fd_ >= 0) close(wake_fd_);
     if (ack_fd_ >= 0) close(ack_fd_);
   }
 
   absl::Status Bind() {
-    if (wake_fd_ < 0 || ack_fd_ < 0)
-      return absl::InternalError("eventfd failed");
-    for (zmq::socket_t* s : {&control_, &collect_, &stream_, &relay_}) {
-      s->set(zmq::sockopt::linger, 0);
+    if (ack_fd_ < 0) return absl::InternalError("eventfd failed");
+    if (absl::Status s =
+            sockets_.Bind({options_.control, options_.collect, options_.stream,
+                           options_.receive_high_water_mark});
+        !s.ok()) {
+      return s;
     }
-    control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
-    collect_.set(zmq::sockopt::rcvhwm, options_.receive_high_water_mark);
-    // Bounds memory per message; larger ones are counted as oversized below
-    // up to this size, and cut off by ZeroMQ beyond it.
-    collect_.set(zmq::sockopt::maxmsgsize,
-                 static_cast<int64_t>(options_.max_event_bytes) * 4 + 4096);
+    relay_.set(zmq::sockopt::linger, 0);
     relay_.set(zmq::sockopt::maxmsgsize,
                static_cast<int64_t>(kMaxRelayBatchBytes) + 4096);
-    stream_.set(zmq::sockopt::sndhwm, 10000);
-    stream_.set(zmq::sockopt::xpub_verbose, 1);
-    struct Binding {
-      zmq::socket_t* socket;
-      const std::string* address;
-      std::string* endpoint;
-      const char* name;
-    };
-    std::vector<Binding> bindings = {
-        {&control_, &options_.control, &control_endpoint_, "control"},
-        {&collect_, &options_.collect, &collect_endpoint_, "collect"},
-        {&stream_, &options_.stream, &stream_endpoint_, "stream"}};
     if (!options_.relay.empty()) {
-      bindings.push_back({&relay_, &options_.relay, &relay_endpoint_, "relay"});
-    }
-    for (const Binding& b : bindings) {
-      absl::StatusOr<std::string> endpoint = TcpEndpoint(*b.address);
-      if (!endpoint.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", b.name, ": ", endpoint.status().message()));
+      if (absl::Status s =
+              BindSocket(relay_, options_.relay, "relay", &relay_endpoint_);
+          !s.ok()) {
+        return s;
       }
-      // IPv6 only when asked for: otherwise endpoints read [::ffff:a.b.c.d].
-      const bool ipv6 = b.address->find(':') != b.address->rfind(':') ||
-                        b.address->front() == '[';
-      b.socket->set(zmq::sockopt::ipv6, ipv6 ? 1 : 0);
-      try {
-        b.socket->bind(*endpoint);
-      } catch (const zmq::error_t& e) {
-        return absl::UnavailableError(absl::StrCat(
-            "cannot bind --", b.name, "=", *b.address, ": ", e.what()));
-      }
-      *b.endpoint = b.socket->get(zmq::sockopt::last_endpoint);
     }
     absl::StatusOr<std::unique_ptr<RelayState>> relay_state =
         RelayState::Recover(options_.store.root, &stats_);
@@ -123,92 +86,71 @@ class Collector::Impl {
   void Run() {
     pthread_setname_np(pthread_self(), "ziggyd-receive");
     const bool relay_on = !relay_endpoint_.empty();
+    const auto execute = [this](const ControlRequest& r) { return Execute(r); };
+    const auto on_event = [this](absl::string_view doc,
+                                 const EventFields& fields) {
+      AddEvent(doc, fields);
+    };
     while (!stopping_) {
       // A full writer queue stops reading events: ZeroMQ then pushes back.
       const bool can_receive =
           writer_->queued_bytes() < options_.max_queued_bytes;
-      std::vector<zmq::pollitem_t> items = {
-          {control_.handle(), 0, ZMQ_POLLIN, 0},
-          {stream_.handle(), 0, ZMQ_POLLIN, 0},
-          {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-          {nullptr, ack_fd_, ZMQ_POLLIN, 0},
-      };
-      if (can_receive) {
-        items.push_back({collect_.handle(), 0, ZMQ_POLLIN, 0});
-        if (relay_on) items.push_back({relay_.handle(), 0, ZMQ_POLLIN, 0});
+      std::vector<zmq::pollitem_t> items = sockets_.PollItems(can_receive);
+      const size_t own = items.size();
+      items.push_back({nullptr, ack_fd_, ZMQ_POLLIN, 0});
+      if (can_receive && relay_on) {
+        items.push_back({relay_.handle(), 0, ZMQ_POLLIN, 0});
       }
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
-      auto ready = [&](size_t i) {
-        return i < items.size() && (items[i].revents & ZMQ_POLLIN);
-      };
-      if (ready(0)) HandleControl();
-      if (ready(1)) HandleSubscriptions();
-      if (ready(2)) {
-        uint64_t value;
-        if (read(wake_fd_, &value, sizeof value) > 0) stopping_ = true;
+      StartBatch();
+      if (sockets_.Serve(items, execute, on_event)) stopping_ = true;
+      SubmitBatch();
+      if (items[own].revents & ZMQ_POLLIN) SendAcks();
+      if (items.size() > own + 1 && (items[own + 1].revents & ZMQ_POLLIN)) {
+        HandleRelay();
       }
-      if (ready(3)) SendAcks();
-      if (ready(4)) ReceiveBurst();
-      if (ready(5)) HandleRelay();
     }
     // Write out what was received, including what ZeroMQ already queued.
     const absl::Time deadline = absl::Now() + kDrainTime;
-    while (absl::Now() < deadline && ReceiveBurst() > 0) {
+    while (absl::Now() < deadline) {
+      StartBatch();
+      const int taken = sockets_.ReceiveBurst(on_event);
+      SubmitBatch();
+      if (taken == 0) break;
     }
     writer_->Finish();
-    LOG(INFO) << "ziggyd stopped: " << intake_.received()
+    LOG(INFO) << "ziggyd stopped: " << sockets_.intake().received()
               << " events received, " << stats_.written.load() << " written";
   }
 
-  void Stop() {
-    const uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof one);
-    (void)ignored;
-  }
+  void Stop() { sockets_.Wake(); }
 
-  const std::string& control_endpoint() const { return control_endpoint_; }
-  const std::string& collect_endpoint() const { return collect_endpoint_; }
-  const std::string& stream_endpoint() const { return stream_endpoint_; }
+  const std::string& control_endpoint() const {
+    return sockets_.control_endpoint();
+  }
+  const std::string& collect_endpoint() const {
+    return sockets_.collect_endpoint();
+  }
+  const std::string& stream_endpoint() const {
+    return sockets_.stream_endpoint();
+  }
   const std::string& relay_endpoint() const { return relay_endpoint_; }
 
  private:
-  // Receives what is waiting (up to kMaxBurst messages), hands it to the
-  // writer as one batch, and returns how many messages it took.
-  int ReceiveBurst() {
-    std::unique_ptr<EventBatch> batch = writer_->NewBatch();
-    batch->received = clock_->Now();
-    const double now = UnixSeconds(batch->received);
-    int taken = 0;
-    zmq::message_t message;
-    for (; taken < kMaxBurst; ++taken) {
-      zmq::recv_result_t got;
-      try {
-        got = collect_.recv(message, zmq::recv_flags::dontwait);
-      } catch (const zmq::error_t& e) {
-        LOG(ERROR) << "collect socket: " << e.what();
-        break;
-      }
-      if (!got) break;
-      // One event is one single-frame message; drop every frame of others.
-      const bool multipart = in_multipart_ || message.more();
-      in_multipart_ = message.more();
-      if (multipart) {
-        if (!message.more()) intake_.DropMultipart();
-        continue;
-      }
-      AddEvent(absl::string_view(message.data<char>(), message.size()), now,
-               batch.get());
-    }
-    if (batch->size() > 0) writer_->Submit(std::move(batch));
-    return taken;
+  // Events from the collect port go to the writer one batch per burst.
+  void StartBatch() {
+    batch_ = writer_->NewBatch();
+    batch_->received = clock_->Now();
+  }
+  void SubmitBatch() {
+    if (batch_->size() > 0) writer_->Submit(std::move(batch_));
+    batch_.reset();
   }
 
-  void AddEvent(absl::string_view doc, double now, EventBatch* batch) {
-    EventFields fields;
-    if (!intake_.Accept(doc, now, &fields)) return;
-    batch->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
-               fields.type.size());
-    if (subscribers_ > 0) Publish(fields.type, doc);
+  void AddEvent(absl::string_view doc, const EventFields& fields) {
+    batch_->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
+                fields.type.size());
+    sockets_.Publish(fields.type, doc);
   }
 
   // One batch from a forwarder: [identity, header, payload].
@@ -263,19 +205,21 @@ class Collector::Impl {
       return Reply(identity, RelayError(s.message()));
     }
     const absl::Time received = clock_->Now();
-    std::unique_ptr<EventBatch> batch = writer_->NewBatch();
-    batch->received = received;
+    StartBatch();
     const double now = UnixSeconds(received);
     DocumentReader reader(events, ReaderOptions{kMaxRelayBatchBytes, false});
     absl::string_view doc;
-    while (reader.Next(&doc)) AddEvent(doc, now, batch.get());
+    EventFields fields;
+    while (reader.Next(&doc)) {
+      if (sockets_.intake().Accept(doc, now, &fields)) AddEvent(doc, fields);
+    }
     if (!reader.status().ok()) {
       LOG_EVERY_N(WARNING, 100) << "relay batch from " << header->forwarder
                                 << ": " << reader.status();
     }
     relay_events_ += reader.documents();
     next_index_[header->forwarder] = header->end;
-    SubmitAck(identity, *header, now, std::move(batch));
+    SubmitAck(identity, *header, now, std::move(batch_));
   }
 
   void SubmitAck(const std::string& identity, const RelayHeader& header,
@@ -310,50 +254,9 @@ class Collector::Impl {
     }
   }
 
-  void Publish(absl::string_view type, absl::string_view doc) {
-    try {
-      if (stream_.send(zmq::buffer(type.data(), type.size()),
-                       zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
-          stream_.send(zmq::buffer(doc.data(), doc.size()),
-                       zmq::send_flags::dontwait)) {
-        ++published_;
-      }
-    } catch (const zmq::error_t& e) {
-      LOG_EVERY_N(WARNING, 1000) << "stream: " << e.what();
-    }
-  }
-
-  // XPUB delivers (un)subscriptions as messages: 1 or 0, then the prefix.
-  void HandleSubscriptions() {
-    zmq::message_t message;
-    while (stream_.recv(message, zmq::recv_flags::dontwait)) {
-      if (message.size() == 0) continue;
-      const char kind = message.data<char>()[0];
-      if (kind == 1) ++subscribers_;
-      if (kind == 0 && subscribers_ > 0) --subscribers_;
-    }
-  }
-
-  void HandleControl() {
-    zmq::message_t request;
-    if (!control_.recv(request, zmq::recv_flags::dontwait)) return;
-    // A REP socket must answer every request, and exactly once.
-    while (request.more()) {
-      if (!control_.recv(request, zmq::recv_flags::dontwait)) break;
-    }
-    absl::StatusOr<ControlRequest> parsed = ParseControlRequest(
-        absl::string_view(request.data<char>(), request.size()));
-    std::string reply =
-        parsed.ok() ? Execute(*parsed) : ErrorReply(parsed.status().message());
-    control_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
-  }
-
   std::string Execute(const ControlRequest& request) {
     const std::string& command = request.command;
     if (command == "STATUS") return EncodeDocument(Status());
-    if (command == "SOCK_STREAM") return PortReply(stream_endpoint_);
-    if (command == "SOCK_COLLECT") return PortReply(collect_endpoint_);
-    if (command == "SOCK_CONTROL") return PortReply(control_endpoint_);
     if (command == "SOCK_RELAY") return PortReply(relay_endpoint_);
     if (command == "SHUTDOWN") {
       LOG(INFO) << "SHUTDOWN requested over the control port";
@@ -379,25 +282,16 @@ class Collector::Impl {
     return ErrorReply(absl::StrCat("unknown command '", command, "'"));
   }
 
-  static std::string PortReply(const std::string& endpoint) {
-    return EncodeDocument(Value(Value::Map{{"port", EndpointPort(endpoint)}}));
-  }
-
   Value Status() const {
     auto c = [](const CollectorStats::Counter& counter) {
       return Value(counter.load(std::memory_order_relaxed));
     };
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    Value::Map status{
-        {"daemon", "ziggyd"},
-        {"host", std::string(host)},
-        {"pid", static_cast<int64_t>(getpid())},
-        {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
-        {"now", UnixSeconds(clock_->Now())},
-    };
-    intake_.AppendStatus(&status);
+    Value::Map status = sockets_.Status();
+    status.emplace_back("now", UnixSeconds(clock_->Now()));
     for (auto& [key, value] : status) {
+      if (key == "ports") {
+        value.MutableMap().emplace_back("relay", EndpointPort(relay_endpoint_));
+      }
       if (key == "dropped") {
         value.MutableMap().emplace_back("write_error",
                                         c(stats_.dropped_write_error));
@@ -415,14 +309,12 @@ class Collector::Impl {
     const Value::Map rest{
         {"written", c(stats_.written)},
         {"written_bytes", c(stats_.written_bytes)},
-        {"published", published_},
         {"queue_bytes", c(stats_.queued_bytes)},
         {"open_files", c(stats_.open_files)},
         {"write_errors", c(stats_.write_errors)},
         {"repaired_tails", c(stats_.repaired_tails)},
         {"corrupt_files", c(stats_.corrupt_files)},
         {"reopened_files", c(stats_.reopened_files)},
-        {"stream_subscribers", static_cast<int64_t>(subscribers_)},
         {"relay", Value(Value::Map{
                       {"batches", relay_batches_},
                       {"events", relay_events_},
@@ -434,12 +326,6 @@ class Collector::Impl {
                       {"rolled_back_bytes", c(stats_.rolled_back_bytes)},
                       {"forwarders", Value(std::move(forwarders))},
                   })},
-        {"ports", Value(Value::Map{
-                      {"control", EndpointPort(control_endpoint_)},
-                      {"collect", EndpointPort(collect_endpoint_)},
-                      {"stream", EndpointPort(stream_endpoint_)},
-                      {"relay", EndpointPort(relay_endpoint_)},
-                  })},
         {"log_path", options_.store.root},
         {"rotate_hours", options_.store.rotate_hours},
     };
@@ -449,26 +335,17 @@ class Collector::Impl {
 
   CollectorOptions options_;
   Clock* const clock_;
-  zmq::context_t context_;
-  zmq::socket_t control_;
-  zmq::socket_t collect_;
-  zmq::socket_t stream_;
+  DaemonSockets sockets_;
   zmq::socket_t relay_;
-  const int wake_fd_;
   const int ack_fd_;
-  const absl::Time started_;
-  std::string control_endpoint_, collect_endpoint_, stream_endpoint_,
-      relay_endpoint_;
+  std::string relay_endpoint_;
   CollectorStats stats_;
   std::unique_ptr<RelayState> relay_state_;
   std::unique_ptr<EventWriter> writer_;
 
   // Run()'s thread only.
   bool stopping_ = false;
-  bool in_multipart_ = false;
-  int subscribers_ = 0;
-  uint64_t published_ = 0;
-  EventIntake intake_;
+  std::unique_ptr<EventBatch> batch_;                     // being filled
   absl::flat_hash_map<std::string, int64_t> next_index_;  // per forwarder
   absl::flat_hash_map<std::string, double> forwarders_seen_;
   uint64_t relay_batches_ = 0, relay_events_ = 0, relay_acked_ = 0,

@@ -6,12 +6,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
-#include <sstream>
-
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
+#include "common/durable_file.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -22,48 +20,14 @@ absl::Status Errno(absl::string_view what, const std::string& path) {
       absl::StrCat(what, " ", path, ": ", strerror(errno)));
 }
 
-absl::Status WriteDurably(const std::string& dir, const std::string& name,
-                          absl::string_view bytes) {
-  const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
-  const std::string path = absl::StrCat(dir, "/", name);
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  size_t written = 0;
-  while (written < bytes.size()) {
-    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      close(fd);
-      return Errno("cannot write", tmp);
-    }
-    written += static_cast<size_t>(n);
-  }
-  if (fdatasync(fd) != 0) {
-    close(fd);
-    return Errno("cannot sync", tmp);
-  }
-  close(fd);
-  if (rename(tmp.c_str(), path.c_str()) != 0)
-    return Errno("cannot rename", tmp);
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return absl::OkStatus();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
     const std::string& root, CollectorStats* stats) {
   std::unique_ptr<RelayState> state(new RelayState(root, stats));
-  std::ifstream in(absl::StrCat(root, "/", kFileName), std::ios::binary);
-  if (!in) return state;  // no forwarder was ever seen
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  absl::StatusOr<Value> snapshot = DecodeDocument(bytes.str());
+  const std::string bytes = ReadFileOrEmpty(absl::StrCat(root, "/", kFileName));
+  if (bytes.empty()) return state;  // no forwarder was ever seen
+  absl::StatusOr<Value> snapshot = DecodeDocument(bytes);
   if (!snapshot.ok()) {
     return absl::DataLossError(
         absl::StrCat(root, "/", kFileName, ": ", snapshot.status().message()));
@@ -112,10 +76,10 @@ absl::Status RelayState::WriteSnapshot() {
   for (const auto& [path, length] : lengths_) {
     files.emplace_back(path, static_cast<int64_t>(length));
   }
-  return WriteDurably(root_, kFileName,
-                      EncodeDocument(Value(Value::Map{
-                          {"forwarders", Value(std::move(forwarders))},
-                          {"files", Value(std::move(files))}})));
+  return ReplaceFileDurably(root_, kFileName,
+                            EncodeDocument(Value(Value::Map{
+                                {"forwarders", Value(std::move(forwarders))},
+                                {"files", Value(std::move(files))}})));
 }
 
 void RelayState::FileOpened(const std::string& path, off_t size) {

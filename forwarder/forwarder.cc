@@ -10,20 +10,13 @@
 #include "client/endpoint.h"
 #include "client/event.h"
 #include "common/control_request.h"
+#include "common/daemon_sockets.h"
 #include "common/intake.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
 
 namespace ziggy {
-namespace {
-
-constexpr int kMaxBurst = 4096;
-
-double UnixSeconds(absl::Time t) {
-  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
-}
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseUpstreams(
     absl::string_view list) {
@@ -48,52 +41,20 @@ class Forwarder::Impl {
  public:
   explicit Impl(ForwarderOptions options)
       : options_(std::move(options)),
-        context_(1),
-        control_(context_, zmq::socket_type::rep),
-        collect_(context_, zmq::socket_type::pull),
-        stream_(context_, zmq::socket_type::xpub),
-        wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-        started_(absl::Now()),
-        intake_(options_.max_event_bytes) {}
+        sockets_("ziggy-forwarder", options_.max_event_bytes) {}
 
   ~Impl() {
     if (relay_ != nullptr) relay_->Stop();
-    if (wake_fd_ >= 0) close(wake_fd_);
   }
 
   absl::Status Bind() {
     absl::StatusOr<std::unique_ptr<Spool>> spool = Spool::Open(options_.spool);
     if (!spool.ok()) return spool.status();
     spool_ = *std::move(spool);
-    for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
-      s->set(zmq::sockopt::linger, 0);
-    }
-    control_.set(zmq::sockopt::linger, 1000);
-    collect_.set(zmq::sockopt::maxmsgsize,
-                 static_cast<int64_t>(options_.max_event_bytes) * 4 + 4096);
-    stream_.set(zmq::sockopt::xpub_verbose, 1);
-    struct Binding {
-      zmq::socket_t* socket;
-      const std::string* address;
-      std::string* endpoint;
-      const char* name;
-    };
-    for (const Binding& b :
-         {Binding{&control_, &options_.control, &control_endpoint_, "control"},
-          Binding{&collect_, &options_.collect, &collect_endpoint_, "collect"},
-          Binding{&stream_, &options_.stream, &stream_endpoint_, "stream"}}) {
-      absl::StatusOr<std::string> endpoint = TcpEndpoint(*b.address);
-      if (!endpoint.ok()) {
-        return absl::InvalidArgumentError(
-            absl::StrCat("--", b.name, ": ", endpoint.status().message()));
-      }
-      try {
-        b.socket->bind(*endpoint);
-      } catch (const zmq::error_t& e) {
-        return absl::UnavailableError(absl::StrCat(
-            "cannot bind --", b.name, "=", *b.address, ": ", e.what()));
-      }
-      *b.endpoint = b.socket->get(zmq::sockopt::last_endpoint);
+    if (absl::Status s = sockets_.Bind(
+            {options_.control, options_.collect, options_.stream});
+        !s.ok()) {
+      return s;
     }
     relay_ = std::make_unique<RelayClient>(spool_.get(), options_.relay);
     relay_->Start();
@@ -104,45 +65,49 @@ class Forwarder::Impl {
     pthread_setname_np(pthread_self(), "forwarder-recv");
     absl::Time next_sync = absl::Now() + options_.spool_sync_interval;
     bool dirty = false;
-    while (!stopping_) {
-      zmq::pollitem_t items[] = {
-          {control_.handle(), 0, ZMQ_POLLIN, 0},
-          {stream_.handle(), 0, ZMQ_POLLIN, 0},
-          {nullptr, wake_fd_, ZMQ_POLLIN, 0},
-          {collect_.handle(), 0, ZMQ_POLLIN, 0},
-      };
-      zmq::poll(items, 4, std::chrono::milliseconds(20));
-      if (items[0].revents & ZMQ_POLLIN) HandleControl();
-      if (items[1].revents & ZMQ_POLLIN) HandleSubscriptions();
-      if (items[2].revents & ZMQ_POLLIN) {
-        uint64_t value;
-        if (read(wake_fd_, &value, sizeof value) > 0) stopping_ = true;
+    const auto execute = [this](const ControlRequest& r) { return Execute(r); };
+    const auto on_event = [&](absl::string_view doc,
+                              const EventFields& fields) {
+      // Checked before spooling: the spool holds only good events. Accepted
+      // once appended.
+      if (absl::Status s = spool_->Append(doc); !s.ok()) {
+        ++refused_;
+        LOG_EVERY_N(ERROR, 1000) << s;
+        return;
       }
-      if (items[3].revents & ZMQ_POLLIN) dirty |= ReceiveBurst() > 0;
+      dirty = true;
+      sockets_.Publish(fields.type, doc);
+    };
+    while (!stopping_) {
+      std::vector<zmq::pollitem_t> items = sockets_.PollItems(true);
+      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
+      if (sockets_.Serve(items, execute, on_event)) stopping_ = true;
       if (dirty && absl::Now() >= next_sync) {
         SyncSpool();
         dirty = false;
         next_sync = absl::Now() + options_.spool_sync_interval;
       }
     }
-    while (ReceiveBurst() > 0) {
+    while (sockets_.ReceiveBurst(on_event) > 0) {
     }
     SyncSpool();
     relay_->Stop();
-    LOG(INFO) << "ziggy-forwarder stopped: " << intake_.received()
+    LOG(INFO) << "ziggy-forwarder stopped: " << sockets_.intake().received()
               << " events accepted, spool acknowledged to " << spool_->acked()
               << " of " << spool_->end_index();
   }
 
-  void Stop() {
-    const uint64_t one = 1;
-    ssize_t ignored = write(wake_fd_, &one, sizeof one);
-    (void)ignored;
-  }
+  void Stop() { sockets_.Wake(); }
 
-  const std::string& control_endpoint() const { return control_endpoint_; }
-  const std::string& collect_endpoint() const { return collect_endpoint_; }
-  const std::string& stream_endpoint() const { return stream_endpoint_; }
+  const std::string& control_endpoint() const {
+    return sockets_.control_endpoint();
+  }
+  const std::string& collect_endpoint() const {
+    return sockets_.collect_endpoint();
+  }
+  const std::string& stream_endpoint() const {
+    return sockets_.stream_endpoint();
+  }
 
  private:
   void SyncSpool() {
@@ -151,74 +116,9 @@ class Forwarder::Impl {
     }
   }
 
-  int ReceiveBurst() {
-    const double now = UnixSeconds(absl::Now());
-    int taken = 0;
-    zmq::message_t message;
-    for (; taken < kMaxBurst; ++taken) {
-      if (!collect_.recv(message, zmq::recv_flags::dontwait)) break;
-      const bool multipart = in_multipart_ || message.more();
-      in_multipart_ = message.more();
-      if (multipart) {
-        if (!message.more()) intake_.DropMultipart();
-        continue;
-      }
-      const absl::string_view doc(message.data<char>(), message.size());
-      EventFields fields;
-      // Checked before spooling: the spool holds only good events.
-      if (!intake_.Accept(doc, now, &fields)) continue;
-      if (absl::Status s = spool_->Append(doc); !s.ok()) {
-        ++refused_;
-        LOG_EVERY_N(ERROR, 1000) << s;
-        continue;
-      }
-      if (subscribers_ > 0) Publish(fields.type, doc);
-    }
-    return taken;
-  }
-
-  void Publish(absl::string_view type, absl::string_view doc) {
-    try {
-      stream_.send(zmq::buffer(type.data(), type.size()),
-                   zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
-          stream_.send(zmq::buffer(doc.data(), doc.size()),
-                       zmq::send_flags::dontwait);
-    } catch (const zmq::error_t&) {
-    }
-  }
-
-  void HandleSubscriptions() {
-    zmq::message_t message;
-    while (stream_.recv(message, zmq::recv_flags::dontwait)) {
-      if (message.size() == 0) continue;
-      if (message.data<char>()[0] == 1) ++subscribers_;
-      if (message.data<char>()[0] == 0 && subscribers_ > 0) --subscribers_;
-    }
-  }
-
-  void HandleControl() {
-    zmq::message_t request;
-    if (!control_.recv(request, zmq::recv_flags::dontwait)) return;
-    while (request.more()) {
-      if (!control_.recv(request, zmq::recv_flags::dontwait)) break;
-    }
-    absl::StatusOr<ControlRequest> parsed = ParseControlRequest(
-        absl::string_view(request.data<char>(), request.size()));
-    const std::string reply =
-        parsed.ok() ? Execute(*parsed) : ErrorReply(parsed.status().message());
-    control_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
-  }
-
   std::string Execute(const ControlRequest& request) {
     const std::string& command = request.command;
-    auto port = [](const std::string& endpoint) {
-      return EncodeDocument(
-          Value(Value::Map{{"port", EndpointPort(endpoint)}}));
-    };
     if (command == "STATUS") return EncodeDocument(Status());
-    if (command == "SOCK_STREAM") return port(stream_endpoint_);
-    if (command == "SOCK_COLLECT") return port(collect_endpoint_);
-    if (command == "SOCK_CONTROL") return port(control_endpoint_);
     if (command == "FLUSH") {
       SyncSpool();
       return EncodeDocument(Value(Value::Map{{"ok", true}}));
@@ -248,15 +148,7 @@ class Forwarder::Impl {
   }
 
   Value Status() const {
-    char host[256] = {};
-    gethostname(host, sizeof host - 1);
-    Value::Map status{
-        {"daemon", "ziggy-forwarder"},
-        {"host", std::string(host)},
-        {"pid", static_cast<int64_t>(getpid())},
-        {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
-    };
-    intake_.AppendStatus(&status);
+    Value::Map status = sockets_.Status();
     for (auto& [key, value] : status) {
       if (key == "dropped")
         value.MutableMap().emplace_back("spool_full", refused_);
@@ -277,32 +169,17 @@ class Forwarder::Impl {
                       {"path", options_.spool.dir},
                   })},
         {"relay", relay_->Status()},
-        {"stream_subscribers", static_cast<int64_t>(subscribers_)},
-        {"ports", Value(Value::Map{
-                      {"control", EndpointPort(control_endpoint_)},
-                      {"collect", EndpointPort(collect_endpoint_)},
-                      {"stream", EndpointPort(stream_endpoint_)},
-                  })},
     };
     status.insert(status.end(), rest.begin(), rest.end());
     return Value(std::move(status));
   }
 
   ForwarderOptions options_;
-  zmq::context_t context_;
-  zmq::socket_t control_;
-  zmq::socket_t collect_;
-  zmq::socket_t stream_;
-  const int wake_fd_;
-  const absl::Time started_;
-  std::string control_endpoint_, collect_endpoint_, stream_endpoint_;
+  DaemonSockets sockets_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<RelayClient> relay_;
   bool stopping_ = false;
-  bool in_multipart_ = false;
-  int subscribers_ = 0;
   uint64_t refused_ = 0;
-  EventIntake intake_;
 };
 
 absl::StatusOr<std::unique_ptr<Forwarder>> Forwarder::Bind(

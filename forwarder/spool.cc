@@ -7,9 +7,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fstream>
 #include <random>
-#include <sstream>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
@@ -19,6 +17,7 @@
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
 #include "client/event.h"
+#include "common/durable_file.h"
 #include "forwarder/crc32c.h"
 #include "glog/logging.h"
 
@@ -63,35 +62,6 @@ Parse ParseRecord(absl::string_view data, size_t at, int64_t* index,
   return Parse::kRecord;
 }
 
-absl::Status WriteFileDurably(const std::string& dir, const std::string& name,
-                              absl::string_view bytes) {
-  const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
-  const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
-  const bool ok = write(fd, bytes.data(), bytes.size()) ==
-                      static_cast<ssize_t>(bytes.size()) &&
-                  fdatasync(fd) == 0;
-  close(fd);
-  if (!ok) return Errno("cannot write", tmp);
-  if (rename(tmp.c_str(), absl::StrCat(dir, "/", name).c_str()) != 0) {
-    return Errno("cannot rename", tmp);
-  }
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return absl::OkStatus();
-}
-
-std::string ReadWhole(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  std::ostringstream bytes;
-  bytes << in.rdbuf();
-  return bytes.str();
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
@@ -121,14 +91,15 @@ absl::Status Spool::Recover() {
     if (slash == std::string::npos) break;
   }
   // The forwarder's id: made once, kept for good.
-  id_ = ReadWhole(dir + "/id");
+  id_ = ReadFileOrEmpty(dir + "/id");
   if (id_.empty()) {
     std::random_device random;
     id_ = absl::StrFormat("%08x%08x", random(), random());
-    if (absl::Status s = WriteFileDurably(dir, "id", id_); !s.ok()) return s;
+    if (absl::Status s = ReplaceFileDurably(dir, "id", id_); !s.ok()) return s;
   }
   int64_t acked = 0;
-  if (absl::StatusOr<Value> mark = DecodeDocument(ReadWhole(dir + "/acked"));
+  if (absl::StatusOr<Value> mark =
+          DecodeDocument(ReadFileOrEmpty(dir + "/acked"));
       mark.ok() && mark->Get("acked") != nullptr &&
       mark->Get("acked")->kind() == Value::Kind::kInt) {
     acked = mark->Get("acked")->AsInt();
@@ -162,7 +133,7 @@ absl::Status Spool::Recover() {
   if (!segments_.empty()) {
     // The last segment: find its last whole record, cut a torn tail.
     auto& [first, last] = *segments_.rbegin();
-    const std::string data = ReadWhole(last.path);
+    const std::string data = ReadFileOrEmpty(last.path);
     size_t at = 0, good_end = 0;
     int64_t last_index = first - 1;
     while (at < data.size()) {
@@ -404,8 +375,9 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
 }
 
 absl::Status Spool::WriteAckedMark(int64_t acked) {
-  return WriteFileDurably(options_.dir, "acked",
-                          EncodeDocument(Value(Value::Map{{"acked", acked}})));
+  return ReplaceFileDurably(
+      options_.dir, "acked",
+      EncodeDocument(Value(Value::Map{{"acked", acked}})));
 }
 
 absl::Status Spool::Acknowledge(int64_t end) {

@@ -1,0 +1,216 @@
+#include "common/daemon_sockets.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/endpoint.h"
+#include "client/event.h"
+#include "glog/logging.h"
+
+namespace ziggy {
+namespace {
+
+double UnixSeconds(absl::Time t) {
+  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
+
+}  // namespace
+
+absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
+                        absl::string_view name, std::string* endpoint) {
+  absl::StatusOr<std::string> tcp = TcpEndpoint(address);
+  if (!tcp.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": ", tcp.status().message()));
+  }
+  // IPv6 only when asked for: otherwise endpoints read [::ffff:a.b.c.d].
+  const bool ipv6 =
+      address.find(':') != address.rfind(':') || address.front() == '[';
+  socket.set(zmq::sockopt::ipv6, ipv6 ? 1 : 0);
+  try {
+    socket.bind(*tcp);
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot bind --", name, "=", address, ": ", e.what()));
+  }
+  *endpoint = socket.get(zmq::sockopt::last_endpoint);
+  return absl::OkStatus();
+}
+
+std::string PortReply(const std::string& endpoint) {
+  return EncodeDocument(Value(Value::Map{{"port", EndpointPort(endpoint)}}));
+}
+
+DaemonSockets::DaemonSockets(absl::string_view daemon_name,
+                             size_t max_event_bytes, Clock* clock)
+    : daemon_name_(daemon_name),
+      max_event_bytes_(max_event_bytes),
+      clock_(clock),
+      started_(absl::Now()),
+      context_(1),
+      control_(context_, zmq::socket_type::rep),
+      collect_(context_, zmq::socket_type::pull),
+      stream_(context_, zmq::socket_type::xpub),
+      wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      intake_(max_event_bytes) {}
+
+DaemonSockets::~DaemonSockets() {
+  if (wake_fd_ >= 0) close(wake_fd_);
+}
+
+absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
+  if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
+  for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
+    s->set(zmq::sockopt::linger, 0);
+  }
+  control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
+  collect_.set(zmq::sockopt::rcvhwm, addresses.receive_high_water_mark);
+  // Bounds memory per message; larger ones are counted as oversized up to
+  // this size, and cut off by ZeroMQ beyond it.
+  collect_.set(zmq::sockopt::maxmsgsize,
+               static_cast<int64_t>(max_event_bytes_) * 4 + 4096);
+  stream_.set(zmq::sockopt::sndhwm, 10000);
+  stream_.set(zmq::sockopt::xpub_verbose, 1);
+  if (absl::Status s = BindSocket(control_, addresses.control, "control",
+                                  &control_endpoint_);
+      !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = BindSocket(collect_, addresses.collect, "collect",
+                                  &collect_endpoint_);
+      !s.ok()) {
+    return s;
+  }
+  return BindSocket(stream_, addresses.stream, "stream", &stream_endpoint_);
+}
+
+std::vector<zmq::pollitem_t> DaemonSockets::PollItems(bool collect) {
+  std::vector<zmq::pollitem_t> items = {
+      {control_.handle(), 0, ZMQ_POLLIN, 0},
+      {stream_.handle(), 0, ZMQ_POLLIN, 0},
+      {nullptr, wake_fd_, ZMQ_POLLIN, 0},
+  };
+  if (collect) items.push_back({collect_.handle(), 0, ZMQ_POLLIN, 0});
+  return items;
+}
+
+bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
+                          const Execute& execute, const OnEvent& on_event) {
+  if (items[0].revents & ZMQ_POLLIN) HandleControl(execute);
+  if (items[1].revents & ZMQ_POLLIN) HandleSubscriptions();
+  bool woken = false;
+  if (items[2].revents & ZMQ_POLLIN) {
+    uint64_t value;
+    woken = read(wake_fd_, &value, sizeof value) > 0;
+  }
+  if (items.size() > 3 && (items[3].revents & ZMQ_POLLIN)) {
+    ReceiveBurst(on_event);
+  }
+  return woken;
+}
+
+int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
+  const double now = UnixSeconds(clock_->Now());
+  int taken = 0;
+  zmq::message_t message;
+  for (; taken < kMaxBurst; ++taken) {
+    zmq::recv_result_t got;
+    try {
+      got = collect_.recv(message, zmq::recv_flags::dontwait);
+    } catch (const zmq::error_t& e) {
+      LOG(ERROR) << "collect socket: " << e.what();
+      break;
+    }
+    if (!got) break;
+    // One event is one single-frame message; drop every frame of others.
+    const bool multipart = in_multipart_ || message.more();
+    in_multipart_ = message.more();
+    if (multipart) {
+      if (!message.more()) intake_.DropMultipart();
+      continue;
+    }
+    const absl::string_view doc(message.data<char>(), message.size());
+    EventFields fields;
+    if (intake_.Accept(doc, now, &fields)) on_event(doc, fields);
+  }
+  return taken;
+}
+
+void DaemonSockets::Publish(absl::string_view type, absl::string_view doc) {
+  if (subscribers_ == 0) return;
+  try {
+    if (stream_.send(zmq::buffer(type.data(), type.size()),
+                     zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
+        stream_.send(zmq::buffer(doc.data(), doc.size()),
+                     zmq::send_flags::dontwait)) {
+      ++published_;
+    }
+  } catch (const zmq::error_t& e) {
+    LOG_EVERY_N(WARNING, 1000) << "stream: " << e.what();
+  }
+}
+
+void DaemonSockets::Wake() {
+  const uint64_t one = 1;
+  ssize_t ignored = write(wake_fd_, &one, sizeof one);
+  (void)ignored;
+}
+
+// XPUB delivers (un)subscriptions as messages: 1 or 0, then the prefix.
+void DaemonSockets::HandleSubscriptions() {
+  zmq::message_t message;
+  while (stream_.recv(message, zmq::recv_flags::dontwait)) {
+    if (message.size() == 0) continue;
+    const char kind = message.data<char>()[0];
+    if (kind == 1) ++subscribers_;
+    if (kind == 0 && subscribers_ > 0) --subscribers_;
+  }
+}
+
+void DaemonSockets::HandleControl(const Execute& execute) {
+  zmq::message_t request;
+  if (!control_.recv(request, zmq::recv_flags::dontwait)) return;
+  // A REP socket must answer every request, and exactly once.
+  while (request.more()) {
+    if (!control_.recv(request, zmq::recv_flags::dontwait)) break;
+  }
+  absl::StatusOr<ControlRequest> parsed = ParseControlRequest(
+      absl::string_view(request.data<char>(), request.size()));
+  std::string reply;
+  if (!parsed.ok()) {
+    reply = ErrorReply(parsed.status().message());
+  } else if (parsed->command == "SOCK_STREAM") {
+    reply = PortReply(stream_endpoint_);
+  } else if (parsed->command == "SOCK_COLLECT") {
+    reply = PortReply(collect_endpoint_);
+  } else if (parsed->command == "SOCK_CONTROL") {
+    reply = PortReply(control_endpoint_);
+  } else {
+    reply = execute(*parsed);
+  }
+  control_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
+}
+
+Value::Map DaemonSockets::Status() const {
+  char host[256] = {};
+  gethostname(host, sizeof host - 1);
+  Value::Map status{
+      {"daemon", daemon_name_},
+      {"host", std::string(host)},
+      {"pid", static_cast<int64_t>(getpid())},
+      {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
+  };
+  intake_.AppendStatus(&status);
+  status.emplace_back("published", published_);
+  status.emplace_back("stream_subscribers", static_cast<int64_t>(subscribers_));
+  status.emplace_back("ports", Value(Value::Map{
+                                   {"control", EndpointPort(control_endpoint_)},
+                                   {"collect", EndpointPort(collect_endpoint_)},
+                                   {"stream", EndpointPort(stream_endpoint_)},
+                               }));
+  return status;
+}
+
+}  // namespace ziggy

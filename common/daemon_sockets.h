@@ -1,0 +1,106 @@
+// DaemonSockets: what every ziggy daemon serves — a control port (REP), a
+// collect port (PULL, one event per message), a live stream (XPUB, [type,
+// bson] frames sent only while someone subscribes) — plus a wake-up fd for
+// Stop(), and the handling the daemons share.
+//
+// Thread-safety: Wake() from any thread; everything else from the daemon's
+// receive thread, which owns the sockets.
+
+#ifndef ZIGGY_COMMON_DAEMON_SOCKETS_H_
+#define ZIGGY_COMMON_DAEMON_SOCKETS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/value.h"
+#include "common/clock.h"
+#include "common/control_request.h"
+#include "common/intake.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+
+struct DaemonAddresses {
+  std::string control;  // host:port, port 0 = any
+  std::string collect;
+  std::string stream;
+  int receive_high_water_mark = 100000;
+};
+
+// Binds `socket` to host:port `address`; *endpoint gets the bound endpoint.
+// `name` is the flag, for messages.
+absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
+                        absl::string_view name, std::string* endpoint);
+
+// {port: N} for a bound endpoint.
+std::string PortReply(const std::string& endpoint);
+
+class DaemonSockets {
+ public:
+  // Receipt times (STATUS's last and lag) come from `clock`.
+  DaemonSockets(absl::string_view daemon_name, size_t max_event_bytes,
+                Clock* clock = Clock::Real());
+  ~DaemonSockets();
+
+  absl::Status Bind(const DaemonAddresses& addresses);
+
+  zmq::context_t& context() { return context_; }
+
+  // Poll items: control, stream, wake and, with `collect`, the collect port.
+  std::vector<zmq::pollitem_t> PollItems(bool collect);
+  // After zmq::poll on PollItems(): serves control and subscriptions,
+  // returns true once Wake() was called, and receives from the collect port
+  // when it is ready, calling `on_event(doc)` for every good event (up to
+  // `max_burst` messages). `execute` answers control commands other than
+  // those served here (SOCK_STREAM, SOCK_COLLECT, SOCK_CONTROL).
+  using Execute = std::function<std::string(const ControlRequest&)>;
+  using OnEvent =
+      std::function<void(absl::string_view doc, const EventFields& fields)>;
+  bool Serve(const std::vector<zmq::pollitem_t>& items, const Execute& execute,
+             const OnEvent& on_event);
+  // Takes what waits on the collect port now (at most max_burst messages);
+  // returns how many messages it took.
+  int ReceiveBurst(const OnEvent& on_event);
+
+  void Publish(absl::string_view type, absl::string_view doc);
+  void Wake();
+
+  EventIntake& intake() { return intake_; }
+  // daemon, host, pid, uptime, the intake's fields, published,
+  // stream_subscribers and ports {control, collect, stream}.
+  Value::Map Status() const;
+
+  const std::string& control_endpoint() const { return control_endpoint_; }
+  const std::string& collect_endpoint() const { return collect_endpoint_; }
+  const std::string& stream_endpoint() const { return stream_endpoint_; }
+
+ private:
+  void HandleControl(const Execute& execute);
+  void HandleSubscriptions();
+
+  static constexpr int kMaxBurst = 4096;
+
+  const std::string daemon_name_;
+  const size_t max_event_bytes_;
+  Clock* const clock_;
+  const absl::Time started_;
+  zmq::context_t context_;
+  zmq::socket_t control_;
+  zmq::socket_t collect_;
+  zmq::socket_t stream_;
+  const int wake_fd_;
+  std::string control_endpoint_, collect_endpoint_, stream_endpoint_;
+  EventIntake intake_;
+  bool in_multipart_ = false;
+  int subscribers_ = 0;
+  uint64_t published_ = 0;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COMMON_DAEMON_SOCKETS_H_

@@ -1,0 +1,67 @@
+#include "common/durable_file.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "absl/strings/str_cat.h"
+
+namespace ziggy {
+namespace {
+
+absl::Status Errno(absl::string_view what, const std::string& path) {
+  const std::string message =
+      absl::StrCat(what, " ", path, ": ", strerror(errno));
+  if (errno == ENOSPC || errno == EDQUOT)
+    return absl::ResourceExhaustedError(message);
+  return absl::UnavailableError(message);
+}
+
+}  // namespace
+
+absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
+                                absl::string_view bytes) {
+  const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
+  const int fd =
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+  if (fd < 0) return Errno("cannot create", tmp);
+  size_t written = 0;
+  while (written < bytes.size()) {
+    const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      const absl::Status status = Errno("cannot write", tmp);
+      close(fd);
+      return status;
+    }
+    written += static_cast<size_t>(n);
+  }
+  if (fdatasync(fd) != 0) {
+    const absl::Status status = Errno("cannot sync", tmp);
+    close(fd);
+    return status;
+  }
+  close(fd);
+  if (rename(tmp.c_str(), absl::StrCat(dir, "/", name).c_str()) != 0) {
+    return Errno("cannot rename", tmp);
+  }
+  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dir_fd >= 0) {
+    fsync(dir_fd);
+    close(dir_fd);
+  }
+  return absl::OkStatus();
+}
+
+std::string ReadFileOrEmpty(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  std::ostringstream bytes;
+  bytes << in.rdbuf();
+  return bytes.str();
+}
+
+}  // namespace ziggy

@@ -1,0 +1,25 @@
+// Small files replaced atomically and durably (state snapshots, marks).
+
+#ifndef ZIGGY_COMMON_DURABLE_FILE_H_
+#define ZIGGY_COMMON_DURABLE_FILE_H_
+
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+
+namespace ziggy {
+
+// Makes <dir>/<name> hold `bytes`, surviving a crash at any point either as
+// before or as after: writes <name>.tmp, fdatasync()s it, renames it over
+// <name> and fsync()s the directory. kResourceExhausted when the disk is
+// full, kUnavailable for other I/O errors.
+absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
+                                absl::string_view bytes);
+
+// The whole file, or "" when it cannot be read.
+std::string ReadFileOrEmpty(const std::string& path);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COMMON_DURABLE_FILE_H_
