@@ -11,26 +11,17 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/reader.h"
+#include "common/durable_file.h"
 
 namespace ziggy {
 namespace {
-
-absl::Status ErrnoStatus(absl::string_view what, const std::string& path,
-                         int error) {
-  const std::string message =
-      absl::StrCat(what, " ", path, ": ", strerror(error));
-  if (error == ENOSPC || error == EDQUOT) {
-    return absl::ResourceExhaustedError(message);
-  }
-  return absl::UnavailableError(message);
-}
 
 absl::Status MakeParents(const std::string& path) {
   for (size_t slash = path.find('/', 1); slash != std::string::npos;
        slash = path.find('/', slash + 1)) {
     const std::string dir = path.substr(0, slash);
     if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoStatus("cannot create directory", dir, errno);
+      return ErrnoStatus("cannot create directory", dir);
     }
   }
   return absl::OkStatus();
@@ -62,12 +53,12 @@ absl::StatusOr<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path,
   for (int attempt = 0; attempt < 2; ++attempt) {
     const int fd =
         open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoStatus("cannot open", path, errno);
+    if (fd < 0) return ErrnoStatus("cannot open", path);
     struct stat st;
     if (fstat(fd, &st) != 0) {
-      const int error = errno;
+      const absl::Status status = ErrnoStatus("cannot stat", path);
       close(fd);
-      return ErrnoStatus("cannot stat", path, error);
+      return status;
     }
     off_t size = st.st_size;
     if (size > 0 && size != verified_size) {
@@ -80,15 +71,16 @@ absl::StatusOr<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path,
         report->set_aside =
             absl::StrCat(path, ".corrupt-", absl::ToUnixSeconds(absl::Now()));
         if (rename(path.c_str(), report->set_aside.c_str()) != 0) {
-          return ErrnoStatus("cannot set aside corrupt", path, errno);
+          return ErrnoStatus("cannot set aside corrupt", path);
         }
         continue;
       }
       if (whole < size) {
         if (ftruncate(fd, whole) != 0) {
-          const int error = errno;
+          const absl::Status status =
+              ErrnoStatus("cannot repair torn tail of", path);
           close(fd);
-          return ErrnoStatus("cannot repair torn tail of", path, error);
+          return status;
         }
         report->damage = damage;
         report->repaired_bytes = static_cast<uint64_t>(size - whole);
@@ -131,7 +123,7 @@ absl::Status LogFile::Flush() {
         write(fd_, pending_.data() + written, pending_.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      status = ErrnoStatus("cannot write", path_, errno);
+      status = ErrnoStatus("cannot write", path_);
       break;
     }
     written += static_cast<size_t>(n);
@@ -150,7 +142,7 @@ absl::Status LogFile::Flush() {
 }
 
 absl::Status LogFile::Sync() {
-  if (fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_, errno);
+  if (fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_);
   synced_size_ = size_;
   return absl::OkStatus();
 }

@@ -13,14 +13,7 @@
 #include "glog/logging.h"
 
 namespace ziggy {
-namespace {
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  return absl::UnavailableError(
-      absl::StrCat(what, " ", path, ": ", strerror(errno)));
-}
-
-}  // namespace
+namespace {}  // namespace
 
 absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
     const std::string& root, CollectorStats* stats) {
@@ -53,7 +46,7 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
         continue;
       // Written after the last checkpoint, never acknowledged: roll back.
       if (truncate(path.c_str(), static_cast<off_t>(length.AsInt())) != 0) {
-        return Errno("cannot roll back", path);
+        return ErrnoStatus("cannot roll back", path);
       }
       stats->rolled_back_bytes.fetch_add(
           static_cast<uint64_t>(st.st_size - length.AsInt()));

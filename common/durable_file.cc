@@ -11,43 +11,41 @@
 #include "absl/strings/str_cat.h"
 
 namespace ziggy {
-namespace {
-
-absl::Status Errno(absl::string_view what, const std::string& path) {
+absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
+  const int error = errno;
   const std::string message =
-      absl::StrCat(what, " ", path, ": ", strerror(errno));
-  if (errno == ENOSPC || errno == EDQUOT)
+      absl::StrCat(what, " ", path, ": ", strerror(error));
+  if (error == ENOSPC || error == EDQUOT) {
     return absl::ResourceExhaustedError(message);
+  }
   return absl::UnavailableError(message);
 }
-
-}  // namespace
 
 absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
                                 absl::string_view bytes) {
   const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
   const int fd =
       open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", tmp);
+  if (fd < 0) return ErrnoStatus("cannot create", tmp);
   size_t written = 0;
   while (written < bytes.size()) {
     const ssize_t n = write(fd, bytes.data() + written, bytes.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
-      const absl::Status status = Errno("cannot write", tmp);
+      const absl::Status status = ErrnoStatus("cannot write", tmp);
       close(fd);
       return status;
     }
     written += static_cast<size_t>(n);
   }
   if (fdatasync(fd) != 0) {
-    const absl::Status status = Errno("cannot sync", tmp);
+    const absl::Status status = ErrnoStatus("cannot sync", tmp);
     close(fd);
     return status;
   }
   close(fd);
   if (rename(tmp.c_str(), absl::StrCat(dir, "/", name).c_str()) != 0) {
-    return Errno("cannot rename", tmp);
+    return ErrnoStatus("cannot rename", tmp);
   }
   const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dir_fd >= 0) {

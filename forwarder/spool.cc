@@ -28,14 +28,6 @@ constexpr size_t kHeader = 16;  // u32 size, u32 crc, u64 index
 constexpr uint32_t kMaxRecord = 16 << 20;
 constexpr size_t kReadChunk = 1 << 20;
 
-absl::Status Errno(absl::string_view what, const std::string& path) {
-  const std::string message =
-      absl::StrCat(what, " ", path, ": ", strerror(errno));
-  if (errno == ENOSPC || errno == EDQUOT)
-    return absl::ResourceExhaustedError(message);
-  return absl::UnavailableError(message);
-}
-
 std::string SegmentName(int64_t first) {
   return absl::StrFormat("seg-%020d.log", first);
 }
@@ -86,7 +78,7 @@ absl::Status Spool::Recover() {
   for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
     const std::string part = dir.substr(0, slash);
     if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-      return Errno("cannot create spool directory", part);
+      return ErrnoStatus("cannot create spool directory", part);
     }
     if (slash == std::string::npos) break;
   }
@@ -153,7 +145,7 @@ absl::Status Spool::Recover() {
     }
     if (good_end < data.size()) {
       if (truncate(last.path.c_str(), static_cast<off_t>(good_end)) != 0) {
-        return Errno("cannot truncate the torn tail of", last.path);
+        return ErrnoStatus("cannot truncate the torn tail of", last.path);
       }
       repaired_tail_bytes_ = data.size() - good_end;
       LOG(WARNING) << "spool " << last.path << ": truncated "
@@ -162,7 +154,7 @@ absl::Status Spool::Recover() {
     }
     end = std::max(end, last_index + 1);
     fd_ = open(last.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd_ < 0) return Errno("cannot open", last.path);
+    if (fd_ < 0) return ErrnoStatus("cannot open", last.path);
     active_first_ = first;
     active_size_ = last.size;
   } else {
@@ -181,7 +173,7 @@ absl::Status Spool::StartSegment(int64_t first) {
   const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first));
   const int fd =
       open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return Errno("cannot create", path);
+  if (fd < 0) return ErrnoStatus("cannot create", path);
   if (fd_ >= 0) {
     fdatasync(fd_);
     close(fd_);
@@ -221,7 +213,7 @@ absl::Status Spool::Append(absl::string_view event) {
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const absl::Status status =
-          Errno("cannot append to the spool", options_.dir);
+          ErrnoStatus("cannot append to the spool", options_.dir);
       // Never leave half a record behind.
       if (written > 0 &&
           ftruncate(fd_, static_cast<off_t>(active_size_)) != 0) {
@@ -243,7 +235,7 @@ absl::Status Spool::Append(absl::string_view event) {
 
 absl::Status Spool::Sync() {
   if (fd_ >= 0 && fdatasync(fd_) != 0)
-    return Errno("cannot sync", options_.dir);
+    return ErrnoStatus("cannot sync", options_.dir);
   return absl::OkStatus();
 }
 
@@ -283,7 +275,7 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
     last_index = from - 1;
   }
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return Errno("cannot read", path);
+  if (fd < 0) return ErrnoStatus("cannot read", path);
   bool done = false;
   size_t want = std::max(kReadChunk, max_bytes + kHeader);
   // The last segment may be half-way through an append at its end.

@@ -405,15 +405,7 @@ TEST(ZiggyctlTest, StatusJsonAndShutdown) {
 }
 
 TEST(ZiggyctlTest, DeadPortExitsOneQuicklyWithOneLine) {
-  // A port nothing listens on: bound by a ZeroMQ socket, then released.
-  int port;
-  {
-    zmq::context_t context;
-    zmq::socket_t s(context, zmq::socket_type::rep);
-    s.bind("tcp://127.0.0.1:*");
-    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
-    port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-  }
+  const int port = UnusedPort();
   std::string out, err;
   const int code =
       RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",

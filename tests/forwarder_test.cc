@@ -244,14 +244,7 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
 TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
   const std::string logs = TempDir("logs");
   // No collector yet: the spool fills.
-  int relay_port;
-  {
-    zmq::context_t context;
-    zmq::socket_t s(context, zmq::socket_type::router);
-    s.bind("tcp://127.0.0.1:*");
-    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
-    relay_port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-  }
+  const int relay_port = UnusedPort();
   const std::string relay = absl::StrCat("127.0.0.1:", relay_port);
   auto forwarder = Ziggyd::StartForwarder(
       TempDir("spool"), relay, {"--spool-max-bytes=200000", "--ack-timeout=1"});
@@ -280,14 +273,7 @@ TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
 
 TEST(ForwarderTest, CorruptSegmentDeliversWholeRecordsAroundTheDamage) {
   const std::string spool = TempDir("spool");
-  int relay_port;
-  {
-    zmq::context_t context;
-    zmq::socket_t s(context, zmq::socket_type::router);
-    s.bind("tcp://127.0.0.1:*");
-    const std::string endpoint = s.get(zmq::sockopt::last_endpoint);
-    relay_port = std::stoi(endpoint.substr(endpoint.rfind(':') + 1));
-  }
+  const int relay_port = UnusedPort();
   const std::string relay = absl::StrCat("127.0.0.1:", relay_port);
   {
     auto forwarder = Ziggyd::StartForwarder(spool, relay);

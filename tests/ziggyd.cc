@@ -170,6 +170,17 @@ std::vector<std::string> ListFiles(const std::string& root) {
   return files;
 }
 
+int UnusedPort() {
+  zmq::context_t context;
+  zmq::socket_t socket(context, zmq::socket_type::router);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.bind("tcp://127.0.0.1:*");
+  const std::string endpoint = socket.get(zmq::sockopt::last_endpoint);
+  socket.close();
+  context.close();  // waits until the listener is really gone
+  return EndpointPort(endpoint);
+}
+
 std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
     const std::string& log_path) {
   std::multiset<std::pair<int64_t, int64_t>> seen;

@@ -75,6 +75,9 @@ std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
 // Every file under `root`, recursively (relative paths, sorted).
 std::vector<std::string> ListFiles(const std::string& root);
 
+// A loopback port nothing listens on (bound by a ZeroMQ socket, released).
+int UnusedPort();
+
 // (body.sender, body.seq) of every event in every file under `log_path`.
 std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
     const std::string& log_path);
