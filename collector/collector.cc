@@ -19,6 +19,7 @@
 #include "collector/stats.h"
 #include "common/control_request.h"
 #include "common/daemon_sockets.h"
+#include "common/durable_file.h"
 #include "common/intake.h"
 #include "common/relay_protocol.h"
 #include "glog/logging.h"
@@ -56,6 +57,10 @@ class Collector::Impl {
 
   absl::Status Bind() {
     if (ack_fd_ < 0) return absl::InternalError("eventfd failed");
+    if (absl::Status s = MakeDirectories(options_.store.root); !s.ok()) {
+      return absl::UnavailableError(
+          absl::StrCat("--log-path=", options_.store.root, ": ", s.message()));
+    }
     if (absl::Status s =
             sockets_.Bind({options_.control, options_.collect, options_.stream,
                            options_.receive_high_water_mark});

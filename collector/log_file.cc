@@ -16,17 +16,6 @@
 namespace ziggy {
 namespace {
 
-absl::Status MakeParents(const std::string& path) {
-  for (size_t slash = path.find('/', 1); slash != std::string::npos;
-       slash = path.find('/', slash + 1)) {
-    const std::string dir = path.substr(0, slash);
-    if (mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoStatus("cannot create directory", dir);
-    }
-  }
-  return absl::OkStatus();
-}
-
 // Scans `fd` from the start. Returns the length of its whole records, or -1
 // with *damage set when something other than a torn tail is wrong.
 off_t ScanRecords(int fd, std::string* damage) {
@@ -49,7 +38,10 @@ off_t ScanRecords(int fd, std::string* damage) {
 absl::StatusOr<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path,
                                                        off_t verified_size,
                                                        OpenReport* report) {
-  if (absl::Status s = MakeParents(path); !s.ok()) return s;
+  if (absl::Status s = MakeDirectories(path.substr(0, path.rfind('/')));
+      !s.ok()) {
+    return s;
+  }
   for (int attempt = 0; attempt < 2; ++attempt) {
     const int fd =
         open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);

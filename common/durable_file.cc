@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <fstream>
@@ -53,6 +54,16 @@ absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
     close(dir_fd);
   }
   return absl::OkStatus();
+}
+
+absl::Status MakeDirectories(const std::string& path) {
+  for (size_t slash = path.find('/', 1);; slash = path.find('/', slash + 1)) {
+    const std::string dir = path.substr(0, slash);
+    if (!dir.empty() && mkdir(dir.c_str(), 0755) != 0 && errno != EEXIST) {
+      return ErrnoStatus("cannot create directory", dir);
+    }
+    if (slash == std::string::npos) return absl::OkStatus();
+  }
 }
 
 std::string ReadFileOrEmpty(const std::string& path) {

@@ -21,6 +21,9 @@ absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
 // when the disk is full, kUnavailable otherwise.
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path);
 
+// mkdir -p: creates `path` and its missing parents.
+absl::Status MakeDirectories(const std::string& path);
+
 // The whole file, or "" when it cannot be read.
 std::string ReadFileOrEmpty(const std::string& path);
 

@@ -75,13 +75,7 @@ Spool::~Spool() {
 
 absl::Status Spool::Recover() {
   const std::string& dir = options_.dir;
-  for (size_t slash = dir.find('/', 1);; slash = dir.find('/', slash + 1)) {
-    const std::string part = dir.substr(0, slash);
-    if (mkdir(part.c_str(), 0755) != 0 && errno != EEXIST) {
-      return ErrnoStatus("cannot create spool directory", part);
-    }
-    if (slash == std::string::npos) break;
-  }
+  if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
   // The forwarder's id: made once, kept for good.
   id_ = ReadFileOrEmpty(dir + "/id");
   if (id_.empty()) {

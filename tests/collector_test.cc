@@ -96,6 +96,15 @@ TEST(CollectorTest, ConcurrentSendersLandInTheirTypeFiles) {
   EXPECT_EQ(status.Find("dropped.malformed")->AsInt(), 0);
 }
 
+TEST(CollectorTest, CreatesTheLogPathAtStart) {
+  const std::string logs = TempDir("parent") + "/not/yet/there";
+  auto ziggyd = Ziggyd::Start(logs);
+  ASSERT_NE(ziggyd, nullptr);
+  struct stat st;
+  EXPECT_EQ(stat(logs.c_str(), &st), 0);
+  EXPECT_TRUE(S_ISDIR(st.st_mode));
+}
+
 TEST(CollectorTest, EventsFromTheClientLibraryLand) {
   const std::string logs = TempDir("logs");
   auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
@@ -367,6 +376,12 @@ TEST(CollectorTest, BadFlagsGiveOneLineAndExitNonZero) {
                        &out, &err),
             1);
   EXPECT_TRUE(absl::StrContains(err, "--rotate-hours=25")) << err;
+  EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"),
+                        "--log-path=/dev/null/x", "--control=127.0.0.1:0",
+                        "--collect=127.0.0.1:0", "--relay=127.0.0.1:0"},
+                       &out, &err),
+            1);
+  EXPECT_TRUE(absl::StrContains(err, "--log-path=/dev/null/x")) << err;
   EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--collect=nonsense"},
                        &out, &err),
             1);
