@@ -77,6 +77,7 @@ absl::Status RelayState::WriteSnapshot() {
 
 void RelayState::FileOpened(const std::string& path, off_t size) {
   lengths_[Relative(path)] = size;
+  open_.insert(Relative(path));
   if (!active_) return;
   if (absl::Status s = WriteSnapshot(); !s.ok()) {
     stats_->write_errors.fetch_add(1);
@@ -86,6 +87,7 @@ void RelayState::FileOpened(const std::string& path, off_t size) {
 
 void RelayState::FileClosed(const std::string& path, off_t size) {
   lengths_[Relative(path)] = size;
+  open_.erase(Relative(path));
 }
 
 void RelayState::AddAcks(std::vector<RelayAck> acks) {
@@ -104,6 +106,12 @@ absl::Status RelayState::Commit(
   }
   if (absl::Status s = WriteSnapshot(); !s.ok()) return s;
   stats_->checkpoints.fetch_add(1);
+  // Closed files are in this snapshot with their final, synced length:
+  // later snapshots need not carry them.
+  for (auto it = lengths_.begin(); it != lengths_.end();) {
+    auto current = it++;
+    if (!open_.contains(current->first)) lengths_.erase(current);
+  }
   for (RelayAck& ack : pending_) acked->push_back(std::move(ack));
   pending_.clear();
   return absl::OkStatus();

@@ -31,6 +31,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "collector/stats.h"
 
@@ -86,6 +87,10 @@ class RelayState {
   bool active_ = false;
   absl::flat_hash_map<std::string, int64_t> next_;   // forwarder -> next
   absl::flat_hash_map<std::string, off_t> lengths_;  // relative path -> size
+  // Files open now. A closed file's final length is recorded by the next
+  // snapshot and then forgotten, so snapshots stay as small as the set of
+  // open files however long the collector runs.
+  absl::flat_hash_set<std::string> open_;
   std::vector<RelayAck> pending_;
 };
 

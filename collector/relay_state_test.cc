@@ -1,0 +1,90 @@
+#include "collector/relay_state.h"
+
+#include <sys/stat.h>
+
+#include <cstdlib>
+#include <fstream>
+
+#include "absl/strings/str_cat.h"
+#include "client/event.h"
+#include "common/durable_file.h"
+#include "gtest/gtest.h"
+
+namespace ziggy {
+namespace {
+
+std::string Root(const std::string& name) {
+  const std::string root = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  mkdir(root.c_str(), 0755);
+  return root;
+}
+
+off_t Size(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : -1;
+}
+
+Value Snapshot(const std::string& root) {
+  return *DecodeDocument(ReadFileOrEmpty(root + "/" + RelayState::kFileName));
+}
+
+TEST(RelayStateTest, NothingToRecoverWithoutForwarders) {
+  CollectorStats stats;
+  auto state = RelayState::Recover(Root("empty"), &stats);
+  ASSERT_TRUE(state.ok());
+  EXPECT_FALSE((*state)->active());
+  EXPECT_TRUE((*state)->next_index().empty());
+}
+
+TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
+  const std::string root = Root("rollback");
+  const std::string file = root + "/a.log";
+  std::ofstream(file, std::ios::binary) << "0123456789";
+  CollectorStats stats;
+  {
+    auto state = RelayState::Recover(root, &stats);
+    ASSERT_TRUE(state.ok());
+    (*state)->FileOpened(file, 10);
+    (*state)->AddAcks({{"identity", "fwd", 42}});
+    std::vector<RelayAck> acked;
+    ASSERT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
+    ASSERT_EQ(acked.size(), 1u);
+    EXPECT_EQ(acked[0].end, 42);
+    EXPECT_FALSE((*state)->has_pending_acks());
+  }
+  // Written after the checkpoint, never acknowledged; then a crash.
+  std::ofstream(file, std::ios::binary | std::ios::app) << "unacked";
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  EXPECT_TRUE((*state)->active());
+  EXPECT_EQ((*state)->next_index().at("fwd"), 42);
+  EXPECT_EQ(Size(file), 10);
+  EXPECT_EQ(stats.rolled_back_bytes.load(), 7u);
+}
+
+TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
+  const std::string root = Root("prune");
+  CollectorStats stats;
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  (*state)->AddAcks({{"identity", "fwd", 1}});
+  (*state)->FileOpened(root + "/open.log", 0);
+  (*state)->FileOpened(root + "/closed.log", 0);
+  (*state)->FileClosed(root + "/closed.log", 5);
+  std::vector<RelayAck> acked;
+  ASSERT_TRUE((*state)->Commit({{root + "/open.log", 3}}, &acked).ok());
+  Value snapshot = Snapshot(root);
+  const Value* files = snapshot.Get("files");
+  ASSERT_NE(files, nullptr);
+  EXPECT_EQ(files->Get("closed.log")->AsInt(), 5);
+  EXPECT_EQ(files->Get("open.log")->AsInt(), 3);
+  (*state)->AddAcks({{"identity", "fwd", 2}});
+  ASSERT_TRUE((*state)->Commit({{root + "/open.log", 4}}, &acked).ok());
+  snapshot = Snapshot(root);
+  files = snapshot.Get("files");
+  EXPECT_EQ(files->Get("closed.log"), nullptr);
+  EXPECT_EQ(files->Get("open.log")->AsInt(), 4);
+}
+
+}  // namespace
+}  // namespace ziggy
