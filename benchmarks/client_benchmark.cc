@@ -13,11 +13,11 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/events.h"
 #include "client/event.h"
 #include "client/internal/body.h"
 #include "client/internal/bson_writer.h"
 #include "client/internal/transport.h"
-#include "benchmarks/events.h"
 #include "client/ziggy.h"
 #include "zmq.hpp"
 
@@ -100,7 +100,8 @@ BENCHMARK(BM_RequestEvent)
 
 // Suite 3: one context whose encoded event is about state.range(0) bytes.
 void BM_EventOfSize(benchmark::State& state) {
-  const std::string pad(static_cast<size_t>(std::max<int64_t>(state.range(0) - 200, 1)), 'x');
+  const std::string pad(
+      static_cast<size_t>(std::max<int64_t>(state.range(0) - 200, 1)), 'x');
   for (auto _ : state) {
     Context request("request");
     Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)");
@@ -115,7 +116,11 @@ void BM_EventOfSize(benchmark::State& state) {
 BENCHMARK(BM_EventOfSize)
     ->Setup(SetUpTransport)
     ->Teardown(TearDownTransport)
-    ->Arg(100)->Arg(300)->Arg(1024)->Arg(4096)->Arg(16384)
+    ->Arg(100)
+    ->Arg(300)
+    ->Arg(1024)
+    ->Arg(4096)
+    ->Arg(16384)
     ->UseRealTime();
 
 // Handing an encoded ~290-byte event to the transport alone.

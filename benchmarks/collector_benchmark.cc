@@ -31,8 +31,8 @@ namespace {
 constexpr int kEventsPerIteration = 200000;
 
 // Sends `count` copies of `event` from `senders` threads to `endpoint`.
-void SendFrom(int senders, const std::string& endpoint, const std::string& event,
-              int count) {
+void SendFrom(int senders, const std::string& endpoint,
+              const std::string& event, int count) {
   std::vector<std::thread> threads;
   for (int s = 0; s < senders; ++s) {
     threads.emplace_back([&, s] {
@@ -51,7 +51,8 @@ void SendFrom(int senders, const std::string& endpoint, const std::string& event
 }
 
 void BM_RawPushPull(benchmark::State& state) {
-  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const std::string event =
+      bench::EventOfSize(static_cast<size_t>(state.range(0)));
   const int senders = static_cast<int>(state.range(1));
   zmq::context_t context(1);
   zmq::socket_t pull(context, zmq::socket_type::pull);
@@ -69,7 +70,8 @@ void BM_RawPushPull(benchmark::State& state) {
     receiver.join();
   }
   state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
-  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration *
+                          event.size());
 }
 
 int64_t Written(const std::string& control) {
@@ -80,13 +82,15 @@ int64_t Written(const std::string& control) {
 }
 
 void BM_CollectorIngest(benchmark::State& state) {
-  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const std::string event =
+      bench::EventOfSize(static_cast<size_t>(state.range(0)));
   const int senders = static_cast<int>(state.range(1));
   const char* tmp = std::getenv("TMPDIR");
   CollectorOptions options;
   options.control = options.collect = options.stream = options.relay =
       "127.0.0.1:0";
-  options.store.root = absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid());
+  options.store.root =
+      absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid());
   options.max_event_bytes = 1 << 20;
   auto collector = Collector::Bind(options);
   if (!collector.ok()) {
@@ -94,21 +98,24 @@ void BM_CollectorIngest(benchmark::State& state) {
     return;
   }
   std::thread run([&] { (*collector)->Run(); });
-  const std::string control =
-      absl::StrCat("127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
+  const std::string control = absl::StrCat(
+      "127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
   int64_t expected = 0;
   for (auto _ : state) {
-    SendFrom(senders, (*collector)->collect_endpoint(), event, kEventsPerIteration);
+    SendFrom(senders, (*collector)->collect_endpoint(), event,
+             kEventsPerIteration);
     expected += kEventsPerIteration;
     while (Written(control) < expected) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
   state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
-  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration *
+                          event.size());
   (*collector)->Stop();
   run.join();
-  if (std::system(absl::StrCat("rm -rf '", options.store.root, "'").c_str()) != 0) {
+  if (std::system(absl::StrCat("rm -rf '", options.store.root, "'").c_str()) !=
+      0) {
     state.SkipWithError("cannot remove the log path");
   }
 }
@@ -116,7 +123,8 @@ void BM_CollectorIngest(benchmark::State& state) {
 // The reliable path: senders -> forwarder (spool on disk) -> relay ->
 // collector (checkpointed) -> files, timed until every event is written.
 void BM_RelayIngest(benchmark::State& state) {
-  const std::string event = bench::EventOfSize(static_cast<size_t>(state.range(0)));
+  const std::string event =
+      bench::EventOfSize(static_cast<size_t>(state.range(0)));
   const int senders = static_cast<int>(state.range(1));
   const char* tmp = std::getenv("TMPDIR");
   const std::string root =
@@ -135,8 +143,8 @@ void BM_RelayIngest(benchmark::State& state) {
   forwarder_options.control = forwarder_options.collect =
       forwarder_options.stream = "127.0.0.1:0";
   forwarder_options.spool.dir = root + "/spool";
-  forwarder_options.relay.upstreams = {absl::StrCat(
-      "127.0.0.1:", EndpointPort((*collector)->relay_endpoint()))};
+  forwarder_options.relay.upstreams = {
+      absl::StrCat("127.0.0.1:", EndpointPort((*collector)->relay_endpoint()))};
   forwarder_options.relay.zstd = state.range(2) != 0;
   auto forwarder = Forwarder::Bind(forwarder_options);
   if (!forwarder.ok()) {
@@ -150,14 +158,16 @@ void BM_RelayIngest(benchmark::State& state) {
       "127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
   int64_t expected = 0;
   for (auto _ : state) {
-    SendFrom(senders, (*forwarder)->collect_endpoint(), event, kEventsPerIteration);
+    SendFrom(senders, (*forwarder)->collect_endpoint(), event,
+             kEventsPerIteration);
     expected += kEventsPerIteration;
     while (Written(control) < expected) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
     }
   }
   state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
-  state.SetBytesProcessed(state.iterations() * kEventsPerIteration * event.size());
+  state.SetBytesProcessed(state.iterations() * kEventsPerIteration *
+                          event.size());
   (*forwarder)->Stop();
   run_forwarder.join();
   (*collector)->Stop();

@@ -18,11 +18,12 @@ inline std::string EventOfSize(size_t size, int64_t seq = 0) {
   event.pid = 4242;
   event.start = 1700000000.25;
   event.end = 1700000000.5;
-  Value::Map body{{"user_agent", "Mozilla/5.0 (X11; Linux x86_64)"},
-                  {"path", "/api/v1/items"},
-                  {"response", Value(Value::Map{{"status", 200}, {"bytes", seq}})},
-                  {"request_time", 0.0123},
-                  {"pad", ""}};
+  Value::Map body{
+      {"user_agent", "Mozilla/5.0 (X11; Linux x86_64)"},
+      {"path", "/api/v1/items"},
+      {"response", Value(Value::Map{{"status", 200}, {"bytes", seq}})},
+      {"request_time", 0.0123},
+      {"pad", ""}};
   event.body = Value(body);
   const size_t base = EncodeEvent(event).size();
   if (size > base) {

@@ -72,7 +72,8 @@ void BM_ZiggyviewJson(benchmark::State& state) {
   std::ofstream null("/dev/null");
   std::ostringstream err;
   for (auto _ : state) {
-    if (RunViewer(options, null, err) != kViewOk) state.SkipWithError("viewer failed");
+    if (RunViewer(options, null, err) != kViewOk)
+      state.SkipWithError("viewer failed");
   }
   state.SetBytesProcessed(state.iterations() * file.size());
   std::remove(path.c_str());

@@ -4,7 +4,9 @@
 
 #include <charconv>
 #include <cmath>
+#include <cstring>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
@@ -69,13 +71,27 @@ void EscapeString(absl::string_view text, internal::ByteBuffer* out) {
       char* e = out->Extend(2);
       e[0] = '\\';
       switch (c) {
-        case '"': e[1] = '"'; break;
-        case '\\': e[1] = '\\'; break;
-        case '\n': e[1] = 'n'; break;
-        case '\r': e[1] = 'r'; break;
-        case '\t': e[1] = 't'; break;
-        case '\b': e[1] = 'b'; break;
-        case '\f': e[1] = 'f'; break;
+        case '"':
+          e[1] = '"';
+          break;
+        case '\\':
+          e[1] = '\\';
+          break;
+        case '\n':
+          e[1] = 'n';
+          break;
+        case '\r':
+          e[1] = 'r';
+          break;
+        case '\t':
+          e[1] = 't';
+          break;
+        case '\b':
+          e[1] = 'b';
+          break;
+        case '\f':
+          e[1] = 'f';
+          break;
         default: {
           e[1] = 'u';
           char* u = out->Extend(4);
@@ -100,46 +116,57 @@ void EscapeString(absl::string_view text, internal::ByteBuffer* out) {
   *out->Extend(1) = '"';
 }
 
+// Renders a validated document straight from its bytes (no libbson
+// iterator: this is the viewer's hot loop).
 class JsonWriter {
  public:
   JsonWriter(internal::ByteBuffer* out, const JsonOptions& options)
       : out_(out), pretty_(options.pretty) {}
 
-  void Document(bson_iter_t* it, bool is_array, int depth) {
+  // The document whose bytes start at `doc` (length prefix included).
+  void Document(const char* doc, bool is_array, int depth) {
+    const uint32_t length = absl::little_endian::Load32(doc);
+    const char* p = doc + 4;
+    const char* end = doc + length - 1;  // the terminating NUL
     Char(is_array ? '[' : '{');
     bool first = true;
-    while (bson_iter_next(it)) {
+    while (p < end) {
+      const auto type = static_cast<uint8_t>(*p++);
+      const size_t key_length = strlen(p);
+      const absl::string_view key(p, key_length);
+      p += key_length + 1;
       if (!first) Char(',');
       first = false;
       Newline(depth + 1);
       if (!is_array) {
-        EscapeString(
-            absl::string_view(bson_iter_key(it), bson_iter_key_len(it)), out_);
+        EscapeString(key, out_);
         Raw(pretty_ ? ": " : ":");
       }
-      Element(it, depth + 1);
+      p = Element(type, p, depth + 1);
     }
     if (!first) Newline(depth);
     Char(is_array ? ']' : '}');
   }
 
  private:
+  static uint32_t U32(const char* p) { return absl::little_endian::Load32(p); }
+  static uint64_t U64(const char* p) { return absl::little_endian::Load64(p); }
+
   void Newline(int depth) {
     if (!pretty_) return;
     Char('\n');
     memset(out_->Extend(static_cast<size_t>(depth) * 2), ' ',
            static_cast<size_t>(depth) * 2);
   }
-
   void Raw(absl::string_view text) {
     memcpy(out_->Extend(text.size()), text.data(), text.size());
   }
   void Char(char c) { *out_->Extend(1) = c; }
   void Int(int64_t i) {
     char buf[32];
-    Raw(absl::string_view(buf, absl::numbers_internal::FastIntToBuffer(i, buf) - buf));
+    Raw(absl::string_view(
+        buf, absl::numbers_internal::FastIntToBuffer(i, buf) - buf));
   }
-
   void Double(double d) {
     if (std::isnan(d)) return Raw("\"NaN\"");
     if (std::isinf(d)) return Raw(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
@@ -147,11 +174,12 @@ class JsonWriter {
     const auto result = std::to_chars(buf, buf + sizeof buf, d);
     Raw(absl::string_view(buf, static_cast<size_t>(result.ptr - buf)));
   }
-
-  void String(const char* s, uint32_t len) {
-    EscapeString(absl::string_view(s, len), out_);
+  // A BSON string at p (int32 length incl. NUL, bytes, NUL); returns its end.
+  const char* String(const char* p) {
+    const uint32_t length = U32(p);
+    EscapeString(absl::string_view(p + 4, length - 1), out_);
+    return p + 4 + length;
   }
-
   // {"<name>": <inner>} where inner is written by `fill`.
   template <typename Fill>
   void Wrapped(absl::string_view name, Fill fill) {
@@ -161,129 +189,132 @@ class JsonWriter {
     fill();
     Char('}');
   }
-
-  void Oid(const bson_oid_t* oid) {
+  void Oid(const char* p) {
+    bson_oid_t oid;
+    memcpy(oid.bytes, p, 12);
     char hex[25];
-    bson_oid_to_string(oid, hex);
-    Raw(absl::StrCat("{\"$oid\":\"", hex, "\"}"));
+    bson_oid_to_string(&oid, hex);
+    Raw("{\"$oid\":\"");
+    Raw(absl::string_view(hex, 24));
+    Raw("\"}");
   }
 
-  void Element(bson_iter_t* it, int depth) {
-    uint32_t len = 0;
-    switch (bson_iter_type(it)) {
-      case BSON_TYPE_DOUBLE:
-        return Double(bson_iter_double(it));
-      case BSON_TYPE_UTF8: {
-        const char* s = bson_iter_utf8(it, &len);
-        return String(s, len);
+  // Writes the value of type `type` at p; returns where it ends.
+  const char* Element(uint8_t type, const char* p, int depth) {
+    switch (type) {
+      case 0x01: {  // double
+        double d;
+        const uint64_t bits = U64(p);
+        memcpy(&d, &bits, 8);
+        Double(d);
+        return p + 8;
       }
-      case BSON_TYPE_DOCUMENT:
-      case BSON_TYPE_ARRAY: {
-        bson_iter_t child;
-        if (bson_iter_recurse(it, &child)) {
-          Document(&child, bson_iter_type(it) == BSON_TYPE_ARRAY, depth);
-        } else {
-          Raw("null");
-        }
-        return;
-      }
-      case BSON_TYPE_BINARY: {
-        bson_subtype_t subtype;
-        const uint8_t* data;
-        bson_iter_binary(it, &subtype, &len, &data);
-        return Wrapped("$binary", [&] {
-          Raw(absl::StrCat(
-              "{\"base64\":\"",
-              absl::Base64Escape(absl::string_view(
-                  reinterpret_cast<const char*>(data), len)),
-              "\",\"subType\":\"",
-              absl::Hex(static_cast<int>(subtype), absl::kZeroPad2), "\"}"));
+      case 0x02:  // string
+        return String(p);
+      case 0x03:  // document
+      case 0x04:  // array
+        Document(p, type == 0x04, depth);
+        return p + U32(p);
+      case 0x05: {  // binary
+        const uint32_t length = U32(p);
+        const auto subtype = static_cast<uint8_t>(p[4]);
+        Wrapped("$binary", [&] {
+          Raw("{\"base64\":\"");
+          Raw(absl::Base64Escape(absl::string_view(p + 5, length)));
+          Raw("\",\"subType\":\"");
+          Raw(absl::StrCat(absl::Hex(subtype, absl::kZeroPad2)));
+          Raw("\"}");
         });
+        return p + 5 + length;
       }
-      case BSON_TYPE_UNDEFINED:
-        return Raw("{\"$undefined\":true}");
-      case BSON_TYPE_OID:
-        return Oid(bson_iter_oid(it));
-      case BSON_TYPE_BOOL:
-        return Raw(bson_iter_bool(it) ? "true" : "false");
-      case BSON_TYPE_DATE_TIME:
-        return Raw(absl::StrCat("{\"$date\":{\"$numberLong\":\"",
-                                bson_iter_date_time(it), "\"}}"));
-      case BSON_TYPE_NULL:
-        return Raw("null");
-      case BSON_TYPE_REGEX: {
-        const char* options;
-        const char* regex = bson_iter_regex(it, &options);
-        return Wrapped("$regularExpression", [&] {
+      case 0x06:
+        Raw("{\"$undefined\":true}");
+        return p;
+      case 0x07:
+        Oid(p);
+        return p + 12;
+      case 0x08:
+        Raw(*p ? "true" : "false");
+        return p + 1;
+      case 0x09:
+        Raw("{\"$date\":{\"$numberLong\":\"");
+        Int(static_cast<int64_t>(U64(p)));
+        Raw("\"}}");
+        return p + 8;
+      case 0x0A:
+        Raw("null");
+        return p;
+      case 0x0B: {  // regex: pattern, options
+        const char* options = p + strlen(p) + 1;
+        const char* end = options + strlen(options) + 1;
+        Wrapped("$regularExpression", [&] {
           Raw("{\"pattern\":");
-          EscapeString(regex, out_);
+          EscapeString(absl::string_view(p, options - p - 1), out_);
           Raw(",\"options\":");
-          EscapeString(options, out_);
+          EscapeString(absl::string_view(options, end - options - 1), out_);
           Char('}');
         });
+        return end;
       }
-      case BSON_TYPE_DBPOINTER: {
-        const char* collection;
-        const bson_oid_t* oid;
-        bson_iter_dbpointer(it, &len, &collection, &oid);
-        return Wrapped("$dbPointer", [&] {
+      case 0x0C: {  // DBPointer: string, ObjectId
+        const char* oid = p + 4 + U32(p);
+        Wrapped("$dbPointer", [&] {
           Raw("{\"$ref\":");
-          String(collection, len);
+          String(p);
           Raw(",\"$id\":");
           Oid(oid);
           Char('}');
         });
+        return oid + 12;
       }
-      case BSON_TYPE_CODE: {
-        const char* code = bson_iter_code(it, &len);
-        return Wrapped("$code", [&] { String(code, len); });
+      case 0x0D: {
+        const char* end = nullptr;
+        Wrapped("$code", [&] { end = String(p); });
+        return end;
       }
-      case BSON_TYPE_SYMBOL: {
-        const char* symbol = bson_iter_symbol(it, &len);
-        return Wrapped("$symbol", [&] { String(symbol, len); });
+      case 0x0E: {
+        const char* end = nullptr;
+        Wrapped("$symbol", [&] { end = String(p); });
+        return end;
       }
-      case BSON_TYPE_CODEWSCOPE: {
-        uint32_t scope_len;
-        const uint8_t* scope_data;
-        const char* code =
-            bson_iter_codewscope(it, &len, &scope_len, &scope_data);
+      case 0x0F: {  // code with scope: int32 total, string, document
         Raw("{\"$code\":");
-        String(code, len);
+        const char* scope = String(p + 4);
         Raw(",\"$scope\":");
-        bson_t scope;
-        bson_iter_t child;
-        if (bson_init_static(&scope, scope_data, scope_len) &&
-            bson_iter_init(&child, &scope)) {
-          Document(&child, false, depth);
-        } else {
-          Raw("null");
-        }
+        Document(scope, false, depth);
         Char('}');
-        return;
+        return p + U32(p);
       }
-      case BSON_TYPE_INT32:
-        return Int(bson_iter_int32(it));
-      case BSON_TYPE_TIMESTAMP: {
-        uint32_t t, i;
-        bson_iter_timestamp(it, &t, &i);
-        return Raw(absl::StrCat("{\"$timestamp\":{\"t\":", t, ",\"i\":", i,
-                                "}}"));
+      case 0x10:
+        Int(static_cast<int32_t>(U32(p)));
+        return p + 4;
+      case 0x11: {  // timestamp: increment, then seconds
+        const uint64_t v = U64(p);
+        Raw(absl::StrCat("{\"$timestamp\":{\"t\":", v >> 32,
+                         ",\"i\":", v & 0xFFFFFFFFu, "}}"));
+        return p + 8;
       }
-      case BSON_TYPE_INT64:
-        return Int(bson_iter_int64(it));
-      case BSON_TYPE_DECIMAL128: {
+      case 0x12:
+        Int(static_cast<int64_t>(U64(p)));
+        return p + 8;
+      case 0x13: {
         bson_decimal128_t dec;
+        dec.low = U64(p);
+        dec.high = U64(p + 8);
         char text[BSON_DECIMAL128_STRING];
-        bson_iter_decimal128(it, &dec);
         bson_decimal128_to_string(&dec, text);
-        return Raw(absl::StrCat("{\"$numberDecimal\":\"", text, "\"}"));
+        Raw(absl::StrCat("{\"$numberDecimal\":\"", text, "\"}"));
+        return p + 16;
       }
-      case BSON_TYPE_MAXKEY:
-        return Raw("{\"$maxKey\":1}");
-      case BSON_TYPE_MINKEY:
-        return Raw("{\"$minKey\":1}");
-      default:  // EOD cannot occur inside a validated document
-        return Raw("null");
+      case 0x7F:
+        Raw("{\"$maxKey\":1}");
+        return p;
+      case 0xFF:
+        Raw("{\"$minKey\":1}");
+        return p;
+      default:  // cannot occur in a validated document
+        Raw("null");
+        return p;
     }
   }
 
@@ -313,17 +344,11 @@ namespace internal {
 
 void AppendValidatedJson(absl::string_view bson, std::string* out,
                          const JsonOptions& options) {
-  bson_t doc;
-  bson_iter_t it;
-  if (bson_init_static(&doc, reinterpret_cast<const uint8_t*>(bson.data()),
-                       bson.size()) &&
-      bson_iter_init(&it, &doc)) {
-    // Built in a thread-local buffer with inline appends, then copied once.
-    thread_local ByteBuffer buffer;
-    buffer.Clear();
-    JsonWriter(&buffer, options).Document(&it, /*is_array=*/false, 0);
-    out->append(buffer.data(), buffer.size());
-  }
+  // Built in a thread-local buffer with inline appends, then copied once.
+  thread_local ByteBuffer buffer;
+  buffer.Clear();
+  JsonWriter(&buffer, options).Document(bson.data(), /*is_array=*/false, 0);
+  out->append(buffer.data(), buffer.size());
 }
 
 }  // namespace internal

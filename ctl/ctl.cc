@@ -161,10 +161,11 @@ std::string FormatStatus(const Value& s, double now) {
   if (const Value* relay = s.Get("relay")) {
     if (relay->Get("current") != nullptr) {  // a forwarder's relay client
       absl::StrAppend(&out, "relay       to ", Text(*relay, "current"), " (",
-                      Text(*relay, "compression"), "): ",
-                      Count(Number(*relay, "in_flight")), " in flight, ",
+                      Text(*relay, "compression"),
+                      "): ", Count(Number(*relay, "in_flight")), " in flight, ",
                       Count(Number(*relay, "sent_batches")), " batches sent, ",
-                      Count(Number(*relay, "retransmitted")), " retransmitted\n");
+                      Count(Number(*relay, "retransmitted")),
+                      " retransmitted\n");
       if (const Value* ups = relay->Get("upstreams");
           ups != nullptr && ups->kind() == Value::Kind::kMap) {
         for (const auto& [address, up] : ups->AsMap()) {

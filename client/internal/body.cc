@@ -17,8 +17,7 @@ struct PathPart {
   uint32_t size;
 };
 
-absl::Status SplitPath(absl::string_view path, PathPart* parts,
-                       size_t* count) {
+absl::Status SplitPath(absl::string_view path, PathPart* parts, size_t* count) {
   if (path.empty()) return absl::InvalidArgumentError("empty field key");
   size_t n = 0;
   size_t start = 0;
@@ -34,7 +33,8 @@ absl::Status SplitPath(absl::string_view path, PathPart* parts,
             absl::StrCat("field key '", path, "' has more than ",
                          Body::kMaxParts, " parts"));
       }
-      parts[n++] = {static_cast<uint32_t>(start), static_cast<uint32_t>(i - start)};
+      parts[n++] = {static_cast<uint32_t>(start),
+                    static_cast<uint32_t>(i - start)};
       start = i + 1;
     } else if (c == '\0') {
       return absl::InvalidArgumentError("field key contains a NUL byte");
