@@ -208,6 +208,8 @@ void RelayClient::Run() {
           while (!in_flight.empty() && in_flight.front().end <= reply->index) {
             in_flight.pop_front();
           }
+          // After a rewind, never resend what is now acknowledged.
+          send_from = std::max(send_from, reply->index);
           if (absl::Status s = spool_->Acknowledge(reply->index); !s.ok()) {
             LOG_EVERY_N(ERROR, 100) << "spool: " << s;
           }
