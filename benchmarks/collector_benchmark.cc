@@ -12,6 +12,7 @@
 // Arguments: event size in bytes, sender threads.
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <thread>
 #include <vector>
@@ -81,29 +82,53 @@ int64_t Written(const std::string& control) {
   return written != nullptr ? written->AsInt() : -1;
 }
 
-void BM_CollectorIngest(benchmark::State& state) {
+// A daemon library object (Collector or Forwarder) serving on its own
+// thread for the benchmark's lifetime.
+template <typename Daemon>
+class Serving {
+ public:
+  explicit Serving(std::unique_ptr<Daemon> daemon)
+      : daemon_(std::move(daemon)), thread_([this] { daemon_->Run(); }) {}
+  ~Serving() {
+    daemon_->Stop();
+    thread_.join();
+  }
+  Daemon& operator*() { return *daemon_; }
+  Daemon* operator->() { return daemon_.get(); }
+
+ private:
+  std::unique_ptr<Daemon> daemon_;
+  std::thread thread_;
+};
+
+// A scratch directory under TMPDIR, removed afterwards.
+class ScratchDir {
+ public:
+  explicit ScratchDir(absl::string_view name) {
+    const char* tmp = std::getenv("TMPDIR");
+    path_ = absl::StrCat(tmp ? tmp : "/tmp", "/", name, "-", getpid());
+  }
+  ~ScratchDir() {
+    if (std::system(absl::StrCat("rm -rf '", path_, "'").c_str()) != 0) {
+      std::fprintf(stderr, "cannot remove %s\n", path_.c_str());
+    }
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Sends kEventsPerIteration events per iteration to `collect` and waits
+// until the collector at `control` has written them all.
+void TimeUntilWritten(benchmark::State& state, const std::string& collect,
+                      const std::string& control) {
   const std::string event =
       bench::EventOfSize(static_cast<size_t>(state.range(0)));
   const int senders = static_cast<int>(state.range(1));
-  const char* tmp = std::getenv("TMPDIR");
-  CollectorOptions options;
-  options.control = options.collect = options.stream = options.relay =
-      "127.0.0.1:0";
-  options.store.root =
-      absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid());
-  options.max_event_bytes = 1 << 20;
-  auto collector = Collector::Bind(options);
-  if (!collector.ok()) {
-    state.SkipWithError(collector.status().ToString().c_str());
-    return;
-  }
-  std::thread run([&] { (*collector)->Run(); });
-  const std::string control = absl::StrCat(
-      "127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
-  int64_t expected = 0;
+  int64_t expected = Written(control);
   for (auto _ : state) {
-    SendFrom(senders, (*collector)->collect_endpoint(), event,
-             kEventsPerIteration);
+    SendFrom(senders, collect, event, kEventsPerIteration);
     expected += kEventsPerIteration;
     while (Written(control) < expected) {
       std::this_thread::sleep_for(std::chrono::milliseconds(1));
@@ -112,69 +137,53 @@ void BM_CollectorIngest(benchmark::State& state) {
   state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
   state.SetBytesProcessed(state.iterations() * kEventsPerIteration *
                           event.size());
-  (*collector)->Stop();
-  run.join();
-  if (std::system(absl::StrCat("rm -rf '", options.store.root, "'").c_str()) !=
-      0) {
-    state.SkipWithError("cannot remove the log path");
+}
+
+absl::StatusOr<std::unique_ptr<Collector>> BindCollector(
+    const std::string& log_path) {
+  CollectorOptions options;
+  options.control = options.collect = options.stream = options.relay =
+      "127.0.0.1:0";
+  options.store.root = log_path;
+  return Collector::Bind(options);
+}
+
+std::string Control(const std::string& endpoint) {
+  return absl::StrCat("127.0.0.1:", EndpointPort(endpoint));
+}
+
+void BM_CollectorIngest(benchmark::State& state) {
+  ScratchDir dir("ziggy-bench");
+  auto collector = BindCollector(dir.path() + "/logs");
+  if (!collector.ok()) {
+    return state.SkipWithError(collector.status().ToString().c_str());
   }
+  Serving<Collector> serving(*std::move(collector));
+  TimeUntilWritten(state, serving->collect_endpoint(),
+                   Control(serving->control_endpoint()));
 }
 
 // The reliable path: senders -> forwarder (spool on disk) -> relay ->
 // collector (checkpointed) -> files, timed until every event is written.
 void BM_RelayIngest(benchmark::State& state) {
-  const std::string event =
-      bench::EventOfSize(static_cast<size_t>(state.range(0)));
-  const int senders = static_cast<int>(state.range(1));
-  const char* tmp = std::getenv("TMPDIR");
-  const std::string root =
-      absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-relay-bench-", getpid());
-  CollectorOptions collector_options;
-  collector_options.control = collector_options.collect =
-      collector_options.stream = collector_options.relay = "127.0.0.1:0";
-  collector_options.store.root = root + "/logs";
-  auto collector = Collector::Bind(collector_options);
+  ScratchDir dir("ziggy-relay-bench");
+  auto collector = BindCollector(dir.path() + "/logs");
   if (!collector.ok()) {
-    state.SkipWithError(collector.status().ToString().c_str());
-    return;
+    return state.SkipWithError(collector.status().ToString().c_str());
   }
-  std::thread run_collector([&] { (*collector)->Run(); });
-  ForwarderOptions forwarder_options;
-  forwarder_options.control = forwarder_options.collect =
-      forwarder_options.stream = "127.0.0.1:0";
-  forwarder_options.spool.dir = root + "/spool";
-  forwarder_options.relay.upstreams = {
-      absl::StrCat("127.0.0.1:", EndpointPort((*collector)->relay_endpoint()))};
-  forwarder_options.relay.zstd = state.range(2) != 0;
-  auto forwarder = Forwarder::Bind(forwarder_options);
+  Serving<Collector> serving_collector(*std::move(collector));
+  ForwarderOptions options;
+  options.control = options.collect = options.stream = "127.0.0.1:0";
+  options.spool.dir = dir.path() + "/spool";
+  options.relay.upstreams = {Control(serving_collector->relay_endpoint())};
+  options.relay.zstd = state.range(2) != 0;
+  auto forwarder = Forwarder::Bind(options);
   if (!forwarder.ok()) {
-    state.SkipWithError(forwarder.status().ToString().c_str());
-    (*collector)->Stop();
-    run_collector.join();
-    return;
+    return state.SkipWithError(forwarder.status().ToString().c_str());
   }
-  std::thread run_forwarder([&] { (*forwarder)->Run(); });
-  const std::string control = absl::StrCat(
-      "127.0.0.1:", EndpointPort((*collector)->control_endpoint()));
-  int64_t expected = 0;
-  for (auto _ : state) {
-    SendFrom(senders, (*forwarder)->collect_endpoint(), event,
-             kEventsPerIteration);
-    expected += kEventsPerIteration;
-    while (Written(control) < expected) {
-      std::this_thread::sleep_for(std::chrono::milliseconds(1));
-    }
-  }
-  state.SetItemsProcessed(state.iterations() * kEventsPerIteration);
-  state.SetBytesProcessed(state.iterations() * kEventsPerIteration *
-                          event.size());
-  (*forwarder)->Stop();
-  run_forwarder.join();
-  (*collector)->Stop();
-  run_collector.join();
-  if (std::system(absl::StrCat("rm -rf '", root, "'").c_str()) != 0) {
-    state.SkipWithError("cannot remove the benchmark's files");
-  }
+  Serving<Forwarder> serving_forwarder(*std::move(forwarder));
+  TimeUntilWritten(state, serving_forwarder->collect_endpoint(),
+                   Control(serving_collector->control_endpoint()));
 }
 BENCHMARK(BM_RelayIngest)
     ->Args({290, 1, 0})
