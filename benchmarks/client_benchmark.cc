@@ -17,6 +17,7 @@
 #include "client/event.h"
 #include "client/internal/body.h"
 #include "client/internal/bson_writer.h"
+#include "client/internal/runtime.h"
 #include "client/internal/transport.h"
 #include "client/ziggy.h"
 #include "zmq.hpp"
@@ -138,6 +139,24 @@ BENCHMARK(BM_HandToTransport)
     ->Setup(SetUpTransport)
     ->Teardown(TearDownTransport)
     ->UseRealTime();
+
+// The calling thread alone: everything but the hand-off, into a sink that
+// discards the encoded event.
+class NullSink final : public internal::EventSink {
+ public:
+  void Record(absl::string_view bson) override {
+    benchmark::DoNotOptimize(bson.data());
+  }
+};
+
+void BM_RequestEventNullSink(benchmark::State& state) {
+  internal::InstallSink(std::make_unique<NullSink>());
+  int64_t i = 0;
+  for (auto _ : state) RecordTypicalRequest(i++);
+  state.SetItemsProcessed(state.iterations());
+  Shutdown();
+}
+BENCHMARK(BM_RequestEventNullSink);
 
 void BM_RequestEventUnconfigured(benchmark::State& state) {
   int64_t i = 0;

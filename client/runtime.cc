@@ -91,6 +91,8 @@ void Install(std::unique_ptr<EventSink> sink) {
 
 }  // namespace
 
+void InstallSink(std::unique_ptr<EventSink> sink) { Install(std::move(sink)); }
+
 const ProcessInfo& Process() {
   return *process_info.load(std::memory_order_acquire);
 }

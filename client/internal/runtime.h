@@ -10,6 +10,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include "absl/strings/string_view.h"
@@ -35,6 +36,10 @@ extern std::atomic<EventSink*> current_sink;
 inline EventSink* CurrentSink() {
   return current_sink.load(std::memory_order_acquire);
 }
+
+// Installs `sink` as Configure() does (nullptr: unconfigured). For
+// benchmarks and tests that need a sink of their own.
+void InstallSink(std::unique_ptr<EventSink> sink);
 
 struct ProcessInfo {
   std::string host;
