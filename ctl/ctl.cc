@@ -121,8 +121,11 @@ std::string FormatStatus(const Value& s, double now) {
   absl::StrAppend(&out, "\n");
   absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
                   " events (", Bytes(Number(s, "received_bytes")), ")\n");
-  absl::StrAppend(&out, "written     ", Count(Number(s, "written")),
-                  " events (", Bytes(Number(s, "written_bytes")), ")\n");
+  const bool collector = s.Get("written") != nullptr;  // not a forwarder
+  if (collector) {
+    absl::StrAppend(&out, "written     ", Count(Number(s, "written")),
+                    " events (", Bytes(Number(s, "written_bytes")), ")\n");
+  }
   absl::StrAppend(&out, "published   ", Count(Number(s, "published")),
                   " events to ", Number(s, "stream_subscribers"),
                   " stream subscriber(s)\n");
@@ -141,13 +144,15 @@ std::string FormatStatus(const Value& s, double now) {
                     reasons.empty() ? "" : absl::StrCat(" (", reasons, ")"),
                     "\n");
   }
-  absl::StrAppend(&out, "files       ", Number(s, "open_files"), " open, ",
-                  Number(s, "write_errors"), " write errors, ",
-                  Number(s, "repaired_tails"), " torn tails repaired, ",
-                  Number(s, "corrupt_files"), " set aside, ",
-                  Number(s, "reopened_files"), " reopened\n");
-  absl::StrAppend(&out, "queued      ", Bytes(Number(s, "queue_bytes")),
-                  " waiting for disk\n");
+  if (collector) {
+    absl::StrAppend(&out, "files       ", Number(s, "open_files"), " open, ",
+                    Number(s, "write_errors"), " write errors, ",
+                    Number(s, "repaired_tails"), " torn tails repaired, ",
+                    Number(s, "corrupt_files"), " set aside, ",
+                    Number(s, "reopened_files"), " reopened\n");
+    absl::StrAppend(&out, "queued      ", Bytes(Number(s, "queue_bytes")),
+                    " waiting for disk\n");
+  }
   if (const Value* spool = s.Get("spool")) {
     absl::StrAppend(&out, "spool       ", Count(Number(*spool, "spooled")),
                     " spooled, ", Count(Number(*spool, "acked")), " acked, ",

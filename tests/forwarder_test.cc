@@ -268,6 +268,24 @@ TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
   const Sequences seen = ReadSequences(logs);
   ExpectNoDuplicates(seen);
   EXPECT_EQ(static_cast<int64_t>(seen.size()), spooled + 100);
+  // ziggyctl shows the spool and the relay readably, on both daemons.
+  std::string out, err;
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                        forwarder->control(), "status"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_TRUE(absl::StrContains(out, "ziggy-forwarder on")) << out;
+  EXPECT_TRUE(absl::StrContains(out, " refused full")) << out;
+  EXPECT_TRUE(absl::StrContains(out, "(spool_full ")) << out;
+  EXPECT_FALSE(absl::StrContains(out, "written ")) << out;  // collectors only
+  EXPECT_TRUE(absl::StrContains(out, "relay       to " + relay)) << out;
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                        collector->control(), "status"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_TRUE(absl::StrContains(out, " duplicates dropped")) << out;
   for (int i = 0; i < spooled; ++i) EXPECT_EQ(seen.count({5, i}), 1u) << i;
 }
 
