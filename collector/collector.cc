@@ -4,7 +4,6 @@
 #include <sys/eventfd.h>
 #include <unistd.h>
 
-#include <cstring>
 #include <string>
 #include <vector>
 
@@ -12,7 +11,6 @@
 #include "absl/strings/str_cat.h"
 #include "client/endpoint.h"
 #include "client/event.h"
-#include "client/internal/bson_validate.h"
 #include "client/reader.h"
 #include "collector/event_writer.h"
 #include "collector/relay_state.h"
@@ -33,10 +31,6 @@ namespace {
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
 // Forwarders remembered at most (their next index each).
 constexpr size_t kMaxForwarders = 100000;
-
-double UnixSeconds(absl::Time t) {
-  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
-}
 
 }  // namespace
 

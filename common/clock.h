@@ -12,6 +12,11 @@
 
 namespace ziggy {
 
+// Unix seconds as the event record and STATUS carry them.
+inline double UnixSeconds(absl::Time t) {
+  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
+}
+
 class Clock {
  public:
   virtual ~Clock() = default;

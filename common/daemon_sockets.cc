@@ -10,14 +10,6 @@
 #include "glog/logging.h"
 
 namespace ziggy {
-namespace {
-
-double UnixSeconds(absl::Time t) {
-  return absl::ToDoubleSeconds(t - absl::UnixEpoch());
-}
-
-}  // namespace
-
 absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
                         absl::string_view name, std::string* endpoint) {
   absl::StatusOr<std::string> tcp = TcpEndpoint(address);

@@ -1,7 +1,6 @@
 #include "forwarder/forwarder.h"
 
 #include <pthread.h>
-#include <sys/eventfd.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"

@@ -159,7 +159,6 @@ absl::Status Spool::Recover() {
   bytes_.store(bytes);
   end_.store(end);
   acked_.store(acked);
-  durable_acked_ = acked;
   return absl::OkStatus();
 }
 
@@ -388,7 +387,6 @@ absl::Status Spool::Acknowledge(int64_t end) {
   last_persist_ = now;
   // The mark first: a segment must never go before it is durably acked.
   if (absl::Status s = WriteAckedMark(end); !s.ok()) return s;
-  durable_acked_ = end;
   absl::MutexLock lock(&mu_);
   for (const Segment& segment : done) {
     unlink(segment.path.c_str());

@@ -115,7 +115,6 @@ class Spool {
   int64_t cursor_segment_ = -1;
   uint64_t cursor_offset_ = 0;
   int64_t cursor_index_ = -1;
-  int64_t durable_acked_ = 0;
   absl::Time last_persist_ = absl::InfinitePast();
   std::string read_buffer_;
 

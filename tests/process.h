@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
+#include "common/durable_file.h"  // ReadFileOrEmpty
 
 namespace ziggy::testing {
 
@@ -24,8 +25,6 @@ std::string TempDir(const std::string& name);
 // Calls `condition` until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
              absl::Duration timeout = absl::Seconds(30));
-
-std::string ReadFileOrEmpty(const std::string& path);
 
 class Subprocess {
  public:
