@@ -64,8 +64,10 @@ ProcessInfo ReadProcessInfo() {
   return ProcessInfo{host, static_cast<int32_t>(getpid())};
 }
 
+}  // namespace
+
 // Installs `sink` (nullptr: unconfigured), retiring the previous one.
-void Install(std::unique_ptr<EventSink> sink) {
+void InstallSink(std::unique_ptr<EventSink> sink) {
   // Everything ever installed stays reachable here, never freed: a thread
   // may still be inside a replaced sink or reading an old ProcessInfo.
   struct Installed {
@@ -89,10 +91,6 @@ void Install(std::unique_ptr<EventSink> sink) {
   if (old != nullptr) old->Shutdown();
 }
 
-}  // namespace
-
-void InstallSink(std::unique_ptr<EventSink> sink) { Install(std::move(sink)); }
-
 const ProcessInfo& Process() {
   return *process_info.load(std::memory_order_acquire);
 }
@@ -114,7 +112,7 @@ absl::Status Configure(absl::string_view host, int port,
   absl::StatusOr<std::unique_ptr<internal::Transport>> transport =
       internal::Transport::Connect(*endpoint, options);
   if (!transport.ok()) return transport.status();
-  internal::Install(
+  internal::InstallSink(
       std::make_unique<internal::TransportSink>(*std::move(transport)));
   return absl::OkStatus();
 }
@@ -144,11 +142,11 @@ absl::Status Configure() {
 }
 
 void Configure(Recorder recorder) {
-  internal::Install(
+  internal::InstallSink(
       std::make_unique<internal::RecorderSink>(std::move(recorder)));
 }
 
-void Shutdown() { internal::Install(nullptr); }
+void Shutdown() { internal::InstallSink(nullptr); }
 
 bool Flush(absl::Duration timeout) {
   internal::EventSink* sink = internal::CurrentSink();
