@@ -1,6 +1,13 @@
 #include "forwarder/crc32c.h"
 
+#include <cstring>
+
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 namespace ziggy {
+namespace crc32c_internal {
 namespace {
 
 struct Table {
@@ -27,7 +34,7 @@ const Table& CrcTable() {
 
 }  // namespace
 
-uint32_t Crc32c(uint32_t crc, absl::string_view data) {
+uint32_t Portable(uint32_t crc, absl::string_view data) {
   const auto& t = CrcTable().entries;
   const auto* p = reinterpret_cast<const unsigned char*>(data.data());
   size_t n = data.size();
@@ -42,6 +49,45 @@ uint32_t Crc32c(uint32_t crc, absl::string_view data) {
   }
   while (n-- > 0) crc = (crc >> 8) ^ t[0][(crc ^ *p++) & 0xFF];
   return ~crc;
+}
+
+#if defined(__x86_64__)
+
+__attribute__((target("sse4.2"))) uint32_t Hardware(uint32_t crc,
+                                                    absl::string_view data) {
+  const char* p = data.data();
+  size_t n = data.size();
+  uint64_t c = ~crc;
+  for (; n >= 8; p += 8, n -= 8) {
+    uint64_t word;
+    memcpy(&word, p, 8);  // little-endian, as the CRC wants
+    c = _mm_crc32_u64(c, word);
+  }
+  uint32_t c32 = static_cast<uint32_t>(c);
+  for (; n > 0; ++p, --n) c32 = _mm_crc32_u8(c32, static_cast<uint8_t>(*p));
+  return ~c32;
+}
+
+bool HaveHardware() {
+  static const bool have = __builtin_cpu_supports("sse4.2");
+  return have;
+}
+
+#else
+
+uint32_t Hardware(uint32_t crc, absl::string_view data) {
+  return Portable(crc, data);
+}
+bool HaveHardware() { return false; }
+
+#endif
+
+}  // namespace crc32c_internal
+
+uint32_t Crc32c(uint32_t crc, absl::string_view data) {
+  return crc32c_internal::HaveHardware()
+             ? crc32c_internal::Hardware(crc, data)
+             : crc32c_internal::Portable(crc, data);
 }
 
 }  // namespace ziggy

@@ -15,7 +15,6 @@
 #include "zmq.hpp"
 
 namespace ziggy {
-namespace {}  // namespace
 
 absl::StatusOr<std::vector<std::string>> ParseUpstreams(
     absl::string_view list) {
@@ -70,7 +69,6 @@ class Forwarder::Impl {
       // Checked before spooling: the spool holds only good events. Accepted
       // once appended.
       if (absl::Status s = spool_->Append(doc); !s.ok()) {
-        ++refused_;
         LOG_EVERY_N(ERROR, 1000) << s;
         return;
       }
@@ -81,6 +79,7 @@ class Forwarder::Impl {
       std::vector<zmq::pollitem_t> items = sockets_.PollItems(true);
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
       if (sockets_.Serve(items, execute, on_event)) stopping_ = true;
+      FlushSpool();
       if (dirty && absl::Now() >= next_sync) {
         SyncSpool();
         dirty = false;
@@ -109,6 +108,13 @@ class Forwarder::Impl {
   }
 
  private:
+  // After each burst: what was staged is written, so it counts as spooled.
+  void FlushSpool() {
+    if (absl::Status s = spool_->Flush(); !s.ok()) {
+      LOG_EVERY_N(ERROR, 100) << s;
+    }
+  }
+
   void SyncSpool() {
     if (absl::Status s = spool_->Sync(); !s.ok()) {
       LOG_EVERY_N(ERROR, 100) << s;
@@ -149,8 +155,10 @@ class Forwarder::Impl {
   Value Status() const {
     Value::Map status = sockets_.Status();
     for (auto& [key, value] : status) {
-      if (key == "dropped")
-        value.MutableMap().emplace_back("spool_full", refused_);
+      if (key == "dropped") {
+        value.MutableMap().emplace_back("spool_full", spool_->refused_full());
+        value.MutableMap().emplace_back("spool_error", spool_->write_failed());
+      }
     }
     const Value::Map rest{
         {"spool", Value(Value::Map{
@@ -162,6 +170,7 @@ class Forwarder::Impl {
                       {"max_bytes", options_.spool.max_bytes},
                       {"segments", spool_->segments()},
                       {"refused_full", spool_->refused_full()},
+                      {"write_failed", spool_->write_failed()},
                       {"damaged_records", spool_->damaged_records()},
                       {"damaged_bytes", spool_->damaged_bytes()},
                       {"repaired_tail_bytes", spool_->repaired_tail_bytes()},
@@ -178,7 +187,6 @@ class Forwarder::Impl {
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<RelayClient> relay_;
   bool stopping_ = false;
-  uint64_t refused_ = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Forwarder>> Forwarder::Bind(

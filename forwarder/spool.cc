@@ -27,6 +27,8 @@ namespace {
 constexpr size_t kHeader = 16;  // u32 size, u32 crc, u64 index
 constexpr uint32_t kMaxRecord = 16 << 20;
 constexpr size_t kReadChunk = 1 << 20;
+// Staged records are written once they reach this size.
+constexpr size_t kMaxStaged = 256 << 10;
 
 std::string SegmentName(int64_t first) {
   return absl::StrFormat("seg-%020d.log", first);
@@ -67,6 +69,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
 }
 
 Spool::~Spool() {
+  if (absl::Status s = Flush(); !s.ok()) LOG(ERROR) << s;
   if (fd_ >= 0) {
     fdatasync(fd_);
     close(fd_);
@@ -158,6 +161,7 @@ absl::Status Spool::Recover() {
   for (const auto& [first, segment] : segments_) bytes += segment.size;
   bytes_.store(bytes);
   end_.store(end);
+  next_ = end;
   acked_.store(acked);
   return absl::OkStatus();
 }
@@ -181,52 +185,75 @@ absl::Status Spool::StartSegment(int64_t first) {
 absl::Status Spool::Append(absl::string_view event) {
   const size_t length = kHeader + event.size();
   if (event.size() > kMaxRecord) {
+    write_failed_.fetch_add(1);
     return absl::InvalidArgumentError("event larger than a spool record");
   }
-  if (bytes_.load(std::memory_order_relaxed) + length > options_.max_bytes) {
+  if (bytes_.load(std::memory_order_relaxed) + staged_.size() + length >
+      options_.max_bytes) {
     refused_full_.fetch_add(1);
     return absl::ResourceExhaustedError(absl::StrCat(
         "spool full (", options_.max_bytes, " bytes): event refused"));
   }
-  const int64_t index = end_.load(std::memory_order_relaxed);
-  if (active_size_ >= options_.segment_bytes) {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status s = StartSegment(index); !s.ok()) return s;
+  if (active_size_ + staged_.size() >= options_.segment_bytes) {
+    absl::Status s = Flush();
+    if (s.ok()) {
+      absl::MutexLock lock(&mu_);
+      s = StartSegment(next_);
+    }
+    if (!s.ok()) {
+      write_failed_.fetch_add(1);
+      return s;
+    }
   }
-  record_.resize(length);
-  char* p = record_.data();
+  const size_t at = staged_.size();
+  staged_.resize(at + length);
+  char* p = staged_.data() + at;
   absl::little_endian::Store32(p, static_cast<uint32_t>(event.size()));
-  absl::little_endian::Store64(p + 8, static_cast<uint64_t>(index));
+  absl::little_endian::Store64(p + 8, static_cast<uint64_t>(next_));
   memcpy(p + kHeader, event.data(), event.size());
   absl::little_endian::Store32(
       p + 4, RecordCrc(absl::string_view(p + 8, 8 + event.size())));
+  ++next_;
+  if (staged_.size() >= kMaxStaged) return Flush();
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Flush() {
+  if (staged_.empty()) return absl::OkStatus();
   size_t written = 0;
-  while (written < length) {
-    const ssize_t n = write(fd_, p + written, length - written);
+  while (written < staged_.size()) {
+    const ssize_t n =
+        write(fd_, staged_.data() + written, staged_.size() - written);
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
       const absl::Status status =
           ErrnoStatus("cannot append to the spool", options_.dir);
-      // Never leave half a record behind.
+      // Never leave part of a record behind.
       if (written > 0 &&
           ftruncate(fd_, static_cast<off_t>(active_size_)) != 0) {
         LOG(ERROR) << "spool: cannot undo a partial append";
       }
+      const int64_t end = end_.load(std::memory_order_relaxed);
+      write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
+      next_ = end;
+      staged_.clear();
       return status;
     }
     written += static_cast<size_t>(n);
   }
-  active_size_ += length;
-  bytes_.fetch_add(length, std::memory_order_relaxed);
+  active_size_ += written;
+  bytes_.fetch_add(written, std::memory_order_relaxed);
+  staged_.clear();
   {
     absl::MutexLock lock(&mu_);
     segments_[active_first_].size = active_size_;
   }
-  end_.store(index + 1, std::memory_order_release);
+  end_.store(next_, std::memory_order_release);
   return absl::OkStatus();
 }
 
 absl::Status Spool::Sync() {
+  if (absl::Status s = Flush(); !s.ok()) return s;
   if (fd_ >= 0 && fdatasync(fd_) != 0)
     return ErrnoStatus("cannot sync", options_.dir);
   return absl::OkStatus();

@@ -11,9 +11,14 @@
 // Every event gets the next index for good; the collector deduplicates by
 // (forwarder id, index), so resending is always safe.
 //
-// Durability: Append() write()s (the kernel has it: a killed forwarder loses
-// nothing); Sync() fdatasync()s the active segment (group commit, for power
-// loss). Open() keeps every whole record, truncates a torn tail of the last
+// Durability: Append() stages a record in memory; Flush() write()s what is
+// staged in one call (the kernel has it: a killed forwarder loses nothing
+// flushed) and only then publishes the new end_index(), so nothing staged is
+// ever read, relayed or counted as spooled. The receiver flushes after each
+// burst of events it takes from its socket, so a kill -9 loses at most what
+// it had taken from ZeroMQ's queue in that burst, as it would lose ZeroMQ's
+// queue itself. Sync() flushes and fdatasync()s the active segment (group
+// commit, for power loss). Open() keeps every whole record, truncates a torn tail of the last
 // segment, and counts it. Damage inside a segment is found when reading:
 // the bad bytes are skipped to the next sound record and counted.
 // Acknowledge() records the acked mark durably before deleting any segment
@@ -23,7 +28,8 @@
 // (kResourceExhausted); what is spooled is kept, and space returns as the
 // collector acknowledges.
 //
-// Thread-safety: Append() and Sync() from one thread (the receiver), Read()
+// Thread-safety: Append(), Flush() and Sync() from one thread (the
+// receiver), Read()
 // and Acknowledge() from another (the relay); the accessors from any.
 
 #ifndef ZIGGY_FORWARDER_SPOOL_H_
@@ -65,10 +71,14 @@ class Spool {
 
   const std::string& id() const { return id_; }
 
-  // Appends one event. kResourceExhausted when full, kUnavailable on I/O
-  // errors; the event was not spooled then.
+  // Stages one event; it is spooled at the next Flush(). kResourceExhausted
+  // when full (counted in refused_full()), kUnavailable on I/O errors
+  // (counted in write_failed()); the event was not staged then.
   absl::Status Append(absl::string_view event);
-  // fdatasync()s what was appended.
+  // Writes what is staged. On an I/O error the staged events are dropped
+  // (counted in write_failed()) and the segment is left as it was.
+  absl::Status Flush();
+  // Flushes, then fdatasync()s.
   absl::Status Sync();
 
   // Reads events with index >= from, at most max_events / about max_bytes.
@@ -84,6 +94,7 @@ class Spool {
   int64_t acked() const { return acked_.load(std::memory_order_acquire); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t refused_full() const { return refused_full_.load(); }
+  uint64_t write_failed() const { return write_failed_.load(); }
   uint64_t damaged_records() const { return damaged_records_.load(); }
   uint64_t damaged_bytes() const { return damaged_bytes_.load(); }
   uint64_t repaired_tail_bytes() const { return repaired_tail_bytes_; }
@@ -108,8 +119,9 @@ class Spool {
   // Appender.
   int fd_ = -1;  // the active segment
   int64_t active_first_ = 0;
-  uint64_t active_size_ = 0;
-  std::string record_;  // scratch
+  uint64_t active_size_ = 0;  // written to fd_
+  std::string staged_;        // records not yet written
+  int64_t next_ = 0;          // the index of the next record staged
 
   // Reader's cursor: where index `cursor_index_` starts.
   int64_t cursor_segment_ = -1;
@@ -122,6 +134,7 @@ class Spool {
   std::atomic<int64_t> acked_{0};
   std::atomic<uint64_t> bytes_{0};
   std::atomic<uint64_t> refused_full_{0};
+  std::atomic<uint64_t> write_failed_{0};
   std::atomic<uint64_t> damaged_records_{0};
   std::atomic<uint64_t> damaged_bytes_{0};
   uint64_t repaired_tail_bytes_ = 0;

@@ -1,6 +1,8 @@
 #include "forwarder/spool.h"
 
 #include <dirent.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,6 +67,7 @@ TEST(SpoolTest, AppendReadAcknowledgeAcrossSegments) {
     ASSERT_TRUE((*spool)->Append(Event(i)).ok());
     all += Event(i);
   }
+  ASSERT_TRUE((*spool)->Flush().ok());
   EXPECT_EQ((*spool)->end_index(), 200);
   EXPECT_GT((*spool)->segments(), 5u);
   std::string read;
@@ -90,6 +93,7 @@ TEST(SpoolTest, AppendReadAcknowledgeAcrossSegments) {
   for (int i = 150; i < 200; ++i) expected += Event(i);
   EXPECT_EQ(rest, expected);
   ASSERT_TRUE((*reopened)->Append("after").ok());
+  ASSERT_TRUE((*reopened)->Flush().ok());
   EXPECT_EQ((*reopened)->end_index(), 201);  // indexes continue, never reused
 }
 
@@ -109,6 +113,7 @@ TEST(SpoolTest, TornTailIsTruncatedOnOpen) {
   EXPECT_EQ((*spool)->end_index(), 9);
   EXPECT_GT((*spool)->repaired_tail_bytes(), 0u);
   ASSERT_TRUE((*spool)->Append(Event(9)).ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
   std::string read;
   for (const std::string& b : ReadAll(**spool, 0)) read += b;
   std::string expected;
@@ -121,6 +126,7 @@ TEST(SpoolTest, DamageInsideASegmentIsSkippedAndCounted) {
   auto spool = Spool::Open(options);
   ASSERT_TRUE(spool.ok());
   for (int i = 0; i < 20; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
   const std::string segment = SegmentFiles(options.dir).back();
   {
     // Overwrite a few bytes in the middle (inside record ~10).
@@ -155,10 +161,65 @@ TEST(SpoolTest, FullSpoolRefusesAndRecoversWhenAcknowledged) {
   }
   EXPECT_EQ(status.code(), absl::StatusCode::kResourceExhausted);
   EXPECT_EQ((*spool)->refused_full(), 1u);
+  ASSERT_TRUE((*spool)->Flush().ok());
   EXPECT_LE((*spool)->bytes(), 4000u);
   EXPECT_EQ((*spool)->end_index(), accepted);
   ASSERT_TRUE((*spool)->Acknowledge(accepted).ok());
   EXPECT_TRUE((*spool)->Append("room again").ok());
+}
+
+TEST(SpoolTest, StagedEventsAreSpooledOnlyWhenFlushed) {
+  const SpoolOptions options = Options();
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  // Staged: not yet spooled, so not readable and not on disk.
+  EXPECT_EQ((*spool)->end_index(), 0);
+  EXPECT_EQ((*spool)->bytes(), 0u);
+  EXPECT_TRUE(ReadAll(**spool, 0).empty());
+  ASSERT_TRUE((*spool)->Flush().ok());
+  EXPECT_EQ((*spool)->end_index(), 5);
+  std::string read;
+  for (const std::string& b : ReadAll(**spool, 0)) read += b;
+  EXPECT_EQ(read, Event(0) + Event(1) + Event(2) + Event(3) + Event(4));
+}
+
+// A write error (here: the file size limit, EFBIG) drops what was staged,
+// counts it, and leaves the segment holding only whole records, so the
+// spool goes on once writes succeed again.
+TEST(SpoolTest, WriteErrorDropsTheStagedEventsAndKeepsTheSegmentSound) {
+  const SpoolOptions options = Options();
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
+  const uint64_t size = (*spool)->bytes();
+
+  struct rlimit saved;
+  ASSERT_EQ(getrlimit(RLIMIT_FSIZE, &saved), 0);
+  const sighandler_t old_handler = signal(SIGXFSZ, SIG_IGN);
+  struct rlimit limit = saved;
+  limit.rlim_cur = size + 20;  // room for part of one more record
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &limit), 0);
+  for (int i = 3; i < 6; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  const absl::Status failed = (*spool)->Flush();
+  ASSERT_EQ(setrlimit(RLIMIT_FSIZE, &saved), 0);
+  signal(SIGXFSZ, old_handler);
+
+  EXPECT_EQ(failed.code(), absl::StatusCode::kUnavailable) << failed;
+  EXPECT_EQ((*spool)->write_failed(), 3u);
+  EXPECT_EQ((*spool)->end_index(), 3);
+  EXPECT_EQ((*spool)->bytes(), size);
+  ASSERT_TRUE((*spool)->Append("after").ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
+  spool->reset();
+  auto reopened = Spool::Open(options);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->repaired_tail_bytes(), 0u);
+  EXPECT_EQ((*reopened)->end_index(), 4);
+  std::string read;
+  for (const std::string& b : ReadAll(**reopened, 0)) read += b;
+  EXPECT_EQ(read, Event(0) + Event(1) + Event(2) + "after");
 }
 
 }  // namespace
