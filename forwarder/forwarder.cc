@@ -61,18 +61,15 @@ class Forwarder::Impl {
 
   void Run() {
     pthread_setname_np(pthread_self(), "forwarder-recv");
-    absl::Time next_sync = absl::Now() + options_.spool_sync_interval;
-    bool dirty = false;
     const auto execute = [this](const ControlRequest& r) { return Execute(r); };
     const auto on_event = [&](absl::string_view doc,
                               const EventFields& fields) {
       // Checked before spooling: the spool holds only good events. Accepted
-      // once appended.
+      // once flushed, at the end of this burst.
       if (absl::Status s = spool_->Append(doc); !s.ok()) {
         LOG_EVERY_N(ERROR, 1000) << s;
         return;
       }
-      dirty = true;
       sockets_.Publish(fields.type, doc);
     };
     while (!stopping_) {
@@ -80,11 +77,6 @@ class Forwarder::Impl {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
       if (sockets_.Serve(items, execute, on_event)) stopping_ = true;
       FlushSpool();
-      if (dirty && absl::Now() >= next_sync) {
-        SyncSpool();
-        dirty = false;
-        next_sync = absl::Now() + options_.spool_sync_interval;
-      }
     }
     while (sockets_.ReceiveBurst(on_event) > 0) {
     }
@@ -169,6 +161,8 @@ class Forwarder::Impl {
                       {"bytes", spool_->bytes()},
                       {"max_bytes", options_.spool.max_bytes},
                       {"segments", spool_->segments()},
+                      {"synced", spool_->synced_index()},
+                      {"sync_errors", spool_->sync_errors()},
                       {"refused_full", spool_->refused_full()},
                       {"write_failed", spool_->write_failed()},
                       {"damaged_records", spool_->damaged_records()},

@@ -29,7 +29,6 @@ struct ForwarderOptions {
   SpoolOptions spool;  // spool.dir: the spool path
   RelayOptions relay;  // relay.upstreams: the collectors' relay ports
   size_t max_event_bytes = 1 << 20;
-  absl::Duration spool_sync_interval = absl::Milliseconds(100);
 };
 
 class Forwarder {

@@ -73,7 +73,7 @@ int main(int argc, char** argv) {
   options.stream = FLAGS_stream;
   options.spool.dir = ziggy::ResolveUserPath(FLAGS_spool_path);
   options.spool.max_bytes = static_cast<uint64_t>(FLAGS_spool_max_bytes);
-  options.spool_sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
+  options.spool.sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
   options.relay.upstreams = *upstreams;
   options.relay.zstd = FLAGS_compress == "zstd";
   options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);

@@ -3,6 +3,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <pthread.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -65,15 +66,56 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
       1, std::min(options.segment_bytes, options.max_bytes / 8));
   std::unique_ptr<Spool> spool(new Spool(std::move(options)));
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
+  // A killed forwarder may have left its last segment unsynced.
+  if (absl::Status s = spool->DataSync(); !s.ok()) return s;
+  const absl::Duration interval = spool->options_.sync_interval;
+  if (interval > absl::ZeroDuration()) {
+    Spool* raw = spool.get();
+    spool->syncer_ = std::thread([raw, interval] { raw->SyncEvery(interval); });
+  }
   return spool;
 }
 
 Spool::~Spool() {
-  if (absl::Status s = Flush(); !s.ok()) LOG(ERROR) << s;
-  if (fd_ >= 0) {
-    fdatasync(fd_);
-    close(fd_);
+  stop_syncing_.Notify();
+  if (syncer_.joinable()) syncer_.join();
+  if (absl::Status s = Sync(); !s.ok()) LOG(ERROR) << s;
+  if (fd_ >= 0) close(fd_);
+}
+
+void Spool::SyncEvery(absl::Duration interval) {
+  pthread_setname_np(pthread_self(), "spool-sync");
+  while (!stop_syncing_.WaitForNotificationWithTimeout(interval)) {
+    if (synced_.load() == end_.load()) continue;
+    if (absl::Status s = DataSync(); !s.ok()) {
+      LOG_EVERY_N(ERROR, 100) << s;
+    }
   }
+}
+
+absl::Status Spool::DataSync() {
+  int64_t end;
+  int fd;
+  {
+    // A private descriptor: the appender may close fd_ for a new segment
+    // meanwhile (after syncing the old one itself).
+    absl::MutexLock lock(&mu_);
+    end = end_.load();
+    fd = fd_ >= 0 ? dup(fd_) : -1;
+  }
+  if (fd < 0) return absl::OkStatus();
+  const bool ok = fdatasync(fd) == 0;
+  const absl::Status status =
+      ok ? absl::OkStatus() : ErrnoStatus("cannot sync", options_.dir);
+  close(fd);
+  if (!ok) {
+    sync_errors_.fetch_add(1);
+    return status;
+  }
+  int64_t synced = synced_.load();
+  while (synced < end && !synced_.compare_exchange_weak(synced, end)) {
+  }
+  return absl::OkStatus();
 }
 
 absl::Status Spool::Recover() {
@@ -254,9 +296,7 @@ absl::Status Spool::Flush() {
 
 absl::Status Spool::Sync() {
   if (absl::Status s = Flush(); !s.ok()) return s;
-  if (fd_ >= 0 && fdatasync(fd_) != 0)
-    return ErrnoStatus("cannot sync", options_.dir);
-  return absl::OkStatus();
+  return DataSync();
 }
 
 uint64_t Spool::segments() const {

@@ -17,8 +17,9 @@
 // ever read, relayed or counted as spooled. The receiver flushes after each
 // burst of events it takes from its socket, so a kill -9 loses at most what
 // it had taken from ZeroMQ's queue in that burst, as it would lose ZeroMQ's
-// queue itself. Sync() flushes and fdatasync()s the active segment (group
-// commit, for power loss). Open() keeps every whole record, truncates a torn tail of the last
+// queue itself. Against power loss, a thread of the spool's own
+// fdatasync()s what was flushed every sync_interval (group commit), so the
+// receiver never waits for the disk; Sync() flushes and syncs at once. Open() keeps every whole record, truncates a torn tail of the last
 // segment, and counts it. Damage inside a segment is found when reading:
 // the bad bytes are skipped to the next sound record and counted.
 // Acknowledge() records the acked mark durably before deleting any segment
@@ -40,12 +41,14 @@
 #include <map>
 #include <memory>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
+#include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 
 namespace ziggy {
@@ -54,6 +57,9 @@ struct SpoolOptions {
   std::string dir;
   uint64_t max_bytes = uint64_t{1} << 30;       // refuse events beyond
   uint64_t segment_bytes = uint64_t{64} << 20;  // start a new segment beyond
+  // Flushed records are fdatasync()ed at least this often; zero: only by
+  // Sync().
+  absl::Duration sync_interval = absl::Milliseconds(100);
 };
 
 // Events read for one relay batch.
@@ -80,6 +86,9 @@ class Spool {
   absl::Status Flush();
   // Flushes, then fdatasync()s.
   absl::Status Sync();
+  // Every index below this was fdatasync()ed.
+  int64_t synced_index() const { return synced_.load(); }
+  uint64_t sync_errors() const { return sync_errors_.load(); }
 
   // Reads events with index >= from, at most max_events / about max_bytes.
   // An empty batch when there is nothing at or after `from` yet.
@@ -107,6 +116,9 @@ class Spool {
   };
   explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
   absl::Status Recover();
+  // fdatasync()s the active segment up to what was flushed; any thread.
+  absl::Status DataSync();
+  void SyncEvery(absl::Duration interval);  // the group-commit thread
   absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteAckedMark(int64_t acked);
 
@@ -117,7 +129,7 @@ class Spool {
   std::map<int64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);  // by first index
 
   // Appender.
-  int fd_ = -1;  // the active segment
+  int fd_ = -1;  // the active segment; changed under mu_
   int64_t active_first_ = 0;
   uint64_t active_size_ = 0;  // written to fd_
   std::string staged_;        // records not yet written
@@ -138,6 +150,11 @@ class Spool {
   std::atomic<uint64_t> damaged_records_{0};
   std::atomic<uint64_t> damaged_bytes_{0};
   uint64_t repaired_tail_bytes_ = 0;
+
+  std::atomic<int64_t> synced_{0};
+  std::atomic<uint64_t> sync_errors_{0};
+  absl::Notification stop_syncing_;
+  std::thread syncer_;
 };
 
 }  // namespace ziggy

@@ -10,6 +10,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {
@@ -182,6 +183,22 @@ TEST(SpoolTest, StagedEventsAreSpooledOnlyWhenFlushed) {
   std::string read;
   for (const std::string& b : ReadAll(**spool, 0)) read += b;
   EXPECT_EQ(read, Event(0) + Event(1) + Event(2) + Event(3) + Event(4));
+}
+
+TEST(SpoolTest, GroupCommitSyncsFlushedRecordsInTheBackground) {
+  SpoolOptions options = Options();
+  options.sync_interval = absl::Milliseconds(5);
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
+  EXPECT_EQ((*spool)->end_index(), 5);
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  while ((*spool)->synced_index() < 5 && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  EXPECT_EQ((*spool)->synced_index(), 5);
+  EXPECT_EQ((*spool)->sync_errors(), 0u);
 }
 
 // A write error (here: the file size limit, EFBIG) drops what was staged,
