@@ -48,12 +48,17 @@ absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
   if (rename(tmp.c_str(), absl::StrCat(dir, "/", name).c_str()) != 0) {
     return ErrnoStatus("cannot rename", tmp);
   }
-  const int dir_fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dir_fd >= 0) {
-    fsync(dir_fd);
-    close(dir_fd);
-  }
-  return absl::OkStatus();
+  return SyncDirectory(dir);
+}
+
+absl::Status SyncDirectory(const std::string& dir) {
+  const int fd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return ErrnoStatus("cannot open directory", dir);
+  const bool ok = fsync(fd) == 0;
+  const absl::Status status =
+      ok ? absl::OkStatus() : ErrnoStatus("cannot sync directory", dir);
+  close(fd);
+  return status;
 }
 
 absl::Status MakeDirectories(const std::string& path) {

@@ -17,6 +17,10 @@ namespace ziggy {
 absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
                                 absl::string_view bytes);
 
+// fsync()s a directory, so entries created or renamed in it survive a
+// crash.
+absl::Status SyncDirectory(const std::string& dir);
+
 // A Status for a failed system call on `path` (errno): kResourceExhausted
 // when the disk is full, kUnavailable otherwise.
 absl::Status ErrnoStatus(absl::string_view what, const std::string& path);

@@ -162,6 +162,7 @@ class Forwarder::Impl {
                       {"max_bytes", options_.spool.max_bytes},
                       {"segments", spool_->segments()},
                       {"synced", spool_->synced_index()},
+                      {"syncs", spool_->syncs()},
                       {"sync_errors", spool_->sync_errors()},
                       {"refused_full", spool_->refused_full()},
                       {"write_failed", spool_->write_failed()},

@@ -8,7 +8,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <random>
+#include <utility>
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
@@ -66,12 +68,13 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
       1, std::min(options.segment_bytes, options.max_bytes / 8));
   std::unique_ptr<Spool> spool(new Spool(std::move(options)));
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
-  // A killed forwarder may have left its last segment unsynced.
-  if (absl::Status s = spool->DataSync(); !s.ok()) return s;
+  // A killed forwarder may have left segments unsynced.
+  if (absl::Status s = spool->SyncAll(); !s.ok()) return s;
   const absl::Duration interval = spool->options_.sync_interval;
   if (interval > absl::ZeroDuration()) {
     Spool* raw = spool.get();
-    spool->syncer_ = std::thread([raw, interval] { raw->SyncEvery(interval); });
+    spool->syncer_ =
+        std::thread([raw, interval] { raw->GroupCommitEvery(interval); });
   }
   return spool;
 }
@@ -81,34 +84,64 @@ Spool::~Spool() {
   if (syncer_.joinable()) syncer_.join();
   if (absl::Status s = Sync(); !s.ok()) LOG(ERROR) << s;
   if (fd_ >= 0) close(fd_);
+  for (const Sealed& segment : sealed_) close(segment.fd);  // after errors
 }
 
-void Spool::SyncEvery(absl::Duration interval) {
+void Spool::GroupCommitEvery(absl::Duration interval) {
   pthread_setname_np(pthread_self(), "spool-sync");
-  while (!stop_syncing_.WaitForNotificationWithTimeout(interval)) {
-    if (synced_.load() == end_.load()) continue;
-    if (absl::Status s = DataSync(); !s.ok()) {
+  while (!stop_syncing_.WaitForNotificationWithTimeout(interval / 4)) {
+    if (absl::Status s = GroupCommit(absl::Now(), interval * 3 / 4); !s.ok()) {
       LOG_EVERY_N(ERROR, 100) << s;
     }
   }
 }
 
+absl::Status Spool::GroupCommit(absl::Time now, absl::Duration grace) {
+  absl::MutexLock lock(&commit_mu_);
+  // Every record below `due` was flushed at least `grace` ago.
+  int64_t due = 0;
+  while (!commit_seen_.empty() && now - commit_seen_.front().first >= grace) {
+    due = commit_seen_.front().second;
+    commit_seen_.pop_front();
+  }
+  commit_seen_.emplace_back(now, end_.load());
+  if (due <= synced_.load() || due <= acked_.load()) {
+    CloseAcknowledgedSealed();
+    return absl::OkStatus();
+  }
+  return DataSync();
+}
+
 absl::Status Spool::DataSync() {
   int64_t end;
-  int fd;
+  std::vector<Sealed> sealed;  // then the active segment, through a dup
+  bool new_segments;
   {
-    // A private descriptor: the appender may close fd_ for a new segment
-    // meanwhile (after syncing the old one itself).
+    // Private descriptors: the appender may seal fd_ for a new segment
+    // meanwhile.
     absl::MutexLock lock(&mu_);
     end = end_.load();
-    fd = fd_ >= 0 ? dup(fd_) : -1;
+    sealed.swap(sealed_);
+    if (fd_ >= 0) sealed.push_back({dup(fd_), end});
+    new_segments = std::exchange(new_segments_, false);
   }
-  if (fd < 0) return absl::OkStatus();
-  const bool ok = fdatasync(fd) == 0;
-  const absl::Status status =
-      ok ? absl::OkStatus() : ErrnoStatus("cannot sync", options_.dir);
-  close(fd);
-  if (!ok) {
+  const int64_t acked = acked_.load();
+  absl::Status status;
+  for (const Sealed& segment : sealed) {
+    if (segment.fd < 0) {
+      status.Update(ErrnoStatus("cannot sync", options_.dir));
+      continue;
+    }
+    if (segment.end > acked) {
+      syncs_.fetch_add(1);
+      if (fdatasync(segment.fd) != 0) {
+        status.Update(ErrnoStatus("cannot sync", options_.dir));
+      }
+    }
+    close(segment.fd);
+  }
+  if (new_segments) status.Update(SyncDirectory(options_.dir));
+  if (!status.ok()) {
     sync_errors_.fetch_add(1);
     return status;
   }
@@ -116,6 +149,30 @@ absl::Status Spool::DataSync() {
   while (synced < end && !synced_.compare_exchange_weak(synced, end)) {
   }
   return absl::OkStatus();
+}
+
+absl::Status Spool::SyncAll() {
+  absl::MutexLock lock(&mu_);
+  for (const auto& [first, segment] : segments_) {
+    const int fd = open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
+    const bool ok = fd >= 0 && fdatasync(fd) == 0;
+    if (fd >= 0) close(fd);
+    if (!ok) return ErrnoStatus("cannot sync", segment.path);
+  }
+  synced_.store(end_.load());
+  return SyncDirectory(options_.dir);
+}
+
+void Spool::CloseAcknowledgedSealed() {
+  const int64_t acked = acked_.load();
+  absl::MutexLock lock(&mu_);
+  auto durable = [acked](const Sealed& segment) {
+    if (segment.end > acked) return false;
+    close(segment.fd);
+    return true;
+  };
+  sealed_.erase(std::remove_if(sealed_.begin(), sealed_.end(), durable),
+                sealed_.end());
 }
 
 absl::Status Spool::Recover() {
@@ -213,10 +270,10 @@ absl::Status Spool::StartSegment(int64_t first) {
   const int fd =
       open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
   if (fd < 0) return ErrnoStatus("cannot create", path);
-  if (fd_ >= 0) {
-    fdatasync(fd_);
-    close(fd_);
-  }
+  // The full segment is synced by the group commit, unless acknowledged
+  // before (then its pages may never reach the disk).
+  if (fd_ >= 0) sealed_.push_back({fd_, first});
+  new_segments_ = true;
   fd_ = fd;
   active_first_ = first;
   active_size_ = 0;

@@ -17,9 +17,17 @@
 // ever read, relayed or counted as spooled. The receiver flushes after each
 // burst of events it takes from its socket, so a kill -9 loses at most what
 // it had taken from ZeroMQ's queue in that burst, as it would lose ZeroMQ's
-// queue itself. Against power loss, a thread of the spool's own
-// fdatasync()s what was flushed every sync_interval (group commit), so the
-// receiver never waits for the disk; Sync() flushes and syncs at once. Open() keeps every whole record, truncates a torn tail of the last
+// queue itself. Against power loss, a thread of the spool's own makes every
+// flushed record durable within sync_interval (group commit), so the
+// receiver never waits for the disk: a record is durable once fdatasync()ed
+// here or acknowledged by a collector (which acknowledges only what it has
+// synced to its own disk). Every quarter interval the thread fdatasync()s
+// only if some record flushed at least three quarters of an interval ago is
+// neither; so while
+// the collector keeps up, the spool is never synced, its segments are
+// deleted once acknowledged, and their pages are dropped from the page cache
+// before they are ever written to disk (the spool then costs no disk
+// bandwidth). Sync() flushes and fdatasync()s at once. Open() keeps every whole record, truncates a torn tail of the last
 // segment, and counts it. Damage inside a segment is found when reading:
 // the bad bytes are skipped to the next sound record and counted.
 // Acknowledge() records the acked mark durably before deleting any segment
@@ -38,6 +46,7 @@
 
 #include <atomic>
 #include <cstdint>
+#include <deque>
 #include <map>
 #include <memory>
 #include <string>
@@ -57,8 +66,8 @@ struct SpoolOptions {
   std::string dir;
   uint64_t max_bytes = uint64_t{1} << 30;       // refuse events beyond
   uint64_t segment_bytes = uint64_t{64} << 20;  // start a new segment beyond
-  // Flushed records are fdatasync()ed at least this often; zero: only by
-  // Sync().
+  // Every flushed record is durable (synced or acknowledged) within this;
+  // zero: no group-commit thread (GroupCommit() and Sync() only).
   absl::Duration sync_interval = absl::Milliseconds(100);
 };
 
@@ -86,8 +95,14 @@ class Spool {
   absl::Status Flush();
   // Flushes, then fdatasync()s.
   absl::Status Sync();
+  // One step of the group commit (the thread's, every quarter interval): if
+  // a record flushed `grace` or longer before `now` is neither synced nor
+  // acknowledged, fdatasync()s. Any thread.
+  absl::Status GroupCommit(absl::Time now, absl::Duration grace);
+
   // Every index below this was fdatasync()ed.
   int64_t synced_index() const { return synced_.load(); }
+  uint64_t syncs() const { return syncs_.load(); }
   uint64_t sync_errors() const { return sync_errors_.load(); }
 
   // Reads events with index >= from, at most max_events / about max_bytes.
@@ -118,7 +133,9 @@ class Spool {
   absl::Status Recover();
   // fdatasync()s the active segment up to what was flushed; any thread.
   absl::Status DataSync();
-  void SyncEvery(absl::Duration interval);  // the group-commit thread
+  absl::Status SyncAll();  // every segment and the directory, on opening
+  void CloseAcknowledgedSealed();
+  void GroupCommitEvery(absl::Duration interval);  // the thread
   absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteAckedMark(int64_t acked);
 
@@ -130,6 +147,14 @@ class Spool {
 
   // Appender.
   int fd_ = -1;  // the active segment; changed under mu_
+  // Full segments written since the last sync: fdatasync()ed by the next
+  // sync unless acknowledged by then.
+  struct Sealed {
+    int fd;
+    int64_t end;  // one past its last index
+  };
+  std::vector<Sealed> sealed_ ABSL_GUARDED_BY(mu_);
+  bool new_segments_ ABSL_GUARDED_BY(mu_) = false;  // directory to sync
   int64_t active_first_ = 0;
   uint64_t active_size_ = 0;  // written to fd_
   std::string staged_;        // records not yet written
@@ -152,7 +177,12 @@ class Spool {
   uint64_t repaired_tail_bytes_ = 0;
 
   std::atomic<int64_t> synced_{0};
+  std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> sync_errors_{0};
+  absl::Mutex commit_mu_;
+  // end_index() as seen by recent steps, oldest first.
+  std::deque<std::pair<absl::Time, int64_t>> commit_seen_
+      ABSL_GUARDED_BY(commit_mu_);
   absl::Notification stop_syncing_;
   std::thread syncer_;
 };

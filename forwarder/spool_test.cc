@@ -185,14 +185,83 @@ TEST(SpoolTest, StagedEventsAreSpooledOnlyWhenFlushed) {
   EXPECT_EQ(read, Event(0) + Event(1) + Event(2) + Event(3) + Event(4));
 }
 
-TEST(SpoolTest, GroupCommitSyncsFlushedRecordsInTheBackground) {
+// Group commit, step by step (no thread: sync_interval zero), with a grace
+// of two seconds.
+TEST(SpoolTest, GroupCommitSyncsOnlyWhatNoCollectorAcknowledgedInTime) {
+  SpoolOptions options = Options();
+  options.sync_interval = absl::ZeroDuration();
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  Spool& s = **spool;
+  const absl::Duration grace = absl::Seconds(2);
+  absl::Time now = absl::FromUnixSeconds(1000);
+  auto step = [&](int seconds) {
+    now += absl::Seconds(seconds);
+    return s.GroupCommit(now, grace);
+  };
+  const uint64_t syncs_at_open = s.syncs();
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(s.Append(Event(i)).ok());
+  ASSERT_TRUE(s.Flush().ok());
+  ASSERT_TRUE(step(0).ok());  // sees 0-4
+  ASSERT_TRUE(step(1).ok());  // within the grace
+  EXPECT_EQ(s.syncs(), syncs_at_open);
+  // Acknowledged in time: durable at the collector, no sync needed.
+  ASSERT_TRUE(s.Acknowledge(5).ok());
+  ASSERT_TRUE(step(1).ok());
+  EXPECT_EQ(s.syncs(), syncs_at_open);
+  EXPECT_EQ(s.synced_index(), 0);
+  // 5-7 not acknowledged within the grace: synced.
+  for (int i = 5; i < 8; ++i) ASSERT_TRUE(s.Append(Event(i)).ok());
+  ASSERT_TRUE(s.Flush().ok());
+  ASSERT_TRUE(step(1).ok());  // sees 5-7
+  ASSERT_TRUE(step(1).ok());
+  EXPECT_EQ(s.syncs(), syncs_at_open);
+  ASSERT_TRUE(step(1).ok());  // 5-7 flushed two seconds ago
+  EXPECT_EQ(s.syncs(), syncs_at_open + 1);
+  EXPECT_EQ(s.synced_index(), 8);
+  ASSERT_TRUE(step(5).ok());  // nothing new
+  EXPECT_EQ(s.syncs(), syncs_at_open + 1);
+}
+
+// Full segments wait for the group commit too: synced when not
+// acknowledged in time, closed unsynced when acknowledged.
+TEST(SpoolTest, GroupCommitSyncsFullSegmentsOnlyWhenNotAcknowledged) {
+  SpoolOptions options = Options(uint64_t{1} << 30, 200);
+  options.sync_interval = absl::ZeroDuration();
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  Spool& s = **spool;
+  absl::Time now = absl::FromUnixSeconds(1000);
+  const absl::Duration grace = absl::Seconds(1);
+  const uint64_t syncs_at_open = s.syncs();
+  for (int i = 0; i < 40; ++i) {
+    ASSERT_TRUE(s.Append(Event(i)).ok());
+    ASSERT_TRUE(s.Flush().ok());
+  }
+  const uint64_t segments = s.segments();
+  ASSERT_GT(segments, 3u);
+  ASSERT_TRUE(s.GroupCommit(now, grace).ok());
+  ASSERT_TRUE(s.Acknowledge(40).ok());
+  ASSERT_TRUE(s.GroupCommit(now += grace, grace).ok());
+  EXPECT_EQ(s.syncs(), syncs_at_open);  // all acknowledged: none synced
+  for (int i = 40; i < 80; ++i) {
+    ASSERT_TRUE(s.Append(Event(i)).ok());
+    ASSERT_TRUE(s.Flush().ok());
+  }
+  ASSERT_TRUE(s.GroupCommit(now += grace, grace).ok());
+  ASSERT_TRUE(s.GroupCommit(now += grace, grace).ok());
+  EXPECT_GT(s.syncs(), syncs_at_open + 3);  // each unacknowledged segment
+  EXPECT_EQ(s.synced_index(), 80);
+  EXPECT_EQ(s.sync_errors(), 0u);
+}
+
+TEST(SpoolTest, GroupCommitThreadSyncsUnacknowledgedRecords) {
   SpoolOptions options = Options();
   options.sync_interval = absl::Milliseconds(5);
   auto spool = Spool::Open(options);
   ASSERT_TRUE(spool.ok());
   for (int i = 0; i < 5; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
   ASSERT_TRUE((*spool)->Flush().ok());
-  EXPECT_EQ((*spool)->end_index(), 5);
   const absl::Time deadline = absl::Now() + absl::Seconds(30);
   while ((*spool)->synced_index() < 5 && absl::Now() < deadline) {
     absl::SleepFor(absl::Milliseconds(1));
