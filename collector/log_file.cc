@@ -136,6 +136,14 @@ absl::Status LogFile::Flush() {
 absl::Status LogFile::Sync() {
   if (fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_);
   synced_size_ = size_;
+  constexpr off_t kPage = 4096;
+  const off_t whole_pages = size_ / kPage * kPage;
+  if (whole_pages > dropped_until_) {
+    // Advice only: a failure changes nothing but memory use.
+    posix_fadvise(fd_, dropped_until_, whole_pages - dropped_until_,
+                  POSIX_FADV_DONTNEED);
+    dropped_until_ = whole_pages;
+  }
   return absl::OkStatus();
 }
 

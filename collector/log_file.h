@@ -13,6 +13,13 @@
 // try, and needs_repair() asks the owner to reopen (which truncates the torn
 // record) first, so a failure neither loses nor duplicates events.
 //
+// Sync() also tells the kernel that the synced whole pages will not be
+// read again soon (POSIX_FADV_DONTNEED): event files are written once, so
+// their pages would only crowd the page cache, and pages given back are
+// reused for the next writes, which is cheaper than taking fresh ones. The
+// last, partly written page is kept, so appending never reads it back.
+// Readers of the files (ziggyview) read them from disk.
+//
 // Thread-safety: none; owned by the collector's writer thread.
 
 #ifndef ZIGGY_COLLECTOR_LOG_FILE_H_
@@ -57,7 +64,7 @@ class LogFile {
   // for a full disk, kUnavailable otherwise) and keeps what was not written.
   absl::Status Flush();
 
-  // fdatasync().
+  // fdatasync(), then drops the synced whole pages from the page cache.
   absl::Status Sync();
   // fdatasync() if anything was written since the last sync.
   absl::Status SyncIfWritten();
@@ -89,6 +96,7 @@ class LogFile {
   const int fd_;
   off_t size_;
   off_t synced_size_ = -1;
+  off_t dropped_until_ = 0;  // pages below were handed back to the kernel
   const dev_t dev_;
   const ino_t ino_;
   internal::ByteBuffer pending_;

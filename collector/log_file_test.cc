@@ -1,6 +1,10 @@
 #include "collector/log_file.h"
 
+#include <fcntl.h>
+#include <linux/magic.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <cstdlib>
@@ -29,6 +33,46 @@ std::string TestPath(const std::string& name) {
 std::string Contents(const std::string& path) {
   std::ifstream in(path, std::ios::binary);
   return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Pages of `path` in the page cache, of its whole pages.
+std::pair<size_t, size_t> ResidentPages(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY);
+  struct stat st;
+  fstat(fd, &st);
+  const size_t page = static_cast<size_t>(sysconf(_SC_PAGESIZE));
+  const size_t size = static_cast<size_t>(st.st_size);
+  void* map = mmap(nullptr, size, PROT_READ, MAP_SHARED, fd, 0);
+  std::vector<unsigned char> resident((size + page - 1) / page);
+  mincore(map, size, resident.data());
+  munmap(map, size);
+  close(fd);
+  size_t in_cache = 0;
+  for (size_t i = 0; i < size / page; ++i) in_cache += resident[i] & 1;
+  return {in_cache, size / page};
+}
+
+TEST(LogFileTest, SyncHandsWrittenPagesBackToTheKernel) {
+  const std::string path = TestPath("dontneed");
+  OpenReport report;
+  auto file = LogFile::Open(path, -1, &report);
+  ASSERT_TRUE(file.ok()) << file.status();
+  struct statfs fs;
+  ASSERT_EQ(statfs(path.c_str(), &fs), 0);
+  if (fs.f_type == TMPFS_MAGIC) GTEST_SKIP() << "tmpfs pages are the file";
+  for (int i = 0; i < 10000; ++i) (*file)->Append(Doc(i));
+  ASSERT_TRUE((*file)->Flush().ok());
+  const auto [cached_before, pages] = ResidentPages(path);
+  ASSERT_GT(pages, 10u);
+  EXPECT_GT(cached_before, pages / 2);  // just written: in the page cache
+  ASSERT_TRUE((*file)->Sync().ok());
+  EXPECT_EQ(ResidentPages(path).first, 0u);
+  // Appending goes on after the partly written last page, which was kept.
+  (*file)->Append(Doc(10000));
+  ASSERT_TRUE((*file)->Flush().ok());
+  std::string expected;
+  for (int i = 0; i <= 10000; ++i) expected += Doc(i);
+  EXPECT_EQ(Contents(path), expected);
 }
 
 TEST(LogFileTest, CreatesParentsAndAppendsOnFlush) {
