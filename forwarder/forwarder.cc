@@ -169,6 +169,7 @@ class Forwarder::Impl {
                       {"damaged_records", spool_->damaged_records()},
                       {"damaged_bytes", spool_->damaged_bytes()},
                       {"repaired_tail_bytes", spool_->repaired_tail_bytes()},
+                      {"read_from_disk", spool_->read_from_disk()},
                       {"path", options_.spool.dir},
                   })},
         {"relay", relay_->Status()},

@@ -312,6 +312,8 @@ absl::Status Spool::Append(absl::string_view event) {
   memcpy(p + kHeader, event.data(), event.size());
   absl::little_endian::Store32(
       p + 4, RecordCrc(absl::string_view(p + 8, 8 + event.size())));
+  staged_events_.append(event.data(), event.size());
+  staged_ends_.push_back(static_cast<uint32_t>(staged_events_.size()));
   ++next_;
   if (staged_.size() >= kMaxStaged) return Flush();
   return absl::OkStatus();
@@ -336,6 +338,8 @@ absl::Status Spool::Flush() {
       write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
       next_ = end;
       staged_.clear();
+      staged_events_.clear();
+      staged_ends_.clear();
       return status;
     }
     written += static_cast<size_t>(n);
@@ -347,6 +351,18 @@ absl::Status Spool::Flush() {
     absl::MutexLock lock(&mu_);
     segments_[active_first_].size = active_size_;
   }
+  {
+    absl::MutexLock lock(&recent_mu_);
+    recent_bytes_ += staged_events_.size();
+    recent_.push_back({end_.load(std::memory_order_relaxed), next_,
+                       std::move(staged_events_), std::move(staged_ends_)});
+    while (recent_bytes_ > options_.memory_bytes) {
+      recent_bytes_ -= recent_.front().events.size();
+      recent_.pop_front();
+    }
+  }
+  staged_events_.clear();
+  staged_ends_.clear();
   end_.store(next_, std::memory_order_release);
   return absl::OkStatus();
 }
@@ -366,8 +382,45 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
   batch->first = batch->end = from;
   batch->count = 0;
   batch->events.clear();
+  if (from >= end_.load(std::memory_order_acquire)) return absl::OkStatus();
+  if (ReadRecent(from, max_events, max_bytes, batch)) return absl::OkStatus();
+  return ReadSegment(from, max_events, max_bytes, batch);
+}
+
+bool Spool::ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
+                       SpoolBatch* batch) {
+  absl::MutexLock lock(&recent_mu_);
+  if (recent_.empty() || from < recent_.front().first ||
+      from >= recent_.back().end) {
+    return false;
+  }
+  auto block = std::upper_bound(
+      recent_.begin(), recent_.end(), from,
+      [](int64_t index, const Recent& r) { return index < r.first; });
+  --block;
+  // Indexes within a block are consecutive: event k ends at ends[k].
+  size_t i = static_cast<size_t>(from - block->first);
+  for (; block != recent_.end(); ++block, i = 0) {
+    const std::vector<uint32_t>& ends = block->ends;
+    auto end_of = [&](size_t k) -> size_t { return k == 0 ? 0 : ends[k - 1]; };
+    const size_t start = end_of(i);
+    size_t stop = i;  // one past the last event taken from this block
+    while (stop < ends.size() &&
+           static_cast<size_t>(batch->count) < max_events &&
+           batch->events.size() + (end_of(stop) - start) < max_bytes) {
+      ++stop;
+      ++batch->count;
+    }
+    batch->events.append(block->events.data() + start, end_of(stop) - start);
+    batch->end = block->first + static_cast<int64_t>(stop);
+    if (stop < ends.size()) break;  // the batch is full
+  }
+  return true;
+}
+
+absl::Status Spool::ReadSegment(int64_t from, size_t max_events,
+                                size_t max_bytes, SpoolBatch* batch) {
   const int64_t end = end_.load(std::memory_order_acquire);
-  if (from >= end) return absl::OkStatus();
   int64_t segment_first;
   std::string path;
   uint64_t segment_size;
@@ -451,6 +504,7 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
       if (index < from) continue;
       batch->events.append(event.data(), event.size());
       ++batch->count;
+      read_from_disk_.fetch_add(1, std::memory_order_relaxed);
       batch->end = index + 1;
       if (static_cast<size_t>(batch->count) >= max_events ||
           batch->events.size() >= max_bytes) {
@@ -492,6 +546,13 @@ absl::Status Spool::WriteAckedMark(int64_t acked) {
 absl::Status Spool::Acknowledge(int64_t end) {
   if (end <= acked_.load()) return absl::OkStatus();
   acked_.store(end, std::memory_order_release);
+  {
+    absl::MutexLock lock(&recent_mu_);
+    while (!recent_.empty() && recent_.front().end <= end) {
+      recent_bytes_ -= recent_.front().events.size();
+      recent_.pop_front();
+    }
+  }
   std::vector<Segment> done;
   {
     absl::MutexLock lock(&mu_);

@@ -33,6 +33,11 @@
 // Acknowledge() records the acked mark durably before deleting any segment
 // whose records are all below it.
 //
+// Reading: the events of recently flushed records are also kept in memory
+// (up to memory_bytes, until acknowledged), and Read() serves them from
+// there, so a relay that keeps up never reads the file back. Older indexes,
+// and everything after a restart, come from the segments.
+//
 // Full: once segments total max_bytes, Append() refuses new events
 // (kResourceExhausted); what is spooled is kept, and space returns as the
 // collector acknowledges.
@@ -69,6 +74,8 @@ struct SpoolOptions {
   // Every flushed record is durable (synced or acknowledged) within this;
   // zero: no group-commit thread (GroupCommit() and Sync() only).
   absl::Duration sync_interval = absl::Milliseconds(100);
+  // Recently flushed events kept in memory for Read().
+  size_t memory_bytes = size_t{32} << 20;
 };
 
 // Events read for one relay batch.
@@ -122,6 +129,8 @@ class Spool {
   uint64_t damaged_records() const { return damaged_records_.load(); }
   uint64_t damaged_bytes() const { return damaged_bytes_.load(); }
   uint64_t repaired_tail_bytes() const { return repaired_tail_bytes_; }
+  // Events Read() had to take from the segments rather than from memory.
+  uint64_t read_from_disk() const { return read_from_disk_.load(); }
   uint64_t segments() const;
 
  private:
@@ -133,6 +142,11 @@ class Spool {
   absl::Status Recover();
   // fdatasync()s the active segment up to what was flushed; any thread.
   absl::Status DataSync();
+  // Read() from the in-memory copies; false if `from` is not among them.
+  bool ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
+                  SpoolBatch* batch);
+  absl::Status ReadSegment(int64_t from, size_t max_events, size_t max_bytes,
+                           SpoolBatch* batch);
   absl::Status SyncAll();  // every segment and the directory, on opening
   void CloseAcknowledgedSealed();
   void GroupCommitEvery(absl::Duration interval);  // the thread
@@ -158,6 +172,8 @@ class Spool {
   int64_t active_first_ = 0;
   uint64_t active_size_ = 0;  // written to fd_
   std::string staged_;        // records not yet written
+  std::string staged_events_;  // their events, for recent_
+  std::vector<uint32_t> staged_ends_;  // where each ends in staged_events_
   int64_t next_ = 0;          // the index of the next record staged
 
   // Reader's cursor: where index `cursor_index_` starts.
@@ -175,6 +191,19 @@ class Spool {
   std::atomic<uint64_t> damaged_records_{0};
   std::atomic<uint64_t> damaged_bytes_{0};
   uint64_t repaired_tail_bytes_ = 0;
+  std::atomic<uint64_t> read_from_disk_{0};
+
+  // Events of indexes [first, end), back to back, in index order without
+  // gaps: what Flush() wrote lately.
+  struct Recent {
+    int64_t first;
+    int64_t end;
+    std::string events;
+    std::vector<uint32_t> ends;  // of event first + i in `events`
+  };
+  absl::Mutex recent_mu_;
+  std::deque<Recent> recent_ ABSL_GUARDED_BY(recent_mu_);
+  size_t recent_bytes_ ABSL_GUARDED_BY(recent_mu_) = 0;
 
   std::atomic<int64_t> synced_{0};
   std::atomic<uint64_t> syncs_{0};

@@ -123,7 +123,8 @@ TEST(SpoolTest, TornTailIsTruncatedOnOpen) {
 }
 
 TEST(SpoolTest, DamageInsideASegmentIsSkippedAndCounted) {
-  const SpoolOptions options = Options();
+  SpoolOptions options = Options();
+  options.memory_bytes = 0;  // every read from the segment
   auto spool = Spool::Open(options);
   ASSERT_TRUE(spool.ok());
   for (int i = 0; i < 20; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
@@ -167,6 +168,48 @@ TEST(SpoolTest, FullSpoolRefusesAndRecoversWhenAcknowledged) {
   EXPECT_EQ((*spool)->end_index(), accepted);
   ASSERT_TRUE((*spool)->Acknowledge(accepted).ok());
   EXPECT_TRUE((*spool)->Append("room again").ok());
+}
+
+// The relay reads what was flushed lately from memory, older events from
+// the segments; both give the same batches.
+TEST(SpoolTest, ReadsRecentEventsFromMemoryAndOlderFromSegments) {
+  for (const size_t memory : {size_t{0}, size_t{300}, size_t{1} << 20}) {
+    SpoolOptions options = Options(uint64_t{1} << 30, 700);
+    options.memory_bytes = memory;
+    auto spool = Spool::Open(options);
+    ASSERT_TRUE(spool.ok());
+    std::string all;
+    for (int i = 0; i < 60; ++i) {
+      ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+      all += Event(i);
+      if (i % 7 == 0) ASSERT_TRUE((*spool)->Flush().ok());
+    }
+    ASSERT_TRUE((*spool)->Flush().ok());
+    for (const size_t per_batch : {1, 5, 100}) {
+      for (const int from : {0, 3, 29, 59}) {
+        std::string expected;
+        for (int i = from; i < 60; ++i) expected += Event(i);
+        std::string read;
+        for (const std::string& b : ReadAll(**spool, from, per_batch)) {
+          read += b;
+        }
+        EXPECT_EQ(read, expected) << memory << " " << per_batch << " " << from;
+      }
+    }
+    // A batch stops at about max_bytes, wherever it is read from.
+    SpoolBatch batch;
+    ASSERT_TRUE((*spool)->Read(0, 100, 50, &batch).ok());
+    EXPECT_GE(batch.events.size(), 50u);
+    EXPECT_LT(batch.events.size(), 50u + Event(59).size());
+    EXPECT_EQ(batch.events, all.substr(0, batch.events.size()));
+    if (memory == 0) EXPECT_GT((*spool)->read_from_disk(), 0u);
+    if (memory == (size_t{1} << 20)) EXPECT_EQ((*spool)->read_from_disk(), 0u);
+    if (memory == 300) {
+      // Acknowledged events leave memory too; what is left still reads.
+      ASSERT_TRUE((*spool)->Acknowledge(58).ok());
+      EXPECT_EQ(ReadAll(**spool, 58, 10).front(), Event(58) + Event(59));
+    }
+  }
 }
 
 TEST(SpoolTest, StagedEventsAreSpooledOnlyWhenFlushed) {

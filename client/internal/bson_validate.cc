@@ -107,8 +107,7 @@ class Validator {
     if (!Value()) return false;
     if (top && visit_ != nullptr) {
       const size_t key_start = at + 1;
-      const size_t key_end =
-          key_start + strlen(data_.data() + key_start);  // validated
+      const size_t key_end = key_end_;  // the key's NUL
       absl::string_view value = data_.substr(key_end + 1, pos_ - key_end - 1);
       if (type == 0x02) {
         value = value.substr(4, value.size() - 5);
@@ -125,6 +124,7 @@ class Validator {
     const size_t at = pos_;
     const auto type = static_cast<uint8_t>(data_[pos_++]);
     if (!CString()) return false;  // the key
+    key_end_ = pos_ - 1;
     switch (type) {
       case 0x01:  // double
       case 0x09:  // UTC datetime
@@ -193,6 +193,7 @@ class Validator {
   const TopLevelVisitor* const visit_;
   absl::InlinedVector<size_t, 16> ends_;  // open documents' NUL offsets
   size_t pos_ = 0;
+  size_t key_end_ = 0;  // the NUL of the last element's key
 };
 
 }  // namespace
