@@ -59,6 +59,16 @@ std::unique_ptr<zmq::socket_t> Connect(zmq::context_t& context,
   return socket;
 }
 
+// A message that owns *bytes (left empty), so ZeroMQ sends the batch
+// without copying it.
+zmq::message_t TakePayload(std::string* bytes) {
+  auto* owned = new std::string(std::move(*bytes));
+  bytes->clear();
+  return zmq::message_t(
+      owned->data(), owned->size(),
+      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+}
+
 }  // namespace
 
 RelayClient::RelayClient(Spool* spool, RelayOptions options)
@@ -156,20 +166,19 @@ void RelayClient::Run() {
       header.acked = spool_->acked();
       header.count = batch.count;
       header.size = static_cast<int64_t>(batch.events.size());
-      absl::string_view payload = batch.events;
       if (options_.zstd &&
           CompressPayload(batch.events, options_.zstd_level, &compressed)
               .ok()) {
         header.zstd = true;
-        payload = compressed;
+        batch.events.swap(compressed);
       }
       const std::string head = EncodeRelayHeader(header);
+      zmq::message_t payload = TakePayload(&batch.events);
       bool sent = false;
       try {
         sent = socket->send(zmq::buffer(head), zmq::send_flags::sndmore |
                                                    zmq::send_flags::dontwait) &&
-               socket->send(zmq::buffer(payload.data(), payload.size()),
-                            zmq::send_flags::dontwait);
+               socket->send(payload, zmq::send_flags::dontwait);
       } catch (const zmq::error_t&) {
       }
       if (!sent) {

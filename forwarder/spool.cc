@@ -383,6 +383,8 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
   batch->count = 0;
   batch->events.clear();
   if (from >= end_.load(std::memory_order_acquire)) return absl::OkStatus();
+  // The relay hands batch->events over to ZeroMQ: size it once.
+  batch->events.reserve(std::min<size_t>(max_bytes, kReadChunk) + kHeader);
   if (ReadRecent(from, max_events, max_bytes, batch)) return absl::OkStatus();
   return ReadSegment(from, max_events, max_bytes, batch);
 }
