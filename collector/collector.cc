@@ -32,6 +32,25 @@ constexpr absl::Duration kDrainTime = absl::Seconds(1);
 // Forwarders remembered at most (their next index each).
 constexpr size_t kMaxForwarders = 100000;
 
+// OK when `payload` is exactly `count` length-prefixed, NUL-terminated
+// documents.
+absl::Status CheckFraming(absl::string_view payload, int32_t count) {
+  DocumentReader reader(payload, ReaderOptions{kMaxRelayBatchBytes, false});
+  absl::string_view doc;
+  while (reader.Next(&doc)) {
+  }
+  if (!reader.status().ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload framing: ", reader.status().message()));
+  }
+  if (reader.documents() != static_cast<uint64_t>(count)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload holds ", reader.documents(),
+                     " documents, header says ", count));
+  }
+  return absl::OkStatus();
+}
+
 }  // namespace
 
 class Collector::Impl {
@@ -203,18 +222,25 @@ class Collector::Impl {
           << "relay batch from " << header->forwarder << ": " << s;
       return Reply(identity, RelayError(s.message()));
     }
+    // The payload must be exactly `count` whole documents. A batch whose
+    // framing breaks is refused whole: what follows the break could never
+    // be found, and acknowledging it would lose it.
+    if (absl::Status s = CheckFraming(events, header->count); !s.ok()) {
+      ++relay_rejected_;
+      LOG_EVERY_N(WARNING, 100)
+          << "relay batch from " << header->forwarder << ": " << s;
+      return Reply(identity, RelayError(s.message()));
+    }
     const absl::Time received = clock_->Now();
     StartBatch();
     const double now = UnixSeconds(received);
     DocumentReader reader(events, ReaderOptions{kMaxRelayBatchBytes, false});
     absl::string_view doc;
     EventFields fields;
+    // Each document is checked on its own: a malformed one is dropped and
+    // counted, the others written.
     while (reader.Next(&doc)) {
       if (sockets_.intake().Accept(doc, now, &fields)) AddEvent(doc, fields);
-    }
-    if (!reader.status().ok()) {
-      LOG_EVERY_N(WARNING, 100) << "relay batch from " << header->forwarder
-                                << ": " << reader.status();
     }
     relay_events_ += reader.documents();
     next_index_[header->forwarder] = header->end;
