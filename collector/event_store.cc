@@ -99,12 +99,14 @@ bool EventStore::FlushFile(LogFile& file) {
 void EventStore::EvictOldest() {
   Slot* oldest = nullptr;
   for (auto& [type, slot] : slots_) {
-    if (slot.file != nullptr &&
+    if (slot.file != nullptr && !slot.file->needs_repair() &&
         (oldest == nullptr || slot.last_append < oldest->last_append)) {
       oldest = &slot;
     }
   }
-  if (oldest != nullptr) CloseFile(std::move(oldest->file), false);
+  if (oldest != nullptr && FlushFile(*oldest->file)) {
+    CloseFile(std::move(oldest->file), false);
+  }
 }
 
 void EventStore::Reopen(Slot& slot) {
@@ -126,20 +128,24 @@ void EventStore::Reopen(Slot& slot) {
 LogFile* EventStore::FileFor(Slot& slot, absl::string_view type, absl::Time t) {
   const int64_t block = BlockOf(t);
   if (slot.file != nullptr && slot.block == block) return slot.file.get();
-  CloseFile(std::move(slot.file), false);  // rotation
+  // Rotation, once everything for the old file is written.
+  if (slot.file != nullptr &&
+      (slot.file->needs_repair() || !FlushFile(*slot.file))) {
+    return nullptr;
+  }
+  CloseFile(std::move(slot.file), false);
   if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
   slot.block = block;
   slot.file = OpenFile(PathFor(type, t));
   return slot.file.get();
 }
 
-void EventStore::Append(absl::string_view type, absl::string_view doc,
+bool EventStore::Append(absl::string_view type, absl::string_view doc,
                         absl::Time received) {
   if (pending_bytes_ + doc.size() > options_.max_pending_bytes) {
-    stats_->dropped_write_error.fetch_add(1);
     LOG_EVERY_N(ERROR, 1000) << "event buffers full (" << pending_bytes_
-                             << " bytes unwritten): dropping events";
-    return;
+                             << " bytes the disk refused): holding events";
+    return false;
   }
   // Consecutive events mostly share their type: skip the hash then.
   if (last_slot_ == nullptr || last_type_ != type) {
@@ -150,12 +156,11 @@ void EventStore::Append(absl::string_view type, absl::string_view doc,
   Slot& slot = *last_slot_;
   LogFile* file = FileFor(slot, type, received);
   if (file == nullptr) {
-    stats_->dropped_write_error.fetch_add(1);
     if (slot.file == nullptr) {
       slots_.erase(type);
       last_slot_ = nullptr;
     }
-    return;
+    return false;
   }
   slot.last_append = received;
   file->Append(doc);
@@ -163,6 +168,7 @@ void EventStore::Append(absl::string_view type, absl::string_view doc,
   if (file->pending_bytes() >= options_.flush_bytes && !file->needs_repair()) {
     FlushFile(*file);
   }
+  return true;
 }
 
 void EventStore::Tick(absl::Time now) {

@@ -10,7 +10,9 @@
 // Writes are batched per file and handed to the kernel when a file's buffer
 // reaches flush_bytes and at every Tick() (the collector ticks at least every
 // second). Tick() also closes files idle for idle_close, reopens files whose
-// path was removed or replaced, and retries failed writes.
+// path was removed or replaced, and retries failed writes. A file holding
+// events the disk refused is neither rotated nor evicted until they are
+// written.
 //
 // Thread-safety: none; owned by the collector's writer thread.
 
@@ -48,9 +50,13 @@ class EventStore {
   EventStore(StoreOptions options, CollectorStats* stats);
   ~EventStore();  // CloseAll(false)
 
-  // Queues one event of `type` received at `received`.
+  // Queues one event of `type` received at `received`. False when it cannot
+  // be taken now: its file cannot be opened, or the buffers are full of
+  // events the disk refused. Nothing is dropped then; the caller holds the
+  // event and tries again after a Tick() (which retries the writes), so a
+  // full or failing disk pushes back instead of losing events.
   // REQUIRES: !type.empty().
-  void Append(absl::string_view type, absl::string_view doc,
+  bool Append(absl::string_view type, absl::string_view doc,
               absl::Time received);
 
   // Flushes every file, retries failures, closes idle files and reopens
@@ -91,6 +97,9 @@ class EventStore {
   // Flushes `file` and accounts for it; false on failure.
   bool FlushFile(LogFile& file);
   void CloseFile(std::unique_ptr<LogFile> file, bool sync);
+  // Closes the least recently used file once what it holds is written; if
+  // the disk refuses that, none (max_open_files is exceeded until it
+  // recovers, rather than losing events).
   void EvictOldest();
   // Reopens (repairing) a file that needs it, keeping its pending records.
   void Reopen(Slot& slot);

@@ -50,9 +50,9 @@ TEST(EventStoreTest, PathsByDayAndHourBlock) {
 TEST(EventStoreTest, AppendsTickFlushesAndCountsWritten) {
   CollectorStats stats;
   EventStore store({Root("append"), 24}, &stats);
-  store.Append("a", Doc("a", 1), kDay);
-  store.Append("b", Doc("b", 2), kDay);
-  store.Append("a", Doc("a", 3), kDay);
+  EXPECT_TRUE(store.Append("a", Doc("a", 1), kDay));
+  EXPECT_TRUE(store.Append("b", Doc("b", 2), kDay));
+  EXPECT_TRUE(store.Append("a", Doc("a", 3), kDay));
   EXPECT_EQ(stats.written.load(), 0u);
   EXPECT_EQ(stats.open_files.load(), 2u);
   store.Tick(kDay);
@@ -66,14 +66,14 @@ TEST(EventStoreTest, ClosesIdleFilesAndRotates) {
   StoreOptions options{Root("idle"), 24};
   options.idle_close = absl::Seconds(10);
   EventStore store(options, &stats);
-  store.Append("a", Doc("a", 1), kDay);
+  EXPECT_TRUE(store.Append("a", Doc("a", 1), kDay));
   store.Tick(kDay + absl::Seconds(5));
   EXPECT_EQ(stats.open_files.load(), 1u);
   store.Tick(kDay + absl::Seconds(11));
   EXPECT_EQ(stats.open_files.load(), 0u);
   // The next day opens the next file; the old one is closed.
-  store.Append("a", Doc("a", 2), kDay);
-  store.Append("a", Doc("a", 3), kDay + absl::Hours(24));
+  EXPECT_TRUE(store.Append("a", Doc("a", 2), kDay));
+  EXPECT_TRUE(store.Append("a", Doc("a", 3), kDay + absl::Hours(24)));
   EXPECT_EQ(stats.open_files.load(), 1u);
   store.CloseAll(false);
   EXPECT_EQ(Contents(store.PathFor("a", kDay)), Doc("a", 1) + Doc("a", 2));
@@ -87,7 +87,7 @@ TEST(EventStoreTest, BoundsOpenFiles) {
   options.max_open_files = 4;
   EventStore store(options, &stats);
   for (int i = 0; i < 20; ++i) {
-    store.Append(absl::StrCat("type", i), Doc("x", i), kDay + absl::Seconds(i));
+    EXPECT_TRUE(store.Append(absl::StrCat("type", i), Doc("x", i), kDay + absl::Seconds(i)));
   }
   EXPECT_LE(stats.open_files.load(), 4u);
   store.CloseAll(false);
@@ -95,11 +95,11 @@ TEST(EventStoreTest, BoundsOpenFiles) {
   EXPECT_EQ(stats.open_files.load(), 0u);
 }
 
-TEST(EventStoreTest, UnwritableRootDropsAndCounts) {
+TEST(EventStoreTest, UnwritableRootRefusesWithoutDropping) {
   CollectorStats stats;
   EventStore store({"/dev/null/not-a-dir", 24}, &stats);
-  store.Append("a", Doc("a", 1), kDay);
-  EXPECT_EQ(stats.dropped_write_error.load(), 1u);
+  EXPECT_FALSE(store.Append("a", Doc("a", 1), kDay));
+  EXPECT_EQ(stats.dropped_write_error.load(), 0u);
   EXPECT_GE(stats.write_errors.load(), 1u);
 }
 

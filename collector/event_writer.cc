@@ -87,6 +87,31 @@ void EventWriter::Checkpoint() {
   (void)ignored;
 }
 
+void EventWriter::Write(const EventBatch& batch) {
+  for (size_t i = 0; i < batch.size(); ++i) {
+    // The disk refuses (full, failing, unwritable): hold the batch and
+    // retry, so the queue fills and the receiver stops reading: forwarders
+    // keep their events spooled, and nothing is dropped. Only shutting down
+    // gives up, after one last try.
+    bool last_try = false;
+    while (!store_.Append(batch.type(i), batch.doc(i), batch.received)) {
+      if (last_try) {
+        const size_t lost = batch.size() - i;
+        stats_->dropped_write_error.fetch_add(lost);
+        LOG(ERROR) << "shutting down with " << lost
+                   << " events the disk refused";
+        return;
+      }
+      {
+        absl::MutexLock lock(&mu_);
+        mu_.AwaitWithTimeout(absl::Condition(&finishing_), flush_interval_);
+        last_try = finishing_;
+      }
+      store_.Tick(clock_->Now());
+    }
+  }
+}
+
 EventWriter::~EventWriter() { Finish(); }
 
 std::unique_ptr<EventBatch> EventWriter::NewBatch() {
@@ -147,9 +172,7 @@ void EventWriter::Run() {
     }
     bool queue_empty = true;
     if (batch != nullptr) {
-      for (size_t i = 0; i < batch->size(); ++i) {
-        store_.Append(batch->type(i), batch->doc(i), batch->received);
-      }
+      Write(*batch);
       ++processed;
       if (relay_ != nullptr) relay_->AddAcks(std::move(batch->acks));
       batch->acks.clear();

@@ -83,6 +83,8 @@ class EventWriter {
 
  private:
   void Run();
+  // Appends the batch's events, waiting out a disk that refuses them.
+  void Write(const EventBatch& batch);
   // Makes everything appended durable and releases the pending acks.
   void Checkpoint();
 

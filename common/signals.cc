@@ -21,6 +21,7 @@ TerminationSignals::TerminationSignals() {
   const sigset_t set = TerminationSet();
   pthread_sigmask(SIG_BLOCK, &set, nullptr);
   signal(SIGPIPE, SIG_IGN);
+  signal(SIGXFSZ, SIG_IGN);
 }
 
 void TerminationSignals::Start(std::function<void(int)> on_signal) {

@@ -3,7 +3,9 @@
 //
 // Construct it in main() before any other thread starts: it blocks the two
 // signals in the calling thread, and threads started afterwards inherit the
-// mask, so only its own thread ever receives them.
+// mask, so only its own thread ever receives them. It also ignores SIGPIPE
+// and SIGXFSZ: a closed pipe or a file size limit (RLIMIT_FSIZE) is then an
+// error from write() (EPIPE, EFBIG) that the daemon handles, not its death.
 
 #ifndef ZIGGY_COMMON_SIGNALS_H_
 #define ZIGGY_COMMON_SIGNALS_H_

@@ -3,6 +3,7 @@
 // hold every event the forwarder accepted exactly once.
 
 #include <signal.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 
 #include <atomic>
@@ -239,6 +240,49 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   for (int64_t seq = 0; seq < load.sent(); ++seq) {
     ASSERT_GE(all.count({3, seq}), 1u) << seq;
   }
+}
+
+// Sets the soft file size limit of a running process (0: none).
+void LimitFileSize(pid_t pid, rlim_t bytes) {
+  struct rlimit limit;
+  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, nullptr, &limit), 0);
+  limit.rlim_cur = bytes == 0 ? limit.rlim_max : bytes;
+  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
+}
+
+// The collector's disk refuses writes (a file size limit set on the running
+// process: EFBIG, as a full disk gives ENOSPC) under relayed load, and the
+// day changes meanwhile (a file due for rotation still holds refused
+// events): it holds what it has, acknowledges nothing, drops nothing, and
+// once writes succeed again every event lands exactly once.
+TEST(ForwarderTest, CollectorDiskRefusingWritesLosesAndDuplicatesNothing) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs, {"--fake-time=1700000000"});
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay(),
+                                          {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Load load(forwarder->collect(), 11);
+  ASSERT_TRUE(
+      WaitFor([&] { return collector->StatusNumber("written") > 100; }));
+  LimitFileSize(collector->process().pid(), 64 << 10);
+  ASSERT_TRUE(WaitFor(
+      [&] { return collector->StatusNumber("write_errors") > 0; }));
+  // The disk stays "full" under load for a while: acknowledgements stop,
+  // the forwarder keeps what it accepted.
+  const double acked = forwarder->StatusNumber("spool.acked");
+  absl::SleepFor(absl::Seconds(1));
+  ASSERT_TRUE(collector->Call("ADVANCE_CLOCK", {{"seconds", 86400}}).ok());
+  absl::SleepFor(absl::Seconds(2));
+  EXPECT_GT(forwarder->StatusNumber("spool.pending"), 100);
+  EXPECT_LE(forwarder->StatusNumber("spool.acked"), acked + 4000);
+  EXPECT_EQ(collector->StatusNumber("dropped.write_error"), 0);
+  LimitFileSize(collector->process().pid(), 0);
+  load.Stop();
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  ExpectExactlyOnce(ReadSequences(logs), 11, load.sent());
+  EXPECT_EQ(collector->StatusNumber("dropped.write_error"), 0);
 }
 
 TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
