@@ -23,6 +23,7 @@
 #include "client/event.h"
 #include "client/endpoint.h"
 #include "collector/collector.h"
+#include "common/intake.h"
 #include "forwarder/forwarder.h"
 #include "zmq.hpp"
 
@@ -216,6 +217,20 @@ BENCHMARK(BM_RelayIngest)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2);
+
+// Checking one ~290-byte event, as every port does before taking it
+// (the forwarder and then the collector each check every relayed event).
+void BM_AcceptEvent(benchmark::State& state) {
+  const std::string event = bench::EventOfSize(290);
+  EventIntake intake(1 << 20);
+  EventFields fields;
+  for (auto _ : state) {
+    benchmark::DoNotOptimize(intake.Accept(event, 1.0, &fields));
+  }
+  state.SetItemsProcessed(state.iterations());
+  state.SetBytesProcessed(state.iterations() * event.size());
+}
+BENCHMARK(BM_AcceptEvent);
 
 void Sizes(benchmark::internal::Benchmark* b) {
   for (int size : {100, 290, 1024, 4096, 16384}) b->Args({size, 1});

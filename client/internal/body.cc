@@ -4,6 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/internal/swar.h"
 
 namespace ziggy::internal {
 namespace {
@@ -16,11 +17,6 @@ struct PathPart {
   uint32_t offset;
   uint32_t size;
 };
-
-// Nonzero when any byte of `word` is zero (the classic SWAR test).
-inline uint64_t HasZeroByte(uint64_t word) {
-  return (word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull;
-}
 
 // The offset of the first '.' or NUL in `path` at or after `from`, or
 // path.size(). Eight bytes at a time: keys are on every Set's path.
