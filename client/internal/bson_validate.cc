@@ -1,10 +1,9 @@
 #include "client/internal/bson_validate.h"
 
 #include <cstdint>
-#include <cstring>
-#include <vector>
 
 #include "absl/base/internal/endian.h"
+#include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "client/internal/swar.h"
@@ -12,188 +11,207 @@
 namespace ziggy::internal {
 namespace {
 
+// One loop over the elements of every open document, with its state (the
+// position and the current document's end) in locals: the bytes are read
+// as char, which may alias any member of an object, so state kept in
+// members would be stored and reloaded around every byte read. This runs
+// for every event every daemon takes in.
 class Validator {
  public:
   Validator(absl::string_view data, int max_depth, std::string* why,
             const TopLevelVisitor* visit)
-      : data_(data), max_depth_(max_depth), why_(why), visit_(visit) {}
+      : data_(data.data()),
+        size_(data.size()),
+        max_depth_(max_depth),
+        why_(why),
+        visit_(visit) {}
 
   bool Run() {
-    if (!OpenDocument(0, data_.size())) return false;
-    if (ends_.back() + 1 != data_.size()) {
-      return Fail(0, absl::StrCat("document declares ", ends_.back() + 1,
-                                  " bytes but has ", data_.size()));
+    size_t limit;  // the current document's terminating NUL
+    if (!OpenDocument(0, size_, &limit)) return false;
+    if (limit + 1 != size_) {
+      return Fail(0, absl::StrCat("document declares ", limit + 1,
+                                  " bytes but has ", size_));
     }
+    const char* const d = data_;
+    // The enclosing documents' ends; empty at the top level.
+    absl::InlinedVector<size_t, 16> outer;
+    size_t pos = 4;
     while (true) {
-      if (pos_ == limit_) {  // the document's terminating NUL
-        ++pos_;
-        ends_.pop_back();
-        if (ends_.empty()) return true;
-        limit_ = ends_.back();
+      if (pos == limit) {  // the document's terminating NUL
+        ++pos;
+        if (outer.empty()) return true;
+        limit = outer.back();
+        outer.pop_back();
         continue;
       }
-      if (!Element()) return false;
+      const size_t at = pos;
+      const auto type = static_cast<uint8_t>(d[pos++]);
+      const size_t key_end = FindNul(d, pos, limit);
+      if (ABSL_PREDICT_FALSE(key_end == limit)) {
+        return Fail(pos, "unterminated key or cstring");
+      }
+      pos = key_end + 1;
+      const size_t value_start = pos;
+      auto need = [&](size_t n) { return limit - pos >= n; };
+      switch (type) {
+        case 0x01:  // double
+        case 0x09:  // UTC datetime
+        case 0x11:  // timestamp
+        case 0x12:  // int64
+          if (!need(8)) return PastEnd(pos);
+          pos += 8;
+          break;
+        case 0x10:  // int32
+          if (!need(4)) return PastEnd(pos);
+          pos += 4;
+          break;
+        case 0x13:  // decimal128
+          if (!need(16)) return PastEnd(pos);
+          pos += 16;
+          break;
+        case 0x02:  // string
+        case 0x0D:  // JavaScript code
+        case 0x0E:  // symbol
+          if (!String(limit, &pos)) return false;
+          break;
+        case 0x03:    // document
+        case 0x04: {  // array
+          if (static_cast<int>(outer.size()) + 1 > max_depth_) {
+            return Fail(pos, absl::StrCat("nested deeper than ", max_depth_));
+          }
+          size_t end;
+          if (!OpenDocument(pos, limit, &end)) return false;
+          if (outer.empty() && visit_ != nullptr) {  // not walked yet
+            (*visit_)(Key(at, key_end), type,
+                      absl::string_view(d + pos, end + 1 - pos));
+          }
+          outer.push_back(limit);
+          limit = end;
+          pos += 4;
+          continue;
+        }
+        case 0x05: {  // binary: int32 length, subtype, bytes
+          if (!need(5)) return PastEnd(pos);
+          const int32_t len = Int32At(pos);
+          if (len < 0) {
+            return Fail(pos, absl::StrCat("bad binary length ", len));
+          }
+          if (!need(5 + static_cast<size_t>(len))) return PastEnd(pos);
+          pos += 5 + static_cast<size_t>(len);
+          break;
+        }
+        case 0x06:  // undefined
+        case 0x0A:  // null
+        case 0x7F:  // max key
+        case 0xFF:  // min key
+          break;
+        case 0x07:  // ObjectId
+          if (!need(12)) return PastEnd(pos);
+          pos += 12;
+          break;
+        case 0x08:  // bool
+          if (!need(1)) return PastEnd(pos);
+          if (d[pos] != 0 && d[pos] != 1) return Fail(pos, "bad bool");
+          pos += 1;
+          break;
+        case 0x0B: {  // regex: pattern, options
+          for (int i = 0; i < 2; ++i) {
+            const size_t nul = FindNul(d, pos, limit);
+            if (nul == limit) return Fail(pos, "unterminated key or cstring");
+            pos = nul + 1;
+          }
+          break;
+        }
+        case 0x0C:  // DBPointer: string, 12 bytes
+          if (!String(limit, &pos)) return false;
+          if (!need(12)) return PastEnd(pos);
+          pos += 12;
+          break;
+        case 0x0F:  // code with scope: int32 total, string, document
+          if (!CodeWithScope(limit, static_cast<int>(outer.size()), &pos)) {
+            return false;
+          }
+          break;
+        default:
+          return Fail(at, absl::StrCat("unknown element type 0x",
+                                       absl::Hex(type, absl::kZeroPad2)));
+      }
+      if (outer.empty() && visit_ != nullptr) {
+        absl::string_view value(d + value_start, pos - value_start);
+        if (type == 0x02) value = value.substr(4, value.size() - 5);
+        (*visit_)(Key(at, key_end), type, value);
+      }
     }
   }
 
  private:
-  bool Fail(size_t at, absl::string_view what) {
+  ABSL_ATTRIBUTE_NOINLINE bool Fail(size_t at, absl::string_view what) {
     *why_ = absl::StrCat(what, " at byte ", at);
     return false;
   }
-
-  size_t limit() const { return limit_; }
+  bool PastEnd(size_t at) { return Fail(at, "element runs past its document"); }
 
   int32_t Int32At(size_t at) const {
-    return static_cast<int32_t>(absl::little_endian::Load32(data_.data() + at));
+    return static_cast<int32_t>(absl::little_endian::Load32(data_ + at));
   }
 
-  // A document starting at `at` that must end at or before `limit`.
-  bool OpenDocument(size_t at, size_t limit) {
-    if (static_cast<int>(ends_.size()) > max_depth_) {
-      return Fail(at, absl::StrCat("nested deeper than ", max_depth_));
-    }
+  absl::string_view Key(size_t element, size_t key_end) const {
+    return absl::string_view(data_ + element + 1, key_end - element - 1);
+  }
+
+  // A document starting at `at` that must end at or before `limit`: *end
+  // gets its terminating NUL.
+  bool OpenDocument(size_t at, size_t limit, size_t* end) {
     if (limit < at || limit - at < 5) return Fail(at, "truncated document");
     const int32_t len = Int32At(at);
     if (len < 5 || static_cast<size_t>(len) > limit - at) {
       return Fail(at, absl::StrCat("bad document length ", len));
     }
-    const size_t end = at + static_cast<size_t>(len) - 1;
-    if (data_[end] != '\0') return Fail(end, "document not NUL-terminated");
-    ends_.push_back(end);
-    limit_ = end;
-    pos_ = at + 4;
+    *end = at + static_cast<size_t>(len) - 1;
+    if (data_[*end] != '\0') return Fail(*end, "document not NUL-terminated");
     return true;
   }
 
-  bool Need(size_t n) {
-    if (limit() - pos_ < n) return Fail(pos_, "element runs past its document");
-    return true;
-  }
-
-  // Keys are short: eight bytes at a time beats a memchr call.
-  bool CString() {
-    const size_t nul = FindNul(data_.data(), pos_, limit_);
-    if (nul == limit_) return Fail(pos_, "unterminated key or cstring");
-    pos_ = nul + 1;
-    return true;
-  }
-
-  // int32 length (counting the NUL) + bytes + NUL.
-  bool String() {
-    if (!Need(4)) return false;
-    const int32_t len = Int32At(pos_);
-    if (len < 1 || static_cast<size_t>(len) > limit() - pos_ - 4) {
-      return Fail(pos_, absl::StrCat("bad string length ", len));
+  // int32 length (counting the NUL) + bytes + NUL, at *pos.
+  bool String(size_t limit, size_t* pos) {
+    if (limit - *pos < 4) return PastEnd(*pos);
+    const int32_t len = Int32At(*pos);
+    if (len < 1 || static_cast<size_t>(len) > limit - *pos - 4) {
+      return Fail(*pos, absl::StrCat("bad string length ", len));
     }
-    pos_ += 4 + static_cast<size_t>(len);
-    if (data_[pos_ - 1] != '\0')
-      return Fail(pos_ - 1, "string not NUL-terminated");
-    return true;
-  }
-
-  bool Skip(size_t n) {
-    if (!Need(n)) return false;
-    pos_ += n;
-    return true;
-  }
-
-  // Validates one element and, at the top level, shows it to the visitor.
-  bool Element() {
-    const size_t at = pos_;
-    const auto type = static_cast<uint8_t>(data_[pos_]);
-    const bool top = ends_.size() == 1;
-    if (!Value()) return false;
-    if (top && visit_ != nullptr) {
-      const size_t key_start = at + 1;
-      const size_t key_end = key_end_;  // the key's NUL
-      absl::string_view value = data_.substr(key_end + 1, pos_ - key_end - 1);
-      if (type == 0x02) {
-        value = value.substr(4, value.size() - 5);
-      } else if (type == 0x03 || type == 0x04) {  // not walked yet
-        value = data_.substr(key_end + 1,
-                             static_cast<size_t>(Int32At(key_end + 1)));
-      }
-      (*visit_)(data_.substr(key_start, key_end - key_start), type, value);
+    *pos += 4 + static_cast<size_t>(len);
+    if (data_[*pos - 1] != '\0') {
+      return Fail(*pos - 1, "string not NUL-terminated");
     }
     return true;
   }
 
-  bool Value() {
-    const size_t at = pos_;
-    const auto type = static_cast<uint8_t>(data_[pos_++]);
-    if (!CString()) return false;  // the key
-    key_end_ = pos_ - 1;
-    switch (type) {
-      case 0x01:  // double
-      case 0x09:  // UTC datetime
-      case 0x11:  // timestamp
-      case 0x12:  // int64
-        return Skip(8);
-      case 0x02:  // string
-      case 0x0D:  // JavaScript code
-      case 0x0E:  // symbol
-        return String();
-      case 0x03:  // document
-      case 0x04:  // array
-        return OpenDocument(pos_, limit());
-      case 0x05: {  // binary
-        if (!Need(5)) return false;
-        const int32_t len = Int32At(pos_);
-        if (len < 0) return Fail(pos_, absl::StrCat("bad binary length ", len));
-        return Skip(5 + static_cast<size_t>(len));
-      }
-      case 0x06:  // undefined
-      case 0x0A:  // null
-      case 0x7F:  // max key
-      case 0xFF:  // min key
-        return true;
-      case 0x07:  // ObjectId
-        return Skip(12);
-      case 0x08:  // bool
-        if (!Need(1)) return false;
-        if (data_[pos_] != 0 && data_[pos_] != 1) return Fail(pos_, "bad bool");
-        return Skip(1);
-      case 0x0B:  // regex: pattern, options
-        return CString() && CString();
-      case 0x0C:  // DBPointer
-        return String() && Skip(12);
-      case 0x0F: {  // code with scope: int32 total, string, document
-        if (!Need(4)) return false;
-        const int32_t total = Int32At(pos_);
-        if (total < 14 || static_cast<size_t>(total) > limit() - pos_) {
-          return Fail(pos_, absl::StrCat("bad code-with-scope length ", total));
-        }
-        const size_t end = pos_ + static_cast<size_t>(total);
-        pos_ += 4;
-        if (!String()) return false;
-        std::string why;
-        if (!ValidateDocument(data_.substr(pos_, end - pos_),
-                              max_depth_ - static_cast<int>(ends_.size()),
-                              &why)) {
-          return Fail(pos_, absl::StrCat("code-with-scope: ", why));
-        }
-        pos_ = end;
-        return true;
-      }
-      case 0x10:  // int32
-        return Skip(4);
-      case 0x13:  // decimal128
-        return Skip(16);
-      default:
-        return Fail(at, absl::StrCat("unknown element type 0x",
-                                     absl::Hex(type, absl::kZeroPad2)));
+  // int32 total, string, document; the document checked on its own with
+  // what is left of the depth.
+  bool CodeWithScope(size_t limit, int depth, size_t* pos) {
+    if (limit - *pos < 4) return PastEnd(*pos);
+    const int32_t total = Int32At(*pos);
+    if (total < 14 || static_cast<size_t>(total) > limit - *pos) {
+      return Fail(*pos, absl::StrCat("bad code-with-scope length ", total));
     }
+    const size_t end = *pos + static_cast<size_t>(total);
+    *pos += 4;
+    if (!String(end, pos)) return false;
+    std::string why;
+    if (!ValidateDocument(absl::string_view(data_ + *pos, end - *pos),
+                          max_depth_ - depth - 1, &why)) {
+      return Fail(*pos, absl::StrCat("code-with-scope: ", why));
+    }
+    *pos = end;
+    return true;
   }
 
-  const absl::string_view data_;
+  const char* const data_;
+  const size_t size_;
   const int max_depth_;
   std::string* const why_;
   const TopLevelVisitor* const visit_;
-  absl::InlinedVector<size_t, 16> ends_;  // open documents' NUL offsets
-  size_t limit_ = 0;                      // ends_.back()
-  size_t pos_ = 0;
-  size_t key_end_ = 0;  // the NUL of the last element's key
 };
 
 }  // namespace
