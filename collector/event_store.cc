@@ -66,12 +66,21 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
   return *std::move(file);
 }
 
-void EventStore::CloseFile(std::unique_ptr<LogFile> file, bool sync) {
-  if (file == nullptr) return;
+bool EventStore::CloseFile(std::unique_ptr<LogFile>& file, bool sync) {
+  if (file == nullptr) return true;
   FlushFile(*file);
-  if (sync || on_close_) file->SyncIfWritten().IgnoreError();
+  if (sync || on_close_) {
+    if (absl::Status s = file->SyncIfWritten(); !s.ok()) {
+      // Not durable: the file stays open (and out of any checkpoint's
+      // "closed" record) until a sync succeeds.
+      stats_->write_errors.fetch_add(1);
+      LOG_EVERY_N(ERROR, 100) << s;
+      return false;
+    }
+  }
   if (on_close_) on_close_(file->path(), file->size());
-  if (file->pending_records() > 0) {
+  const bool whole = file->pending_records() == 0;
+  if (!whole) {
     stats_->dropped_write_error.fetch_add(file->pending_records());
     pending_bytes_ -= file->pending_bytes();
     LOG(ERROR) << "closing " << file->path() << " with "
@@ -80,7 +89,9 @@ void EventStore::CloseFile(std::unique_ptr<LogFile> file, bool sync) {
     if (verified_sizes_.size() >= kMaxVerifiedSizes) verified_sizes_.clear();
     verified_sizes_[file->path()] = file->size();
   }
+  file.reset();
   stats_->open_files.fetch_sub(1);
+  return whole;
 }
 
 bool EventStore::FlushFile(LogFile& file) {
@@ -105,7 +116,7 @@ void EventStore::EvictOldest() {
     }
   }
   if (oldest != nullptr && FlushFile(*oldest->file)) {
-    CloseFile(std::move(oldest->file), false);
+    CloseFile(oldest->file, false);
   }
 }
 
@@ -130,10 +141,10 @@ LogFile* EventStore::FileFor(Slot& slot, absl::string_view type, absl::Time t) {
   if (slot.file != nullptr && slot.block == block) return slot.file.get();
   // Rotation, once everything for the old file is written.
   if (slot.file != nullptr &&
-      (slot.file->needs_repair() || !FlushFile(*slot.file))) {
+      (slot.file->needs_repair() || !FlushFile(*slot.file) ||
+       !CloseFile(slot.file, false))) {
     return nullptr;
   }
-  CloseFile(std::move(slot.file), false);
   if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
   slot.block = block;
   slot.file = OpenFile(PathFor(type, t));
@@ -187,8 +198,8 @@ void EventStore::Tick(absl::Time now) {
     }
     if (!slot.file->needs_repair()) FlushFile(*slot.file);
     if (slot.file->pending_records() == 0 &&
-        now - slot.last_append >= options_.idle_close) {
-      CloseFile(std::move(slot.file), false);
+        now - slot.last_append >= options_.idle_close &&
+        CloseFile(slot.file, false)) {
       idle.push_back(type);
     }
   }
@@ -213,13 +224,23 @@ bool EventStore::SyncOpenFiles(
   return ok;
 }
 
-void EventStore::CloseAll(bool sync) {
+bool EventStore::CloseAll(bool sync) {
+  bool whole = true;
   for (auto& [type, slot] : slots_) {
     if (slot.file != nullptr && slot.file->needs_repair()) Reopen(slot);
-    CloseFile(std::move(slot.file), sync);
+    if (!CloseFile(slot.file, sync)) {
+      whole = false;
+      // Given up on: what it holds is counted as dropped.
+      if (slot.file != nullptr) {
+        stats_->dropped_write_error.fetch_add(slot.file->pending_records());
+        slot.file.reset();
+        stats_->open_files.fetch_sub(1);
+      }
+    }
   }
   slots_.clear();
   last_slot_ = nullptr;
+  return whole;
 }
 
 }  // namespace ziggy

@@ -63,8 +63,9 @@ class EventStore {
   // removed ones.
   void Tick(absl::Time now);
 
-  // Flushes, optionally fdatasync()s, and closes every file.
-  void CloseAll(bool sync);
+  // Flushes, optionally fdatasync()s, and closes every file. False if any
+  // of it failed (events were dropped or a file was not synced).
+  bool CloseAll(bool sync);
 
   // Flushes and fdatasync()s every open file written since its last sync;
   // *lengths gets every open file's path and size. False if any failed.
@@ -96,7 +97,10 @@ class EventStore {
   std::unique_ptr<LogFile> OpenFile(const std::string& path);
   // Flushes `file` and accounts for it; false on failure.
   bool FlushFile(LogFile& file);
-  void CloseFile(std::unique_ptr<LogFile> file, bool sync);
+  // Flushes, syncs if `sync` or on_close_ is set, and closes *file (then
+  // null). A file whose sync fails stays open, and false is returned; so is
+  // false when records could not be written (then dropped and counted).
+  bool CloseFile(std::unique_ptr<LogFile>& file, bool sync);
   // Closes the least recently used file once what it holds is written; if
   // the disk refuses that, none (max_open_files is exceeded until it
   // recovers, rather than losing events).

@@ -66,12 +66,12 @@ void EventWriter::Checkpoint() {
   last_checkpoint_ = absl::Now();
   std::vector<std::pair<std::string, off_t>> lengths;
   const bool synced = store_.SyncOpenFiles(&lengths);
-  // Events lost to write errors since the last checkpoint: their batches
-  // must not be acknowledged (the forwarders resend on timeout).
-  const uint64_t write_drops = stats_->dropped_write_error.load();
-  const bool lost = write_drops != write_drops_at_checkpoint_;
-  write_drops_at_checkpoint_ = write_drops;
-  if (!synced || lost) return;
+  // Once an event was dropped, no checkpoint may be recorded again: the
+  // receiver already counts its batch as seen, so acknowledging anything
+  // after it would make the forwarder's resend look like a duplicate. A
+  // restart rolls back to the last checkpoint and takes the resends.
+  if (stats_->dropped_write_error.load() != 0) given_up_ = true;
+  if (!synced || given_up_) return;
   std::vector<RelayAck> acked;
   if (absl::Status s = relay_->Commit(lengths, &acked); !s.ok()) {
     stats_->write_errors.fetch_add(1);
@@ -87,7 +87,7 @@ void EventWriter::Checkpoint() {
   (void)ignored;
 }
 
-void EventWriter::Write(const EventBatch& batch) {
+bool EventWriter::Write(const EventBatch& batch) {
   for (size_t i = 0; i < batch.size(); ++i) {
     // The disk refuses (full, failing, unwritable): hold the batch and
     // retry, so the queue fills and the receiver stops reading: forwarders
@@ -100,7 +100,7 @@ void EventWriter::Write(const EventBatch& batch) {
         stats_->dropped_write_error.fetch_add(lost);
         LOG(ERROR) << "shutting down with " << lost
                    << " events the disk refused";
-        return;
+        return false;
       }
       {
         absl::MutexLock lock(&mu_);
@@ -110,6 +110,7 @@ void EventWriter::Write(const EventBatch& batch) {
       store_.Tick(clock_->Now());
     }
   }
+  return true;
 }
 
 EventWriter::~EventWriter() { Finish(); }
@@ -172,9 +173,11 @@ void EventWriter::Run() {
     }
     bool queue_empty = true;
     if (batch != nullptr) {
-      Write(*batch);
+      if (!Write(*batch)) given_up_ = true;
       ++processed;
-      if (relay_ != nullptr) relay_->AddAcks(std::move(batch->acks));
+      if (relay_ != nullptr && !given_up_) {
+        relay_->AddAcks(std::move(batch->acks));
+      }
       batch->acks.clear();
       batch->Clear();
       absl::MutexLock lock(&mu_);
@@ -196,8 +199,8 @@ void EventWriter::Run() {
     }
     if (finishing) break;
   }
-  store_.CloseAll(/*sync=*/true);
-  if (relay_ != nullptr && relay_->active()) {
+  if (!store_.CloseAll(/*sync=*/true)) given_up_ = true;
+  if (relay_ != nullptr && relay_->active() && !given_up_) {
     // Record the final lengths, so a restart rolls nothing back.
     std::vector<RelayAck> acked;
     if (absl::Status s = relay_->Commit({}, &acked); !s.ok()) {

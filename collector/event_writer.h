@@ -84,7 +84,8 @@ class EventWriter {
  private:
   void Run();
   // Appends the batch's events, waiting out a disk that refuses them.
-  void Write(const EventBatch& batch);
+  // False when shutting down made it give up on some (dropped, counted).
+  bool Write(const EventBatch& batch);
   // Makes everything appended durable and releases the pending acks.
   void Checkpoint();
 
@@ -95,7 +96,9 @@ class EventWriter {
   RelayState* const relay_;
   const int ack_fd_;
   absl::Time last_checkpoint_ = absl::InfinitePast();
-  uint64_t write_drops_at_checkpoint_ = 0;
+  // Set once events were dropped or a file could not be made durable at
+  // the end: no checkpoint is recorded after that (see Checkpoint()).
+  bool given_up_ = false;
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<EventBatch>> queue_ ABSL_GUARDED_BY(mu_);

@@ -156,6 +156,7 @@ class Forwarder::Impl {
         {"spool", Value(Value::Map{
                       {"id", spool_->id()},
                       {"spooled", spool_->end_index()},
+                      {"skipped", spool_->skipped()},
                       {"acked", spool_->acked()},
                       {"pending", spool_->end_index() - spool_->acked()},
                       {"bytes", spool_->bytes()},

@@ -30,6 +30,22 @@ namespace {
 constexpr size_t kHeader = 16;  // u32 size, u32 crc, u64 index
 constexpr uint32_t kMaxRecord = 16 << 20;
 constexpr size_t kReadChunk = 1 << 20;
+// How far ahead indexes are reserved (see Reserve()): an unclean stop skips
+// at most this many.
+constexpr int64_t kReserve = int64_t{1} << 24;
+constexpr char kReservedFile[] = "reserved";
+
+// An integer field of a small BSON mark file; 0 when absent or unreadable.
+int64_t ReadMark(const std::string& dir, const char* file, const char* key) {
+  absl::StatusOr<Value> mark =
+      DecodeDocument(ReadFileOrEmpty(absl::StrCat(dir, "/", file)));
+  if (!mark.ok() || mark->Get(key) == nullptr ||
+      mark->Get(key)->kind() != Value::Kind::kInt) {
+    return 0;
+  }
+  return mark->Get(key)->AsInt();
+}
+
 // Staged records are written once they reach this size.
 constexpr size_t kMaxStaged = 256 << 10;
 
@@ -70,6 +86,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
   if (absl::Status s = spool->Recover(); !s.ok()) return s;
   // A killed forwarder may have left segments unsynced.
   if (absl::Status s = spool->SyncAll(); !s.ok()) return s;
+  spool->opened_ = true;
   const absl::Duration interval = spool->options_.sync_interval;
   if (interval > absl::ZeroDuration()) {
     Spool* raw = spool.get();
@@ -82,7 +99,13 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
 Spool::~Spool() {
   stop_syncing_.Notify();
   if (syncer_.joinable()) syncer_.join();
-  if (absl::Status s = Sync(); !s.ok()) LOG(ERROR) << s;
+  // A clean stop: everything is synced, so the next start goes on from
+  // here rather than from the reservation.
+  if (absl::Status s = Sync(); !s.ok()) {
+    LOG(ERROR) << s;
+  } else if (opened_) {
+    if (absl::Status r = Reserve(next_); !r.ok()) LOG(ERROR) << r;
+  }
   if (fd_ >= 0) close(fd_);
   for (const Sealed& segment : sealed_) close(segment.fd);  // after errors
 }
@@ -105,14 +128,14 @@ absl::Status Spool::GroupCommit(absl::Time now, absl::Duration grace) {
     commit_seen_.pop_front();
   }
   commit_seen_.emplace_back(now, end_.load());
-  if (due <= synced_.load() || due <= acked_.load()) {
-    CloseAcknowledgedSealed();
-    return absl::OkStatus();
-  }
+  if (due <= synced_.load() || due <= acked_.load()) return absl::OkStatus();
   return DataSync();
 }
 
 absl::Status Spool::DataSync() {
+  // One sync at a time (the group-commit thread's and Sync()'s), so none
+  // can report what another has not finished.
+  absl::MutexLock sync_lock(&sync_mu_);
   int64_t end;
   std::vector<Sealed> sealed;  // then the active segment, through a dup
   bool new_segments;
@@ -122,11 +145,12 @@ absl::Status Spool::DataSync() {
     absl::MutexLock lock(&mu_);
     end = end_.load();
     sealed.swap(sealed_);
-    if (fd_ >= 0) sealed.push_back({dup(fd_), end});
+    if (fd_ >= 0) sealed.push_back({dup(fd_), end, /*active=*/true});
     new_segments = std::exchange(new_segments_, false);
   }
   const int64_t acked = acked_.load();
   absl::Status status;
+  std::vector<Sealed> retry;  // full segments whose sync failed
   for (const Sealed& segment : sealed) {
     if (segment.fd < 0) {
       status.Update(ErrnoStatus("cannot sync", options_.dir));
@@ -136,13 +160,27 @@ absl::Status Spool::DataSync() {
       syncs_.fetch_add(1);
       if (fdatasync(segment.fd) != 0) {
         status.Update(ErrnoStatus("cannot sync", options_.dir));
+        if (!segment.active) {
+          retry.push_back(segment);
+          continue;
+        }
       }
     }
     close(segment.fd);
   }
-  if (new_segments) status.Update(SyncDirectory(options_.dir));
+  if (new_segments) {
+    if (absl::Status s = SyncDirectory(options_.dir); !s.ok()) {
+      status.Update(s);
+      absl::MutexLock lock(&mu_);
+      new_segments_ = true;
+    }
+  }
   if (!status.ok()) {
+    // Not durable, so not claimed. (Linux may report a retried fdatasync
+    // as done after a failed one: the errors are counted and logged.)
     sync_errors_.fetch_add(1);
+    absl::MutexLock lock(&mu_);
+    sealed_.insert(sealed_.end(), retry.begin(), retry.end());
     return status;
   }
   int64_t synced = synced_.load();
@@ -185,13 +223,11 @@ absl::Status Spool::Recover() {
     id_ = absl::StrFormat("%08x%08x", random(), random());
     if (absl::Status s = ReplaceFileDurably(dir, "id", id_); !s.ok()) return s;
   }
-  int64_t acked = 0;
-  if (absl::StatusOr<Value> mark =
-          DecodeDocument(ReadFileOrEmpty(dir + "/acked"));
-      mark.ok() && mark->Get("acked") != nullptr &&
-      mark->Get("acked")->kind() == Value::Kind::kInt) {
-    acked = mark->Get("acked")->AsInt();
-  }
+  const int64_t acked = ReadMark(dir, "acked", "acked");
+  // Indexes at or above `reserved` were never handed out; `skipped` counts
+  // those given up by earlier unclean stops.
+  const int64_t reserved = ReadMark(dir, kReservedFile, "reserved");
+  skipped_ = ReadMark(dir, kReservedFile, "skipped");
   absl::MutexLock lock(&mu_);
   if (DIR* d = opendir(dir.c_str())) {
     while (dirent* entry = readdir(d)) {
@@ -249,18 +285,36 @@ absl::Status Spool::Recover() {
       last.size = good_end;
     }
     end = std::max(end, last_index + 1);
+  }
+  const int64_t found_end = end;
+  if (reserved > end) {
+    // Not stopped cleanly: indexes up to `reserved` may have been used and
+    // lost (a power loss takes unsynced records a collector may already
+    // have; reusing their indexes would make new events look like
+    // duplicates there). Never reuse one: go on from the reservation, in a
+    // segment of its own, so readers skip the gap between segments.
+    LOG(WARNING) << "spool " << dir << " was not closed cleanly: going on at "
+                 << "index " << reserved << ", past the " << reserved - end
+                 << " that may have been in use";
+    skipped_ += reserved - end;
+    end = reserved;
+    if (absl::Status s = Reserve(end); !s.ok()) return s;  // keeps skipped_
+  }
+  if (!segments_.empty() && end == found_end) {
+    auto& [first, last] = *segments_.rbegin();
     fd_ = open(last.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
     if (fd_ < 0) return ErrnoStatus("cannot open", last.path);
     active_first_ = first;
     active_size_ = last.size;
-  } else {
-    if (absl::Status s = StartSegment(end); !s.ok()) return s;
+  } else if (absl::Status s = StartSegment(end); !s.ok()) {
+    return s;
   }
   uint64_t bytes = 0;
   for (const auto& [first, segment] : segments_) bytes += segment.size;
   bytes_.store(bytes);
   end_.store(end);
   next_ = end;
+  reserved_ = std::max(reserved, end);
   acked_.store(acked);
   return absl::OkStatus();
 }
@@ -272,7 +326,7 @@ absl::Status Spool::StartSegment(int64_t first) {
   if (fd < 0) return ErrnoStatus("cannot create", path);
   // The full segment is synced by the group commit, unless acknowledged
   // before (then its pages may never reach the disk).
-  if (fd_ >= 0) sealed_.push_back({fd_, first});
+  if (fd_ >= 0) sealed_.push_back({fd_, first, /*active=*/false});
   new_segments_ = true;
   fd_ = fd;
   active_first_ = first;
@@ -300,6 +354,12 @@ absl::Status Spool::Append(absl::string_view event) {
       s = StartSegment(next_);
     }
     if (!s.ok()) {
+      write_failed_.fetch_add(1);
+      return s;
+    }
+  }
+  if (next_ >= reserved_) {
+    if (absl::Status s = Reserve(next_ + kReserve); !s.ok()) {
       write_failed_.fetch_add(1);
       return s;
     }
@@ -539,6 +599,18 @@ absl::Status Spool::ReadSegment(int64_t from, size_t max_events,
   return absl::OkStatus();
 }
 
+absl::Status Spool::Reserve(int64_t reserved) {
+  if (absl::Status s = ReplaceFileDurably(
+          options_.dir, kReservedFile,
+          EncodeDocument(Value(Value::Map{{"reserved", reserved},
+                                          {"skipped", skipped_}})));
+      !s.ok()) {
+    return s;
+  }
+  reserved_ = reserved;
+  return absl::OkStatus();
+}
+
 absl::Status Spool::WriteAckedMark(int64_t acked) {
   return ReplaceFileDurably(
       options_.dir, "acked",
@@ -548,6 +620,7 @@ absl::Status Spool::WriteAckedMark(int64_t acked) {
 absl::Status Spool::Acknowledge(int64_t end) {
   if (end <= acked_.load()) return absl::OkStatus();
   acked_.store(end, std::memory_order_release);
+  CloseAcknowledgedSealed();  // durable at the collector: no sync needed
   {
     absl::MutexLock lock(&recent_mu_);
     while (!recent_.empty() && recent_.front().end <= end) {

@@ -8,8 +8,13 @@
 //                               records [u32 size][u32 crc32c][u64 index]
 //                               [event], little-endian; the CRC covers the
 //                               index and the event
+//   reserved                    {reserved: R, skipped: S}: no index at or
+//                               above R was ever used
 // Every event gets the next index for good; the collector deduplicates by
-// (forwarder id, index), so resending is always safe.
+// (forwarder id, index), so resending is always safe. Indexes are reserved
+// durably 2^24 at a time before use; after an unclean stop (kill -9, power
+// loss) the spool goes on from the reservation, never reusing an index that
+// a lost record may have had and a collector may have seen.
 //
 // Durability: Append() stages a record in memory; Flush() write()s what is
 // staged in one call (the kernel has it: a killed forwarder loses nothing
@@ -107,7 +112,8 @@ class Spool {
   // acknowledged, fdatasync()s. Any thread.
   absl::Status GroupCommit(absl::Time now, absl::Duration grace);
 
-  // Every index below this was fdatasync()ed.
+  // Every index below this is durable: fdatasync()ed here, or acknowledged
+  // by a collector.
   int64_t synced_index() const { return synced_.load(); }
   uint64_t syncs() const { return syncs_.load(); }
   uint64_t sync_errors() const { return sync_errors_.load(); }
@@ -121,7 +127,12 @@ class Spool {
   // wholly acknowledged, after recording the mark durably.
   absl::Status Acknowledge(int64_t end);
 
+  // One past the last index spooled. Indexes are never reused, and may
+  // jump after an unclean stop (see skipped()).
   int64_t end_index() const { return end_.load(std::memory_order_acquire); }
+  // Indexes given up after unclean stops: end_index() - skipped() records
+  // were ever spooled.
+  int64_t skipped() const { return skipped_; }
   int64_t acked() const { return acked_.load(std::memory_order_acquire); }
   uint64_t bytes() const { return bytes_.load(std::memory_order_relaxed); }
   uint64_t refused_full() const { return refused_full_.load(); }
@@ -152,6 +163,8 @@ class Spool {
   void GroupCommitEvery(absl::Duration interval);  // the thread
   absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteAckedMark(int64_t acked);
+  // Records durably that indexes below `reserved` may be in use.
+  absl::Status Reserve(int64_t reserved);
 
   const SpoolOptions options_;
   std::string id_;
@@ -166,6 +179,7 @@ class Spool {
   struct Sealed {
     int fd;
     int64_t end;  // one past its last index
+    bool active;  // a dup of the active segment's fd, within DataSync()
   };
   std::vector<Sealed> sealed_ ABSL_GUARDED_BY(mu_);
   bool new_segments_ ABSL_GUARDED_BY(mu_) = false;  // directory to sync
@@ -175,6 +189,9 @@ class Spool {
   std::string staged_events_;  // their events, for recent_
   std::vector<uint32_t> staged_ends_;  // where each ends in staged_events_
   int64_t next_ = 0;          // the index of the next record staged
+  int64_t reserved_ = 0;      // durably reserved: next_ stays below it
+  int64_t skipped_ = 0;       // see skipped(); changed only by Open()
+  bool opened_ = false;       // Open() succeeded: a clean close may record it
 
   // Reader's cursor: where index `cursor_index_` starts.
   int64_t cursor_segment_ = -1;
@@ -208,6 +225,7 @@ class Spool {
   std::atomic<int64_t> synced_{0};
   std::atomic<uint64_t> syncs_{0};
   std::atomic<uint64_t> sync_errors_{0};
+  absl::Mutex sync_mu_;  // held through DataSync()
   absl::Mutex commit_mu_;
   // end_index() as seen by recent steps, oldest first.
   std::deque<std::pair<absl::Time, int64_t>> commit_seen_

@@ -111,8 +111,10 @@ TEST(SpoolTest, TornTailIsTruncatedOnOpen) {
   ASSERT_EQ(truncate(segment.c_str(), st.st_size - 3), 0);
   auto spool = Spool::Open(options);
   ASSERT_TRUE(spool.ok());
-  EXPECT_EQ((*spool)->end_index(), 9);
   EXPECT_GT((*spool)->repaired_tail_bytes(), 0u);
+  // The cut record's index 9 was in use: it is not given out again.
+  EXPECT_EQ((*spool)->end_index(), 10);
+  EXPECT_EQ((*spool)->skipped(), 1);
   ASSERT_TRUE((*spool)->Append(Event(9)).ok());
   ASSERT_TRUE((*spool)->Flush().ok());
   std::string read;
@@ -120,6 +122,52 @@ TEST(SpoolTest, TornTailIsTruncatedOnOpen) {
   std::string expected;
   for (int i = 0; i < 10; ++i) expected += Event(i);
   EXPECT_EQ(read, expected);
+}
+
+// A spool left without a clean close (a crash: its directory copied while
+// it is open), then losing its unsynced tail (a power loss): it goes on
+// past every index it may have handed out, never reusing one, and the gap
+// reads as a batch of no events.
+TEST(SpoolTest, UncleanStopNeverReusesAnIndex) {
+  SpoolOptions options = Options();
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  for (int i = 0; i < 10; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
+  ASSERT_TRUE((*spool)->Flush().ok());
+  SpoolOptions crashed = Options();
+  ASSERT_EQ(std::system(absl::StrCat("cp -r '", options.dir, "' '",
+                                     crashed.dir, "'")
+                            .c_str()),
+            0);
+  const std::string segment = SegmentFiles(crashed.dir).back();
+  struct stat st;
+  ASSERT_EQ(stat(segment.c_str(), &st), 0);
+  ASSERT_EQ(truncate(segment.c_str(), st.st_size / 2), 0);  // lost tail
+  auto after = Spool::Open(crashed);
+  ASSERT_TRUE(after.ok());
+  EXPECT_GE((*after)->end_index(), 10);  // past every index used
+  EXPECT_EQ((*after)->skipped(), (*after)->end_index() - 5);
+  const int64_t resumed = (*after)->end_index();
+  ASSERT_TRUE((*after)->Append("new").ok());
+  ASSERT_TRUE((*after)->Flush().ok());
+  // Reading across the gap: the kept events, an empty batch up to the new
+  // segment, then the new event at its new index.
+  SpoolBatch batch;
+  ASSERT_TRUE((*after)->Read(0, 100, 1 << 20, &batch).ok());
+  EXPECT_EQ(batch.count, 5);
+  EXPECT_EQ(batch.end, 5);
+  ASSERT_TRUE((*after)->Read(5, 100, 1 << 20, &batch).ok());
+  EXPECT_EQ(batch.count, 0);
+  EXPECT_EQ(batch.end, resumed);
+  ASSERT_TRUE((*after)->Read(resumed, 100, 1 << 20, &batch).ok());
+  EXPECT_EQ(batch.events, "new");
+  // A clean close keeps the numbering as it is: nothing more is skipped.
+  const int64_t skipped = (*after)->skipped();
+  after->reset();
+  auto reopened = Spool::Open(crashed);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ((*reopened)->end_index(), resumed + 1);
+  EXPECT_EQ((*reopened)->skipped(), skipped);
 }
 
 TEST(SpoolTest, DamageInsideASegmentIsSkippedAndCounted) {

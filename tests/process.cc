@@ -67,26 +67,31 @@ std::unique_ptr<Subprocess> Subprocess::Start(
   for (const std::string& a : argv)
     args.push_back(const_cast<char*>(a.c_str()));
   args.push_back(nullptr);
+  // posix_spawnp: a bare name ("cp") is looked up in PATH.
   const int rc =
-      posix_spawn(&p->pid_, args[0], &actions, nullptr, args.data(), environ);
+      posix_spawnp(&p->pid_, args[0], &actions, nullptr, args.data(), environ);
   posix_spawn_file_actions_destroy(&actions);
-  if (rc != 0) return nullptr;
+  if (rc != 0) {
+    p->pid_ = -1;  // nothing to wait for or kill (kill(-1) is everyone's)
+    p->exit_code_ = 127;
+    return nullptr;
+  }
   return p;
 }
 
 Subprocess::~Subprocess() {
   if (running()) {
-    kill(pid_, SIGKILL);
+    kill(pid_, SIGKILL);  // running() implies pid_ > 0
     Wait(absl::Seconds(10));
   }
 }
 
 void Subprocess::Signal(int signo) {
-  if (exit_code_ < 0) kill(pid_, signo);
+  if (exit_code_ < 0 && pid_ > 0) kill(pid_, signo);
 }
 
 bool Subprocess::running() {
-  if (exit_code_ >= 0) return false;
+  if (exit_code_ >= 0 || pid_ <= 0) return false;
   int status;
   const pid_t done = waitpid(pid_, &status, WNOHANG);
   if (done == pid_) {
