@@ -87,7 +87,8 @@ TEST(EventStoreTest, BoundsOpenFiles) {
   options.max_open_files = 4;
   EventStore store(options, &stats);
   for (int i = 0; i < 20; ++i) {
-    EXPECT_TRUE(store.Append(absl::StrCat("type", i), Doc("x", i), kDay + absl::Seconds(i)));
+    EXPECT_TRUE(store.Append(absl::StrCat("type", i), Doc("x", i),
+                             kDay + absl::Seconds(i)));
   }
   EXPECT_LE(stats.open_files.load(), 4u);
   store.CloseAll(false);

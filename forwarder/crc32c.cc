@@ -85,9 +85,8 @@ bool HaveHardware() { return false; }
 }  // namespace crc32c_internal
 
 uint32_t Crc32c(uint32_t crc, absl::string_view data) {
-  return crc32c_internal::HaveHardware()
-             ? crc32c_internal::Hardware(crc, data)
-             : crc32c_internal::Portable(crc, data);
+  return crc32c_internal::HaveHardware() ? crc32c_internal::Hardware(crc, data)
+                                         : crc32c_internal::Portable(crc, data);
 }
 
 }  // namespace ziggy

@@ -602,8 +602,8 @@ absl::Status Spool::ReadSegment(int64_t from, size_t max_events,
 absl::Status Spool::Reserve(int64_t reserved) {
   if (absl::Status s = ReplaceFileDurably(
           options_.dir, kReservedFile,
-          EncodeDocument(Value(Value::Map{{"reserved", reserved},
-                                          {"skipped", skipped_}})));
+          EncodeDocument(Value(
+              Value::Map{{"reserved", reserved}, {"skipped", skipped_}})));
       !s.ok()) {
     return s;
   }

@@ -32,11 +32,11 @@
 // the collector keeps up, the spool is never synced, its segments are
 // deleted once acknowledged, and their pages are dropped from the page cache
 // before they are ever written to disk (the spool then costs no disk
-// bandwidth). Sync() flushes and fdatasync()s at once. Open() keeps every whole record, truncates a torn tail of the last
-// segment, and counts it. Damage inside a segment is found when reading:
-// the bad bytes are skipped to the next sound record and counted.
-// Acknowledge() records the acked mark durably before deleting any segment
-// whose records are all below it.
+// bandwidth). Sync() flushes and fdatasync()s at once. Open() keeps every whole
+// record, truncates a torn tail of the last segment, and counts it. Damage
+// inside a segment is found when reading: the bad bytes are skipped to the next
+// sound record and counted. Acknowledge() records the acked mark durably before
+// deleting any segment whose records are all below it.
 //
 // Reading: the events of recently flushed records are also kept in memory
 // (up to memory_bytes, until acknowledged), and Read() serves them from
@@ -184,14 +184,14 @@ class Spool {
   std::vector<Sealed> sealed_ ABSL_GUARDED_BY(mu_);
   bool new_segments_ ABSL_GUARDED_BY(mu_) = false;  // directory to sync
   int64_t active_first_ = 0;
-  uint64_t active_size_ = 0;  // written to fd_
-  std::string staged_;        // records not yet written
-  std::string staged_events_;  // their events, for recent_
+  uint64_t active_size_ = 0;           // written to fd_
+  std::string staged_;                 // records not yet written
+  std::string staged_events_;          // their events, for recent_
   std::vector<uint32_t> staged_ends_;  // where each ends in staged_events_
-  int64_t next_ = 0;          // the index of the next record staged
-  int64_t reserved_ = 0;      // durably reserved: next_ stays below it
-  int64_t skipped_ = 0;       // see skipped(); changed only by Open()
-  bool opened_ = false;       // Open() succeeded: a clean close may record it
+  int64_t next_ = 0;                   // the index of the next record staged
+  int64_t reserved_ = 0;               // durably reserved: next_ stays below it
+  int64_t skipped_ = 0;                // see skipped(); changed only by Open()
+  bool opened_ = false;  // Open() succeeded: a clean close may record it
 
   // Reader's cursor: where index `cursor_index_` starts.
   int64_t cursor_segment_ = -1;

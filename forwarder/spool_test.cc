@@ -135,10 +135,10 @@ TEST(SpoolTest, UncleanStopNeverReusesAnIndex) {
   for (int i = 0; i < 10; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
   ASSERT_TRUE((*spool)->Flush().ok());
   SpoolOptions crashed = Options();
-  ASSERT_EQ(std::system(absl::StrCat("cp -r '", options.dir, "' '",
-                                     crashed.dir, "'")
-                            .c_str()),
-            0);
+  ASSERT_EQ(
+      std::system(absl::StrCat("cp -r '", options.dir, "' '", crashed.dir, "'")
+                      .c_str()),
+      0);
   const std::string segment = SegmentFiles(crashed.dir).back();
   struct stat st;
   ASSERT_EQ(stat(segment.c_str(), &st), 0);

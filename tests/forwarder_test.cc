@@ -199,9 +199,8 @@ TEST(ForwarderTest, RestartFromAnOlderSpoolNeverReusesSeenIndexes) {
   Load after(forwarder->collect(), 22);
   ASSERT_TRUE(WaitFor([&] { return after.sent() > 2000; }));
   after.Stop();
-  ASSERT_TRUE(WaitFor([&] {
-    return forwarder->StatusNumber("received") == after.sent();
-  }));
+  ASSERT_TRUE(WaitFor(
+      [&] { return forwarder->StatusNumber("received") == after.sent(); }));
   EXPECT_GT(forwarder->StatusNumber("spool.skipped"), 0);
   ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
   const Sequences seen = ReadSequences(logs);
@@ -313,8 +312,8 @@ TEST(ForwarderTest, CollectorDiskRefusingWritesLosesAndDuplicatesNothing) {
   ASSERT_TRUE(
       WaitFor([&] { return collector->StatusNumber("written") > 100; }));
   LimitFileSize(collector->process().pid(), 64 << 10);
-  ASSERT_TRUE(WaitFor(
-      [&] { return collector->StatusNumber("write_errors") > 0; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return collector->StatusNumber("write_errors") > 0; }));
   // The disk stays "full" under load for a while: acknowledgements stop,
   // the forwarder keeps what it accepted.
   const double acked = forwarder->StatusNumber("spool.acked");
