@@ -7,6 +7,7 @@
 #include <zstd.h>
 
 #include <algorithm>
+#include <functional>
 #include <string>
 #include <vector>
 
@@ -130,35 +131,27 @@ TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
   std::vector<std::pair<std::string, std::vector<std::string>>> hostile;
   hostile.push_back({"garbage header", {"\x05\x00\x00\x00", next}});
   hostile.push_back({"not BSON at all", {"hello", next}});
-  Header bad_id = For(3, 5, next);
-  bad_id.forwarder = "../../etc/passwd";
-  hostile.push_back({"bad forwarder id", {Encode(bad_id), next}});
-  Header short_size = For(3, 5, next);
-  short_size.size -= 1;
-  hostile.push_back({"size mismatch", {Encode(short_size), next}});
-  Header too_many = For(3, 5, next);
-  too_many.count = 7;
-  hostile.push_back({"count beyond end-first", {Encode(too_many), next}});
-  Header backwards = For(3, 5, next);
-  backwards.end = 2;
-  hostile.push_back({"end before first", {Encode(backwards), next}});
-  Header unknown = For(3, 5, next);
-  unknown.compression = "lz4";
-  hostile.push_back({"unknown compression", {Encode(unknown), next}});
-  Header bomb = For(3, 5, next);
-  bomb.compression = "zstd";
-  bomb.size = int64_t{1} << 40;
-  hostile.push_back({"absurd size", {Encode(bomb), next}});
+  // A good header for indexes 3-4, changed in one way.
+  auto changed = [&](const char* what, std::function<void(Header&)> change) {
+    Header header = For(3, 5, next);
+    change(header);
+    hostile.push_back({what, {Encode(header), next}});
+  };
+  changed("bad forwarder id", [](Header& h) { h.forwarder = "../../etc"; });
+  changed("size mismatch", [](Header& h) { h.size -= 1; });
+  changed("count beyond end-first", [](Header& h) { h.count = 7; });
+  changed("end before first", [](Header& h) { h.end = 2; });
+  changed("unknown compression", [](Header& h) { h.compression = "lz4"; });
+  changed("absurd size", [](Header& h) {
+    h.compression = "zstd";
+    h.size = int64_t{1} << 40;
+  });
+  changed("count not the documents", [](Header& h) { h.count = 1; });
+  changed("zstd that is not", [](Header& h) { h.compression = "zstd"; });
   // Framing that breaks mid-payload: the batch is refused whole rather
   // than cut short (what follows the break could never be found).
   const std::string torn = next + std::string(10, '\x01');
   hostile.push_back({"broken framing", {Encode(For(3, 5, torn)), torn}});
-  Header miscounted = For(3, 5, next);
-  miscounted.count = 1;
-  hostile.push_back({"count not the documents", {Encode(miscounted), next}});
-  Header not_zstd = For(3, 5, next);
-  not_zstd.compression = "zstd";
-  hostile.push_back({"zstd that is not", {Encode(not_zstd), next}});
   for (const auto& [what, frames] : hostile) {
     EXPECT_TRUE(IsError(peer.Call(frames))) << what;
   }

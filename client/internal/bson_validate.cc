@@ -54,21 +54,24 @@ class Validator {
       pos = key_end + 1;
       const size_t value_start = pos;
       auto need = [&](size_t n) { return limit - pos >= n; };
+      // Steps over a fixed-size value, if the document has room for it.
+      auto skip = [&](size_t n) {
+        if (!need(n)) return false;
+        pos += n;
+        return true;
+      };
       switch (type) {
         case 0x01:  // double
         case 0x09:  // UTC datetime
         case 0x11:  // timestamp
         case 0x12:  // int64
-          if (!need(8)) return PastEnd(pos);
-          pos += 8;
+          if (!skip(8)) return PastEnd(pos);
           break;
         case 0x10:  // int32
-          if (!need(4)) return PastEnd(pos);
-          pos += 4;
+          if (!skip(4)) return PastEnd(pos);
           break;
         case 0x13:  // decimal128
-          if (!need(16)) return PastEnd(pos);
-          pos += 16;
+          if (!skip(16)) return PastEnd(pos);
           break;
         case 0x02:  // string
         case 0x0D:  // JavaScript code
@@ -97,8 +100,7 @@ class Validator {
           if (len < 0) {
             return Fail(pos, absl::StrCat("bad binary length ", len));
           }
-          if (!need(5 + static_cast<size_t>(len))) return PastEnd(pos);
-          pos += 5 + static_cast<size_t>(len);
+          if (!skip(5 + static_cast<size_t>(len))) return PastEnd(pos);
           break;
         }
         case 0x06:  // undefined
@@ -107,13 +109,12 @@ class Validator {
         case 0xFF:  // min key
           break;
         case 0x07:  // ObjectId
-          if (!need(12)) return PastEnd(pos);
-          pos += 12;
+          if (!skip(12)) return PastEnd(pos);
           break;
         case 0x08:  // bool
           if (!need(1)) return PastEnd(pos);
           if (d[pos] != 0 && d[pos] != 1) return Fail(pos, "bad bool");
-          pos += 1;
+          ++pos;
           break;
         case 0x0B: {  // regex: pattern, options
           for (int i = 0; i < 2; ++i) {
@@ -125,8 +126,7 @@ class Validator {
         }
         case 0x0C:  // DBPointer: string, 12 bytes
           if (!String(limit, &pos)) return false;
-          if (!need(12)) return PastEnd(pos);
-          pos += 12;
+          if (!skip(12)) return PastEnd(pos);
           break;
         case 0x0F:  // code with scope: int32 total, string, document
           if (!CodeWithScope(limit, static_cast<int>(outer.size()), &pos)) {
