@@ -25,7 +25,9 @@ DEFINE_int64(
     "When the spool holds this much unacknowledged data, new events "
     "are refused and counted (dropped.spool_full) until space returns.");
 DEFINE_int32(spool_sync_ms, 100,
-             "Group commit: the spool is fdatasync()ed at least this often.");
+             "Group commit: within this many milliseconds every accepted "
+             "event is fdatasync()ed in the spool or acknowledged by a "
+             "collector.");
 DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
