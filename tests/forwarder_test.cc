@@ -331,6 +331,47 @@ TEST(ForwarderTest, CollectorDiskRefusingWritesLosesAndDuplicatesNothing) {
   EXPECT_EQ(collector->StatusNumber("dropped.write_error"), 0);
 }
 
+// The forwarder's own ports take hostile input as the collector's do:
+// malformed events dropped and counted there (never spooled or relayed),
+// garbage on the control port answered with an error, and the good events
+// around them relayed exactly once.
+TEST(ForwarderTest, MalformedInputIsCountedAndNeverRelayed) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay(),
+                                          {"--max-event-bytes=4096"});
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  int good = 0;
+  auto send_good = [&] { sender.Send(ForeignEvent("good", 0, good++)); };
+  SendMalformedMix(sender, send_good);
+  {
+    zmq::context_t context;
+    zmq::socket_t control(context, zmq::socket_type::req);
+    control.set(zmq::sockopt::rcvtimeo, 10000);
+    control.connect("tcp://" + forwarder->control());
+    control.send(zmq::buffer(std::string("\x05\x00\x00\x00garbage")));
+    zmq::message_t reply;
+    ASSERT_TRUE(control.recv(reply));
+    absl::StatusOr<Value> doc =
+        DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
+    ASSERT_TRUE(doc.ok());
+    EXPECT_NE(doc->Get("error"), nullptr) << doc->DebugString();
+  }
+  send_good();
+  ASSERT_TRUE(collector->WaitWritten(good))
+      << forwarder->Status().DebugString();
+  ASSERT_TRUE(Drained(*forwarder));
+  for (const auto& [counter, count] : kMalformedMixDrops) {
+    EXPECT_EQ(forwarder->StatusNumber(counter), count) << counter;
+  }
+  EXPECT_EQ(Spooled(*forwarder), good);  // only the good ones were spooled
+  EXPECT_EQ(collector->StatusNumber("dropped.malformed"), 0);
+  ExpectExactlyOnce(ReadSequences(logs), 0, good);
+  EXPECT_TRUE(forwarder->process().running());
+}
+
 TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
   const std::string logs = TempDir("logs");
   // No collector yet: the spool fills.

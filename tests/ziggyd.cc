@@ -123,6 +123,31 @@ void Sender::SendMultipart(const std::vector<std::string>& frames) {
   }
 }
 
+void SendMalformedMix(Sender& sender, const std::function<void()>& send_good) {
+  sender.Send("not bson at all");
+  send_good();
+  const std::string whole = ForeignEvent("good", 2, 0);
+  sender.Send(whole.substr(0, whole.size() - 3));  // truncated
+  send_good();
+  std::string bad_length = whole;
+  bad_length[0] = '\x7f';
+  sender.Send(bad_length);
+  send_good();
+  sender.Send(ForeignEvent("", 3, 0));  // empty type
+  send_good();
+  bson_t no_type;
+  bson_init(&no_type);
+  BSON_APPEND_INT32(&no_type, "type", 5);
+  sender.Send(std::string(
+      reinterpret_cast<const char*>(bson_get_data(&no_type)), no_type.len));
+  bson_destroy(&no_type);
+  send_good();
+  sender.Send(ForeignEvent(std::string(5000, 'O'), 4, 0));  // oversized
+  send_good();
+  sender.SendMultipart({whole, whole});
+  send_good();
+}
+
 std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
                          absl::string_view host) {
   bson_t doc, body;

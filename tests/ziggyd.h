@@ -5,6 +5,7 @@
 #ifndef ZIGGY_TESTS_ZIGGYD_H_
 #define ZIGGY_TESTS_ZIGGYD_H_
 
+#include <functional>
 #include <memory>
 #include <set>
 #include <string>
@@ -66,6 +67,18 @@ class Sender {
   zmq::context_t context_;
   zmq::socket_t socket_;
 };
+
+// What a hostile or broken client sends to a collect port, each followed by
+// send_good(): not BSON, a truncated event, a bad length, an empty type, a
+// type that is not a string, an oversized event (the daemon runs with
+// --max-event-bytes=4096) and a two-frame message. The drops they must
+// cause are in kMalformedMixDrops.
+void SendMalformedMix(Sender& sender, const std::function<void()>& send_good);
+inline constexpr std::pair<const char*, int> kMalformedMixDrops[] = {
+    {"dropped.malformed", 3},
+    {"dropped.no_type", 2},
+    {"dropped.oversized", 1},
+    {"dropped.multipart", 1}};
 
 // A test event encoded with libbson (not our encoder): {type, host, end,
 // body: {sender, seq}} plus whatever `extra` adds to the body.
