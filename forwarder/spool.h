@@ -22,21 +22,23 @@
 // ever read, relayed or counted as spooled. The receiver flushes after each
 // burst of events it takes from its socket, so a kill -9 loses at most what
 // it had taken from ZeroMQ's queue in that burst, as it would lose ZeroMQ's
-// queue itself. Against power loss, a thread of the spool's own makes every
-// flushed record durable within sync_interval (group commit), so the
-// receiver never waits for the disk: a record is durable once fdatasync()ed
-// here or acknowledged by a collector (which acknowledges only what it has
-// synced to its own disk). Every quarter interval the thread fdatasync()s
-// only if some record flushed at least three quarters of an interval ago is
-// neither; so while
-// the collector keeps up, the spool is never synced, its segments are
-// deleted once acknowledged, and their pages are dropped from the page cache
-// before they are ever written to disk (the spool then costs no disk
-// bandwidth). Sync() flushes and fdatasync()s at once. Open() keeps every whole
-// record, truncates a torn tail of the last segment, and counts it. Damage
-// inside a segment is found when reading: the bad bytes are skipped to the next
-// sound record and counted. Acknowledge() records the acked mark durably before
-// deleting any segment whose records are all below it.
+// queue itself.
+//
+// Against power loss, a thread of the spool's own makes every flushed record
+// durable within sync_interval (group commit), so the receiver never waits
+// for the disk: a record is durable once fdatasync()ed here or acknowledged
+// by a collector (which acknowledges only what it has synced to its own
+// disk). Every quarter interval the thread fdatasync()s only if some record
+// flushed at least three quarters of an interval ago is neither. So while
+// the collector keeps up, the spool is never synced: its segments are
+// deleted once acknowledged, and their pages leave the page cache without
+// ever being written to disk. Sync() flushes and fdatasync()s at once.
+//
+// Open() keeps every whole record, truncates a torn tail of the last
+// segment, and counts it. Damage inside a segment is found when reading: the
+// bad bytes are skipped to the next sound record and counted. Acknowledge()
+// records the acked mark durably before deleting any segment whose records
+// are all below it.
 //
 // Reading: the events of recently flushed records are also kept in memory
 // (up to memory_bytes, until acknowledged), and Read() serves them from
@@ -48,8 +50,8 @@
 // collector acknowledges.
 //
 // Thread-safety: Append(), Flush() and Sync() from one thread (the
-// receiver), Read()
-// and Acknowledge() from another (the relay); the accessors from any.
+// receiver); Read() and Acknowledge() from another (the relay); GroupCommit()
+// and the accessors from any.
 
 #ifndef ZIGGY_FORWARDER_SPOOL_H_
 #define ZIGGY_FORWARDER_SPOOL_H_
