@@ -32,21 +32,21 @@ constexpr absl::Duration kDrainTime = absl::Seconds(1);
 // Forwarders remembered at most (their next index each).
 constexpr size_t kMaxForwarders = 100000;
 
-// OK when `payload` is exactly `count` length-prefixed, NUL-terminated
-// documents.
-absl::Status CheckFraming(absl::string_view payload, int32_t count) {
+// Splits a relayed batch's payload into its documents (*docs), checking
+// that it is exactly `count` length-prefixed, NUL-terminated documents.
+absl::Status SplitBatch(absl::string_view payload, int32_t count,
+                        std::vector<absl::string_view>* docs) {
+  docs->clear();
   DocumentReader reader(payload, ReaderOptions{kMaxRelayBatchBytes, false});
   absl::string_view doc;
-  while (reader.Next(&doc)) {
-  }
+  while (reader.Next(&doc)) docs->push_back(doc);
   if (!reader.status().ok()) {
     return absl::InvalidArgumentError(
         absl::StrCat("payload framing: ", reader.status().message()));
   }
-  if (reader.documents() != static_cast<uint64_t>(count)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("payload holds ", reader.documents(),
-                     " documents, header says ", count));
+  if (docs->size() != static_cast<size_t>(count)) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "payload holds ", docs->size(), " documents, header says ", count));
   }
   return absl::OkStatus();
 }
@@ -225,7 +225,8 @@ class Collector::Impl {
     // The payload must be exactly `count` whole documents. A batch whose
     // framing breaks is refused whole: what follows the break could never
     // be found, and acknowledging it would lose it.
-    if (absl::Status s = CheckFraming(events, header->count); !s.ok()) {
+    if (absl::Status s = SplitBatch(events, header->count, &relay_docs_);
+        !s.ok()) {
       ++relay_rejected_;
       LOG_EVERY_N(WARNING, 100)
           << "relay batch from " << header->forwarder << ": " << s;
@@ -234,15 +235,13 @@ class Collector::Impl {
     const absl::Time received = clock_->Now();
     StartBatch();
     const double now = UnixSeconds(received);
-    DocumentReader reader(events, ReaderOptions{kMaxRelayBatchBytes, false});
-    absl::string_view doc;
     EventFields fields;
     // Each document is checked on its own: a malformed one is dropped and
     // counted, the others written.
-    while (reader.Next(&doc)) {
+    for (const absl::string_view doc : relay_docs_) {
       if (sockets_.intake().Accept(doc, now, &fields)) AddEvent(doc, fields);
     }
-    relay_events_ += reader.documents();
+    relay_events_ += relay_docs_.size();
     next_index_[header->forwarder] = header->end;
     SubmitAck(identity, *header, now, std::move(batch_));
   }
@@ -370,7 +369,8 @@ class Collector::Impl {
 
   // Run()'s thread only.
   bool stopping_ = false;
-  std::unique_ptr<EventBatch> batch_;                     // being filled
+  std::unique_ptr<EventBatch> batch_;          // being filled
+  std::vector<absl::string_view> relay_docs_;  // of the batch in hand
   absl::flat_hash_map<std::string, int64_t> next_index_;  // per forwarder
   absl::flat_hash_map<std::string, double> forwarders_seen_;
   uint64_t relay_batches_ = 0, relay_events_ = 0, relay_acked_ = 0,
