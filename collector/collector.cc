@@ -347,6 +347,7 @@ class Collector::Impl {
                       {"resend_requests", relay_resends_},
                       {"rejected", relay_rejected_},
                       {"checkpoints", c(stats_.checkpoints)},
+                      {"checkpoint_written", c(stats_.checkpoint_written)},
                       {"rolled_back_bytes", c(stats_.rolled_back_bytes)},
                       {"forwarders", Value(std::move(forwarders))},
                   })},

@@ -96,6 +96,12 @@ class EventWriter {
   RelayState* const relay_;
   const int ack_fd_;
   absl::Time last_checkpoint_ = absl::InfinitePast();
+  // Events were appended since the last checkpoint. Once relay checkpoints
+  // are on, a restart rolls every file back to its checkpointed length, so
+  // events from the plain collect port must be checkpointed too, at every
+  // tick, or a crash would undo everything written since the forwarders
+  // went quiet.
+  bool written_since_checkpoint_ = false;
   // Set once events were dropped or a file could not be made durable at
   // the end: no checkpoint is recorded after that (see Checkpoint()).
   bool given_up_ = false;

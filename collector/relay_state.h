@@ -13,7 +13,8 @@
 // checkpointed length: whatever was written after the last checkpoint was
 // never acknowledged, so forwarders will resend it, and rolling it back is
 // what keeps it from landing twice. (Events from the plain collect port
-// written in that window go too: they were never acknowledged either.) A
+// written in that window go too, which is why the writer also checkpoints
+// every flush tick in which it wrote anything.) A
 // file opened after a checkpoint enters the snapshot before anything is
 // written to it.
 //

@@ -20,12 +20,13 @@ struct CollectorStats {
   Counter write_errors{0};    // failed write()/open() calls
   Counter repaired_tails{0};  // files whose torn tail was truncated
   Counter repaired_bytes{0};
-  Counter corrupt_files{0};      // damaged files set aside
-  Counter reopened_files{0};     // removed or replaced files reopened
-  Counter open_files{0};         // gauge
-  Counter queued_bytes{0};       // gauge: received, waiting for the writer
-  Counter checkpoints{0};        // relay checkpoints made durable
-  Counter rolled_back_bytes{0};  // unacknowledged bytes undone at start
+  Counter corrupt_files{0};       // damaged files set aside
+  Counter reopened_files{0};      // removed or replaced files reopened
+  Counter open_files{0};          // gauge
+  Counter queued_bytes{0};        // gauge: received, waiting for the writer
+  Counter checkpoints{0};         // relay checkpoints made durable
+  Counter checkpoint_written{0};  // `written` as of the last checkpoint
+  Counter rolled_back_bytes{0};   // unacknowledged bytes undone at start
 };
 
 }  // namespace ziggy

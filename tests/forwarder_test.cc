@@ -296,6 +296,48 @@ void LimitFileSize(pid_t pid, rlim_t bytes) {
   ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
 }
 
+// Once a forwarder was seen, a restart after a crash rolls files back to the
+// last relay checkpoint. Events sent straight to the collect port after the
+// forwarders went quiet must be checkpointed too: a kill -9 seconds later
+// loses none of them, and the relayed ones stay exactly once.
+TEST(ForwarderTest, CollectorKilledAfterQuietForwarderKeepsDirectEvents) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  const std::string relay = collector->relay();
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), relay);
+  ASSERT_NE(forwarder, nullptr);
+  {
+    Sender via_forwarder(forwarder->collect());
+    for (int seq = 0; seq < 20; ++seq) {
+      via_forwarder.Send(ForeignEvent("relayed", 1, seq));
+    }
+  }
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 20; }));
+  ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  forwarder.reset();  // quiet from now on
+
+  constexpr int kDirect = 3000;
+  {
+    Sender direct(collector->collect());
+    for (int seq = 0; seq < kDirect; ++seq) {
+      direct.Send(ForeignEvent("direct", 2, seq));
+    }
+  }
+  ASSERT_TRUE(collector->WaitWritten(20 + kDirect));
+  EXPECT_TRUE(WaitFor([&] {
+    return collector->StatusNumber("relay.checkpoint_written") >= 20 + kDirect;
+  })) << collector->Status().DebugString();
+  collector->process().Signal(SIGKILL);
+  collector->process().Wait();
+  collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  EXPECT_EQ(collector->StatusNumber("relay.rolled_back_bytes"), 0);
+  const Sequences seen = ReadSequences(logs);
+  ExpectExactlyOnce(seen, 1, 20);
+  ExpectExactlyOnce(seen, 2, kDirect);
+}
+
 // The collector's disk refuses writes (a file size limit set on the running
 // process: EFBIG, as a full disk gives ENOSPC) under relayed load, and the
 // day changes meanwhile (a file due for rotation still holds refused
