@@ -85,7 +85,7 @@ class WrittenCounter {
   explicit WrittenCounter(const std::string& control)
       : socket_(context_, zmq::socket_type::req) {
     socket_.connect("tcp://" + control);
-    request_ = EncodeDocument(Value(Value::Map{{"command", "STATUS"}}));
+    request_ = EncodeDocument(Value(Value::Map{{"cmd", "STATUS"}}));
   }
 
   int64_t Get() {

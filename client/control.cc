@@ -17,7 +17,8 @@ absl::StatusOr<Value> CallControl(absl::string_view host_port,
     return absl::InvalidArgumentError(
         absl::StrCat("'", host_port, "': give the daemon's control port"));
   }
-  Value::Map request{{"command", std::string(command)}};
+  // `cmd`, as the seed's tools send it, so seed-era daemons answer too.
+  Value::Map request{{"cmd", std::string(command)}};
   request.insert(request.end(), args.begin(), args.end());
   const std::string bytes = EncodeDocument(Value(std::move(request)));
 

@@ -1,7 +1,8 @@
 // CallControl: one request to a daemon's control port and its reply.
 //
 // The control protocol (DESIGN §3): a ZeroMQ REQ/REP exchange of one BSON
-// document each way. The request is {command: "STATUS", ...arguments}; the
+// document each way. The request is {cmd: "STATUS", ...arguments} (the
+// seed's key, so daemons of either generation answer); the
 // reply is a document, {error: "..."} for a failed or unknown command.
 //
 //   absl::StatusOr<ziggy::Value> status =
@@ -21,7 +22,7 @@ namespace ziggy {
 
 inline constexpr absl::string_view kDefaultControl = "127.0.0.1:3513";
 
-// Sends {command, ...args} to host:port and returns the reply document.
+// Sends {cmd: command, ...args} to host:port and returns the reply document.
 // Errors: kInvalidArgument for a bad address; kUnavailable when no reply
 // came within `timeout` (daemon down, wrong port); kDataLoss for a reply
 // that is not BSON; kFailedPrecondition carrying the daemon's {error}.

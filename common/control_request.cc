@@ -27,13 +27,15 @@ absl::StatusOr<ControlRequest> ParseControlRequest(absl::string_view message) {
   absl::StatusOr<Value> doc = DecodeDocument(message);
   if (!doc.ok()) {
     return absl::InvalidArgumentError(
-        "a control request is a BSON document {command: ...}");
+        "a control request is a BSON document {cmd: ...}");
   }
-  const Value* command = doc->Get("command");
+  // The seed's tools send `cmd`; earlier versions of ours sent `command`.
+  const Value* command = doc->Get("cmd");
+  if (command == nullptr) command = doc->Get("command");
   if (command == nullptr || command->kind() != Value::Kind::kString ||
       !IsCommandName(command->AsString())) {
     return absl::InvalidArgumentError(
-        "the control request has no string 'command'");
+        "the control request has no command name in 'cmd'");
   }
   return ControlRequest{absl::AsciiStrToUpper(command->AsString()),
                         *std::move(doc)};

@@ -15,6 +15,19 @@ TEST(ControlRequestTest, BsonRequest) {
   EXPECT_TRUE(request->args.Find("verbose")->AsBool());
 }
 
+TEST(ControlRequestTest, SeedToolsCmdKey) {
+  // Exactly what the seed's ziggyctl sends: {cmd: "STATUS"}.
+  const std::string bytes =
+      EncodeDocument(Value(Value::Map{{"cmd", "STATUS"}}));
+  absl::StatusOr<ControlRequest> request = ParseControlRequest(bytes);
+  ASSERT_TRUE(request.ok()) << request.status();
+  EXPECT_EQ(request->command, "STATUS");
+  EXPECT_EQ(ParseControlRequest(
+                EncodeDocument(Value(Value::Map{{"cmd", "sock_stream"}})))
+                ->command,
+            "SOCK_STREAM");
+}
+
 TEST(ControlRequestTest, SeedStyleText) {
   EXPECT_EQ(ParseControlRequest("SHUTDOWN")->command, "SHUTDOWN");
   EXPECT_EQ(ParseControlRequest("status\n")->command, "STATUS");

@@ -1,6 +1,8 @@
 #include "common/intake.h"
 
+#include <algorithm>
 #include <cstring>
+#include <vector>
 
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
@@ -90,6 +92,9 @@ bool EventIntake::Accept(absl::string_view doc, double now,
   received_bytes_ += doc.size();
   last_ = now;
   lag_ = fields->end > 0 ? now - fields->end : 0;
+  if (fields->end > 0) {
+    recent_lags_[lags_seen_++ % kRecentLags] = static_cast<float>(lag_);
+  }
   types_.Note(fields->type, now);
   hosts_.Note(fields->host, now);
   return true;
@@ -98,6 +103,15 @@ bool EventIntake::Accept(absl::string_view doc, double now,
 void EventIntake::AppendStatus(Value::Map* status) const {
   status->emplace_back("last", last_);
   status->emplace_back("lag", lag_);
+  std::vector<float> lags(
+      recent_lags_.begin(),
+      recent_lags_.begin() + std::min<uint64_t>(lags_seen_, kRecentLags));
+  double median = 0;
+  if (!lags.empty()) {
+    std::nth_element(lags.begin(), lags.begin() + lags.size() / 2, lags.end());
+    median = lags[lags.size() / 2];
+  }
+  status->emplace_back("lag_median", median);
   status->emplace_back("events", types_.ToValue());
   status->emplace_back("hosts", hosts_.ToValue());
   status->emplace_back("untracked",

@@ -12,6 +12,7 @@
 #ifndef ZIGGY_COMMON_INTAKE_H_
 #define ZIGGY_COMMON_INTAKE_H_
 
+#include <array>
 #include <cstdint>
 #include <string>
 
@@ -46,7 +47,10 @@ class EventIntake {
 
   uint64_t received() const { return received_; }
 
-  // STATUS fields: last, lag, events, hosts, untracked, received,
+  // STATUS fields: last, lag (receipt minus the last event's own `end`, as
+  // the seed reports it: one sender's wrong clock skews it), lag_median (the
+  // median of that over the last kRecentLags events, which a few bad clocks
+  // cannot move), events, hosts, untracked, received,
   // received_bytes, dropped: {malformed, no_type, oversized, multipart}.
   void AppendStatus(Value::Map* status) const;
 
@@ -78,6 +82,9 @@ class EventIntake {
   uint64_t malformed_ = 0, no_type_ = 0, oversized_ = 0, multipart_ = 0;
   double last_ = 0;
   double lag_ = 0;
+  static constexpr size_t kRecentLags = 1024;
+  std::array<float, kRecentLags> recent_lags_{};  // a ring
+  uint64_t lags_seen_ = 0;
   SeenMap types_;
   SeenMap hosts_;
   // Per drop reason: when last logged, and drops since.

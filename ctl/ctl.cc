@@ -75,6 +75,19 @@ std::string When(double unix_seconds, double now) {
       " (", Age(now - unix_seconds), " ago)");
 }
 
+// "control 3513<sep>collect 3514<sep>stream 41234[<sep>relay 3515]": the
+// ports a STATUS reply lists, relay only where the daemon has one.
+std::string FormatPorts(const Value& status, absl::string_view sep) {
+  std::string out;
+  for (const char* name : {"control", "collect", "stream", "relay"}) {
+    const std::string path = absl::StrCat("ports.", name);
+    if (status.Find(path) == nullptr || Number(status, path) <= 0) continue;
+    absl::StrAppend(&out, out.empty() ? "" : sep, name, " ",
+                    Number(status, path));
+  }
+  return out;
+}
+
 // A table of {name: {last, count}}, most recent first.
 void AppendSeenTable(const Value& status, absl::string_view field,
                      absl::string_view title, double now, std::string* out) {
@@ -101,15 +114,24 @@ void AppendSeenTable(const Value& status, absl::string_view field,
 }  // namespace
 
 std::string FormatStatus(const Value& s, double now) {
+  // Every line is printed only when its fields are there: a seed-era ziggyd
+  // answers STATUS with just last, lag and events.
   std::string out;
+  const bool has_host = s.Get("host") != nullptr;
   absl::StrAppend(
       &out, Text(s, "daemon").empty() ? "ziggy daemon" : Text(s, "daemon"),
-      " on ", Printable(Text(s, "host")), " (pid ",
-      static_cast<int64_t>(Number(s, "pid")), "), up ",
-      Age(Number(s, "uptime")), "\n");
-  absl::StrAppend(&out, "ports       control ", Number(s, "ports.control"),
-                  ", collect ", Number(s, "ports.collect"), ", stream ",
-                  Number(s, "ports.stream"), "\n");
+      has_host ? absl::StrCat(" on ", Printable(Text(s, "host"))) : "");
+  if (s.Get("pid") != nullptr) {
+    absl::StrAppend(&out, " (pid ", static_cast<int64_t>(Number(s, "pid")),
+                    ")");
+  }
+  if (s.Get("uptime") != nullptr) {
+    absl::StrAppend(&out, ", up ", Age(Number(s, "uptime")));
+  }
+  absl::StrAppend(&out, "\n");
+  if (s.Get("ports") != nullptr) {
+    absl::StrAppend(&out, "ports       ", FormatPorts(s, ", "), "\n");
+  }
   if (!Text(s, "log_path").empty()) {
     absl::StrAppend(&out, "log path    ", Text(s, "log_path"), " (",
                     Number(s, "rotate_hours"), "h files)\n");
@@ -117,18 +139,26 @@ std::string FormatStatus(const Value& s, double now) {
   absl::StrAppend(&out, "last event  ", When(Number(s, "last"), now));
   if (Number(s, "last") > 0) {
     absl::StrAppendFormat(&out, ", lag %.3fs", Number(s, "lag"));
+    if (s.Get("lag_median") != nullptr) {
+      absl::StrAppendFormat(&out, " (median of recent events %.3fs)",
+                            Number(s, "lag_median"));
+    }
   }
   absl::StrAppend(&out, "\n");
-  absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
-                  " events (", Bytes(Number(s, "received_bytes")), ")\n");
+  if (s.Get("received") != nullptr) {
+    absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
+                    " events (", Bytes(Number(s, "received_bytes")), ")\n");
+  }
   const bool collector = s.Get("written") != nullptr;  // not a forwarder
   if (collector) {
     absl::StrAppend(&out, "written     ", Count(Number(s, "written")),
                     " events (", Bytes(Number(s, "written_bytes")), ")\n");
   }
-  absl::StrAppend(&out, "published   ", Count(Number(s, "published")),
-                  " events to ", Number(s, "stream_subscribers"),
-                  " stream subscriber(s)\n");
+  if (s.Get("published") != nullptr) {
+    absl::StrAppend(&out, "published   ", Count(Number(s, "published")),
+                    " events to ", Number(s, "stream_subscribers"),
+                    " stream subscriber(s)\n");
+  }
   if (const Value* dropped = s.Get("dropped");
       dropped != nullptr && dropped->kind() == Value::Kind::kMap) {
     std::string reasons;
@@ -228,12 +258,15 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
     err << "ziggyctl: " << reply.status().message() << "\n";
     return 1;
   }
+  const Value* ports = reply->Get("ports");
+  if (command == "ports" && ports == nullptr) {
+    err << "ziggyctl: " << options.host << " lists no ports in its STATUS\n";
+    return 1;
+  }
   if (options.json) {
     std::string json;
-    const std::string bytes = command == "ports"
-                                  ? EncodeDocument(*reply->Get("ports"))
-                                  : EncodeDocument(*reply);
-    AppendJson(bytes, &json).IgnoreError();  // our own encoding is valid
+    AppendJson(EncodeDocument(command == "ports" ? *ports : *reply), &json)
+        .IgnoreError();  // our own encoding is valid
     out << json << "\n";
     return 0;
   }
@@ -241,20 +274,23 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
   if (command == "status") {
     out << FormatStatus(*reply, now);
   } else if (command == "ports") {
-    out << "control " << Number(*reply, "ports.control") << "\ncollect "
-        << Number(*reply, "ports.collect") << "\nstream "
-        << Number(*reply, "ports.stream") << "\n";
-  } else if (upstream_set) {
-    out << "upstreams set to " << args[2] << "\n";
-  } else if (command == "upstream") {
-    out << Text(*reply, "upstreams") << "\n";
+    out << FormatPorts(*reply, "\n") << "\n";
   } else if (upstream_set) {
     out << "upstreams set to " << args[2] << "\n";
   } else if (command == "upstream") {
     out << Text(*reply, "upstreams") << "\n";
   } else if (command == "flush") {
-    out << "flushed: " << Count(Number(*reply, "written"))
-        << " events written\n";
+    // A collector says how many events its files hold; a forwarder syncs
+    // its spool and says which index everything below is durable.
+    if (reply->Get("written") != nullptr) {
+      out << "flushed: " << Count(Number(*reply, "written"))
+          << " events written\n";
+    } else if (reply->Get("synced") != nullptr) {
+      out << "flushed: spool synced, every event below index "
+          << Count(Number(*reply, "synced")) << " durable\n";
+    } else {
+      out << "flushed\n";
+    }
   } else {
     out << "shutting down " << options.host << "\n";
   }

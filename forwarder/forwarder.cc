@@ -117,8 +117,11 @@ class Forwarder::Impl {
     const std::string& command = request.command;
     if (command == "STATUS") return EncodeDocument(Status());
     if (command == "FLUSH") {
-      SyncSpool();
-      return EncodeDocument(Value(Value::Map{{"ok", true}}));
+      if (absl::Status s = spool_->Sync(); !s.ok()) {
+        return ErrorReply(absl::StrCat("spool sync failed: ", s.message()));
+      }
+      return EncodeDocument(
+          Value(Value::Map{{"ok", true}, {"synced", spool_->synced_index()}}));
     }
     if (command == "UPSTREAM") {
       return EncodeDocument(Value(

@@ -344,6 +344,24 @@ TEST(CollectorTest, ControlPortAnswersEveryCommand) {
   EXPECT_EQ(ziggyd->process().Wait(), 0);
 }
 
+// STATUS lag is the seed's (receipt minus the last event's `end`), which
+// one sender's wrong clock throws off; lag_median, over recent events, is
+// not moved by it.
+TEST(CollectorTest, LagMedianIgnoresOneBadClock) {
+  auto ziggyd = Ziggyd::Start(TempDir("logs"), {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  Event event;
+  event.type = "request";
+  event.end = kDayStart - 0.5;
+  for (int i = 0; i < 20; ++i) sender.Send(EncodeEvent(event));
+  event.end = 1.0;  // a sender whose clock reads 1970
+  sender.Send(EncodeEvent(event));
+  ASSERT_TRUE(ziggyd->WaitWritten(21));
+  EXPECT_NEAR(ziggyd->StatusNumber("lag"), kDayStart - 1.0, 1);
+  EXPECT_NEAR(ziggyd->StatusNumber("lag_median"), 0.5, 0.01);
+}
+
 TEST(CollectorTest, BadFlagsGiveOneLineAndExitNonZero) {
   std::string out, err;
   EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--rotate-hours=25",

@@ -462,6 +462,45 @@ TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {
   for (int i = 0; i < spooled; ++i) EXPECT_EQ(seen.count({5, i}), 1u) << i;
 }
 
+// ziggyctl ports and flush on both daemons: the collector lists its relay
+// port and counts what its files hold; the forwarder says its spool is
+// synced (it has no files, so no "0 events written").
+TEST(ForwarderTest, ZiggyctlPortsAndFlushSayWhatEachDaemonHas) {
+  auto collector = Ziggyd::Start(TempDir("logs"));
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay());
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  for (int i = 0; i < 5; ++i) sender.Send(ForeignEvent("t", 6, i));
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 5; }));
+  ASSERT_TRUE(collector->WaitWritten(5));
+  const std::string ctl = RunfilesPath("ctl/ziggyctl");
+  const auto port = [](const std::string& address) {
+    return address.substr(address.rfind(':') + 1);
+  };
+  std::string out, err;
+  ASSERT_EQ(RunCommand({ctl, "-H", collector->control(), "ports"}, &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, absl::StrCat("control ", port(collector->control()),
+                              "\ncollect ", port(collector->collect()),
+                              "\nstream ", port(collector->stream()),
+                              "\nrelay ", port(collector->relay()), "\n"));
+  ASSERT_EQ(RunCommand({ctl, "-H", forwarder->control(), "ports"}, &out, &err),
+            0)
+      << err;
+  EXPECT_FALSE(absl::StrContains(out, "relay")) << out;
+  ASSERT_EQ(RunCommand({ctl, "-H", collector->control(), "flush"}, &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(out, "flushed: 5 events written\n");
+  ASSERT_EQ(RunCommand({ctl, "-H", forwarder->control(), "flush"}, &out, &err),
+            0)
+      << err;
+  EXPECT_TRUE(absl::StartsWith(out, "flushed: spool synced")) << out;
+  EXPECT_FALSE(absl::StrContains(out, "events written")) << out;
+}
+
 TEST(ForwarderTest, CorruptSegmentDeliversWholeRecordsAroundTheDamage) {
   const std::string spool = TempDir("spool");
   const int relay_port = UnusedPort();
