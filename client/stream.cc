@@ -1,5 +1,7 @@
 #include "client/stream.h"
 
+#include <string.h>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/control.h"
@@ -10,20 +12,50 @@
 
 namespace ziggy {
 
+// The SUB socket, with a monitor that tells whether its TCP connection is
+// up (ZeroMQ itself retries a refused connect in silence).
 class StreamSubscriber::Socket {
  public:
   Socket(const std::string& endpoint, const std::string& prefix)
-      : socket_(context_, zmq::socket_type::sub) {
+      : endpoint_(endpoint),
+        socket_(context_, zmq::socket_type::sub),
+        monitor_(context_, zmq::socket_type::pair) {
     socket_.set(zmq::sockopt::linger, 0);
     socket_.set(zmq::sockopt::ipv6, 1);
     socket_.set(zmq::sockopt::subscribe, prefix);
+    if (zmq_socket_monitor(socket_.handle(), "inproc://stream-monitor",
+                           ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {
+      throw zmq::error_t();
+    }
+    monitor_.connect("inproc://stream-monitor");
     socket_.connect(endpoint);
   }
   zmq::socket_t& get() { return socket_; }
+  const std::string& endpoint() const { return endpoint_; }
+
+  // Reads the monitor's pending events; true while connected.
+  bool Connected() {
+    std::vector<zmq::message_t> frames;
+    while (zmq::recv_multipart(monitor_, std::back_inserter(frames),
+                               zmq::recv_flags::dontwait)) {
+      // Frame 1: u16 event, u32 value; frame 2: the endpoint.
+      uint16_t event = 0;
+      if (!frames.empty() && frames[0].size() >= sizeof event) {
+        memcpy(&event, frames[0].data(), sizeof event);
+        if (event == ZMQ_EVENT_CONNECTED) connected_ = true;
+        if (event == ZMQ_EVENT_DISCONNECTED) connected_ = false;
+      }
+      frames.clear();
+    }
+    return connected_;
+  }
 
  private:
+  const std::string endpoint_;
   zmq::context_t context_{1};
   zmq::socket_t socket_;
+  zmq::socket_t monitor_;
+  bool connected_ = false;
 };
 
 StreamSubscriber::StreamSubscriber(StreamOptions options)
@@ -57,7 +89,25 @@ absl::Status StreamSubscriber::Discover(absl::Duration timeout) {
   }
   if (port_ >= 0) ++reconnects_;
   port_ = static_cast<int>(port->AsInt());
+  unconnected_since_ = absl::Now();
   return absl::OkStatus();
+}
+
+absl::Status StreamSubscriber::Health() {
+  if (socket_ == nullptr || socket_->Connected()) {
+    unconnected_since_ = absl::InfiniteFuture();
+    return absl::OkStatus();
+  }
+  if (unconnected_since_ == absl::InfiniteFuture()) {
+    unconnected_since_ = absl::Now();  // connected before, dropped now
+  }
+  if (absl::Now() - unconnected_since_ < options_.control_timeout) {
+    return absl::OkStatus();
+  }
+  return absl::UnavailableError(absl::StrCat(
+      options_.control, " names its stream ", socket_->endpoint(),
+      ", which this host cannot connect to (is the daemon's --stream bound "
+      "to an interface reachable from here?)"));
 }
 
 absl::Status StreamSubscriber::Connect() {

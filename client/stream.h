@@ -49,6 +49,12 @@ class StreamSubscriber {
   // REQUIRES: Connect() succeeded once.
   bool Next(std::string* type, std::string* bson, absl::Duration timeout);
 
+  // OK while the stream's connection is up, or has been down for less than
+  // control_timeout; else kUnavailable saying which endpoint cannot be
+  // reached (e.g. a daemon whose stream listens on another interface than
+  // its control port). Next() keeps trying meanwhile.
+  absl::Status Health();
+
   // Times the subscriber moved to a new stream port.
   int reconnects() const { return reconnects_; }
 
@@ -63,6 +69,7 @@ class StreamSubscriber {
   int port_ = -1;
   int reconnects_ = 0;
   absl::Time quiet_since_;
+  absl::Time unconnected_since_ = absl::InfiniteFuture();
   std::unique_ptr<Socket> socket_;
 };
 

@@ -31,7 +31,7 @@ namespace ziggy {
 struct CollectorOptions {
   std::string control = "127.0.0.1:3513";  // host:port, port 0 = any
   std::string collect = "127.0.0.1:3514";
-  std::string stream = "127.0.0.1:0";
+  std::string stream;  // "": port 0 on the control port's interface
   std::string relay = "127.0.0.1:3515";  // ROUTER for forwarders; "" = off
   StoreOptions store;                    // store.root: the log path
   size_t max_event_bytes = 1 << 20;      // larger events are dropped

@@ -15,9 +15,11 @@ DEFINE_string(control, "127.0.0.1:3513",
 DEFINE_string(collect, "127.0.0.1:3514",
               "Collect port (PULL) for events, host:port; \"*:3514\" listens "
               "on every interface.");
-DEFINE_string(stream, "127.0.0.1:0",
+DEFINE_string(stream, "",
               "Live stream port (PUB) host:port; 0 picks a free one (ask the "
-              "control port: SOCK_STREAM).");
+              "control port: SOCK_STREAM). Empty: a free port on the control "
+              "port's interface, so ziggyview -H reaches it wherever it "
+              "reaches the control port.");
 DEFINE_string(relay, "127.0.0.1:3515",
               "Relay port (ROUTER) for forwarders' acknowledged batches, "
               "host:port; empty turns it off.");

@@ -31,6 +31,14 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
   return absl::OkStatus();
 }
 
+std::string DefaultStreamAddress(absl::string_view control) {
+  const size_t colon = control.rfind(':');
+  return absl::StrCat(
+      control.substr(0,
+                     colon == absl::string_view::npos ? control.size() : colon),
+      ":0");
+}
+
 std::string PortReply(const std::string& endpoint) {
   return EncodeDocument(Value(Value::Map{{"port", EndpointPort(endpoint)}}));
 }
@@ -75,7 +83,10 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
       !s.ok()) {
     return s;
   }
-  return BindSocket(stream_, addresses.stream, "stream", &stream_endpoint_);
+  const std::string stream = addresses.stream.empty()
+                                 ? DefaultStreamAddress(addresses.control)
+                                 : addresses.stream;
+  return BindSocket(stream_, stream, "stream", &stream_endpoint_);
 }
 
 std::vector<zmq::pollitem_t> DaemonSockets::PollItems(bool collect) {

@@ -28,6 +28,8 @@ namespace ziggy {
 struct DaemonAddresses {
   std::string control;  // host:port, port 0 = any
   std::string collect;
+  // Empty: any free port on the control port's interface, as the seed binds
+  // it, so whoever can reach the control port can follow the stream.
   std::string stream;
   int receive_high_water_mark = 100000;
 };
@@ -36,6 +38,10 @@ struct DaemonAddresses {
 // `name` is the flag, for messages.
 absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
                         absl::string_view name, std::string* endpoint);
+
+// The stream's address when none is given: the host of `control` (host:port)
+// with port 0, e.g. "*:3513" -> "*:0", "[::1]:3513" -> "[::1]:0".
+std::string DefaultStreamAddress(absl::string_view control);
 
 // {port: N} for a bound endpoint.
 std::string PortReply(const std::string& endpoint);

@@ -25,7 +25,7 @@ namespace ziggy {
 struct ForwarderOptions {
   std::string control = "127.0.0.1:3513";
   std::string collect = "127.0.0.1:3514";
-  std::string stream = "127.0.0.1:0";
+  std::string stream;  // "": port 0 on the control port's interface
   SpoolOptions spool;  // spool.dir: the spool path
   RelayOptions relay;  // relay.upstreams: the collectors' relay ports
   size_t max_event_bytes = 1 << 20;

@@ -12,8 +12,11 @@
 DEFINE_string(collect, "127.0.0.1:3514",
               "Collect port (PULL) for local applications.");
 DEFINE_string(control, "127.0.0.1:3513", "Control port (REP).");
-DEFINE_string(stream, "127.0.0.1:0",
-              "Live stream port (PUB); 0 picks a free one.");
+DEFINE_string(stream, "",
+              "Live stream port (PUB) host:port; 0 picks a free one (ask the "
+              "control port: SOCK_STREAM). Empty: a free port on the control "
+              "port's interface, so ziggyview -H reaches it wherever it "
+              "reaches the control port.");
 DEFINE_string(
     upstream, "127.0.0.1:3515",
     "Collectors' relay ports, host:port[,host:port...], first preferred.");

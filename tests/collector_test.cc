@@ -344,6 +344,42 @@ TEST(CollectorTest, ControlPortAnswersEveryCommand) {
   EXPECT_EQ(ziggyd->process().Wait(), 0);
 }
 
+// The stream listens on the control port's interface unless --stream says
+// otherwise, so ziggyview -H reaches it from wherever it reaches the
+// control port (here 127.0.0.2 stands for another host's view); a stream
+// it cannot reach is reported on stderr instead of waited on in silence.
+TEST(CollectorTest, StreamListensWhereTheControlPortDoes) {
+  auto ziggyd =
+      Ziggyd::Start(TempDir("logs"), {"--control=127.0.0.2:0", "--stream="});
+  ASSERT_NE(ziggyd, nullptr);
+  EXPECT_TRUE(absl::StartsWith(ziggyd->stream(), "127.0.0.2:"))
+      << ziggyd->stream();
+  auto viewer = Subprocess::Start(
+      {RunfilesPath("viewer/ziggyview"), "-H", ziggyd->control()});
+  ASSERT_NE(viewer, nullptr);
+  Sender sender(ziggyd->collect());
+  EXPECT_TRUE(WaitFor([&] {
+    sender.Send(ForeignEvent("live", 1, 1));
+    return absl::StrContains(viewer->Stdout(), "\"type\":\"live\"");
+  })) << viewer->Stderr();
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+  EXPECT_EQ(viewer->Stderr(), "");
+
+  auto elsewhere = Ziggyd::Start(
+      TempDir("logs2"), {"--control=127.0.0.2:0", "--stream=127.0.0.1:0"});
+  ASSERT_NE(elsewhere, nullptr);
+  viewer = Subprocess::Start({RunfilesPath("viewer/ziggyview"), "-H",
+                              elsewhere->control(), "--timeout=1"});
+  ASSERT_NE(viewer, nullptr);
+  EXPECT_TRUE(WaitFor(
+      [&] { return absl::StrContains(viewer->Stderr(), "cannot connect to"); },
+      absl::Seconds(10)))
+      << viewer->Stderr();
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+}
+
 // STATUS lag is the seed's (receipt minus the last event's `end`), which
 // one sender's wrong clock throws off; lag_median, over recent events, is
 // not moved by it.

@@ -132,11 +132,17 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
     return kViewError;
   }
   std::string type, bson;
+  bool warned = false;  // once per time the stream is out of reach
   while (options.stop == nullptr || !options.stop->load()) {
     if (stream.Next(&type, &bson, absl::Milliseconds(100))) {
       printer.Event(bson);
       printer.Flush();  // live: show events as they come
     }
+    const absl::Status health = stream.Health();
+    if (!health.ok() && !warned) {
+      err << "ziggyview: " << health.message() << "; still trying\n";
+    }
+    warned = !health.ok();
   }
   return kViewOk;
 }
