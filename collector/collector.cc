@@ -13,6 +13,7 @@
 #include "client/event.h"
 #include "client/reader.h"
 #include "collector/event_writer.h"
+#include "collector/plain_forward.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/control_request.h"
@@ -61,6 +62,7 @@ class Collector::Impl {
                                               : options_.clock),
         sockets_("ziggyd", options_.max_event_bytes, clock_),
         relay_(sockets_.context(), zmq::socket_type::router),
+        forward_(sockets_.context()),
         ack_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
   ~Impl() {
@@ -87,6 +89,11 @@ class Collector::Impl {
       if (absl::Status s =
               BindSocket(relay_, options_.relay, "relay", &relay_endpoint_);
           !s.ok()) {
+        return s;
+      }
+    }
+    if (!options_.forward.empty()) {
+      if (absl::Status s = forward_.Connect(options_.forward); !s.ok()) {
         return s;
       }
     }
@@ -169,6 +176,7 @@ class Collector::Impl {
     batch_->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
                 fields.type.size());
     sockets_.Publish(fields.type, doc);
+    if (forward_.on()) forward_.Send(doc);
   }
 
   // One batch from a forwarder: [identity, header, payload].
@@ -355,6 +363,7 @@ class Collector::Impl {
         {"rotate_hours", options_.store.rotate_hours},
     };
     status.insert(status.end(), rest.begin(), rest.end());
+    if (forward_.on()) status.emplace_back("forwarded", forward_.ToValue());
     return Value(std::move(status));
   }
 
@@ -362,6 +371,7 @@ class Collector::Impl {
   Clock* const clock_;
   DaemonSockets sockets_;
   zmq::socket_t relay_;
+  PlainForward forward_;
   const int ack_fd_;
   std::string relay_endpoint_;
   CollectorStats stats_;

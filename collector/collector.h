@@ -33,8 +33,11 @@ struct CollectorOptions {
   std::string collect = "127.0.0.1:3514";
   std::string stream;  // "": port 0 on the control port's interface
   std::string relay = "127.0.0.1:3515";  // ROUTER for forwarders; "" = off
-  StoreOptions store;                    // store.root: the log path
-  size_t max_event_bytes = 1 << 20;      // larger events are dropped
+  // The seed's --forward: host:port of another daemon's collect port that
+  // gets every accepted event, best effort (plain_forward.h); "" = off.
+  std::string forward;
+  StoreOptions store;                // store.root: the log path
+  size_t max_event_bytes = 1 << 20;  // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);
   size_t max_queued_bytes = 64 << 20;    // received, not yet written
   int receive_high_water_mark = 100000;  // messages ZeroMQ may queue

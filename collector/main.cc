@@ -23,6 +23,11 @@ DEFINE_string(stream, "",
 DEFINE_string(relay, "127.0.0.1:3515",
               "Relay port (ROUTER) for forwarders' acknowledged batches, "
               "host:port; empty turns it off.");
+DEFINE_string(forward, "",
+              "host:port of another daemon's collect port to push every "
+              "accepted event to, as the seed's ziggyd did: best effort, "
+              "dropped (counted) when it is down or slow. For delivery "
+              "that survives outages and crashes, run ziggy-forwarder.");
 DEFINE_string(log_path, "ziggy-logs",
               "Directory for event files (created if missing); relative paths "
               "are resolved against the directory you ran the command from.");
@@ -76,6 +81,7 @@ int main(int argc, char** argv) {
   options.collect = FLAGS_collect;
   options.stream = FLAGS_stream;
   options.relay = FLAGS_relay;
+  options.forward = FLAGS_forward;
   options.store.root = ziggy::ResolveUserPath(FLAGS_log_path);
   options.store.rotate_hours = FLAGS_rotate_hours;
   options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);
@@ -101,6 +107,10 @@ int main(int argc, char** argv) {
             << " stream=" << (*collector)->stream_endpoint()
             << " relay=" << (*collector)->relay_endpoint()
             << " log-path=" << options.store.root;
+  if (!options.forward.empty()) {
+    LOG(INFO) << "forwarding every event to " << options.forward
+              << ", best effort; ziggy-forwarder is the reliable path";
+  }
   signals.Start([&](int signo) {
     LOG(INFO) << "signal " << signo << ": stopping";
     (*collector)->Stop();

@@ -380,6 +380,32 @@ TEST(CollectorTest, StreamListensWhereTheControlPortDoes) {
   EXPECT_EQ(viewer->Wait(), 0);
 }
 
+// The seed's `ziggyd --forward=host:port`: every accepted event is also
+// pushed to another daemon's collect port (best effort), which writes it.
+TEST(CollectorTest, ForwardFlagPushesEveryEventToAnotherCollector) {
+  auto central = Ziggyd::Start(TempDir("central"));
+  ASSERT_NE(central, nullptr);
+  auto local =
+      Ziggyd::Start(TempDir("local"), {"--forward=" + central->collect()});
+  ASSERT_NE(local, nullptr);
+  Sender sender(local->collect());
+  for (int i = 0; i < 100; ++i) sender.Send(ForeignEvent("request", 3, i));
+  ASSERT_TRUE(local->WaitWritten(100));
+  ASSERT_TRUE(central->WaitWritten(100));
+  const auto seen = ReadAllSequences(central->log_path());
+  EXPECT_EQ(seen.size(), 100u);
+  for (int i = 0; i < 100; ++i) EXPECT_EQ(seen.count({3, i}), 1u) << i;
+  EXPECT_EQ(local->StatusNumber("forwarded.sent"), 100);
+  EXPECT_EQ(local->StatusNumber("forwarded.dropped"), 0);
+  std::string out, err;
+  EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--forward=nowhere",
+                        "--control=127.0.0.1:0", "--collect=127.0.0.1:0",
+                        "--relay=", "--log-path=" + TempDir("bad")},
+                       &out, &err),
+            1);
+  EXPECT_TRUE(absl::StrContains(err, "--forward=nowhere")) << err;
+}
+
 // STATUS lag is the seed's (receipt minus the last event's `end`), which
 // one sender's wrong clock throws off; lag_median, over recent events, is
 // not moved by it.

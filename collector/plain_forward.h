@@ -1,0 +1,49 @@
+// PlainForward: the seed's `ziggyd --forward=host:port`: every event the
+// collector accepts is also pushed to another daemon's collect port, best
+// effort. Nothing is spooled or acknowledged: while the other end is down
+// or slow, up to kHighWaterMark events wait in ZeroMQ and later ones are
+// dropped and counted (`forwarded.dropped`). For delivery that survives
+// crashes and outages, run ziggy-forwarder instead (forwarder/RELAY.md).
+//
+// Thread-safety: none; the collector's receive thread owns it.
+
+#ifndef ZIGGY_COLLECTOR_PLAIN_FORWARD_H_
+#define ZIGGY_COLLECTOR_PLAIN_FORWARD_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/strings/string_view.h"
+#include "client/value.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+
+class PlainForward {
+ public:
+  static constexpr int kHighWaterMark = 1000;
+
+  explicit PlainForward(zmq::context_t& context)
+      : socket_(context, zmq::socket_type::push) {}
+
+  // Connects to `address` (host:port). kInvalidArgument for a bad one.
+  absl::Status Connect(const std::string& address);
+  bool on() const { return !endpoint_.empty(); }
+
+  // Queues one event without blocking; counts it sent or dropped.
+  // REQUIRES: on().
+  void Send(absl::string_view doc);
+
+  // STATUS `forwarded`: {to, sent, dropped}.
+  Value ToValue() const;
+
+ private:
+  zmq::socket_t socket_;
+  std::string address_, endpoint_;
+  uint64_t sent_ = 0, dropped_ = 0;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_PLAIN_FORWARD_H_
