@@ -1,6 +1,8 @@
 #include "common/daemon_sockets.h"
 
+#include <dirent.h>
 #include <sys/eventfd.h>
+#include <sys/resource.h>
 #include <unistd.h>
 
 #include "absl/strings/str_cat.h"
@@ -29,6 +31,26 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
   }
   *endpoint = socket.get(zmq::sockopt::last_endpoint);
   return absl::OkStatus();
+}
+
+void RaiseFileLimit() {
+  struct rlimit limit;
+  if (getrlimit(RLIMIT_NOFILE, &limit) != 0 || limit.rlim_cur >= limit.rlim_max)
+    return;
+  const rlim_t before = limit.rlim_cur;
+  limit.rlim_cur = limit.rlim_max;
+  if (setrlimit(RLIMIT_NOFILE, &limit) != 0) {
+    PLOG(WARNING) << "cannot raise the open file limit from " << before;
+  }
+}
+
+int64_t OpenFileDescriptors() {
+  DIR* dir = opendir("/proc/self/fd");
+  if (dir == nullptr) return -1;
+  int64_t count = 0;
+  while (const dirent* entry = readdir(dir)) count += entry->d_name[0] != '.';
+  closedir(dir);
+  return count - 1;  // opendir's own
 }
 
 std::string DefaultStreamAddress(absl::string_view control) {
@@ -62,10 +84,15 @@ DaemonSockets::~DaemonSockets() {
 
 absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
+  RaiseFileLimit();
   for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
     s->set(zmq::sockopt::linger, 0);
   }
   control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
+  // A peer sending a larger frame is disconnected by ZeroMQ before anything
+  // is allocated for it (frames declare their size up front).
+  control_.set(zmq::sockopt::maxmsgsize, kMaxControlRequestBytes);
+  stream_.set(zmq::sockopt::maxmsgsize, kMaxSubscriptionBytes);
   collect_.set(zmq::sockopt::rcvhwm, addresses.receive_high_water_mark);
   // Bounds memory per message; larger ones are counted as oversized up to
   // this size, and cut off by ZeroMQ beyond it.
@@ -205,6 +232,12 @@ Value::Map DaemonSockets::Status() const {
       {"pid", static_cast<int64_t>(getpid())},
       {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
   };
+  struct rlimit limit = {};
+  getrlimit(RLIMIT_NOFILE, &limit);
+  status.emplace_back(
+      "fds",
+      Value(Value::Map{{"open", OpenFileDescriptors()},
+                       {"limit", static_cast<int64_t>(limit.rlim_cur)}}));
   intake_.AppendStatus(&status);
   status.emplace_back("published", published_);
   status.emplace_back("stream_subscribers", static_cast<int64_t>(subscribers_));

@@ -39,6 +39,18 @@ struct DaemonAddresses {
 absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
                         absl::string_view name, std::string* endpoint);
 
+// Largest control request, and largest stream subscription (a type
+// prefix), a daemon accepts; a peer sending more is disconnected.
+inline constexpr int64_t kMaxControlRequestBytes = 64 << 10;
+inline constexpr int64_t kMaxSubscriptionBytes = 4 << 10;
+
+// Raises the soft limit on open files to the hard limit (daemons hold a
+// socket per peer and a file per type).
+void RaiseFileLimit();
+
+// File descriptors this process has open; -1 if unknown.
+int64_t OpenFileDescriptors();
+
 // The stream's address when none is given: the host of `control` (host:port)
 // with port 0, e.g. "*:3513" -> "*:0", "[::1]:3513" -> "[::1]:0".
 std::string DefaultStreamAddress(absl::string_view control);
@@ -77,8 +89,8 @@ class DaemonSockets {
   void Wake();
 
   EventIntake& intake() { return intake_; }
-  // daemon, host, pid, uptime, the intake's fields, published,
-  // stream_subscribers and ports {control, collect, stream}.
+  // daemon, host, pid, uptime, fds {open, limit}, the intake's fields,
+  // published, stream_subscribers and ports {control, collect, stream}.
   Value::Map Status() const;
 
   const std::string& control_endpoint() const { return control_endpoint_; }
