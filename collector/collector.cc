@@ -13,6 +13,7 @@
 #include "client/event.h"
 #include "client/reader.h"
 #include "collector/event_writer.h"
+#include "collector/forwarder_table.h"
 #include "collector/plain_forward.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
@@ -30,8 +31,8 @@ namespace {
 
 // How long shutdown keeps draining the collect socket.
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
-// Forwarders remembered at most (their next index each).
-constexpr size_t kMaxForwarders = 100000;
+// Forwarders listed in STATUS (the most recently heard).
+constexpr size_t kForwardersListed = 100;
 
 // Splits a relayed batch's payload into its documents (*docs), checking
 // that it is exactly `count` length-prefixed, NUL-terminated documents.
@@ -101,7 +102,11 @@ class Collector::Impl {
         RelayState::Recover(options_.store.root, &stats_);
     if (!relay_state.ok()) return relay_state.status();
     relay_state_ = *std::move(relay_state);
-    next_index_ = relay_state_->next_index();
+    std::string forgotten;
+    for (const auto& [id, mark] : relay_state_->forwarders()) {
+      forwarders_.Add(id, mark.token, &forgotten).next = mark.next;
+      if (!forgotten.empty()) forgotten_.push_back(forgotten);
+    }
     writer_ = std::make_unique<EventWriter>(options_.store, &stats_, clock_,
                                             options_.flush_interval,
                                             relay_state_.get(), ack_fd_);
@@ -195,54 +200,52 @@ class Collector::Impl {
     const std::string identity = frames[0].to_string();
     absl::StatusOr<RelayHeader> header = ParseRelayHeader(
         absl::string_view(frames[1].data<char>(), frames[1].size()));
-    if (!header.ok()) {
-      ++relay_rejected_;
-      LOG_EVERY_N(WARNING, 100) << "relay: " << header.status();
-      return Reply(identity, RelayError(header.status().message()));
+    if (!header.ok()) return Refuse(identity, header.status().message());
+    if (header->ping && frames.size() == 2) return Reply(identity, RelayPong());
+    if (header->ping || frames.size() != 3) {
+      return Refuse(identity, "a batch is two frames, header and payload");
     }
-    if (header->ping) return Reply(identity, RelayPong());
-    auto next = next_index_.find(header->forwarder);
-    if (next == next_index_.end() && next_index_.size() >= kMaxForwarders) {
-      return Reply(identity, RelayError("too many forwarders"));
+    const double now = UnixSeconds(clock_->Now());
+    ForwarderTable::Entry* forwarder = Admit(*header, now);
+    if (forwarder == nullptr) {
+      ++relay_refused_token_;
+      LOG_EVERY_T(WARNING, 10)
+          << "relay: refused a batch for forwarder " << header->forwarder
+          << " with a token other than the one its id is bound to ("
+          << relay_refused_token_ << " so far)";
+      return Reply(identity,
+                   RelayError(absl::StrCat("forwarder ", header->forwarder,
+                                           " is bound to another token")));
     }
-    const int64_t known = next == next_index_.end() ? 0 : next->second;
-    const int64_t expected = std::max(known, header->acked);
+    // A forwarder's own `acked` may move it forward: it was acknowledged
+    // up to there (perhaps by another collector). Only its token's holder
+    // can claim it, so a jump costs no other forwarder anything.
+    const int64_t expected = std::max(forwarder->next, header->acked);
     ++relay_batches_;
     if (header->end <= expected) {
       // Already written (perhaps not yet durable): ack with the next
       // checkpoint, never before.
       relay_duplicates_ += header->count;
-      return SubmitAck(identity, *header, UnixSeconds(clock_->Now()), nullptr);
+      return SubmitAck(identity, *header, nullptr);
     }
     if (header->first != expected) {
       ++relay_resends_;
       return Reply(identity, RelayResend(expected));
     }
     std::string payload;
-    absl::string_view events;
-    if (frames.size() >= 3) {
-      events = absl::string_view(frames[2].data<char>(), frames[2].size());
-    }
+    absl::string_view events(frames[2].data<char>(), frames[2].size());
     if (absl::Status s = DecompressPayload(*header, &events, &payload);
         !s.ok()) {
-      ++relay_rejected_;
-      LOG_EVERY_N(WARNING, 100)
-          << "relay batch from " << header->forwarder << ": " << s;
-      return Reply(identity, RelayError(s.message()));
+      return Refuse(identity, s.message());
     }
     // The payload must be exactly `count` whole documents. A batch whose
     // framing breaks is refused whole: what follows the break could never
     // be found, and acknowledging it would lose it.
     if (absl::Status s = SplitBatch(events, header->count, &relay_docs_);
         !s.ok()) {
-      ++relay_rejected_;
-      LOG_EVERY_N(WARNING, 100)
-          << "relay batch from " << header->forwarder << ": " << s;
-      return Reply(identity, RelayError(s.message()));
+      return Refuse(identity, s.message());
     }
-    const absl::Time received = clock_->Now();
     StartBatch();
-    const double now = UnixSeconds(received);
     EventFields fields;
     // Each document is checked on its own: a malformed one is dropped and
     // counted, the others written.
@@ -250,18 +253,59 @@ class Collector::Impl {
       if (sockets_.intake().Accept(doc, now, &fields)) AddEvent(doc, fields);
     }
     relay_events_ += relay_docs_.size();
-    next_index_[header->forwarder] = header->end;
-    SubmitAck(identity, *header, now, std::move(batch_));
+    if (header->acked > forwarder->next && forwarder->next > 0) {
+      ++relay_jumps_;
+      LOG_EVERY_T(INFO, 10)
+          << "relay: forwarder " << header->forwarder << " moved on from "
+          << forwarder->next << " to " << header->acked
+          << " (acknowledged elsewhere meanwhile)";
+    }
+    forwarder->next = header->end;
+    SubmitAck(identity, *header, std::move(batch_));
+  }
+
+  // The table's entry for the batch's forwarder, added (and its id bound to
+  // the batch's token) if new; null when the id is bound to another token.
+  ForwarderTable::Entry* Admit(const RelayHeader& header, double now) {
+    ForwarderTable::Entry* forwarder = forwarders_.Find(header.forwarder);
+    if (forwarder != nullptr && forwarder->token != header.token) {
+      // Recovered from a checkpoint older than tokens: bound now.
+      if (!forwarder->token.empty()) return nullptr;
+      forwarder->token = header.token;
+    }
+    if (forwarder == nullptr) {
+      std::string forgotten;
+      forwarder = &forwarders_.Add(header.forwarder, header.token, &forgotten);
+      if (!forgotten.empty()) {
+        LOG_EVERY_T(WARNING, 10)
+            << "relay: more than " << options_.max_forwarders
+            << " forwarders; forgot the one heard from least recently ("
+            << forgotten << "; " << forwarders_.forgotten() << " so far)";
+        forgotten_.push_back(std::move(forgotten));
+      }
+    }
+    forwarders_.Touch(*forwarder, now);
+    return forwarder;
+  }
+
+  // A batch that is not one: counted, logged at a bounded rate, answered.
+  void Refuse(const std::string& identity, absl::string_view why) {
+    ++relay_rejected_;
+    LOG_EVERY_T(WARNING, 10) << "relay: refused a batch: " << why << " ("
+                             << relay_rejected_ << " so far)";
+    Reply(identity, RelayError(why));
   }
 
   void SubmitAck(const std::string& identity, const RelayHeader& header,
-                 double now, std::unique_ptr<EventBatch> batch) {
+                 std::unique_ptr<EventBatch> batch) {
     if (batch == nullptr) {
       batch = writer_->NewBatch();
       batch->received = clock_->Now();
     }
-    batch->acks.push_back({identity, header.forwarder, header.end});
-    forwarders_seen_[header.forwarder] = now;
+    batch->acks.push_back(
+        {identity, header.forwarder, header.end, header.token});
+    batch->forgotten.swap(forgotten_);
+    forgotten_.clear();
     writer_->Submit(std::move(batch));
   }
 
@@ -329,15 +373,12 @@ class Collector::Impl {
                                         c(stats_.dropped_write_error));
       }
     }
-    Value::Map forwarders;
-    for (const auto& [id, next] : next_index_) {
-      auto seen = forwarders_seen_.find(id);
-      forwarders.emplace_back(
-          id,
-          Value(Value::Map{
-              {"next", next},
-              {"last", seen == forwarders_seen_.end() ? 0.0 : seen->second}}));
-    }
+    Value::Map forwarders;  // the most recent: STATUS stays small
+    forwarders_.ForEachRecent(
+        kForwardersListed, [&](const ForwarderTable::Entry& f) {
+          forwarders.emplace_back(
+              f.id, Value(Value::Map{{"next", f.next}, {"last", f.last}}));
+        });
     const Value::Map rest{
         {"written", c(stats_.written)},
         {"written_bytes", c(stats_.written_bytes)},
@@ -347,18 +388,23 @@ class Collector::Impl {
         {"repaired_tails", c(stats_.repaired_tails)},
         {"corrupt_files", c(stats_.corrupt_files)},
         {"reopened_files", c(stats_.reopened_files)},
-        {"relay", Value(Value::Map{
-                      {"batches", relay_batches_},
-                      {"events", relay_events_},
-                      {"acked", relay_acked_},
-                      {"duplicates_dropped", relay_duplicates_},
-                      {"resend_requests", relay_resends_},
-                      {"rejected", relay_rejected_},
-                      {"checkpoints", c(stats_.checkpoints)},
-                      {"checkpoint_written", c(stats_.checkpoint_written)},
-                      {"rolled_back_bytes", c(stats_.rolled_back_bytes)},
-                      {"forwarders", Value(std::move(forwarders))},
-                  })},
+        {"relay",
+         Value(Value::Map{
+             {"batches", relay_batches_},
+             {"events", relay_events_},
+             {"acked", relay_acked_},
+             {"duplicates_dropped", relay_duplicates_},
+             {"resend_requests", relay_resends_},
+             {"rejected", relay_rejected_},
+             {"refused_token", relay_refused_token_},
+             {"jumps", relay_jumps_},
+             {"forwarders_known", static_cast<int64_t>(forwarders_.size())},
+             {"forgotten", forwarders_.forgotten()},
+             {"checkpoints", c(stats_.checkpoints)},
+             {"checkpoint_written", c(stats_.checkpoint_written)},
+             {"rolled_back_bytes", c(stats_.rolled_back_bytes)},
+             {"forwarders", Value(std::move(forwarders))},
+         })},
         {"log_path", options_.store.root},
         {"rotate_hours", options_.store.rotate_hours},
     };
@@ -382,10 +428,11 @@ class Collector::Impl {
   bool stopping_ = false;
   std::unique_ptr<EventBatch> batch_;          // being filled
   std::vector<absl::string_view> relay_docs_;  // of the batch in hand
-  absl::flat_hash_map<std::string, int64_t> next_index_;  // per forwarder
-  absl::flat_hash_map<std::string, double> forwarders_seen_;
+  ForwarderTable forwarders_{options_.max_forwarders};
+  std::vector<std::string> forgotten_;  // for the writer's next batch
   uint64_t relay_batches_ = 0, relay_events_ = 0, relay_acked_ = 0,
-           relay_duplicates_ = 0, relay_resends_ = 0, relay_rejected_ = 0;
+           relay_duplicates_ = 0, relay_resends_ = 0, relay_rejected_ = 0,
+           relay_refused_token_ = 0, relay_jumps_ = 0;
 };
 
 absl::StatusOr<std::unique_ptr<Collector>> Collector::Bind(

@@ -36,6 +36,9 @@ struct CollectorOptions {
   // The seed's --forward: host:port of another daemon's collect port that
   // gets every accepted event, best effort (plain_forward.h); "" = off.
   std::string forward;
+  // Forwarders whose next index and token are kept (and checkpointed with
+  // every acknowledgement); beyond it the least recently heard is forgotten.
+  size_t max_forwarders = 10000;
   StoreOptions store;                // store.root: the log path
   size_t max_event_bytes = 1 << 20;  // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);

@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include "absl/cleanup/cleanup.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -63,7 +64,9 @@ void EventWriter::TakeAcks(std::vector<RelayAck>* acks) {
 }
 
 void EventWriter::Checkpoint() {
-  last_checkpoint_ = absl::Now();
+  // From its end: a checkpoint slower than kMaxAckDelay must still leave
+  // the writer time to take in the next acknowledgements.
+  auto mark = absl::MakeCleanup([this] { last_checkpoint_ = absl::Now(); });
   std::vector<std::pair<std::string, off_t>> lengths;
   const bool synced = store_.SyncOpenFiles(&lengths);
   // Once an event was dropped, no checkpoint may be recorded again: the
@@ -181,9 +184,11 @@ void EventWriter::Run() {
       if (!Write(*batch)) given_up_ = true;
       ++processed;
       if (relay_ != nullptr && !given_up_) {
+        relay_->Forget(batch->forgotten);
         relay_->AddAcks(std::move(batch->acks));
       }
       batch->acks.clear();
+      batch->forgotten.clear();
       batch->Clear();
       absl::MutexLock lock(&mu_);
       if (free_.size() < kMaxFreeBatches) free_.push_back(std::move(batch));

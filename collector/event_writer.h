@@ -40,6 +40,8 @@ class EventBatch {
   absl::Time received;
   // Acknowledgements owed once this batch is durable (relayed batches).
   std::vector<RelayAck> acks;
+  // Forwarders the receive thread forgot (RelayState::Forget).
+  std::vector<std::string> forgotten;
 
  private:
   struct Entry {

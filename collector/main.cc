@@ -39,6 +39,10 @@ DEFINE_int32(flush_interval_ms, 200,
              "Buffered events reach their files at least this often.");
 DEFINE_int32(idle_close_seconds, 60, "Files idle this long are closed.");
 DEFINE_int32(max_open_files, 256, "At most this many event files open.");
+DEFINE_int32(max_forwarders, 10000,
+             "Forwarders whose relay position is kept; beyond it the one "
+             "heard from least recently is forgotten (it is welcomed back "
+             "from its own acknowledged mark).");
 DEFINE_double(fake_time, 0,
               "Testing only: start the clock that decides files at this Unix "
               "time and let the ADVANCE_CLOCK control command move it.");
@@ -67,7 +71,8 @@ int main(int argc, char** argv) {
   if (!Positive("max-event-bytes", FLAGS_max_event_bytes) ||
       !Positive("flush-interval-ms", FLAGS_flush_interval_ms) ||
       !Positive("idle-close-seconds", FLAGS_idle_close_seconds) ||
-      !Positive("max-open-files", FLAGS_max_open_files)) {
+      !Positive("max-open-files", FLAGS_max_open_files) ||
+      !Positive("max-forwarders", FLAGS_max_forwarders)) {
     return 1;
   }
   if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
@@ -82,6 +87,7 @@ int main(int argc, char** argv) {
   options.stream = FLAGS_stream;
   options.relay = FLAGS_relay;
   options.forward = FLAGS_forward;
+  options.max_forwarders = static_cast<size_t>(FLAGS_max_forwarders);
   options.store.root = ziggy::ResolveUserPath(FLAGS_log_path);
   options.store.rotate_hours = FLAGS_rotate_hours;
   options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);

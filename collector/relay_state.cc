@@ -13,8 +13,6 @@
 #include "glog/logging.h"
 
 namespace ziggy {
-namespace {}  // namespace
-
 absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
     const std::string& root, CollectorStats* stats) {
   std::unique_ptr<RelayState> state(new RelayState(root, stats));
@@ -28,8 +26,19 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
   state->active_ = true;
   if (const Value* forwarders = snapshot->Get("forwarders");
       forwarders != nullptr && forwarders->kind() == Value::Kind::kMap) {
-    for (const auto& [id, next] : forwarders->AsMap()) {
-      if (next.kind() == Value::Kind::kInt) state->next_[id] = next.AsInt();
+    for (const auto& [id, mark] : forwarders->AsMap()) {
+      if (mark.kind() == Value::Kind::kInt) {  // before tokens: {id: next}
+        state->forwarders_[id].next = mark.AsInt();
+        continue;
+      }
+      const Value* next = mark.Get("next");
+      const Value* token = mark.Get("token");
+      if (next == nullptr || next->kind() != Value::Kind::kInt) continue;
+      ForwarderMark& m = state->forwarders_[id];
+      m.next = next->AsInt();
+      if (token != nullptr && token->kind() == Value::Kind::kString) {
+        m.token = token->AsString();
+      }
     }
   }
   if (const Value* files = snapshot->Get("files");
@@ -65,7 +74,10 @@ std::string RelayState::Relative(const std::string& path) const {
 
 absl::Status RelayState::WriteSnapshot() {
   Value::Map forwarders, files;
-  for (const auto& [id, next] : next_) forwarders.emplace_back(id, next);
+  for (const auto& [id, mark] : forwarders_) {
+    forwarders.emplace_back(
+        id, Value(Value::Map{{"next", mark.next}, {"token", mark.token}}));
+  }
   for (const auto& [path, length] : lengths_) {
     files.emplace_back(path, static_cast<int64_t>(length));
   }
@@ -90,6 +102,10 @@ void RelayState::FileClosed(const std::string& path, off_t size) {
   open_.erase(Relative(path));
 }
 
+void RelayState::Forget(const std::vector<std::string>& ids) {
+  for (const std::string& id : ids) forwarders_.erase(id);
+}
+
 void RelayState::AddAcks(std::vector<RelayAck> acks) {
   if (acks.empty()) return;
   active_ = true;
@@ -101,8 +117,9 @@ absl::Status RelayState::Commit(
     std::vector<RelayAck>* acked) {
   for (const auto& [path, length] : lengths) lengths_[Relative(path)] = length;
   for (const RelayAck& ack : pending_) {
-    int64_t& next = next_[ack.forwarder];
-    next = std::max(next, ack.end);
+    ForwarderMark& mark = forwarders_[ack.forwarder];
+    mark.next = std::max(mark.next, ack.end);
+    mark.token = ack.token;
   }
   if (absl::Status s = WriteSnapshot(); !s.ok()) return s;
   stats_->checkpoints.fetch_add(1);

@@ -43,6 +43,13 @@ struct RelayAck {
   std::string identity;   // the forwarder's ZeroMQ routing id
   std::string forwarder;  // its forwarder id
   int64_t end;            // every index below this is written
+  std::string token;      // the token its id is bound to
+};
+
+// What a checkpoint records of one forwarder.
+struct ForwarderMark {
+  int64_t next = 0;   // every index below it is written
+  std::string token;  // empty in snapshots older than tokens: bound anew
 };
 
 class RelayState {
@@ -54,10 +61,15 @@ class RelayState {
   static absl::StatusOr<std::unique_ptr<RelayState>> Recover(
       const std::string& root, CollectorStats* stats);
 
-  // Next expected index per forwarder, as recovered (for the receive thread).
-  const absl::flat_hash_map<std::string, int64_t>& next_index() const {
-    return next_;
+  // Next expected index and token per forwarder, as recovered (for the
+  // receive thread).
+  const absl::flat_hash_map<std::string, ForwarderMark>& forwarders() const {
+    return forwarders_;
   }
+
+  // The receive thread forgot these forwarders (ForwarderTable): later
+  // snapshots leave them out.
+  void Forget(const std::vector<std::string>& ids);
 
   // Relay checkpoints are on once a forwarder was seen (now or before).
   bool active() const { return active_; }
@@ -86,7 +98,7 @@ class RelayState {
   const std::string root_;
   CollectorStats* const stats_;
   bool active_ = false;
-  absl::flat_hash_map<std::string, int64_t> next_;   // forwarder -> next
+  absl::flat_hash_map<std::string, ForwarderMark> forwarders_;
   absl::flat_hash_map<std::string, off_t> lengths_;  // relative path -> size
   // Files open now. A closed file's final length is recorded by the next
   // snapshot and then forgotten, so snapshots stay as small as the set of

@@ -33,7 +33,7 @@ TEST(RelayStateTest, NothingToRecoverWithoutForwarders) {
   auto state = RelayState::Recover(Root("empty"), &stats);
   ASSERT_TRUE(state.ok());
   EXPECT_FALSE((*state)->active());
-  EXPECT_TRUE((*state)->next_index().empty());
+  EXPECT_TRUE((*state)->forwarders().empty());
 }
 
 TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
@@ -57,7 +57,7 @@ TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
   auto state = RelayState::Recover(root, &stats);
   ASSERT_TRUE(state.ok());
   EXPECT_TRUE((*state)->active());
-  EXPECT_EQ((*state)->next_index().at("fwd"), 42);
+  EXPECT_EQ((*state)->forwarders().at("fwd").next, 42);
   EXPECT_EQ(Size(file), 10);
   EXPECT_EQ(stats.rolled_back_bytes.load(), 7u);
 }
@@ -84,6 +84,43 @@ TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
   files = snapshot.Get("files");
   EXPECT_EQ(files->Get("closed.log"), nullptr);
   EXPECT_EQ(files->Get("open.log")->AsInt(), 4);
+}
+
+TEST(RelayStateTest, KeepsEachForwardersTokenAndForgetsWhatItIsTold) {
+  const std::string root = Root("tokens");
+  CollectorStats stats;
+  {
+    auto state = RelayState::Recover(root, &stats);
+    ASSERT_TRUE(state.ok());
+    (*state)->AddAcks(
+        {{"identity", "a", 7, "00112233445566778899aabbccddeeff"},
+         {"identity", "b", 9, "ffeeddccbbaa99887766554433221100"}});
+    std::vector<RelayAck> acked;
+    ASSERT_TRUE((*state)->Commit({}, &acked).ok());
+    (*state)->Forget({"b"});
+    ASSERT_TRUE((*state)->Commit({}, &acked).ok());
+  }
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  ASSERT_EQ((*state)->forwarders().size(), 1u);
+  EXPECT_EQ((*state)->forwarders().at("a").next, 7);
+  EXPECT_EQ((*state)->forwarders().at("a").token,
+            "00112233445566778899aabbccddeeff");
+}
+
+TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
+  const std::string root = Root("old");
+  ASSERT_TRUE(
+      ReplaceFileDurably(root, RelayState::kFileName,
+                         EncodeDocument(Value(Value::Map{
+                             {"forwarders", Value(Value::Map{{"old", 12}})},
+                             {"files", Value::MakeMap()}})))
+          .ok());
+  CollectorStats stats;
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ((*state)->forwarders().at("old").next, 12);
+  EXPECT_EQ((*state)->forwarders().at("old").token, "");
 }
 
 }  // namespace

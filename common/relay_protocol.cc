@@ -20,6 +20,14 @@ bool ValidForwarderId(absl::string_view id) {
   return true;
 }
 
+bool ValidToken(absl::string_view token) {
+  if (token.size() < 16 || token.size() > 64) return false;
+  for (const char c : token) {
+    if (!absl::ascii_isxdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
+}
+
 bool GetInt(const Value& doc, absl::string_view key, int64_t* out) {
   const Value* v = doc.Get(key);
   if (v == nullptr || v->kind() != Value::Kind::kInt) return false;
@@ -33,6 +41,7 @@ std::string EncodeRelayHeader(const RelayHeader& h) {
   if (h.ping) return EncodeDocument(Value(Value::Map{{"ping", true}}));
   return EncodeDocument(Value(Value::Map{
       {"forwarder", h.forwarder},
+      {"token", h.token},
       {"first", h.first},
       {"end", h.end},
       {"acked", h.acked},
@@ -57,6 +66,13 @@ absl::StatusOr<RelayHeader> ParseRelayHeader(absl::string_view bytes) {
     return absl::InvalidArgumentError("relay header: bad 'forwarder'");
   }
   h.forwarder = id->AsString();
+  const Value* token = doc->Get("token");
+  if (token == nullptr || token->kind() != Value::Kind::kString ||
+      !ValidToken(token->AsString())) {
+    return absl::InvalidArgumentError(
+        "relay header: 'token' must be 16-64 hex chars");
+  }
+  h.token = token->AsString();
   int64_t count = 0;
   if (!GetInt(*doc, "first", &h.first) || !GetInt(*doc, "end", &h.end) ||
       !GetInt(*doc, "acked", &h.acked) || !GetInt(*doc, "count", &count) ||

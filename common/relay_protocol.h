@@ -4,8 +4,13 @@
 // A batch is two frames: a BSON header and the payload, the events' BSON
 // documents back to back (zstd-compressed when the header says so). The
 // header:
-//   {forwarder: id, first: int64, end: int64, acked: int64, count: int32,
-//    compression: "none" | "zstd", size: int64 (uncompressed payload bytes)}
+//   {forwarder: id, token: secret, first: int64, end: int64, acked: int64,
+//    count: int32, compression: "none" | "zstd",
+//    size: int64 (uncompressed payload bytes)}
+// `token` is the forwarder's secret (16-64 hex chars, made once and never
+// shown): the collector binds an id to the first token it sees with it and
+// refuses batches for that id with any other, so a peer that read an id
+// from STATUS cannot move that forwarder's position.
 // Events carry the forwarder's spool indexes first..end-1 (some may be
 // missing, lost to spool damage); `acked` is the forwarder's own
 // acknowledged mark, all below it already acknowledged by some collector.
@@ -33,6 +38,7 @@ inline constexpr size_t kMaxRelayBatchBytes = 64 << 20;
 struct RelayHeader {
   bool ping = false;
   std::string forwarder;  // 1-64 bytes of [A-Za-z0-9_-]
+  std::string token;      // 16-64 hex chars
   int64_t first = 0;
   int64_t end = 0;
   int64_t acked = 0;

@@ -206,7 +206,13 @@ std::string FormatStatus(const Value& s, double now) {
         for (const auto& [address, up] : ups->AsMap()) {
           absl::StrAppend(&out, "            ", address, " ", Text(up, "state"),
                           ", ", Count(Number(up, "acks")), " acks, ",
-                          Count(Number(up, "timeouts")), " timeouts\n");
+                          Count(Number(up, "timeouts")), " timeouts");
+          if (Number(up, "refusals") > 0) {
+            absl::StrAppend(&out, ", ", Count(Number(up, "refusals")),
+                            " refusals (last: ", Printable(Text(up, "refused")),
+                            ")");
+          }
+          absl::StrAppend(&out, "\n");
         }
       }
     } else {  // a collector's relay port

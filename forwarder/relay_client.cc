@@ -35,6 +35,8 @@ struct UpstreamStats {
   uint64_t batches = 0;
   uint64_t acks = 0;
   uint64_t timeouts = 0;
+  uint64_t refusals = 0;
+  std::string refused;  // the last refusal's reason
 };
 
 // `immediate`: refuse sends while not connected (batches), rather than
@@ -161,6 +163,7 @@ void RelayClient::Run() {
       if (batch.end == batch.first) break;
       RelayHeader header;
       header.forwarder = spool_->id();
+      header.token = spool_->token();
       header.first = batch.first;
       header.end = batch.end;
       header.acked = spool_->acked();
@@ -203,7 +206,8 @@ void RelayClient::Run() {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(10));
     }
     zmq::message_t message;
-    while (socket != nullptr &&
+    bool refused = false;
+    while (!refused && socket != nullptr &&
            socket->recv(message, zmq::recv_flags::dontwait)) {
       absl::StatusOr<RelayReply> reply = ParseRelayReply(
           absl::string_view(message.data<char>(), message.size()));
@@ -228,10 +232,9 @@ void RelayClient::Run() {
           rewind(reply->index);
           break;
         case RelayReply::Kind::kError:
-          LOG_EVERY_N(ERROR, 100) << "relay: " << upstreams[current]
-                                  << " refused a batch: " << reply->error;
-          rewind(spool_->acked());
-          resume_at = absl::Now() + backoff;
+          ++up.refusals;
+          up.refused = reply->error;
+          refused = true;
           break;
         case RelayReply::Kind::kPong:
           break;
@@ -243,15 +246,24 @@ void RelayClient::Run() {
         !in_flight.empty() &&
         absl::Now() - in_flight.front().sent > options_.ack_timeout;
     const bool unreachable = absl::Now() - blocked_since > options_.ack_timeout;
-    if (silent || unreachable) {
+    // A refusal (the collector answered {error}) is no better: back off
+    // and try the next upstream, as for silence.
+    if (silent || unreachable || refused) {
       blocked_since = absl::InfiniteFuture();
       UpstreamStats& up = stats[upstreams[current]];
-      ++up.timeouts;
-      up.state = "down";
-      LOG(WARNING) << "relay: no acknowledgement from " << upstreams[current]
-                   << " in " << absl::FormatDuration(options_.ack_timeout)
-                   << "; trying "
-                   << upstreams[(current + 1) % upstreams.size()];
+      const std::string next = upstreams[(current + 1) % upstreams.size()];
+      if (refused) {
+        up.state = "refused";
+        LOG_EVERY_T(ERROR, 10) << "relay: " << upstreams[current]
+                               << " refused a batch: " << up.refused
+                               << "; backing off, then trying " << next;
+      } else {
+        ++up.timeouts;
+        up.state = "down";
+        LOG(WARNING) << "relay: no acknowledgement from " << upstreams[current]
+                     << " in " << absl::FormatDuration(options_.ack_timeout)
+                     << "; trying " << next;
+      }
       switch_to((current + 1) % upstreams.size());
       const double jitter =
           std::uniform_real_distribution<double>(0.5, 1.5)(random);
@@ -289,7 +301,9 @@ void RelayClient::Run() {
                                   Value(Value::Map{{"state", up.state},
                                                    {"batches", up.batches},
                                                    {"acks", up.acks},
-                                                   {"timeouts", up.timeouts}}));
+                                                   {"timeouts", up.timeouts},
+                                                   {"refusals", up.refusals},
+                                                   {"refused", up.refused}}));
       }
       int64_t in_flight_events = 0;
       for (const InFlight& f : in_flight) in_flight_events += f.count;

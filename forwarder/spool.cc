@@ -223,6 +223,17 @@ absl::Status Spool::Recover() {
     id_ = absl::StrFormat("%08x%08x", random(), random());
     if (absl::Status s = ReplaceFileDurably(dir, "id", id_); !s.ok()) return s;
   }
+  // Its relay token: a secret, so only this forwarder can speak for its id.
+  token_ = ReadFileOrEmpty(dir + "/token");
+  if (token_.empty()) {
+    std::random_device random;
+    for (int i = 0; i < 4; ++i)
+      absl::StrAppendFormat(&token_, "%08x", random());
+    if (absl::Status s = ReplaceFileDurably(dir, "token", token_); !s.ok()) {
+      return s;
+    }
+    chmod((dir + "/token").c_str(), 0600);
+  }
   const int64_t acked = ReadMark(dir, "acked", "acked");
   // Indexes at or above `reserved` were never handed out; `skipped` counts
   // those given up by earlier unclean stops.

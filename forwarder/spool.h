@@ -2,6 +2,8 @@
 //
 // Layout under the spool directory:
 //   id                          this forwarder's id, made once
+//   token                       its secret for the relay (RELAY.md), made
+//                               once, mode 0600
 //   acked                       {acked: N}: every index below N was
 //                               acknowledged by a collector
 //   seg-<first index, 20 digits>.log
@@ -99,6 +101,7 @@ class Spool {
   ~Spool();
 
   const std::string& id() const { return id_; }
+  const std::string& token() const { return token_; }
 
   // Stages one event; it is spooled at the next Flush(). kResourceExhausted
   // when full (counted in refused_full()), kUnavailable on I/O errors
@@ -170,6 +173,7 @@ class Spool {
 
   const SpoolOptions options_;
   std::string id_;
+  std::string token_;
 
   mutable absl::Mutex mu_;
   std::map<int64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);  // by first index

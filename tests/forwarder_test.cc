@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "common/relay_protocol.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"
@@ -336,6 +337,120 @@ TEST(ForwarderTest, CollectorKilledAfterQuietForwarderKeepsDirectEvents) {
   const Sequences seen = ReadSequences(logs);
   ExpectExactlyOnce(seen, 1, 20);
   ExpectExactlyOnce(seen, 2, kDirect);
+}
+
+// A DEALER on a collector's relay port sending batch headers (no payload
+// events) as any peer could.
+class RelayPeer {
+ public:
+  explicit RelayPeer(const std::string& relay)
+      : socket_(context_, zmq::socket_type::dealer) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::sndhwm, 0);
+    socket_.set(zmq::sockopt::rcvtimeo, 10000);
+    socket_.connect("tcp://" + relay);
+  }
+  void Send(const RelayHeader& header, const std::string& payload = "") {
+    socket_.send(zmq::buffer(EncodeRelayHeader(header)),
+                 zmq::send_flags::sndmore);
+    socket_.send(zmq::buffer(payload));
+  }
+  // The next reply, decoded (an empty map when none came in time).
+  Value Reply() {
+    zmq::message_t reply;
+    if (!socket_.recv(reply)) return Value::MakeMap();
+    absl::StatusOr<Value> doc =
+        DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
+    return doc.ok() ? *doc : Value::MakeMap();
+  }
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+// A peer that read a real forwarder's id from STATUS forges a batch far
+// ahead for it: refused (the id is bound to the forwarder's token), and
+// every real event still lands exactly once, also across a restart.
+TEST(ForwarderTest, ForgedBatchForARealForwarderIsRefused) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  const std::string relay = collector->relay();
+  auto forwarder =
+      Ziggyd::StartForwarder(TempDir("spool"), relay, {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  int64_t sent = 0;
+  auto send = [&](int n) {
+    for (int i = 0; i < n; ++i) sender.Send(ForeignEvent("real", 8, sent++));
+    ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == sent; }));
+    ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
+  };
+  send(10);
+  const Value status = forwarder->Status();
+  const Value* id = status.Find("spool.id");
+  ASSERT_NE(id, nullptr);
+  RelayPeer forger(relay);
+  const std::string event = ForeignEvent("forged", 666, 0);
+  RelayHeader forged;
+  forged.forwarder = id->AsString();
+  forged.token = "00000000000000000000000000000000";
+  forged.first = forged.acked = int64_t{1} << 62;
+  forged.end = forged.first + 1;
+  forged.count = 1;
+  forged.size = static_cast<int64_t>(event.size());
+  forger.Send(forged, event);
+  const Value refusal = forger.Reply();
+  EXPECT_NE(refusal.Get("error"), nullptr) << refusal.DebugString();
+  EXPECT_EQ(collector->StatusNumber("relay.refused_token"), 1)
+      << refusal.DebugString();
+  send(50);
+  collector->process().Signal(SIGTERM);
+  ASSERT_EQ(collector->process().Wait(), 0);
+  collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  forger.Send(forged, event);  // the binding survived the restart
+  EXPECT_NE(forger.Reply().Get("error"), nullptr);
+  send(10);
+  const Sequences seen = ReadSequences(logs);
+  ExpectExactlyOnce(seen, 8, sent);
+  EXPECT_EQ(seen.count({666, 0}), 0u);
+}
+
+// 100,000 made-up forwarder ids (each a batch of no events) overflow the
+// collector's table (--max-forwarders, 10,000); a new, real forwarder
+// still delivers everything.
+TEST(ForwarderTest, NewForwarderDeliversAfterAFloodOfBogusIds) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  {
+    RelayPeer flood(collector->relay());
+    RelayHeader bogus;
+    bogus.token = "0123456789abcdef";
+    bogus.end = 1;
+    for (int i = 0; i < 100000; ++i) {
+      bogus.forwarder = absl::StrCat("bogus-", i);
+      flood.Send(bogus);
+    }
+    ASSERT_TRUE(WaitFor([&] {
+      return collector->StatusNumber("relay.batches") >= 100000;
+    })) << collector->Status().DebugString();
+  }
+  EXPECT_EQ(collector->StatusNumber("relay.forwarders_known"), 10000);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay(),
+                                          {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  for (int i = 0; i < 100; ++i) sender.Send(ForeignEvent("real", 4, i));
+  ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 100; }));
+  ASSERT_TRUE(Drained(*forwarder, absl::Seconds(20)))
+      << collector->Status().DebugString().substr(0, 3000) << "\n"
+      << collector->process().Stderr();
+  ExpectExactlyOnce(ReadSequences(logs), 4, 100);
+  EXPECT_EQ(collector->StatusNumber("relay.forgotten"), 90001);
+  EXPECT_EQ(collector->StatusNumber("relay.forwarders_known"), 10000);
 }
 
 // The collector's disk refuses writes (a file size limit set on the running

@@ -22,6 +22,7 @@ namespace {
 
 struct Header {
   std::string forwarder = "peer-1";
+  std::string token = "0123456789abcdef0123456789abcdef";  // "": none
   int64_t first = 0;
   int64_t end = 0;
   int64_t acked = 0;
@@ -34,6 +35,7 @@ std::string Encode(const Header& h) {
   bson_t doc;
   bson_init(&doc);
   BSON_APPEND_UTF8(&doc, "forwarder", h.forwarder.c_str());
+  if (!h.token.empty()) BSON_APPEND_UTF8(&doc, "token", h.token.c_str());
   BSON_APPEND_INT64(&doc, "first", h.first);
   BSON_APPEND_INT64(&doc, "end", h.end);
   BSON_APPEND_INT64(&doc, "acked", h.acked);
@@ -138,6 +140,8 @@ TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
     hostile.push_back({what, {Encode(header), next}});
   };
   changed("bad forwarder id", [](Header& h) { h.forwarder = "../../etc"; });
+  changed("no token", [](Header& h) { h.token = ""; });
+  changed("token not hex", [](Header& h) { h.token = "not-a-token-at-all!"; });
   changed("size mismatch", [](Header& h) { h.size -= 1; });
   changed("count beyond end-first", [](Header& h) { h.count = 7; });
   changed("end before first", [](Header& h) { h.end = 2; });
@@ -152,10 +156,22 @@ TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
   // than cut short (what follows the break could never be found).
   const std::string torn = next + std::string(10, '\x01');
   hostile.push_back({"broken framing", {Encode(For(3, 5, torn)), torn}});
+  hostile.push_back({"three frames", {Encode(For(3, 5, next)), next, "x"}});
+  hostile.push_back({"header alone", {Encode(For(3, 5, next))}});
   for (const auto& [what, frames] : hostile) {
     EXPECT_TRUE(IsError(peer.Call(frames))) << what;
   }
   EXPECT_GE(collector->StatusNumber("relay.rejected"), hostile.size());
+
+  // Another peer claiming peer-1's id (read from STATUS) with its own token
+  // cannot move peer-1's position, however far it jumps: refused.
+  Peer forger(collector->relay());
+  const std::string forged = Events(500, 501);
+  Header jump = For(int64_t{1} << 62, (int64_t{1} << 62) + 1, forged);
+  jump.acked = int64_t{1} << 62;
+  jump.token = "ffffffffffffffffffffffffffffffff";
+  EXPECT_TRUE(IsError(forger.Batch(jump, forged)));
+  EXPECT_EQ(collector->StatusNumber("relay.refused_token"), 1);
 
   // A batch skipping ahead is told where to resume.
   const std::string ahead = Events(10, 12);
