@@ -60,8 +60,8 @@ struct ReaderOptions {
   // With resync: what else a resynchronisation point must be, e.g. "has a
   // type", so that a sub-document inside a damaged document (itself valid
   // BSON) is not taken for the next document. Given only valid documents.
-  std::function<bool(absl::string_view doc)> plausible;
-  std::function<void(const SkippedRange&)> on_skip;
+  std::function<bool(absl::string_view doc)> plausible = nullptr;
+  std::function<void(const SkippedRange&)> on_skip = nullptr;
   // When set, Next() returns false with kCancelled soon after *cancel
   // becomes true: between documents, while skipping damage and while
   // waiting for a pipe (polled every 100 ms).

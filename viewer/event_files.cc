@@ -49,7 +49,8 @@ bool PlausibleEvent(absl::string_view bson) {
 }  // namespace
 
 bool InspectEvent(absl::string_view bson, EventView* event, std::string* why) {
-  *event = EventView{bson};
+  *event = EventView();
+  event->bson = bson;
   return internal::ValidateDocument(
       bson, kMaxDepth, why,
       [event](absl::string_view key, uint8_t type, absl::string_view value) {
