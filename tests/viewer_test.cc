@@ -303,5 +303,30 @@ TEST(ZiggyviewTest, GroupAcrossPerTypeFilesAndDays) {
   }
 }
 
+// Under `bazel run` the viewer runs in its runfiles tree; relative paths are
+// the caller's, from BUILD_WORKING_DIRECTORY.
+TEST(ZiggyviewTest, RelativePathsResolveAgainstBuildWorkingDirectory) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = DaemonWithEvents(logs, 10);
+  ASSERT_NE(ziggyd, nullptr);
+  const size_t slash = logs.rfind('/');
+  const std::string caller = "BUILD_WORKING_DIRECTORY=" + logs.substr(0, slash);
+  const std::string relative = logs.substr(slash + 1);
+  std::string out, err;
+  // env -C /: the viewer's own directory is elsewhere.
+  ASSERT_EQ(RunCommand({"env", "-C", "/", caller, Viewer(),
+                        "--log-path=" + relative, "--type-name=request"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(JsonLines(out).size(), 5u);
+  ASSERT_EQ(RunCommand({"env", "-C", "/", caller, Viewer(),
+                        "./" + relative + "/20231114/other-20231114.log"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(JsonLines(out).size(), 5u);
+}
+
 }  // namespace
 }  // namespace ziggy::testing

@@ -6,11 +6,14 @@
 #include <atomic>
 #include <iostream>
 
+#include "common/paths.h"
 #include "common/signals.h"
 #include "gflags/gflags.h"
 #include "viewer/viewer.h"
 
-DEFINE_string(log_path, "", "Read the event files under this directory.");
+DEFINE_string(log_path, "",
+              "Read the event files under this directory (relative paths, "
+              "here and for FILE, are the caller's, also under bazel run).");
 DEFINE_string(type_name, "",
               "Only events of this type; \"request*\" for every type starting "
               "with \"request\". With --group, only the groups whose "
@@ -57,8 +60,12 @@ int main(int argc, char** argv) {
   signals.Start([](int) { stop.store(true); });
 
   ziggy::ViewerOptions options;
-  options.files.assign(argv + 1, argv + argc);
-  options.log_path = FLAGS_log_path;
+  // Under `bazel run` the binary runs in its runfiles tree: paths the user
+  // typed are relative to BUILD_WORKING_DIRECTORY.
+  for (int i = 1; i < argc; ++i) {
+    options.files.push_back(ziggy::ResolveUserPath(argv[i]));
+  }
+  options.log_path = ziggy::ResolveUserPath(FLAGS_log_path);
   options.type = FLAGS_type_name;
   options.start_date = FLAGS_start_date;
   options.end_date = FLAGS_end_date;
