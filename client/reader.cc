@@ -31,19 +31,22 @@ DocumentReader::Scan DocumentReader::ScanDocument(absl::string_view data,
       static_cast<int32_t>(absl::little_endian::Load32(data.data()));
   if (declared < static_cast<int32_t>(kMinDocument) ||
       static_cast<size_t>(declared) > options_.max_document_size) {
-    *why = absl::StrCat("declared length ", declared, " is outside [",
-                        kMinDocument, ", ", options_.max_document_size, "]");
+    if (why != nullptr) {
+      *why = absl::StrCat("declared length ", declared, " is outside [",
+                          kMinDocument, ", ", options_.max_document_size, "]");
+    }
     return Scan::kCorrupt;
   }
   *size = static_cast<size_t>(declared);
   if (data.size() < *size) return Scan::kNeedMore;
   if (data[*size - 1] != '\0') {
-    *why = "document does not end with a NUL byte";
+    if (why != nullptr) *why = "document does not end with a NUL byte";
     return Scan::kCorrupt;
   }
   if (options_.validate &&
-      !internal::ValidateDocument(data.substr(0, *size), kMaxDepth, why)) {
-    *why = absl::StrCat("malformed document: ", *why);
+      !internal::ValidateDocument(data.substr(0, *size), kMaxDepth,
+                                  why != nullptr ? why : &scratch_)) {
+    if (why != nullptr) *why = absl::StrCat("malformed document: ", *why);
     return Scan::kCorrupt;
   }
   return Scan::kDocument;
@@ -134,12 +137,12 @@ void DocumentReader::Skip(size_t n) {
 
 DocumentReader::Scan DocumentReader::ScanResyncPoint(absl::string_view data,
                                                      size_t* size) {
-  std::string why;
-  const Scan scan = ScanDocument(data, size, &why);
+  // No reason formatted: most offsets inside damage are no document.
+  const Scan scan = ScanDocument(data, size, /*why=*/nullptr);
   if (scan != Scan::kDocument) return scan;
   const absl::string_view doc = data.substr(0, *size);
   if ((!options_.validate &&
-       !internal::ValidateDocument(doc, kMaxDepth, &why)) ||
+       !internal::ValidateDocument(doc, kMaxDepth, &scratch_)) ||
       (options_.plausible && !options_.plausible(doc))) {
     return Scan::kCorrupt;
   }

@@ -102,6 +102,7 @@ class DocumentReader {
 
  private:
   enum class Scan { kDocument, kNeedMore, kCorrupt };
+  // *why (unless null) says what is corrupt.
   Scan ScanDocument(absl::string_view data, size_t* size, std::string* why);
   // Whether `data` starts with a resynchronisation point; kNeedMore with
   // *size the bytes needed to tell.
@@ -136,6 +137,7 @@ class DocumentReader {
   std::string buffer_;      // fd mode: bytes read and not yet consumed
   absl::string_view data_;  // unread bytes (into buffer_ in fd mode)
   absl::Status status_;
+  std::string scratch_;  // reasons nobody reads, while resynchronising
   bool done_ = false;
   bool torn_tail_ = false;
   uint64_t offset_ = 0;
