@@ -4,9 +4,8 @@ namespace ziggy {
 
 void EventGrouper::Add(absl::string_view id, absl::string_view type,
                        absl::string_view bson) {
-  const bool parent = type.find('.') == absl::string_view::npos;
   auto found = by_id_.find(id);
-  if (parent) {
+  if (IsTopLevelType(type)) {
     EventGroup group;
     if (found != by_id_.end()) {
       group = std::move(*found->second);

@@ -23,6 +23,12 @@
 
 namespace ziggy {
 
+// Whether `type` is a top-level event's ("request") rather than a
+// sub-event's ("request.sql", ".log"): what makes an event a group's parent.
+inline bool IsTopLevelType(absl::string_view type) {
+  return type.find('.') == absl::string_view::npos;
+}
+
 // One group: the parent's BSON (empty when evicted or finished without it)
 // and its sub-events' BSON documents in arrival order.
 struct EventGroup {

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <atomic>
 #include <thread>
 #include <vector>
 
@@ -136,6 +137,18 @@ TEST(DocumentReaderTest, MaxDocumentSizeIsEnforced) {
   EXPECT_EQ(reader.status().code(), absl::StatusCode::kDataLoss);
 }
 
+// Writes `stream` to `fd` `piece` bytes at a time, then closes it.
+std::thread WriteInPieces(int fd, const std::string& stream, size_t piece) {
+  return std::thread([fd, &stream, piece] {
+    for (size_t at = 0; at < stream.size();) {
+      const size_t n = std::min(piece, stream.size() - at);
+      ASSERT_EQ(write(fd, stream.data() + at, n), static_cast<ssize_t>(n));
+      at += n;
+    }
+    close(fd);
+  });
+}
+
 // The fd reader sees the stream in small, uneven pieces through a pipe.
 TEST(DocumentReaderTest, ReadsFromAPipeInPieces) {
   const std::vector<std::string> docs = ThreeEvents();
@@ -148,14 +161,7 @@ TEST(DocumentReaderTest, ReadsFromAPipeInPieces) {
   stream += docs[0].substr(0, 9);  // torn tail
   int fds[2];
   ASSERT_EQ(pipe(fds), 0);
-  std::thread writer([&] {
-    for (size_t at = 0; at < stream.size();) {
-      const size_t n = std::min<size_t>(13, stream.size() - at);
-      ASSERT_EQ(write(fds[1], stream.data() + at, n), static_cast<ssize_t>(n));
-      at += n;
-    }
-    close(fds[1]);
-  });
+  std::thread writer = WriteInPieces(fds[1], stream, 13);
   ReaderOptions options;
   options.read_size = 64;
   DocumentReader reader(fds[0], options);
@@ -183,6 +189,112 @@ TEST(DocumentReaderTest, FdReaderCountsSkippedBytesAfterCorruption) {
   close(fds[0]);
   EXPECT_EQ(reader.skipped_bytes(), stream.size() - docs[0].size());
   EXPECT_NE(reader.status().message().find("NUL"), absl::string_view::npos);
+}
+
+// What ziggyview asks for: carry on after damage, at the next event.
+ReaderOptions Resync(std::vector<SkippedRange>* skipped) {
+  ReaderOptions options;
+  options.resync = true;
+  options.plausible = [](absl::string_view doc) {
+    return DecodeEvent(doc).ok();
+  };
+  options.on_skip = [skipped](const SkippedRange& r) { skipped->push_back(r); };
+  return options;
+}
+
+TEST(DocumentReaderTest, ResyncCarriesOnAfterACorruptLength) {
+  const std::vector<std::string> docs = ThreeEvents();
+  for (uint32_t length : {0u, 4u, 20u, 0x7fffffffu}) {
+    SCOPED_TRACE(length);
+    std::string second = docs[1];
+    memcpy(&second[0], &length, 4);
+    const std::string stream = absl::StrCat(docs[0], second, docs[2]);
+    std::vector<SkippedRange> skipped;
+    DocumentReader reader(stream, Resync(&skipped));
+    // Not the body inside the damaged event, although it is valid BSON.
+    EXPECT_EQ(ReadAll(reader), (std::vector<std::string>{docs[0], docs[2]}));
+    ASSERT_EQ(skipped.size(), 1u);
+    EXPECT_EQ(skipped[0].from, docs[0].size());
+    EXPECT_EQ(skipped[0].to, docs[0].size() + docs[1].size());
+    EXPECT_NE(skipped[0].why.find("corrupt document"), std::string::npos)
+        << skipped[0].why;
+    EXPECT_EQ(reader.status().code(), absl::StatusCode::kDataLoss);
+    EXPECT_EQ(reader.skipped_bytes(), docs[1].size());
+    EXPECT_EQ(reader.offset(), stream.size());
+  }
+}
+
+// Whatever byte of the middle event is damaged, the events around it come
+// back, and every byte is either returned or reported skipped, once.
+TEST(DocumentReaderTest, ResyncAfterEveryDamagedByte) {
+  const std::vector<std::string> docs = ThreeEvents();
+  for (size_t at = 0; at < docs[1].size(); ++at) {
+    SCOPED_TRACE(absl::StrCat("damage at ", at));
+    std::string second = docs[1];
+    second[at] = static_cast<char>(second[at] ^ 0xa5);
+    const std::string stream = absl::StrCat(docs[0], second, docs[2]);
+    std::vector<SkippedRange> skipped;
+    DocumentReader reader(stream, Resync(&skipped));
+    const std::vector<std::string> got = ReadAll(reader);
+    ASSERT_GE(got.size(), 2u);
+    EXPECT_EQ(got.front(), docs[0]);
+    EXPECT_EQ(got.back(), docs[2]);
+    uint64_t returned = 0, reported = 0;
+    for (const std::string& doc : got) returned += doc.size();
+    for (const SkippedRange& r : skipped) reported += r.to - r.from;
+    EXPECT_EQ(returned + reported, stream.size());
+    EXPECT_EQ(reader.skipped_bytes(), reported);
+  }
+}
+
+TEST(DocumentReaderTest, ResyncThroughAPipeAndToTheEnd) {
+  const std::vector<std::string> docs = ThreeEvents();
+  // Garbage that keeps declaring plausible lengths, then a torn tail.
+  std::string garbage;
+  for (int i = 0; i < 50; ++i) garbage += std::string("\x30\0\0\0x", 5);
+  const std::string stream =
+      absl::StrCat(docs[0], garbage, docs[1], garbage, docs[2], "\x40\0\0");
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::thread writer = WriteInPieces(fds[1], stream, 7);
+  std::vector<SkippedRange> skipped;
+  ReaderOptions options = Resync(&skipped);
+  options.read_size = 16;
+  DocumentReader reader(fds[0], options);
+  EXPECT_EQ(ReadAll(reader), docs);
+  writer.join();
+  close(fds[0]);
+  ASSERT_EQ(skipped.size(), 3u);
+  EXPECT_EQ(skipped[0].from, docs[0].size());
+  EXPECT_EQ(skipped[0].to, docs[0].size() + garbage.size());
+  EXPECT_EQ(skipped[2].to, stream.size());
+  EXPECT_NE(skipped[2].why.find("torn tail"), std::string::npos);
+  EXPECT_TRUE(reader.torn_tail());
+}
+
+TEST(DocumentReaderTest, DefaultStillStopsAtDamage) {
+  const std::vector<std::string> docs = ThreeEvents();
+  const std::string stream = absl::StrCat(docs[0], "junk", docs[1]);
+  DocumentReader reader(stream);
+  EXPECT_EQ(ReadAll(reader).size(), 1u);
+  EXPECT_EQ(reader.skipped_bytes(), 4 + docs[1].size());
+}
+
+// A pipe whose writer never writes nor closes: cancellation ends the wait.
+TEST(DocumentReaderTest, CancelStopsAReaderWaitingOnAPipe) {
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);
+  std::atomic<bool> cancel{false};
+  ReaderOptions options;
+  options.cancel = &cancel;
+  DocumentReader reader(fds[0], options);
+  std::thread canceller([&] { cancel.store(true); });
+  absl::string_view doc;
+  EXPECT_FALSE(reader.Next(&doc));
+  canceller.join();
+  EXPECT_EQ(reader.status().code(), absl::StatusCode::kCancelled);
+  close(fds[0]);
+  close(fds[1]);
 }
 
 }  // namespace

@@ -1,12 +1,22 @@
 // ziggyview end to end against real ziggyd processes.
 
+#include <fcntl.h>
 #include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <fstream>
+#include <map>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
+#include "absl/strings/strip.h"
+#include "client/event.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/process.h"
@@ -146,6 +156,176 @@ TEST(ZiggyviewTest, DamagedFileExitsTwo) {
   EXPECT_EQ(RunCommand({Viewer(), torn}, &out, &err), 2);
   EXPECT_EQ(JsonLines(out).size(), 4u);
   EXPECT_TRUE(absl::StrContains(err, "torn tail")) << err;
+
+  // The second event's length and the fourth's contents damaged: the others
+  // are printed and each damage is one line with its byte range.
+  const size_t size = bytes.size() / 5;  // the five events are the same size
+  std::string damaged = bytes;
+  damaged[size + 3] = '\x7f';
+  damaged[3 * size + 4] = '\x42';  // the first element's type byte
+  const std::string path = TempDir("damaged") + "/damaged.log";
+  { std::ofstream(path, std::ios::binary) << damaged; }
+  EXPECT_EQ(RunCommand({Viewer(), path}, &out, &err), 2);
+  EXPECT_EQ(JsonLines(out).size(), 3u);
+  EXPECT_TRUE(absl::StrContains(
+      err, absl::StrCat("damaged.log: bytes ", size, "-", 2 * size,
+                        " skipped: corrupt document")))
+      << err;
+  EXPECT_TRUE(absl::StrContains(
+      err, absl::StrCat("damaged.log: bytes ", 3 * size, "-", 4 * size,
+                        " skipped: not a valid event")))
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 2) << err;
+}
+
+TEST(ZiggyviewTest, DirectoryIsUnreadableInput) {
+  std::string out, err;
+  EXPECT_EQ(RunCommand({Viewer(), TempDir("dir")}, &out, &err), 1);
+  EXPECT_TRUE(absl::StrContains(err, "Is a directory")) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+// A number from /proc/<pid>/<file>'s "<key>: <n>" line (-1 if none).
+int64_t ProcNumber(pid_t pid, const std::string& file, const std::string& key) {
+  const std::string text =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/", file));
+  for (absl::string_view line : absl::StrSplit(text, '\n')) {
+    if (!absl::ConsumePrefix(&line, key + ":")) continue;
+    int64_t n;
+    if (absl::SimpleAtoi(absl::StripAsciiWhitespace(line), &n)) return n;
+  }
+  return -1;
+}
+
+// SIGINT and SIGTERM stop a viewer reading input that never ends: a file
+// that never ends, and a pipe nobody writes to.
+TEST(ZiggyviewTest, SignalsStopFileAndStdinReading) {
+  auto zero = Subprocess::Start({Viewer(), "/dev/zero"});
+  ASSERT_NE(zero, nullptr);
+  ASSERT_TRUE(WaitFor(
+      [&] { return ProcNumber(zero->pid(), "io", "rchar") > (8 << 20); }));
+  zero->Signal(SIGTERM);
+  EXPECT_EQ(zero->Wait(absl::Seconds(10)), 130);
+  EXPECT_TRUE(absl::StrContains(zero->Stderr(), "interrupted"))
+      << zero->Stderr();
+
+  const std::string fifo = TempDir("fifo") + "/stdin";
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0600), 0);
+  const int writer = open(fifo.c_str(), O_RDWR);  // open, never written
+  ASSERT_GE(writer, 0);
+  auto piped = Subprocess::Start({Viewer()}, fifo);
+  ASSERT_NE(piped, nullptr);
+  // The signal thread is up once there are two threads.
+  ASSERT_TRUE(WaitFor(
+      [&] { return ProcNumber(piped->pid(), "status", "Threads") >= 2; }));
+  piped->Signal(SIGINT);
+  EXPECT_EQ(piped->Wait(absl::Seconds(10)), 130);
+  EXPECT_TRUE(absl::StrContains(piped->Stderr(), "interrupted"))
+      << piped->Stderr();
+  close(writer);
+}
+
+// The collector files every type apart and every day apart; --group must
+// still print each parent with all its sub-events, whatever their files.
+TEST(ZiggyviewTest, GroupAcrossPerTypeFilesAndDays) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  int sent = 0;
+  auto send = [&](const std::string& type, int group, double end) {
+    Event e;
+    e.type = type;
+    e.id = absl::StrFormat("%032d", group);
+    e.end = end;
+    sender.Send(EncodeEvent(e));
+    ++sent;
+  };
+  // Requests with SQL and log lines, jobs with steps, interleaved: the
+  // sub-events of request r end before it; the jobs' ids are 1000 + r.
+  auto send_groups = [&](int from, int to, double day) {
+    for (int r = from; r < to; ++r) {
+      const double t = day + 10 * r;
+      send("request.sql", r, t + 1);
+      send("job.step", 1000 + r, t + 2);
+      send("request.log", r, t + 3);
+      send("request", r, t + 4);
+      send("job", 1000 + r, t + 5);
+    }
+  };
+  send_groups(0, 10, kDayStart);
+  // A request whose SQL is filed on the first day and the rest on the next.
+  send("request.sql", 99, kDayStart + 86399);
+  ASSERT_TRUE(ziggyd->WaitWritten(sent));
+  ASSERT_TRUE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 86400}}).ok());
+  send("request.log", 99, kDayStart + 86400.5);
+  send("request", 99, kDayStart + 86401);
+  send_groups(10, 15, kDayStart + 86400);
+  ASSERT_TRUE(ziggyd->WaitWritten(sent));
+  const std::vector<std::string> files = ListFiles(logs);
+  EXPECT_NE(std::find(files.begin(), files.end(),
+                      "20231115/request.log-20231115.log"),
+            files.end())
+      << absl::StrJoin(files, " ");
+
+  std::string out, err;
+  ASSERT_EQ(RunCommand({Viewer(), "--group", "--log-path=" + logs}, &out, &err),
+            0)
+      << err;
+  // type of the parent -> sub-event types, one line per group.
+  std::map<std::string, int> shapes;
+  const auto groups = JsonLines(out);
+  for (const auto& group : groups) {
+    ASSERT_FALSE(group["parent"].is_null()) << group.dump();
+    std::string shape = group["parent"]["type"];
+    for (const auto& child : group["children"]) {
+      EXPECT_EQ(child["id"], group["id"]);
+      shape += " " + child["type"].get<std::string>();
+    }
+    ++shapes[shape];
+  }
+  EXPECT_EQ(shapes,
+            (std::map<std::string, int>{{"request request.sql request.log", 16},
+                                        {"job job.step", 15}}));
+
+  ASSERT_EQ(RunCommand({Viewer(), "--group", "--log-path=" + logs,
+                        "--type-name=request", "--start-date=20231115"},
+                       &out, &err),
+            0)
+      << err;
+  // The first day's SQL of request 99 is outside the dates.
+  const auto requests = JsonLines(out);
+  ASSERT_EQ(requests.size(), 6u);
+  for (const auto& group : requests) {
+    EXPECT_EQ(group["parent"]["type"], "request");
+    EXPECT_EQ(group["children"].size(),
+              group["id"] == absl::StrFormat("%032d", 99) ? 1u : 2u);
+  }
+}
+
+// Under `bazel run` the viewer runs in its runfiles tree; relative paths are
+// the caller's, from BUILD_WORKING_DIRECTORY.
+TEST(ZiggyviewTest, RelativePathsResolveAgainstBuildWorkingDirectory) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = DaemonWithEvents(logs, 10);
+  ASSERT_NE(ziggyd, nullptr);
+  const size_t slash = logs.rfind('/');
+  const std::string caller = "BUILD_WORKING_DIRECTORY=" + logs.substr(0, slash);
+  const std::string relative = logs.substr(slash + 1);
+  std::string out, err;
+  // env -C /: the viewer's own directory is elsewhere.
+  ASSERT_EQ(RunCommand({"env", "-C", "/", caller, Viewer(),
+                        "--log-path=" + relative, "--type-name=request"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(JsonLines(out).size(), 5u);
+  ASSERT_EQ(RunCommand({"env", "-C", "/", caller, Viewer(),
+                        "./" + relative + "/20231114/other-20231114.log"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(JsonLines(out).size(), 5u);
 }
 
 }  // namespace

@@ -6,14 +6,18 @@
 #include <atomic>
 #include <iostream>
 
+#include "common/paths.h"
 #include "common/signals.h"
 #include "gflags/gflags.h"
 #include "viewer/viewer.h"
 
-DEFINE_string(log_path, "", "Read the event files under this directory.");
+DEFINE_string(log_path, "",
+              "Read the event files under this directory (relative paths, "
+              "here and for FILE, are the caller's, also under bazel run).");
 DEFINE_string(type_name, "",
               "Only events of this type; \"request*\" for every type starting "
-              "with \"request\".");
+              "with \"request\". With --group, only the groups whose "
+              "top-level type matches (\"request\" keeps request.sql).");
 DEFINE_string(
     start_date, "",
     "With --log-path: from this UTC day, YYYYMMDD or \"YYYYMMDD HH:MM\".");
@@ -25,7 +29,9 @@ DEFINE_string(H, "", "Short for --host.");
 DEFINE_bool(pretty, false, "Indented JSON, for humans.");
 DEFINE_bool(group, false,
             "Print each event with its sub-events as one object: "
-            "{\"id\", \"parent\", \"children\"}.");
+            "{\"id\", \"parent\", \"children\"}. The files of every type "
+            "are read together, merged by the events' end time, so "
+            "sub-events meet their parent across files and days.");
 DEFINE_int32(max_groups, 1000,
              "With --group: groups waiting for their parent at most; the "
              "oldest is printed without it beyond that.");
@@ -39,9 +45,11 @@ int main(int argc, char** argv) {
       "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
       "[--end-date=D]\n"
       "  ziggyview -H host:controlport [--type-name='request*']   live\n"
-      "Exit status: 0 done; 1 bad flags, unreadable input or no daemon;\n"
-      "2 damaged input: every whole event was printed and stderr says what\n"
-      "was skipped and where.");
+      "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
+      "directory) or no daemon; 2 damaged input: every whole event was\n"
+      "printed and stderr says, for each skipped byte range, the file, the\n"
+      "offsets and why; 130 stopped by SIGINT or SIGTERM before the end of\n"
+      "files or stdin (live mode exits 0 on either).");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0) {
     std::cerr << "ziggyview: --max-groups and --timeout must be positive\n";
@@ -52,8 +60,12 @@ int main(int argc, char** argv) {
   signals.Start([](int) { stop.store(true); });
 
   ziggy::ViewerOptions options;
-  options.files.assign(argv + 1, argv + argc);
-  options.log_path = FLAGS_log_path;
+  // Under `bazel run` the binary runs in its runfiles tree: paths the user
+  // typed are relative to BUILD_WORKING_DIRECTORY.
+  for (int i = 1; i < argc; ++i) {
+    options.files.push_back(ziggy::ResolveUserPath(argv[i]));
+  }
+  options.log_path = ziggy::ResolveUserPath(FLAGS_log_path);
   options.type = FLAGS_type_name;
   options.start_date = FLAGS_start_date;
   options.end_date = FLAGS_end_date;

@@ -1,22 +1,30 @@
 #include "viewer/viewer.h"
 
-#include <fcntl.h>
-#include <string.h>
-#include <unistd.h>
-
 #include <memory>
+#include <string>
+#include <utility>
+#include <vector>
 
+#include "absl/container/flat_hash_map.h"
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "absl/strings/strip.h"
 #include "client/grouper.h"
-#include "client/internal/bson_validate.h"
 #include "client/json.h"
 #include "client/log_files.h"
-#include "client/reader.h"
 #include "client/stream.h"
+#include "viewer/event_files.h"
 
 namespace ziggy {
 namespace {
+
+// With --group the filter selects groups: an event passes when its type or
+// its top-level type (the part before the first '.') matches, so that
+// "request" brings request.sql and request.log along.
+bool GroupTypeMatches(absl::string_view filter, absl::string_view type) {
+  return TypeMatches(filter, type) ||
+         TypeMatches(filter, type.substr(0, type.find('.')));
+}
 
 // Filters, groups and prints events; buffers output for speed.
 class Printer {
@@ -29,23 +37,15 @@ class Printer {
 
   ~Printer() { Flush(); }
 
-  // One event document (already structurally valid or not: checked here).
-  void Event(absl::string_view bson) {
-    absl::string_view id, type;
-    std::string why;
-    const bool valid = internal::ValidateDocument(
-        bson, kMaxDepth, &why,
-        [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
-          if (bson_type != 0x02) return;
-          if (key == "type") type = value;
-          if (key == "id") id = value;
-        });
-    if (!valid || !TypeMatches(options_.type, type)) return;
+  void Event(const EventView& event) {
     if (options_.group) {
-      grouper_.Add(id, type, bson);
+      if (GroupTypeMatches(options_.type, event.type)) {
+        grouper_.Add(event.id, event.type, event.bson);
+      }
       return;
     }
-    internal::AppendValidatedJson(bson, &buffer_, {options_.pretty});
+    if (!TypeMatches(options_.type, event.type)) return;
+    internal::AppendValidatedJson(event.bson, &buffer_, {options_.pretty});
     buffer_.push_back('\n');
     if (buffer_.size() >= kFlushBytes) Flush();
   }
@@ -92,36 +92,93 @@ class Printer {
   std::string buffer_;
 };
 
-// Prints every whole event from `fd`; reports damage on `err`. Returns
-// whether the input was whole.
-bool ReadStream(int fd, const std::string& name, Printer& printer,
-                std::ostream& err) {
-  DocumentReader reader(fd, ReaderOptions{16 << 20, /*validate=*/false});
-  absl::string_view doc;
-  while (reader.Next(&doc)) printer.Event(doc);
-  if (reader.status().ok()) return true;
-  printer.Flush();
-  err << "ziggyview: " << name << ": " << reader.status().message() << "\n";
-  return false;
+bool IsDigitSuffix(absl::string_view name, size_t digits) {
+  if (name.size() <= digits || name[name.size() - digits - 1] != '-') {
+    return false;
+  }
+  for (char c : name.substr(name.size() - digits)) {
+    if (!absl::ascii_isdigit(static_cast<unsigned char>(c))) return false;
+  }
+  return true;
 }
 
-int ReadFiles(const std::vector<std::string>& files, Printer& printer,
-              std::ostream& err) {
-  int code = kViewOk;
-  for (const std::string& file : files) {
-    const int fd = open(file.c_str(), O_RDONLY | O_CLOEXEC);
-    if (fd < 0) {
-      printer.Flush();
-      err << "ziggyview: cannot open " << file << ": " << strerror(errno)
-          << "\n";
-      code = kViewError;
-      continue;
+// The stream a file belongs to when merging: a collector file's stem
+// ("<dir>/request.sql-20231114-06.log" -> "request.sql"), so that one
+// type's files are read one after another and only one of them is open at
+// a time; any other file is a stream of its own.
+std::string StreamKey(const std::string& path) {
+  absl::string_view name = path;
+  name.remove_prefix(name.rfind('/') + 1);  // npos + 1 == 0
+  if (!absl::ConsumeSuffix(&name, ".log")) return path;
+  if (IsDigitSuffix(name, 2)) name.remove_suffix(3);  // an hour block
+  if (!IsDigitSuffix(name, 8)) return path;
+  name.remove_suffix(9);
+  return std::string(name);
+}
+
+// Reads events and prints them; with --group, files are merged by end time,
+// one stream per type (see StreamKey).
+int ReadEvents(const ViewerOptions& options,
+               const std::vector<std::string>& paths, Printer& printer,
+               EventFilesOptions files) {
+  auto print = [&printer](const EventView& event) { printer.Event(event); };
+  std::vector<std::unique_ptr<EventFiles>> streams;
+  if (options.read_stdin) {
+    streams.push_back(std::make_unique<EventFiles>(0, "stdin", files));
+  } else if (!options.group) {
+    streams.push_back(std::make_unique<EventFiles>(paths, files));
+  } else {
+    files.read_size = 64 << 10;  // many open at once
+    std::vector<std::vector<std::string>> by_stream;
+    absl::flat_hash_map<std::string, size_t> index;
+    for (const std::string& path : paths) {
+      auto [it, added] = index.emplace(StreamKey(path), by_stream.size());
+      if (added) by_stream.emplace_back();
+      by_stream[it->second].push_back(path);
     }
-    if (!ReadStream(fd, file, printer, err) && code == kViewOk)
-      code = kViewDamaged;
-    close(fd);
+    for (auto& stream : by_stream) {
+      streams.push_back(std::make_unique<EventFiles>(std::move(stream), files));
+    }
+  }
+  std::vector<EventFiles*> pointers;
+  for (const auto& stream : streams) pointers.push_back(stream.get());
+  MergeByEnd(pointers, print);
+  int code = kViewOk;
+  for (const auto& stream : streams) {
+    if (stream->code() == kViewError || code == kViewOk) code = stream->code();
   }
   return code;
+}
+
+// The files --log-path and the dates select; with --group every type's, as
+// the filter then applies to groups (GroupTypeMatches).
+int SelectFiles(const ViewerOptions& options, std::vector<std::string>* paths,
+                std::ostream& err) {
+  LogFileQuery query{options.log_path, options.group ? "" : options.type};
+  for (const auto& [text, field, end] :
+       {std::make_tuple(options.start_date, &query.start, false),
+        std::make_tuple(options.end_date, &query.end, true)}) {
+    if (text.empty()) continue;
+    absl::StatusOr<absl::Time> t = ParseDate(text, end);
+    if (!t.ok()) {
+      err << "ziggyview: " << t.status().message() << "\n";
+      return kViewError;
+    }
+    *field = *t;
+  }
+  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
+  if (!files.ok()) {
+    err << "ziggyview: " << files.status().message() << "\n";
+    return kViewError;
+  }
+  for (const LogFileInfo& f : *files) {
+    // A hashed long type's file is read whatever the filter: its type is
+    // known only from the events inside.
+    if (f.type.empty() || GroupTypeMatches(options.type, f.type)) {
+      paths->push_back(f.path);
+    }
+  }
+  return kViewOk;
 }
 
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
@@ -131,12 +188,20 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
     err << "ziggyview: " << s.message() << "\n";
     return kViewError;
   }
-  std::string type, bson;
+  int code = kViewOk;
+  std::string type, bson, why;
   bool warned = false;  // once per time the stream is out of reach
   while (options.stop == nullptr || !options.stop->load()) {
     if (stream.Next(&type, &bson, absl::Milliseconds(100))) {
-      printer.Event(bson);
-      printer.Flush();  // live: show events as they come
+      EventView event;
+      if (InspectEvent(bson, &event, &why)) {
+        printer.Event(event);
+        printer.Flush();  // live: show events as they come
+      } else {
+        err << "ziggyview: live stream: not a valid event skipped: " << why
+            << "\n";
+        code = kViewDamaged;
+      }
     }
     const absl::Status health = stream.Health();
     if (!health.ok() && !warned) {
@@ -144,7 +209,7 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
     }
     warned = !health.ok();
   }
-  return kViewOk;
+  return code;
 }
 
 }  // namespace
@@ -156,41 +221,33 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
       (options.host.empty() ? 0 : 1) + (options.read_stdin ? 1 : 0);
   if (sources != 1) {
     err << "ziggyview: give exactly one input: files, --log-path, -H "
-           "host:port, "
-           "or a pipe on stdin\n";
+           "host:port, or a pipe on stdin\n";
     return kViewError;
   }
   Printer printer(options, out);
-  int code = kViewOk;
   if (!options.host.empty()) {
-    code = Live(options, printer, err);
-  } else if (options.read_stdin) {
-    code = ReadStream(0, "stdin", printer, err) ? kViewOk : kViewDamaged;
-  } else if (!options.files.empty()) {
-    code = ReadFiles(options.files, printer, err);
-  } else {
-    LogFileQuery query{options.log_path, options.type};
-    for (const auto& [text, field, end] :
-         {std::make_tuple(options.start_date, &query.start, false),
-          std::make_tuple(options.end_date, &query.end, true)}) {
-      if (text.empty()) continue;
-      absl::StatusOr<absl::Time> t = ParseDate(text, end);
-      if (!t.ok()) {
-        err << "ziggyview: " << t.status().message() << "\n";
-        return kViewError;
-      }
-      *field = *t;
-    }
-    absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
-    if (!files.ok()) {
-      err << "ziggyview: " << files.status().message() << "\n";
-      return kViewError;
-    }
-    std::vector<std::string> paths;
-    for (const LogFileInfo& f : *files) paths.push_back(f.path);
-    code = ReadFiles(paths, printer, err);
+    const int code = Live(options, printer, err);
+    printer.Finish();
+    return code;
   }
+  std::vector<std::string> paths = options.files;
+  if (!options.log_path.empty()) {
+    if (int code = SelectFiles(options, &paths, err); code != kViewOk) {
+      return code;
+    }
+  }
+  EventFilesOptions files;
+  files.report = [&printer, &err](const std::string& line) {
+    printer.Flush();  // stdout before what stderr says about the input
+    err << line << "\n";
+  };
+  files.stop = options.stop;
+  const int code = ReadEvents(options, paths, printer, files);
   printer.Finish();
+  if (options.stop != nullptr && options.stop->load()) {
+    err << "ziggyview: interrupted before the end of the input\n";
+    return kViewInterrupted;
+  }
   return code;
 }
 

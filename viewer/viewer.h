@@ -4,7 +4,16 @@
 // Output: one JSON object per event per line (see client/json.h for how
 // every BSON type maps); with `pretty`, indented JSON; with `group`, one
 // object per event group: {"id": ..., "parent": {...} or null,
-// "children": [{...}, ...]} (see client/grouper.h for the rule).
+// "children": [{...}, ...]} (see client/grouper.h for the rule). As the
+// collector files each type apart (request, request.sql, request.log), with
+// `group` the files are read together, merged by the events' end time
+// (event_files.h), so that sub-events meet their parent whatever file and
+// day they are in; the type filter then selects groups by their top-level
+// type ("request" keeps request.sql too).
+//
+// Damaged input is skipped, never fatal: each skipped byte range is one
+// line on `err` (file, from-to offsets, why) and the exit code becomes
+// kViewDamaged.
 
 #ifndef ZIGGY_VIEWER_VIEWER_H_
 #define ZIGGY_VIEWER_VIEWER_H_
@@ -23,6 +32,10 @@ namespace ziggy {
 inline constexpr int kViewOk = 0;
 inline constexpr int kViewError = 1;  // bad flags, unreadable input, no daemon
 inline constexpr int kViewDamaged = 2;  // some input was damaged and skipped
+// Files or stdin: *stop became true (SIGINT or SIGTERM) before the end of
+// the input; what was read is printed. 128 + SIGINT, as a shell reports
+// Ctrl-C. (Live mode has no end: a signal there is the normal exit, 0.)
+inline constexpr int kViewInterrupted = 130;
 
 struct ViewerOptions {
   std::vector<std::string> files;    // read these, in order
@@ -35,7 +48,8 @@ struct ViewerOptions {
   bool group = false;
   size_t max_groups = 1000;
   absl::Duration control_timeout = absl::Seconds(3);
-  // Live mode runs until this becomes true (set from a signal handler).
+  // Live mode runs until this becomes true (set from a signal handler);
+  // reading files or stdin stops soon after it, with kViewInterrupted.
   const std::atomic<bool>* stop = nullptr;
 };
 

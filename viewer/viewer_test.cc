@@ -2,9 +2,11 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
@@ -161,17 +163,59 @@ TEST(ViewerTest, DamagedFilePrintsWholeEventsAndSaysWhatWasSkipped) {
   ASSERT_EQ(r.lines.size(), 3u);  // both whole events, then the next file
   EXPECT_EQ(r.lines[2]["body"]["seq"], 4);
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
-  EXPECT_NE(r.err.find("torn.log"), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find(absl::StrCat("offset ", whole.size())),
+  EXPECT_NE(r.err.find(absl::StrCat("torn.log: bytes ", whole.size(), "-",
+                                    torn.size(), " skipped: torn tail")),
             std::string::npos)
       << r.err;
 
+  // After a corrupt length, reading resumes at the next event.
+  const std::string first = Ev("t", "0", 0);
   options.files = {
-      WriteFile("corrupt.log", Ev("t", "0", 0) + "\xff\xff\xff\x7f" + whole)};
+      WriteFile("corrupt.log", first + "\xff\xff\xff\x7f" + whole)};
   const Result c = View(options);
   EXPECT_EQ(c.code, kViewDamaged);
-  EXPECT_EQ(c.lines.size(), 1u);
-  EXPECT_NE(c.err.find("corrupt document"), std::string::npos) << c.err;
+  ASSERT_EQ(c.lines.size(), 3u);
+  EXPECT_EQ(c.lines[2]["body"]["seq"], 2);
+  EXPECT_NE(
+      c.err.find(absl::StrCat("corrupt.log: bytes ", first.size(), "-",
+                              first.size() + 4, " skipped: corrupt document")),
+      std::string::npos)
+      << c.err;
+}
+
+// A document whose frame is sound but whose contents are not is skipped,
+// said and counted, not silently dropped.
+TEST(ViewerTest, InvalidEventIsReported) {
+  const std::string first = Ev("t", "1", 1);
+  std::string bad = Ev("t", "2", 2);
+  bad[4] = '\x42';  // the first element's type byte: not a BSON type
+  const std::string f = WriteFile("invalid.log", first + bad + Ev("t", "3", 3));
+  ViewerOptions options;
+  options.files = {f};
+  const Result r = View(options);
+  EXPECT_EQ(r.code, kViewDamaged);
+  ASSERT_EQ(r.lines.size(), 2u);
+  EXPECT_EQ(r.lines[1]["body"]["seq"], 3);
+  EXPECT_NE(r.err.find(absl::StrCat("invalid.log: bytes ", first.size(), "-",
+                                    first.size() + bad.size(),
+                                    " skipped: not a valid event")),
+            std::string::npos)
+      << r.err;
+}
+
+// /dev/zero never ends; a stop (from SIGINT or SIGTERM) must end it.
+TEST(ViewerTest, StopEndsReadingAnEndlessFile) {
+  std::atomic<bool> stop{false};
+  ViewerOptions options;
+  options.files = {"/dev/zero"};
+  options.stop = &stop;
+  std::ostringstream out, err;
+  int code = -1;
+  std::thread viewer([&] { code = RunViewer(options, out, err); });
+  stop.store(true);
+  viewer.join();
+  EXPECT_EQ(code, kViewInterrupted);
+  EXPECT_NE(err.str().find("interrupted"), std::string::npos) << err.str();
 }
 
 TEST(ViewerTest, LogPathWithDateRangesAcrossDaysAndHourBlocks) {
@@ -221,6 +265,95 @@ TEST(ViewerTest, InputErrors) {
   ViewerOptions no_dir;
   no_dir.log_path = "/nonexistent-dir";
   EXPECT_EQ(View(no_dir).code, kViewError);
+  // A directory is unreadable input, said in one line.
+  ViewerOptions dir;
+  dir.files = {std::getenv("TEST_TMPDIR")};
+  const Result d = View(dir);
+  EXPECT_EQ(d.code, kViewError);
+  EXPECT_EQ(std::count(d.err.begin(), d.err.end(), '\n'), 1) << d.err;
+  EXPECT_NE(d.err.find("Is a directory"), std::string::npos) << d.err;
+}
+
+std::string EvEnding(const std::string& type, const std::string& id,
+                     double end) {
+  Event e;
+  e.type = type;
+  e.id = id;
+  e.end = end;
+  return EncodeEvent(e);
+}
+
+// The collector's layout: one file per type per day. A parent and its
+// sub-events are in different files, some on different days.
+std::vector<std::string> PerTypeFiles() {
+  const double day = 1699920000;  // 2023-11-14 00:00 UTC
+  return {
+      WriteFile("per-type/20231114/request-20231114.log",
+                EvEnding("request", "A", day + 10) +
+                    EvEnding("request", "B", day + 20)),
+      WriteFile("per-type/20231114/request.sql-20231114.log",
+                EvEnding("request.sql", "A", day + 5) +
+                    EvEnding("request.sql", "B", day + 15) +
+                    EvEnding("request.sql", "C", day + 86390)),
+      WriteFile("per-type/20231114/job-20231114.log",
+                EvEnding("job", "J", day + 12)),
+      WriteFile("per-type/20231114/job.step-20231114-00.log",
+                EvEnding("job.step", "J", day + 11)),
+      WriteFile("per-type/20231115/request-20231115.log",
+                EvEnding("request", "C", day + 86430)),
+      WriteFile("per-type/20231115/request.log-20231115.log",
+                EvEnding("request.log", "C", day + 86420)),
+  };
+}
+
+// "id:parent type:child types" for each group.
+std::vector<std::string> Groups(const Result& r) {
+  std::vector<std::string> groups;
+  for (const json& g : r.lines) {
+    std::string text = absl::StrCat(
+        g["id"].get<std::string>(), ":",
+        g["parent"].is_null() ? "-" : g["parent"]["type"].get<std::string>());
+    for (const json& child : g["children"]) {
+      EXPECT_EQ(child["id"], g["id"]);
+      absl::StrAppend(&text, ":", child["type"].get<std::string>());
+    }
+    groups.push_back(text);
+  }
+  return groups;
+}
+
+TEST(ViewerTest, GroupMergesPerTypeFilesAcrossDays) {
+  const std::vector<std::string> files = PerTypeFiles();
+  ViewerOptions options;
+  options.log_path = TmpPath("per-type");
+  options.group = true;
+  Result r = View(options);
+  ASSERT_EQ(r.code, kViewOk) << r.err;
+  const std::vector<std::string> all = {
+      "A:request:request.sql", "J:job:job.step", "B:request:request.sql",
+      "C:request:request.sql:request.log"};
+  EXPECT_EQ(Groups(r), all);
+
+  // The same files named on the command line.
+  ViewerOptions named;
+  named.files = files;
+  named.group = true;
+  EXPECT_EQ(Groups(View(named)), all);
+
+  // A type filter selects groups by their top-level type.
+  options.type = "request";
+  EXPECT_EQ(Groups(View(options)),
+            (std::vector<std::string>{"A:request:request.sql",
+                                      "B:request:request.sql",
+                                      "C:request:request.sql:request.log"}));
+  options.type = "job*";
+  EXPECT_EQ(Groups(View(options)),
+            (std::vector<std::string>{"J:job:job.step"}));
+  // A sub-event type alone: its events, grouped without a parent.
+  options.type = "request.sql";
+  EXPECT_EQ(Groups(View(options)),
+            (std::vector<std::string>{"A:-:request.sql", "B:-:request.sql",
+                                      "C:-:request.sql"}));
 }
 
 }  // namespace
