@@ -77,13 +77,13 @@ class Collector::Impl {
       return absl::UnavailableError(
           absl::StrCat("--log-path=", options_.store.root, ": ", s.message()));
     }
-    if (absl::Status s =
-            sockets_.Bind({options_.control, options_.collect, options_.stream,
-                           options_.receive_high_water_mark});
+    if (absl::Status s = sockets_.Bind({options_.control, options_.collect,
+                                        options_.stream, options_.queues});
         !s.ok()) {
       return s;
     }
     relay_.set(zmq::sockopt::linger, 0);
+    relay_.set(zmq::sockopt::rcvhwm, kRelayQueueBatches);
     relay_.set(zmq::sockopt::maxmsgsize,
                static_cast<int64_t>(kMaxRelayBatchBytes) + 4096);
     if (!options_.relay.empty()) {

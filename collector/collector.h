@@ -25,6 +25,7 @@
 #include "absl/time/time.h"
 #include "collector/event_store.h"
 #include "common/clock.h"
+#include "common/daemon_sockets.h"
 
 namespace ziggy {
 
@@ -42,8 +43,8 @@ struct CollectorOptions {
   StoreOptions store;                // store.root: the log path
   size_t max_event_bytes = 1 << 20;  // larger events are dropped
   absl::Duration flush_interval = absl::Milliseconds(200);
-  size_t max_queued_bytes = 64 << 20;    // received, not yet written
-  int receive_high_water_mark = 100000;  // messages ZeroMQ may queue
+  size_t max_queued_bytes = 64 << 20;  // received, not yet written
+  QueueLimits queues;                  // what ZeroMQ may hold, in bytes
   // Where receipt times (which decide files) come from.
   Clock* clock = Clock::Real();
   // When set, the clock is this manual one and the ADVANCE_CLOCK control

@@ -40,7 +40,9 @@ struct StoreOptions {
   std::string root;                      // the log directory
   int rotate_hours = 24;                 // 1-24
   size_t flush_bytes = 1 << 20;          // per-file buffer
-  size_t max_pending_bytes = 256 << 20;  // all files, while failing
+  // Events the disk refused, held in the files' buffers (all files); the
+  // writer's queue holds what comes after them.
+  size_t max_pending_bytes = 16 << 20;
   absl::Duration idle_close = absl::Seconds(60);
   size_t max_open_files = 256;
 };

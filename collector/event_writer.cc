@@ -8,7 +8,10 @@
 
 namespace ziggy {
 
+// Batches kept for reuse, and the largest buffer one keeps: a burst of
+// large events must not pin its memory for good.
 constexpr size_t kMaxFreeBatches = 8;
+constexpr size_t kMaxFreeBatchBytes = 1 << 20;
 
 void EventBatch::Add(absl::string_view doc, size_t type_offset,
                      size_t type_size) {
@@ -191,7 +194,10 @@ void EventWriter::Run() {
       batch->forgotten.clear();
       batch->Clear();
       absl::MutexLock lock(&mu_);
-      if (free_.size() < kMaxFreeBatches) free_.push_back(std::move(batch));
+      if (free_.size() < kMaxFreeBatches &&
+          batch->capacity() <= kMaxFreeBatchBytes) {
+        free_.push_back(std::move(batch));
+      }
       queue_empty = queue_.empty();
     }
     if (relay_ != nullptr && relay_->has_pending_acks() &&

@@ -34,6 +34,7 @@ class EventBatch {
   void Clear();
   size_t size() const { return entries_.size(); }
   size_t bytes() const { return bytes_.size(); }
+  size_t capacity() const { return bytes_.capacity(); }
   absl::string_view doc(size_t i) const;
   absl::string_view type(size_t i) const;
 

@@ -34,7 +34,19 @@ DEFINE_string(log_path, "ziggy-logs",
 DEFINE_int32(rotate_hours, 24,
              "Hours per file, 1-24. Under 24, file names carry the hour "
              "block: <type>-<YYYYMMDD>-<HH>.log.");
-DEFINE_int64(max_event_bytes, 1 << 20, "Larger events are dropped.");
+DEFINE_int64(max_queued_bytes, 64 << 20,
+             "Events received and waiting for the disk, in bytes; beyond "
+             "it ziggyd stops reading (senders are pushed back, forwarders "
+             "keep spooling).");
+DEFINE_int64(collect_queue_bytes, 64 << 20,
+             "Events ZeroMQ may hold per sending connection, in bytes; "
+             "beyond it that sender is pushed back.");
+DEFINE_int64(stream_queue_bytes, 16 << 20,
+             "Stream messages held per live subscriber, in bytes; a "
+             "subscriber this far behind loses stream messages (counted).");
+DEFINE_int64(max_event_bytes, 1 << 20,
+             "Larger events are dropped (counted); at most 16 MiB, BSON's own "
+             "limit.");
 DEFINE_int32(flush_interval_ms, 200,
              "Buffered events reach their files at least this often.");
 DEFINE_int32(idle_close_seconds, 60, "Files idle this long are closed.");
@@ -68,11 +80,18 @@ int main(int argc, char** argv) {
                  argv[1]);
     return 1;
   }
+  if (FLAGS_max_event_bytes > (16 << 20)) {
+    std::fprintf(stderr, "ziggyd: --max-event-bytes is at most 16777216\n");
+    return 1;
+  }
   if (!Positive("max-event-bytes", FLAGS_max_event_bytes) ||
       !Positive("flush-interval-ms", FLAGS_flush_interval_ms) ||
       !Positive("idle-close-seconds", FLAGS_idle_close_seconds) ||
       !Positive("max-open-files", FLAGS_max_open_files) ||
-      !Positive("max-forwarders", FLAGS_max_forwarders)) {
+      !Positive("max-forwarders", FLAGS_max_forwarders) ||
+      !Positive("max-queued-bytes", FLAGS_max_queued_bytes) ||
+      !Positive("collect-queue-bytes", FLAGS_collect_queue_bytes) ||
+      !Positive("stream-queue-bytes", FLAGS_stream_queue_bytes)) {
     return 1;
   }
   if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
@@ -93,6 +112,9 @@ int main(int argc, char** argv) {
   options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);
   options.store.max_open_files = static_cast<size_t>(FLAGS_max_open_files);
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
+  options.max_queued_bytes = static_cast<size_t>(FLAGS_max_queued_bytes);
+  options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
+  options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
   options.flush_interval = absl::Milliseconds(FLAGS_flush_interval_ms);
   std::unique_ptr<ziggy::ManualClock> test_clock;
   if (FLAGS_fake_time > 0) {

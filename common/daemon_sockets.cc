@@ -5,6 +5,8 @@
 #include <sys/resource.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/endpoint.h"
@@ -32,6 +34,16 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
   *endpoint = socket.get(zmq::sockopt::last_endpoint);
   return absl::OkStatus();
 }
+
+namespace {
+
+// A byte budget as a ZeroMQ high-water mark for messages of up to `largest`.
+int MessagesIn(size_t budget, size_t largest) {
+  return static_cast<int>(
+      std::clamp<size_t>(budget / std::max<size_t>(largest, 1), 16, 100000));
+}
+
+}  // namespace
 
 void RaiseFileLimit() {
   struct rlimit limit;
@@ -93,12 +105,18 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   // is allocated for it (frames declare their size up front).
   control_.set(zmq::sockopt::maxmsgsize, kMaxControlRequestBytes);
   stream_.set(zmq::sockopt::maxmsgsize, kMaxSubscriptionBytes);
-  collect_.set(zmq::sockopt::rcvhwm, addresses.receive_high_water_mark);
-  // Bounds memory per message; larger ones are counted as oversized up to
-  // this size, and cut off by ZeroMQ beyond it.
-  collect_.set(zmq::sockopt::maxmsgsize,
-               static_cast<int64_t>(max_event_bytes_) * 4 + 4096);
-  stream_.set(zmq::sockopt::sndhwm, 10000);
+  // Queues bounded in bytes (QueueLimits), as message counts.
+  const size_t largest_event = max_event_bytes_ + kOversizeSlackBytes;
+  const QueueLimits& limits = addresses.limits;
+  collect_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(largest_event));
+  collect_.set(zmq::sockopt::rcvhwm,
+               MessagesIn(limits.collect_bytes, largest_event));
+  max_stream_event_bytes_ = limits.max_stream_event_bytes;
+  stream_.set(zmq::sockopt::sndhwm,
+              MessagesIn(limits.stream_bytes, max_stream_event_bytes_));
+  // A full subscriber makes the send fail (counted) instead of losing the
+  // message unseen.
+  stream_.set(zmq::sockopt::xpub_nodrop, 1);
   stream_.set(zmq::sockopt::xpub_verbose, 1);
   if (absl::Status s = BindSocket(control_, addresses.control, "control",
                                   &control_endpoint_);
@@ -144,6 +162,7 @@ bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
 int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
   const double now = UnixSeconds(clock_->Now());
   int taken = 0;
+  size_t bytes = 0;
   zmq::message_t message;
   for (; taken < kMaxBurst; ++taken) {
     zmq::recv_result_t got;
@@ -164,21 +183,39 @@ int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
     const absl::string_view doc(message.data<char>(), message.size());
     EventFields fields;
     if (intake_.Accept(doc, now, &fields)) on_event(doc, fields);
+    // Bounded in bytes too: the caller checks its queue between bursts.
+    bytes += doc.size();
+    if (bytes >= kMaxBurstBytes) {
+      ++taken;
+      break;
+    }
   }
   return taken;
 }
 
 void DaemonSockets::Publish(absl::string_view type, absl::string_view doc) {
   if (subscribers_ == 0) return;
+  if (doc.size() > max_stream_event_bytes_) {
+    ++stream_too_large_;
+    return;
+  }
   try {
-    if (stream_.send(zmq::buffer(type.data(), type.size()),
-                     zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
-        stream_.send(zmq::buffer(doc.data(), doc.size()),
-                     zmq::send_flags::dontwait)) {
-      ++published_;
+    // With xpub_nodrop a subscriber's full queue refuses the first frame
+    // (EAGAIN); once it is taken, the second goes too (ZeroMQ sends
+    // multipart messages whole).
+    if (!stream_.send(zmq::buffer(type.data(), type.size()),
+                      zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
+      ++stream_slow_subscriber_;
+      LOG_EVERY_T(WARNING, 10)
+          << "stream: a subscriber is too slow; " << stream_slow_subscriber_
+          << " event(s) not published so far";
+      return;
     }
+    stream_.send(zmq::buffer(doc.data(), doc.size()),
+                 zmq::send_flags::dontwait);
+    ++published_;
   } catch (const zmq::error_t& e) {
-    LOG_EVERY_N(WARNING, 1000) << "stream: " << e.what();
+    LOG_EVERY_T(WARNING, 10) << "stream: " << e.what();
   }
 }
 
@@ -240,6 +277,10 @@ Value::Map DaemonSockets::Status() const {
                        {"limit", static_cast<int64_t>(limit.rlim_cur)}}));
   intake_.AppendStatus(&status);
   status.emplace_back("published", published_);
+  status.emplace_back(
+      "stream_dropped",
+      Value(Value::Map{{"too_large", stream_too_large_},
+                       {"slow_subscriber", stream_slow_subscriber_}}));
   status.emplace_back("stream_subscribers", static_cast<int64_t>(subscribers_));
   status.emplace_back("ports", Value(Value::Map{
                                    {"control", EndpointPort(control_endpoint_)},

@@ -25,13 +25,33 @@
 
 namespace ziggy {
 
+// What a daemon's sockets may hold in memory, in bytes. ZeroMQ bounds its
+// queues in messages, so each budget becomes a message count: the budget
+// divided by the largest message the socket takes (at least 16).
+struct QueueLimits {
+  // Events waiting in ZeroMQ per sending connection (the collect port's
+  // receive queue); beyond it ZeroMQ stops reading that connection and
+  // the sender's own queue fills (backpressure; disk never drops).
+  size_t collect_bytes = 64 << 20;
+  // Stream messages waiting per subscriber; a subscriber that falls this
+  // far behind loses stream messages (counted), never the disk.
+  size_t stream_bytes = 16 << 20;
+  // Events larger than this are written but not published on the stream.
+  size_t max_stream_event_bytes = 64 << 10;
+};
+
+// Bytes of slack a collect message may have over max_event_bytes and still
+// be taken (to be counted as oversized); ZeroMQ cuts a connection sending
+// larger frames.
+inline constexpr size_t kOversizeSlackBytes = 64 << 10;
+
 struct DaemonAddresses {
   std::string control;  // host:port, port 0 = any
   std::string collect;
   // Empty: any free port on the control port's interface, as the seed binds
   // it, so whoever can reach the control port can follow the stream.
   std::string stream;
-  int receive_high_water_mark = 100000;
+  QueueLimits limits;
 };
 
 // Binds `socket` to host:port `address`; *endpoint gets the bound endpoint.
@@ -81,10 +101,13 @@ class DaemonSockets {
       std::function<void(absl::string_view doc, const EventFields& fields)>;
   bool Serve(const std::vector<zmq::pollitem_t>& items, const Execute& execute,
              const OnEvent& on_event);
-  // Takes what waits on the collect port now (at most max_burst messages);
-  // returns how many messages it took.
+  // Takes what waits on the collect port now (at most kMaxBurst messages
+  // and about kMaxBurstBytes); returns how many messages it took.
   int ReceiveBurst(const OnEvent& on_event);
 
+  // Sends [type, doc] to the stream's subscribers, if any. An event too
+  // large for the stream, or that a subscriber has no room for, is not
+  // published (counted in STATUS stream_dropped, by reason).
   void Publish(absl::string_view type, absl::string_view doc);
   void Wake();
 
@@ -102,6 +125,7 @@ class DaemonSockets {
   void HandleSubscriptions();
 
   static constexpr int kMaxBurst = 4096;
+  static constexpr size_t kMaxBurstBytes = 8 << 20;
 
   const std::string daemon_name_;
   const size_t max_event_bytes_;
@@ -117,6 +141,8 @@ class DaemonSockets {
   bool in_multipart_ = false;
   int subscribers_ = 0;
   uint64_t published_ = 0;
+  size_t max_stream_event_bytes_ = 0;
+  uint64_t stream_too_large_ = 0, stream_slow_subscriber_ = 0;
 };
 
 }  // namespace ziggy

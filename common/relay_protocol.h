@@ -32,8 +32,11 @@
 
 namespace ziggy {
 
-// Largest uncompressed batch either side accepts.
-inline constexpr size_t kMaxRelayBatchBytes = 64 << 20;
+// Largest uncompressed batch either side accepts (BSON's own limit for one
+// document, so any single event fits; forwarders send ~1 MiB batches).
+inline constexpr size_t kMaxRelayBatchBytes = 16 << 20;
+// Batches a collector queues per forwarder connection: its window (8) twice.
+inline constexpr int kRelayQueueBatches = 16;
 
 struct RelayHeader {
   bool ping = false;

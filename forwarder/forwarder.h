@@ -17,6 +17,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "common/daemon_sockets.h"
 #include "forwarder/relay_client.h"
 #include "forwarder/spool.h"
 
@@ -29,6 +30,7 @@ struct ForwarderOptions {
   SpoolOptions spool;  // spool.dir: the spool path
   RelayOptions relay;  // relay.upstreams: the collectors' relay ports
   size_t max_event_bytes = 1 << 20;
+  QueueLimits queues;  // what ZeroMQ may hold, in bytes
 };
 
 class Forwarder {

@@ -35,7 +35,15 @@ DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
               "as down and the next one is tried.");
-DEFINE_int64(max_event_bytes, 1 << 20, "Larger events are dropped.");
+DEFINE_int64(collect_queue_bytes, 64 << 20,
+             "Events ZeroMQ may hold per sending connection, in bytes; "
+             "beyond it that sender is pushed back.");
+DEFINE_int64(stream_queue_bytes, 16 << 20,
+             "Stream messages held per live subscriber, in bytes; a "
+             "subscriber this far behind loses stream messages (counted).");
+DEFINE_int64(max_event_bytes, 1 << 20,
+             "Larger events are dropped (counted); at most 16 MiB, BSON's own "
+             "limit.");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -54,9 +62,12 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
-      FLAGS_ack_timeout <= 0 || FLAGS_max_event_bytes <= 0) {
+      FLAGS_ack_timeout <= 0 || FLAGS_max_event_bytes <= 0 ||
+      FLAGS_max_event_bytes > (16 << 20) || FLAGS_collect_queue_bytes <= 0 ||
+      FLAGS_stream_queue_bytes <= 0) {
     std::fprintf(stderr,
-                 "ziggy-forwarder: sizes and intervals must be positive\n");
+                 "ziggy-forwarder: sizes and intervals must be positive "
+                 "(--max-event-bytes at most 16777216)\n");
     return 1;
   }
   absl::StatusOr<std::vector<std::string>> upstreams =
@@ -83,6 +94,8 @@ int main(int argc, char** argv) {
   options.relay.zstd = FLAGS_compress == "zstd";
   options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
+  options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
+  options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
 
   absl::StatusOr<std::unique_ptr<ziggy::Forwarder>> forwarder =
       ziggy::Forwarder::Bind(options);

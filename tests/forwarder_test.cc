@@ -289,14 +289,6 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   }
 }
 
-// Sets the soft file size limit of a running process (0: none).
-void LimitFileSize(pid_t pid, rlim_t bytes) {
-  struct rlimit limit;
-  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, nullptr, &limit), 0);
-  limit.rlim_cur = bytes == 0 ? limit.rlim_max : bytes;
-  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
-}
-
 // Once a forwarder was seen, a restart after a crash rolls files back to the
 // last relay checkpoint. Events sent straight to the collect port after the
 // forwarders went quiet must be checkpointed too: a kill -9 seconds later

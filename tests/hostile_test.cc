@@ -4,6 +4,7 @@
 // answering within a second, and SIGTERM stopping it cleanly.
 
 #include <arpa/inet.h>
+#include <bson/bson.h>
 #include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
@@ -111,6 +112,30 @@ bool DaemonHangsUpOnHugeFrame(const std::string& address,
   return hung_up;
 }
 
+// README "Limits": --max-queued-bytes (64 MiB) + --collect-queue-bytes
+// per sending connection (64 MiB) + --stream-queue-bytes per subscriber
+// (16 MiB) + recycled batch buffers and file buffers (~80 MiB) + the
+// daemon itself (~30 MiB): under 300 MiB with one sender, one subscriber.
+constexpr int64_t kFloodRssBound = 300 << 20;
+
+// An event of about 1 MiB: body.filler holds `filler`.
+std::string BigEvent(int64_t seq, const std::string& filler) {
+  bson_t doc, body;
+  bson_init(&doc);
+  BSON_APPEND_UTF8(&doc, "type", "big");
+  BSON_APPEND_DOUBLE(&doc, "end", 2.0);
+  BSON_APPEND_DOCUMENT_BEGIN(&doc, "body", &body);
+  BSON_APPEND_INT64(&body, "sender", 1);
+  BSON_APPEND_INT64(&body, "seq", seq);
+  bson_append_utf8(&body, "filler", -1, filler.data(),
+                   static_cast<int>(filler.size() - 4096));
+  bson_append_document_end(&doc, &body);
+  std::string bytes(reinterpret_cast<const char*>(bson_get_data(&doc)),
+                    doc.len);
+  bson_destroy(&doc);
+  return bytes;
+}
+
 bool AnswersWithinASecond(const std::string& control) {
   return CallControl(control, "STATUS", {}, absl::Seconds(1)).ok();
 }
@@ -160,6 +185,61 @@ TEST_P(HostileTest, SixtyFourMegabyteSubscription) {
   auto daemon = StartDaemon();
   ASSERT_NE(daemon, nullptr);
   Attack(*daemon, daemon->stream(), "SUB", false, 64 << 20, '\x01');
+}
+
+// 1 MiB events flood the collect port while the disk refuses every write
+// (a file size limit, as a full disk) and a live subscriber never reads:
+// memory stays within the documented bound (README "Limits"), the control
+// port answers, and once the disk takes writes again every event the
+// senders handed over is kept.
+TEST_P(HostileTest, MegabyteEventsAgainstAStalledDiskAndSubscriber) {
+  auto daemon = StartDaemon();
+  ASSERT_NE(daemon, nullptr);
+  zmq::context_t context;
+  zmq::socket_t stalled(context, zmq::socket_type::sub);
+  stalled.set(zmq::sockopt::subscribe, "");
+  stalled.connect("tcp://" + daemon->stream());
+  ASSERT_TRUE(
+      WaitFor([&] { return daemon->StatusNumber("stream_subscribers") == 1; }));
+  LimitFileSize(daemon->process().pid(), 64 << 10);
+  std::atomic<int64_t> handed_over{0};
+  std::atomic<bool> stop{false};
+  std::thread flood([&] {
+    zmq::socket_t push(context, zmq::socket_type::push);
+    push.set(zmq::sockopt::sndhwm, 16);
+    push.set(zmq::sockopt::linger, 60000);
+    push.connect("tcp://" + daemon->collect());
+    const std::string filler(1 << 20, 'f');
+    for (int64_t seq = 0; !stop.load() && seq < 3000;) {
+      const std::string big = BigEvent(seq, filler);
+      if (push.send(zmq::buffer(big), zmq::send_flags::dontwait)) {
+        handed_over = ++seq;
+      } else {
+        std::this_thread::yield();
+      }
+    }
+  });
+  // The daemon is saturated: the collector's queue for the disk is full
+  // (it then stops reading, and senders are pushed back); the forwarder's
+  // spool refuses (it drops, counted).
+  EXPECT_TRUE(WaitFor([&] {
+    return GetParam() ? daemon->StatusNumber("dropped.spool_error") > 0
+                      : daemon->StatusNumber("queue_bytes") >= 60 << 20;
+  })) << daemon->Status().DebugString();
+  for (int i = 0; i < 5; ++i) {
+    EXPECT_TRUE(AnswersWithinASecond(daemon->control())) << i;
+  }
+  EXPECT_LT(handed_over.load(), 3000);
+  EXPECT_LT(PeakRss(daemon->process().pid()), kFloodRssBound);
+  stop = true;
+  LimitFileSize(daemon->process().pid(), 0);
+  flood.join();
+  if (!GetParam()) {
+    EXPECT_TRUE(daemon->WaitWritten(handed_over.load(), absl::Seconds(60)))
+        << daemon->Status().DebugString();
+    EXPECT_GT(daemon->StatusNumber("stream_dropped.too_large"), 0);
+  }
+  EXPECT_LT(PeakRss(daemon->process().pid()), kFloodRssBound);
 }
 
 TEST_P(HostileTest, ReportsFileDescriptorsWithTheLimitRaised) {

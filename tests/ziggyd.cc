@@ -3,6 +3,7 @@
 #include <bson/bson.h>
 #include <dirent.h>
 #include <fcntl.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,7 @@
 #include "client/control.h"
 #include "client/endpoint.h"
 #include "client/reader.h"
+#include "gtest/gtest.h"
 
 namespace ziggy::testing {
 namespace {
@@ -193,6 +195,13 @@ std::vector<std::string> ListFiles(const std::string& root) {
   walk("");
   std::sort(files.begin(), files.end());
   return files;
+}
+
+void LimitFileSize(pid_t pid, uint64_t bytes) {
+  struct rlimit limit;
+  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, nullptr, &limit), 0);
+  limit.rlim_cur = bytes == 0 ? limit.rlim_max : bytes;
+  ASSERT_EQ(prlimit(pid, RLIMIT_FSIZE, &limit, nullptr), 0);
 }
 
 int UnusedPort() {

@@ -88,6 +88,10 @@ std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
 // Every file under `root`, recursively (relative paths, sorted).
 std::vector<std::string> ListFiles(const std::string& root);
 
+// Sets the soft file size limit of a running process (0: none): its writes
+// past `bytes` then fail with EFBIG, as on a full disk.
+void LimitFileSize(pid_t pid, uint64_t bytes);
+
 // A loopback port nothing listens on (bound by a ZeroMQ socket, released).
 int UnusedPort();
 
