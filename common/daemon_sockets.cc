@@ -123,9 +123,9 @@ int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
       if (!message.more()) intake_.DropMultipart();
       continue;
     }
-    const absl::string_view doc(message.data<char>(), message.size());
+    absl::string_view doc(message.data<char>(), message.size());
     EventFields fields;
-    if (intake_.Accept(doc, now, &fields)) on_event(doc, fields);
+    if (intake_.Accept(&doc, now, &fields)) on_event(doc, fields);
   }
   return taken;
 }

@@ -10,10 +10,16 @@
 #include "client/internal/bson_validate.h"
 #include "client/internal/utf8.h"
 #include "client/testing/bson_buffer.h"
+#include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {
 namespace {
+
+using ::ziggy::testing::StrictlyValid;
+
+// EveryTextPlace holds a string with a NUL inside, which BSON allows.
+constexpr bool kNul = true;
 
 std::string Repaired(absl::string_view text) {
   ByteBuffer out;
@@ -61,16 +67,6 @@ std::string EveryTextPlace(const std::string& text, const std::string& binary) {
   return std::string(doc.bytes());
 }
 
-bool StrictlyValid(absl::string_view doc) {
-  bson_t b;
-  if (!bson_init_static(&b, reinterpret_cast<const uint8_t*>(doc.data()),
-                        doc.size())) {
-    return false;
-  }
-  size_t offset;
-  return bson_validate(&b, BSON_VALIDATE_UTF8, &offset);
-}
-
 // Each kind of invalid sequence, in each place: the repaired document is
 // the one libbson builds from the repaired text, byte for byte (so every
 // length is right), and strict readers accept it.
@@ -86,12 +82,12 @@ TEST(RepairUtf8Test, RepairsEveryPlaceAndUpdatesEveryLength) {
   for (const std::string& text : bad) {
     const std::string doc = EveryTextPlace(text, binary);
     const std::string want = EveryTextPlace(Repaired(text), binary);
-    ASSERT_FALSE(StrictlyValid(doc)) << absl::CEscape(text);
+    ASSERT_FALSE(StrictlyValid(doc, kNul)) << absl::CEscape(text);
     ByteBuffer out;
     ASSERT_TRUE(RepairUtf8(doc, &out)) << absl::CEscape(text);
     EXPECT_EQ(out.view(), want) << absl::CEscape(text);
     EXPECT_GE(out.size(), doc.size());  // "\xF0\x9F\x98": 3 bytes either way
-    EXPECT_TRUE(StrictlyValid(out.view())) << absl::CEscape(text);
+    EXPECT_TRUE(StrictlyValid(out.view(), kNul)) << absl::CEscape(text);
   }
 }
 
@@ -101,7 +97,7 @@ TEST(RepairUtf8Test, ValidInputIsLeftAloneWithoutACopy) {
        {std::string("plain"), std::string(""),
         std::string("caf\xC3\xA9 \xE2\x82\xAC \xF0\x9F\x98\x80")}) {
     const std::string doc = EveryTextPlace(text, "\xFF");
-    ASSERT_TRUE(StrictlyValid(doc));
+    ASSERT_TRUE(StrictlyValid(doc, kNul));
     ByteBuffer out;
     EXPECT_FALSE(RepairUtf8(doc, &out));
     EXPECT_EQ(out.size(), 0u);

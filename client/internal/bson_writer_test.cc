@@ -4,10 +4,13 @@
 
 #include "client/event.h"
 #include "client/testing/bson_buffer.h"
+#include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {
 namespace {
+
+using ::ziggy::testing::StrictlyValid;
 
 // Our writer and libbson produce the same bytes for every element we write.
 TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
@@ -66,19 +69,6 @@ TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
   EXPECT_EQ(ours.bytes(), theirs.bytes());
 }
 
-// libbson's strictest check but for NUL inside strings, which BSON and
-// pymongo allow (U+0000 is UTF-8).
-bool StrictlyValid(absl::string_view doc) {
-  bson_t b;
-  size_t offset;
-  return bson_init_static(&b, reinterpret_cast<const uint8_t*>(doc.data()),
-                          doc.size()) &&
-         bson_validate(&b,
-                       static_cast<bson_validate_flags_t>(
-                           BSON_VALIDATE_UTF8 | BSON_VALIDATE_UTF8_ALLOW_NULL),
-                       &offset);
-}
-
 // Keys and strings that are not UTF-8 are written repaired (each invalid
 // sequence one U+FFFD), as libbson would write the repaired text; valid
 // text, multi-byte or with NULs inside a string, byte for byte.
@@ -112,7 +102,7 @@ TEST(BsonWriterTest, SanitisesInvalidUtf8) {
   bson_append_document_end(t, &s);
 
   EXPECT_EQ(ours.bytes(), theirs.bytes());
-  EXPECT_TRUE(StrictlyValid(ours.bytes()));
+  EXPECT_TRUE(StrictlyValid(ours.bytes(), /*allow_nul=*/true));
 }
 
 // Every encoder goes through the writer: events, STATUS and control
