@@ -53,12 +53,14 @@ class Validator {
       }
       const size_t at = pos;
       const auto type = static_cast<uint8_t>(d[pos++]);
-      uint64_t seen = 0;
-      const size_t key_end = FindNul(d, pos, limit, &seen);
+      size_t key_end = FindNulOrNonAscii(d, pos, limit);
+      if (ABSL_PREDICT_FALSE(key_end != limit && d[key_end] != '\0')) {
+        key_end = FindNul(d, key_end, limit);  // a key that is not ASCII
+        if (key_end != limit) CheckText(pos, key_end);
+      }
       if (ABSL_PREDICT_FALSE(key_end == limit)) {
         return Fail(pos, "unterminated key or cstring");
       }
-      if (ABSL_PREDICT_FALSE(seen & kHighBits)) CheckText(pos, key_end);
       pos = key_end + 1;
       const size_t value_start = pos;
       auto need = [&](size_t n) { return limit - pos >= n; };

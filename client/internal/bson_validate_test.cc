@@ -180,6 +180,30 @@ TEST(ValidateDocumentTest, ChecksUtf8WhenAsked) {
   EXPECT_TRUE(check(binary.bytes()));
 }
 
+// Keys are scanned eight bytes at a time for their end or a byte >= 0x80:
+// a non-ASCII byte at every offset of keys of every length up to 20.
+TEST(ValidateDocumentTest, ChecksEveryKeyOffset) {
+  for (size_t n = 1; n <= 20; ++n) {
+    for (size_t at = 0; at + 1 < n; ++at) {
+      for (const bool valid : {true, false}) {
+        std::string key(n, 'k');
+        key[at] = valid ? '\xC3' : '\xFF';
+        key[at + 1] = valid ? '\xA9' : 'x';
+        testing::BsonBuffer doc;
+        BSON_APPEND_INT32(doc.get(), key.c_str(), 1);
+        BSON_APPEND_UTF8(doc.get(), "after", "v");
+        std::string why;
+        bool utf8 = !valid;
+        ASSERT_TRUE(ValidateDocument(
+            doc.bytes(), 1, &why,
+            [](absl::string_view, uint8_t, absl::string_view) {}, &utf8))
+            << why;
+        EXPECT_EQ(utf8, valid) << n << " " << at;
+      }
+    }
+  }
+}
+
 TEST(ValidateDocumentTest, DepthLimit) {
   testing::BsonBuffer doc;
   bson_t a, b;

@@ -26,6 +26,7 @@
 #include <cstdint>
 #include <cstring>
 
+#include "absl/base/attributes.h"
 #include "absl/base/internal/endian.h"
 #include "absl/strings/string_view.h"
 #include "client/internal/byte_buffer.h"
@@ -71,7 +72,11 @@ class BsonWriter {
     memcpy(&bits, &value, 8);
     Fixed64(bits);
   }
-  void Utf8(absl::string_view key, absl::string_view value) {
+  // Inlined even though the UTF-8 checks make it look large to the
+  // compiler: out of line, keys that are literals lose their constant-size
+  // copies (measured: BM_EncodeEvent +70%).
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Utf8(absl::string_view key,
+                                         absl::string_view value) {
     Element(0x02, key);
     if (ABSL_PREDICT_FALSE(!IsValidUtf8(value))) return RepairedUtf8(value);
     char* at = buffer_.Extend(4 + value.size() + 1);
@@ -106,7 +111,8 @@ class BsonWriter {
   static absl::string_view IndexKey(uint32_t index, char (&buf)[16]);
 
  private:
-  void Element(uint8_t type, absl::string_view key) {
+  ABSL_ATTRIBUTE_ALWAYS_INLINE void Element(uint8_t type,
+                                            absl::string_view key) {
     // REQUIRES: key has no NUL byte (a BSON key is a C string).
     if (ABSL_PREDICT_FALSE(!IsValidUtf8(key))) {
       return RepairedElement(type, key);

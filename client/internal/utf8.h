@@ -37,13 +37,21 @@ namespace ziggy::internal {
 inline bool IsAscii(const char* data, size_t n) {
   uint64_t seen = 0;
   if (n >= 8) {
-    uint64_t word;
-    for (size_t i = 0; i + 8 < n; i += 8) {
+    // Two accumulators, sixteen bytes a turn: the loads are independent.
+    uint64_t word, other = 0;
+    size_t i = 0;
+    for (; i + 16 < n; i += 16) {
+      memcpy(&word, data + i, 8);
+      seen |= word;
+      memcpy(&word, data + i + 8, 8);
+      other |= word;
+    }
+    if (i + 8 < n) {
       memcpy(&word, data + i, 8);
       seen |= word;
     }
     memcpy(&word, data + n - 8, 8);
-    seen |= word;
+    seen |= word | other;
   } else if (n >= 4) {
     uint32_t head, tail;
     memcpy(&head, data, 4);
