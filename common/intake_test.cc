@@ -31,7 +31,8 @@ std::string RawEvent(const std::string& type, const std::string& host,
 int64_t Status(const EventIntake& intake, absl::string_view path) {
   Value::Map status;
   intake.AppendStatus(&status);
-  const Value* v = Value(std::move(status)).Find(path);
+  const Value value(std::move(status));
+  const Value* v = value.Find(path);
   return v == nullptr ? -1 : v->AsInt();
 }
 
