@@ -32,7 +32,9 @@ struct Event {
 
 // EncodeEvent returns the event's BSON document. A body that is not a map is
 // written as an empty document; map keys end at their first NUL byte (BSON
-// keys are C strings).
+// keys are C strings). Keys and strings that are not valid UTF-8 are
+// written with each invalid sequence as U+FFFD (bson_writer.h), so strict
+// BSON readers accept every document encoded here.
 std::string EncodeEvent(const Event& event);
 
 // DecodeEvent parses one BSON event document.
@@ -50,7 +52,8 @@ std::string EncodeEvent(const Event& event);
 // kMaxDepth is rejected as kInvalidArgument.
 absl::StatusOr<Event> DecodeEvent(absl::string_view bson);
 
-// EncodeDocument returns a map Value as a BSON document (non-map: empty).
+// EncodeDocument returns a map Value as a BSON document (non-map: empty),
+// keys and strings as EncodeEvent writes them.
 std::string EncodeDocument(const Value& map);
 
 // DecodeDocument parses any BSON document into a map Value (same mapping).

@@ -249,8 +249,8 @@ class Collector::Impl {
     EventFields fields;
     // Each document is checked on its own: a malformed one is dropped and
     // counted, the others written.
-    for (const absl::string_view doc : relay_docs_) {
-      if (sockets_.intake().Accept(doc, now, &fields)) AddEvent(doc, fields);
+    for (absl::string_view doc : relay_docs_) {
+      if (sockets_.intake().Accept(&doc, now, &fields)) AddEvent(doc, fields);
     }
     relay_events_ += relay_docs_.size();
     if (header->acked > forwarder->next && forwarder->next > 0) {

@@ -180,11 +180,11 @@ int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
       if (!message.more()) intake_.DropMultipart();
       continue;
     }
-    const absl::string_view doc(message.data<char>(), message.size());
+    absl::string_view doc(message.data<char>(), message.size());
     EventFields fields;
-    if (intake_.Accept(doc, now, &fields)) on_event(doc, fields);
+    if (intake_.Accept(&doc, now, &fields)) on_event(doc, fields);
     // Bounded in bytes too: the caller checks its queue between bursts.
-    bytes += doc.size();
+    bytes += message.size();
     if (bytes >= kMaxBurstBytes) {
       ++taken;
       break;

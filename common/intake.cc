@@ -4,8 +4,10 @@
 #include <cstring>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
+#include "client/internal/bson_repair.h"
 #include "client/internal/bson_validate.h"
 #include "glog/logging.h"
 
@@ -37,59 +39,82 @@ Value EventIntake::SeenMap::ToValue() const {
   return Value(std::move(map));
 }
 
-void EventIntake::Drop(uint64_t* counter, absl::string_view reason,
-                       absl::string_view detail) {
-  ++*counter;
+void EventIntake::LogEvery10s(absl::string_view what, absl::string_view reason,
+                              absl::string_view detail) {
   auto& [last_logged, since] = logged_[reason];
   ++since;
   const absl::Time now = absl::Now();
   if (now - last_logged < absl::Seconds(10)) return;
-  LOG(WARNING) << "dropped " << since << " event(s): " << reason
+  LOG(WARNING) << what << " " << since << " event(s): " << reason
                << " (latest: " << detail << ")";
   last_logged = now;
   since = 0;
+}
+
+void EventIntake::Drop(uint64_t* counter, absl::string_view reason,
+                       absl::string_view detail) {
+  ++*counter;
+  LogEvery10s("dropped", reason, detail);
 }
 
 void EventIntake::DropMultipart() {
   Drop(&multipart_, "multipart message", "an event is one frame");
 }
 
-bool EventIntake::Accept(absl::string_view doc, double now,
-                         EventFields* fields) {
-  if (doc.size() > max_event_bytes_) {
-    Drop(&oversized_, "oversized",
-         absl::StrCat(doc.size(), " > ", max_event_bytes_, " bytes"));
-    return false;
-  }
+namespace {
+
+// What one pass over an event finds.
+struct Checked {
+  bool has_type = false;
+  bool type_is_string = false;
+  bool utf8 = true;
+  std::string why;  // when malformed
+};
+
+// Validates `doc` and reads the fields the daemons route by, in one pass.
+bool CheckEvent(absl::string_view doc, EventFields* fields, Checked* checked) {
   *fields = EventFields();
-  bool has_type = false, type_is_string = false;
-  std::string why;
-  const bool valid = internal::ValidateDocument(
-      doc, kMaxDepth, &why,
+  return internal::ValidateDocument(
+      doc, kMaxDepth, &checked->why,
       [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
         if (key == "type") {
-          has_type = true;
-          type_is_string = bson_type == 0x02;
+          checked->has_type = true;
+          checked->type_is_string = bson_type == 0x02;
           fields->type = value;
         } else if (key == "host" && bson_type == 0x02) {
           fields->host = value;
         } else if (key == "end" && bson_type == 0x01) {
           memcpy(&fields->end, value.data(), sizeof fields->end);
         }
-      });
-  if (!valid) {
-    Drop(&malformed_, "malformed BSON", why);
+      },
+      &checked->utf8);
+}
+
+}  // namespace
+
+bool EventIntake::Accept(absl::string_view* doc, double now,
+                         EventFields* fields) {
+  const size_t size = doc->size();
+  if (size > max_event_bytes_) {
+    Drop(&oversized_, "oversized",
+         absl::StrCat(size, " > ", max_event_bytes_, " bytes"));
     return false;
   }
-  if (!has_type || !type_is_string || fields->type.empty()) {
+  Checked checked;
+  if (!CheckEvent(*doc, fields, &checked)) {
+    Drop(&malformed_, "malformed BSON", checked.why);
+    return false;
+  }
+  if (!checked.has_type || !checked.type_is_string || fields->type.empty()) {
     Drop(&no_type_, "no string type",
-         !has_type        ? "missing"
-         : type_is_string ? "empty"
-                          : "not a string");
+         !checked.has_type        ? "missing"
+         : checked.type_is_string ? "empty"
+                                  : "not a string");
     return false;
   }
+  if (ABSL_PREDICT_FALSE(!checked.utf8) && !Repair(doc, fields)) return false;
   ++received_;
-  received_bytes_ += doc.size();
+  received_bytes_ += size;
   last_ = now;
   lag_ = fields->end > 0 ? now - fields->end : 0;
   if (fields->end > 0) {
@@ -97,6 +122,23 @@ bool EventIntake::Accept(absl::string_view doc, double now,
   }
   types_.Note(fields->type, now);
   hosts_.Note(fields->host, now);
+  return true;
+}
+
+bool EventIntake::Repair(absl::string_view* doc, EventFields* fields) {
+  repaired_.Clear();
+  CHECK(internal::RepairUtf8(*doc, &repaired_));
+  if (repaired_.size() > max_event_bytes_) {
+    Drop(&oversized_, "oversized once invalid UTF-8 is repaired",
+         absl::StrCat(repaired_.size(), " > ", max_event_bytes_, " bytes"));
+    return false;
+  }
+  *doc = repaired_.view();
+  Checked checked;
+  CHECK(CheckEvent(*doc, fields, &checked) && checked.utf8) << checked.why;
+  ++repaired_utf8_;
+  LogEvery10s("repaired", "invalid UTF-8 replaced by U+FFFD",
+              absl::StrCat("type ", fields->type, ", host ", fields->host));
   return true;
 }
 
@@ -119,6 +161,7 @@ void EventIntake::AppendStatus(Value::Map* status) const {
                                         {"hosts", hosts_.untracked()}}));
   status->emplace_back("received", received_);
   status->emplace_back("received_bytes", received_bytes_);
+  status->emplace_back("repaired", Value(Value::Map{{"utf8", repaired_utf8_}}));
   status->emplace_back("dropped", Value(Value::Map{
                                       {"malformed", malformed_},
                                       {"no_type", no_type_},

@@ -7,6 +7,14 @@
 // max_event_bytes long. Hostile input cannot grow memory: at most
 // kMaxTracked types and hosts are listed, the rest only counted.
 //
+// Every stored file, relayed batch and STATUS reply must stay readable by
+// strict BSON readers (pymongo stops reading a file at the first string
+// that is not UTF-8). So keys and text that are not valid UTF-8 are
+// repaired (bson_repair.h: each invalid sequence becomes U+FFFD, lengths
+// updated) and the repaired document is what the daemon writes, publishes,
+// relays and spools; such events count in STATUS repaired.utf8. One that
+// the repair makes longer than max_event_bytes is dropped as oversized.
+//
 // Thread-safety: none; owned by a daemon's receive thread.
 
 #ifndef ZIGGY_COMMON_INTAKE_H_
@@ -20,6 +28,7 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "client/internal/byte_buffer.h"
 #include "client/value.h"
 
 namespace ziggy {
@@ -38,9 +47,12 @@ class EventIntake {
   explicit EventIntake(size_t max_event_bytes)
       : max_event_bytes_(max_event_bytes) {}
 
-  // Checks `doc`, received at `now` (Unix seconds). True and *fields set
+  // Checks *doc, received at `now` (Unix seconds). True and *fields set
   // for a good event (then counted as received); false for a dropped one.
-  bool Accept(absl::string_view doc, double now, EventFields* fields);
+  // An event whose text needed repair comes back in *doc as its repaired
+  // copy, owned by this intake and valid until the next call; *fields
+  // always points into *doc.
+  bool Accept(absl::string_view* doc, double now, EventFields* fields);
 
   // A message of several frames (an event is one frame): dropped.
   void DropMultipart();
@@ -50,8 +62,9 @@ class EventIntake {
   // STATUS fields: last, lag (receipt minus the last event's own `end`, as
   // the seed reports it: one sender's wrong clock skews it), lag_median (the
   // median of that over the last kRecentLags events, which a few bad clocks
-  // cannot move), events, hosts, untracked, received,
-  // received_bytes, dropped: {malformed, no_type, oversized, multipart}.
+  // cannot move), events, hosts, untracked, received, received_bytes (as
+  // received, before any repair), repaired: {utf8}, dropped: {malformed,
+  // no_type, oversized, multipart}.
   void AppendStatus(Value::Map* status) const;
 
  private:
@@ -73,13 +86,21 @@ class EventIntake {
     Seen* last_ = nullptr;
   };
 
+  // Makes *doc its repaired copy and *fields point into it; false (and
+  // counted) when the copy is too large.
+  bool Repair(absl::string_view* doc, EventFields* fields);
   void Drop(uint64_t* counter, absl::string_view reason,
             absl::string_view detail);
+  // Logs `what` at most every ten seconds per reason, with the count since.
+  void LogEvery10s(absl::string_view what, absl::string_view reason,
+                   absl::string_view detail);
 
   const size_t max_event_bytes_;
   uint64_t received_ = 0;
   uint64_t received_bytes_ = 0;
   uint64_t malformed_ = 0, no_type_ = 0, oversized_ = 0, multipart_ = 0;
+  uint64_t repaired_utf8_ = 0;
+  internal::ByteBuffer repaired_;  // the last repaired event
   double last_ = 0;
   double lag_ = 0;
   static constexpr size_t kRecentLags = 1024;

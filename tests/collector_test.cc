@@ -9,9 +9,11 @@
 #include <set>
 #include <thread>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/event.h"
+#include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/process.h"
@@ -259,18 +261,80 @@ TEST(CollectorTest, HostileTypesAndMalformedFramesAreContained) {
   ASSERT_EQ(events.size(), static_cast<size_t>(good));
   for (int i = 0; i < good; ++i)
     EXPECT_EQ(events[i].body.Find("seq")->AsInt(), i);
-  // Each hostile type is in a file of its own and keeps its exact type.
+  // Each hostile type is in a file of its own and keeps its exact type...
   std::set<std::string> types;
   for (const std::string& file : ListFiles(logs)) {
     for (const Event& e : ReadEvents(logs + "/" + file)) {
       if (e.body.Find("sender")->AsInt() == 1) types.insert(e.type);
     }
   }
-  EXPECT_EQ(types, std::set<std::string>(hostile.begin(), hostile.end()));
+  // ... but text that is not UTF-8 is repaired (\xFF and \xFE: one U+FFFD
+  // each).
+  std::set<std::string> expected(hostile.begin(), hostile.end());
+  expected.erase("\xff\xfe");
+  expected.insert("\xEF\xBF\xBD\xEF\xBF\xBD");
+  EXPECT_EQ(types, expected);
   for (const auto& [counter, count] : kMalformedMixDrops) {
     EXPECT_EQ(ziggyd->StatusNumber(counter), count) << counter;
   }
   EXPECT_TRUE(ziggyd->process().running());
+}
+
+// Text that is not UTF-8 from a foreign client is repaired before it is
+// stored: every document of every file, and the STATUS reply naming the
+// repaired type and host, pass a strict reader's checks (pymongo would read
+// the whole file); the valid events around them are stored byte for byte.
+TEST(CollectorTest, InvalidUtf8IsRepairedSoStrictReadersReadEverything) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  std::vector<std::string> good;
+  auto send_good = [&] {
+    good.push_back(ForeignEvent("utf8", 0, static_cast<int64_t>(good.size()),
+                                "test-host", "text", "caf\xC3\xA9"));
+    sender.Send(good.back());
+  };
+  send_good();
+  SendInvalidUtf8(sender, send_good);
+  const size_t total = good.size() + kInvalidUtf8Events;
+  ASSERT_TRUE(ziggyd->WaitWritten(total)) << ziggyd->Status().DebugString();
+
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  std::vector<std::string> stored_good;
+  std::map<int64_t, Event> repaired;
+  size_t stored = 0;
+  for (const std::string& file : ListFiles(logs)) {
+    for (const std::string& doc : ReadDocuments(logs + "/" + file)) {
+      ++stored;
+      EXPECT_TRUE(StrictlyValid(doc)) << file << ": " << absl::CEscape(doc);
+      absl::StatusOr<Event> event = DecodeEvent(doc);
+      ASSERT_TRUE(event.ok()) << event.status();
+      if (event->body.Find("sender")->AsInt() == 0) {
+        stored_good.push_back(doc);
+      } else {
+        repaired[event->body.Find("seq")->AsInt()] = *std::move(event);
+      }
+    }
+  }
+  EXPECT_EQ(stored, total);
+  EXPECT_EQ(stored_good, good);  // untouched, in order
+  ASSERT_EQ(repaired.size(), static_cast<size_t>(kInvalidUtf8Events));
+  EXPECT_EQ(repaired[0].body.Find("text")->AsString(), "v" + r + r + r);
+  EXPECT_NE(repaired[1].body.Get("k" + r + r), nullptr);
+  EXPECT_EQ(repaired[2].type, "bad" + r);
+  EXPECT_EQ(repaired[2].host, "h" + r);
+  EXPECT_EQ(repaired[3].body.Find("text")->AsString(), r);
+
+  const std::string status = ziggyd->StatusBytes();
+  EXPECT_TRUE(StrictlyValid(status));
+  const absl::StatusOr<Value> decoded = DecodeDocument(status);
+  ASSERT_TRUE(decoded.ok()) << decoded.status();
+  for (const std::string& name : {"events.bad" + r, "hosts.h" + r}) {
+    EXPECT_NE(decoded->Find(name), nullptr) << name << decoded->DebugString();
+  }
+  EXPECT_EQ(ziggyd->StatusNumber("repaired.utf8"), kInvalidUtf8Events);
+  EXPECT_EQ(ziggyd->StatusNumber("received"), total);
 }
 
 TEST(CollectorTest, SigtermWritesEverythingReceivedAndExitsZero) {

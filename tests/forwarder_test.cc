@@ -14,6 +14,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/testing/strict_bson.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
@@ -519,6 +520,33 @@ TEST(ForwarderTest, MalformedInputIsCountedAndNeverRelayed) {
   EXPECT_EQ(collector->StatusNumber("dropped.malformed"), 0);
   ExpectExactlyOnce(ReadSequences(logs), 0, good);
   EXPECT_TRUE(forwarder->process().running());
+}
+
+// The forwarder repairs text that is not UTF-8 before spooling: what it
+// relays is already valid, so the collector repairs nothing and stores only
+// documents strict readers accept.
+TEST(ForwarderTest, InvalidUtf8IsRepairedBeforeItIsSpooled) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay());
+  ASSERT_NE(forwarder, nullptr);
+  Sender sender(forwarder->collect());
+  int good = 0;
+  auto send_good = [&] { sender.Send(ForeignEvent("good", 0, good++)); };
+  SendInvalidUtf8(sender, send_good);
+  ASSERT_TRUE(collector->WaitWritten(good + kInvalidUtf8Events))
+      << forwarder->Status().DebugString();
+  EXPECT_EQ(forwarder->StatusNumber("repaired.utf8"), kInvalidUtf8Events);
+  EXPECT_EQ(collector->StatusNumber("repaired.utf8"), 0);
+  EXPECT_TRUE(StrictlyValid(forwarder->StatusBytes()));
+  for (const std::string& file : ListFiles(logs)) {
+    for (const std::string& doc : ReadDocuments(logs + "/" + file)) {
+      EXPECT_TRUE(StrictlyValid(doc)) << file;
+    }
+  }
+  ExpectExactlyOnce(ReadSequences(logs), 0, good);
+  ExpectExactlyOnce(ReadSequences(logs), 1, kInvalidUtf8Events);
 }
 
 TEST(ForwarderTest, FullSpoolRefusesThenRecovers) {

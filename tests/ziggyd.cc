@@ -103,6 +103,19 @@ double Ziggyd::StatusNumber(absl::string_view path) {
   return 0;
 }
 
+std::string Ziggyd::StatusBytes() {
+  zmq::context_t context;
+  zmq::socket_t control(context, zmq::socket_type::req);
+  control.set(zmq::sockopt::rcvtimeo, 5000);
+  control.set(zmq::sockopt::linger, 0);
+  control.connect("tcp://" + control_);
+  control.send(
+      zmq::buffer(EncodeDocument(Value(Value::Map{{"command", "STATUS"}}))));
+  zmq::message_t reply;
+  if (!control.recv(reply)) return "";
+  return reply.to_string();
+}
+
 bool Ziggyd::WaitWritten(uint64_t count, absl::Duration timeout) {
   return WaitFor([&] { return StatusNumber("written") >= count; }, timeout);
 }
@@ -150,8 +163,22 @@ void SendMalformedMix(Sender& sender, const std::function<void()>& send_good) {
   send_good();
 }
 
+void SendInvalidUtf8(Sender& sender, const std::function<void()>& send_good) {
+  // A surrogate in a string value, an overlong key, a bad type and a host
+  // cut mid-sequence, a four-byte sequence cut short at the end.
+  sender.Send(ForeignEvent("utf8", 1, 0, "test-host", "text", "v\xED\xA0\x80"));
+  send_good();
+  sender.Send(ForeignEvent("utf8", 1, 1, "test-host", "k\xC0\xAF", "v"));
+  send_good();
+  sender.Send(ForeignEvent("bad\xFF", 1, 2, "h\xE2\x82"));
+  send_good();
+  sender.Send(ForeignEvent("utf8", 1, 3, "test-host", "text", "\xF0\x9F\x98"));
+  send_good();
+}
+
 std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
-                         absl::string_view host) {
+                         absl::string_view host, const std::string& text_key,
+                         absl::string_view text) {
   bson_t doc, body;
   bson_init(&doc);
   bson_append_utf8(&doc, "id", -1, "0123456789abcdef0123456789abcdef", -1);
@@ -165,6 +192,10 @@ std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
   BSON_APPEND_DOCUMENT_BEGIN(&doc, "body", &body);
   BSON_APPEND_INT64(&body, "sender", sender);
   BSON_APPEND_INT64(&body, "seq", seq);
+  if (!text_key.empty()) {
+    bson_append_utf8(&body, text_key.c_str(), -1, text.data(),
+                     static_cast<int>(text.size()));
+  }
   bson_append_document_end(&doc, &body);
   std::string bytes(reinterpret_cast<const char*>(bson_get_data(&doc)),
                     doc.len);
@@ -231,19 +262,26 @@ std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
   return seen;
 }
 
-std::vector<Event> ReadEvents(const std::string& path, std::string* damage) {
-  std::vector<Event> events;
+std::vector<std::string> ReadDocuments(const std::string& path,
+                                       std::string* damage) {
+  std::vector<std::string> docs;
   const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return events;
+  if (fd < 0) return docs;
   DocumentReader reader(fd);
   absl::string_view doc;
-  while (reader.Next(&doc)) {
-    absl::StatusOr<Event> event = DecodeEvent(doc);
-    if (event.ok()) events.push_back(*std::move(event));
-  }
+  while (reader.Next(&doc)) docs.emplace_back(doc);
   close(fd);
   if (damage != nullptr)
     *damage = reader.status().ok() ? "" : reader.status().ToString();
+  return docs;
+}
+
+std::vector<Event> ReadEvents(const std::string& path, std::string* damage) {
+  std::vector<Event> events;
+  for (const std::string& doc : ReadDocuments(path, damage)) {
+    absl::StatusOr<Event> event = DecodeEvent(doc);
+    if (event.ok()) events.push_back(*std::move(event));
+  }
   return events;
 }
 

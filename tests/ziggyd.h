@@ -41,6 +41,8 @@ class Ziggyd {
 
   // STATUS over the control port (empty map when there is no answer).
   Value Status();
+  // The STATUS reply's bytes as the daemon sent them (empty when none).
+  std::string StatusBytes();
   // Number in STATUS at a dotted path (0 if absent).
   double StatusNumber(absl::string_view path);
   // Waits until STATUS `written` reaches `count`.
@@ -80,10 +82,19 @@ inline constexpr std::pair<const char*, int> kMalformedMixDrops[] = {
     {"dropped.oversized", 1},
     {"dropped.multipart", 1}};
 
-// A test event encoded with libbson (not our encoder): {type, host, end,
-// body: {sender, seq}} plus whatever `extra` adds to the body.
+// A test event encoded with libbson (not our encoder, so text goes out as
+// given, UTF-8 or not): {id, type, host, pid, start, end, body: {sender,
+// seq}}, the body also holding {text_key: text} when text_key is not empty.
 std::string ForeignEvent(absl::string_view type, int64_t sender, int64_t seq,
-                         absl::string_view host = "test-host");
+                         absl::string_view host = "test-host",
+                         const std::string& text_key = "",
+                         absl::string_view text = "");
+
+// Sends kInvalidUtf8Events events of sender 1 (seq 0, 1, ...) whose type,
+// host, a body key or a string value is not valid UTF-8, each followed by
+// send_good(). Strict BSON readers refuse them as sent.
+void SendInvalidUtf8(Sender& sender, const std::function<void()>& send_good);
+inline constexpr int kInvalidUtf8Events = 4;
 
 // Every file under `root`, recursively (relative paths, sorted).
 std::vector<std::string> ListFiles(const std::string& root);
@@ -102,6 +113,9 @@ std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
 // Decodes every whole event in a file; *damage gets the reader's status.
 std::vector<Event> ReadEvents(const std::string& path,
                               std::string* damage = nullptr);
+// The same, the documents' bytes as stored.
+std::vector<std::string> ReadDocuments(const std::string& path,
+                                       std::string* damage = nullptr);
 
 }  // namespace ziggy::testing
 

@@ -7,9 +7,13 @@
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
 #include "client/internal/swar.h"
+#include "client/internal/utf8.h"
 
 namespace ziggy::internal {
 namespace {
+
+bool Validate(absl::string_view data, int max_depth, std::string* why,
+              const TopLevelVisitor* visit, bool* utf8);
 
 // One loop over the elements of every open document, with its state (the
 // position and the current document's end) in locals: the bytes are read
@@ -18,13 +22,15 @@ namespace {
 // for every event every daemon takes in.
 class Validator {
  public:
+  // With `utf8` non-null, text that is not valid UTF-8 sets *utf8 false.
   Validator(absl::string_view data, int max_depth, std::string* why,
-            const TopLevelVisitor* visit)
+            const TopLevelVisitor* visit, bool* utf8)
       : data_(data.data()),
         size_(data.size()),
         max_depth_(max_depth),
         why_(why),
-        visit_(visit) {}
+        visit_(visit),
+        utf8_(utf8) {}
 
   bool Run() {
     size_t limit;  // the current document's terminating NUL
@@ -47,7 +53,11 @@ class Validator {
       }
       const size_t at = pos;
       const auto type = static_cast<uint8_t>(d[pos++]);
-      const size_t key_end = FindNul(d, pos, limit);
+      size_t key_end = FindNulOrNonAscii(d, pos, limit);
+      if (ABSL_PREDICT_FALSE(key_end != limit && d[key_end] != '\0')) {
+        key_end = FindNul(d, key_end, limit);  // a key that is not ASCII
+        if (key_end != limit) CheckText(pos, key_end);
+      }
       if (ABSL_PREDICT_FALSE(key_end == limit)) {
         return Fail(pos, "unterminated key or cstring");
       }
@@ -77,6 +87,7 @@ class Validator {
         case 0x0D:  // JavaScript code
         case 0x0E:  // symbol
           if (!String(limit, &pos)) return false;
+          CheckText(value_start + 4, pos - 1);
           break;
         case 0x03:    // document
         case 0x04: {  // array
@@ -120,12 +131,14 @@ class Validator {
           for (int i = 0; i < 2; ++i) {
             const size_t nul = FindNul(d, pos, limit);
             if (nul == limit) return Fail(pos, "unterminated key or cstring");
+            CheckText(pos, nul);
             pos = nul + 1;
           }
           break;
         }
         case 0x0C:  // DBPointer: string, 12 bytes
           if (!String(limit, &pos)) return false;
+          CheckText(value_start + 4, pos - 1);
           if (!skip(12)) return PastEnd(pos);
           break;
         case 0x0F:  // code with scope: int32 total, string, document
@@ -151,6 +164,14 @@ class Validator {
     return false;
   }
   bool PastEnd(size_t at) { return Fail(at, "element runs past its document"); }
+
+  // Text in data_[from, to): notes it when it is not valid UTF-8.
+  void CheckText(size_t from, size_t to) {
+    if (utf8_ != nullptr &&
+        !IsValidUtf8(absl::string_view(data_ + from, to - from))) {
+      *utf8_ = false;
+    }
+  }
 
   int32_t Int32At(size_t at) const {
     return static_cast<int32_t>(absl::little_endian::Load32(data_ + at));
@@ -197,10 +218,12 @@ class Validator {
     }
     const size_t end = *pos + static_cast<size_t>(total);
     *pos += 4;
+    const size_t code = *pos + 4;
     if (!String(end, pos)) return false;
+    CheckText(code, *pos - 1);
     std::string why;
-    if (!ValidateDocument(absl::string_view(data_ + *pos, end - *pos),
-                          max_depth_ - depth - 1, &why)) {
+    if (!Validate(absl::string_view(data_ + *pos, end - *pos),
+                  max_depth_ - depth - 1, &why, nullptr, utf8_)) {
       return Fail(*pos, absl::StrCat("code-with-scope: ", why));
     }
     *pos = end;
@@ -212,25 +235,28 @@ class Validator {
   const int max_depth_;
   std::string* const why_;
   const TopLevelVisitor* const visit_;
+  bool* const utf8_;
 };
+
+bool Validate(absl::string_view data, int max_depth, std::string* why,
+              const TopLevelVisitor* visit, bool* utf8) {
+  if (max_depth < 0) {
+    *why = "nested too deep";
+    return false;
+  }
+  return Validator(data, max_depth, why, visit, utf8).Run();
+}
 
 }  // namespace
 
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why) {
-  if (max_depth < 0) {
-    *why = "nested too deep";
-    return false;
-  }
-  return Validator(data, max_depth, why, nullptr).Run();
+  return Validate(data, max_depth, why, nullptr, nullptr);
 }
 
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
-                      TopLevelVisitor visit) {
-  if (max_depth < 0) {
-    *why = "nested too deep";
-    return false;
-  }
-  return Validator(data, max_depth, why, &visit).Run();
+                      TopLevelVisitor visit, bool* utf8) {
+  if (utf8 != nullptr) *utf8 = true;
+  return Validate(data, max_depth, why, &visit, utf8);
 }
 
 }  // namespace ziggy::internal

@@ -20,17 +20,24 @@ namespace ziggy::internal {
 // Returns true when `data` is one document whose lengths, element types,
 // strings and nesting (at most `max_depth` levels below the top) are sound.
 // Otherwise false, with the reason and offset in *why. String contents are
-// not checked for UTF-8: bytes are data and are kept as they came.
+// not checked for UTF-8 here: a reader keeps bytes as they came.
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why);
 
 // The same, also calling `visit(key, type, value)` for each top-level element
 // as it is found valid: `type` is the BSON type byte and `value` the
 // element's value bytes (for strings, the text without length or NUL). Lets
 // the collector validate an event and read its fields in one pass.
+//
+// With `utf8` non-null, also sets *utf8 to whether every key and every text
+// value is valid UTF-8 (utf8.h): strings, JavaScript code, symbols, regex
+// pattern and options, DBPointer's collection, code-with-scope's code, at
+// every depth (the scope document included). Invalid text does not make
+// the document malformed; RepairUtf8 (bson_repair.h) can fix it. All-ASCII
+// text costs a few word operations.
 using TopLevelVisitor = absl::FunctionRef<void(
     absl::string_view key, uint8_t type, absl::string_view value)>;
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
-                      TopLevelVisitor visit);
+                      TopLevelVisitor visit, bool* utf8 = nullptr);
 
 }  // namespace ziggy::internal
 

@@ -2,6 +2,7 @@
 
 #include <bson/bson.h>
 
+#include <iterator>
 #include <random>
 
 #include "absl/strings/str_cat.h"
@@ -117,6 +118,90 @@ TEST(ValidateDocumentTest, VisitsTopLevelElements) {
   EXPECT_EQ(utf8, "text");
   EXPECT_TRUE(DecodeDocument(sub).ok());
   EXPECT_EQ(DecodeDocument(sub)->Find("x")->AsInt(), 1);
+}
+
+// With `utf8`, text in any place that is not UTF-8 is reported without
+// failing the document; binary data is not text.
+TEST(ValidateDocumentTest, ChecksUtf8WhenAsked) {
+  auto check = [](absl::string_view doc) {
+    std::string why;
+    bool utf8 = false;
+    EXPECT_TRUE(ValidateDocument(
+        doc, 10, &why, [](absl::string_view, uint8_t, absl::string_view) {},
+        &utf8))
+        << why;
+    return utf8;
+  };
+  EXPECT_TRUE(check(EveryType()));
+  static constexpr char bad[] = "\xE2\x82";
+  void (*const places[])(bson_t*) = {
+      [](bson_t* d) { BSON_APPEND_UTF8(d, bad, "v"); },
+      [](bson_t* d) { BSON_APPEND_UTF8(d, "k", bad); },
+      [](bson_t* d) { BSON_APPEND_CODE(d, "k", bad); },
+      [](bson_t* d) { BSON_APPEND_SYMBOL(d, "k", bad); },
+      [](bson_t* d) { BSON_APPEND_REGEX(d, "k", bad, "i"); },
+      [](bson_t* d) {
+        bson_oid_t oid;
+        bson_oid_init_from_string(&oid, "0123456789abcdef01234567");
+        BSON_APPEND_DBPOINTER(d, "k", bad, &oid);
+      },
+      [](bson_t* d) {
+        bson_t scope;
+        bson_init(&scope);
+        BSON_APPEND_INT32(&scope, "x", 1);
+        BSON_APPEND_CODE_WITH_SCOPE(d, "k", bad, &scope);
+        bson_destroy(&scope);
+      },
+      [](bson_t* d) {
+        bson_t scope;
+        bson_init(&scope);
+        BSON_APPEND_UTF8(&scope, "x", bad);
+        BSON_APPEND_CODE_WITH_SCOPE(d, "k", "f()", &scope);
+        bson_destroy(&scope);
+      },
+      [](bson_t* d) {
+        bson_t sub, array;
+        BSON_APPEND_DOCUMENT_BEGIN(d, "k", &sub);
+        BSON_APPEND_ARRAY_BEGIN(&sub, "a", &array);
+        BSON_APPEND_UTF8(&array, "0", bad);
+        bson_append_array_end(&sub, &array);
+        bson_append_document_end(d, &sub);
+      },
+  };
+  for (size_t i = 0; i < std::size(places); ++i) {
+    testing::BsonBuffer doc;
+    BSON_APPEND_INT32(doc.get(), "before", 1);
+    places[i](doc.get());
+    EXPECT_FALSE(check(doc.bytes())) << "place " << i;
+  }
+  testing::BsonBuffer binary;
+  BSON_APPEND_BINARY(binary.get(), "b", BSON_SUBTYPE_BINARY,
+                     reinterpret_cast<const uint8_t*>(bad), 2);
+  EXPECT_TRUE(check(binary.bytes()));
+}
+
+// Keys are scanned eight bytes at a time for their end or a byte >= 0x80:
+// a non-ASCII byte at every offset of keys of every length up to 20.
+TEST(ValidateDocumentTest, ChecksEveryKeyOffset) {
+  for (size_t n = 1; n <= 20; ++n) {
+    for (size_t at = 0; at + 1 < n; ++at) {
+      for (const bool valid : {true, false}) {
+        std::string key(n, 'k');
+        key[at] = valid ? '\xC3' : '\xFF';
+        key[at + 1] = valid ? '\xA9' : 'x';
+        testing::BsonBuffer doc;
+        BSON_APPEND_INT32(doc.get(), key.c_str(), 1);
+        BSON_APPEND_UTF8(doc.get(), "after", "v");
+        std::string why;
+        bool utf8 = !valid;
+        ASSERT_TRUE(ValidateDocument(
+            doc.bytes(), 1, &why,
+            [](absl::string_view, uint8_t, absl::string_view) {}, &utf8))
+            << why;
+        EXPECT_EQ(utf8, valid) << n << " " << at;
+      }
+    }
+  }
 }
 
 TEST(ValidateDocumentTest, DepthLimit) {

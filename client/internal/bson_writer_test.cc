@@ -2,11 +2,15 @@
 
 #include <bson/bson.h>
 
+#include "client/event.h"
 #include "client/testing/bson_buffer.h"
+#include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {
 namespace {
+
+using ::ziggy::testing::StrictlyValid;
 
 // Our writer and libbson produce the same bytes for every element we write.
 TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
@@ -63,6 +67,55 @@ TEST(BsonWriterTest, MatchesLibbsonByteForByte) {
   bson_append_document_end(t, &e);
 
   EXPECT_EQ(ours.bytes(), theirs.bytes());
+}
+
+// Keys and strings that are not UTF-8 are written repaired (each invalid
+// sequence one U+FFFD), as libbson would write the repaired text; valid
+// text, multi-byte or with NULs inside a string, byte for byte.
+TEST(BsonWriterTest, SanitisesInvalidUtf8) {
+  BsonWriter ours;
+  const size_t doc = ours.BeginDocument();
+  ours.Utf8("k\xFF", "v\xE2\x82");
+  ours.Utf8("caf\xC3\xA9", "\xF0\x9F\x98\x80");
+  ours.Utf8("nul", absl::string_view("a\0\xC0\x80", 4));
+  const size_t sub = ours.BeginSubdocument("s\xED\xA0\x80");
+  ours.Int32("i\x80", 1);
+  const size_t arr = ours.BeginArray("a\xF4\x90\x80\x80");
+  ours.Utf8("0", std::string(20, 'x') + "\xFE");
+  ours.EndDocument(arr);
+  ours.EndDocument(sub);
+  ours.EndDocument(doc);
+
+  const std::string r = "\xEF\xBF\xBD";  // U+FFFD
+  testing::BsonBuffer theirs;
+  bson_t* t = theirs.get();
+  BSON_APPEND_UTF8(t, ("k" + r).c_str(), ("v" + r).c_str());
+  BSON_APPEND_UTF8(t, "caf\xC3\xA9", "\xF0\x9F\x98\x80");
+  const std::string nul = std::string("a\0", 2) + r + r;
+  bson_append_utf8(t, "nul", -1, nul.data(), static_cast<int>(nul.size()));
+  bson_t s, a;
+  BSON_APPEND_DOCUMENT_BEGIN(t, ("s" + r + r + r).c_str(), &s);
+  BSON_APPEND_INT32(&s, ("i" + r).c_str(), 1);
+  BSON_APPEND_ARRAY_BEGIN(&s, ("a" + r + r + r + r).c_str(), &a);
+  BSON_APPEND_UTF8(&a, "0", (std::string(20, 'x') + r).c_str());
+  bson_append_array_end(&s, &a);
+  bson_append_document_end(t, &s);
+
+  EXPECT_EQ(ours.bytes(), theirs.bytes());
+  EXPECT_TRUE(StrictlyValid(ours.bytes(), /*allow_nul=*/true));
+}
+
+// Every encoder goes through the writer: events, STATUS and control
+// replies built from names that came off the network stay readable.
+TEST(BsonWriterTest, EncodersNeverWriteInvalidUtf8) {
+  Event event;
+  event.type = "t\xFF";
+  event.host = "h\xC3";
+  event.body = Value(Value::Map{{"k\x80", "v\xE0\x80\xAF"}});
+  EXPECT_TRUE(StrictlyValid(EncodeEvent(event)));
+  EXPECT_TRUE(StrictlyValid(EncodeDocument(Value(Value::Map{
+      {"hosts", Value(Value::Map{{"bad\xFE", Value(Value::Map{{"last", 1}})}})},
+      {"error", "unknown command \xFF"}}))));
 }
 
 TEST(BsonWriterTest, ClearKeepsCapacityAndGrowsForLargeValues) {
