@@ -147,7 +147,12 @@ std::string FormatStatus(const Value& s, double now) {
   absl::StrAppend(&out, "\n");
   if (s.Get("received") != nullptr) {
     absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
-                    " events (", Bytes(Number(s, "received_bytes")), ")\n");
+                    " events (", Bytes(Number(s, "received_bytes")), ")");
+    if (Number(s, "repaired.utf8") > 0) {
+      absl::StrAppend(&out, ", ", Count(Number(s, "repaired.utf8")),
+                      " with invalid UTF-8 repaired");
+    }
+    absl::StrAppend(&out, "\n");
   }
   const bool collector = s.Get("written") != nullptr;  // not a forwarder
   if (collector) {

@@ -25,11 +25,14 @@ TEST(CtlTest, FormatStatusShowsCountersTypesAndHosts) {
       {"hosts", Value(Value::Map{{"web-1", Value(Value::Map{{"last", 1000.0},
                                                             {"count", 8}})}})},
       {"dropped", Value(Value::Map{{"malformed", 2}, {"no_type", 0}})},
+      {"repaired", Value(Value::Map{{"utf8", 3}})},
   });
   const std::string text = FormatStatus(status, 1002.0);
   EXPECT_NE(text.find("ziggyd on web-1 (pid 42), up 1h02m"), std::string::npos)
       << text;
   EXPECT_NE(text.find("1,234,567 events"), std::string::npos) << text;
+  EXPECT_NE(text.find("3 with invalid UTF-8 repaired"), std::string::npos)
+      << text;
   EXPECT_NE(text.find("lag 0.250s"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped     2 (malformed 2)"), std::string::npos)
       << text;
