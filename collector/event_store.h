@@ -10,8 +10,9 @@
 // Type names are data from the network, so each one may cost a file and an
 // inode only up to a limit: at most max_types_per_day types get files of
 // their own each UTC day (a type that has one keeps it all day, in every
-// hour block). Events of further new types go whole, with their own `type`
-// field, to one overflow file per day or hour block,
+// hour block; counted since this process started, so a restart mid-day
+// may let as many again). Events of further new types go whole, with their own
+// `type` field, to one overflow file per day or hour block,
 //   <root>/<YYYYMMDD>/~overflow-<YYYYMMDD>[-<HH>].log
 // (kOverflowStem, a stem TypeFileStem never makes). Memory per type is
 // bounded the same way: the day's admitted stems, and a slot per type with
