@@ -181,34 +181,39 @@ absl::StatusOr<std::unique_ptr<Collector>> BindCollector(
   return Collector::Bind(options);
 }
 
+// A collector serving `log_path`, or null (and the benchmark skipped).
+std::unique_ptr<Serving<Collector>> ServeCollector(
+    benchmark::State& state, const std::string& log_path) {
+  auto collector = BindCollector(log_path);
+  if (!collector.ok()) {
+    state.SkipWithError(collector.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::make_unique<Serving<Collector>>(*std::move(collector));
+}
+
 std::string Control(const std::string& endpoint) {
   return absl::StrCat("127.0.0.1:", EndpointPort(endpoint));
 }
 
 void BM_CollectorIngest(benchmark::State& state) {
   ScratchDir dir("ziggy-bench");
-  auto collector = BindCollector(dir.path() + "/logs");
-  if (!collector.ok()) {
-    return state.SkipWithError(collector.status().ToString().c_str());
-  }
-  Serving<Collector> serving(*std::move(collector));
-  TimeUntilWritten(state, serving->collect_endpoint(),
-                   Control(serving->control_endpoint()));
+  auto serving = ServeCollector(state, dir.path() + "/logs");
+  if (serving == nullptr) return;
+  TimeUntilWritten(state, (*serving)->collect_endpoint(),
+                   Control((*serving)->control_endpoint()));
 }
 
 // The reliable path: senders -> forwarder (spool on disk) -> relay ->
 // collector (checkpointed) -> files, timed until every event is written.
 void BM_RelayIngest(benchmark::State& state) {
   ScratchDir dir("ziggy-relay-bench");
-  auto collector = BindCollector(dir.path() + "/logs");
-  if (!collector.ok()) {
-    return state.SkipWithError(collector.status().ToString().c_str());
-  }
-  Serving<Collector> serving_collector(*std::move(collector));
+  auto serving_collector = ServeCollector(state, dir.path() + "/logs");
+  if (serving_collector == nullptr) return;
   ForwarderOptions options;
   options.control = options.collect = options.stream = "127.0.0.1:0";
   options.spool.dir = dir.path() + "/spool";
-  options.relay.upstreams = {Control(serving_collector->relay_endpoint())};
+  options.relay.upstreams = {Control((*serving_collector)->relay_endpoint())};
   options.relay.zstd = state.range(2) != 0;
   auto forwarder = Forwarder::Bind(options);
   if (!forwarder.ok()) {
@@ -216,7 +221,7 @@ void BM_RelayIngest(benchmark::State& state) {
   }
   Serving<Forwarder> serving_forwarder(*std::move(forwarder));
   TimeUntilWritten(state, serving_forwarder->collect_endpoint(),
-                   Control(serving_collector->control_endpoint()));
+                   Control((*serving_collector)->control_endpoint()));
 }
 BENCHMARK(BM_RelayIngest)
     ->Args({290, 1, 0})
@@ -235,16 +240,13 @@ off_t FileSize(const std::string& path) {
 
 void BM_KnownTypeBehindTypeFlood(benchmark::State& state) {
   ScratchDir dir("ziggy-flood-bench");
-  auto collector = BindCollector(dir.path() + "/logs");
-  if (!collector.ok()) {
-    return state.SkipWithError(collector.status().ToString().c_str());
-  }
-  Serving<Collector> serving(*std::move(collector));
+  auto serving = ServeCollector(state, dir.path() + "/logs");
+  if (serving == nullptr) return;
   zmq::context_t context(1);
   zmq::socket_t push(context, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, 1000000);
   push.set(zmq::sockopt::linger, -1);
-  push.connect(serving->collect_endpoint());
+  push.connect((*serving)->collect_endpoint());
   const std::string day =
       absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone());
   const std::string known_file =
