@@ -10,7 +10,15 @@
 // BM_RelayIngest: the same through a forwarder (durable spool) and the
 // acknowledged relay; third argument 1 = zstd batches.
 // Arguments: event size in bytes, sender threads.
+// BM_KnownTypeBehindTypeFlood: real time from sending an event of a type
+// whose file is open until it is in that file, sent behind a burst of new
+// type names (argument: new types per iteration; the first 10,000 of the
+// day get files, the rest go to the overflow file). Manual time: the
+// latency alone; worst_s is the slowest iteration.
 
+#include <sys/stat.h>
+
+#include <algorithm>
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
@@ -18,6 +26,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/events.h"
 #include "client/endpoint.h"
@@ -172,34 +181,39 @@ absl::StatusOr<std::unique_ptr<Collector>> BindCollector(
   return Collector::Bind(options);
 }
 
+// A collector serving `log_path`, or null (and the benchmark skipped).
+std::unique_ptr<Serving<Collector>> ServeCollector(
+    benchmark::State& state, const std::string& log_path) {
+  auto collector = BindCollector(log_path);
+  if (!collector.ok()) {
+    state.SkipWithError(collector.status().ToString().c_str());
+    return nullptr;
+  }
+  return std::make_unique<Serving<Collector>>(*std::move(collector));
+}
+
 std::string Control(const std::string& endpoint) {
   return absl::StrCat("127.0.0.1:", EndpointPort(endpoint));
 }
 
 void BM_CollectorIngest(benchmark::State& state) {
   ScratchDir dir("ziggy-bench");
-  auto collector = BindCollector(dir.path() + "/logs");
-  if (!collector.ok()) {
-    return state.SkipWithError(collector.status().ToString().c_str());
-  }
-  Serving<Collector> serving(*std::move(collector));
-  TimeUntilWritten(state, serving->collect_endpoint(),
-                   Control(serving->control_endpoint()));
+  auto serving = ServeCollector(state, dir.path() + "/logs");
+  if (serving == nullptr) return;
+  TimeUntilWritten(state, (*serving)->collect_endpoint(),
+                   Control((*serving)->control_endpoint()));
 }
 
 // The reliable path: senders -> forwarder (spool on disk) -> relay ->
 // collector (checkpointed) -> files, timed until every event is written.
 void BM_RelayIngest(benchmark::State& state) {
   ScratchDir dir("ziggy-relay-bench");
-  auto collector = BindCollector(dir.path() + "/logs");
-  if (!collector.ok()) {
-    return state.SkipWithError(collector.status().ToString().c_str());
-  }
-  Serving<Collector> serving_collector(*std::move(collector));
+  auto serving_collector = ServeCollector(state, dir.path() + "/logs");
+  if (serving_collector == nullptr) return;
   ForwarderOptions options;
   options.control = options.collect = options.stream = "127.0.0.1:0";
   options.spool.dir = dir.path() + "/spool";
-  options.relay.upstreams = {Control(serving_collector->relay_endpoint())};
+  options.relay.upstreams = {Control((*serving_collector)->relay_endpoint())};
   options.relay.zstd = state.range(2) != 0;
   auto forwarder = Forwarder::Bind(options);
   if (!forwarder.ok()) {
@@ -207,7 +221,7 @@ void BM_RelayIngest(benchmark::State& state) {
   }
   Serving<Forwarder> serving_forwarder(*std::move(forwarder));
   TimeUntilWritten(state, serving_forwarder->collect_endpoint(),
-                   Control(serving_collector->control_endpoint()));
+                   Control((*serving_collector)->control_endpoint()));
 }
 BENCHMARK(BM_RelayIngest)
     ->Args({290, 1, 0})
@@ -217,6 +231,59 @@ BENCHMARK(BM_RelayIngest)
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2);
+
+// The size of the file at `path` (0 when missing).
+off_t FileSize(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? st.st_size : 0;
+}
+
+void BM_KnownTypeBehindTypeFlood(benchmark::State& state) {
+  ScratchDir dir("ziggy-flood-bench");
+  auto serving = ServeCollector(state, dir.path() + "/logs");
+  if (serving == nullptr) return;
+  zmq::context_t context(1);
+  zmq::socket_t push(context, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndhwm, 1000000);
+  push.set(zmq::sockopt::linger, -1);
+  push.connect((*serving)->collect_endpoint());
+  const std::string day =
+      absl::FormatTime("%Y%m%d", absl::Now(), absl::UTCTimeZone());
+  const std::string known_file =
+      absl::StrCat(dir.path(), "/logs/", day, "/known-", day, ".log");
+  Event event;
+  event.type = "known";
+  const std::string known = EncodeEvent(event);
+  push.send(zmq::buffer(known), zmq::send_flags::none);
+  while (FileSize(known_file) == 0) {
+    std::this_thread::sleep_for(std::chrono::milliseconds(1));
+  }
+  int next_type = 0;
+  double worst = 0;
+  for (auto _ : state) {
+    for (int i = 0; i < state.range(0); ++i) {
+      event.type = absl::StrCat("flood", next_type++);
+      push.send(zmq::buffer(EncodeEvent(event)), zmq::send_flags::none);
+    }
+    const off_t before = FileSize(known_file);
+    const absl::Time sent = absl::Now();
+    push.send(zmq::buffer(known), zmq::send_flags::none);
+    while (FileSize(known_file) == before) {
+      std::this_thread::sleep_for(std::chrono::milliseconds(1));
+    }
+    const double seconds = absl::ToDoubleSeconds(absl::Now() - sent);
+    worst = std::max(worst, seconds);
+    state.SetIterationTime(seconds);
+  }
+  state.counters["worst_s"] = worst;
+  state.counters["new_types"] = next_type;
+}
+// 20 x 5,000 = 100,000 new types, as in issue #11.
+BENCHMARK(BM_KnownTypeBehindTypeFlood)
+    ->Arg(5000)
+    ->Iterations(20)
+    ->UseManualTime()
+    ->Unit(benchmark::kMillisecond);
 
 // Checking one ~290-byte event, as every port does before taking it
 // (the forwarder and then the collector each check every relayed event).

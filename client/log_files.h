@@ -3,7 +3,7 @@
 //
 // Layout (see collector/event_store.h): <log_path>/<YYYYMMDD>/<stem>-
 // <YYYYMMDD>.log, or <stem>-<YYYYMMDD>-<HH>.log for hour blocks, where
-// <stem> is TypeFileStem(type).
+// <stem> is TypeFileStem(type) or kOverflowStem.
 
 #ifndef ZIGGY_CLIENT_LOG_FILES_H_
 #define ZIGGY_CLIENT_LOG_FILES_H_
@@ -37,15 +37,17 @@ struct LogFileQuery {
 
 struct LogFileInfo {
   std::string path;
-  std::string type;  // empty for a long type named by its hash
+  std::string type;  // empty for a long type named by its hash, overflow
   absl::Time start;  // of the day or hour block
   absl::Time end;    // exclusive
 };
 
 // The files under query.log_path whose time span overlaps [start, end] and
-// whose type matches, oldest first (then by type). Files of long, hashed
-// type names are included whenever a filter is given, since their type is
-// only known from the events inside. kNotFound when log_path is missing.
+// whose type matches, oldest first (then by type). Files whose stem names
+// no one type are included whatever the filter, with an empty `type`, since
+// their types are only known from the events inside: those of long, hashed
+// type names and the overflow files (kOverflowStem, types beyond the
+// collector's daily limit). kNotFound when log_path is missing.
 absl::StatusOr<std::vector<LogFileInfo>> FindLogFiles(
     const LogFileQuery& query);
 

@@ -73,6 +73,27 @@ TEST(LogFilesTest, SelectsByTypeAndDayRange) {
   EXPECT_EQ((*FindLogFiles(query))[0].type, "request");
 }
 
+// The collector's overflow files hold many types: read whatever the filter,
+// their events filtered one by one.
+TEST(LogFilesTest, OverflowFilesMatchEveryFilter) {
+  const std::string root =
+      MakeTree("overflow", {"20231114/request-20231114.log",
+                            "20231114/~overflow-20231114.log",
+                            "20231115/~overflow-20231115-06.log"});
+  for (const char* filter : {"request", "other", ""}) {
+    auto files = FindLogFiles({root, filter});
+    ASSERT_TRUE(files.ok()) << files.status();
+    std::vector<std::string> expected = {"20231114/~overflow-20231114.log",
+                                         "20231115/~overflow-20231115-06.log"};
+    if (std::string(filter) != "other") {
+      expected.insert(expected.begin(), "20231114/request-20231114.log");
+    }
+    EXPECT_EQ(Names(*files, root), expected) << filter;
+    EXPECT_EQ(files->back().type, "");
+    EXPECT_EQ(files->back().start, *ParseDate("20231115 06:00", false));
+  }
+}
+
 TEST(LogFilesTest, HourBlocksEndWhereTheNextBegins) {
   const std::string root = MakeTree(
       "hours",

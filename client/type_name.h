@@ -25,6 +25,13 @@ namespace ziggy {
 
 inline constexpr size_t kMaxStem = 200;
 
+// The stem of the collector's overflow files, which hold the events of types
+// beyond its daily limit (collector/event_store.h), each with its own type.
+// TypeFileStem never makes it: '~' only ever starts the 16 hex digits that
+// end a cut stem at least kMaxStem - 19 bytes long. Like a hashed stem, it
+// does not name one type (TypeFromFileStem: kUnimplemented).
+inline constexpr absl::string_view kOverflowStem = "~overflow";
+
 // REQUIRES: !type.empty() (an empty type is not a valid event).
 std::string TypeFileStem(absl::string_view type);
 

@@ -388,6 +388,8 @@ class Collector::Impl {
         {"repaired_tails", c(stats_.repaired_tails)},
         {"corrupt_files", c(stats_.corrupt_files)},
         {"reopened_files", c(stats_.reopened_files)},
+        {"types_today", c(stats_.types_today)},
+        {"overflowed", c(stats_.overflowed)},
         {"relay",
          Value(Value::Map{
              {"batches", relay_batches_},

@@ -2,6 +2,7 @@
 
 #include <vector>
 
+#include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "client/type_name.h"
@@ -12,6 +13,13 @@ namespace {
 
 constexpr int64_t kSecondsPerDay = 86400;
 constexpr size_t kMaxVerifiedSizes = 100000;
+// After a failed open, waiting files are tried again no sooner than this.
+constexpr absl::Duration kOpenRetryDelay = absl::Milliseconds(100);
+
+// Days since 1970 of a block (rounding down before 1970 too).
+int64_t DayOf(int64_t block) {
+  return block >= 0 ? block / 24 : (block - 23) / 24;
+}
 
 }  // namespace
 
@@ -29,15 +37,22 @@ int64_t EventStore::BlockOf(absl::Time t) const {
 }
 
 std::string EventStore::PathFor(absl::string_view type, absl::Time t) const {
-  const int64_t block = BlockOf(t);
+  return PathOf(type, BlockOf(t));
+}
+
+std::string EventStore::PathOf(absl::string_view key, int64_t block) const {
   const absl::Time day_start =
-      absl::FromUnixSeconds(block / 24 * kSecondsPerDay);
+      absl::FromUnixSeconds(DayOf(block) * kSecondsPerDay);
   const std::string day =
       absl::FormatTime("%Y%m%d", day_start, absl::UTCTimeZone());
   const std::string hour =
-      options_.rotate_hours < 24 ? absl::StrFormat("-%02d", block % 24) : "";
-  return absl::StrCat(options_.root, "/", day, "/", TypeFileStem(type), "-",
-                      day, hour, ".log");
+      options_.rotate_hours < 24
+          ? absl::StrFormat("-%02d", block - DayOf(block) * 24)
+          : "";
+  const std::string stem =
+      key.empty() ? std::string(kOverflowStem) : TypeFileStem(key);
+  return absl::StrCat(options_.root, "/", day, "/", stem, "-", day, hour,
+                      ".log");
 }
 
 std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
@@ -136,57 +151,128 @@ void EventStore::Reopen(Slot& slot) {
   slot.file = std::move(file);
 }
 
-LogFile* EventStore::FileFor(Slot& slot, absl::string_view type, absl::Time t) {
-  const int64_t block = BlockOf(t);
-  if (slot.file != nullptr && slot.block == block) return slot.file.get();
-  // Rotation, once everything for the old file is written.
+bool EventStore::Admit(absl::string_view type, int64_t block) {
+  if (DayOf(block) != today_) {
+    today_ = DayOf(block);
+    types_today_.clear();
+  }
+  std::string stem = TypeFileStem(type);
+  if (types_today_.contains(stem)) return true;
+  if (types_today_.size() >= options_.max_types_per_day) return false;
+  types_today_.insert(std::move(stem));
+  stats_->types_today.store(types_today_.size());
+  return true;
+}
+
+EventStore::Slot& EventStore::SlotFor(absl::string_view type, int64_t block) {
+  // Consecutive events mostly share their type: skip the hash then.
+  if (last_slot_ != nullptr && last_type_ == type &&
+      last_slot_->block == block) {
+    return *last_slot_;
+  }
+  auto it = slots_.find(type);
+  if ((it == slots_.end() || it->second.block != block) &&
+      !Admit(type, block)) {
+    const uint64_t overflowed = stats_->overflowed.fetch_add(1) + 1;
+    LOG_EVERY_T(WARNING, 10)
+        << "more than " << options_.max_types_per_day
+        << " event types today: events of new types (such as '"
+        << absl::CHexEscape(type.substr(0, 100)) << "') go to "
+        << PathOf("", block) << " (" << overflowed << " so far)";
+    last_slot_ = nullptr;
+    return slots_[""];
+  }
+  if (it == slots_.end()) it = slots_.try_emplace(type).first;
+  last_slot_ = &it->second;
+  last_type_ = it->first;
+  return it->second;
+}
+
+bool EventStore::OpenNow(absl::string_view key, Slot& slot) {
+  if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
+  slot.file = OpenFile(PathOf(key, slot.block));
+  if (slot.file == nullptr) return false;
+  size_t at = 0;
+  for (const uint32_t size : slot.waiting_sizes) {
+    slot.file->Append(absl::string_view(slot.waiting).substr(at, size));
+    at += size;
+  }
+  waiting_events_ -= slot.waiting_sizes.size();
+  slot.waiting_sizes.clear();
+  std::string().swap(slot.waiting);
+  if (slot.file->pending_bytes() >= options_.flush_bytes) FlushFile(*slot.file);
+  return true;
+}
+
+bool EventStore::Rotate(absl::string_view key, Slot& slot, int64_t block) {
+  // Once everything for the old block is written.
+  if (!slot.waiting_sizes.empty() && !OpenNow(key, slot)) return false;
   if (slot.file != nullptr &&
       (slot.file->needs_repair() || !FlushFile(*slot.file) ||
        !CloseFile(slot.file, false))) {
-    return nullptr;
+    return false;
   }
-  if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
   slot.block = block;
-  slot.file = OpenFile(PathFor(type, t));
-  return slot.file.get();
+  return true;
 }
 
 bool EventStore::Append(absl::string_view type, absl::string_view doc,
                         absl::Time received) {
   if (pending_bytes_ + doc.size() > options_.max_pending_bytes) {
     LOG_EVERY_N(ERROR, 1000) << "event buffers full (" << pending_bytes_
-                             << " bytes the disk refused): holding events";
+                             << " bytes the disk refused or waiting for "
+                             << "their files): holding events";
     return false;
   }
-  // Consecutive events mostly share their type: skip the hash then.
-  if (last_slot_ == nullptr || last_type_ != type) {
-    auto [it, inserted] = slots_.try_emplace(type);
-    last_slot_ = &it->second;
-    last_type_ = it->first;
-  }
-  Slot& slot = *last_slot_;
-  LogFile* file = FileFor(slot, type, received);
-  if (file == nullptr) {
-    if (slot.file == nullptr) {
-      slots_.erase(type);
-      last_slot_ = nullptr;
-    }
-    return false;
-  }
+  const int64_t block = BlockOf(received);
+  Slot& slot = SlotFor(type, block);
+  const absl::string_view key = &slot == last_slot_ ? last_type_ : "";
+  if (slot.block != block && !Rotate(key, slot, block)) return false;
   slot.last_append = received;
-  file->Append(doc);
   pending_bytes_ += doc.size();
-  if (file->pending_bytes() >= options_.flush_bytes && !file->needs_repair()) {
-    FlushFile(*file);
+  if (slot.file == nullptr) {
+    if (slot.waiting_sizes.empty()) to_open_.emplace_back(key);
+    slot.waiting.append(doc.data(), doc.size());
+    slot.waiting_sizes.push_back(static_cast<uint32_t>(doc.size()));
+    ++waiting_events_;
+    return true;
+  }
+  slot.file->Append(doc);
+  if (slot.file->pending_bytes() >= options_.flush_bytes &&
+      !slot.file->needs_repair()) {
+    FlushFile(*slot.file);
   }
   return true;
 }
 
+bool EventStore::has_files_to_open() const {
+  return !to_open_.empty() && absl::Now() >= next_open_try_;
+}
+
+void EventStore::OpenWaitingFiles(absl::Duration budget) {
+  const absl::Time deadline = absl::Now() + budget;
+  bool opened = false;
+  while (has_files_to_open() && !(opened && absl::Now() >= deadline)) {
+    const std::string key = std::move(to_open_.front());
+    to_open_.pop_front();
+    auto it = slots_.find(key);
+    if (it == slots_.end() || it->second.waiting_sizes.empty()) continue;
+    if (!OpenNow(key, it->second)) {
+      to_open_.push_back(key);
+      next_open_try_ = absl::Now() + kOpenRetryDelay;
+      return;
+    }
+    opened = true;
+  }
+}
+
 void EventStore::Tick(absl::Time now) {
+  next_open_try_ = absl::InfinitePast();
+  OpenWaitingFiles();
   std::vector<std::string> idle;
   for (auto& [type, slot] : slots_) {
     if (slot.file == nullptr) {
-      idle.push_back(type);
+      if (slot.waiting_sizes.empty()) idle.push_back(type);
       continue;
     }
     if (slot.file->needs_repair() || slot.file->Removed()) {
@@ -225,8 +311,17 @@ bool EventStore::SyncOpenFiles(
 }
 
 bool EventStore::CloseAll(bool sync) {
+  next_open_try_ = absl::InfinitePast();
+  OpenWaitingFiles(absl::InfiniteDuration());
   bool whole = true;
   for (auto& [type, slot] : slots_) {
+    if (!slot.waiting_sizes.empty()) {
+      // Their files could not be opened: given up on, counted as dropped.
+      whole = false;
+      stats_->dropped_write_error.fetch_add(slot.waiting_sizes.size());
+      pending_bytes_ -= slot.waiting.size();
+      waiting_events_ -= slot.waiting_sizes.size();
+    }
     if (slot.file != nullptr && slot.file->needs_repair()) Reopen(slot);
     if (!CloseFile(slot.file, sync)) {
       whole = false;
@@ -239,6 +334,7 @@ bool EventStore::CloseAll(bool sync) {
     }
   }
   slots_.clear();
+  to_open_.clear();
   last_slot_ = nullptr;
   return whole;
 }

@@ -7,6 +7,23 @@
 // where <stem> is TypeFileStem(type). Each file is a plain concatenation of
 // the events' BSON documents.
 //
+// Type names are data from the network, so each one may cost a file and an
+// inode only up to a limit: at most max_types_per_day types get files of
+// their own each UTC day (a type that has one keeps it all day, in every
+// hour block; counted since this process started, so a restart mid-day
+// may let as many again). Events of further new types go whole, with their own
+// `type` field, to one overflow file per day or hour block,
+//   <root>/<YYYYMMDD>/~overflow-<YYYYMMDD>[-<HH>].log
+// (kOverflowStem, a stem TypeFileStem never makes). Memory per type is
+// bounded the same way: the day's admitted stems, and a slot per type with
+// an open or waiting file, released when idle.
+//
+// Opening a file (and, with relay checkpoints, recording it durably) is
+// slow, so Append() never opens one: an event whose file is not open waits
+// in memory, in order, and OpenWaitingFiles() opens files in slices of at
+// most open_slice, so a flood of new types cannot hold up events of types
+// whose files are open.
+//
 // Writes are batched per file and handed to the kernel when a file's buffer
 // reaches flush_bytes and at every Tick() (the collector ticks at least every
 // second). Tick() also closes files idle for idle_close, reopens files whose
@@ -21,6 +38,7 @@
 
 #include <sys/types.h>
 
+#include <deque>
 #include <functional>
 #include <memory>
 #include <string>
@@ -28,6 +46,7 @@
 #include <vector>
 
 #include "absl/container/flat_hash_map.h"
+#include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -45,6 +64,10 @@ struct StoreOptions {
   size_t max_pending_bytes = 16 << 20;
   absl::Duration idle_close = absl::Seconds(60);
   size_t max_open_files = 256;
+  // Types given files of their own per UTC day; the rest overflow.
+  size_t max_types_per_day = 10000;
+  // Time OpenWaitingFiles() may spend per call (it opens at least one).
+  absl::Duration open_slice = absl::Milliseconds(20);
 };
 
 class EventStore {
@@ -52,21 +75,34 @@ class EventStore {
   EventStore(StoreOptions options, CollectorStats* stats);
   ~EventStore();  // CloseAll(false)
 
-  // Queues one event of `type` received at `received`. False when it cannot
-  // be taken now: its file cannot be opened, or the buffers are full of
-  // events the disk refused. Nothing is dropped then; the caller holds the
-  // event and tries again after a Tick() (which retries the writes), so a
-  // full or failing disk pushes back instead of losing events.
+  // Queues one event of `type` received at `received`: in its file's
+  // buffer when the file is open, else waiting for OpenWaitingFiles(). False
+  // when it cannot be taken now: the buffers are full (of events the disk
+  // refused or of events waiting for files), or rotating the type's file
+  // failed. Nothing is dropped then; the caller holds the event and tries
+  // again after a Tick() (which retries writes and opens), so a full or
+  // failing disk pushes back instead of losing events.
   // REQUIRES: !type.empty().
   bool Append(absl::string_view type, absl::string_view doc,
               absl::Time received);
 
-  // Flushes every file, retries failures, closes idle files and reopens
-  // removed ones.
+  // Opens files that events wait for, oldest first, for about open_slice
+  // (InfiniteDuration(): all of them), and appends those events. After a
+  // failed open it stops and tries again no sooner than a tick later.
+  void OpenWaitingFiles(absl::Duration budget);
+  void OpenWaitingFiles() { OpenWaitingFiles(options_.open_slice); }
+  // True when OpenWaitingFiles() has files to open now.
+  bool has_files_to_open() const;
+  // Events appended but waiting for their files.
+  uint64_t waiting_events() const { return waiting_events_; }
+
+  // Opens waiting files (one slice), flushes every file, retries failures,
+  // closes idle files and reopens removed ones.
   void Tick(absl::Time now);
 
-  // Flushes, optionally fdatasync()s, and closes every file. False if any
-  // of it failed (events were dropped or a file was not synced).
+  // Opens every waiting file, then flushes, optionally fdatasync()s, and
+  // closes every file. False if any of it failed (events were dropped or a
+  // file was not synced).
   bool CloseAll(bool sync);
 
   // Flushes and fdatasync()s every open file written since its last sync;
@@ -84,7 +120,8 @@ class EventStore {
     on_close_ = std::move(on_close);
   }
 
-  // The path an event of `type` received at `t` goes to.
+  // The path of the file of `type` (or, for an empty type, the overflow
+  // file) for events received at `t`.
   std::string PathFor(absl::string_view type, absl::Time t) const;
 
  private:
@@ -92,10 +129,23 @@ class EventStore {
     int64_t block = -1;  // days*24 + first hour of the block
     std::unique_ptr<LogFile> file;
     absl::Time last_append;
+    // Events waiting for the block's file, back to back, and their sizes.
+    std::string waiting;
+    std::vector<uint32_t> waiting_sizes;
   };
 
   int64_t BlockOf(absl::Time t) const;
-  LogFile* FileFor(Slot& slot, absl::string_view type, absl::Time t);
+  std::string PathOf(absl::string_view key, int64_t block) const;
+  // The slot of `type`, or of the overflow file (key "") when `type` has no
+  // file this block and the day's types are used up.
+  Slot& SlotFor(absl::string_view type, int64_t block);
+  // Whether `type` may have a file on the day of `block` (counting it).
+  bool Admit(absl::string_view type, int64_t block);
+  // Moves `slot` to `block`: its waiting events are written and its file
+  // closed first. False if that failed (nothing changed then).
+  bool Rotate(absl::string_view key, Slot& slot, int64_t block);
+  // Opens the file `slot` waits for and appends its waiting events.
+  bool OpenNow(absl::string_view key, Slot& slot);
   std::unique_ptr<LogFile> OpenFile(const std::string& path);
   // Flushes `file` and accounts for it; false on failure.
   bool FlushFile(LogFile& file);
@@ -112,9 +162,19 @@ class EventStore {
 
   const StoreOptions options_;
   CollectorStats* const stats_;
-  absl::node_hash_map<std::string, Slot> slots_;  // by type
+  // By type; "" is the overflow file's. Bounded by the day's admitted
+  // types: slots without a file or waiting events go at the next Tick().
+  absl::node_hash_map<std::string, Slot> slots_;
   absl::string_view last_type_;  // the last Append's slot, while it lives
   Slot* last_slot_ = nullptr;
+  // Keys of slots waiting for a file, oldest first (an entry whose slot no
+  // longer waits is skipped).
+  std::deque<std::string> to_open_;
+  uint64_t waiting_events_ = 0;
+  absl::Time next_open_try_ = absl::InfinitePast();  // after a failed open
+  // Stems of the types with files on day `today_` (days since 1970).
+  absl::flat_hash_set<std::string> types_today_;
+  int64_t today_ = INT64_MIN;
   // Sizes this process left files at, so reopening skips the scan.
   absl::flat_hash_map<std::string, off_t> verified_sizes_;
   size_t pending_bytes_ = 0;

@@ -1,5 +1,6 @@
 #include "collector/event_store.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 
@@ -53,6 +54,7 @@ TEST(EventStoreTest, AppendsTickFlushesAndCountsWritten) {
   EXPECT_TRUE(store.Append("a", Doc("a", 1), kDay));
   EXPECT_TRUE(store.Append("b", Doc("b", 2), kDay));
   EXPECT_TRUE(store.Append("a", Doc("a", 3), kDay));
+  store.OpenWaitingFiles();
   EXPECT_EQ(stats.written.load(), 0u);
   EXPECT_EQ(stats.open_files.load(), 2u);
   store.Tick(kDay);
@@ -74,6 +76,7 @@ TEST(EventStoreTest, ClosesIdleFilesAndRotates) {
   // The next day opens the next file; the old one is closed.
   EXPECT_TRUE(store.Append("a", Doc("a", 2), kDay));
   EXPECT_TRUE(store.Append("a", Doc("a", 3), kDay + absl::Hours(24)));
+  store.OpenWaitingFiles();
   EXPECT_EQ(stats.open_files.load(), 1u);
   store.CloseAll(false);
   EXPECT_EQ(Contents(store.PathFor("a", kDay)), Doc("a", 1) + Doc("a", 2));
@@ -96,12 +99,86 @@ TEST(EventStoreTest, BoundsOpenFiles) {
   EXPECT_EQ(stats.open_files.load(), 0u);
 }
 
-TEST(EventStoreTest, UnwritableRootRefusesWithoutDropping) {
+TEST(EventStoreTest, UnwritableRootHoldsEventsWithoutDropping) {
   CollectorStats stats;
-  EventStore store({"/dev/null/not-a-dir", 24}, &stats);
-  EXPECT_FALSE(store.Append("a", Doc("a", 1), kDay));
-  EXPECT_EQ(stats.dropped_write_error.load(), 0u);
+  StoreOptions options{"/dev/null/not-a-dir", 24};
+  options.max_pending_bytes = Doc("a", 1).size();
+  EventStore store(options, &stats);
+  EXPECT_TRUE(store.Append("a", Doc("a", 1), kDay));
+  store.OpenWaitingFiles();
   EXPECT_GE(stats.write_errors.load(), 1u);
+  EXPECT_EQ(store.waiting_events(), 1u);
+  // Held, not dropped: the buffers are full, so the next event is refused.
+  EXPECT_FALSE(store.Append("a", Doc("a", 2), kDay));
+  EXPECT_EQ(stats.dropped_write_error.load(), 0u);
+  // Giving up at the end counts what never reached a file.
+  EXPECT_FALSE(store.CloseAll(false));
+  EXPECT_EQ(stats.dropped_write_error.load(), 1u);
+}
+
+TEST(EventStoreTest, NewFilesOpenOffTheAppendPathInSlices) {
+  CollectorStats stats;
+  EventStore store({Root("slices"), 24}, &stats);
+  ASSERT_TRUE(store.Append("known", Doc("known", 0), kDay));
+  store.OpenWaitingFiles();
+  ASSERT_EQ(stats.open_files.load(), 1u);
+  for (int i = 0; i < 5; ++i) {
+    ASSERT_TRUE(store.Append(absl::StrCat("new", i), Doc("new", i), kDay));
+    ASSERT_TRUE(store.Append("known", Doc("known", i + 1), kDay));
+  }
+  // Appending opened nothing: the known type's events are in its buffer,
+  // the new types' wait for their files.
+  EXPECT_EQ(stats.open_files.load(), 1u);
+  EXPECT_EQ(store.waiting_events(), 5u);
+  EXPECT_TRUE(store.has_files_to_open());
+  // A slice opens at least one file, however short.
+  store.OpenWaitingFiles(absl::ZeroDuration());
+  EXPECT_EQ(stats.open_files.load(), 2u);
+  EXPECT_EQ(store.waiting_events(), 4u);
+  store.Tick(kDay);
+  EXPECT_EQ(store.waiting_events(), 0u);
+  EXPECT_FALSE(store.has_files_to_open());
+  EXPECT_EQ(stats.written.load(), 11u);
+  EXPECT_EQ(Contents(store.PathFor("new3", kDay)), Doc("new", 3));
+  std::string known;
+  for (int i = 0; i <= 5; ++i) known += Doc("known", i);
+  EXPECT_EQ(Contents(store.PathFor("known", kDay)), known);
+}
+
+TEST(EventStoreTest, TypesBeyondTheDailyLimitGoToTheOverflowFile) {
+  CollectorStats stats;
+  StoreOptions options{Root("overflow"), 24};
+  options.max_types_per_day = 2;
+  options.idle_close = absl::Seconds(1);
+  EventStore store(options, &stats);
+  std::vector<std::string> opened;
+  store.set_on_open(
+      [&](const std::string& path, off_t) { opened.push_back(path); });
+  for (const char* type : {"a", "b", "c", "d", "a", "c"}) {
+    ASSERT_TRUE(store.Append(type, Doc(type, 0), kDay));
+  }
+  // A type with a file today keeps it, even once its slot was released.
+  store.Tick(kDay + absl::Seconds(5));
+  ASSERT_TRUE(store.Append("b", Doc("b", 1), kDay + absl::Seconds(6)));
+  EXPECT_EQ(stats.overflowed.load(), 3u);
+  EXPECT_EQ(stats.types_today.load(), 2u);
+  // Another day, another budget.
+  const absl::Time next_day = kDay + absl::Hours(24);
+  ASSERT_TRUE(store.Append("c", Doc("c", 1), next_day));
+  store.CloseAll(false);
+  const std::string overflow =
+      Root("overflow") + "/20231114/~overflow-20231114.log";
+  EXPECT_EQ(store.PathFor("", kDay), overflow);
+  EXPECT_EQ(Contents(overflow), Doc("c", 0) + Doc("d", 0) + Doc("c", 0));
+  EXPECT_EQ(Contents(store.PathFor("a", kDay)), Doc("a", 0) + Doc("a", 0));
+  EXPECT_EQ(Contents(store.PathFor("b", kDay)), Doc("b", 0) + Doc("b", 1));
+  EXPECT_EQ(Contents(store.PathFor("c", next_day)), Doc("c", 1));
+  // Opened like any file, so relay checkpoints record it.
+  EXPECT_NE(std::find(opened.begin(), opened.end(), overflow), opened.end());
+  EXPECT_EQ(stats.written.load(), 8u);
+  StoreOptions hourly{Root("overflow"), 6};
+  EXPECT_EQ(EventStore(hourly, &stats).PathFor("", kDay + absl::Hours(7)),
+            Root("overflow") + "/20231114/~overflow-20231114-06.log");
 }
 
 }  // namespace

@@ -123,6 +123,15 @@ bool EventWriter::Write(const EventBatch& batch) {
   return true;
 }
 
+void EventWriter::ReleaseAcks() {
+  if (store_.waiting_events() > 0 || given_up_) return;
+  for (HeldAcks& held : held_) {
+    relay_->Forget(held.forgotten);
+    relay_->AddAcks(std::move(held.acks));
+  }
+  held_.clear();
+}
+
 EventWriter::~EventWriter() { Finish(); }
 
 std::unique_ptr<EventBatch> EventWriter::NewBatch() {
@@ -164,12 +173,14 @@ void EventWriter::Run() {
     std::unique_ptr<EventBatch> batch;
     bool tick = false;
     bool finishing = false;
+    const absl::Duration wait =
+        store_.has_files_to_open() ? absl::ZeroDuration() : flush_interval_;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
         return !queue_.empty() || flush_requested_ || finishing_;
       };
-      mu_.AwaitWithTimeout(absl::Condition(&ready), flush_interval_);
+      mu_.AwaitWithTimeout(absl::Condition(&ready), wait);
       if (!queue_.empty()) {
         batch = std::move(queue_.front());
         queue_.pop_front();
@@ -186,9 +197,9 @@ void EventWriter::Run() {
       if (batch->size() > 0) written_since_checkpoint_ = true;
       if (!Write(*batch)) given_up_ = true;
       ++processed;
-      if (relay_ != nullptr && !given_up_) {
-        relay_->Forget(batch->forgotten);
-        relay_->AddAcks(std::move(batch->acks));
+      if (relay_ != nullptr && !given_up_ &&
+          (!batch->acks.empty() || !batch->forgotten.empty())) {
+        held_.push_back({std::move(batch->forgotten), std::move(batch->acks)});
       }
       batch->acks.clear();
       batch->forgotten.clear();
@@ -200,6 +211,10 @@ void EventWriter::Run() {
       }
       queue_empty = queue_.empty();
     }
+    // New files open between batches, a slice at a time, so events of
+    // types whose files are open never wait behind a flood of new types.
+    store_.OpenWaitingFiles();
+    ReleaseAcks();
     if (relay_ != nullptr && relay_->has_pending_acks() &&
         (queue_empty || finishing ||
          absl::Now() - last_checkpoint_ >= kMaxAckDelay)) {
@@ -214,13 +229,15 @@ void EventWriter::Run() {
         Checkpoint();
       }
       store_.Tick(now);
+      ReleaseAcks();
       next_tick = absl::Now() + flush_interval_;
       absl::MutexLock lock(&mu_);
-      flushed_ = processed;
+      if (store_.waiting_events() == 0) flushed_ = processed;
     }
     if (finishing) break;
   }
   if (!store_.CloseAll(/*sync=*/true)) given_up_ = true;
+  ReleaseAcks();
   if (relay_ != nullptr && relay_->active() && !given_up_) {
     // Record the final lengths, so a restart rolls nothing back.
     std::vector<RelayAck> acked;

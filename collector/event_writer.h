@@ -1,7 +1,10 @@
 // EventWriter: the collector's writer thread. It takes batches of received
-// events, appends them to their files through an EventStore, and ticks the
-// store every flush interval (so data reaches the kernel at least that often
-// and idle files close).
+// events, appends them to their files through an EventStore, opens the files
+// new types wait for in slices between batches (EventStore::
+// OpenWaitingFiles), and ticks the store every flush interval (so data
+// reaches the kernel at least that often and idle files close). A relayed
+// batch's acknowledgement waits until none of the events appended before it
+// waits for a file.
 //
 // Thread-safety: every method may be called from any thread.
 
@@ -91,6 +94,9 @@ class EventWriter {
   bool Write(const EventBatch& batch);
   // Makes everything appended durable and releases the pending acks.
   void Checkpoint();
+  // Hands the held acks to the relay state once no event waits for its
+  // file (only then are their batches wholly in files a checkpoint covers).
+  void ReleaseAcks();
 
   CollectorStats* const stats_;
   Clock* const clock_;
@@ -108,6 +114,13 @@ class EventWriter {
   // Set once events were dropped or a file could not be made durable at
   // the end: no checkpoint is recorded after that (see Checkpoint()).
   bool given_up_ = false;
+  // Acks (and forgotten forwarders) of written batches, in batch order,
+  // until ReleaseAcks().
+  struct HeldAcks {
+    std::vector<std::string> forgotten;
+    std::vector<RelayAck> acks;
+  };
+  std::vector<HeldAcks> held_;
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<EventBatch>> queue_ ABSL_GUARDED_BY(mu_);

@@ -51,6 +51,10 @@ DEFINE_int32(flush_interval_ms, 200,
              "Buffered events reach their files at least this often.");
 DEFINE_int32(idle_close_seconds, 60, "Files idle this long are closed.");
 DEFINE_int32(max_open_files, 256, "At most this many event files open.");
+DEFINE_int32(max_types_per_day, 10000,
+             "Event types given files of their own per UTC day; events of "
+             "further new types go, each with its own type, to one file per "
+             "day (or hour block), ~overflow-<YYYYMMDD>.log.");
 DEFINE_int32(max_forwarders, 10000,
              "Forwarders whose relay position is kept; beyond it the one "
              "heard from least recently is forgotten (it is welcomed back "
@@ -88,6 +92,7 @@ int main(int argc, char** argv) {
       !Positive("flush-interval-ms", FLAGS_flush_interval_ms) ||
       !Positive("idle-close-seconds", FLAGS_idle_close_seconds) ||
       !Positive("max-open-files", FLAGS_max_open_files) ||
+      !Positive("max-types-per-day", FLAGS_max_types_per_day) ||
       !Positive("max-forwarders", FLAGS_max_forwarders) ||
       !Positive("max-queued-bytes", FLAGS_max_queued_bytes) ||
       !Positive("collect-queue-bytes", FLAGS_collect_queue_bytes) ||
@@ -111,6 +116,8 @@ int main(int argc, char** argv) {
   options.store.rotate_hours = FLAGS_rotate_hours;
   options.store.idle_close = absl::Seconds(FLAGS_idle_close_seconds);
   options.store.max_open_files = static_cast<size_t>(FLAGS_max_open_files);
+  options.store.max_types_per_day =
+      static_cast<size_t>(FLAGS_max_types_per_day);
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.max_queued_bytes = static_cast<size_t>(FLAGS_max_queued_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);

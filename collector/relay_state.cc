@@ -98,8 +98,14 @@ void RelayState::FileOpened(const std::string& path, off_t size) {
 }
 
 void RelayState::FileClosed(const std::string& path, off_t size) {
-  lengths_[Relative(path)] = size;
   open_.erase(Relative(path));
+  // Until a forwarder is seen no snapshot is written, so none needs a
+  // closed file's length (and remembering each would grow per type).
+  if (active_) {
+    lengths_[Relative(path)] = size;
+  } else {
+    lengths_.erase(Relative(path));
+  }
 }
 
 void RelayState::Forget(const std::vector<std::string>& ids) {

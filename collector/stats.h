@@ -16,6 +16,8 @@ struct CollectorStats {
   Counter written_bytes{0};
 
   Counter dropped_write_error{0};  // could not be written; buffer full
+  Counter overflowed{0};           // events of types beyond the day's limit
+  Counter types_today{0};          // gauge: types with files of their own today
 
   Counter write_errors{0};    // failed write()/open() calls
   Counter repaired_tails{0};  // files whose torn tail was truncated

@@ -488,6 +488,58 @@ TEST(CollectorTest, LagMedianIgnoresOneBadClock) {
   EXPECT_NEAR(ziggyd->StatusNumber("lag_median"), 0.5, 0.01);
 }
 
+// A flood of new type names (issue #11): files for new types open off the
+// path that writes known types, types beyond --max-types-per-day share one
+// overflow file, and every event is kept exactly once.
+TEST(CollectorTest, AFloodOfNewTypesNeitherDelaysKnownTypesNorUsesUpFiles) {
+  const std::string logs = TempDir("logs");
+  constexpr int kLimit = 1000, kNewTypes = 30000;
+  auto ziggyd = Ziggyd::Start(
+      logs,
+      {FakeTime(kDayStart), absl::StrCat("--max-types-per-day=", kLimit)});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  const std::string known =
+      absl::StrCat(logs, "/", kDay, "/known-", kDay, ".log");
+  sender.Send(ForeignEvent("known", 0, 0));
+  ASSERT_TRUE(ziggyd->WaitWritten(1));
+  auto flood = [&](int from, int to) {
+    for (int i = from; i < to; ++i) {
+      sender.Send(ForeignEvent(absl::StrCat("flood", i), 1, i));
+    }
+  };
+  // The known type's event queues behind half the flood, and the rest
+  // follows it while it is awaited.
+  flood(0, kNewTypes / 2);
+  sender.Send(ForeignEvent("known", 0, 1));
+  const absl::Time sent = absl::Now();
+  std::thread rest(flood, kNewTypes / 2, kNewTypes);
+  const bool arrived =
+      WaitFor([&] { return ReadEvents(known).size() == 2; }, absl::Seconds(3));
+  const absl::Duration took = absl::Now() - sent;
+  rest.join();
+  EXPECT_TRUE(arrived) << "the known type's event took " << took;
+
+  ASSERT_TRUE(ziggyd->WaitWritten(kNewTypes + 2, absl::Seconds(45)))
+      << ziggyd->StatusNumber("written") << " written";
+  // The known type, kLimit - 1 flood types and the overflow file.
+  const std::vector<std::string> files = ListFiles(logs);
+  EXPECT_EQ(files.size(), static_cast<size_t>(kLimit + 1));
+  const std::string overflow = absl::StrCat(kDay, "/~overflow-", kDay, ".log");
+  EXPECT_NE(std::find(files.begin(), files.end(), overflow), files.end());
+  const auto seen = ReadSequences(logs);
+  EXPECT_EQ(seen.size(), static_cast<size_t>(kNewTypes + 2));
+  for (int i = 0; i < kNewTypes; ++i) ASSERT_EQ(seen.count({1, i}), 1u) << i;
+  // Overflowed events are whole, with their own types.
+  const std::vector<Event> overflowed = ReadEvents(logs + "/" + overflow);
+  EXPECT_EQ(overflowed.size(), static_cast<size_t>(kNewTypes - kLimit + 1));
+  for (const Event& e : overflowed) {
+    ASSERT_EQ(e.type, absl::StrCat("flood", e.body.Find("seq")->AsInt()));
+  }
+  EXPECT_EQ(ziggyd->StatusNumber("overflowed"), kNewTypes - kLimit + 1);
+  EXPECT_EQ(ziggyd->StatusNumber("types_today"), kLimit);
+}
+
 TEST(CollectorTest, BadFlagsGiveOneLineAndExitNonZero) {
   std::string out, err;
   EXPECT_EQ(RunCommand({RunfilesPath("collector/ziggyd"), "--rotate-hours=25",

@@ -303,6 +303,66 @@ TEST(ZiggyviewTest, GroupAcrossPerTypeFilesAndDays) {
   }
 }
 
+// Types beyond ziggyd's --max-types-per-day share one overflow file; the
+// viewer reads it like any other, filtering its events by their own types,
+// and groups its sub-events with parents filed elsewhere.
+TEST(ZiggyviewTest, ReadsTheOverflowFileWithAndWithoutATypeFilter) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(
+      logs, {absl::StrCat("--fake-time=", kDayStart), "--max-types-per-day=2"});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  constexpr int kGroups = 5;
+  for (int r = 0; r < kGroups; ++r) {
+    // "request" and "job" get files; "request.sql" and "late" overflow.
+    for (const char* type : {"job", "request.sql", "late", "request"}) {
+      Event e;
+      e.type = type;
+      e.id = absl::StrFormat("%032d", r);
+      e.end = kDayStart + r + (e.type == "request" ? 0.5 : 0.0);
+      e.body = Value(Value::Map{{"sender", 0}, {"seq", r}});
+      sender.Send(EncodeEvent(e));
+    }
+  }
+  ASSERT_TRUE(ziggyd->WaitWritten(4 * kGroups));
+  ASSERT_TRUE(absl::StrContains(absl::StrJoin(ListFiles(logs), " "),
+                                "20231114/~overflow-20231114.log"))
+      << absl::StrJoin(ListFiles(logs), " ");
+  auto count_types = [&](std::vector<std::string> flags) {
+    flags.insert(flags.begin(), {Viewer(), "--log-path=" + logs});
+    std::string out, err;
+    EXPECT_EQ(RunCommand(flags, &out, &err), 0) << err;
+    std::map<std::string, int> types;
+    for (const auto& line : JsonLines(out)) ++types[line["type"]];
+    return types;
+  };
+  EXPECT_EQ(count_types({}),
+            (std::map<std::string, int>{{"job", kGroups},
+                                        {"late", kGroups},
+                                        {"request", kGroups},
+                                        {"request.sql", kGroups}}));
+  EXPECT_EQ(count_types({"--type-name=late"}),
+            (std::map<std::string, int>{{"late", kGroups}}));
+  EXPECT_EQ(count_types({"--type-name=request*"}),
+            (std::map<std::string, int>{{"request", kGroups},
+                                        {"request.sql", kGroups}}));
+  EXPECT_EQ(count_types({"--type-name=job"}),
+            (std::map<std::string, int>{{"job", kGroups}}));
+  std::string out, err;
+  ASSERT_EQ(RunCommand({Viewer(), "--log-path=" + logs, "--group",
+                        "--type-name=request"},
+                       &out, &err),
+            0)
+      << err;
+  const auto groups = JsonLines(out);
+  ASSERT_EQ(groups.size(), static_cast<size_t>(kGroups));
+  for (const auto& group : groups) {
+    EXPECT_EQ(group["parent"]["type"], "request") << group.dump();
+    ASSERT_EQ(group["children"].size(), 1u) << group.dump();
+    EXPECT_EQ(group["children"][0]["type"], "request.sql");
+  }
+}
+
 // Under `bazel run` the viewer runs in its runfiles tree; relative paths are
 // the caller's, from BUILD_WORKING_DIRECTORY.
 TEST(ZiggyviewTest, RelativePathsResolveAgainstBuildWorkingDirectory) {

@@ -172,8 +172,8 @@ int SelectFiles(const ViewerOptions& options, std::vector<std::string>* paths,
     return kViewError;
   }
   for (const LogFileInfo& f : *files) {
-    // A hashed long type's file is read whatever the filter: its type is
-    // known only from the events inside.
+    // A hashed long type's file, or an overflow file, is read whatever the
+    // filter: its types are known only from the events inside.
     if (f.type.empty() || GroupTypeMatches(options.type, f.type)) {
       paths->push_back(f.path);
     }
