@@ -3,6 +3,7 @@
 #include <pthread.h>
 #include <sys/eventfd.h>
 #include <unistd.h>
+#include <zstd.h>
 
 #include <string>
 #include <vector>
@@ -33,6 +34,8 @@ namespace {
 constexpr absl::Duration kDrainTime = absl::Seconds(1);
 // Forwarders listed in STATUS (the most recently heard).
 constexpr size_t kForwardersListed = 100;
+// Forgotten forwarder ids handed to the writer at most in one batch.
+constexpr size_t kForgottenPerBatch = 256;
 
 // Splits a relayed batch's payload into its documents (*docs), checking
 // that it is exactly `count` length-prefixed, NUL-terminated documents.
@@ -84,8 +87,10 @@ class Collector::Impl {
     }
     relay_.set(zmq::sockopt::linger, 0);
     relay_.set(zmq::sockopt::rcvhwm, kRelayQueueBatches);
-    relay_.set(zmq::sockopt::maxmsgsize,
-               static_cast<int64_t>(kMaxRelayBatchBytes) + 4096);
+    // A zstd payload may be a little larger than what it holds.
+    relay_.set(
+        zmq::sockopt::maxmsgsize,
+        static_cast<int64_t>(ZSTD_compressBound(kMaxRelayBatchBytes)) + 4096);
     if (!options_.relay.empty()) {
       if (absl::Status s =
               BindSocket(relay_, options_.relay, "relay", &relay_endpoint_);
@@ -94,7 +99,9 @@ class Collector::Impl {
       }
     }
     if (!options_.forward.empty()) {
-      if (absl::Status s = forward_.Connect(options_.forward); !s.ok()) {
+      if (absl::Status s =
+              forward_.Connect(options_.forward, options_.max_event_bytes);
+          !s.ok()) {
         return s;
       }
     }
@@ -215,7 +222,8 @@ class Collector::Impl {
           << relay_refused_token_ << " so far)";
       return Reply(identity,
                    RelayError(absl::StrCat("forwarder ", header->forwarder,
-                                           " is bound to another token")));
+                                           " is bound to another token"),
+                              kRefusedToken));
     }
     // A forwarder's own `acked` may move it forward: it was acknowledged
     // up to there (perhaps by another collector). Only its token's holder
@@ -282,6 +290,14 @@ class Collector::Impl {
             << " forwarders; forgot the one heard from least recently ("
             << forgotten << "; " << forwarders_.forgotten() << " so far)";
         forgotten_.push_back(std::move(forgotten));
+        // Usually they go with the next acknowledgement; a flood of
+        // batches that are never acknowledged must not pile them up.
+        if (forgotten_.size() >= kForgottenPerBatch) {
+          std::unique_ptr<EventBatch> batch = writer_->NewBatch();
+          batch->received = clock_->Now();
+          batch->forgotten.swap(forgotten_);
+          writer_->Submit(std::move(batch));
+        }
       }
     }
     forwarders_.Touch(*forwarder, now);

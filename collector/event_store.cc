@@ -197,11 +197,16 @@ bool EventStore::OpenNow(absl::string_view key, Slot& slot) {
     slot.file->Append(absl::string_view(slot.waiting).substr(at, size));
     at += size;
   }
-  waiting_events_ -= slot.waiting_sizes.size();
-  slot.waiting_sizes.clear();
-  std::string().swap(slot.waiting);
+  StopWaiting(slot);
   if (slot.file->pending_bytes() >= options_.flush_bytes) FlushFile(*slot.file);
   return true;
+}
+
+void EventStore::StopWaiting(Slot& slot) {
+  waiting_events_ -= slot.waiting_sizes.size();
+  waiting_tickets_.erase(slot.first_waiting_ticket);
+  slot.waiting_sizes.clear();
+  std::string().swap(slot.waiting);
 }
 
 bool EventStore::Rotate(absl::string_view key, Slot& slot, int64_t block) {
@@ -230,8 +235,13 @@ bool EventStore::Append(absl::string_view type, absl::string_view doc,
   if (slot.block != block && !Rotate(key, slot, block)) return false;
   slot.last_append = received;
   pending_bytes_ += doc.size();
+  const uint64_t ticket = next_ticket_++;
   if (slot.file == nullptr) {
-    if (slot.waiting_sizes.empty()) to_open_.emplace_back(key);
+    if (slot.waiting_sizes.empty()) {
+      to_open_.emplace_back(key);
+      slot.first_waiting_ticket = ticket;
+      waiting_tickets_.insert(ticket);
+    }
     slot.waiting.append(doc.data(), doc.size());
     slot.waiting_sizes.push_back(static_cast<uint32_t>(doc.size()));
     ++waiting_events_;
@@ -311,8 +321,12 @@ bool EventStore::SyncOpenFiles(
 }
 
 bool EventStore::CloseAll(bool sync) {
-  next_open_try_ = absl::InfinitePast();
-  OpenWaitingFiles(absl::InfiniteDuration());
+  // Every waiting file gets its try (one that cannot open must not cost
+  // the others their events).
+  for (auto& [type, slot] : slots_) {
+    if (!slot.waiting_sizes.empty()) OpenNow(type, slot);
+  }
+  to_open_.clear();
   bool whole = true;
   for (auto& [type, slot] : slots_) {
     if (!slot.waiting_sizes.empty()) {
@@ -320,7 +334,7 @@ bool EventStore::CloseAll(bool sync) {
       whole = false;
       stats_->dropped_write_error.fetch_add(slot.waiting_sizes.size());
       pending_bytes_ -= slot.waiting.size();
-      waiting_events_ -= slot.waiting_sizes.size();
+      StopWaiting(slot);
     }
     if (slot.file != nullptr && slot.file->needs_repair()) Reopen(slot);
     if (!CloseFile(slot.file, sync)) {

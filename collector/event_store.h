@@ -41,6 +41,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <set>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,9 +57,9 @@
 namespace ziggy {
 
 struct StoreOptions {
-  std::string root;                      // the log directory
-  int rotate_hours = 24;                 // 1-24
-  size_t flush_bytes = 1 << 20;          // per-file buffer
+  std::string root;              // the log directory
+  int rotate_hours = 24;         // 1-24
+  size_t flush_bytes = 1 << 20;  // per-file buffer
   // Events the disk refused, held in the files' buffers (all files); the
   // writer's queue holds what comes after them.
   size_t max_pending_bytes = 16 << 20;
@@ -96,6 +97,14 @@ class EventStore {
   // Events appended but waiting for their files.
   uint64_t waiting_events() const { return waiting_events_; }
 
+  // Every Append() that returned true took the next ticket (0, 1, ...).
+  // Every event whose ticket is below oldest_waiting() is in its file's
+  // buffer (or written); events may leave the waiting state out of order.
+  uint64_t next_ticket() const { return next_ticket_; }
+  uint64_t oldest_waiting() const {
+    return waiting_tickets_.empty() ? next_ticket_ : *waiting_tickets_.begin();
+  }
+
   // Opens waiting files (one slice), flushes every file, retries failures,
   // closes idle files and reopens removed ones.
   void Tick(absl::Time now);
@@ -132,7 +141,11 @@ class EventStore {
     // Events waiting for the block's file, back to back, and their sizes.
     std::string waiting;
     std::vector<uint32_t> waiting_sizes;
+    uint64_t first_waiting_ticket = 0;  // while waiting_sizes is not empty
   };
+
+  // The slot's waiting events were appended or given up on.
+  void StopWaiting(Slot& slot);
 
   int64_t BlockOf(absl::Time t) const;
   std::string PathOf(absl::string_view key, int64_t block) const;
@@ -171,6 +184,8 @@ class EventStore {
   // longer waits is skipped).
   std::deque<std::string> to_open_;
   uint64_t waiting_events_ = 0;
+  uint64_t next_ticket_ = 0;
+  std::set<uint64_t> waiting_tickets_;  // each waiting slot's first
   absl::Time next_open_try_ = absl::InfinitePast();  // after a failed open
   // Stems of the types with files on day `today_` (days since 1970).
   absl::flat_hash_set<std::string> types_today_;

@@ -1,5 +1,7 @@
 #include "collector/event_store.h"
 
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <cstdlib>
 #include <fstream>
@@ -143,6 +145,41 @@ TEST(EventStoreTest, NewFilesOpenOffTheAppendPathInSlices) {
   std::string known;
   for (int i = 0; i <= 5; ++i) known += Doc("known", i);
   EXPECT_EQ(Contents(store.PathFor("known", kDay)), known);
+}
+
+// Tickets say which events are in their files' buffers: every event below
+// oldest_waiting(), however the waiting files open out of order.
+TEST(EventStoreTest, TicketsTellWhichEventsStillWait) {
+  CollectorStats stats;
+  EventStore store({Root("tickets"), 24}, &stats);
+  ASSERT_TRUE(store.Append("known", Doc("known", 0), kDay));  // ticket 0
+  store.OpenWaitingFiles();
+  EXPECT_EQ(store.oldest_waiting(), 1u);
+  ASSERT_TRUE(store.Append("a", Doc("a", 0), kDay));          // 1, waits
+  ASSERT_TRUE(store.Append("known", Doc("known", 1), kDay));  // 2
+  ASSERT_TRUE(store.Append("b", Doc("b", 0), kDay));          // 3, waits
+  ASSERT_TRUE(store.Append("a", Doc("a", 1), kDay));          // 4, waits
+  EXPECT_EQ(store.next_ticket(), 5u);
+  EXPECT_EQ(store.oldest_waiting(), 1u);
+  store.OpenWaitingFiles(absl::ZeroDuration());  // opens a: 1 and 4 go in
+  EXPECT_EQ(store.oldest_waiting(), 3u);
+  store.OpenWaitingFiles(absl::ZeroDuration());
+  EXPECT_EQ(store.oldest_waiting(), 5u);
+}
+
+// At shutdown one file that cannot be opened costs only its own events.
+TEST(EventStoreTest, CloseAllTriesEveryWaitingFile) {
+  CollectorStats stats;
+  EventStore store({Root("close_all"), 24}, &stats);
+  ASSERT_TRUE(store.Append("blocked", Doc("blocked", 0), kDay));
+  ASSERT_TRUE(store.Append("fine", Doc("fine", 0), kDay));
+  // A directory where the first type's file should go: it cannot open.
+  ASSERT_EQ(mkdir(Root("close_all").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir((Root("close_all") + "/20231114").c_str(), 0755), 0);
+  ASSERT_EQ(mkdir(store.PathFor("blocked", kDay).c_str(), 0755), 0);
+  EXPECT_FALSE(store.CloseAll(/*sync=*/false));
+  EXPECT_EQ(stats.dropped_write_error.load(), 1u);
+  EXPECT_EQ(Contents(store.PathFor("fine", kDay)), Doc("fine", 0));
 }
 
 TEST(EventStoreTest, TypesBeyondTheDailyLimitGoToTheOverflowFile) {

@@ -87,7 +87,9 @@ void EventWriter::Checkpoint() {
     return;
   }
   stats_->checkpoint_written.store(written);
-  written_since_checkpoint_ = false;
+  // Events still waiting for their files are appended after this
+  // checkpoint: they need the next one.
+  written_since_checkpoint_ = store_.waiting_events() > 0;
   {
     absl::MutexLock lock(&mu_);
     for (RelayAck& ack : acked) ready_acks_.push_back(std::move(ack));
@@ -124,12 +126,15 @@ bool EventWriter::Write(const EventBatch& batch) {
 }
 
 void EventWriter::ReleaseAcks() {
-  if (store_.waiting_events() > 0 || given_up_) return;
-  for (HeldAcks& held : held_) {
+  if (given_up_) return;
+  // In order: an ack covers every earlier index of its forwarder.
+  const uint64_t appended = store_.oldest_waiting();
+  while (!held_.empty() && held_.front().end_ticket <= appended) {
+    HeldAcks& held = held_.front();
     relay_->Forget(held.forgotten);
     relay_->AddAcks(std::move(held.acks));
+    held_.pop_front();
   }
-  held_.clear();
 }
 
 EventWriter::~EventWriter() { Finish(); }
@@ -199,7 +204,8 @@ void EventWriter::Run() {
       ++processed;
       if (relay_ != nullptr && !given_up_ &&
           (!batch->acks.empty() || !batch->forgotten.empty())) {
-        held_.push_back({std::move(batch->forgotten), std::move(batch->acks)});
+        held_.push_back({std::move(batch->forgotten), std::move(batch->acks),
+                         store_.next_ticket()});
       }
       batch->acks.clear();
       batch->forgotten.clear();

@@ -115,12 +115,14 @@ class EventWriter {
   // the end: no checkpoint is recorded after that (see Checkpoint()).
   bool given_up_ = false;
   // Acks (and forgotten forwarders) of written batches, in batch order,
-  // until ReleaseAcks().
+  // until every event of their batch has left the store's waiting state
+  // (EventStore::oldest_waiting()).
   struct HeldAcks {
     std::vector<std::string> forgotten;
     std::vector<RelayAck> acks;
+    uint64_t end_ticket;  // the store's next_ticket() after its batch
   };
-  std::vector<HeldAcks> held_;
+  std::deque<HeldAcks> held_;
 
   mutable absl::Mutex mu_;
   std::deque<std::unique_ptr<EventBatch>> queue_ ABSL_GUARDED_BY(mu_);

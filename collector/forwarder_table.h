@@ -6,9 +6,9 @@
 // Bounded: at most `capacity` forwarders. Adding one more forgets the one
 // heard from least recently (a flood of made-up ids cannot lock a new
 // forwarder out). A forgotten forwarder that comes back is welcomed like a
-// new one, from its own acknowledged mark; what it resends from below that
-// mark cannot be told from new events and may be written twice (counted by
-// the caller as relay.forgotten).
+// new one, from its own acknowledged mark: what was written between that
+// mark and where it stood when forgotten may be written twice (the caller
+// counts forgotten forwarders as relay.forgotten).
 //
 // Thread-safety: none; the receive thread's.
 

@@ -1,12 +1,15 @@
 #include "collector/plain_forward.h"
 
+#include <algorithm>
+
 #include "absl/strings/str_cat.h"
 #include "client/endpoint.h"
 #include "glog/logging.h"
 
 namespace ziggy {
 
-absl::Status PlainForward::Connect(const std::string& address) {
+absl::Status PlainForward::Connect(const std::string& address,
+                                   size_t max_event_bytes) {
   absl::StatusOr<std::string> endpoint = TcpEndpoint(address);
   if (!endpoint.ok() || EndpointPort(*endpoint) <= 0) {
     return absl::InvalidArgumentError(
@@ -14,7 +17,10 @@ absl::Status PlainForward::Connect(const std::string& address) {
                      ": give host:port of a collect "
                      "port"));
   }
-  socket_.set(zmq::sockopt::sndhwm, kHighWaterMark);
+  socket_.set(
+      zmq::sockopt::sndhwm,
+      static_cast<int>(std::clamp<size_t>(
+          kQueueBytes / std::max<size_t>(max_event_bytes, 1), 16, kMaxQueued)));
   socket_.set(zmq::sockopt::linger, 1000);  // a bounded last try at exit
   socket_.set(zmq::sockopt::ipv6, 1);
   socket_.connect(*endpoint);

@@ -1,9 +1,10 @@
 // PlainForward: the seed's `ziggyd --forward=host:port`: every event the
 // collector accepts is also pushed to another daemon's collect port, best
 // effort. Nothing is spooled or acknowledged: while the other end is down
-// or slow, up to kHighWaterMark events wait in ZeroMQ and later ones are
-// dropped and counted (`forwarded.dropped`). For delivery that survives
-// crashes and outages, run ziggy-forwarder instead (forwarder/RELAY.md).
+// or slow, up to kQueueBytes (at most kMaxQueued events) wait in ZeroMQ
+// and later ones are dropped and counted (`forwarded.dropped`). For delivery
+// that survives crashes and outages, run ziggy-forwarder instead
+// (forwarder/RELAY.md).
 //
 // Thread-safety: none; the collector's receive thread owns it.
 
@@ -22,13 +23,15 @@ namespace ziggy {
 
 class PlainForward {
  public:
-  static constexpr int kHighWaterMark = 1000;
+  static constexpr size_t kQueueBytes = 256 << 20;
+  static constexpr int kMaxQueued = 1000;
 
   explicit PlainForward(zmq::context_t& context)
       : socket_(context, zmq::socket_type::push) {}
 
-  // Connects to `address` (host:port). kInvalidArgument for a bad one.
-  absl::Status Connect(const std::string& address);
+  // Connects to `address` (host:port), for events of up to
+  // `max_event_bytes`. kInvalidArgument for a bad address.
+  absl::Status Connect(const std::string& address, size_t max_event_bytes);
   bool on() const { return !endpoint_.empty(); }
 
   // Queues one event without blocking; counts it sent or dropped.

@@ -114,9 +114,6 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   max_stream_event_bytes_ = limits.max_stream_event_bytes;
   stream_.set(zmq::sockopt::sndhwm,
               MessagesIn(limits.stream_bytes, max_stream_event_bytes_));
-  // A full subscriber makes the send fail (counted) instead of losing the
-  // message unseen.
-  stream_.set(zmq::sockopt::xpub_nodrop, 1);
   stream_.set(zmq::sockopt::xpub_verbose, 1);
   if (absl::Status s = BindSocket(control_, addresses.control, "control",
                                   &control_endpoint_);
@@ -200,20 +197,16 @@ void DaemonSockets::Publish(absl::string_view type, absl::string_view doc) {
     return;
   }
   try {
-    // With xpub_nodrop a subscriber's full queue refuses the first frame
-    // (EAGAIN); once it is taken, the second goes too (ZeroMQ sends
-    // multipart messages whole).
-    if (!stream_.send(zmq::buffer(type.data(), type.size()),
-                      zmq::send_flags::sndmore | zmq::send_flags::dontwait)) {
-      ++stream_slow_subscriber_;
-      LOG_EVERY_T(WARNING, 10)
-          << "stream: a subscriber is too slow; " << stream_slow_subscriber_
-          << " event(s) not published so far";
-      return;
+    // A subscriber whose queue is full loses this message and the others
+    // still get it (ZeroMQ's PUB semantics): one stalled viewer must not
+    // stop the stream for everyone. ZeroMQ does not tell which, so those
+    // losses are not counted here.
+    if (stream_.send(zmq::buffer(type.data(), type.size()),
+                     zmq::send_flags::sndmore | zmq::send_flags::dontwait) &&
+        stream_.send(zmq::buffer(doc.data(), doc.size()),
+                     zmq::send_flags::dontwait)) {
+      ++published_;
     }
-    stream_.send(zmq::buffer(doc.data(), doc.size()),
-                 zmq::send_flags::dontwait);
-    ++published_;
   } catch (const zmq::error_t& e) {
     LOG_EVERY_T(WARNING, 10) << "stream: " << e.what();
   }
@@ -277,10 +270,8 @@ Value::Map DaemonSockets::Status() const {
                        {"limit", static_cast<int64_t>(limit.rlim_cur)}}));
   intake_.AppendStatus(&status);
   status.emplace_back("published", published_);
-  status.emplace_back(
-      "stream_dropped",
-      Value(Value::Map{{"too_large", stream_too_large_},
-                       {"slow_subscriber", stream_slow_subscriber_}}));
+  status.emplace_back("stream_dropped",
+                      Value(Value::Map{{"too_large", stream_too_large_}}));
   status.emplace_back("stream_subscribers", static_cast<int64_t>(subscribers_));
   status.emplace_back("ports", Value(Value::Map{
                                    {"control", EndpointPort(control_endpoint_)},

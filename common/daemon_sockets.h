@@ -34,7 +34,8 @@ struct QueueLimits {
   // the sender's own queue fills (backpressure; disk never drops).
   size_t collect_bytes = 64 << 20;
   // Stream messages waiting per subscriber; a subscriber that falls this
-  // far behind loses stream messages (counted), never the disk.
+  // far behind loses stream messages (only it; ZeroMQ does not say how
+  // many), never the disk.
   size_t stream_bytes = 16 << 20;
   // Events larger than this are written but not published on the stream.
   size_t max_stream_event_bytes = 64 << 10;
@@ -106,8 +107,8 @@ class DaemonSockets {
   int ReceiveBurst(const OnEvent& on_event);
 
   // Sends [type, doc] to the stream's subscribers, if any. An event too
-  // large for the stream, or that a subscriber has no room for, is not
-  // published (counted in STATUS stream_dropped, by reason).
+  // large for the stream is not published (STATUS stream_dropped.too_large);
+  // a subscriber with no room left loses it, the others get it.
   void Publish(absl::string_view type, absl::string_view doc);
   void Wake();
 
@@ -142,7 +143,7 @@ class DaemonSockets {
   int subscribers_ = 0;
   uint64_t published_ = 0;
   size_t max_stream_event_bytes_ = 0;
-  uint64_t stream_too_large_ = 0, stream_slow_subscriber_ = 0;
+  uint64_t stream_too_large_ = 0;
 };
 
 }  // namespace ziggy

@@ -23,10 +23,10 @@ absl::Status ErrnoStatus(absl::string_view what, const std::string& path) {
 }
 
 absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
-                                absl::string_view bytes) {
+                                absl::string_view bytes, mode_t mode) {
   const std::string tmp = absl::StrCat(dir, "/", name, ".tmp");
   const int fd =
-      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+      open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, mode);
   if (fd < 0) return ErrnoStatus("cannot create", tmp);
   size_t written = 0;
   while (written < bytes.size()) {

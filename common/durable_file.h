@@ -3,6 +3,8 @@
 #ifndef ZIGGY_COMMON_DURABLE_FILE_H_
 #define ZIGGY_COMMON_DURABLE_FILE_H_
 
+#include <sys/types.h>
+
 #include <string>
 
 #include "absl/status/status.h"
@@ -13,9 +15,10 @@ namespace ziggy {
 // Makes <dir>/<name> hold `bytes`, surviving a crash at any point either as
 // before or as after: writes <name>.tmp, fdatasync()s it, renames it over
 // <name> and fsync()s the directory. kResourceExhausted when the disk is
-// full, kUnavailable for other I/O errors.
+// full, kUnavailable for other I/O errors. A new file gets `mode` (less the
+// umask); 0600 keeps a secret from other users from the start.
 absl::Status ReplaceFileDurably(const std::string& dir, const std::string& name,
-                                absl::string_view bytes);
+                                absl::string_view bytes, mode_t mode = 0644);
 
 // fsync()s a directory, so entries created or renamed in it survive a
 // crash.

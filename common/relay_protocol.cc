@@ -141,8 +141,9 @@ std::string RelayResend(int64_t expected) {
   return EncodeDocument(Value(Value::Map{{"resend", expected}}));
 }
 
-std::string RelayError(absl::string_view message) {
-  return EncodeDocument(Value(Value::Map{{"error", std::string(message)}}));
+std::string RelayError(absl::string_view message, absl::string_view reason) {
+  return EncodeDocument(Value(Value::Map{{"error", std::string(message)},
+                                         {"reason", std::string(reason)}}));
 }
 
 std::string RelayPong() {
@@ -174,6 +175,10 @@ absl::StatusOr<RelayReply> ParseRelayReply(absl::string_view bytes) {
   r.error = error != nullptr && error->kind() == Value::Kind::kString
                 ? error->AsString()
                 : "unreadable reply";
+  if (const Value* reason = doc->Get("reason");
+      reason != nullptr && reason->kind() == Value::Kind::kString) {
+    r.reason = reason->AsString();
+  }
   return r;
 }
 

@@ -19,7 +19,9 @@
 // The collector answers each batch with one BSON frame:
 //   {ack: end, forwarder: id}  every index below end is durably written;
 //   {resend: expected}         start again at this index;
-//   {error: "..."}             malformed; dropped.
+//   {error: "...", reason: r}  refused; r is "token" when the forwarder
+//                              id is bound to another token (RELAY.md),
+//                              "" for a malformed batch.
 
 #ifndef ZIGGY_COMMON_RELAY_PROTOCOL_H_
 #define ZIGGY_COMMON_RELAY_PROTOCOL_H_
@@ -32,11 +34,11 @@
 
 namespace ziggy {
 
-// Largest uncompressed batch either side accepts (BSON's own limit for one
-// document, so any single event fits; forwarders send ~1 MiB batches).
-inline constexpr size_t kMaxRelayBatchBytes = 16 << 20;
-// Batches a collector queues per forwarder connection: its window (8) twice.
-inline constexpr int kRelayQueueBatches = 16;
+// Largest uncompressed batch either side accepts: forwarders aim at 1 MiB
+// and may go over by one event, which is at most 16 MiB (BSON's own limit).
+inline constexpr size_t kMaxRelayBatchBytes = 32 << 20;
+// Batches a collector queues per forwarder connection: its window.
+inline constexpr int kRelayQueueBatches = 8;
 
 struct RelayHeader {
   bool ping = false;
@@ -68,11 +70,14 @@ struct RelayReply {
   int64_t index = 0;  // ack: end; resend: expected
   std::string forwarder;
   std::string error;
+  std::string reason;  // of an error: "token" or ""
 };
 
 std::string RelayAckReply(absl::string_view forwarder, int64_t end);
 std::string RelayResend(int64_t expected);
-std::string RelayError(absl::string_view message);
+inline constexpr absl::string_view kRefusedToken = "token";
+std::string RelayError(absl::string_view message,
+                       absl::string_view reason = "");
 std::string RelayPong();
 absl::StatusOr<RelayReply> ParseRelayReply(absl::string_view bytes);
 

@@ -169,9 +169,11 @@ void RelayClient::Run() {
       header.acked = spool_->acked();
       header.count = batch.count;
       header.size = static_cast<int64_t>(batch.events.size());
+      // Compressed only where that makes it smaller.
       if (options_.zstd &&
           CompressPayload(batch.events, options_.zstd_level, &compressed)
-              .ok()) {
+              .ok() &&
+          compressed.size() < batch.events.size()) {
         header.zstd = true;
         batch.events.swap(compressed);
       }
@@ -206,8 +208,8 @@ void RelayClient::Run() {
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(10));
     }
     zmq::message_t message;
-    bool refused = false;
-    while (!refused && socket != nullptr &&
+    bool refused = false;  // by token: this upstream will not take us
+    while (socket != nullptr &&
            socket->recv(message, zmq::recv_flags::dontwait)) {
       absl::StatusOr<RelayReply> reply = ParseRelayReply(
           absl::string_view(message.data<char>(), message.size()));
@@ -231,11 +233,22 @@ void RelayClient::Run() {
           ++resend_requests;
           rewind(reply->index);
           break;
-        case RelayReply::Kind::kError:
+        case RelayReply::Kind::kError: {
           ++up.refusals;
           up.refused = reply->error;
-          refused = true;
+          LOG_EVERY_T(ERROR, 10) << "relay: " << upstreams[current]
+                                 << " refused a batch: " << reply->error;
+          if (reply->reason == kRefusedToken) {
+            refused = true;  // try the next upstream, below
+          } else {
+            // A batch it will not take: start again from the acked mark
+            // after a backoff, on the same upstream.
+            rewind(spool_->acked());
+            resume_at = absl::Now() + backoff;
+            backoff = std::min(backoff * 2, kMaxBackoff);
+          }
           break;
+        }
         case RelayReply::Kind::kPong:
           break;
       }
@@ -255,8 +268,8 @@ void RelayClient::Run() {
       if (refused) {
         up.state = "refused";
         LOG_EVERY_T(ERROR, 10) << "relay: " << upstreams[current]
-                               << " refused a batch: " << up.refused
-                               << "; backing off, then trying " << next;
+                               << " binds this forwarder's id to another "
+                               << "token; backing off, then trying " << next;
       } else {
         ++up.timeouts;
         up.state = "down";

@@ -229,10 +229,10 @@ absl::Status Spool::Recover() {
     std::random_device random;
     for (int i = 0; i < 4; ++i)
       absl::StrAppendFormat(&token_, "%08x", random());
-    if (absl::Status s = ReplaceFileDurably(dir, "token", token_); !s.ok()) {
+    if (absl::Status s = ReplaceFileDurably(dir, "token", token_, 0600);
+        !s.ok()) {
       return s;
     }
-    chmod((dir + "/token").c_str(), 0600);
   }
   const int64_t acked = ReadMark(dir, "acked", "acked");
   // Indexes at or above `reserved` were never handed out; `skipped` counts

@@ -411,6 +411,52 @@ TEST(ForwarderTest, ForgedBatchForARealForwarderIsRefused) {
   EXPECT_EQ(seen.count({666, 0}), 0u);
 }
 
+// A forwarder whose id the collector binds to another token is refused:
+// it counts and reports the refusals (STATUS, ziggyctl), backs off, keeps
+// everything spooled, and delivers nothing twice.
+TEST(ForwarderTest, RefusedForwarderBacksOffAndReportsIt) {
+  const std::string relay = absl::StrCat("127.0.0.1:", UnusedPort());
+  auto forwarder =
+      Ziggyd::StartForwarder(TempDir("spool"), relay, {"--ack-timeout=1"});
+  ASSERT_NE(forwarder, nullptr);
+  const Value status = forwarder->Status();
+  const Value* id = status.Find("spool.id");
+  ASSERT_NE(id, nullptr);
+  const std::string logs = TempDir("logs");
+  auto collector = Restart(logs, relay);
+  ASSERT_NE(collector, nullptr);
+  RelayPeer squatter(relay);
+  RelayHeader claim;
+  claim.forwarder = id->AsString();
+  claim.token = "0123456789abcdef";
+  claim.end = 1;  // a batch of no events
+  squatter.Send(claim);
+  ASSERT_NE(squatter.Reply().Get("ack"), nullptr);
+  Sender sender(forwarder->collect());
+  for (int i = 0; i < 10; ++i) sender.Send(ForeignEvent("refused", 5, i));
+  auto refusals = [&] {
+    const Value s = forwarder->Status();
+    const Value* upstreams = s.Find("relay.upstreams");
+    const Value* up = upstreams == nullptr ? nullptr : upstreams->Get(relay);
+    const Value* n = up == nullptr ? nullptr : up->Get("refusals");
+    return n == nullptr ? 0 : n->AsInt();
+  };
+  ASSERT_TRUE(WaitFor([&] { return refusals() >= 2; }));
+  EXPECT_EQ(forwarder->StatusNumber("spool.pending"), 10);
+  EXPECT_EQ(collector->StatusNumber("relay.refused_token"), refusals());
+  // Backing off: far fewer refusals than tries without a pause would make.
+  const int64_t before = refusals();
+  std::string out, err;
+  ASSERT_EQ(RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
+                        forwarder->control(), "status"},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_TRUE(absl::StrContains(out, "bound to another token")) << out;
+  EXPECT_LT(refusals() - before, 20);
+  EXPECT_TRUE(ReadSequences(logs).empty());
+}
+
 // 100,000 made-up forwarder ids (each a batch of no events) overflow the
 // collector's table (--max-forwarders, 10,000); a new, real forwarder
 // still delivers everything.
