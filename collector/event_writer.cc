@@ -3,7 +3,6 @@
 #include <pthread.h>
 #include <unistd.h>
 
-#include "absl/cleanup/cleanup.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -67,9 +66,7 @@ void EventWriter::TakeAcks(std::vector<RelayAck>* acks) {
 }
 
 void EventWriter::Checkpoint() {
-  // From its end: a checkpoint slower than kMaxAckDelay must still leave
-  // the writer time to take in the next acknowledgements.
-  auto mark = absl::MakeCleanup([this] { last_checkpoint_ = absl::Now(); });
+  last_checkpoint_ = absl::Now();
   std::vector<std::pair<std::string, off_t>> lengths;
   const bool synced = store_.SyncOpenFiles(&lengths);
   // Once an event was dropped, no checkpoint may be recorded again: the
