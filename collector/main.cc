@@ -38,7 +38,7 @@ DEFINE_int64(max_queued_bytes, 64 << 20,
              "Events received and waiting for the disk, in bytes; beyond "
              "it ziggyd stops reading (senders are pushed back, forwarders "
              "keep spooling).");
-DEFINE_int64(collect_queue_bytes, 256 << 20,
+DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
 DEFINE_int64(stream_queue_bytes, 16 << 20,

@@ -32,7 +32,7 @@ struct QueueLimits {
   // Events waiting in ZeroMQ per sending connection (the collect port's
   // receive queue); beyond it ZeroMQ stops reading that connection and
   // the sender's own queue fills (backpressure; disk never drops).
-  size_t collect_bytes = 256 << 20;
+  size_t collect_bytes = size_t{1} << 30;
   // Stream messages waiting per subscriber; a subscriber that falls this
   // far behind loses stream messages (only it; ZeroMQ does not say how
   // many), never the disk.

@@ -35,7 +35,7 @@ DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
               "as down and the next one is tried.");
-DEFINE_int64(collect_queue_bytes, 256 << 20,
+DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
 DEFINE_int64(stream_queue_bytes, 16 << 20,

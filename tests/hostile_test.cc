@@ -120,11 +120,11 @@ bool DaemonHangsUpOnHugeFrame(const std::string& address,
 }
 
 // README "Limits": --max-queued-bytes (64 MiB) + --collect-queue-bytes
-// per sending connection (256 MiB) + --stream-queue-bytes per subscriber
+// per sending connection (1 GiB) + --stream-queue-bytes per subscriber
 // (16 MiB) + recycled batch buffers, held events and file buffers
-// (~100 MiB) + the daemon itself (~30 MiB): under 500 MiB with one sender
+// (~100 MiB) + the daemon itself (~30 MiB): under 1.3 GiB with one sender
 // and one subscriber.
-constexpr int64_t kFloodRssBound = (int64_t{500} << 20) + kSanitizerSlack;
+constexpr int64_t kFloodRssBound = (int64_t{1300} << 20) + kSanitizerSlack;
 
 // An event of about 1 MiB: body.filler holds `filler`.
 std::string BigEvent(int64_t seq, const std::string& filler) {
@@ -230,14 +230,21 @@ TEST_P(HostileTest, MegabyteEventsAgainstAStalledDiskAndSubscriber) {
   // The daemon is saturated: the collector's queue for the disk is full
   // (it then stops reading, and senders are pushed back); the forwarder's
   // spool refuses (it drops, counted).
+  // The collector has taken about all its bounds allow (~1,050 events:
+  // ZeroMQ's queue, the writer's, what the disk refused) and pushes the
+  // sender back; the forwarder drops what its spool refuses, so the sender
+  // gets everything out.
   EXPECT_TRUE(WaitFor([&] {
-    return GetParam() ? daemon->StatusNumber("dropped.spool_error") > 0
-                      : daemon->StatusNumber("queue_bytes") >= 60 << 20;
-  })) << daemon->Status().DebugString();
+    return GetParam() ? handed_over.load() == 3000 &&
+                            daemon->StatusNumber("dropped.spool_error") > 0
+                      : handed_over.load() >= 900 &&
+                            daemon->StatusNumber("queue_bytes") >= 60 << 20;
+  })) << handed_over.load()
+      << " " << daemon->Status().DebugString();
   for (int i = 0; i < 5; ++i) {
     EXPECT_TRUE(AnswersWithinASecond(daemon->control())) << i;
   }
-  EXPECT_LT(handed_over.load(), 3000);
+  if (!GetParam()) EXPECT_LT(handed_over.load(), 1200);
   EXPECT_LT(PeakRss(daemon->process().pid()), kFloodRssBound);
   stop = true;
   LimitFileSize(daemon->process().pid(), 0);
