@@ -111,56 +111,54 @@ void AppendSeenTable(const Value& status, absl::string_view field,
   }
 }
 
-}  // namespace
-
-std::string FormatStatus(const Value& s, double now) {
-  // Every line is printed only when its fields are there: a seed-era ziggyd
-  // answers STATUS with just last, lag and events.
-  std::string out;
+// "ziggyd on host (pid N), up T", then ports and log path when reported.
+void AppendIdentity(const Value& s, std::string* out) {
   const bool has_host = s.Get("host") != nullptr;
   absl::StrAppend(
-      &out, Text(s, "daemon").empty() ? "ziggy daemon" : Text(s, "daemon"),
+      out, Text(s, "daemon").empty() ? "ziggy daemon" : Text(s, "daemon"),
       has_host ? absl::StrCat(" on ", Printable(Text(s, "host"))) : "");
   if (s.Get("pid") != nullptr) {
-    absl::StrAppend(&out, " (pid ", static_cast<int64_t>(Number(s, "pid")),
-                    ")");
+    absl::StrAppend(out, " (pid ", static_cast<int64_t>(Number(s, "pid")), ")");
   }
   if (s.Get("uptime") != nullptr) {
-    absl::StrAppend(&out, ", up ", Age(Number(s, "uptime")));
+    absl::StrAppend(out, ", up ", Age(Number(s, "uptime")));
   }
-  absl::StrAppend(&out, "\n");
+  absl::StrAppend(out, "\n");
   if (s.Get("ports") != nullptr) {
-    absl::StrAppend(&out, "ports       ", FormatPorts(s, ", "), "\n");
+    absl::StrAppend(out, "ports       ", FormatPorts(s, ", "), "\n");
   }
   if (!Text(s, "log_path").empty()) {
-    absl::StrAppend(&out, "log path    ", Text(s, "log_path"), " (",
+    absl::StrAppend(out, "log path    ", Text(s, "log_path"), " (",
                     Number(s, "rotate_hours"), "h files)\n");
   }
-  absl::StrAppend(&out, "last event  ", When(Number(s, "last"), now));
+}
+
+// Last event and lag, received, written, published and dropped.
+void AppendTraffic(const Value& s, double now, std::string* out) {
+  absl::StrAppend(out, "last event  ", When(Number(s, "last"), now));
   if (Number(s, "last") > 0) {
-    absl::StrAppendFormat(&out, ", lag %.3fs", Number(s, "lag"));
+    absl::StrAppendFormat(out, ", lag %.3fs", Number(s, "lag"));
     if (s.Get("lag_median") != nullptr) {
-      absl::StrAppendFormat(&out, " (median of recent events %.3fs)",
+      absl::StrAppendFormat(out, " (median of recent events %.3fs)",
                             Number(s, "lag_median"));
     }
   }
-  absl::StrAppend(&out, "\n");
+  absl::StrAppend(out, "\n");
   if (s.Get("received") != nullptr) {
-    absl::StrAppend(&out, "received    ", Count(Number(s, "received")),
+    absl::StrAppend(out, "received    ", Count(Number(s, "received")),
                     " events (", Bytes(Number(s, "received_bytes")), ")");
     if (Number(s, "repaired.utf8") > 0) {
-      absl::StrAppend(&out, ", ", Count(Number(s, "repaired.utf8")),
+      absl::StrAppend(out, ", ", Count(Number(s, "repaired.utf8")),
                       " with invalid UTF-8 repaired");
     }
-    absl::StrAppend(&out, "\n");
+    absl::StrAppend(out, "\n");
   }
-  const bool collector = s.Get("written") != nullptr;  // not a forwarder
-  if (collector) {
-    absl::StrAppend(&out, "written     ", Count(Number(s, "written")),
+  if (s.Get("written") != nullptr) {
+    absl::StrAppend(out, "written     ", Count(Number(s, "written")),
                     " events (", Bytes(Number(s, "written_bytes")), ")\n");
   }
   if (s.Get("published") != nullptr) {
-    absl::StrAppend(&out, "published   ", Count(Number(s, "published")),
+    absl::StrAppend(out, "published   ", Count(Number(s, "published")),
                     " events to ", Number(s, "stream_subscribers"),
                     " stream subscriber(s)\n");
   }
@@ -175,21 +173,25 @@ std::string FormatStatus(const Value& s, double now) {
         absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", reason, " ",
                         Count(count));
     }
-    absl::StrAppend(&out, "dropped     ", Count(total),
+    absl::StrAppend(out, "dropped     ", Count(total),
                     reasons.empty() ? "" : absl::StrCat(" (", reasons, ")"),
                     "\n");
   }
-  if (collector) {
-    absl::StrAppend(&out, "files       ", Number(s, "open_files"), " open, ",
+}
+
+// A collector's files and queue, a forwarder's spool.
+void AppendStorage(const Value& s, std::string* out) {
+  if (s.Get("written") != nullptr) {  // a collector
+    absl::StrAppend(out, "files       ", Number(s, "open_files"), " open, ",
                     Number(s, "write_errors"), " write errors, ",
                     Number(s, "repaired_tails"), " torn tails repaired, ",
                     Number(s, "corrupt_files"), " set aside, ",
                     Number(s, "reopened_files"), " reopened\n");
-    absl::StrAppend(&out, "queued      ", Bytes(Number(s, "queue_bytes")),
+    absl::StrAppend(out, "queued      ", Bytes(Number(s, "queue_bytes")),
                     " waiting for disk\n");
   }
   if (const Value* spool = s.Get("spool")) {
-    absl::StrAppend(&out, "spool       ", Count(Number(*spool, "spooled")),
+    absl::StrAppend(out, "spool       ", Count(Number(*spool, "spooled")),
                     " spooled, ", Count(Number(*spool, "acked")), " acked, ",
                     Count(Number(*spool, "pending")), " pending (",
                     Bytes(Number(*spool, "bytes")), " of ",
@@ -198,37 +200,51 @@ std::string FormatStatus(const Value& s, double now) {
                     Count(Number(*spool, "refused_full")), " refused full, ",
                     Count(Number(*spool, "damaged_records")), " damaged\n");
   }
-  if (const Value* relay = s.Get("relay")) {
-    if (relay->Get("current") != nullptr) {  // a forwarder's relay client
-      absl::StrAppend(&out, "relay       to ", Text(*relay, "current"), " (",
-                      Text(*relay, "compression"),
-                      "): ", Count(Number(*relay, "in_flight")), " in flight, ",
-                      Count(Number(*relay, "sent_batches")), " batches sent, ",
-                      Count(Number(*relay, "retransmitted")),
-                      " retransmitted\n");
-      if (const Value* ups = relay->Get("upstreams");
-          ups != nullptr && ups->kind() == Value::Kind::kMap) {
-        for (const auto& [address, up] : ups->AsMap()) {
-          absl::StrAppend(&out, "            ", address, " ", Text(up, "state"),
-                          ", ", Count(Number(up, "acks")), " acks, ",
-                          Count(Number(up, "timeouts")), " timeouts");
-          if (Number(up, "refusals") > 0) {
-            absl::StrAppend(&out, ", ", Count(Number(up, "refusals")),
-                            " refusals (last: ", Printable(Text(up, "refused")),
-                            ")");
-          }
-          absl::StrAppend(&out, "\n");
-        }
-      }
-    } else {  // a collector's relay port
-      absl::StrAppend(&out, "relay       ", Count(Number(*relay, "events")),
-                      " events in ", Count(Number(*relay, "batches")),
-                      " batches, ", Count(Number(*relay, "acked")), " acked, ",
-                      Count(Number(*relay, "duplicates_dropped")),
-                      " duplicates dropped, ",
-                      Count(Number(*relay, "checkpoints")), " checkpoints\n");
-    }
+}
+
+// A forwarder's relay client (current upstream, each upstream's state) or
+// a collector's relay port.
+void AppendRelay(const Value& s, std::string* out) {
+  const Value* relay = s.Get("relay");
+  if (relay == nullptr) return;
+  if (relay->Get("current") == nullptr) {  // a collector's relay port
+    absl::StrAppend(out, "relay       ", Count(Number(*relay, "events")),
+                    " events in ", Count(Number(*relay, "batches")),
+                    " batches, ", Count(Number(*relay, "acked")), " acked, ",
+                    Count(Number(*relay, "duplicates_dropped")),
+                    " duplicates dropped, ",
+                    Count(Number(*relay, "checkpoints")), " checkpoints\n");
+    return;
   }
+  absl::StrAppend(out, "relay       to ", Text(*relay, "current"), " (",
+                  Text(*relay, "compression"),
+                  "): ", Count(Number(*relay, "in_flight")), " in flight, ",
+                  Count(Number(*relay, "sent_batches")), " batches sent, ",
+                  Count(Number(*relay, "retransmitted")), " retransmitted\n");
+  const Value* ups = relay->Get("upstreams");
+  if (ups == nullptr || ups->kind() != Value::Kind::kMap) return;
+  for (const auto& [address, up] : ups->AsMap()) {
+    absl::StrAppend(out, "            ", address, " ", Text(up, "state"), ", ",
+                    Count(Number(up, "acks")), " acks, ",
+                    Count(Number(up, "timeouts")), " timeouts");
+    if (Number(up, "refusals") > 0) {
+      absl::StrAppend(out, ", ", Count(Number(up, "refusals")),
+                      " refusals (last: ", Printable(Text(up, "refused")), ")");
+    }
+    absl::StrAppend(out, "\n");
+  }
+}
+
+}  // namespace
+
+// Every line is printed only when its fields are there: a seed-era ziggyd
+// answers STATUS with just last, lag and events.
+std::string FormatStatus(const Value& s, double now) {
+  std::string out;
+  AppendIdentity(s, &out);
+  AppendTraffic(s, now, &out);
+  AppendStorage(s, &out);
+  AppendRelay(s, &out);
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);
   return out;
