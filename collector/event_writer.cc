@@ -167,6 +167,25 @@ bool EventWriter::Flush(absl::Duration timeout) {
   return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
 }
 
+bool EventWriter::Process(std::unique_ptr<EventBatch> batch) {
+  if (batch->size() > 0) written_since_checkpoint_ = true;
+  if (!Write(*batch)) given_up_ = true;
+  if (relay_ != nullptr && !given_up_ &&
+      (!batch->acks.empty() || !batch->forgotten.empty())) {
+    held_.push_back({std::move(batch->forgotten), std::move(batch->acks),
+                     store_.next_ticket()});
+  }
+  batch->acks.clear();
+  batch->forgotten.clear();
+  batch->Clear();
+  absl::MutexLock lock(&mu_);
+  if (free_.size() < kMaxFreeBatches &&
+      batch->capacity() <= kMaxFreeBatchBytes) {
+    free_.push_back(std::move(batch));
+  }
+  return queue_.empty();
+}
+
 void EventWriter::Run() {
   pthread_setname_np(pthread_self(), "ziggyd-writer");
   uint64_t processed = 0;
@@ -196,23 +215,8 @@ void EventWriter::Run() {
     }
     bool queue_empty = true;
     if (batch != nullptr) {
-      if (batch->size() > 0) written_since_checkpoint_ = true;
-      if (!Write(*batch)) given_up_ = true;
+      queue_empty = Process(std::move(batch));
       ++processed;
-      if (relay_ != nullptr && !given_up_ &&
-          (!batch->acks.empty() || !batch->forgotten.empty())) {
-        held_.push_back({std::move(batch->forgotten), std::move(batch->acks),
-                         store_.next_ticket()});
-      }
-      batch->acks.clear();
-      batch->forgotten.clear();
-      batch->Clear();
-      absl::MutexLock lock(&mu_);
-      if (free_.size() < kMaxFreeBatches &&
-          batch->capacity() <= kMaxFreeBatchBytes) {
-        free_.push_back(std::move(batch));
-      }
-      queue_empty = queue_.empty();
     }
     // New files open between batches, a slice at a time, so events of
     // types whose files are open never wait behind a flood of new types.

@@ -92,6 +92,9 @@ class EventWriter {
   // Appends the batch's events, waiting out a disk that refuses them.
   // False when shutting down made it give up on some (dropped, counted).
   bool Write(const EventBatch& batch);
+  // Writes one batch from the queue, holds its acks, recycles it; returns
+  // whether the queue is empty now.
+  bool Process(std::unique_ptr<EventBatch> batch);
   // Makes everything appended durable and releases the pending acks.
   void Checkpoint();
   // Hands the held acks to the relay state once no event waits for its

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/endpoint.h"
+#include "common/daemon_sockets.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -17,10 +18,8 @@ absl::Status PlainForward::Connect(const std::string& address,
                      ": give host:port of a collect "
                      "port"));
   }
-  socket_.set(
-      zmq::sockopt::sndhwm,
-      static_cast<int>(std::clamp<size_t>(
-          kQueueBytes / std::max<size_t>(max_event_bytes, 1), 16, kMaxQueued)));
+  socket_.set(zmq::sockopt::sndhwm,
+              std::min(MessagesIn(kQueueBytes, max_event_bytes), kMaxQueued));
   socket_.set(zmq::sockopt::linger, 1000);  // a bounded last try at exit
   socket_.set(zmq::sockopt::ipv6, 1);
   socket_.connect(*endpoint);

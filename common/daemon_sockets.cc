@@ -35,15 +35,10 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
   return absl::OkStatus();
 }
 
-namespace {
-
-// A byte budget as a ZeroMQ high-water mark for messages of up to `largest`.
 int MessagesIn(size_t budget, size_t largest) {
   return static_cast<int>(
       std::clamp<size_t>(budget / std::max<size_t>(largest, 1), 16, 100000));
 }
-
-}  // namespace
 
 void RaiseFileLimit() {
   struct rlimit limit;

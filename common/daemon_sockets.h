@@ -65,6 +65,10 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
 inline constexpr int64_t kMaxControlRequestBytes = 64 << 10;
 inline constexpr int64_t kMaxSubscriptionBytes = 4 << 10;
 
+// A byte budget as a ZeroMQ high-water mark (which counts messages) for
+// messages of up to `largest` bytes: from 16 to 100,000.
+int MessagesIn(size_t budget, size_t largest);
+
 // Raises the soft limit on open files to the hard limit (daemons hold a
 // socket per peer and a file per type).
 void RaiseFileLimit();
