@@ -14,9 +14,9 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/events.h"
-#include "client/event.h"
+#include "client/format/bson_writer.h"
+#include "client/format/event.h"
 #include "client/internal/body.h"
-#include "client/internal/bson_writer.h"
 #include "client/internal/runtime.h"
 #include "client/internal/transport.h"
 #include "client/ziggy.h"
@@ -187,13 +187,13 @@ BENCHMARK(BM_BuildBody);
 void BM_EncodeEvent(benchmark::State& state) {
   internal::Body body;
   FillTypicalBody(body);
-  internal::BsonWriter buffer;
+  BsonWriter buffer;
   for (auto _ : state) {
     buffer.Clear();
-    internal::EncodeEventTo(&buffer,
-                            {"5f1d2a3b000102030405060708090a0b", "request",
-                             "web-1", 4242, 1700000000.25, 1700000000.5},
-                            [&](internal::BsonWriter* b) { body.AppendTo(b); });
+    EncodeEventTo(&buffer,
+                  {"5f1d2a3b000102030405060708090a0b", "request", "web-1", 4242,
+                   1700000000.25, 1700000000.5},
+                  [&](BsonWriter* b) { body.AppendTo(b); });
     benchmark::DoNotOptimize(buffer.bytes().data());
   }
   state.SetBytesProcessed(state.iterations() * buffer.bytes().size());

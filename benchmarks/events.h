@@ -5,7 +5,7 @@
 
 #include <string>
 
-#include "client/event.h"
+#include "client/format/event.h"
 
 namespace ziggy::bench {
 

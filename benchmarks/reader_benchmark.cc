@@ -13,9 +13,9 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/events.h"
-#include "client/event.h"
-#include "client/json.h"
-#include "client/reader.h"
+#include "client/format/event.h"
+#include "client/reader/json.h"
+#include "client/reader/reader.h"
 #include "viewer/viewer.h"
 
 namespace ziggy {

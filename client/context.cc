@@ -14,8 +14,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
+#include "client/format/bson_writer.h"
 #include "client/internal/body.h"
-#include "client/internal/bson_writer.h"
 #include "client/internal/runtime.h"
 #include "client/ziggy.h"
 
@@ -51,7 +51,7 @@ class Random {
 struct ThreadState {
   Context* top = nullptr;
   std::vector<std::unique_ptr<internal::Body>> free_bodies;
-  internal::BsonWriter encode_buffer;
+  BsonWriter encode_buffer;
   Random random;
 
   std::unique_ptr<internal::Body> AcquireBody() {
@@ -218,11 +218,11 @@ void Context::Finish() {
   internal::EventSink* sink = internal::CurrentSink();
   if (sink != nullptr) {
     const internal::ProcessInfo& process = internal::Process();
-    internal::BsonWriter& buffer = thread.encode_buffer;
+    BsonWriter& buffer = thread.encode_buffer;
     buffer.Clear();
-    internal::EncodeEventTo(
+    EncodeEventTo(
         &buffer, {id(), type_, process.host, process.pid, start_, NowSeconds()},
-        [this](internal::BsonWriter* body) { body_->AppendTo(body); });
+        [this](BsonWriter* body) { body_->AppendTo(body); });
     sink->Record(buffer.bytes());
   }
   thread.ReleaseBody(std::move(body_));

@@ -12,7 +12,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "client/endpoint.h"
+#include "client/format/endpoint.h"
 #include "client/internal/transport.h"
 #include "client/ziggy.h"
 

@@ -6,7 +6,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"

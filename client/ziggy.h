@@ -48,8 +48,8 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "client/event.h"
-#include "client/value.h"
+#include "client/format/event.h"
+#include "client/format/value.h"
 
 namespace ziggy {
 

@@ -10,9 +10,9 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "client/endpoint.h"
-#include "client/event.h"
-#include "client/reader.h"
+#include "client/format/endpoint.h"
+#include "client/format/event.h"
+#include "client/reader/reader.h"
 #include "collector/event_writer.h"
 #include "collector/forwarder_table.h"
 #include "collector/plain_forward.h"

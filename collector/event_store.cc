@@ -4,8 +4,8 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_format.h"
-#include "client/type_name.h"
+#include "client/format/log_layout.h"
+#include "client/format/type_name.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -41,18 +41,10 @@ std::string EventStore::PathFor(absl::string_view type, absl::Time t) const {
 }
 
 std::string EventStore::PathOf(absl::string_view key, int64_t block) const {
-  const absl::Time day_start =
-      absl::FromUnixSeconds(DayOf(block) * kSecondsPerDay);
-  const std::string day =
-      absl::FormatTime("%Y%m%d", day_start, absl::UTCTimeZone());
-  const std::string hour =
-      options_.rotate_hours < 24
-          ? absl::StrFormat("-%02d", block - DayOf(block) * 24)
-          : "";
   const std::string stem =
       key.empty() ? std::string(kOverflowStem) : TypeFileStem(key);
-  return absl::StrCat(options_.root, "/", day, "/", stem, "-", day, hour,
-                      ".log");
+  return LogFilePath(options_.root, stem, absl::FromUnixSeconds(block * 3600),
+                     options_.rotate_hours < 24);
 }
 
 std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {

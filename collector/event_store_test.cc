@@ -7,7 +7,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {

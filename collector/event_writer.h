@@ -21,7 +21,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/internal/byte_buffer.h"
+#include "client/format/byte_buffer.h"
 #include "collector/event_store.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
@@ -54,7 +54,7 @@ class EventBatch {
     uint32_t type_offset;  // from the document's start
     uint32_t type_size;
   };
-  internal::ByteBuffer bytes_;
+  ByteBuffer bytes_;
   std::vector<Entry> entries_;
 };
 

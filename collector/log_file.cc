@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/reader.h"
+#include "client/reader/reader.h"
 #include "common/durable_file.h"
 
 namespace ziggy {

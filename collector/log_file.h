@@ -34,7 +34,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/internal/byte_buffer.h"
+#include "client/format/byte_buffer.h"
 
 namespace ziggy {
 
@@ -99,7 +99,7 @@ class LogFile {
   off_t dropped_until_ = 0;  // pages below were handed back to the kernel
   const dev_t dev_;
   const ino_t ino_;
-  internal::ByteBuffer pending_;
+  ByteBuffer pending_;
   std::vector<uint32_t> record_ends_;  // offsets in pending_
   bool needs_repair_ = false;
   uint64_t last_flushed_records_ = 0;

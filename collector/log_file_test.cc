@@ -12,8 +12,8 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
-#include "client/reader.h"
+#include "client/format/event.h"
+#include "client/reader/reader.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {

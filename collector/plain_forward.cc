@@ -3,7 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "client/endpoint.h"
+#include "client/format/endpoint.h"
 #include "common/daemon_sockets.h"
 #include "glog/logging.h"
 

@@ -16,7 +16,7 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "client/value.h"
+#include "client/format/value.h"
 #include "zmq.hpp"
 
 namespace ziggy {

@@ -8,7 +8,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "common/durable_file.h"
 #include "glog/logging.h"
 

@@ -6,7 +6,7 @@
 #include <fstream>
 
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "common/durable_file.h"
 #include "gtest/gtest.h"
 

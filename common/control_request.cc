@@ -2,7 +2,7 @@
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "client/format/event.h"
 
 namespace ziggy {
 namespace {

@@ -1,5 +1,5 @@
-// The daemon side of the control protocol (see client/control.h): parsing a
-// request and encoding replies.
+// The daemon side of the control protocol (see client/reader/control.h):
+// parsing a request and encoding replies.
 
 #ifndef ZIGGY_COMMON_CONTROL_REQUEST_H_
 #define ZIGGY_COMMON_CONTROL_REQUEST_H_
@@ -8,7 +8,7 @@
 
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
-#include "client/value.h"
+#include "client/format/value.h"
 
 namespace ziggy {
 

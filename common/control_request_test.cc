@@ -1,6 +1,6 @@
 #include "common/control_request.h"
 
-#include "client/event.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {

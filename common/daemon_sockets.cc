@@ -9,8 +9,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/endpoint.h"
-#include "client/event.h"
+#include "client/format/endpoint.h"
+#include "client/format/event.h"
 #include "glog/logging.h"
 
 namespace ziggy {

@@ -17,7 +17,7 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "client/value.h"
+#include "client/format/value.h"
 #include "common/clock.h"
 #include "common/control_request.h"
 #include "common/intake.h"

@@ -6,9 +6,9 @@
 
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
-#include "client/internal/bson_repair.h"
-#include "client/internal/bson_validate.h"
+#include "client/format/bson_repair.h"
+#include "client/format/bson_validate.h"
+#include "client/format/event.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -74,7 +74,7 @@ struct Checked {
 // Validates `doc` and reads the fields the daemons route by, in one pass.
 bool CheckEvent(absl::string_view doc, EventFields* fields, Checked* checked) {
   *fields = EventFields();
-  return internal::ValidateDocument(
+  return ValidateDocument(
       doc, kMaxDepth, &checked->why,
       [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
         if (key == "type") {
@@ -127,7 +127,7 @@ bool EventIntake::Accept(absl::string_view* doc, double now,
 
 bool EventIntake::Repair(absl::string_view* doc, EventFields* fields) {
   repaired_.Clear();
-  CHECK(internal::RepairUtf8(*doc, &repaired_));
+  CHECK(RepairUtf8(*doc, &repaired_));
   if (repaired_.size() > max_event_bytes_) {
     Drop(&oversized_, "oversized once invalid UTF-8 is repaired",
          absl::StrCat(repaired_.size(), " > ", max_event_bytes_, " bytes"));

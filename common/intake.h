@@ -28,8 +28,8 @@
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
-#include "client/internal/byte_buffer.h"
-#include "client/value.h"
+#include "client/format/byte_buffer.h"
+#include "client/format/value.h"
 
 namespace ziggy {
 
@@ -100,7 +100,7 @@ class EventIntake {
   uint64_t received_bytes_ = 0;
   uint64_t malformed_ = 0, no_type_ = 0, oversized_ = 0, multipart_ = 0;
   uint64_t repaired_utf8_ = 0;
-  internal::ByteBuffer repaired_;  // the last repaired event
+  ByteBuffer repaired_;  // the last repaired event
   double last_ = 0;
   double lag_ = 0;
   static constexpr size_t kRecentLags = 1024;

@@ -4,7 +4,7 @@
 
 #include <string>
 
-#include "client/event.h"
+#include "client/format/event.h"
 #include "client/testing/bson_buffer.h"
 #include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"

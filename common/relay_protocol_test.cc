@@ -1,6 +1,6 @@
 #include "common/relay_protocol.h"
 
-#include "client/event.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {

@@ -6,9 +6,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
-#include "client/control.h"
-#include "client/event.h"
-#include "client/json.h"
+#include "client/format/event.h"
+#include "client/reader/control.h"
+#include "client/reader/json.h"
 
 namespace ziggy {
 namespace {

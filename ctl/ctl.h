@@ -13,7 +13,7 @@
 #include <vector>
 
 #include "absl/time/time.h"
-#include "client/value.h"
+#include "client/format/value.h"
 
 namespace ziggy {
 

@@ -23,7 +23,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
-#include "client/value.h"
+#include "client/format/value.h"
 #include "forwarder/spool.h"
 
 namespace ziggy {

@@ -19,7 +19,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "common/durable_file.h"
 #include "forwarder/crc32c.h"
 #include "glog/logging.h"

@@ -12,7 +12,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "client/testing/strict_bson.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"

@@ -19,7 +19,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/control.h"
+#include "client/reader/control.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"

@@ -12,9 +12,9 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/control.h"
-#include "client/endpoint.h"
-#include "client/reader.h"
+#include "client/format/endpoint.h"
+#include "client/reader/control.h"
+#include "client/reader/reader.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::testing {

@@ -13,8 +13,8 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
-#include "client/event.h"
-#include "client/value.h"
+#include "client/format/event.h"
+#include "client/format/value.h"
 #include "tests/process.h"
 #include "zmq.hpp"
 

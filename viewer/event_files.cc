@@ -12,15 +12,15 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
-#include "client/event.h"
-#include "client/grouper.h"
-#include "client/internal/bson_validate.h"
+#include "client/format/bson_validate.h"
+#include "client/format/event.h"
+#include "client/reader/grouper.h"
 #include "viewer/viewer.h"
 
 namespace ziggy {
 namespace {
 
-// A BSON number's value (`end` may be any of them, see client/event.h).
+// A BSON number's value (`end` may be any of them, see client/format/event.h).
 bool ReadNumber(uint8_t bson_type, absl::string_view value, double* number) {
   switch (bson_type) {
     case 0x01: {  // double
@@ -51,7 +51,7 @@ bool PlausibleEvent(absl::string_view bson) {
 bool InspectEvent(absl::string_view bson, EventView* event, std::string* why) {
   *event = EventView();
   event->bson = bson;
-  return internal::ValidateDocument(
+  return ValidateDocument(
       bson, kMaxDepth, why,
       [event](absl::string_view key, uint8_t type, absl::string_view value) {
         if (key == "end") event->has_end = ReadNumber(type, value, &event->end);

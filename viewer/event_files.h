@@ -26,7 +26,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
-#include "client/reader.h"
+#include "client/reader/reader.h"
 
 namespace ziggy {
 

@@ -9,10 +9,10 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
-#include "client/grouper.h"
-#include "client/json.h"
-#include "client/log_files.h"
-#include "client/stream.h"
+#include "client/reader/grouper.h"
+#include "client/reader/json.h"
+#include "client/reader/log_files.h"
+#include "client/reader/stream.h"
 #include "viewer/event_files.h"
 
 namespace ziggy {

@@ -1,10 +1,10 @@
 // ziggyview as a library: prints events from files, stdin, a log directory
 // or a daemon's live stream, as JSON.
 //
-// Output: one JSON object per event per line (see client/json.h for how
+// Output: one JSON object per event per line (see client/reader/json.h for how
 // every BSON type maps); with `pretty`, indented JSON; with `group`, one
 // object per event group: {"id": ..., "parent": {...} or null,
-// "children": [{...}, ...]} (see client/grouper.h for the rule). As the
+// "children": [{...}, ...]} (see client/reader/grouper.h for the rule). As the
 // collector files each type apart (request, request.sql, request.log), with
 // `group` the files are read together, merged by the events' end time
 // (event_files.h), so that sub-events meet their parent whatever file and

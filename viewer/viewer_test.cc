@@ -10,7 +10,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
-#include "client/event.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 

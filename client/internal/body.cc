@@ -4,7 +4,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
-#include "client/internal/swar.h"
+#include "client/format/swar.h"
 
 namespace ziggy::internal {
 namespace {

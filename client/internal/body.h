@@ -22,9 +22,9 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
-#include "client/internal/bson_writer.h"
-#include "client/internal/byte_buffer.h"
-#include "client/value.h"
+#include "client/format/bson_writer.h"
+#include "client/format/byte_buffer.h"
+#include "client/format/value.h"
 
 namespace ziggy::internal {
 

@@ -1,6 +1,6 @@
 #include "client/internal/body.h"
 
-#include "client/event.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::internal {

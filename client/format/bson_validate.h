@@ -1,0 +1,44 @@
+// ValidateDocument: checks that bytes are exactly one well-formed BSON
+// document, without recursion and without reading past the data.
+//
+// libbson's bson_validate() recurses once per nesting level, so a hostile
+// document of a few hundred kilobytes nested 100,000 deep overflows the
+// stack. Everything that takes BSON from outside (the wire, files) checks it
+// here first; only then may libbson's iterators walk it.
+
+#ifndef ZIGGY_CLIENT_FORMAT_BSON_VALIDATE_H_
+#define ZIGGY_CLIENT_FORMAT_BSON_VALIDATE_H_
+
+#include <cstdint>
+#include <string>
+
+#include "absl/functional/function_ref.h"
+#include "absl/strings/string_view.h"
+
+namespace ziggy {
+
+// Returns true when `data` is one document whose lengths, element types,
+// strings and nesting (at most `max_depth` levels below the top) are sound.
+// Otherwise false, with the reason and offset in *why. String contents are
+// not checked for UTF-8 here: a reader keeps bytes as they came.
+bool ValidateDocument(absl::string_view data, int max_depth, std::string* why);
+
+// The same, also calling `visit(key, type, value)` for each top-level element
+// as it is found valid: `type` is the BSON type byte and `value` the
+// element's value bytes (for strings, the text without length or NUL). Lets
+// the collector validate an event and read its fields in one pass.
+//
+// With `utf8` non-null, also sets *utf8 to whether every key and every text
+// value is valid UTF-8 (utf8.h): strings, JavaScript code, symbols, regex
+// pattern and options, DBPointer's collection, code-with-scope's code, at
+// every depth (the scope document included). Invalid text does not make
+// the document malformed; RepairUtf8 (bson_repair.h) can fix it. All-ASCII
+// text costs a few word operations.
+using TopLevelVisitor = absl::FunctionRef<void(
+    absl::string_view key, uint8_t type, absl::string_view value)>;
+bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
+                      TopLevelVisitor visit, bool* utf8 = nullptr);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_CLIENT_FORMAT_BSON_VALIDATE_H_

@@ -1,0 +1,57 @@
+// Byte scans eight bytes at a time (SIMD within a register), for the hot
+// paths that look for a NUL in short strings (keys being set, keys being
+// checked) or for bytes >= 0x80 (the ASCII fast path of utf8.h).
+
+#ifndef ZIGGY_CLIENT_FORMAT_SWAR_H_
+#define ZIGGY_CLIENT_FORMAT_SWAR_H_
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+
+namespace ziggy {
+
+// Bit 7 of every byte.
+inline constexpr uint64_t kHighBits = 0x8080808080808080ull;
+
+// Nonzero when any byte of `word` is zero (the classic test). Bytes above
+// the first zero may be flagged falsely; the lowest flag is always right.
+inline uint64_t HasZeroByte(uint64_t word) {
+  return (word - 0x0101010101010101ull) & ~word & 0x8080808080808080ull;
+}
+
+// The offset of the first NUL in data[from, end), or `end`.
+inline size_t FindNul(const char* data, size_t from, size_t end) {
+  size_t i = from;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t word;
+    memcpy(&word, data + i, 8);  // little-endian: byte k is bits 8k..8k+7
+    if (const uint64_t zero = HasZeroByte(word); zero != 0) {
+      return i + static_cast<size_t>(__builtin_ctzll(zero)) / 8;
+    }
+  }
+  while (i < end && data[i] != '\0') ++i;
+  return i;
+}
+
+// The offset of the first byte in data[from, end) that is NUL or >= 0x80,
+// or `end`: FindNul's cost, and for an ASCII key it is the key's end. A
+// byte below the lowest flagged one is 0x01-0x7F, which neither borrows nor
+// has bit 7, so the lowest flag is exact.
+inline size_t FindNulOrNonAscii(const char* data, size_t from, size_t end) {
+  size_t i = from;
+  for (; i + 8 <= end; i += 8) {
+    uint64_t word;
+    memcpy(&word, data + i, 8);
+    const uint64_t flags = ((word - 0x0101010101010101ull) | word) & kHighBits;
+    if (flags != 0) return i + static_cast<size_t>(__builtin_ctzll(flags)) / 8;
+  }
+  while (i < end && data[i] != '\0' && static_cast<uint8_t>(data[i]) < 0x80) {
+    ++i;
+  }
+  return i;
+}
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_CLIENT_FORMAT_SWAR_H_

@@ -1,0 +1,58 @@
+#include "client/reader/control.h"
+
+#include "absl/strings/str_cat.h"
+#include "client/format/endpoint.h"
+#include "client/format/event.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+
+absl::StatusOr<Value> CallControl(absl::string_view host_port,
+                                  absl::string_view command,
+                                  const Value::Map& args,
+                                  absl::Duration timeout) {
+  absl::StatusOr<std::string> endpoint = TcpEndpoint(host_port);
+  if (!endpoint.ok()) return endpoint.status();
+  if (EndpointPort(*endpoint) <= 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("'", host_port, "': give the daemon's control port"));
+  }
+  // `cmd`, as the seed's tools send it, so seed-era daemons answer too.
+  Value::Map request{{"cmd", std::string(command)}};
+  request.insert(request.end(), args.begin(), args.end());
+  const std::string bytes = EncodeDocument(Value(std::move(request)));
+
+  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::req);
+  socket.set(zmq::sockopt::linger, 0);
+  socket.set(zmq::sockopt::sndtimeo, timeout_ms);
+  socket.set(zmq::sockopt::rcvtimeo, timeout_ms);
+  socket.set(zmq::sockopt::ipv6, 1);
+  zmq::message_t reply;
+  try {
+    socket.connect(*endpoint);
+    if (!socket.send(zmq::buffer(bytes)) || !socket.recv(reply)) {
+      return absl::UnavailableError(
+          absl::StrCat("no answer from ", host_port, " within ",
+                       absl::FormatDuration(timeout)));
+    }
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot reach ", host_port, ": ", e.what()));
+  }
+  absl::StatusOr<Value> doc =
+      DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
+  if (!doc.ok()) {
+    return absl::DataLossError(
+        absl::StrCat("reply from ", host_port, ": ", doc.status().message()));
+  }
+  if (const Value* error = doc->Get("error");
+      error != nullptr && error->kind() == Value::Kind::kString) {
+    return absl::FailedPreconditionError(
+        absl::StrCat(host_port, ": ", error->AsString()));
+  }
+  return doc;
+}
+
+}  // namespace ziggy

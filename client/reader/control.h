@@ -1,0 +1,36 @@
+// CallControl: one request to a daemon's control port and its reply.
+//
+// The control protocol (DESIGN §3): a ZeroMQ REQ/REP exchange of one BSON
+// document each way. The request is {cmd: "STATUS", ...arguments} (the
+// seed's key, so daemons of either generation answer); the
+// reply is a document, {error: "..."} for a failed or unknown command.
+//
+//   absl::StatusOr<ziggy::Value> status =
+//       ziggy::CallControl("127.0.0.1:3513", "STATUS");
+//
+// Thread-safety: reentrant; every call has its own socket.
+
+#ifndef ZIGGY_CLIENT_READER_CONTROL_H_
+#define ZIGGY_CLIENT_READER_CONTROL_H_
+
+#include "absl/status/statusor.h"
+#include "absl/strings/string_view.h"
+#include "absl/time/time.h"
+#include "client/format/value.h"
+
+namespace ziggy {
+
+inline constexpr absl::string_view kDefaultControl = "127.0.0.1:3513";
+
+// Sends {cmd: command, ...args} to host:port and returns the reply document.
+// Errors: kInvalidArgument for a bad address; kUnavailable when no reply
+// came within `timeout` (daemon down, wrong port); kDataLoss for a reply
+// that is not BSON; kFailedPrecondition carrying the daemon's {error}.
+absl::StatusOr<Value> CallControl(absl::string_view host_port,
+                                  absl::string_view command,
+                                  const Value::Map& args = {},
+                                  absl::Duration timeout = absl::Seconds(3));
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_CLIENT_READER_CONTROL_H_

@@ -1,0 +1,356 @@
+#include "client/reader/json.h"
+
+#include <bson/bson.h>
+
+#include <charconv>
+#include <cmath>
+#include <cstring>
+
+#include "absl/base/internal/endian.h"
+#include "absl/strings/escaping.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "client/format/bson_validate.h"
+#include "client/format/byte_buffer.h"
+#include "client/format/event.h"
+
+namespace ziggy {
+namespace {
+
+// Length of the valid UTF-8 sequence starting at s[0], or 0.
+size_t Utf8SequenceLength(const unsigned char* s, size_t left) {
+  const unsigned char c = s[0];
+  size_t n;
+  uint32_t min;
+  uint32_t cp;
+  if (c < 0x80) return 1;
+  if ((c & 0xE0) == 0xC0) {
+    n = 2, min = 0x80, cp = c & 0x1F;
+  } else if ((c & 0xF0) == 0xE0) {
+    n = 3, min = 0x800, cp = c & 0x0F;
+  } else if ((c & 0xF8) == 0xF0) {
+    n = 4, min = 0x10000, cp = c & 0x07;
+  } else {
+    return 0;
+  }
+  if (left < n) return 0;
+  for (size_t i = 1; i < n; ++i) {
+    if ((s[i] & 0xC0) != 0x80) return 0;
+    cp = (cp << 6) | (s[i] & 0x3F);
+  }
+  if (cp < min || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return 0;
+  return n;
+}
+
+// Bytes that go into a JSON string as they are: printable ASCII but " and \.
+struct PlainBytes {
+  bool plain[256] = {};
+  constexpr PlainBytes() {
+    for (int c = 0x20; c < 0x80; ++c) plain[c] = c != '"' && c != '\\';
+  }
+};
+constexpr PlainBytes kPlain;
+
+// Escapes `text` into `out` as a JSON string literal.
+void EscapeString(absl::string_view text, ByteBuffer* out) {
+  static constexpr char kHex[] = "0123456789abcdef";
+  *out->Extend(1) = '"';
+  const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  size_t i = 0;
+  while (i < text.size()) {
+    // Copy the run of plain ASCII at once.
+    size_t j = i;
+    while (j < text.size() && kPlain.plain[s[j]]) ++j;
+    if (j > i) {
+      memcpy(out->Extend(j - i), text.data() + i, j - i);
+      i = j;
+      continue;
+    }
+    const unsigned char c = s[i];
+    if (c < 0x80) {
+      char* e = out->Extend(2);
+      e[0] = '\\';
+      switch (c) {
+        case '"':
+          e[1] = '"';
+          break;
+        case '\\':
+          e[1] = '\\';
+          break;
+        case '\n':
+          e[1] = 'n';
+          break;
+        case '\r':
+          e[1] = 'r';
+          break;
+        case '\t':
+          e[1] = 't';
+          break;
+        case '\b':
+          e[1] = 'b';
+          break;
+        case '\f':
+          e[1] = 'f';
+          break;
+        default: {
+          e[1] = 'u';
+          char* u = out->Extend(4);
+          u[0] = '0';
+          u[1] = '0';
+          u[2] = kHex[c >> 4];
+          u[3] = kHex[c & 0xF];
+        }
+      }
+      ++i;
+      continue;
+    }
+    const size_t n = Utf8SequenceLength(s + i, text.size() - i);
+    if (n == 0) {
+      memcpy(out->Extend(3), "\xEF\xBF\xBD", 3);  // U+FFFD
+      ++i;
+    } else {
+      memcpy(out->Extend(n), text.data() + i, n);
+      i += n;
+    }
+  }
+  *out->Extend(1) = '"';
+}
+
+// Renders a validated document straight from its bytes (no libbson
+// iterator: this is the viewer's hot loop).
+class JsonWriter {
+ public:
+  JsonWriter(ByteBuffer* out, const JsonOptions& options)
+      : out_(out), pretty_(options.pretty) {}
+
+  // The document whose bytes start at `doc` (length prefix included).
+  void Document(const char* doc, bool is_array, int depth) {
+    const uint32_t length = absl::little_endian::Load32(doc);
+    const char* p = doc + 4;
+    const char* end = doc + length - 1;  // the terminating NUL
+    Char(is_array ? '[' : '{');
+    bool first = true;
+    while (p < end) {
+      const auto type = static_cast<uint8_t>(*p++);
+      const size_t key_length = strlen(p);
+      const absl::string_view key(p, key_length);
+      p += key_length + 1;
+      if (!first) Char(',');
+      first = false;
+      Newline(depth + 1);
+      if (!is_array) {
+        EscapeString(key, out_);
+        Raw(pretty_ ? ": " : ":");
+      }
+      p = Element(type, p, depth + 1);
+    }
+    if (!first) Newline(depth);
+    Char(is_array ? ']' : '}');
+  }
+
+ private:
+  static uint32_t U32(const char* p) { return absl::little_endian::Load32(p); }
+  static uint64_t U64(const char* p) { return absl::little_endian::Load64(p); }
+
+  void Newline(int depth) {
+    if (!pretty_) return;
+    Char('\n');
+    memset(out_->Extend(static_cast<size_t>(depth) * 2), ' ',
+           static_cast<size_t>(depth) * 2);
+  }
+  void Raw(absl::string_view text) {
+    memcpy(out_->Extend(text.size()), text.data(), text.size());
+  }
+  void Char(char c) { *out_->Extend(1) = c; }
+  void Int(int64_t i) {
+    char buf[32];
+    Raw(absl::string_view(
+        buf, absl::numbers_internal::FastIntToBuffer(i, buf) - buf));
+  }
+  void Double(double d) {
+    if (std::isnan(d)) return Raw("\"NaN\"");
+    if (std::isinf(d)) return Raw(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
+    char buf[32];
+    const auto result = std::to_chars(buf, buf + sizeof buf, d);
+    Raw(absl::string_view(buf, static_cast<size_t>(result.ptr - buf)));
+  }
+  // A BSON string at p (int32 length incl. NUL, bytes, NUL); returns its end.
+  const char* String(const char* p) {
+    const uint32_t length = U32(p);
+    EscapeString(absl::string_view(p + 4, length - 1), out_);
+    return p + 4 + length;
+  }
+  // {"<name>": <inner>} where inner is written by `fill`.
+  template <typename Fill>
+  void Wrapped(absl::string_view name, Fill fill) {
+    Raw("{\"");
+    Raw(name);
+    Raw(pretty_ ? "\": " : "\":");
+    fill();
+    Char('}');
+  }
+  void Oid(const char* p) {
+    bson_oid_t oid;
+    memcpy(oid.bytes, p, 12);
+    char hex[25];
+    bson_oid_to_string(&oid, hex);
+    Raw("{\"$oid\":\"");
+    Raw(absl::string_view(hex, 24));
+    Raw("\"}");
+  }
+
+  // Writes the value of type `type` at p; returns where it ends.
+  const char* Element(uint8_t type, const char* p, int depth) {
+    switch (type) {
+      case 0x01: {  // double
+        double d;
+        const uint64_t bits = U64(p);
+        memcpy(&d, &bits, 8);
+        Double(d);
+        return p + 8;
+      }
+      case 0x02:  // string
+        return String(p);
+      case 0x03:  // document
+      case 0x04:  // array
+        Document(p, type == 0x04, depth);
+        return p + U32(p);
+      case 0x05: {  // binary
+        const uint32_t length = U32(p);
+        const auto subtype = static_cast<uint8_t>(p[4]);
+        Wrapped("$binary", [&] {
+          Raw("{\"base64\":\"");
+          Raw(absl::Base64Escape(absl::string_view(p + 5, length)));
+          Raw("\",\"subType\":\"");
+          Raw(absl::StrCat(absl::Hex(subtype, absl::kZeroPad2)));
+          Raw("\"}");
+        });
+        return p + 5 + length;
+      }
+      case 0x06:
+        Raw("{\"$undefined\":true}");
+        return p;
+      case 0x07:
+        Oid(p);
+        return p + 12;
+      case 0x08:
+        Raw(*p ? "true" : "false");
+        return p + 1;
+      case 0x09:
+        Raw("{\"$date\":{\"$numberLong\":\"");
+        Int(static_cast<int64_t>(U64(p)));
+        Raw("\"}}");
+        return p + 8;
+      case 0x0A:
+        Raw("null");
+        return p;
+      case 0x0B: {  // regex: pattern, options
+        const char* options = p + strlen(p) + 1;
+        const char* end = options + strlen(options) + 1;
+        Wrapped("$regularExpression", [&] {
+          Raw("{\"pattern\":");
+          EscapeString(absl::string_view(p, options - p - 1), out_);
+          Raw(",\"options\":");
+          EscapeString(absl::string_view(options, end - options - 1), out_);
+          Char('}');
+        });
+        return end;
+      }
+      case 0x0C: {  // DBPointer: string, ObjectId
+        const char* oid = p + 4 + U32(p);
+        Wrapped("$dbPointer", [&] {
+          Raw("{\"$ref\":");
+          String(p);
+          Raw(",\"$id\":");
+          Oid(oid);
+          Char('}');
+        });
+        return oid + 12;
+      }
+      case 0x0D: {
+        const char* end = nullptr;
+        Wrapped("$code", [&] { end = String(p); });
+        return end;
+      }
+      case 0x0E: {
+        const char* end = nullptr;
+        Wrapped("$symbol", [&] { end = String(p); });
+        return end;
+      }
+      case 0x0F: {  // code with scope: int32 total, string, document
+        Raw("{\"$code\":");
+        const char* scope = String(p + 4);
+        Raw(",\"$scope\":");
+        Document(scope, false, depth);
+        Char('}');
+        return p + U32(p);
+      }
+      case 0x10:
+        Int(static_cast<int32_t>(U32(p)));
+        return p + 4;
+      case 0x11: {  // timestamp: increment, then seconds
+        const uint64_t v = U64(p);
+        Raw(absl::StrCat("{\"$timestamp\":{\"t\":", v >> 32,
+                         ",\"i\":", v & 0xFFFFFFFFu, "}}"));
+        return p + 8;
+      }
+      case 0x12:
+        Int(static_cast<int64_t>(U64(p)));
+        return p + 8;
+      case 0x13: {
+        bson_decimal128_t dec;
+        dec.low = U64(p);
+        dec.high = U64(p + 8);
+        char text[BSON_DECIMAL128_STRING];
+        bson_decimal128_to_string(&dec, text);
+        Raw(absl::StrCat("{\"$numberDecimal\":\"", text, "\"}"));
+        return p + 16;
+      }
+      case 0x7F:
+        Raw("{\"$maxKey\":1}");
+        return p;
+      case 0xFF:
+        Raw("{\"$minKey\":1}");
+        return p;
+      default:  // cannot occur in a validated document
+        Raw("null");
+        return p;
+    }
+  }
+
+  ByteBuffer* out_;
+  const bool pretty_;
+};
+
+}  // namespace
+
+void AppendJsonString(absl::string_view text, std::string* out) {
+  ByteBuffer buffer;
+  EscapeString(text, &buffer);
+  out->append(buffer.data(), buffer.size());
+}
+
+absl::Status AppendJson(absl::string_view bson, std::string* out,
+                        const JsonOptions& options) {
+  std::string why;
+  if (!ValidateDocument(bson, kMaxDepth, &why)) {
+    return absl::DataLossError(absl::StrCat("malformed BSON document: ", why));
+  }
+  internal::AppendValidatedJson(bson, out, options);
+  return absl::OkStatus();
+}
+
+namespace internal {
+
+void AppendValidatedJson(absl::string_view bson, std::string* out,
+                         const JsonOptions& options) {
+  // Built in a thread-local buffer with inline appends, then copied once.
+  thread_local ByteBuffer buffer;
+  buffer.Clear();
+  JsonWriter(&buffer, options).Document(bson.data(), /*is_array=*/false, 0);
+  out->append(buffer.data(), buffer.size());
+}
+
+}  // namespace internal
+
+}  // namespace ziggy
