@@ -12,8 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/synchronization/mutex.h"
-#include "client/format/endpoint.h"
 #include "client/internal/transport.h"
+#include "client/net/endpoint.h"
 #include "client/ziggy.h"
 
 namespace ziggy {

@@ -10,8 +10,8 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/str_cat.h"
-#include "client/format/endpoint.h"
 #include "client/format/event.h"
+#include "client/net/endpoint.h"
 #include "client/reader/reader.h"
 #include "collector/event_writer.h"
 #include "collector/forwarder_table.h"

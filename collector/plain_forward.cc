@@ -3,7 +3,8 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "common/daemon_sockets.h"
 #include "glog/logging.h"
 
@@ -18,11 +19,12 @@ absl::Status PlainForward::Connect(const std::string& address,
                      ": give host:port of a collect "
                      "port"));
   }
-  socket_.set(zmq::sockopt::sndhwm,
-              std::min(MessagesIn(kQueueBytes, max_event_bytes), kMaxQueued));
-  socket_.set(zmq::sockopt::linger, 1000);  // a bounded last try at exit
-  socket_.set(zmq::sockopt::ipv6, 1);
-  socket_.connect(*endpoint);
+  SocketOptions options;
+  options.send_high_water_mark =
+      std::min(MessagesIn(kQueueBytes, max_event_bytes), kMaxQueued);
+  options.linger_ms = 1000;  // a bounded last try at exit
+  socket_ = MakeSocket(context_, zmq::socket_type::push, options);
+  if (absl::Status s = ConnectSocket(socket_, *endpoint); !s.ok()) return s;
   address_ = address;
   endpoint_ = *endpoint;
   return absl::OkStatus();

@@ -26,8 +26,7 @@ class PlainForward {
   static constexpr size_t kQueueBytes = 256 << 20;
   static constexpr int kMaxQueued = 1000;
 
-  explicit PlainForward(zmq::context_t& context)
-      : socket_(context, zmq::socket_type::push) {}
+  explicit PlainForward(zmq::context_t& context) : context_(context) {}
 
   // Connects to `address` (host:port), for events of up to
   // `max_event_bytes`. kInvalidArgument for a bad address.
@@ -42,7 +41,8 @@ class PlainForward {
   Value ToValue() const;
 
  private:
-  zmq::socket_t socket_;
+  zmq::context_t& context_;
+  zmq::socket_t socket_;  // made by Connect
   std::string address_, endpoint_;
   uint64_t sent_ = 0, dropped_ = 0;
 };

@@ -9,32 +9,11 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/format/endpoint.h"
 #include "client/format/event.h"
+#include "client/net/endpoint.h"
 #include "glog/logging.h"
 
 namespace ziggy {
-absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
-                        absl::string_view name, std::string* endpoint) {
-  absl::StatusOr<std::string> tcp = TcpEndpoint(address);
-  if (!tcp.ok()) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("--", name, ": ", tcp.status().message()));
-  }
-  // IPv6 only when asked for: otherwise endpoints read [::ffff:a.b.c.d].
-  const bool ipv6 =
-      address.find(':') != address.rfind(':') || address.front() == '[';
-  socket.set(zmq::sockopt::ipv6, ipv6 ? 1 : 0);
-  try {
-    socket.bind(*tcp);
-  } catch (const zmq::error_t& e) {
-    return absl::UnavailableError(
-        absl::StrCat("cannot bind --", name, "=", address, ": ", e.what()));
-  }
-  *endpoint = socket.get(zmq::sockopt::last_endpoint);
-  return absl::OkStatus();
-}
-
 int MessagesIn(size_t budget, size_t largest) {
   return static_cast<int>(
       std::clamp<size_t>(budget / std::max<size_t>(largest, 1), 16, 100000));

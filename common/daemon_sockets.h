@@ -18,6 +18,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/format/value.h"
+#include "client/net/socket.h"
 #include "common/clock.h"
 #include "common/control_request.h"
 #include "common/intake.h"
@@ -54,11 +55,6 @@ struct DaemonAddresses {
   std::string stream;
   QueueLimits limits;
 };
-
-// Binds `socket` to host:port `address`; *endpoint gets the bound endpoint.
-// `name` is the flag, for messages.
-absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
-                        absl::string_view name, std::string* endpoint);
 
 // Largest control request, and largest stream subscription (a type
 // prefix), a daemon accepts; a peer sending more is disconnected.

@@ -10,7 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "absl/time/clock.h"
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
 #include "common/relay_protocol.h"
 #include "glog/logging.h"
 #include "zmq.hpp"

@@ -11,7 +11,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"

@@ -12,7 +12,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
 #include "client/reader/control.h"
 #include "client/reader/reader.h"
 #include "gtest/gtest.h"

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "client/net/socket.h"
 
 namespace ziggy::internal {
 namespace {
@@ -29,17 +30,11 @@ constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(5);
 absl::StatusOr<std::unique_ptr<Transport>> Transport::Connect(
     const std::string& endpoint, const TransportOptions& options) {
   std::unique_ptr<Transport> transport(new Transport(endpoint, options));
-  zmq::socket_t socket;
-  try {
-    socket = zmq::socket_t(transport->context_, zmq::socket_type::push);
-    socket.set(zmq::sockopt::sndhwm, options.send_high_water_mark);
-    socket.set(zmq::sockopt::linger, 0);
-    socket.set(zmq::sockopt::ipv6, 1);
-    socket.connect(endpoint);
-  } catch (const zmq::error_t& e) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("cannot connect to '", endpoint, "': ", e.what()));
-  }
+  SocketOptions socket_options;
+  socket_options.send_high_water_mark = options.send_high_water_mark;
+  zmq::socket_t socket =
+      MakeSocket(transport->context_, zmq::socket_type::push, socket_options);
+  if (absl::Status s = ConnectSocket(socket, endpoint); !s.ok()) return s;
   transport->io_thread_ =
       std::thread(&Transport::Run, transport.get(), std::move(socket));
   return transport;

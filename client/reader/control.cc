@@ -1,8 +1,9 @@
 #include "client/reader/control.h"
 
 #include "absl/strings/str_cat.h"
-#include "client/format/endpoint.h"
 #include "client/format/event.h"
+#include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "zmq.hpp"
 
 namespace ziggy {
@@ -24,11 +25,10 @@ absl::StatusOr<Value> CallControl(absl::string_view host_port,
 
   const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
   zmq::context_t context(1);
-  zmq::socket_t socket(context, zmq::socket_type::req);
-  socket.set(zmq::sockopt::linger, 0);
-  socket.set(zmq::sockopt::sndtimeo, timeout_ms);
-  socket.set(zmq::sockopt::rcvtimeo, timeout_ms);
-  socket.set(zmq::sockopt::ipv6, 1);
+  SocketOptions options;
+  options.send_timeout_ms = timeout_ms;
+  options.receive_timeout_ms = timeout_ms;
+  zmq::socket_t socket = MakeSocket(context, zmq::socket_type::req, options);
   zmq::message_t reply;
   try {
     socket.connect(*endpoint);

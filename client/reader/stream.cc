@@ -4,7 +4,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "client/reader/control.h"
 #include "client/reader/log_files.h"
 #include "zmq.hpp"
@@ -18,10 +19,8 @@ class StreamSubscriber::Socket {
  public:
   Socket(const std::string& endpoint, const std::string& prefix)
       : endpoint_(endpoint),
-        socket_(context_, zmq::socket_type::sub),
-        monitor_(context_, zmq::socket_type::pair) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::ipv6, 1);
+        socket_(MakeSocket(context_, zmq::socket_type::sub, {})),
+        monitor_(MakeSocket(context_, zmq::socket_type::pair, {})) {
     socket_.set(zmq::sockopt::subscribe, prefix);
     if (zmq_socket_monitor(socket_.handle(), "inproc://stream-monitor",
                            ZMQ_EVENT_CONNECTED | ZMQ_EVENT_DISCONNECTED) != 0) {

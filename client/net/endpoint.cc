@@ -1,4 +1,4 @@
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"

@@ -1,8 +1,8 @@
 // Endpoints as users write them ("host:port", port 0 = any free port) and as
 // ZeroMQ wants them ("tcp://host:port").
 
-#ifndef ZIGGY_CLIENT_FORMAT_ENDPOINT_H_
-#define ZIGGY_CLIENT_FORMAT_ENDPOINT_H_
+#ifndef ZIGGY_CLIENT_NET_ENDPOINT_H_
+#define ZIGGY_CLIENT_NET_ENDPOINT_H_
 
 #include <string>
 
@@ -25,4 +25,4 @@ int EndpointPort(absl::string_view endpoint);
 
 }  // namespace ziggy
 
-#endif  // ZIGGY_CLIENT_FORMAT_ENDPOINT_H_
+#endif  // ZIGGY_CLIENT_NET_ENDPOINT_H_

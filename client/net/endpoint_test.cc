@@ -1,4 +1,4 @@
-#include "client/format/endpoint.h"
+#include "client/net/endpoint.h"
 
 #include "gtest/gtest.h"
 

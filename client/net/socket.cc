@@ -1,0 +1,65 @@
+#include "client/net/socket.h"
+
+#include "absl/strings/str_cat.h"
+#include "client/net/endpoint.h"
+
+namespace ziggy {
+namespace {
+
+template <typename Option, typename T>
+void SetUnlessDefault(zmq::socket_t& socket, Option option, T value) {
+  if (value >= 0) socket.set(option, value);
+}
+
+}  // namespace
+
+zmq::socket_t MakeSocket(zmq::context_t& context, zmq::socket_type type,
+                         const SocketOptions& options) {
+  zmq::socket_t socket(context, type);
+  socket.set(zmq::sockopt::linger, options.linger_ms);
+  SetUnlessDefault(socket, zmq::sockopt::sndhwm, options.send_high_water_mark);
+  SetUnlessDefault(socket, zmq::sockopt::rcvhwm,
+                   options.receive_high_water_mark);
+  SetUnlessDefault(socket, zmq::sockopt::maxmsgsize, options.max_message_bytes);
+  SetUnlessDefault(socket, zmq::sockopt::sndtimeo, options.send_timeout_ms);
+  SetUnlessDefault(socket, zmq::sockopt::rcvtimeo, options.receive_timeout_ms);
+  SetUnlessDefault(socket, zmq::sockopt::reconnect_ivl,
+                   options.reconnect_interval_ms);
+  SetUnlessDefault(socket, zmq::sockopt::reconnect_ivl_max,
+                   options.reconnect_interval_max_ms);
+  if (options.immediate) socket.set(zmq::sockopt::immediate, 1);
+  socket.set(zmq::sockopt::ipv6, options.ipv6 ? 1 : 0);
+  return socket;
+}
+
+absl::Status ConnectSocket(zmq::socket_t& socket, const std::string& endpoint) {
+  try {
+    socket.connect(endpoint);
+  } catch (const zmq::error_t& e) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("cannot connect to ", endpoint, ": ", e.what()));
+  }
+  return absl::OkStatus();
+}
+
+absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
+                        absl::string_view name, std::string* endpoint) {
+  absl::StatusOr<std::string> tcp = TcpEndpoint(address);
+  if (!tcp.ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--", name, ": ", tcp.status().message()));
+  }
+  const bool ipv6 =
+      address.find(':') != address.rfind(':') || address.front() == '[';
+  socket.set(zmq::sockopt::ipv6, ipv6 ? 1 : 0);
+  try {
+    socket.bind(*tcp);
+  } catch (const zmq::error_t& e) {
+    return absl::UnavailableError(
+        absl::StrCat("cannot bind --", name, "=", address, ": ", e.what()));
+  }
+  *endpoint = socket.get(zmq::sockopt::last_endpoint);
+  return absl::OkStatus();
+}
+
+}  // namespace ziggy
