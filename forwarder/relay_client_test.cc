@@ -213,7 +213,8 @@ class RelayClientTest : public ::testing::Test {
     return batches;
   }
 
-  // ... and once acknowledged, the spool's mark moves to `end`.
+  // The next batch at `collector` must be the spooled [first, end), and
+  // once acknowledged, the spool's mark moves to `end`.
   void ExpectDelivered(FakeCollector& collector, int64_t first, int64_t end) {
     collector.Ack(ExpectNext(collector, first, end));
     EXPECT_TRUE(WaitForAcked(end));

@@ -38,7 +38,7 @@ namespace ziggy {
 
 class RelayConnection {
  public:
-  // REQUIRES: spool and options.clock outlive it.
+  // REQUIRES: spool, options and options.clock outlive it.
   RelayConnection(Spool* spool, const RelayOptions& options);
 
   // Takes a new list of upstreams and moves to its first, resending what is
