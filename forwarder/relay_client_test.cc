@@ -317,7 +317,8 @@ TEST_F(RelayClientTest, CompressesWithZstdWhenThatIsSmaller) {
   const Received batch = ExpectNext(collector, 0, 10);  // decompressed
   EXPECT_TRUE(batch.header.zstd);
   collector.Ack(batch);
-  ASSERT_TRUE(WaitForAcked(10));
+  ASSERT_TRUE(WaitForStatus(
+      [](const Value& status) { return IntField(status, "acked") == 10; }));
   EXPECT_EQ(StringField(relay_->Status(), "compression"), "zstd");
 }
 
