@@ -1,5 +1,6 @@
 // RelayClient: sends the spool to a collector's relay port and advances the
-// spool's acknowledged mark as the collector confirms (see RELAY.md).
+// spool's acknowledged mark as the collector confirms (see RELAY.md). It runs
+// a RelayConnection (relay_connection.h) on a thread of its own.
 //
 // A window of batches is in flight on a DEALER socket. The collector acks a
 // batch once it is durably in its files; asks for a resend from an index
@@ -24,9 +25,12 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/format/value.h"
+#include "common/clock.h"
 #include "forwarder/spool.h"
 
 namespace ziggy {
+
+class RelayConnection;
 
 struct RelayOptions {
   std::vector<std::string> upstreams;  // host:port, in order of preference
@@ -37,6 +41,11 @@ struct RelayOptions {
   absl::Duration failback_interval = absl::Seconds(5);
   bool zstd = false;
   int zstd_level = 1;
+  // Where timeouts, backoffs and probes read the time; must outlive the
+  // client.
+  Clock* clock = Clock::Real();
+  // Status() is refreshed at most this often (by `clock`).
+  absl::Duration status_interval = absl::Milliseconds(100);
 };
 
 class RelayClient {
@@ -51,13 +60,17 @@ class RelayClient {
   void SetUpstreams(std::vector<std::string> upstreams);
   std::vector<std::string> upstreams() const;
 
-  // {current, upstreams: {addr: {state, batches, acks, timeouts}}, in_flight,
-  //  acked, sent_batches, retransmitted, resend_requests, compression}
+  // {current, upstreams: {addr: {state, batches, acks, timeouts, refusals,
+  //  refused}}, in_flight, acked, sent_batches, retransmitted,
+  //  resend_requests, compression}; empty until the thread first publishes.
   Value Status() const;
 
  private:
-  struct Upstream;
   void Run();
+  // The upstream list, when it changed since *version (which it updates).
+  bool TakeUpstreams(uint64_t* version, std::vector<std::string>* upstreams);
+  // Refreshes Status() when status_interval has passed since *last.
+  void PublishStatus(const RelayConnection& connection, absl::Time* last);
 
   Spool* const spool_;
   const RelayOptions options_;
