@@ -61,7 +61,7 @@ std::unique_ptr<Ziggyd> Ziggyd::Launch(std::vector<std::string> argv,
         d->relay_ = FindAddress(log, "relay");
         return true;
       },
-      absl::Seconds(20));
+      absl::Seconds(20), absl::Milliseconds(5));
   if (!up || !d->process_->running()) return nullptr;
   return daemon;
 }
