@@ -296,7 +296,7 @@ TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   const std::string relay_a = a->relay();
   auto forwarder = Ziggyd::StartForwarder(
       TempDir("spool"), absl::StrCat(relay_a, ",", b->relay()),
-      {"--ack-timeout=1"});
+      {"--ack-timeout=0.5", "--failback-interval=0.2"});
   ASSERT_NE(forwarder, nullptr);
   Load load(forwarder->collect(), 3);
   ASSERT_TRUE(WaitFor([&] { return a->StatusNumber("written") > 100; }));
