@@ -35,6 +35,9 @@ DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
               "as down and the next one is tried.");
+DEFINE_double(failback_interval, 5,
+              "On a backup upstream: seconds between pings of the first "
+              "upstream; the forwarder returns to it when it answers.");
 DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
@@ -62,9 +65,9 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
-      FLAGS_ack_timeout <= 0 || FLAGS_max_event_bytes <= 0 ||
-      FLAGS_max_event_bytes > (16 << 20) || FLAGS_collect_queue_bytes <= 0 ||
-      FLAGS_stream_queue_bytes <= 0) {
+      FLAGS_ack_timeout <= 0 || FLAGS_failback_interval <= 0 ||
+      FLAGS_max_event_bytes <= 0 || FLAGS_max_event_bytes > (16 << 20) ||
+      FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0) {
     std::fprintf(stderr,
                  "ziggy-forwarder: sizes and intervals must be positive "
                  "(--max-event-bytes at most 16777216)\n");
@@ -93,6 +96,7 @@ int main(int argc, char** argv) {
   options.relay.upstreams = *upstreams;
   options.relay.zstd = FLAGS_compress == "zstd";
   options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
+  options.relay.failback_interval = absl::Seconds(FLAGS_failback_interval);
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);

@@ -434,7 +434,7 @@ TEST(CollectorTest, StreamListensWhereTheControlPortDoes) {
       TempDir("logs2"), {"--control=127.0.0.2:0", "--stream=127.0.0.1:0"});
   ASSERT_NE(elsewhere, nullptr);
   viewer = Subprocess::Start({RunfilesPath("viewer/ziggyview"), "-H",
-                              elsewhere->control(), "--timeout=1"});
+                              elsewhere->control(), "--timeout=0.5"});
   ASSERT_NE(viewer, nullptr);
   EXPECT_TRUE(WaitFor(
       [&] { return absl::StrContains(viewer->Stderr(), "cannot connect to"); },
@@ -595,7 +595,7 @@ TEST(ZiggyctlTest, DeadPortExitsOneQuicklyWithOneLine) {
   std::string out, err;
   const int code =
       RunCommand({RunfilesPath("ctl/ziggyctl"), "-H",
-                  absl::StrCat("127.0.0.1:", port), "--timeout=1", "status"},
+                  absl::StrCat("127.0.0.1:", port), "--timeout=0.2", "status"},
                  &out, &err, absl::Seconds(10));
   EXPECT_EQ(code, 1);
   EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;

@@ -39,12 +39,13 @@ std::string TempDir(const std::string& name) {
   return dir;
 }
 
-bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout) {
+bool WaitFor(const std::function<bool()>& condition, absl::Duration timeout,
+             absl::Duration poll) {
   const absl::Time deadline = absl::Now() + timeout;
   while (true) {
     if (condition()) return true;
     if (absl::Now() >= deadline) return false;
-    absl::SleepFor(absl::Milliseconds(20));
+    absl::SleepFor(poll);
   }
 }
 
@@ -103,7 +104,8 @@ bool Subprocess::running() {
 }
 
 int Subprocess::Wait(absl::Duration timeout) {
-  WaitFor([this] { return !running(); }, timeout);
+  // waitpid() is cheap: poll often, so restarts cost little.
+  WaitFor([this] { return !running(); }, timeout, absl::Milliseconds(2));
   return exit_code_;
 }
 

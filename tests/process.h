@@ -22,9 +22,10 @@ std::string RunfilesPath(const std::string& path);
 // A fresh directory under TEST_TMPDIR.
 std::string TempDir(const std::string& name);
 
-// Calls `condition` until it returns true or `timeout` passes.
+// Calls `condition` every `poll` until it returns true or `timeout` passes.
 bool WaitFor(const std::function<bool()>& condition,
-             absl::Duration timeout = absl::Seconds(30));
+             absl::Duration timeout = absl::Seconds(30),
+             absl::Duration poll = absl::Milliseconds(20));
 
 class Subprocess {
  public:

@@ -135,7 +135,7 @@ TEST(ZiggyviewTest, LiveWithPrefixFilterAcrossACollectorRestart) {
 
 TEST(ZiggyviewTest, NoDaemonIsAClearError) {
   std::string out, err;
-  const int code = RunCommand({Viewer(), "-H", "127.0.0.1:1", "--timeout=1"},
+  const int code = RunCommand({Viewer(), "-H", "127.0.0.1:1", "--timeout=0.2"},
                               &out, &err, absl::Seconds(10));
   EXPECT_EQ(code, 1);
   EXPECT_TRUE(absl::StrContains(err, "ziggyview: ")) << err;

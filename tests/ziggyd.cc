@@ -9,6 +9,7 @@
 
 #include <algorithm>
 #include <functional>
+#include <iostream>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -51,18 +52,24 @@ std::unique_ptr<Ziggyd> Ziggyd::Launch(std::vector<std::string> argv,
   daemon->process_ = Subprocess::Start(argv);
   if (daemon->process_ == nullptr) return nullptr;
   Ziggyd* d = daemon.get();
-  const bool up = WaitFor(
-      [d] {
+  bool up = false;
+  WaitFor(
+      [d, &up] {
+        const bool exited = !d->process_->running();
         const std::string log = d->process_->Stderr();
-        if (log.find("listening:") == std::string::npos) return false;
+        if (log.find("listening:") == std::string::npos) return exited;
         d->control_ = FindAddress(log, "control");
         d->collect_ = FindAddress(log, "collect");
         d->stream_ = FindAddress(log, "stream");
         d->relay_ = FindAddress(log, "relay");
+        up = !exited;
         return true;
       },
-      absl::Seconds(20));
-  if (!up || !d->process_->running()) return nullptr;
+      absl::Seconds(20), absl::Milliseconds(5));
+  if (!up || !d->process_->running()) {
+    std::cerr << argv[0] << " did not start:\n" << d->process_->Stderr();
+    return nullptr;
+  }
   return daemon;
 }
 

@@ -23,7 +23,8 @@ namespace ziggy::testing {
 class Ziggyd {
  public:
   // Starts ziggyd with `flags` (plus port-0 endpoints and --log-path unless
-  // given) and waits for its "listening" line.
+  // given) and waits for its "listening" line. nullptr (its stderr printed)
+  // when it exits first or does not listen within 20 s.
   static std::unique_ptr<Ziggyd> Start(const std::string& log_path,
                                        std::vector<std::string> flags = {});
   // The same for ziggy-forwarder: a spool directory and --upstream.
