@@ -96,6 +96,13 @@ std::string PortReply(const std::string& endpoint);
 // Commands served without registration: STATUS, SHUTDOWN ({ok: true}; Serve
 // returns true from then on) and SOCK_<PORT> ({port: N}) for each port;
 // any other command not added gets {error: "unknown command 'NAME'"}.
+//
+// Example (the forwarder's, abridged):
+//   sockets.AddCommand("FLUSH", [&](const ControlRequest&) { return Sync(); });
+//   sockets.AddDropReasons([&](Value::Map* dropped) {
+//     dropped->emplace_back("spool_full", spool->refused_full());
+//   });
+//   sockets.AddStatusSection("spool", [&](Value::Map* spool) { ... });
 class DaemonSockets {
  public:
   // Receipt times (STATUS's last and lag) come from `clock`.
