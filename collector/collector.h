@@ -4,7 +4,7 @@
 // per message, the seed's wire format), stream (XPUB: [type, bson] frames,
 // sent only while someone subscribes; slow subscribers lose events, disk
 // never does), relay (ROUTER: acknowledged batches from forwarders, see
-// forwarder/RELAY.md and relay_state.h).
+// relay_receiver.h, relay_state.h and forwarder/RELAY.md).
 //
 // Threads: Run()'s thread owns every socket. It validates each event,
 // updates the status maps, publishes it and hands batches to a writer thread

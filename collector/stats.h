@@ -12,6 +12,19 @@ namespace ziggy {
 struct CollectorStats {
   using Counter = std::atomic<uint64_t>;
 
+  // The relay port's (RelayReceiver, the receive thread's), STATUS relay.
+  struct Relay {
+    Counter batches{0};          // batches from admitted forwarders
+    Counter events{0};           // events in the batches taken in
+    Counter acked{0};            // acknowledgements sent
+    Counter duplicates{0};       // events of batches already written
+    Counter resend_requests{0};  // batches answered with {resend}
+    Counter rejected{0};         // malformed batches refused
+    Counter refused_token{0};    // batches with another forwarder's token
+    Counter jumps{0};            // forwarders moved on by their own `acked`
+  };
+  Relay relay;
+
   Counter written{0};  // events handed to the kernel in their files
   Counter written_bytes{0};
 
@@ -30,6 +43,11 @@ struct CollectorStats {
   Counter checkpoint_written{0};  // `written` as of the last checkpoint
   Counter rolled_back_bytes{0};   // unacknowledged bytes undone at start
 };
+
+// A counter's value, as STATUS shows it.
+inline uint64_t CounterValue(const CollectorStats::Counter& counter) {
+  return counter.load(std::memory_order_relaxed);
+}
 
 }  // namespace ziggy
 

@@ -7,6 +7,7 @@
 
 #include <algorithm>
 
+#include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
@@ -58,11 +59,10 @@ DaemonSockets::DaemonSockets(absl::string_view daemon_name,
       clock_(clock),
       started_(absl::Now()),
       context_(1),
-      control_(context_, zmq::socket_type::rep),
-      collect_(context_, zmq::socket_type::pull),
-      stream_(context_, zmq::socket_type::xpub),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
-      intake_(max_event_bytes) {}
+      intake_(max_event_bytes) {
+  AddBuiltinCommands();
+}
 
 DaemonSockets::~DaemonSockets() {
   if (wake_fd_ >= 0) close(wake_fd_);
@@ -71,23 +71,28 @@ DaemonSockets::~DaemonSockets() {
 absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
   RaiseFileLimit();
-  for (zmq::socket_t* s : {&control_, &collect_, &stream_}) {
-    s->set(zmq::sockopt::linger, 0);
-  }
-  control_.set(zmq::sockopt::linger, 1000);  // deliver SHUTDOWN's reply
   // A peer sending a larger frame is disconnected by ZeroMQ before anything
-  // is allocated for it (frames declare their size up front).
-  control_.set(zmq::sockopt::maxmsgsize, kMaxControlRequestBytes);
-  stream_.set(zmq::sockopt::maxmsgsize, kMaxSubscriptionBytes);
-  // Queues bounded in bytes (QueueLimits), as message counts.
+  // is allocated for it (frames declare their size up front). Queues are
+  // bounded in bytes (QueueLimits), as message counts.
+  SocketOptions control;
+  control.linger_ms = 1000;  // deliver SHUTDOWN's reply
+  control.max_message_bytes = kMaxControlRequestBytes;
+  control_ = MakeSocket(context_, zmq::socket_type::rep, control);
+
   const size_t largest_event = max_event_bytes_ + kOversizeSlackBytes;
   const QueueLimits& limits = addresses.limits;
-  collect_.set(zmq::sockopt::maxmsgsize, static_cast<int64_t>(largest_event));
-  collect_.set(zmq::sockopt::rcvhwm,
-               MessagesIn(limits.collect_bytes, largest_event));
+  SocketOptions collect;
+  collect.max_message_bytes = static_cast<int64_t>(largest_event);
+  collect.receive_high_water_mark =
+      MessagesIn(limits.collect_bytes, largest_event);
+  collect_ = MakeSocket(context_, zmq::socket_type::pull, collect);
+
   max_stream_event_bytes_ = limits.max_stream_event_bytes;
-  stream_.set(zmq::sockopt::sndhwm,
-              MessagesIn(limits.stream_bytes, max_stream_event_bytes_));
+  SocketOptions publish;
+  publish.max_message_bytes = kMaxSubscriptionBytes;
+  publish.send_high_water_mark =
+      MessagesIn(limits.stream_bytes, max_stream_event_bytes_);
+  stream_ = MakeSocket(context_, zmq::socket_type::xpub, publish);
   stream_.set(zmq::sockopt::xpub_verbose, 1);
   if (absl::Status s = BindSocket(control_, addresses.control, "control",
                                   &control_endpoint_);
@@ -115,9 +120,53 @@ std::vector<zmq::pollitem_t> DaemonSockets::PollItems(bool collect) {
   return items;
 }
 
+void DaemonSockets::AddCommand(const std::string& name, Command command) {
+  CHECK(commands_.emplace(name, std::move(command)).second)
+      << "control command " << name << " added twice";
+}
+
+void DaemonSockets::AddPort(absl::string_view name, std::string endpoint) {
+  AddCommand(absl::StrCat("SOCK_", absl::AsciiStrToUpper(name)),
+             [endpoint](const ControlRequest&) { return PortReply(endpoint); });
+  ports_.emplace_back(std::string(name), std::move(endpoint));
+}
+
+void DaemonSockets::AddDropReasons(FillStatus fill) {
+  drop_reasons_.push_back(std::move(fill));
+}
+
+void DaemonSockets::AddStatusSection(std::string name, FillStatus fill) {
+  CHECK(!name.empty());
+  status_parts_.push_back({std::move(name), std::move(fill)});
+}
+
+void DaemonSockets::AddStatusFields(FillStatus fill) {
+  status_parts_.push_back({"", std::move(fill)});
+}
+
+void DaemonSockets::AddBuiltinCommands() {
+  AddCommand("STATUS", [this](const ControlRequest&) {
+    return EncodeDocument(Value(Status()));
+  });
+  AddCommand("SHUTDOWN", [this](const ControlRequest&) {
+    LOG(INFO) << "SHUTDOWN requested over the control port";
+    shutdown_requested_ = true;
+    return EncodeDocument(Value(Value::Map{{"ok", true}}));
+  });
+  AddCommand("SOCK_STREAM", [this](const ControlRequest&) {
+    return PortReply(stream_endpoint_);
+  });
+  AddCommand("SOCK_COLLECT", [this](const ControlRequest&) {
+    return PortReply(collect_endpoint_);
+  });
+  AddCommand("SOCK_CONTROL", [this](const ControlRequest&) {
+    return PortReply(control_endpoint_);
+  });
+}
+
 bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
-                          const Execute& execute, const OnEvent& on_event) {
-  if (items[0].revents & ZMQ_POLLIN) HandleControl(execute);
+                          const OnEvent& on_event) {
+  if (items[0].revents & ZMQ_POLLIN) HandleControl();
   if (items[1].revents & ZMQ_POLLIN) HandleSubscriptions();
   bool woken = false;
   if (items[2].revents & ZMQ_POLLIN) {
@@ -127,7 +176,7 @@ bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
   if (items.size() > 3 && (items[3].revents & ZMQ_POLLIN)) {
     ReceiveBurst(on_event);
   }
-  return woken;
+  return woken || shutdown_requested_;
 }
 
 int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
@@ -203,7 +252,7 @@ void DaemonSockets::HandleSubscriptions() {
   }
 }
 
-void DaemonSockets::HandleControl(const Execute& execute) {
+void DaemonSockets::HandleControl() {
   zmq::message_t request;
   if (!control_.recv(request, zmq::recv_flags::dontwait)) return;
   // A REP socket must answer every request, and exactly once.
@@ -212,47 +261,72 @@ void DaemonSockets::HandleControl(const Execute& execute) {
   }
   absl::StatusOr<ControlRequest> parsed = ParseControlRequest(
       absl::string_view(request.data<char>(), request.size()));
-  std::string reply;
-  if (!parsed.ok()) {
-    reply = ErrorReply(parsed.status().message());
-  } else if (parsed->command == "SOCK_STREAM") {
-    reply = PortReply(stream_endpoint_);
-  } else if (parsed->command == "SOCK_COLLECT") {
-    reply = PortReply(collect_endpoint_);
-  } else if (parsed->command == "SOCK_CONTROL") {
-    reply = PortReply(control_endpoint_);
-  } else {
-    reply = execute(*parsed);
-  }
+  const std::string reply =
+      parsed.ok() ? Execute(*parsed) : ErrorReply(parsed.status().message());
   control_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
 }
 
+std::string DaemonSockets::Execute(const ControlRequest& request) const {
+  const auto it = commands_.find(request.command);
+  if (it == commands_.end()) {
+    return ErrorReply(absl::StrCat("unknown command '", request.command, "'"));
+  }
+  return it->second(request);
+}
+
 Value::Map DaemonSockets::Status() const {
+  Value::Map status;
+  AppendIdentity(&status);
+  Value::Map more_dropped;
+  for (const FillStatus& fill : drop_reasons_) fill(&more_dropped);
+  intake_.AppendStatus(&status, std::move(more_dropped));
+  AppendStream(&status);
+  status.emplace_back("ports", Value(Ports()));
+  for (const StatusPart& part : status_parts_) {
+    if (part.section.empty()) {
+      part.fill(&status);
+      continue;
+    }
+    Value::Map section;
+    part.fill(&section);
+    status.emplace_back(part.section, Value(std::move(section)));
+  }
+  return status;
+}
+
+void DaemonSockets::AppendIdentity(Value::Map* status) const {
   char host[256] = {};
   gethostname(host, sizeof host - 1);
-  Value::Map status{
-      {"daemon", daemon_name_},
-      {"host", std::string(host)},
-      {"pid", static_cast<int64_t>(getpid())},
-      {"uptime", absl::ToDoubleSeconds(absl::Now() - started_)},
-  };
+  status->emplace_back("daemon", daemon_name_);
+  status->emplace_back("host", std::string(host));
+  status->emplace_back("pid", static_cast<int64_t>(getpid()));
+  status->emplace_back("uptime", absl::ToDoubleSeconds(absl::Now() - started_));
   struct rlimit limit = {};
   getrlimit(RLIMIT_NOFILE, &limit);
-  status.emplace_back(
+  status->emplace_back(
       "fds",
       Value(Value::Map{{"open", OpenFileDescriptors()},
                        {"limit", static_cast<int64_t>(limit.rlim_cur)}}));
-  intake_.AppendStatus(&status);
-  status.emplace_back("published", published_);
-  status.emplace_back("stream_dropped",
-                      Value(Value::Map{{"too_large", stream_too_large_}}));
-  status.emplace_back("stream_subscribers", static_cast<int64_t>(subscribers_));
-  status.emplace_back("ports", Value(Value::Map{
-                                   {"control", EndpointPort(control_endpoint_)},
-                                   {"collect", EndpointPort(collect_endpoint_)},
-                                   {"stream", EndpointPort(stream_endpoint_)},
-                               }));
-  return status;
+}
+
+void DaemonSockets::AppendStream(Value::Map* status) const {
+  status->emplace_back("published", published_);
+  status->emplace_back("stream_dropped",
+                       Value(Value::Map{{"too_large", stream_too_large_}}));
+  status->emplace_back("stream_subscribers",
+                       static_cast<int64_t>(subscribers_));
+}
+
+Value::Map DaemonSockets::Ports() const {
+  Value::Map ports{
+      {"control", EndpointPort(control_endpoint_)},
+      {"collect", EndpointPort(collect_endpoint_)},
+      {"stream", EndpointPort(stream_endpoint_)},
+  };
+  for (const auto& [name, endpoint] : ports_) {
+    ports.emplace_back(name, EndpointPort(endpoint));
+  }
+  return ports;
 }
 
 }  // namespace ziggy

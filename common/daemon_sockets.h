@@ -12,8 +12,10 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <utility>
 #include <vector>
 
+#include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -79,6 +81,24 @@ std::string DefaultStreamAddress(absl::string_view control);
 // {port: N} for a bound endpoint.
 std::string PortReply(const std::string& endpoint);
 
+// The daemons register what is particular to them (control commands,
+// STATUS sections, extra ports, drop reasons) and DaemonSockets dispatches
+// requests and assembles STATUS, in this order: daemon, host, pid, uptime,
+// fds {open, limit}, the intake's fields (dropped: its reasons, then those
+// added by AddDropReasons), published, stream_dropped {too_large},
+// stream_subscribers, ports {control, collect, stream, then AddPort's},
+// then every AddStatusSection / AddStatusFields part in the order added.
+//
+// Commands served without registration: STATUS, SHUTDOWN ({ok: true}; Serve
+// returns true from then on) and SOCK_<PORT> ({port: N}) for each port;
+// any other command not added gets {error: "unknown command 'NAME'"}.
+//
+// Example (the forwarder's, abridged):
+//   sockets.AddCommand("FLUSH", [&](const ControlRequest&) { return Sync(); });
+//   sockets.AddDropReasons([&](Value::Map* dropped) {
+//     dropped->emplace_back("spool_full", spool->refused_full());
+//   });
+//   sockets.AddStatusSection("spool", [&](Value::Map* spool) { ... });
 class DaemonSockets {
  public:
   // Receipt times (STATUS's last and lag) come from `clock`.
@@ -90,17 +110,33 @@ class DaemonSockets {
 
   zmq::context_t& context() { return context_; }
 
+  // A control command's reply: a BSON document (ErrorReply for a refusal).
+  using Command = std::function<std::string(const ControlRequest&)>;
+  // Appends fields to a STATUS map (a section's, or the top level).
+  using FillStatus = std::function<void(Value::Map* map)>;
+
+  // Registration, from the owning thread before serving. A command name is
+  // upper case and served once: adding one twice is a bug (CHECK).
+  void AddCommand(const std::string& name, Command command);
+  // STATUS ports.<name> and the command SOCK_<NAME> ({port: N}) for
+  // `endpoint` (empty when the port is off: EndpointPort("")).
+  void AddPort(absl::string_view name, std::string endpoint);
+  // The daemon's own reasons in STATUS dropped, after the intake's.
+  void AddDropReasons(FillStatus fill);
+  // STATUS {name: {...fill...}} after the parts added before.
+  void AddStatusSection(std::string name, FillStatus fill);
+  // Top-level STATUS fields from `fill`, after the parts added before.
+  void AddStatusFields(FillStatus fill);
+
   // Poll items: control, stream, wake and, with `collect`, the collect port.
   std::vector<zmq::pollitem_t> PollItems(bool collect);
-  // After zmq::poll on PollItems(): serves control and subscriptions,
-  // returns true once Wake() was called, and receives from the collect port
-  // when it is ready, calling `on_event(doc)` for every good event (up to
-  // `max_burst` messages). `execute` answers control commands other than
-  // those served here (SOCK_STREAM, SOCK_COLLECT, SOCK_CONTROL).
-  using Execute = std::function<std::string(const ControlRequest&)>;
+  // After zmq::poll on PollItems(): serves control requests and
+  // subscriptions, and receives from the collect port when it is ready,
+  // calling `on_event(doc)` for every good event (one ReceiveBurst).
+  // Returns true once Wake() was called or SHUTDOWN served.
   using OnEvent =
       std::function<void(absl::string_view doc, const EventFields& fields)>;
-  bool Serve(const std::vector<zmq::pollitem_t>& items, const Execute& execute,
+  bool Serve(const std::vector<zmq::pollitem_t>& items,
              const OnEvent& on_event);
   // Takes what waits on the collect port now (at most kMaxBurst messages
   // and about kMaxBurstBytes); returns how many messages it took.
@@ -113,8 +149,7 @@ class DaemonSockets {
   void Wake();
 
   EventIntake& intake() { return intake_; }
-  // daemon, host, pid, uptime, fds {open, limit}, the intake's fields,
-  // published, stream_subscribers and ports {control, collect, stream}.
+  // The whole STATUS reply, assembled as the class comment says.
   Value::Map Status() const;
 
   const std::string& control_endpoint() const { return control_endpoint_; }
@@ -122,8 +157,22 @@ class DaemonSockets {
   const std::string& stream_endpoint() const { return stream_endpoint_; }
 
  private:
-  void HandleControl(const Execute& execute);
+  // A registered STATUS part: a section when `section` is set, else
+  // top-level fields.
+  struct StatusPart {
+    std::string section;
+    FillStatus fill;
+  };
+
+  void AddBuiltinCommands();
+  void HandleControl();
+  std::string Execute(const ControlRequest& request) const;
   void HandleSubscriptions();
+  // daemon, host, pid, uptime, fds.
+  void AppendIdentity(Value::Map* status) const;
+  // published, stream_dropped, stream_subscribers.
+  void AppendStream(Value::Map* status) const;
+  Value::Map Ports() const;
 
   static constexpr int kMaxBurst = 4096;
   static constexpr size_t kMaxBurstBytes = 8 << 20;
@@ -140,10 +189,17 @@ class DaemonSockets {
   std::string control_endpoint_, collect_endpoint_, stream_endpoint_;
   EventIntake intake_;
   bool in_multipart_ = false;
+  bool shutdown_requested_ = false;
   int subscribers_ = 0;
   uint64_t published_ = 0;
   size_t max_stream_event_bytes_ = 0;
   uint64_t stream_too_large_ = 0;
+
+  // What the daemon registered.
+  absl::flat_hash_map<std::string, Command> commands_;
+  std::vector<std::pair<std::string, std::string>> ports_;  // name, endpoint
+  std::vector<FillStatus> drop_reasons_;
+  std::vector<StatusPart> status_parts_;
 };
 
 }  // namespace ziggy

@@ -142,7 +142,8 @@ bool EventIntake::Repair(absl::string_view* doc, EventFields* fields) {
   return true;
 }
 
-void EventIntake::AppendStatus(Value::Map* status) const {
+void EventIntake::AppendStatus(Value::Map* status,
+                               Value::Map more_dropped) const {
   status->emplace_back("last", last_);
   status->emplace_back("lag", lag_);
   std::vector<float> lags(
@@ -162,12 +163,14 @@ void EventIntake::AppendStatus(Value::Map* status) const {
   status->emplace_back("received", received_);
   status->emplace_back("received_bytes", received_bytes_);
   status->emplace_back("repaired", Value(Value::Map{{"utf8", repaired_utf8_}}));
-  status->emplace_back("dropped", Value(Value::Map{
-                                      {"malformed", malformed_},
-                                      {"no_type", no_type_},
-                                      {"oversized", oversized_},
-                                      {"multipart", multipart_},
-                                  }));
+  Value::Map dropped{
+      {"malformed", malformed_},
+      {"no_type", no_type_},
+      {"oversized", oversized_},
+      {"multipart", multipart_},
+  };
+  for (auto& reason : more_dropped) dropped.push_back(std::move(reason));
+  status->emplace_back("dropped", Value(std::move(dropped)));
 }
 
 }  // namespace ziggy

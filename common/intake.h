@@ -64,8 +64,8 @@ class EventIntake {
   // median of that over the last kRecentLags events, which a few bad clocks
   // cannot move), events, hosts, untracked, received, received_bytes (as
   // received, before any repair), repaired: {utf8}, dropped: {malformed,
-  // no_type, oversized, multipart}.
-  void AppendStatus(Value::Map* status) const;
+  // no_type, oversized, multipart, then the daemon's `more_dropped`}.
+  void AppendStatus(Value::Map* status, Value::Map more_dropped = {}) const;
 
  private:
   struct Seen {

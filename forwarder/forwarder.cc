@@ -56,12 +56,13 @@ class Forwarder::Impl {
     }
     relay_ = std::make_unique<RelayClient>(spool_.get(), options_.relay);
     relay_->Start();
+    RegisterControl();
+    RegisterStatus();
     return absl::OkStatus();
   }
 
   void Run() {
     pthread_setname_np(pthread_self(), "forwarder-recv");
-    const auto execute = [this](const ControlRequest& r) { return Execute(r); };
     const auto on_event = [&](absl::string_view doc,
                               const EventFields& fields) {
       // Checked before spooling: the spool holds only good events. Accepted
@@ -75,7 +76,7 @@ class Forwarder::Impl {
     while (!stopping_) {
       std::vector<zmq::pollitem_t> items = sockets_.PollItems(true);
       zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
-      if (sockets_.Serve(items, execute, on_event)) stopping_ = true;
+      if (sockets_.Serve(items, on_event)) stopping_ = true;
       FlushSpool();
     }
     while (sockets_.ReceiveBurst(on_event) > 0) {
@@ -113,73 +114,76 @@ class Forwarder::Impl {
     }
   }
 
-  std::string Execute(const ControlRequest& request) {
-    const std::string& command = request.command;
-    if (command == "STATUS") return EncodeDocument(Status());
-    if (command == "FLUSH") {
-      if (absl::Status s = spool_->Sync(); !s.ok()) {
-        return ErrorReply(absl::StrCat("spool sync failed: ", s.message()));
-      }
-      return EncodeDocument(
-          Value(Value::Map{{"ok", true}, {"synced", spool_->synced_index()}}));
-    }
-    if (command == "UPSTREAM") {
+  // Commands beyond those DaemonSockets serves itself.
+  void RegisterControl() {
+    sockets_.AddCommand("FLUSH",
+                        [this](const ControlRequest&) { return Flush(); });
+    sockets_.AddCommand("UPSTREAM", [this](const ControlRequest&) {
       return EncodeDocument(Value(
           Value::Map{{"upstreams", absl::StrJoin(relay_->upstreams(), ",")}}));
-    }
-    if (command == "UPSTREAM_SET") {
-      const Value* list = request.args.Get("upstreams");
-      if (list == nullptr || list->kind() != Value::Kind::kString) {
-        return ErrorReply("UPSTREAM_SET needs 'upstreams': \"host:port,...\"");
-      }
-      absl::StatusOr<std::vector<std::string>> upstreams =
-          ParseUpstreams(list->AsString());
-      if (!upstreams.ok()) return ErrorReply(upstreams.status().message());
-      relay_->SetUpstreams(*upstreams);
-      LOG(INFO) << "upstreams set to " << list->AsString()
-                << " over the control port";
-      return EncodeDocument(Value(Value::Map{{"ok", true}}));
-    }
-    if (command == "SHUTDOWN") {
-      stopping_ = true;
-      return EncodeDocument(Value(Value::Map{{"ok", true}}));
-    }
-    return ErrorReply(absl::StrCat("unknown command '", command, "'"));
+    });
+    sockets_.AddCommand("UPSTREAM_SET", [this](const ControlRequest& r) {
+      return SetUpstreams(r);
+    });
   }
 
-  Value Status() const {
-    Value::Map status = sockets_.Status();
-    for (auto& [key, value] : status) {
-      if (key == "dropped") {
-        value.MutableMap().emplace_back("spool_full", spool_->refused_full());
-        value.MutableMap().emplace_back("spool_error", spool_->write_failed());
-      }
+  std::string Flush() {
+    if (absl::Status s = spool_->Sync(); !s.ok()) {
+      return ErrorReply(absl::StrCat("spool sync failed: ", s.message()));
     }
-    const Value::Map rest{
-        {"spool", Value(Value::Map{
-                      {"id", spool_->id()},
-                      {"spooled", spool_->end_index()},
-                      {"skipped", spool_->skipped()},
-                      {"acked", spool_->acked()},
-                      {"pending", spool_->end_index() - spool_->acked()},
-                      {"bytes", spool_->bytes()},
-                      {"max_bytes", options_.spool.max_bytes},
-                      {"segments", spool_->segments()},
-                      {"synced", spool_->synced_index()},
-                      {"syncs", spool_->syncs()},
-                      {"sync_errors", spool_->sync_errors()},
-                      {"refused_full", spool_->refused_full()},
-                      {"write_failed", spool_->write_failed()},
-                      {"damaged_records", spool_->damaged_records()},
-                      {"damaged_bytes", spool_->damaged_bytes()},
-                      {"repaired_tail_bytes", spool_->repaired_tail_bytes()},
-                      {"read_from_disk", spool_->read_from_disk()},
-                      {"path", options_.spool.dir},
-                  })},
-        {"relay", relay_->Status()},
+    return EncodeDocument(
+        Value(Value::Map{{"ok", true}, {"synced", spool_->synced_index()}}));
+  }
+
+  std::string SetUpstreams(const ControlRequest& request) {
+    const Value* list = request.args.Get("upstreams");
+    if (list == nullptr || list->kind() != Value::Kind::kString) {
+      return ErrorReply("UPSTREAM_SET needs 'upstreams': \"host:port,...\"");
+    }
+    absl::StatusOr<std::vector<std::string>> upstreams =
+        ParseUpstreams(list->AsString());
+    if (!upstreams.ok()) return ErrorReply(upstreams.status().message());
+    relay_->SetUpstreams(*upstreams);
+    LOG(INFO) << "upstreams set to " << list->AsString()
+              << " over the control port";
+    return EncodeDocument(Value(Value::Map{{"ok", true}}));
+  }
+
+  // STATUS after the common part: spool, then relay (the RelayClient's).
+  void RegisterStatus() {
+    sockets_.AddDropReasons([this](Value::Map* dropped) {
+      dropped->emplace_back("spool_full", spool_->refused_full());
+      dropped->emplace_back("spool_error", spool_->write_failed());
+    });
+    sockets_.AddStatusSection(
+        "spool", [this](Value::Map* spool) { FillSpoolStatus(spool); });
+    sockets_.AddStatusFields([this](Value::Map* status) {
+      status->emplace_back("relay", relay_->Status());
+    });
+  }
+
+  void FillSpoolStatus(Value::Map* spool) const {
+    const Value::Map fields{
+        {"id", spool_->id()},
+        {"spooled", spool_->end_index()},
+        {"skipped", spool_->skipped()},
+        {"acked", spool_->acked()},
+        {"pending", spool_->end_index() - spool_->acked()},
+        {"bytes", spool_->bytes()},
+        {"max_bytes", options_.spool.max_bytes},
+        {"segments", spool_->segments()},
+        {"synced", spool_->synced_index()},
+        {"syncs", spool_->syncs()},
+        {"sync_errors", spool_->sync_errors()},
+        {"refused_full", spool_->refused_full()},
+        {"write_failed", spool_->write_failed()},
+        {"damaged_records", spool_->damaged_records()},
+        {"damaged_bytes", spool_->damaged_bytes()},
+        {"repaired_tail_bytes", spool_->repaired_tail_bytes()},
+        {"read_from_disk", spool_->read_from_disk()},
+        {"path", options_.spool.dir},
     };
-    status.insert(status.end(), rest.begin(), rest.end());
-    return Value(std::move(status));
+    spool->insert(spool->end(), fields.begin(), fields.end());
   }
 
   ForwarderOptions options_;
