@@ -1,16 +1,18 @@
 // Ziggy's producer API: record one structured event per unit of work.
 //
+// clang-format off
 //   ziggy::Configure("127.0.0.1", 3514);      // once, at start-up
 //
 //   void Handle(const Request& req) {
-//     ziggy::Context request("request");       // starts; current on this
-//     thread ziggy::Set("user_agent", req.user_agent);
+//     ziggy::Context request("request");       // starts; current on this thread
+//     ziggy::Set("user_agent", req.user_agent);
 //     {
 //       ziggy::Timer timer("request_time");    // sets body.request_time (s)
 //       RunQueries();                          // may open Context(".sql")
 //     }
 //     ziggy::Set("response.status", 200);
 //   }                                          // recorded here, once
+// clang-format on
 //
 // Until Configure() is called every call is a cheap no-op.
 //

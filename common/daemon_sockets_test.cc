@@ -7,9 +7,9 @@
 #include <vector>
 
 #include "absl/time/clock.h"
-#include "client/net/endpoint.h"
 #include "client/format/event.h"
 #include "client/format/value.h"
+#include "client/net/endpoint.h"
 #include "common/control_request.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"

@@ -2,6 +2,8 @@
 
 #include <zstd.h>
 
+#include <limits>
+
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
@@ -80,9 +82,11 @@ absl::StatusOr<RelayHeader> ParseRelayHeader(absl::string_view bytes) {
     return absl::InvalidArgumentError(
         "relay header: first, end, acked, count and size must be integers");
   }
+  // `count` must fit RelayHeader's int32: truncated, a hostile count could
+  // wrap around to one that matches the payload.
   if (h.first < 0 || h.end < h.first || h.acked < 0 || count < 0 ||
-      count > h.end - h.first || h.size < 0 ||
-      static_cast<uint64_t>(h.size) > kMaxRelayBatchBytes) {
+      count > h.end - h.first || count > std::numeric_limits<int32_t>::max() ||
+      h.size < 0 || static_cast<uint64_t>(h.size) > kMaxRelayBatchBytes) {
     return absl::InvalidArgumentError("relay header: inconsistent numbers");
   }
   h.count = static_cast<int32_t>(count);

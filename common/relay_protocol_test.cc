@@ -1,6 +1,12 @@
 #include "common/relay_protocol.h"
 
+#include <cstdint>
+#include <limits>
+#include <string>
+#include <vector>
+
 #include "client/format/event.h"
+#include "client/reader/reader.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {
@@ -121,6 +127,184 @@ TEST(RelayProtocolTest, RepliesRoundTrip) {
   const std::string bytes = RelayAckReply("f", 42);
   for (size_t n = 0; n < bytes.size(); ++n) {
     EXPECT_FALSE(ParseRelayReply(bytes.substr(0, n)).ok()) << n;
+  }
+}
+
+// A whole batch as a forwarder sends it: the header frame and the payload
+// frame, `events` documents, zstd-compressed or not.
+struct Batch {
+  std::string header;
+  std::string payload;
+  std::vector<std::string> events;
+};
+
+Batch MakeBatch(bool zstd, int events = 5) {
+  Batch batch;
+  std::string plain;
+  for (int i = 0; i < events; ++i) {
+    batch.events.push_back(EncodeDocument(Value(Value::Map{
+        {"type", "request"}, {"seq", i}, {"text", std::string(i * 7, 'x')}})));
+    plain += batch.events.back();
+  }
+  RelayHeader h = Sample();
+  h.end = h.first + events;
+  h.count = events;
+  h.zstd = zstd;
+  h.size = static_cast<int64_t>(plain.size());
+  batch.header = EncodeRelayHeader(h);
+  if (zstd) {
+    EXPECT_TRUE(CompressPayload(plain, 3, &batch.payload).ok());
+  } else {
+    batch.payload = plain;
+  }
+  return batch;
+}
+
+// What a collector does with the two frames of a batch: parse the header,
+// decompress the payload, and split it into exactly `count` documents.
+absl::Status DecodeBatch(absl::string_view header, absl::string_view payload,
+                         std::vector<std::string>* events) {
+  events->clear();
+  absl::StatusOr<RelayHeader> h = ParseRelayHeader(header);
+  if (!h.ok()) return h.status();
+  std::string storage;
+  if (absl::Status s = DecompressPayload(*h, &payload, &storage); !s.ok()) {
+    return s;
+  }
+  DocumentReader reader(payload, ReaderOptions{kMaxRelayBatchBytes, false});
+  absl::string_view doc;
+  while (reader.Next(&doc)) events->emplace_back(doc);
+  if (!reader.status().ok()) return reader.status();
+  if (events->size() != static_cast<size_t>(h->count)) {
+    return absl::InvalidArgumentError("count does not match the payload");
+  }
+  return absl::OkStatus();
+}
+
+TEST(RelayProtocolTest, ValidBatchesDecode) {
+  for (const bool zstd : {false, true}) {
+    const Batch batch = MakeBatch(zstd);
+    std::vector<std::string> events;
+    ASSERT_TRUE(DecodeBatch(batch.header, batch.payload, &events).ok()) << zstd;
+    EXPECT_EQ(events, batch.events) << zstd;
+  }
+}
+
+// Frames arrive whole (ZeroMQ messages), so there is no partial input to
+// resume from: a batch cut anywhere, in either frame, must be refused with
+// a status, and nothing may be read past the cut (ASan would tell).
+TEST(RelayProtocolTest, EveryTruncationOfABatchIsRefused) {
+  for (const bool zstd : {false, true}) {
+    const Batch batch = MakeBatch(zstd);
+    std::vector<std::string> events;
+    for (size_t n = 0; n < batch.header.size(); ++n) {
+      const std::string cut = batch.header.substr(0, n);  // exact-size copy
+      EXPECT_FALSE(DecodeBatch(cut, batch.payload, &events).ok()) << n;
+    }
+    for (size_t n = 0; n < batch.payload.size(); ++n) {
+      const std::string cut = batch.payload.substr(0, n);
+      const absl::Status s = DecodeBatch(batch.header, cut, &events);
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << zstd << n;
+    }
+  }
+}
+
+// A sender that cuts its own payload and declares the cut size (recompressed
+// for zstd) still cannot get a partial document or a short count through.
+TEST(RelayProtocolTest, EveryCutWithAMatchingSizeIsRefused) {
+  const Batch batch = MakeBatch(false);
+  std::vector<std::string> events;
+  for (const bool zstd : {false, true}) {
+    for (size_t n = 0; n < batch.payload.size(); ++n) {
+      RelayHeader h = *ParseRelayHeader(batch.header);
+      const std::string cut = batch.payload.substr(0, n);
+      h.size = static_cast<int64_t>(n);
+      h.zstd = zstd;
+      std::string payload = cut;
+      if (zstd) {
+        ASSERT_TRUE(CompressPayload(cut, 1, &payload).ok());
+      }
+      EXPECT_FALSE(DecodeBatch(EncodeRelayHeader(h), payload, &events).ok())
+          << zstd << n;
+      EXPECT_LT(events.size(), batch.events.size());
+    }
+  }
+}
+
+// A header as a map, to write fields RelayHeader cannot hold.
+Value::Map HeaderFields(const Batch& batch) {
+  return DecodeDocument(batch.header)->AsMap();
+}
+
+void SetField(Value::Map* map, const std::string& key, Value value) {
+  for (auto& [k, v] : *map) {
+    if (k == key) v = std::move(value);
+  }
+}
+
+TEST(RelayProtocolTest, HostileNumbersInABatchAreRefused) {
+  constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
+  const std::vector<std::pair<const char*, Value::Map>> changes = {
+      {"size past the payload", {{"size", 10000}}},
+      {"size zero", {{"size", 0}}},
+      {"size at the limit", {{"size", int64_t{kMaxRelayBatchBytes}}}},
+      {"size huge", {{"size", std::numeric_limits<int64_t>::max()}}},
+      {"count one too many", {{"count", 6}, {"end", 16}}},
+      {"count far too many", {{"count", kInt32Max}, {"end", 10 + kInt32Max}}},
+      // Not an int32: must not wrap around to a count that matches.
+      {"count past int32",
+       {{"count", (int64_t{1} << 32) + 5}, {"end", int64_t{1} << 40}}},
+      {"count as a double", {{"count", 5.0}}},
+      {"end past int64",
+       {{"end", std::numeric_limits<int64_t>::max()},
+        {"first", std::numeric_limits<int64_t>::min()}}},
+  };
+  for (const bool zstd : {false, true}) {
+    const Batch batch = MakeBatch(zstd);
+    for (const auto& [what, fields] : changes) {
+      Value::Map header = HeaderFields(batch);
+      for (const auto& [key, value] : fields) SetField(&header, key, value);
+      std::vector<std::string> events;
+      const absl::Status s =
+          DecodeBatch(EncodeDocument(Value(header)), batch.payload, &events);
+      EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument)
+          << what << (zstd ? " (zstd)" : "") << ": " << s;
+      EXPECT_FALSE(s.message().empty()) << what;
+    }
+  }
+}
+
+// Documents whose own lengths lie: past the payload's end, or too short to
+// be a document. The batch is refused whole.
+TEST(RelayProtocolTest, DocumentLengthsPastThePayloadAreRefused) {
+  const Batch batch = MakeBatch(false);
+  RelayHeader h = *ParseRelayHeader(batch.header);
+  for (const uint32_t length : {0u, 1u, 4u, 0x7fffffffu, 0xffffffffu,
+                                static_cast<uint32_t>(h.size + 1)}) {
+    std::string payload = batch.payload;
+    const size_t last = payload.size() - batch.events.back().size();
+    for (int i = 0; i < 4; ++i) payload[last + i] = (length >> (8 * i)) & 0xff;
+    std::vector<std::string> events;
+    const absl::Status s = DecodeBatch(batch.header, payload, &events);
+    EXPECT_FALSE(s.ok()) << length;
+    EXPECT_NE(s.message(), "") << length;
+  }
+}
+
+// A zstd payload that inflates beyond the size its header declares.
+TEST(RelayProtocolTest, ZstdPayloadLargerThanDeclaredIsRefused) {
+  const std::string big(1 << 20, 'z');
+  std::string compressed;
+  ASSERT_TRUE(CompressPayload(big, 1, &compressed).ok());
+  RelayHeader h = Sample();
+  h.zstd = true;
+  for (const int64_t size : {int64_t{0}, int64_t{1}, int64_t{(1 << 20) - 1}}) {
+    h.size = size;
+    absl::string_view payload = compressed;
+    std::string storage;
+    EXPECT_EQ(DecompressPayload(h, &payload, &storage).code(),
+              absl::StatusCode::kInvalidArgument)
+        << size;
   }
 }
 

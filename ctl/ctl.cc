@@ -18,13 +18,15 @@ constexpr absl::string_view kUsage =
     "status|shutdown|flush|ports|upstream [set host:port,...]";
 
 // Field lookups that tolerate any daemon version: missing reads as 0 / "".
+double AsNumber(const Value& v) {
+  if (v.kind() == Value::Kind::kInt) return static_cast<double>(v.AsInt());
+  if (v.kind() == Value::Kind::kDouble) return v.AsDouble();
+  return 0;
+}
+
 double Number(const Value& v, absl::string_view path) {
   const Value* found = v.Find(path);
-  if (found == nullptr) return 0;
-  if (found->kind() == Value::Kind::kInt)
-    return static_cast<double>(found->AsInt());
-  if (found->kind() == Value::Kind::kDouble) return found->AsDouble();
-  return 0;
+  return found == nullptr ? 0 : AsNumber(*found);
 }
 
 std::string Text(const Value& v, absl::string_view path) {
@@ -37,8 +39,16 @@ std::string Text(const Value& v, absl::string_view path) {
 // Names from the network, made safe for a terminal.
 std::string Printable(absl::string_view s) { return absl::CHexEscape(s); }
 
+// A count from the network as a whole number: negative or NaN reads as 0,
+// beyond uint64 as its largest (a cast would be undefined).
+uint64_t Whole(double n) {
+  if (!(n > 0)) return 0;
+  if (n >= 18446744073709549568.0) return UINT64_MAX;  // largest double < 2^64
+  return static_cast<uint64_t>(n);
+}
+
 std::string Count(double n) {
-  std::string digits = absl::StrCat(static_cast<uint64_t>(n));
+  std::string digits = absl::StrCat(Whole(n));
   for (int i = static_cast<int>(digits.size()) - 3; i > 0; i -= 3) {
     digits.insert(static_cast<size_t>(i), ",");
   }
@@ -46,23 +56,19 @@ std::string Count(double n) {
 }
 
 std::string Bytes(double n) {
-  if (n < 1024) return absl::StrCat(static_cast<uint64_t>(n), " B");
+  if (!(n >= 1024)) return absl::StrCat(Whole(n), " B");  // NaN too
   if (n < 1024 * 1024) return absl::StrFormat("%.1f KiB", n / 1024);
   if (n < 1024.0 * 1024 * 1024) return absl::StrFormat("%.1f MiB", n / 1048576);
   return absl::StrFormat("%.2f GiB", n / 1073741824);
 }
 
 std::string Age(double seconds) {
-  if (seconds < 0) seconds = 0;
+  if (!(seconds > 0)) seconds = 0;
   if (seconds < 60) return absl::StrFormat("%.1fs", seconds);
-  if (seconds < 3600)
-    return absl::StrFormat("%dm%02ds", int(seconds) / 60, int(seconds) % 60);
-  if (seconds < 86400) {
-    return absl::StrFormat("%dh%02dm", int(seconds) / 3600,
-                           int(seconds) % 3600 / 60);
-  }
-  return absl::StrFormat("%dd%02dh", int(seconds) / 86400,
-                         int(seconds) % 86400 / 3600);
+  const uint64_t s = Whole(seconds);
+  if (s < 3600) return absl::StrFormat("%dm%02ds", s / 60, s % 60);
+  if (s < 86400) return absl::StrFormat("%dh%02dm", s / 3600, s % 3600 / 60);
+  return absl::StrFormat("%dd%02dh", s / 86400, s % 86400 / 3600);
 }
 
 std::string When(double unix_seconds, double now) {
@@ -81,7 +87,7 @@ std::string FormatPorts(const Value& status, absl::string_view sep) {
   std::string out;
   for (const char* name : {"control", "collect", "stream", "relay"}) {
     const std::string path = absl::StrCat("ports.", name);
-    if (status.Find(path) == nullptr || Number(status, path) <= 0) continue;
+    if (Number(status, path) <= 0) continue;
     absl::StrAppend(&out, out.empty() ? "" : sep, name, " ",
                     Number(status, path));
   }
@@ -124,8 +130,8 @@ void AppendIdentity(const Value& s, std::string* out) {
     absl::StrAppend(out, ", up ", Age(Number(s, "uptime")));
   }
   absl::StrAppend(out, "\n");
-  if (s.Get("ports") != nullptr) {
-    absl::StrAppend(out, "ports       ", FormatPorts(s, ", "), "\n");
+  if (const std::string ports = FormatPorts(s, ", "); !ports.empty()) {
+    absl::StrAppend(out, "ports       ", ports, "\n");
   }
   if (!Text(s, "log_path").empty()) {
     absl::StrAppend(out, "log path    ", Text(s, "log_path"), " (",
@@ -167,11 +173,12 @@ void AppendTraffic(const Value& s, double now, std::string* out) {
     std::string reasons;
     double total = 0;
     for (const auto& [reason, n] : dropped->AsMap()) {
-      const double count = Number(*dropped, reason);
-      total += count;
-      if (count > 0)
-        absl::StrAppend(&reasons, reasons.empty() ? "" : ", ", reason, " ",
-                        Count(count));
+      const double count = AsNumber(n);
+      if (count > 0) {
+        total += count;
+        absl::StrAppend(&reasons, reasons.empty() ? "" : ", ",
+                        Printable(reason), " ", Count(count));
+      }
     }
     absl::StrAppend(out, "dropped     ", Count(total),
                     reasons.empty() ? "" : absl::StrCat(" (", reasons, ")"),
@@ -235,6 +242,77 @@ void AppendRelay(const Value& s, std::string* out) {
   }
 }
 
+// A command line, and what it asks the daemon.
+struct CtlCommand {
+  std::string name;     // "status", "ports", ..., "upstream set"
+  std::string request;  // the control command: "STATUS", ...
+  Value::Map args;      // its arguments
+};
+
+// Fills *command from `args`; else returns what is wrong with them.
+std::string ParseCommand(const std::vector<std::string>& args,
+                         CtlCommand* command) {
+  if (args.size() == 3 && args[0] == "upstream" && args[1] == "set") {
+    *command = {"upstream set", "UPSTREAM_SET", {{"upstreams", args[2]}}};
+    return "";
+  }
+  if (args.size() != 1) return args.empty() ? "no command" : "wrong arguments";
+  static constexpr std::pair<absl::string_view, absl::string_view> kRequests[] =
+      {{"status", "STATUS"},
+       {"ports", "STATUS"},
+       {"flush", "FLUSH"},
+       {"shutdown", "SHUTDOWN"},
+       {"upstream", "UPSTREAM"}};
+  for (const auto& [name, request] : kRequests) {
+    if (args[0] == name) {
+      *command = {args[0], std::string(request), {}};
+      return "";
+    }
+  }
+  return absl::StrCat("unknown command '", args[0], "'");
+}
+
+// Why a STATUS reply cannot answer `ziggyctl ports`; "" when it can.
+std::string PortsProblem(const Value& reply) {
+  const Value* ports = reply.Get("ports");
+  if (ports == nullptr) return "lists no ports in its STATUS";
+  if (ports->kind() != Value::Kind::kMap) {
+    return "answered STATUS with a 'ports' that is not a map of ports";
+  }
+  return "";
+}
+
+// A collector says how many events its files hold; a forwarder syncs its
+// spool and says which index everything below is durable.
+std::string FormatFlush(const Value& reply) {
+  if (reply.Get("written") != nullptr) {
+    return absl::StrCat("flushed: ", Count(Number(reply, "written")),
+                        " events written\n");
+  }
+  if (reply.Get("synced") != nullptr) {
+    return absl::StrCat("flushed: spool synced, every event below index ",
+                        Count(Number(reply, "synced")), " durable\n");
+  }
+  return "flushed\n";
+}
+
+// The text ziggyctl prints for `command`'s reply from `host`.
+std::string FormatReply(const CtlCommand& command, const Value& reply,
+                        absl::string_view host) {
+  if (command.name == "status") {
+    const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+    return FormatStatus(reply, now);
+  }
+  if (command.name == "ports") return FormatPorts(reply, "\n") + "\n";
+  if (command.name == "upstream set") {
+    return absl::StrCat("upstreams set to ", command.args[0].second.AsString(),
+                        "\n");
+  }
+  if (command.name == "upstream") return Text(reply, "upstreams") + "\n";
+  if (command.name == "flush") return FormatFlush(reply);
+  return absl::StrCat("shutting down ", host, "\n");
+}
+
 }  // namespace
 
 // Every line is printed only when its fields are there: a seed-era ziggyd
@@ -252,75 +330,33 @@ std::string FormatStatus(const Value& s, double now) {
 
 int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
            std::ostream& out, std::ostream& err) {
-  const bool upstream_set =
-      args.size() == 3 && args[0] == "upstream" && args[1] == "set";
-  if (args.size() != 1 && !upstream_set) {
-    err << "ziggyctl: " << (args.empty() ? "no command" : "wrong arguments")
-        << "; " << kUsage << "\n";
-    return 1;
-  }
-  const std::string& command = args[0];
-  std::string request;
-  Value::Map request_args;
-  if (upstream_set) {
-    request = "UPSTREAM_SET";
-    request_args.emplace_back("upstreams", args[2]);
-  } else if (command == "upstream") {
-    request = "UPSTREAM";
-  } else if (command == "status") {
-    request = "STATUS";
-  } else if (command == "shutdown") {
-    request = "SHUTDOWN";
-  } else if (command == "flush") {
-    request = "FLUSH";
-  } else if (command == "ports") {
-    request = "STATUS";
-  } else {
-    err << "ziggyctl: unknown command '" << command << "'; " << kUsage << "\n";
+  CtlCommand command;
+  if (std::string error = ParseCommand(args, &command); !error.empty()) {
+    err << "ziggyctl: " << error << "; " << kUsage << "\n";
     return 1;
   }
   absl::StatusOr<Value> reply =
-      CallControl(options.host, request, request_args, options.timeout);
+      CallControl(options.host, command.request, command.args, options.timeout);
   if (!reply.ok()) {
     err << "ziggyctl: " << reply.status().message() << "\n";
     return 1;
   }
-  const Value* ports = reply->Get("ports");
-  if (command == "ports" && ports == nullptr) {
-    err << "ziggyctl: " << options.host << " lists no ports in its STATUS\n";
-    return 1;
+  if (command.name == "ports") {
+    if (std::string problem = PortsProblem(*reply); !problem.empty()) {
+      err << "ziggyctl: " << options.host << " " << problem << "\n";
+      return 1;
+    }
   }
   if (options.json) {
     std::string json;
-    AppendJson(EncodeDocument(command == "ports" ? *ports : *reply), &json)
+    const Value& shown =
+        command.name == "ports" ? *reply->Get("ports") : *reply;
+    AppendJson(EncodeDocument(shown), &json)
         .IgnoreError();  // our own encoding is valid
     out << json << "\n";
     return 0;
   }
-  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
-  if (command == "status") {
-    out << FormatStatus(*reply, now);
-  } else if (command == "ports") {
-    out << FormatPorts(*reply, "\n") << "\n";
-  } else if (upstream_set) {
-    out << "upstreams set to " << args[2] << "\n";
-  } else if (command == "upstream") {
-    out << Text(*reply, "upstreams") << "\n";
-  } else if (command == "flush") {
-    // A collector says how many events its files hold; a forwarder syncs
-    // its spool and says which index everything below is durable.
-    if (reply->Get("written") != nullptr) {
-      out << "flushed: " << Count(Number(*reply, "written"))
-          << " events written\n";
-    } else if (reply->Get("synced") != nullptr) {
-      out << "flushed: spool synced, every event below index "
-          << Count(Number(*reply, "synced")) << " durable\n";
-    } else {
-      out << "flushed\n";
-    }
-  } else {
-    out << "shutting down " << options.host << "\n";
-  }
+  out << FormatReply(command, *reply, options.host);
   return 0;
 }
 

@@ -1,9 +1,17 @@
 #include "ctl/ctl.h"
 
+#include <algorithm>
+#include <atomic>
+#include <cmath>
 #include <sstream>
+#include <thread>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/net/endpoint.h"
+#include "client/format/event.h"
 #include "gtest/gtest.h"
+#include "zmq.hpp"
 
 namespace ziggy {
 namespace {
@@ -52,6 +60,192 @@ TEST(CtlTest, UsageErrors) {
   EXPECT_EQ(RunCtl({"frobnicate"}, {}, out, err), 1);
   EXPECT_NE(err.str().find("unknown command 'frobnicate'"), std::string::npos);
   EXPECT_TRUE(out.str().empty());
+}
+
+// A daemon's control port that answers every request with `reply`, from its
+// own thread, and keeps the last request it got.
+class CannedDaemon {
+ public:
+  explicit CannedDaemon(const Value& reply)
+      : reply_(EncodeDocument(reply)),
+        socket_(context_, zmq::socket_type::rep) {
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.set(zmq::sockopt::rcvtimeo, 20);
+    socket_.bind("tcp://127.0.0.1:*");
+    options_.host = absl::StrCat(
+        "127.0.0.1:", EndpointPort(socket_.get(zmq::sockopt::last_endpoint)));
+    options_.timeout = absl::Seconds(10);
+    thread_ = std::thread([this] { Serve(); });
+  }
+  ~CannedDaemon() {
+    stop_ = true;
+    thread_.join();
+  }
+
+  const CtlOptions& options() const { return options_; }
+  // Runs ziggyctl `args`; its exit code, and what it printed.
+  int Run(const std::vector<std::string>& args, bool json = false) {
+    out_.str("");
+    err_.str("");
+    CtlOptions options = options_;
+    options.json = json;
+    return RunCtl(args, options, out_, err_);
+  }
+  std::string out() const { return out_.str(); }
+  std::string err() const { return err_.str(); }
+  // The last request, decoded (after Run returned).
+  Value request() const { return *DecodeDocument(request_); }
+
+ private:
+  void Serve() {
+    while (!stop_) {
+      zmq::message_t message;
+      if (!socket_.recv(message)) continue;
+      request_ = message.to_string();
+      socket_.send(zmq::buffer(reply_));
+    }
+  }
+
+  const std::string reply_;
+  zmq::context_t context_{1};
+  zmq::socket_t socket_;
+  CtlOptions options_;
+  std::atomic<bool> stop_{false};
+  std::string request_;  // written before the reply is sent
+  std::thread thread_;
+  std::ostringstream out_, err_;
+};
+
+size_t Lines(const std::string& text) {
+  return static_cast<size_t>(std::count(text.begin(), text.end(), '\n'));
+}
+
+const Value kPorts(Value::Map{
+    {"control", 3513}, {"collect", 3514}, {"stream", 41234}});
+
+TEST(CtlTest, PortsListsTheBoundPorts) {
+  CannedDaemon daemon(Value(Value::Map{{"ports", kPorts}}));
+  EXPECT_EQ(daemon.Run({"ports"}), 0) << daemon.err();
+  EXPECT_EQ(daemon.out(), "control 3513\ncollect 3514\nstream 41234\n");
+  EXPECT_EQ(daemon.request(), Value(Value::Map{{"cmd", "STATUS"}}));
+  EXPECT_EQ(daemon.Run({"ports"}, /*json=*/true), 0) << daemon.err();
+  EXPECT_EQ(daemon.out(),
+            "{\"control\":3513,\"collect\":3514,\"stream\":41234}\n");
+}
+
+// A STATUS without `ports`, or with one that is not a map: one line on
+// stderr saying so, exit 1, nothing on stdout, with or without --json.
+TEST(CtlTest, PortsWithoutAPortsMapIsAOneLineError) {
+  const std::vector<std::pair<Value, std::string>> replies = {
+      {Value(Value::Map{{"last", 1.0}}), "lists no ports in its STATUS"},
+      {Value(Value::Map{{"ports", 3513}}), "'ports' that is not a map"},
+      {Value(Value::Map{{"ports", "3513"}}), "'ports' that is not a map"},
+      {Value(Value::Map{{"ports", Value::MakeList({3513})}}),
+       "'ports' that is not a map"},
+  };
+  for (const auto& [reply, why] : replies) {
+    for (const bool json : {false, true}) {
+      CannedDaemon daemon(reply);
+      EXPECT_EQ(daemon.Run({"ports"}, json), 1) << reply.DebugString();
+      EXPECT_EQ(daemon.out(), "") << reply.DebugString();
+      EXPECT_EQ(Lines(daemon.err()), 1u) << daemon.err();
+      EXPECT_EQ(daemon.err().rfind("ziggyctl: " + daemon.options().host, 0), 0u)
+          << daemon.err();
+      EXPECT_NE(daemon.err().find(why), std::string::npos) << daemon.err();
+    }
+  }
+}
+
+TEST(CtlTest, StatusSkipsAPortsLineItCannotFill) {
+  for (const Value& ports : {Value(3513), Value(Value::Map{}),
+                             Value(Value::Map{{"control", "x"}})}) {
+    CannedDaemon daemon(
+        Value(Value::Map{{"daemon", "ziggyd"}, {"ports", ports}}));
+    EXPECT_EQ(daemon.Run({"status"}), 0) << daemon.err();
+    EXPECT_EQ(daemon.out().find("ports"), std::string::npos) << daemon.out();
+    EXPECT_EQ(daemon.out().rfind("ziggyd\n", 0), 0u) << daemon.out();
+  }
+  CannedDaemon daemon(Value(Value::Map{{"ports", kPorts}}));
+  EXPECT_EQ(daemon.Run({"status"}), 0) << daemon.err();
+  EXPECT_NE(daemon.out().find(
+                "ports       control 3513, collect 3514, stream 41234\n"),
+            std::string::npos)
+      << daemon.out();
+}
+
+// Each command sends its request and prints its own line.
+TEST(CtlTest, EachCommandSendsItsRequestAndPrintsItsReply) {
+  struct Case {
+    std::vector<std::string> args;
+    Value reply;
+    Value request;
+    std::string printed;  // "{host}" stands for the daemon's address
+  };
+  const std::vector<Case> cases = {
+      {{"flush"},
+       Value(Value::Map{{"written", 1234}}),
+       Value(Value::Map{{"cmd", "FLUSH"}}),
+       "flushed: 1,234 events written\n"},
+      {{"flush"},
+       Value(Value::Map{{"synced", 99}}),
+       Value(Value::Map{{"cmd", "FLUSH"}}),
+       "flushed: spool synced, every event below index 99 durable\n"},
+      {{"flush"},
+       Value(Value::Map{}),
+       Value(Value::Map{{"cmd", "FLUSH"}}),
+       "flushed\n"},
+      {{"shutdown"},
+       Value(Value::Map{}),
+       Value(Value::Map{{"cmd", "SHUTDOWN"}}),
+       "shutting down {host}\n"},
+      {{"upstream"},
+       Value(Value::Map{{"upstreams", "a:1,b:2"}}),
+       Value(Value::Map{{"cmd", "UPSTREAM"}}),
+       "a:1,b:2\n"},
+      {{"upstream", "set", "c:3"},
+       Value(Value::Map{}),
+       Value(Value::Map{{"cmd", "UPSTREAM_SET"}, {"upstreams", "c:3"}}),
+       "upstreams set to c:3\n"},
+  };
+  for (const Case& c : cases) {
+    CannedDaemon daemon(c.reply);
+    EXPECT_EQ(daemon.Run(c.args), 0) << daemon.err();
+    EXPECT_EQ(daemon.request(), c.request) << c.args[0];
+    std::string printed = c.printed;
+    if (size_t at = printed.find("{host}"); at != std::string::npos) {
+      printed.replace(at, 6, daemon.options().host);
+    }
+    EXPECT_EQ(daemon.out(), printed);
+  }
+}
+
+TEST(CtlTest, WrongArgumentsAreRefusedBeforeAnythingIsSent) {
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{{"status", "x"},
+                                             {"upstream", "set"},
+                                             {"upstream", "get", "a:1"},
+                                             {"upstream set"}}) {
+    std::ostringstream out, err;
+    CtlOptions options;
+    options.host = "127.0.0.1:1";  // nobody: a request would time out
+    options.timeout = absl::Seconds(30);
+    EXPECT_EQ(RunCtl(args, options, out, err), 1) << args[0];
+    EXPECT_EQ(Lines(err.str()), 1u) << err.str();
+    EXPECT_TRUE(out.str().empty());
+  }
+}
+
+TEST(CtlTest, HostileNumbersPrintAsZeroOrTheirLimit) {
+  const Value status(Value::Map{
+      {"uptime", 1e300},
+      {"received", -5},
+      {"received_bytes", std::nan("")},
+      {"dropped", Value(Value::Map{{"malformed", -1}, {"a.b\x1b", 2}})},
+  });
+  const std::string text = FormatStatus(status, 1000.0);
+  EXPECT_NE(text.find("received    0 events (0 B)"), std::string::npos) << text;
+  EXPECT_NE(text.find("dropped     2 (a.b\\x1b 2)"), std::string::npos) << text;
+  EXPECT_NE(text.find(", up "), std::string::npos) << text;
 }
 
 }  // namespace

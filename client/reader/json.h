@@ -1,6 +1,7 @@
 // BSON to JSON, for tools and reports (ziggyview, ziggyctl --json).
 //
 // The output is valid JSON (RFC 8259) for any BSON input:
+// clang-format off
 //   double           shortest round-trip decimal; NaN and +-Infinity, which
 //                    JSON lacks, become the strings "NaN", "Infinity",
 //                    "-Infinity"
@@ -10,14 +11,20 @@
 //   document, array  object, array
 //   bool, null       true/false, null
 // and the rest as MongoDB Extended JSON v2:
-//   binary     {"$binary": {"base64": "...", "subType": "00"}}
-//   ObjectId   {"$oid": "..."}          datetime  {"$date": {"$numberLong":
-//   "ms"}} regex      {"$regularExpression": {"pattern": "...", "options":
-//   "..."}} timestamp  {"$timestamp": {"t": 1, "i": 2}} decimal128
-//   {"$numberDecimal": "..."}  code {"$code": "..."} code with scope {"$code":
-//   "...", "$scope": {...}}  symbol {"$symbol": "..."} DBPointer {"$dbPointer":
-//   {"$ref": "...", "$id": {"$oid": "..."}}} undefined  {"$undefined": true}
-//   min/max key {"$minKey": 1} / {"$maxKey": 1}
+//   binary           {"$binary": {"base64": "...", "subType": "00"}}
+//   ObjectId         {"$oid": "..."}
+//   datetime         {"$date": {"$numberLong": "ms"}}
+//   regex            {"$regularExpression": {"pattern": "...",
+//                                           "options": "..."}}
+//   timestamp        {"$timestamp": {"t": 1, "i": 2}}
+//   decimal128       {"$numberDecimal": "..."}
+//   code             {"$code": "..."}
+//   code with scope  {"$code": "...", "$scope": {...}}
+//   symbol           {"$symbol": "..."}
+//   DBPointer        {"$dbPointer": {"$ref": "...", "$id": {"$oid": "..."}}}
+//   undefined        {"$undefined": true}
+//   min/max key      {"$minKey": 1} / {"$maxKey": 1}
+// clang-format on
 //
 // Thread-safety: reentrant.
 
