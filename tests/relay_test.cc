@@ -110,26 +110,9 @@ int64_t Int(const Value& reply, absl::string_view key) {
   return v != nullptr && v->kind() == Value::Kind::kInt ? v->AsInt() : -1;
 }
 
-TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
-  const std::string logs = TempDir("logs");
-  auto collector = Ziggyd::Start(logs);
-  ASSERT_NE(collector, nullptr);
-  Peer peer(collector->relay());
-
-  // ping
-  bson_t* ping = BCON_NEW("ping", BCON_BOOL(true));
-  const std::string ping_bytes(
-      reinterpret_cast<const char*>(bson_get_data(ping)), ping->len);
-  bson_destroy(ping);
-  EXPECT_NE(peer.Call({ping_bytes}).Get("pong"), nullptr);
-
-  // A good batch: acknowledged with its end once durable.
-  const std::string first = Events(0, 3);
-  Value reply = peer.Batch(For(0, 3, first), first);
-  EXPECT_EQ(Int(reply, "ack"), 3) << reply.DebugString();
-
-  // Hostile headers and payloads: each answered {error}, nothing written.
-  const std::string next = Events(3, 5);
+// Batches for indexes 3-4 (`next`), each broken in one way, by name.
+std::vector<std::pair<std::string, std::vector<std::string>>> HostileBatches(
+    const std::string& next) {
   std::vector<std::pair<std::string, std::vector<std::string>>> hostile;
   hostile.push_back({"garbage header", {"\x05\x00\x00\x00", next}});
   hostile.push_back({"not BSON at all", {"hello", next}});
@@ -158,6 +141,30 @@ TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
   hostile.push_back({"broken framing", {Encode(For(3, 5, torn)), torn}});
   hostile.push_back({"three frames", {Encode(For(3, 5, next)), next, "x"}});
   hostile.push_back({"header alone", {Encode(For(3, 5, next))}});
+  return hostile;
+}
+
+TEST(RelayTest, AnswersAsDocumentedAndContainsHostileBatches) {
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  Peer peer(collector->relay());
+
+  // ping
+  bson_t* ping = BCON_NEW("ping", BCON_BOOL(true));
+  const std::string ping_bytes(
+      reinterpret_cast<const char*>(bson_get_data(ping)), ping->len);
+  bson_destroy(ping);
+  EXPECT_NE(peer.Call({ping_bytes}).Get("pong"), nullptr);
+
+  // A good batch: acknowledged with its end once durable.
+  const std::string first = Events(0, 3);
+  Value reply = peer.Batch(For(0, 3, first), first);
+  EXPECT_EQ(Int(reply, "ack"), 3) << reply.DebugString();
+
+  // Hostile headers and payloads: each answered {error}, nothing written.
+  const std::string next = Events(3, 5);
+  const auto hostile = HostileBatches(next);
   for (const auto& [what, frames] : hostile) {
     EXPECT_TRUE(IsError(peer.Call(frames))) << what;
   }
