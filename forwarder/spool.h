@@ -138,7 +138,9 @@ class Spool {
   uint64_t sync_errors() const { return sync_errors_.load(); }
 
   // Reads events with index >= from, at most max_events / about max_bytes.
-  // An empty batch when there is nothing at or after `from` yet.
+  // An empty batch when there is nothing at or after `from` yet. When a
+  // segment cannot be read, its error (an empty batch, nothing skipped: try
+  // again).
   absl::Status Read(int64_t from, size_t max_events, size_t max_bytes,
                     SpoolBatch* batch);
 
