@@ -25,7 +25,10 @@ int OpenFlags(const OpenOptions& options) {
   if (!options.append) {
     flags |= O_RDONLY;
   } else {
-    flags |= (options.read ? O_RDWR : O_WRONLY) | O_APPEND;
+    flags |= options.read ? O_RDWR : O_WRONLY;
+    // An emptied file is written in order from its start, which is its
+    // end: no O_APPEND (the flags ReplaceFileDurably always used).
+    if (!options.truncate) flags |= O_APPEND;
   }
   if (options.create) flags |= O_CREAT;
   if (options.truncate) flags |= O_TRUNC;

@@ -38,12 +38,14 @@
 
 namespace ziggy {
 
-// What an open() asks for. Writes always go to the end of the file.
+// What an open() asks for. Writes go to the end of the file.
 struct OpenOptions {
-  bool read = true;       // Read() allowed
-  bool append = false;    // Append() and Truncate() allowed
-  bool create = false;    // create a missing file with `mode` (less umask)
-  bool truncate = false;  // empty an existing file
+  bool read = true;     // Read() allowed
+  bool append = false;  // Append() and Truncate() allowed
+  bool create = false;  // create a missing file with `mode` (less umask)
+  // Empty an existing file. It is then written sequentially from its
+  // start rather than with O_APPEND (same bytes): do not Truncate() it.
+  bool truncate = false;
   mode_t mode = 0644;
 
   static OpenOptions ReadOnly() { return OpenOptions(); }
