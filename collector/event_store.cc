@@ -51,7 +51,8 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
   const auto verified = verified_sizes_.find(path);
   OpenReport report;
   absl::StatusOr<std::unique_ptr<LogFile>> file = LogFile::Open(
-      path, verified == verified_sizes_.end() ? -1 : verified->second, &report);
+      path, verified == verified_sizes_.end() ? -1 : verified->second, &report,
+      options_.fs);
   if (!report.set_aside.empty()) {
     stats_->corrupt_files.fetch_add(1);
     LOG(ERROR) << "damaged event file set aside as " << report.set_aside << " ("
@@ -73,19 +74,30 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
   return *std::move(file);
 }
 
+bool EventStore::SyncFile(LogFile& file) {
+  const absl::Status s = file.SyncIfWritten();
+  if (s.ok()) return true;
+  stats_->write_errors.fetch_add(1);
+  LOG_EVERY_N(ERROR, 100) << s;
+  if (file.sync_failed() && !durability_lost_) {
+    durability_lost_ = true;
+    LOG(ERROR) << "a failed sync leaves what was written unsure: no relay "
+               << "checkpoint is recorded any more; a restart rolls the "
+               << "files back to the last one";
+  }
+  return false;
+}
+
 bool EventStore::CloseFile(std::unique_ptr<LogFile>& file, bool sync) {
   if (file == nullptr) return true;
   FlushFile(*file);
-  if (sync || on_close_) {
-    if (absl::Status s = file->SyncIfWritten(); !s.ok()) {
-      // Not durable: the file stays open (and out of any checkpoint's
-      // "closed" record) until a sync succeeds.
-      stats_->write_errors.fetch_add(1);
-      LOG_EVERY_N(ERROR, 100) << s;
-      return false;
-    }
+  const bool durable = !(sync || on_close_) || SyncFile(*file);
+  // Once durability is lost no closed length is reported either: a
+  // checkpoint's record of the file keeps it at its last checkpointed
+  // length, which a restart rolls it back to.
+  if (on_close_ && durable && !durability_lost_) {
+    on_close_(file->path(), file->size());
   }
-  if (on_close_) on_close_(file->path(), file->size());
   const bool whole = file->pending_records() == 0;
   if (!whole) {
     stats_->dropped_write_error.fetch_add(file->pending_records());
@@ -98,7 +110,7 @@ bool EventStore::CloseFile(std::unique_ptr<LogFile>& file, bool sync) {
   }
   file.reset();
   stats_->open_files.fetch_sub(1);
-  return whole;
+  return whole && durable;
 }
 
 bool EventStore::FlushFile(LogFile& file) {
@@ -205,10 +217,10 @@ bool EventStore::Rotate(absl::string_view key, Slot& slot, int64_t block) {
   // Once everything for the old block is written.
   if (!slot.waiting_sizes.empty() && !OpenNow(key, slot)) return false;
   if (slot.file != nullptr &&
-      (slot.file->needs_repair() || !FlushFile(*slot.file) ||
-       !CloseFile(slot.file, false))) {
+      (slot.file->needs_repair() || !FlushFile(*slot.file))) {
     return false;
   }
+  CloseFile(slot.file, false);  // written: closed even if its sync fails
   slot.block = block;
   return true;
 }
@@ -302,14 +314,10 @@ bool EventStore::SyncOpenFiles(
     if (slot.file == nullptr) continue;
     if (slot.file->needs_repair()) Reopen(slot);
     ok = !slot.file->needs_repair() && FlushFile(*slot.file) && ok;
-    if (absl::Status s = slot.file->SyncIfWritten(); !s.ok()) {
-      stats_->write_errors.fetch_add(1);
-      LOG_EVERY_N(ERROR, 100) << s;
-      ok = false;
-    }
+    ok = SyncFile(*slot.file) && ok;
     lengths->emplace_back(slot.file->path(), slot.file->size());
   }
-  return ok;
+  return ok && !durability_lost_;
 }
 
 bool EventStore::CloseAll(bool sync) {
@@ -329,15 +337,8 @@ bool EventStore::CloseAll(bool sync) {
       StopWaiting(slot);
     }
     if (slot.file != nullptr && slot.file->needs_repair()) Reopen(slot);
-    if (!CloseFile(slot.file, sync)) {
-      whole = false;
-      // Given up on: what it holds is counted as dropped.
-      if (slot.file != nullptr) {
-        stats_->dropped_write_error.fetch_add(slot.file->pending_records());
-        slot.file.reset();
-        stats_->open_files.fetch_sub(1);
-      }
-    }
+    // Given up on: what it could not write is counted as dropped.
+    if (!CloseFile(slot.file, sync)) whole = false;
   }
   slots_.clear();
   to_open_.clear();

@@ -31,6 +31,14 @@
 // events the disk refused is neither rotated nor evicted until they are
 // written.
 //
+// A failed fdatasync() is final (see log_file.h): the file is closed
+// without being reported to on_close, durability_lost() turns true, and
+// SyncOpenFiles() fails from then on, so no relay checkpoint can claim what
+// was written as durable; a restart rolls the files back to the last
+// checkpoint instead.
+//
+// Every file operation goes through StoreOptions::fs.
+//
 // Thread-safety: none; owned by the collector's writer thread.
 
 #ifndef ZIGGY_COLLECTOR_EVENT_STORE_H_
@@ -53,6 +61,7 @@
 #include "absl/time/time.h"
 #include "collector/log_file.h"
 #include "collector/stats.h"
+#include "common/file_system.h"
 
 namespace ziggy {
 
@@ -69,6 +78,8 @@ struct StoreOptions {
   size_t max_types_per_day = 10000;
   // Time OpenWaitingFiles() may spend per call (it opens at least one).
   absl::Duration open_slice = absl::Milliseconds(20);
+  // Every file operation; not owned, must outlive the store.
+  FileSystem* fs = FileSystem::Default();
 };
 
 class EventStore {
@@ -115,8 +126,13 @@ class EventStore {
   bool CloseAll(bool sync);
 
   // Flushes and fdatasync()s every open file written since its last sync;
-  // *lengths gets every open file's path and size. False if any failed.
+  // *lengths gets every open file's path and size. False if any failed,
+  // and always once durability_lost().
   bool SyncOpenFiles(std::vector<std::pair<std::string, off_t>>* lengths);
+
+  // A file's fdatasync() failed: what this process wrote may not be on the
+  // disk, whatever later syncs say. Stays true.
+  bool durability_lost() const { return durability_lost_; }
 
   // Called with each file's path and size when it is opened, before
   // anything is appended to it.
@@ -163,9 +179,12 @@ class EventStore {
   // Flushes `file` and accounts for it; false on failure.
   bool FlushFile(LogFile& file);
   // Flushes, syncs if `sync` or on_close_ is set, and closes *file (then
-  // null). A file whose sync fails stays open, and false is returned; so is
-  // false when records could not be written (then dropped and counted).
+  // null). False when records could not be written (then dropped and
+  // counted) or the sync failed (then on_close_ is not called: no later
+  // sync could vouch for the file).
   bool CloseFile(std::unique_ptr<LogFile>& file, bool sync);
+  // SyncIfWritten(), counting a failure; false then.
+  bool SyncFile(LogFile& file);
   // Closes the least recently used file once what it holds is written; if
   // the disk refuses that, none (max_open_files is exceeded until it
   // recovers, rather than losing events).
@@ -193,6 +212,7 @@ class EventStore {
   // Sizes this process left files at, so reopening skips the scan.
   absl::flat_hash_map<std::string, off_t> verified_sizes_;
   size_t pending_bytes_ = 0;
+  bool durability_lost_ = false;
   std::function<void(const std::string&, off_t)> on_open_;
   std::function<void(const std::string&, off_t)> on_close_;
 };

@@ -69,11 +69,14 @@ void EventWriter::Checkpoint() {
   last_checkpoint_ = absl::Now();
   std::vector<std::pair<std::string, off_t>> lengths;
   const bool synced = store_.SyncOpenFiles(&lengths);
-  // Once an event was dropped, no checkpoint may be recorded again: the
+  // Once an event was dropped (or a sync failed: what was written is
+  // unsure), no checkpoint may be recorded again: the
   // receiver already counts its batch as seen, so acknowledging anything
   // after it would make the forwarder's resend look like a duplicate. A
   // restart rolls back to the last checkpoint and takes the resends.
-  if (stats_->dropped_write_error.load() != 0) given_up_ = true;
+  if (stats_->dropped_write_error.load() != 0 || store_.durability_lost()) {
+    given_up_ = true;
+  }
   if (!synced || given_up_) return;
   // Single writer: nothing was appended since SyncOpenFiles() flushed.
   const uint64_t written = stats_->written.load();

@@ -1,13 +1,10 @@
 #include "collector/log_file.h"
 
-#include <errno.h>
-#include <fcntl.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/reader/reader.h"
@@ -16,76 +13,97 @@
 namespace ziggy {
 namespace {
 
-// Scans `fd` from the start. Returns the length of its whole records, or -1
-// with *damage set when something other than a torn tail is wrong.
-off_t ScanRecords(int fd, std::string* damage) {
+constexpr size_t kScanChunk = 1 << 20;
+
+// Scans `file` (`size` bytes) from the start, a chunk at a time. Returns
+// the length of its whole records, or -1 with *damage set when something
+// other than a torn tail is wrong (a torn tail sets *damage too).
+absl::StatusOr<off_t> ScanRecords(File& file, uint64_t size,
+                                  std::string* damage) {
   ReaderOptions options;
   options.validate = false;  // lengths and terminators: fast, enough to append
-  DocumentReader reader(fd, options);
-  absl::string_view doc;
-  while (reader.Next(&doc)) {
+  std::string chunk;
+  uint64_t offset = 0;  // of chunk[0]; whole records before it
+  size_t want = kScanChunk;
+  while (offset < size) {
+    if (absl::Status s = file.Read(offset, want, &chunk); !s.ok()) return s;
+    const bool last = chunk.size() < want || offset + chunk.size() >= size;
+    DocumentReader reader(chunk, options);
+    absl::string_view doc;
+    while (reader.Next(&doc)) {
+    }
+    if (!reader.status().ok()) {
+      *damage = std::string(reader.status().message());
+      if (offset > 0) *damage = absl::StrCat("at ", offset, ": ", *damage);
+    }
+    if (!reader.status().ok() && !reader.torn_tail()) return -1;
+    offset += reader.offset();
+    if (last) break;
+    want = kScanChunk;
+    if (reader.torn_tail() && chunk.size() - reader.offset() >= 4) {
+      // A document larger than a chunk: read it whole next time.
+      const uint32_t declared =
+          absl::little_endian::Load32(chunk.data() + reader.offset());
+      want = std::max<size_t>(want, declared);
+    }
+    if (reader.torn_tail()) damage->clear();  // it continues in the next
   }
-  if (reader.status().ok() || reader.torn_tail()) {
-    if (!reader.status().ok()) *damage = std::string(reader.status().message());
-    return static_cast<off_t>(reader.offset());
-  }
-  *damage = std::string(reader.status().message());
-  return -1;
+  return static_cast<off_t>(offset);
 }
 
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<LogFile>> LogFile::Open(const std::string& path,
                                                        off_t verified_size,
-                                                       OpenReport* report) {
-  if (absl::Status s = MakeDirectories(path.substr(0, path.rfind('/')));
+                                                       OpenReport* report,
+                                                       FileSystem* fs) {
+  if (absl::Status s = MakeDirectories(path.substr(0, path.rfind('/')), fs);
       !s.ok()) {
     return s;
   }
   for (int attempt = 0; attempt < 2; ++attempt) {
-    const int fd =
-        open(path.c_str(), O_RDWR | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-    if (fd < 0) return ErrnoStatus("cannot open", path);
-    struct stat st;
-    if (fstat(fd, &st) != 0) {
-      const absl::Status status = ErrnoStatus("cannot stat", path);
-      close(fd);
-      return status;
-    }
-    off_t size = st.st_size;
-    if (size > 0 && size != verified_size) {
-      std::string damage;
-      const off_t whole = ScanRecords(fd, &damage);
-      if (whole < 0) {
-        // Damage inside: keep the file whole, start a new one beside it.
-        close(fd);
-        report->damage = damage;
-        report->set_aside =
-            absl::StrCat(path, ".corrupt-", absl::ToUnixSeconds(absl::Now()));
-        if (rename(path.c_str(), report->set_aside.c_str()) != 0) {
-          return ErrnoStatus("cannot set aside corrupt", path);
-        }
-        continue;
-      }
-      if (whole < size) {
-        if (ftruncate(fd, whole) != 0) {
-          const absl::Status status =
-              ErrnoStatus("cannot repair torn tail of", path);
-          close(fd);
-          return status;
-        }
-        report->damage = damage;
-        report->repaired_bytes = static_cast<uint64_t>(size - whole);
-        size = whole;
-      }
-    }
-    return std::unique_ptr<LogFile>(
-        new LogFile(path, fd, size, st.st_dev, st.st_ino));
+    absl::StatusOr<std::unique_ptr<LogFile>> file =
+        OpenOnce(path, verified_size, report, fs);
+    if (!file.ok() || *file != nullptr) return file;
   }
   return absl::InternalError(absl::StrCat("cannot open ", path));
 }
 
-LogFile::~LogFile() { close(fd_); }
+absl::StatusOr<std::unique_ptr<LogFile>> LogFile::OpenOnce(
+    const std::string& path, off_t verified_size, OpenReport* report,
+    FileSystem* fs) {
+  OpenOptions options = OpenOptions::Append(/*create=*/true);
+  options.read = true;
+  absl::StatusOr<std::unique_ptr<File>> file = fs->Open(path, options);
+  if (!file.ok()) return file.status();
+  absl::StatusOr<FileInfo> info = (*file)->Stat();
+  if (!info.ok()) return info.status();
+  off_t size = static_cast<off_t>(info->size);
+  if (size > 0 && size != verified_size) {
+    std::string damage;
+    absl::StatusOr<off_t> whole = ScanRecords(**file, info->size, &damage);
+    if (!whole.ok()) return whole.status();
+    if (*whole < 0) {
+      // Damage inside: keep the file whole, start a new one beside it.
+      file->reset();
+      report->damage = damage;
+      report->set_aside =
+          absl::StrCat(path, ".corrupt-", absl::ToUnixSeconds(absl::Now()));
+      if (absl::Status s = fs->Rename(path, report->set_aside); !s.ok()) {
+        return s;
+      }
+      return nullptr;
+    }
+    if (*whole < size) {
+      if (absl::Status s = (*file)->Truncate(*whole); !s.ok()) return s;
+      report->damage = damage;
+      report->repaired_bytes = static_cast<uint64_t>(size - *whole);
+      size = *whole;
+    }
+  }
+  return std::unique_ptr<LogFile>(
+      new LogFile(path, fs, *std::move(file), size, *info));
+}
 
 void LogFile::Append(absl::string_view record) {
   pending_.Append(record);
@@ -109,17 +127,8 @@ void LogFile::Consume(size_t bytes) {
 absl::Status LogFile::Flush() {
   last_flushed_records_ = 0;
   size_t written = 0;
-  absl::Status status;
-  while (written < pending_.size()) {
-    const ssize_t n =
-        write(fd_, pending_.data() + written, pending_.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      status = ErrnoStatus("cannot write", path_);
-      break;
-    }
-    written += static_cast<size_t>(n);
-  }
+  const absl::Status status = file_->Append(
+      absl::string_view(pending_.data(), pending_.size()), &written);
   size_ += static_cast<off_t>(written);
   if (written == pending_.size()) {
     last_flushed_records_ = record_ends_.size();
@@ -134,27 +143,33 @@ absl::Status LogFile::Flush() {
 }
 
 absl::Status LogFile::Sync() {
-  if (fdatasync(fd_) != 0) return ErrnoStatus("cannot sync", path_);
+  if (sync_failed_) {
+    return absl::DataLossError(absl::StrCat(
+        "an earlier fdatasync of ", path_,
+        " failed: what was written before it may not be on the disk"));
+  }
+  if (absl::Status s = file_->Sync(); !s.ok()) {
+    sync_failed_ = true;
+    return s;
+  }
   synced_size_ = size_;
   constexpr off_t kPage = 4096;
   const off_t whole_pages = size_ / kPage * kPage;
   if (whole_pages > dropped_until_) {
     // Advice only: a failure changes nothing but memory use.
-    posix_fadvise(fd_, dropped_until_, whole_pages - dropped_until_,
-                  POSIX_FADV_DONTNEED);
+    file_->DropCache(dropped_until_, whole_pages - dropped_until_);
     dropped_until_ = whole_pages;
   }
   return absl::OkStatus();
 }
 
 absl::Status LogFile::SyncIfWritten() {
-  return size_ == synced_size_ ? absl::OkStatus() : Sync();
+  return size_ == synced_size_ && !sync_failed_ ? absl::OkStatus() : Sync();
 }
 
 bool LogFile::Removed() const {
-  struct stat st;
-  return stat(path_.c_str(), &st) != 0 || st.st_dev != dev_ ||
-         st.st_ino != ino_;
+  absl::StatusOr<FileInfo> info = fs_->Stat(path_);
+  return !info.ok() || !info->SameFile(identity_);
 }
 
 void LogFile::MovePendingTo(LogFile* other) {

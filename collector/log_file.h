@@ -20,6 +20,14 @@
 // last, partly written page is kept, so appending never reads it back.
 // Readers of the files (ziggyview) read them from disk.
 //
+// A failed Sync() is final: after a failed fdatasync() a later one may
+// succeed without the lost writes reaching the disk (Linux reports a failed
+// writeback once), so every later Sync() fails too (kDataLoss) and the
+// file can never again be claimed durable. Reopening it (a new LogFile)
+// starts afresh.
+//
+// Every file operation goes through the FileSystem given to Open().
+//
 // Thread-safety: none; owned by the collector's writer thread.
 
 #ifndef ZIGGY_COLLECTOR_LOG_FILE_H_
@@ -35,6 +43,7 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "client/format/byte_buffer.h"
+#include "common/file_system.h"
 
 namespace ziggy {
 
@@ -49,11 +58,11 @@ class LogFile {
  public:
   // Creates parent directories and the file as needed. `verified_size`: a
   // size this process itself left the file at (skips the scan when the file
-  // still has it), or -1.
-  static absl::StatusOr<std::unique_ptr<LogFile>> Open(const std::string& path,
-                                                       off_t verified_size,
-                                                       OpenReport* report);
-  ~LogFile();
+  // still has it), or -1. `fs` must outlive the file.
+  static absl::StatusOr<std::unique_ptr<LogFile>> Open(
+      const std::string& path, off_t verified_size, OpenReport* report,
+      FileSystem* fs = FileSystem::Default());
+  ~LogFile() = default;
 
   LogFile(const LogFile&) = delete;
   LogFile& operator=(const LogFile&) = delete;
@@ -65,9 +74,13 @@ class LogFile {
   absl::Status Flush();
 
   // fdatasync(), then drops the synced whole pages from the page cache.
+  // kDataLoss without trying once a sync has failed (see above).
   absl::Status Sync();
-  // fdatasync() if anything was written since the last sync.
+  // fdatasync() if anything was written since the last sync (or one
+  // failed).
   absl::Status SyncIfWritten();
+  // A Sync() failed: what was written may not be on the disk, ever.
+  bool sync_failed() const { return sync_failed_; }
 
   // True when the path no longer names this file (removed or replaced).
   bool Removed() const;
@@ -87,18 +100,28 @@ class LogFile {
   void MovePendingTo(LogFile* other);
 
  private:
-  LogFile(std::string path, int fd, off_t size, dev_t dev, ino_t ino)
-      : path_(std::move(path)), fd_(fd), size_(size), dev_(dev), ino_(ino) {}
+  LogFile(std::string path, FileSystem* fs, std::unique_ptr<File> file,
+          off_t size, FileInfo identity)
+      : path_(std::move(path)),
+        fs_(fs),
+        file_(std::move(file)),
+        size_(size),
+        identity_(identity) {}
+  // Opens the file once: a damaged one is set aside and nullptr returned.
+  static absl::StatusOr<std::unique_ptr<LogFile>> OpenOnce(
+      const std::string& path, off_t verified_size, OpenReport* report,
+      FileSystem* fs);
   // Drops the first `bytes` written bytes' whole records from the buffer.
   void Consume(size_t bytes);
 
   const std::string path_;
-  const int fd_;
+  FileSystem* const fs_;
+  const std::unique_ptr<File> file_;
   off_t size_;
   off_t synced_size_ = -1;
   off_t dropped_until_ = 0;  // pages below were handed back to the kernel
-  const dev_t dev_;
-  const ino_t ino_;
+  const FileInfo identity_;  // which file path_ named when opened
+  bool sync_failed_ = false;
   ByteBuffer pending_;
   std::vector<uint32_t> record_ends_;  // offsets in pending_
   bool needs_repair_ = false;

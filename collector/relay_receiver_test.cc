@@ -71,6 +71,13 @@ std::vector<std::string> WrittenEvents(const std::string& root) {
   return docs;
 }
 
+RelayReply Failure(std::string why) {
+  RelayReply reply;
+  reply.kind = RelayReply::Kind::kError;
+  reply.error = std::move(why);
+  return reply;
+}
+
 class RelayReceiverTest : public ::testing::Test {
  protected:
   void SetUp() override {
@@ -130,12 +137,11 @@ class RelayReceiverTest : public ::testing::Test {
         absl::StatusOr<RelayReply> parsed = ParseRelayReply(
             absl::string_view(reply.data<char>(), reply.size()));
         EXPECT_TRUE(parsed.ok()) << parsed.status();
-        return parsed.ok() ? *parsed : RelayReply{RelayReply::Kind::kError};
+        if (parsed.ok()) return *parsed;
+        return Failure(parsed.status().ToString());
       }
     }
-    RelayReply timeout{RelayReply::Kind::kError};
-    timeout.error = "no reply within 10 s";
-    return timeout;
+    return Failure("no reply within 10 s");
   }
 
   RelayReply Send(const RelayHeader& header, const std::string& payload) {

@@ -1,12 +1,7 @@
 #include "forwarder/spool.h"
 
-#include <dirent.h>
-#include <errno.h>
-#include <fcntl.h>
 #include <pthread.h>
 #include <string.h>
-#include <sys/stat.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <random>
@@ -21,14 +16,12 @@
 #include "absl/time/clock.h"
 #include "client/format/event.h"
 #include "common/durable_file.h"
-#include "forwarder/crc32c.h"
 #include "glog/logging.h"
 
 namespace ziggy {
 namespace {
 
-constexpr size_t kHeader = 16;  // u32 size, u32 crc, u64 index
-constexpr uint32_t kMaxRecord = 16 << 20;
+constexpr size_t kHeader = kSpoolRecordHeader;
 constexpr size_t kReadChunk = 1 << 20;
 // How far ahead indexes are reserved (see Reserve()): an unclean stop skips
 // at most this many.
@@ -36,9 +29,10 @@ constexpr int64_t kReserve = int64_t{1} << 24;
 constexpr char kReservedFile[] = "reserved";
 
 // An integer field of a small BSON mark file; 0 when absent or unreadable.
-int64_t ReadMark(const std::string& dir, const char* file, const char* key) {
+int64_t ReadMark(FileSystem* fs, const std::string& dir, const char* file,
+                 const char* key) {
   absl::StatusOr<Value> mark =
-      DecodeDocument(ReadFileOrEmpty(absl::StrCat(dir, "/", file)));
+      DecodeDocument(ReadFileOrEmpty(absl::StrCat(dir, "/", file), fs));
   if (!mark.ok() || mark->Get(key) == nullptr ||
       mark->Get(key)->kind() != Value::Kind::kInt) {
     return 0;
@@ -51,28 +45,6 @@ constexpr size_t kMaxStaged = 256 << 10;
 
 std::string SegmentName(int64_t first) {
   return absl::StrFormat("seg-%020d.log", first);
-}
-
-uint32_t RecordCrc(absl::string_view index_and_event) {
-  return Crc32c(0, index_and_event);
-}
-
-enum class Parse { kRecord, kIncomplete, kBad };
-
-// A record at data[at...]: its index and event.
-Parse ParseRecord(absl::string_view data, size_t at, int64_t* index,
-                  absl::string_view* event, size_t* length) {
-  if (data.size() - at < kHeader) return Parse::kIncomplete;
-  const char* p = data.data() + at;
-  const uint32_t size = absl::little_endian::Load32(p);
-  if (size > kMaxRecord) return Parse::kBad;
-  if (data.size() - at < kHeader + size) return Parse::kIncomplete;
-  const uint32_t crc = absl::little_endian::Load32(p + 4);
-  if (RecordCrc(absl::string_view(p + 8, 8 + size)) != crc) return Parse::kBad;
-  *index = static_cast<int64_t>(absl::little_endian::Load64(p + 8));
-  *event = absl::string_view(p + kHeader, size);
-  *length = kHeader + size;
-  return Parse::kRecord;
 }
 
 }  // namespace
@@ -106,8 +78,6 @@ Spool::~Spool() {
   } else if (opened_) {
     if (absl::Status r = Reserve(next_); !r.ok()) LOG(ERROR) << r;
   }
-  if (fd_ >= 0) close(fd_);
-  for (const Sealed& segment : sealed_) close(segment.fd);  // after errors
 }
 
 void Spool::GroupCommitEvery(absl::Duration interval) {
@@ -137,165 +107,204 @@ absl::Status Spool::DataSync() {
   // can report what another has not finished.
   absl::MutexLock sync_lock(&sync_mu_);
   int64_t end;
-  std::vector<Sealed> sealed;  // then the active segment, through a dup
+  std::vector<Sealed> sealed;  // then the active segment
   bool new_segments;
   {
-    // Private descriptors: the appender may seal fd_ for a new segment
-    // meanwhile.
     absl::MutexLock lock(&mu_);
     end = end_.load();
     sealed.swap(sealed_);
-    if (fd_ >= 0) sealed.push_back({dup(fd_), end, /*active=*/true});
+    if (file_ != nullptr) sealed.push_back({file_, end, /*active=*/true});
     new_segments = std::exchange(new_segments_, false);
   }
   const int64_t acked = acked_.load();
   absl::Status status;
   std::vector<Sealed> retry;  // full segments whose sync failed
-  for (const Sealed& segment : sealed) {
-    if (segment.fd < 0) {
-      status.Update(ErrnoStatus("cannot sync", options_.dir));
-      continue;
+  for (Sealed& segment : sealed) {
+    if (segment.end <= acked) continue;  // durable at a collector
+    syncs_.fetch_add(1);
+    if (absl::Status s = segment.file->Sync(); !s.ok()) {
+      status.Update(s);
+      if (!segment.active) retry.push_back(std::move(segment));
     }
-    if (segment.end > acked) {
-      syncs_.fetch_add(1);
-      if (fdatasync(segment.fd) != 0) {
-        status.Update(ErrnoStatus("cannot sync", options_.dir));
-        if (!segment.active) {
-          retry.push_back(segment);
-          continue;
-        }
-      }
-    }
-    close(segment.fd);
   }
   if (new_segments) {
-    if (absl::Status s = SyncDirectory(options_.dir); !s.ok()) {
+    if (absl::Status s = options_.fs->SyncDirectory(options_.dir); !s.ok()) {
       status.Update(s);
       absl::MutexLock lock(&mu_);
       new_segments_ = true;
     }
   }
   if (!status.ok()) {
-    // Not durable, so not claimed. (Linux may report a retried fdatasync
-    // as done after a failed one: the errors are counted and logged.)
+    // Not durable, so not claimed; nor by a later sync that succeeds (see
+    // spool.h): what this one was for waits for acknowledgement.
     sync_errors_.fetch_add(1);
     absl::MutexLock lock(&mu_);
     sealed_.insert(sealed_.end(), retry.begin(), retry.end());
+    doubt_from_ = std::min(doubt_from_, synced_.load());
+    doubt_end_ = std::max(doubt_end_, end);
     return status;
   }
+  const int64_t durable = DurableEnd(end);
   int64_t synced = synced_.load();
-  while (synced < end && !synced_.compare_exchange_weak(synced, end)) {
+  while (synced < durable && !synced_.compare_exchange_weak(synced, durable)) {
+  }
+  if (durable < end) {
+    return absl::DataLossError(absl::StrCat(
+        "spool ", options_.dir, ": records from index ", durable,
+        " were written before a failed sync; they count as durable once "
+        "acknowledged"));
   }
   return absl::OkStatus();
+}
+
+int64_t Spool::DurableEnd(int64_t end) {
+  absl::MutexLock lock(&mu_);
+  if (doubt_end_ <= acked_.load()) {
+    doubt_from_ = INT64_MAX;
+    doubt_end_ = INT64_MIN;
+  }
+  return std::min(end, doubt_from_);
 }
 
 absl::Status Spool::SyncAll() {
   absl::MutexLock lock(&mu_);
   for (const auto& [first, segment] : segments_) {
-    const int fd = open(segment.path.c_str(), O_RDONLY | O_CLOEXEC);
-    const bool ok = fd >= 0 && fdatasync(fd) == 0;
-    if (fd >= 0) close(fd);
-    if (!ok) return ErrnoStatus("cannot sync", segment.path);
+    absl::StatusOr<std::unique_ptr<File>> file =
+        options_.fs->Open(segment.path, OpenOptions::ReadOnly());
+    if (!file.ok()) return file.status();
+    if (absl::Status s = (*file)->Sync(); !s.ok()) return s;
   }
   synced_.store(end_.load());
-  return SyncDirectory(options_.dir);
+  return options_.fs->SyncDirectory(options_.dir);
 }
 
 void Spool::CloseAcknowledgedSealed() {
   const int64_t acked = acked_.load();
   absl::MutexLock lock(&mu_);
   auto durable = [acked](const Sealed& segment) {
-    if (segment.end > acked) return false;
-    close(segment.fd);
-    return true;
+    return segment.end <= acked;
   };
   sealed_.erase(std::remove_if(sealed_.begin(), sealed_.end(), durable),
                 sealed_.end());
 }
 
-absl::Status Spool::Recover() {
+absl::Status Spool::LoadIdentity() {
   const std::string& dir = options_.dir;
-  if (absl::Status s = MakeDirectories(dir); !s.ok()) return s;
+  FileSystem* fs = options_.fs;
   // The forwarder's id: made once, kept for good.
-  id_ = ReadFileOrEmpty(dir + "/id");
+  id_ = ReadFileOrEmpty(dir + "/id", fs);
   if (id_.empty()) {
     std::random_device random;
     id_ = absl::StrFormat("%08x%08x", random(), random());
-    if (absl::Status s = ReplaceFileDurably(dir, "id", id_); !s.ok()) return s;
-  }
-  // Its relay token: a secret, so only this forwarder can speak for its id.
-  token_ = ReadFileOrEmpty(dir + "/token");
-  if (token_.empty()) {
-    std::random_device random;
-    for (int i = 0; i < 4; ++i)
-      absl::StrAppendFormat(&token_, "%08x", random());
-    if (absl::Status s = ReplaceFileDurably(dir, "token", token_, 0600);
+    if (absl::Status s = ReplaceFileDurably(dir, "id", id_, 0644, fs);
         !s.ok()) {
       return s;
     }
   }
-  const int64_t acked = ReadMark(dir, "acked", "acked");
-  // Indexes at or above `reserved` were never handed out; `skipped` counts
-  // those given up by earlier unclean stops.
-  const int64_t reserved = ReadMark(dir, kReservedFile, "reserved");
-  skipped_ = ReadMark(dir, kReservedFile, "skipped");
-  absl::MutexLock lock(&mu_);
-  if (DIR* d = opendir(dir.c_str())) {
-    while (dirent* entry = readdir(d)) {
-      absl::string_view name = entry->d_name;
-      int64_t first;
-      if (!absl::ConsumePrefix(&name, "seg-") ||
-          !absl::ConsumeSuffix(&name, ".log") ||
-          !absl::SimpleAtoi(name, &first)) {
-        continue;
-      }
-      struct stat st;
-      const std::string path = absl::StrCat(dir, "/", entry->d_name);
-      if (stat(path.c_str(), &st) == 0) {
-        segments_[first] = Segment{path, static_cast<uint64_t>(st.st_size)};
-      }
-    }
-    closedir(d);
+  // Its relay token: a secret, so only this forwarder can speak for its id.
+  token_ = ReadFileOrEmpty(dir + "/token", fs);
+  if (token_.empty()) {
+    std::random_device random;
+    for (int i = 0; i < 4; ++i)
+      absl::StrAppendFormat(&token_, "%08x", random());
+    return ReplaceFileDurably(dir, "token", token_, 0600, fs);
   }
-  // Wholly acknowledged segments left by a crash before their deletion.
+  return absl::OkStatus();
+}
+
+void Spool::ListSegments() {
+  absl::StatusOr<std::vector<std::string>> names =
+      options_.fs->ListDirectory(options_.dir);
+  if (!names.ok()) return;
+  for (const std::string& file : *names) {
+    absl::string_view name = file;
+    int64_t first;
+    if (!absl::ConsumePrefix(&name, "seg-") ||
+        !absl::ConsumeSuffix(&name, ".log") ||
+        !absl::SimpleAtoi(name, &first)) {
+      continue;
+    }
+    const std::string path = absl::StrCat(options_.dir, "/", file);
+    if (absl::StatusOr<FileInfo> info = options_.fs->Stat(path); info.ok()) {
+      segments_[first] = Segment{path, info->size};
+    }
+  }
+}
+
+void Spool::DropAcknowledgedSegments(int64_t acked) {
   for (auto it = segments_.begin(); it != segments_.end();) {
     auto next = std::next(it);
     if (next == segments_.end() || next->first > acked) break;
-    unlink(it->second.path.c_str());
+    options_.fs->Remove(it->second.path).IgnoreError();
     it = segments_.erase(it);
   }
+}
+
+absl::StatusOr<int64_t> Spool::RepairLastSegment() {
+  auto& [first, last] = *segments_.rbegin();
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(last.path, OpenOptions::ReadOnly());
+  if (!file.ok()) return file.status();
+  SegmentScanner scanner(file->get(), last.size, 0, first - 1, kReadChunk,
+                         &read_buffer_);
+  uint64_t good_end = 0;
+  SegmentRecord record;
+  for (bool more = true; more;) {
+    switch (scanner.Next(&record)) {
+      case SegmentScanner::Scan::kRecord:
+        good_end = record.end;
+        break;
+      case SegmentScanner::Scan::kIncomplete:
+        break;  // if a sound record follows, it is damage inside
+      case SegmentScanner::Scan::kError:
+        return scanner.status();
+      default:
+        more = false;  // the end, or a torn tail: the writer died there
+    }
+  }
+  if (good_end < last.size) {
+    if (absl::Status s = options_.fs->Truncate(last.path, good_end); !s.ok()) {
+      return s;
+    }
+    repaired_tail_bytes_ = last.size - good_end;
+    LOG(WARNING) << "spool " << last.path << ": truncated "
+                 << repaired_tail_bytes_ << " bytes of a torn last record";
+    last.size = good_end;
+  }
+  return scanner.last_index() + 1;
+}
+
+absl::Status Spool::OpenActiveSegment(int64_t end, bool continue_last) {
+  if (!continue_last) return StartSegment(end);
+  auto& [first, last] = *segments_.rbegin();
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(last.path, OpenOptions::Append(/*create=*/false));
+  if (!file.ok()) return file.status();
+  file_ = *std::move(file);
+  active_first_ = first;
+  active_size_ = last.size;
+  return absl::OkStatus();
+}
+
+absl::Status Spool::Recover() {
+  const std::string& dir = options_.dir;
+  if (absl::Status s = MakeDirectories(dir, options_.fs); !s.ok()) return s;
+  if (absl::Status s = LoadIdentity(); !s.ok()) return s;
+  const int64_t acked = ReadMark(options_.fs, dir, "acked", "acked");
+  // Indexes at or above `reserved` were never handed out; `skipped` counts
+  // those given up by earlier unclean stops.
+  const int64_t reserved =
+      ReadMark(options_.fs, dir, kReservedFile, "reserved");
+  skipped_ = ReadMark(options_.fs, dir, kReservedFile, "skipped");
+  absl::MutexLock lock(&mu_);
+  ListSegments();
+  // Wholly acknowledged segments left by a crash before their deletion.
+  DropAcknowledgedSegments(acked);
   int64_t end = acked;
   if (!segments_.empty()) {
-    // The last segment: find its last whole record, cut a torn tail.
-    auto& [first, last] = *segments_.rbegin();
-    const std::string data = ReadFileOrEmpty(last.path);
-    size_t at = 0, good_end = 0;
-    int64_t last_index = first - 1;
-    while (at < data.size()) {
-      int64_t index;
-      absl::string_view event;
-      size_t length;
-      const Parse parse = ParseRecord(data, at, &index, &event, &length);
-      if (parse == Parse::kRecord && index > last_index) {
-        last_index = index;
-        at += length;
-        good_end = at;
-        continue;
-      }
-      // Damage: if a sound record follows, it is damage inside (skipped
-      // when read); if not, the writer died here: a torn tail.
-      ++at;
-    }
-    if (good_end < data.size()) {
-      if (truncate(last.path.c_str(), static_cast<off_t>(good_end)) != 0) {
-        return ErrnoStatus("cannot truncate the torn tail of", last.path);
-      }
-      repaired_tail_bytes_ = data.size() - good_end;
-      LOG(WARNING) << "spool " << last.path << ": truncated "
-                   << repaired_tail_bytes_ << " bytes of a torn last record";
-      last.size = good_end;
-    }
-    end = std::max(end, last_index + 1);
+    absl::StatusOr<int64_t> last_end = RepairLastSegment();
+    if (!last_end.ok()) return last_end.status();
+    end = std::max(end, *last_end);
   }
   const int64_t found_end = end;
   if (reserved > end) {
@@ -311,13 +320,9 @@ absl::Status Spool::Recover() {
     end = reserved;
     if (absl::Status s = Reserve(end); !s.ok()) return s;  // keeps skipped_
   }
-  if (!segments_.empty() && end == found_end) {
-    auto& [first, last] = *segments_.rbegin();
-    fd_ = open(last.path.c_str(), O_WRONLY | O_APPEND | O_CLOEXEC);
-    if (fd_ < 0) return ErrnoStatus("cannot open", last.path);
-    active_first_ = first;
-    active_size_ = last.size;
-  } else if (absl::Status s = StartSegment(end); !s.ok()) {
+  if (absl::Status s =
+          OpenActiveSegment(end, !segments_.empty() && end == found_end);
+      !s.ok()) {
     return s;
   }
   uint64_t bytes = 0;
@@ -332,14 +337,16 @@ absl::Status Spool::Recover() {
 
 absl::Status Spool::StartSegment(int64_t first) {
   const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first));
-  const int fd =
-      open(path.c_str(), O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (fd < 0) return ErrnoStatus("cannot create", path);
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(path, OpenOptions::Append(/*create=*/true));
+  if (!file.ok()) return file.status();
   // The full segment is synced by the group commit, unless acknowledged
   // before (then its pages may never reach the disk).
-  if (fd_ >= 0) sealed_.push_back({fd_, first, /*active=*/false});
+  if (file_ != nullptr) {
+    sealed_.push_back({std::move(file_), first, /*active=*/false});
+  }
   new_segments_ = true;
-  fd_ = fd;
+  file_ = *std::move(file);
   active_first_ = first;
   active_size_ = 0;
   segments_[first] = Segment{path, 0};
@@ -348,7 +355,7 @@ absl::Status Spool::StartSegment(int64_t first) {
 
 absl::Status Spool::Append(absl::string_view event) {
   const size_t length = kHeader + event.size();
-  if (event.size() > kMaxRecord) {
+  if (event.size() > kMaxSpoolRecord) {
     write_failed_.fetch_add(1);
     return absl::InvalidArgumentError("event larger than a spool record");
   }
@@ -382,7 +389,7 @@ absl::Status Spool::Append(absl::string_view event) {
   absl::little_endian::Store64(p + 8, static_cast<uint64_t>(next_));
   memcpy(p + kHeader, event.data(), event.size());
   absl::little_endian::Store32(
-      p + 4, RecordCrc(absl::string_view(p + 8, 8 + event.size())));
+      p + 4, SpoolRecordCrc(absl::string_view(p + 8, 8 + event.size())));
   staged_events_.append(event.data(), event.size());
   staged_ends_.push_back(static_cast<uint32_t>(staged_events_.size()));
   ++next_;
@@ -393,27 +400,18 @@ absl::Status Spool::Append(absl::string_view event) {
 absl::Status Spool::Flush() {
   if (staged_.empty()) return absl::OkStatus();
   size_t written = 0;
-  while (written < staged_.size()) {
-    const ssize_t n =
-        write(fd_, staged_.data() + written, staged_.size() - written);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      const absl::Status status =
-          ErrnoStatus("cannot append to the spool", options_.dir);
-      // Never leave part of a record behind.
-      if (written > 0 &&
-          ftruncate(fd_, static_cast<off_t>(active_size_)) != 0) {
-        LOG(ERROR) << "spool: cannot undo a partial append";
-      }
-      const int64_t end = end_.load(std::memory_order_relaxed);
-      write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
-      next_ = end;
-      staged_.clear();
-      staged_events_.clear();
-      staged_ends_.clear();
-      return status;
+  if (absl::Status status = file_->Append(staged_, &written); !status.ok()) {
+    // Never leave part of a record behind.
+    if (written > 0 && !file_->Truncate(active_size_).ok()) {
+      LOG(ERROR) << "spool: cannot undo a partial append";
     }
-    written += static_cast<size_t>(n);
+    const int64_t end = end_.load(std::memory_order_relaxed);
+    write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
+    next_ = end;
+    staged_.clear();
+    staged_events_.clear();
+    staged_ends_.clear();
+    return status;
   }
   active_size_ += written;
   bytes_.fetch_add(written, std::memory_order_relaxed);
@@ -457,7 +455,9 @@ absl::Status Spool::Read(int64_t from, size_t max_events, size_t max_bytes,
   // The relay hands batch->events over to ZeroMQ: size it once.
   batch->events.reserve(std::min<size_t>(max_bytes, kReadChunk) + kHeader);
   if (ReadRecent(from, max_events, max_bytes, batch)) return absl::OkStatus();
-  return ReadSegment(from, max_events, max_bytes, batch);
+  return ReadSegment(
+      {from, end_.load(std::memory_order_acquire), max_events, max_bytes},
+      batch);
 }
 
 bool Spool::ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
@@ -491,17 +491,15 @@ bool Spool::ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
   return true;
 }
 
-absl::Status Spool::ReadSegment(int64_t from, size_t max_events,
-                                size_t max_bytes, SpoolBatch* batch) {
-  const int64_t end = end_.load(std::memory_order_acquire);
+absl::Status Spool::ReadSegment(const BatchRequest& request,
+                                SpoolBatch* batch) {
   int64_t segment_first;
   std::string path;
   uint64_t segment_size;
   int64_t next_first;
-  uint64_t offset = 0;
   {
     absl::MutexLock lock(&mu_);
-    auto it = segments_.upper_bound(from);
+    auto it = segments_.upper_bound(request.from);
     if (it != segments_.begin()) --it;
     if (it == segments_.end()) return absl::OkStatus();
     segment_first = it->first;
@@ -513,108 +511,112 @@ absl::Status Spool::ReadSegment(int64_t from, size_t max_events,
   // Indexes only grow within a segment: one not above the last seen is
   // damage.
   int64_t last_index = segment_first - 1;
-  if (cursor_segment_ == segment_first && cursor_index_ == from) {
+  uint64_t offset = 0;
+  if (cursor_segment_ == segment_first && cursor_index_ == request.from) {
     offset = cursor_offset_;
-    last_index = from - 1;
+    last_index = request.from - 1;
   }
-  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return ErrnoStatus("cannot read", path);
-  bool done = false;
-  size_t want = std::max(kReadChunk, max_bytes + kHeader);
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(path, OpenOptions::ReadOnly());
+  if (!file.ok()) return file.status();
+  SegmentScanner scanner(file->get(), segment_size, offset, last_index,
+                         std::max(kReadChunk, request.max_bytes + kHeader),
+                         &read_buffer_);
   // The last segment may be half-way through an append at its end.
   const bool active = next_first == INT64_MAX;
-  size_t damaged = 0;
-  uint64_t damage_start = 0;
-  auto count_damage = [&](absl::string_view where) {
-    damaged_records_.fetch_add(1);
-    damaged_bytes_.fetch_add(damaged);
-    LOG(ERROR) << "spool " << path << ": skipped " << damaged
-               << " damaged bytes " << where;
-    damaged = 0;
-  };
-  while (!done && offset < segment_size) {
-    read_buffer_.resize(want);
-    const ssize_t n = pread(fd, read_buffer_.data(), read_buffer_.size(),
-                            static_cast<off_t>(offset));
-    if (n <= 0) break;
-    const absl::string_view data(
-        read_buffer_.data(),
-        std::min<size_t>(static_cast<size_t>(n), segment_size - offset));
-    size_t at = 0;
-    while (at < data.size()) {
-      int64_t index;
-      absl::string_view event;
-      size_t length;
-      const Parse parse = ParseRecord(data, at, &index, &event, &length);
-      if (parse == Parse::kIncomplete && damaged == 0 &&
-          offset + data.size() < segment_size) {
-        if (at == 0 && data.size() >= 4) {
-          // One record larger than the buffer: read it whole next time.
-          const uint32_t size = absl::little_endian::Load32(data.data());
-          if (size <= kMaxRecord && kHeader + size > want) {
-            want = kHeader + size;
-          }
-        }
-        break;  // the record continues in the next chunk
-      }
-      if (parse == Parse::kRecord && index >= end) {
-        done = true;  // appended, but not yet published
-        break;
-      }
-      if (parse != Parse::kRecord || index <= last_index) {
-        if (parse == Parse::kIncomplete && damaged == 0 && active) {
-          done = true;  // the record being appended right now
-          break;
-        }
-        if (damaged == 0) damage_start = offset + at;
-        ++damaged;  // skip to the next sound record
-        ++at;
-        continue;
-      }
-      if (damaged > 0) count_damage(absl::StrCat("before index ", index));
-      last_index = index;
-      at += length;
-      if (index < from) continue;
-      batch->events.append(event.data(), event.size());
-      ++batch->count;
-      read_from_disk_.fetch_add(1, std::memory_order_relaxed);
-      batch->end = index + 1;
-      if (static_cast<size_t>(batch->count) >= max_events ||
-          batch->events.size() >= max_bytes) {
-        done = true;
-        break;
-      }
-    }
-    if (at == 0 && !done && read_buffer_.size() == want) break;
-    offset += at;
+  uint64_t stop = offset;
+  bool done = false;
+  if (absl::Status s =
+          FillBatch(scanner, path, active, request, batch, &stop, &done);
+      !s.ok()) {
+    // Nothing is skipped for a failed read: the relay tries again.
+    batch->end = request.from;
+    batch->count = 0;
+    batch->events.clear();
+    return s;
   }
-  if (damaged > 0) {
-    if (active) {
-      // Perhaps only an append in progress: look again from there later.
-      offset = damage_start;
-      done = true;
-    } else {
-      count_damage("at the end of the segment");
-    }
-  }
-  close(fd);
-  if (batch->count == 0 && !done && next_first != INT64_MAX) {
+  if (batch->count == 0 && !done && !active) {
     // This segment is exhausted: everything up to the next one is gone.
     batch->end = next_first;
     cursor_segment_ = -1;
     return absl::OkStatus();
   }
   cursor_segment_ = segment_first;
-  cursor_offset_ = offset;
+  cursor_offset_ = stop;
   cursor_index_ = batch->end;
   return absl::OkStatus();
+}
+
+absl::Status Spool::FillBatch(SegmentScanner& scanner, const std::string& path,
+                              bool active, const BatchRequest& request,
+                              SpoolBatch* batch, uint64_t* stop, bool* done) {
+  using Scan = SegmentScanner::Scan;
+  SegmentRecord record;
+  while (true) {
+    switch (scanner.Next(&record)) {
+      case Scan::kRecord:
+        break;
+      case Scan::kIncomplete:
+        if (!active) continue;       // damage: look for the next sound record
+        *stop = scanner.position();  // the record being appended right now
+        *done = true;
+        return absl::OkStatus();
+      case Scan::kTail:
+        if (active) {
+          // Perhaps only an append in progress: look again from there later.
+          *stop = scanner.tail();
+          *done = true;
+        } else {
+          CountDamage(path, scanner.position() - scanner.tail(),
+                      "at the end of the segment");
+          *stop = scanner.position();
+        }
+        return absl::OkStatus();
+      case Scan::kEnd:
+        *stop = scanner.position();
+        return absl::OkStatus();
+      case Scan::kError:
+        return scanner.status();
+    }
+    if (record.index >= request.end) {
+      // Appended, but not yet published: read again from there (from the
+      // damage before it, which may be an append in progress too).
+      *stop = record.damaged_bytes > 0 ? record.damage_start : record.offset;
+      *done = true;
+      return absl::OkStatus();
+    }
+    if (record.damaged_bytes > 0) {
+      CountDamage(path, record.damaged_bytes,
+                  absl::StrCat("before index ", record.index));
+    }
+    if (record.index < request.from) continue;
+    batch->events.append(record.event.data(), record.event.size());
+    ++batch->count;
+    read_from_disk_.fetch_add(1, std::memory_order_relaxed);
+    batch->end = record.index + 1;
+    *stop = record.end;
+    if (static_cast<size_t>(batch->count) >= request.max_events ||
+        batch->events.size() >= request.max_bytes) {
+      *done = true;
+      return absl::OkStatus();
+    }
+  }
+}
+
+void Spool::CountDamage(const std::string& path, uint64_t bytes,
+                        absl::string_view where) {
+  damaged_records_.fetch_add(1);
+  damaged_bytes_.fetch_add(bytes);
+  LOG(ERROR) << "spool " << path << ": skipped " << bytes << " damaged bytes "
+             << where;
 }
 
 absl::Status Spool::Reserve(int64_t reserved) {
   if (absl::Status s = ReplaceFileDurably(
           options_.dir, kReservedFile,
-          EncodeDocument(Value(
-              Value::Map{{"reserved", reserved}, {"skipped", skipped_}})));
+          EncodeDocument(
+              Value(Value::Map{{"reserved", reserved}, {"skipped", skipped_}})),
+          0644, options_.fs);
       !s.ok()) {
     return s;
   }
@@ -623,9 +625,9 @@ absl::Status Spool::Reserve(int64_t reserved) {
 }
 
 absl::Status Spool::WriteAckedMark(int64_t acked) {
-  return ReplaceFileDurably(
-      options_.dir, "acked",
-      EncodeDocument(Value(Value::Map{{"acked", acked}})));
+  return ReplaceFileDurably(options_.dir, "acked",
+                            EncodeDocument(Value(Value::Map{{"acked", acked}})),
+                            0644, options_.fs);
 }
 
 absl::Status Spool::Acknowledge(int64_t end) {
@@ -660,7 +662,7 @@ absl::Status Spool::Acknowledge(int64_t end) {
   if (absl::Status s = WriteAckedMark(end); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   for (const Segment& segment : done) {
-    unlink(segment.path.c_str());
+    options_.fs->Remove(segment.path).IgnoreError();
     bytes_.fetch_sub(segment.size);
     for (auto it = segments_.begin(); it != segments_.end(); ++it) {
       if (it->second.path == segment.path) {

@@ -35,10 +35,15 @@
 // the collector keeps up, the spool is never synced: its segments are
 // deleted once acknowledged, and their pages leave the page cache without
 // ever being written to disk. Sync() flushes and fdatasync()s at once.
+// After a failed fdatasync() a later one may succeed without the lost
+// writes reaching the disk (Linux reports a failed writeback only once), so
+// the records a failed sync was for count as durable only once a collector
+// acknowledges them: synced_index() stays below them until then.
 //
 // Open() keeps every whole record, truncates a torn tail of the last
 // segment, and counts it. Damage inside a segment is found when reading: the
-// bad bytes are skipped to the next sound record and counted. Acknowledge()
+// bad bytes are skipped to the next sound record and counted. Both use one
+// SegmentScanner (segment_scanner.h). Acknowledge()
 // records the acked mark durably before deleting any segment whose records
 // are all below it.
 //
@@ -50,6 +55,9 @@
 // Full: once segments total max_bytes, Append() refuses new events
 // (kResourceExhausted); what is spooled is kept, and space returns as the
 // collector acknowledges.
+//
+// Every file operation goes through SpoolOptions::fs, so tests can inject
+// disk faults.
 //
 // Thread-safety: Append(), Flush() and Sync() from one thread (the
 // receiver); Read() and Acknowledge() from another (the relay); GroupCommit()
@@ -73,6 +81,8 @@
 #include "absl/synchronization/mutex.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
+#include "common/file_system.h"
+#include "forwarder/segment_scanner.h"
 
 namespace ziggy {
 
@@ -85,6 +95,8 @@ struct SpoolOptions {
   absl::Duration sync_interval = absl::Milliseconds(100);
   // Recently flushed events kept in memory for Read().
   size_t memory_bytes = size_t{32} << 20;
+  // Every file operation; not owned, must outlive the spool.
+  FileSystem* fs = FileSystem::Default();
 };
 
 // Events read for one relay batch.
@@ -110,7 +122,9 @@ class Spool {
   // Writes what is staged. On an I/O error the staged events are dropped
   // (counted in write_failed()) and the segment is left as it was.
   absl::Status Flush();
-  // Flushes, then fdatasync()s.
+  // Flushes, then fdatasync()s. kDataLoss when the sync went through but
+  // records an earlier failed sync was for are not acknowledged yet (see
+  // above): synced_index() stays below them.
   absl::Status Sync();
   // One step of the group commit (the thread's, every quarter interval): if
   // a record flushed `grace` or longer before `now` is neither synced nor
@@ -124,7 +138,9 @@ class Spool {
   uint64_t sync_errors() const { return sync_errors_.load(); }
 
   // Reads events with index >= from, at most max_events / about max_bytes.
-  // An empty batch when there is nothing at or after `from` yet.
+  // An empty batch when there is nothing at or after `from` yet. When a
+  // segment cannot be read, its error (an empty batch, nothing skipped: try
+  // again).
   absl::Status Read(int64_t from, size_t max_events, size_t max_bytes,
                     SpoolBatch* batch);
 
@@ -154,15 +170,44 @@ class Spool {
     std::string path;
     uint64_t size = 0;
   };
+  // A read of the segments: what Read() asked for, and `end`, the published
+  // end when it started.
+  struct BatchRequest {
+    int64_t from;
+    int64_t end;
+    size_t max_events;
+    size_t max_bytes;
+  };
   explicit Spool(SpoolOptions options) : options_(std::move(options)) {}
   absl::Status Recover();
+  absl::Status LoadIdentity();  // id_ and token_, made on first use
+  void ListSegments() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Deletes segments whose records are all below `acked`.
+  void DropAcknowledgedSegments(int64_t acked)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Cuts a torn tail off the last segment; returns one past its last index.
+  absl::StatusOr<int64_t> RepairLastSegment()
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Opens the last segment for appending, or starts one at `end`.
+  absl::Status OpenActiveSegment(int64_t end, bool continue_last)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // fdatasync()s the active segment up to what was flushed; any thread.
   absl::Status DataSync();
+  // How far a sync that reached `end` makes the records durable: not past
+  // those an earlier failed sync was for, until they are acknowledged.
+  int64_t DurableEnd(int64_t end);
   // Read() from the in-memory copies; false if `from` is not among them.
   bool ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
                   SpoolBatch* batch);
-  absl::Status ReadSegment(int64_t from, size_t max_events, size_t max_bytes,
-                           SpoolBatch* batch);
+  absl::Status ReadSegment(const BatchRequest& request, SpoolBatch* batch);
+  // Adds the events of the scanned records to *batch until it is full.
+  // *stop: where the next read of the segment starts; *done: the batch
+  // ended before the segment did.
+  absl::Status FillBatch(SegmentScanner& scanner, const std::string& path,
+                         bool active, const BatchRequest& request,
+                         SpoolBatch* batch, uint64_t* stop, bool* done);
+  void CountDamage(const std::string& path, uint64_t bytes,
+                   absl::string_view where);
   absl::Status SyncAll();  // every segment and the directory, on opening
   void CloseAcknowledgedSealed();
   void GroupCommitEvery(absl::Duration interval);  // the thread
@@ -179,16 +224,22 @@ class Spool {
   std::map<int64_t, Segment> segments_ ABSL_GUARDED_BY(mu_);  // by first index
 
   // Appender.
-  int fd_ = -1;  // the active segment; changed under mu_
+  // The active segment; changed under mu_. Shared with DataSync(), which
+  // may sync it while the appender seals it for a new segment.
+  std::shared_ptr<File> file_;
   // Full segments written since the last sync: fdatasync()ed by the next
   // sync unless acknowledged by then.
   struct Sealed {
-    int fd;
+    std::shared_ptr<File> file;
     int64_t end;  // one past its last index
-    bool active;  // a dup of the active segment's fd, within DataSync()
+    bool active;  // the active segment, within DataSync()
   };
   std::vector<Sealed> sealed_ ABSL_GUARDED_BY(mu_);
   bool new_segments_ ABSL_GUARDED_BY(mu_) = false;  // directory to sync
+  // Records [doubt_from_, doubt_end_) were written before a failed sync:
+  // durable only once acknowledged.
+  int64_t doubt_from_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
+  int64_t doubt_end_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
   int64_t active_first_ = 0;
   uint64_t active_size_ = 0;           // written to fd_
   std::string staged_;                 // records not yet written
