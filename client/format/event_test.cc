@@ -2,6 +2,7 @@
 
 #include <bson/bson.h>
 
+#include "client/format/bson_type.h"
 #include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
 
@@ -131,10 +132,8 @@ std::string NestedDocument(int depth) {
   for (int i = 0; i < depth; ++i) {
     const uint32_t len = 5 + 8 * static_cast<uint32_t>(depth - i);
     doc.append(reinterpret_cast<const char*>(&len), 4);
-    doc.append(
-        "\x03"
-        "a",
-        3);  // type, key "a" and its NUL
+    doc.push_back(static_cast<char>(BsonType::kDocument));
+    doc.append("a", 2);  // key "a" and its NUL
   }
   doc.append("\x05\0\0\0\0", 5);
   doc.append(static_cast<size_t>(depth), '\0');
