@@ -99,7 +99,8 @@ class BsonWriter {
     Element(BsonType::kInt64, key);
     Fixed64(static_cast<uint64_t>(value));
   }
-  // int32 when the value fits, else int64, like the seed's encoder.
+  // int32 when the value fits, else int64, as the original Python Ziggy's
+  // encoder wrote integers.
   void Integer(absl::string_view key, int64_t value) {
     if (value >= INT32_MIN && value <= INT32_MAX) {
       Int32(key, static_cast<int32_t>(value));
@@ -133,7 +134,8 @@ class BsonWriter {
   ByteBuffer buffer_;
 };
 
-// The event header every encoder writes, in the seed's field order.
+// The event header every encoder writes, in the field order of the original
+// Python Ziggy's events: id, type, host, pid, start, end, then body.
 struct EventHeader {
   absl::string_view id;
   absl::string_view type;

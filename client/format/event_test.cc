@@ -1,3 +1,6 @@
+// "Seed" in test names: the original Python Ziggy, whose wire and file
+// formats we keep.
+
 #include "client/format/event.h"
 
 #include <bson/bson.h>
@@ -39,7 +42,8 @@ TEST(EventTest, RoundTrip) {
   EXPECT_EQ(decoded->body, event.body) << decoded->body.DebugString();
 }
 
-// The stored record is the seed's shape, readable by any BSON library.
+// The stored record keeps the original Python Ziggy's shape (field order
+// and types), readable by any BSON library.
 TEST(EventTest, WireShapeIsTheSeeds) {
   const std::string bytes = EncodeEvent(SampleEvent());
   bson_t doc;
