@@ -36,8 +36,9 @@ bool ReadNumber(BsonType type, absl::string_view value, double* number) {
       *number = static_cast<double>(
           static_cast<int64_t>(absl::little_endian::Load64(value.data())));
       return true;
+    default:  // not a number
+      return false;
   }
-  return false;
 }
 
 // A resynchronisation point: what a collector writes, an event with a type.
