@@ -1,9 +1,11 @@
 // Collector: the ziggyd daemon as a library (main.cc only parses flags).
 //
-// Sockets (DESIGN §3): control (REP), collect (PULL: one BSON event document
-// per message, the seed's wire format), stream (XPUB: [type, bson] frames,
-// sent only while someone subscribes; slow subscribers lose events, disk
-// never does), relay (ROUTER: acknowledged batches from forwarders, see
+// Sockets, each on its own host:port (CollectorOptions): control (REP: one
+// BSON request, one BSON reply; see client/reader/control.h), collect (PULL:
+// one BSON event document per message, the wire format of the original
+// Python Ziggy, whose clients can send here), stream (XPUB: [type, bson]
+// frames, sent only while someone subscribes; slow subscribers lose events,
+// disk never does), relay (ROUTER: acknowledged batches from forwarders, see
 // relay_receiver.h, relay_state.h and forwarder/RELAY.md).
 //
 // Threads: Run()'s thread owns every socket. It validates each event,
@@ -34,8 +36,9 @@ struct CollectorOptions {
   std::string collect = "127.0.0.1:3514";
   std::string stream;  // "": port 0 on the control port's interface
   std::string relay = "127.0.0.1:3515";  // ROUTER for forwarders; "" = off
-  // The seed's --forward: host:port of another daemon's collect port that
-  // gets every accepted event, best effort (plain_forward.h); "" = off.
+  // --forward, as the original Python ziggyd had it: host:port of another
+  // daemon's collect port that gets every accepted event, best effort
+  // (plain_forward.h); "" = off.
   std::string forward;
   // Forwarders whose next index and token are kept (and checkpointed with
   // every acknowledgement); beyond it the least recently heard is forgotten.

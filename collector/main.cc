@@ -25,9 +25,10 @@ DEFINE_string(relay, "127.0.0.1:3515",
               "host:port; empty turns it off.");
 DEFINE_string(forward, "",
               "host:port of another daemon's collect port to push every "
-              "accepted event to, as the seed's ziggyd did: best effort, "
-              "dropped (counted) when it is down or slow. For delivery "
-              "that survives outages and crashes, run ziggy-forwarder.");
+              "accepted event to, as the original Python ziggyd did: best "
+              "effort, dropped (counted) when it is down or slow. For "
+              "delivery that survives outages and crashes, run "
+              "ziggy-forwarder.");
 DEFINE_string(log_path, "ziggy-logs",
               "Directory for event files (created if missing); relative paths "
               "are resolved against the directory you ran the command from.");

@@ -1,9 +1,9 @@
-// PlainForward: the seed's `ziggyd --forward=host:port`: every event the
-// collector accepts is also pushed to another daemon's collect port, best
-// effort. Nothing is spooled or acknowledged: while the other end is down
-// or slow, up to kQueueBytes (at most kMaxQueued events) wait in ZeroMQ
-// and later ones are dropped and counted (`forwarded.dropped`). For delivery
-// that survives crashes and outages, run ziggy-forwarder instead
+// PlainForward: `ziggyd --forward=host:port`, as the original Python Ziggy
+// had it: every event the collector accepts is also pushed to another daemon's
+// collect port, best effort. Nothing is spooled or acknowledged: while the
+// other end is down or slow, up to kQueueBytes (at most kMaxQueued events) wait
+// in ZeroMQ and later ones are dropped and counted (`forwarded.dropped`). For
+// delivery that survives crashes and outages, run ziggy-forwarder instead
 // (forwarder/RELAY.md).
 //
 // Thread-safety: none; the collector's receive thread owns it.

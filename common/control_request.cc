@@ -29,7 +29,8 @@ absl::StatusOr<ControlRequest> ParseControlRequest(absl::string_view message) {
     return absl::InvalidArgumentError(
         "a control request is a BSON document {cmd: ...}");
   }
-  // The seed's tools send `cmd`; earlier versions of ours sent `command`.
+  // The original Python Ziggy's ziggyctl and ziggyview send `cmd`; earlier
+  // versions of ours sent `command`.
   const Value* command = doc->Get("cmd");
   if (command == nullptr) command = doc->Get("command");
   if (command == nullptr || command->kind() != Value::Kind::kString ||

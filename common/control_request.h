@@ -17,9 +17,9 @@ struct ControlRequest {
   Value args;           // the whole request document (a map)
 };
 
-// A BSON document {cmd: "STATUS", ...}, as the seed's ziggyctl and
-// ziggyview send it (`command` is accepted in place of `cmd`; the command is
-// matched case-insensitively), or the bare command name as text.
+// A BSON document {cmd: "STATUS", ...}, as the original Python Ziggy's
+// ziggyctl and ziggyview send it (`command` is accepted in place of `cmd`; the
+// command is matched case-insensitively), or the bare command name as text.
 // kInvalidArgument for anything else.
 absl::StatusOr<ControlRequest> ParseControlRequest(absl::string_view message);
 

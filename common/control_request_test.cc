@@ -1,3 +1,6 @@
+// "Seed" in test names: the original Python Ziggy, whose wire and file
+// formats we keep; its ziggyctl and ziggyview must still be answered.
+
 #include "common/control_request.h"
 
 #include "client/format/event.h"
@@ -16,7 +19,7 @@ TEST(ControlRequestTest, BsonRequest) {
 }
 
 TEST(ControlRequestTest, SeedToolsCmdKey) {
-  // Exactly what the seed's ziggyctl sends: {cmd: "STATUS"}.
+  // Exactly what the original Python ziggyctl sends: {cmd: "STATUS"}.
   const std::string bytes =
       EncodeDocument(Value(Value::Map{{"cmd", "STATUS"}}));
   absl::StatusOr<ControlRequest> request = ParseControlRequest(bytes);

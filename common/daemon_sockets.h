@@ -52,8 +52,9 @@ inline constexpr size_t kOversizeSlackBytes = 64 << 10;
 struct DaemonAddresses {
   std::string control;  // host:port, port 0 = any
   std::string collect;
-  // Empty: any free port on the control port's interface, as the seed binds
-  // it, so whoever can reach the control port can follow the stream.
+  // Empty: any free port on the control port's interface (as the original
+  // Python ziggyd bound it), so whoever can reach the control port can
+  // follow the stream.
   std::string stream;
   QueueLimits limits;
 };

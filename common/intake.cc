@@ -7,6 +7,7 @@
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/bson_repair.h"
+#include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
 #include "glog/logging.h"
@@ -76,14 +77,14 @@ bool CheckEvent(absl::string_view doc, EventFields* fields, Checked* checked) {
   *fields = EventFields();
   return ValidateDocument(
       doc, kMaxDepth, &checked->why,
-      [&](absl::string_view key, uint8_t bson_type, absl::string_view value) {
+      [&](absl::string_view key, BsonType type, absl::string_view value) {
         if (key == "type") {
           checked->has_type = true;
-          checked->type_is_string = bson_type == 0x02;
+          checked->type_is_string = type == BsonType::kString;
           fields->type = value;
-        } else if (key == "host" && bson_type == 0x02) {
+        } else if (key == "host" && type == BsonType::kString) {
           fields->host = value;
-        } else if (key == "end" && bson_type == 0x01) {
+        } else if (key == "end" && type == BsonType::kDouble) {
           memcpy(&fields->end, value.data(), sizeof fields->end);
         }
       },

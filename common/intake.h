@@ -60,7 +60,8 @@ class EventIntake {
   uint64_t received() const { return received_; }
 
   // STATUS fields: last, lag (receipt minus the last event's own `end`, as
-  // the seed reports it: one sender's wrong clock skews it), lag_median (the
+  // the original Python ziggyd reports it: one sender's wrong clock skews
+  // it), lag_median (the
   // median of that over the last kRecentLags events, which a few bad clocks
   // cannot move), events, hosts, untracked, received, received_bytes (as
   // received, before any repair), repaired: {utf8}, dropped: {malformed,

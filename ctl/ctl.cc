@@ -315,8 +315,8 @@ std::string FormatReply(const CtlCommand& command, const Value& reply,
 
 }  // namespace
 
-// Every line is printed only when its fields are there: a seed-era ziggyd
-// answers STATUS with just last, lag and events.
+// Every line is printed only when its fields are there: the original Python
+// ziggyd answers STATUS with just last, lag and events.
 std::string FormatStatus(const Value& s, double now) {
   std::string out;
   AppendIdentity(s, &out);

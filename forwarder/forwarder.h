@@ -1,7 +1,8 @@
 // Forwarder: the ziggy-forwarder daemon as a library.
 //
-// Applications send to it exactly as to a collector (collect port, the
-// seed's wire message). Each event is checked, appended to the durable
+// Applications send to it exactly as to a collector (collect port, one
+// BSON event document per ZeroMQ message, the original Python Ziggy's wire
+// format). Each event is checked, appended to the durable
 // spool (only then is it accepted) and published on the live stream; a
 // RelayClient sends the spool to the collectors. Control port: STATUS,
 // SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),

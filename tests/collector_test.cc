@@ -444,7 +444,8 @@ TEST(CollectorTest, StreamListensWhereTheControlPortDoes) {
   EXPECT_EQ(viewer->Wait(), 0);
 }
 
-// The seed's `ziggyd --forward=host:port`: every accepted event is also
+// `ziggyd --forward=host:port`, as the original Python Ziggy had it: every
+// accepted event is also
 // pushed to another daemon's collect port (best effort), which writes it.
 TEST(CollectorTest, ForwardFlagPushesEveryEventToAnotherCollector) {
   auto central = Ziggyd::Start(TempDir("central"));
@@ -470,7 +471,8 @@ TEST(CollectorTest, ForwardFlagPushesEveryEventToAnotherCollector) {
   EXPECT_TRUE(absl::StrContains(err, "--forward=nowhere")) << err;
 }
 
-// STATUS lag is the seed's (receipt minus the last event's `end`), which
+// STATUS lag is the original Python ziggyd's (receipt minus the last event's
+// `end`), which
 // one sender's wrong clock throws off; lag_median, over recent events, is
 // not moved by it.
 TEST(CollectorTest, LagMedianIgnoresOneBadClock) {

@@ -1,7 +1,8 @@
-// The seed (the original Python Ziggy) and this one, both ways: requests
-// built exactly as the seed's ziggyctl and ziggyview build them, answered by
-// the real ziggyd and ziggy-forwarder; and our ziggyctl and ziggyview
-// against a seed-era daemon, whose STATUS has only last, lag and events.
+// "Seed" here is the original Python Ziggy, whose wire and file formats we
+// keep. Its tools and ours, both ways: requests built exactly as the Python
+// ziggyctl and ziggyview build them, answered by the real ziggyd and
+// ziggy-forwarder; and our ziggyctl and ziggyview against a Python-era
+// daemon, whose STATUS has only last, lag and events.
 
 #include <bson/bson.h>
 #include <signal.h>
@@ -25,7 +26,7 @@ std::string BsonBytes(const bson_t* doc) {
                      doc->len);
 }
 
-// What the seed's tools put on the wire: bson.dumps({'cmd': command}).
+// What the Python tools put on the wire: bson.dumps({'cmd': command}).
 std::string SeedRequest(const char* command) {
   bson_t doc = BSON_INITIALIZER;
   BSON_APPEND_UTF8(&doc, "cmd", command);
@@ -88,7 +89,7 @@ TEST(SeedTest, ForwarderAnswersTheSeedToolsRequests) {
   ExpectSeedToolsServed(*forwarder);
 }
 
-// A seed-era ziggyd: answers {cmd: STATUS} with the seed's three fields and
+// A Python-era ziggyd: answers {cmd: STATUS} with its three fields and
 // {cmd: SOCK_STREAM} with its stream port, where it publishes [type, bson]
 // events; anything else (such as a request keyed `command`) gets {error}.
 class SeedDaemon {
@@ -168,7 +169,7 @@ TEST(SeedTest, ZiggyctlStatusReadsASeedEraDaemon) {
       << err;
   EXPECT_TRUE(absl::StrContains(out, "lag 0.250s")) << out;
   EXPECT_TRUE(absl::StrContains(out, "seed.request")) << out;
-  // Only what the seed reports: no invented zeros.
+  // Only what the Python ziggyd reports: no invented zeros.
   EXPECT_FALSE(absl::StrContains(out, "received")) << out;
   EXPECT_FALSE(absl::StrContains(out, "pid")) << out;
 }

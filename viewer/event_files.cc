@@ -12,6 +12,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
 #include "client/reader/grouper.h"
@@ -21,22 +22,23 @@ namespace ziggy {
 namespace {
 
 // A BSON number's value (`end` may be any of them, see client/format/event.h).
-bool ReadNumber(uint8_t bson_type, absl::string_view value, double* number) {
-  switch (bson_type) {
-    case 0x01: {  // double
+bool ReadNumber(BsonType type, absl::string_view value, double* number) {
+  switch (type) {
+    case BsonType::kDouble: {
       const uint64_t bits = absl::little_endian::Load64(value.data());
       std::memcpy(number, &bits, sizeof bits);
       return !std::isnan(*number);  // NaN would break MergeByEnd's order
     }
-    case 0x10:  // int32
+    case BsonType::kInt32:
       *number = static_cast<int32_t>(absl::little_endian::Load32(value.data()));
       return true;
-    case 0x12:  // int64
+    case BsonType::kInt64:
       *number = static_cast<double>(
           static_cast<int64_t>(absl::little_endian::Load64(value.data())));
       return true;
+    default:  // not a number
+      return false;
   }
-  return false;
 }
 
 // A resynchronisation point: what a collector writes, an event with a type.
@@ -53,9 +55,9 @@ bool InspectEvent(absl::string_view bson, EventView* event, std::string* why) {
   event->bson = bson;
   return ValidateDocument(
       bson, kMaxDepth, why,
-      [event](absl::string_view key, uint8_t type, absl::string_view value) {
+      [event](absl::string_view key, BsonType type, absl::string_view value) {
         if (key == "end") event->has_end = ReadNumber(type, value, &event->end);
-        if (type != 0x02) return;
+        if (type != BsonType::kString) return;
         if (key == "type") event->type = value;
         if (key == "id") event->id = value;
       });

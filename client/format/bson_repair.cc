@@ -6,6 +6,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/container/inlined_vector.h"
+#include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
 #include "client/format/utf8.h"
@@ -83,44 +84,44 @@ class Repairer {
   }
 
   void Element() {
-    const auto type = static_cast<uint8_t>(data_[pos_]);
+    const auto type = static_cast<BsonType>(static_cast<uint8_t>(data_[pos_]));
     Copy(1);
     CString();
     switch (type) {
-      case 0x06:  // undefined
-      case 0x0A:  // null
-      case 0x7F:  // max key
-      case 0xFF:  // min key
+      case BsonType::kUndefined:
+      case BsonType::kNull:
+      case BsonType::kMaxKey:
+      case BsonType::kMinKey:
         return;
-      case 0x08:  // bool
+      case BsonType::kBool:
         return Copy(1);
-      case 0x10:  // int32
+      case BsonType::kInt32:
         return Copy(4);
-      case 0x01:  // double
-      case 0x09:  // UTC datetime
-      case 0x11:  // timestamp
-      case 0x12:  // int64
+      case BsonType::kDouble:
+      case BsonType::kDateTime:
+      case BsonType::kTimestamp:
+      case BsonType::kInt64:
         return Copy(8);
-      case 0x07:  // ObjectId
+      case BsonType::kObjectId:
         return Copy(12);
-      case 0x13:  // decimal128
+      case BsonType::kDecimal128:
         return Copy(16);
-      case 0x05:  // binary: int32 length, subtype, bytes
+      case BsonType::kBinary:  // int32 length, subtype, bytes
         return Copy(5 + Uint32At(pos_));
-      case 0x02:  // string
-      case 0x0D:  // JavaScript code
-      case 0x0E:  // symbol
+      case BsonType::kString:
+      case BsonType::kJavaScript:
+      case BsonType::kSymbol:
         return String();
-      case 0x0B:  // regex: pattern, options
+      case BsonType::kRegex:  // pattern, options
         CString();
         return CString();
-      case 0x0C:  // DBPointer: string, ObjectId
+      case BsonType::kDbPointer:  // string, ObjectId
         String();
         return Copy(12);
-      case 0x03:  // document
-      case 0x04:  // array
+      case BsonType::kDocument:
+      case BsonType::kArray:
         return OpenDocument();
-      case 0x0F:  // code with scope: int32 total, string, document
+      case BsonType::kCodeWithScope:  // int32 total, string, document
         open_.push_back({0, out_->size(), true});
         Copy(4);
         String();
@@ -143,7 +144,7 @@ bool RepairUtf8(absl::string_view doc, ByteBuffer* out) {
   bool utf8 = true;
   if (!ValidateDocument(
           doc, kMaxDepth, &why,
-          [](absl::string_view, uint8_t, absl::string_view) {}, &utf8) ||
+          [](absl::string_view, BsonType, absl::string_view) {}, &utf8) ||
       utf8) {
     return false;
   }

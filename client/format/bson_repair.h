@@ -5,10 +5,11 @@
 // the client's writer never produces such text (bson_writer.h).
 //
 // Text is repaired where strict readers decode it: keys at every depth,
-// strings (0x02), JavaScript code (0x0D), symbols (0x0E), a regex's
-// pattern and options (0x0B), a DBPointer's collection (0x0C) and a
-// code-with-scope's code and scope document (0x0F). Binary data (0x05) is
-// not text and is kept as it is, as are all other bytes.
+// strings (BsonType::kString), JavaScript code (kJavaScript), symbols
+// (kSymbol), a regex's pattern and options (kRegex), a DBPointer's
+// collection (kDbPointer) and a code-with-scope's code and scope document
+// (kCodeWithScope); see bson_type.h. Binary data (kBinary) is not text and
+// is kept as it is, as are all other bytes.
 //
 // Thread-safety: reentrant.
 

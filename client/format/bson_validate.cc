@@ -6,6 +6,7 @@
 #include "absl/base/optimization.h"
 #include "absl/container/inlined_vector.h"
 #include "absl/strings/str_cat.h"
+#include "client/format/bson_type.h"
 #include "client/format/swar.h"
 #include "client/format/utf8.h"
 
@@ -52,7 +53,7 @@ class Validator {
         continue;
       }
       const size_t at = pos;
-      const auto type = static_cast<uint8_t>(d[pos++]);
+      const auto type = static_cast<BsonType>(static_cast<uint8_t>(d[pos++]));
       size_t key_end = FindNulOrNonAscii(d, pos, limit);
       if (ABSL_PREDICT_FALSE(key_end != limit && d[key_end] != '\0')) {
         key_end = FindNul(d, key_end, limit);  // a key that is not ASCII
@@ -71,26 +72,26 @@ class Validator {
         return true;
       };
       switch (type) {
-        case 0x01:  // double
-        case 0x09:  // UTC datetime
-        case 0x11:  // timestamp
-        case 0x12:  // int64
+        case BsonType::kDouble:
+        case BsonType::kDateTime:
+        case BsonType::kTimestamp:
+        case BsonType::kInt64:
           if (!skip(8)) return PastEnd(pos);
           break;
-        case 0x10:  // int32
+        case BsonType::kInt32:
           if (!skip(4)) return PastEnd(pos);
           break;
-        case 0x13:  // decimal128
+        case BsonType::kDecimal128:
           if (!skip(16)) return PastEnd(pos);
           break;
-        case 0x02:  // string
-        case 0x0D:  // JavaScript code
-        case 0x0E:  // symbol
+        case BsonType::kString:
+        case BsonType::kJavaScript:
+        case BsonType::kSymbol:
           if (!String(limit, &pos)) return false;
           CheckText(value_start + 4, pos - 1);
           break;
-        case 0x03:    // document
-        case 0x04: {  // array
+        case BsonType::kDocument:
+        case BsonType::kArray: {
           if (static_cast<int>(outer.size()) + 1 > max_depth_) {
             return Fail(pos, absl::StrCat("nested deeper than ", max_depth_));
           }
@@ -105,7 +106,7 @@ class Validator {
           pos += 4;
           continue;
         }
-        case 0x05: {  // binary: int32 length, subtype, bytes
+        case BsonType::kBinary: {  // int32 length, subtype, bytes
           if (!need(5)) return PastEnd(pos);
           const int32_t len = Int32At(pos);
           if (len < 0) {
@@ -114,20 +115,20 @@ class Validator {
           if (!skip(5 + static_cast<size_t>(len))) return PastEnd(pos);
           break;
         }
-        case 0x06:  // undefined
-        case 0x0A:  // null
-        case 0x7F:  // max key
-        case 0xFF:  // min key
+        case BsonType::kUndefined:
+        case BsonType::kNull:
+        case BsonType::kMaxKey:
+        case BsonType::kMinKey:
           break;
-        case 0x07:  // ObjectId
+        case BsonType::kObjectId:
           if (!skip(12)) return PastEnd(pos);
           break;
-        case 0x08:  // bool
+        case BsonType::kBool:
           if (!need(1)) return PastEnd(pos);
           if (d[pos] != 0 && d[pos] != 1) return Fail(pos, "bad bool");
           ++pos;
           break;
-        case 0x0B: {  // regex: pattern, options
+        case BsonType::kRegex: {  // pattern, options
           for (int i = 0; i < 2; ++i) {
             const size_t nul = FindNul(d, pos, limit);
             if (nul == limit) return Fail(pos, "unterminated key or cstring");
@@ -136,23 +137,25 @@ class Validator {
           }
           break;
         }
-        case 0x0C:  // DBPointer: string, 12 bytes
+        case BsonType::kDbPointer:  // string, 12 bytes
           if (!String(limit, &pos)) return false;
           CheckText(value_start + 4, pos - 1);
           if (!skip(12)) return PastEnd(pos);
           break;
-        case 0x0F:  // code with scope: int32 total, string, document
+        case BsonType::kCodeWithScope:  // int32 total, string, document
           if (!CodeWithScope(limit, static_cast<int>(outer.size()), &pos)) {
             return false;
           }
           break;
         default:
           return Fail(at, absl::StrCat("unknown element type 0x",
-                                       absl::Hex(type, absl::kZeroPad2)));
+                                       absl::Hex(static_cast<uint8_t>(type),
+                                                 absl::kZeroPad2)));
       }
       if (outer.empty() && visit_ != nullptr) {
         absl::string_view value(d + value_start, pos - value_start);
-        if (type == 0x02) value = value.substr(4, value.size() - 5);
+        if (type == BsonType::kString)
+          value = value.substr(4, value.size() - 5);
         (*visit_)(Key(at, key_end), type, value);
       }
     }

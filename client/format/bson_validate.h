@@ -14,6 +14,7 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
+#include "client/format/bson_type.h"
 
 namespace ziggy {
 
@@ -24,7 +25,7 @@ namespace ziggy {
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why);
 
 // The same, also calling `visit(key, type, value)` for each top-level element
-// as it is found valid: `type` is the BSON type byte and `value` the
+// as it is found valid: `type` is the element's BSON type and `value` the
 // element's value bytes (for strings, the text without length or NUL). Lets
 // the collector validate an event and read its fields in one pass.
 //
@@ -35,7 +36,7 @@ bool ValidateDocument(absl::string_view data, int max_depth, std::string* why);
 // the document malformed; RepairUtf8 (bson_repair.h) can fix it. All-ASCII
 // text costs a few word operations.
 using TopLevelVisitor = absl::FunctionRef<void(
-    absl::string_view key, uint8_t type, absl::string_view value)>;
+    absl::string_view key, BsonType type, absl::string_view value)>;
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
                       TopLevelVisitor visit, bool* utf8 = nullptr);
 

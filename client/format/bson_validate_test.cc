@@ -6,6 +6,7 @@
 #include <random>
 
 #include "absl/strings/str_cat.h"
+#include "client/format/bson_type.h"
 #include "client/format/event.h"
 #include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
@@ -99,22 +100,31 @@ TEST(ValidateDocumentTest, PrefixesAndByteFlipsAreSafe) {
 TEST(ValidateDocumentTest, VisitsTopLevelElements) {
   const std::string doc = EveryType();
   std::vector<std::string> keys;
+  std::vector<BsonType> types;
   std::string utf8, sub;
   std::string why;
   ASSERT_TRUE(ValidateDocument(
       doc, 10, &why,
-      [&](absl::string_view key, uint8_t type, absl::string_view value) {
+      [&](absl::string_view key, BsonType type, absl::string_view value) {
         keys.emplace_back(key);
-        if (key == "utf8") {
-          EXPECT_EQ(type, 0x02);
-          utf8 = std::string(value);
-        }
+        types.push_back(type);
+        if (key == "utf8") utf8 = std::string(value);
         if (key == "doc") sub = std::string(value);
       }))
       << why;
   EXPECT_EQ(keys.size(), 21u);
   EXPECT_EQ(keys.front(), "double");
   EXPECT_EQ(keys.back(), "max");
+  // The type bytes libbson wrote, named by BsonType in EveryType's order.
+  const std::vector<BsonType> expected = {
+      BsonType::kDouble,     BsonType::kString,    BsonType::kDocument,
+      BsonType::kArray,      BsonType::kBinary,    BsonType::kUndefined,
+      BsonType::kObjectId,   BsonType::kBool,      BsonType::kDateTime,
+      BsonType::kNull,       BsonType::kRegex,     BsonType::kDbPointer,
+      BsonType::kJavaScript, BsonType::kSymbol,    BsonType::kCodeWithScope,
+      BsonType::kInt32,      BsonType::kTimestamp, BsonType::kInt64,
+      BsonType::kDecimal128, BsonType::kMinKey,    BsonType::kMaxKey};
+  EXPECT_EQ(types, expected);
   EXPECT_EQ(utf8, "text");
   EXPECT_TRUE(DecodeDocument(sub).ok());
   EXPECT_EQ(DecodeDocument(sub)->Find("x")->AsInt(), 1);
@@ -127,7 +137,7 @@ TEST(ValidateDocumentTest, ChecksUtf8WhenAsked) {
     std::string why;
     bool utf8 = false;
     EXPECT_TRUE(ValidateDocument(
-        doc, 10, &why, [](absl::string_view, uint8_t, absl::string_view) {},
+        doc, 10, &why, [](absl::string_view, BsonType, absl::string_view) {},
         &utf8))
         << why;
     return utf8;
@@ -196,7 +206,7 @@ TEST(ValidateDocumentTest, ChecksEveryKeyOffset) {
         bool utf8 = !valid;
         ASSERT_TRUE(ValidateDocument(
             doc.bytes(), 1, &why,
-            [](absl::string_view, uint8_t, absl::string_view) {}, &utf8))
+            [](absl::string_view, BsonType, absl::string_view) {}, &utf8))
             << why;
         EXPECT_EQ(utf8, valid) << n << " " << at;
       }

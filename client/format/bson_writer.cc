@@ -12,7 +12,7 @@ absl::string_view BsonWriter::IndexKey(uint32_t index, char (&buf)[16]) {
   return absl::string_view(p, static_cast<size_t>(end - p));
 }
 
-void BsonWriter::RepairedElement(uint8_t type, absl::string_view key) {
+void BsonWriter::RepairedElement(BsonType type, absl::string_view key) {
   *buffer_.Extend(1) = static_cast<char>(type);
   AppendRepairedUtf8(key, &buffer_);
   *buffer_.Extend(1) = '\0';

@@ -4,6 +4,7 @@
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
+#include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/bson_writer.h"
 
@@ -72,66 +73,66 @@ absl::StatusOr<Value> DecodeContainer(bson_iter_t* it, bool is_array,
 
 absl::StatusOr<Value> DecodeElement(const bson_iter_t* it, int depth) {
   uint32_t len = 0;
-  switch (bson_iter_type(it)) {
-    case BSON_TYPE_DOUBLE:
+  const auto type = static_cast<BsonType>(bson_iter_type(it));
+  switch (type) {
+    case BsonType::kDouble:
       return Value(bson_iter_double(it));
-    case BSON_TYPE_UTF8: {
+    case BsonType::kString: {
       const char* s = bson_iter_utf8(it, &len);
       return Value(std::string(s, len));
     }
-    case BSON_TYPE_DOCUMENT:
-    case BSON_TYPE_ARRAY: {
+    case BsonType::kDocument:
+    case BsonType::kArray: {
       bson_iter_t child;
       if (!bson_iter_recurse(it, &child)) {
         return absl::DataLossError("corrupt nested document");
       }
-      return DecodeContainer(&child, bson_iter_type(it) == BSON_TYPE_ARRAY,
-                             depth + 1);
+      return DecodeContainer(&child, type == BsonType::kArray, depth + 1);
     }
-    case BSON_TYPE_BINARY: {
+    case BsonType::kBinary: {
       bson_subtype_t subtype;
       const uint8_t* data;
       bson_iter_binary(it, &subtype, &len, &data);
       return Value(std::string(reinterpret_cast<const char*>(data), len));
     }
-    case BSON_TYPE_OID: {
+    case BsonType::kObjectId: {
       char hex[25];
       bson_oid_to_string(bson_iter_oid(it), hex);
       return Value(std::string(hex, 24));
     }
-    case BSON_TYPE_BOOL:
+    case BsonType::kBool:
       return Value(bson_iter_bool(it));
-    case BSON_TYPE_DATE_TIME:
+    case BsonType::kDateTime:
       return Value(bson_iter_date_time(it));
-    case BSON_TYPE_REGEX: {
+    case BsonType::kRegex: {
       const char* options;
       const char* regex = bson_iter_regex(it, &options);
       return Value(absl::StrCat("/", regex, "/", options));
     }
-    case BSON_TYPE_CODE: {
+    case BsonType::kJavaScript: {
       const char* code = bson_iter_code(it, &len);
       return Value(std::string(code, len));
     }
-    case BSON_TYPE_SYMBOL: {
+    case BsonType::kSymbol: {
       const char* symbol = bson_iter_symbol(it, &len);
       return Value(std::string(symbol, len));
     }
-    case BSON_TYPE_CODEWSCOPE: {
+    case BsonType::kCodeWithScope: {
       const uint8_t* scope;
       uint32_t scope_len;
       const char* code = bson_iter_codewscope(it, &len, &scope_len, &scope);
       return Value(std::string(code, len));
     }
-    case BSON_TYPE_INT32:
+    case BsonType::kInt32:
       return Value(bson_iter_int32(it));
-    case BSON_TYPE_TIMESTAMP: {
+    case BsonType::kTimestamp: {
       uint32_t timestamp, increment;
       bson_iter_timestamp(it, &timestamp, &increment);
       return Value((static_cast<int64_t>(timestamp) << 32) | increment);
     }
-    case BSON_TYPE_INT64:
+    case BsonType::kInt64:
       return Value(bson_iter_int64(it));
-    case BSON_TYPE_DECIMAL128: {
+    case BsonType::kDecimal128: {
       bson_decimal128_t dec;
       char text[BSON_DECIMAL128_STRING];
       bson_iter_decimal128(it, &dec);

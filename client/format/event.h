@@ -1,6 +1,7 @@
 // Event: one recorded unit of work, and its BSON codec.
 //
-// The record is the seed's own shape, one BSON document per event:
+// The record keeps the shape of the original Python Ziggy's events, so its
+// files and clients carry over; one BSON document per event:
 //   {id: string, type: string, host: string, pid: int32,
 //    start: double, end: double, body: document}
 // with times in Unix seconds. Event files are plain concatenations of these

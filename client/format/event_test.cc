@@ -1,7 +1,11 @@
+// "Seed" in test names: the original Python Ziggy, whose wire and file
+// formats we keep.
+
 #include "client/format/event.h"
 
 #include <bson/bson.h>
 
+#include "client/format/bson_type.h"
 #include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
 
@@ -38,7 +42,8 @@ TEST(EventTest, RoundTrip) {
   EXPECT_EQ(decoded->body, event.body) << decoded->body.DebugString();
 }
 
-// The stored record is the seed's shape, readable by any BSON library.
+// The stored record keeps the original Python Ziggy's shape (field order
+// and types), readable by any BSON library.
 TEST(EventTest, WireShapeIsTheSeeds) {
   const std::string bytes = EncodeEvent(SampleEvent());
   bson_t doc;
@@ -131,10 +136,8 @@ std::string NestedDocument(int depth) {
   for (int i = 0; i < depth; ++i) {
     const uint32_t len = 5 + 8 * static_cast<uint32_t>(depth - i);
     doc.append(reinterpret_cast<const char*>(&len), 4);
-    doc.append(
-        "\x03"
-        "a",
-        3);  // type, key "a" and its NUL
+    doc.push_back(static_cast<char>(BsonType::kDocument));
+    doc.append("a", 2);  // key "a" and its NUL
   }
   doc.append("\x05\0\0\0\0", 5);
   doc.append(static_cast<size_t>(depth), '\0');

@@ -18,7 +18,8 @@ absl::StatusOr<Value> CallControl(absl::string_view host_port,
     return absl::InvalidArgumentError(
         absl::StrCat("'", host_port, "': give the daemon's control port"));
   }
-  // `cmd`, as the seed's tools send it, so seed-era daemons answer too.
+  // `cmd`, as the original Python Ziggy's tools send it, so its daemons
+  // answer too.
   Value::Map request{{"cmd", std::string(command)}};
   request.insert(request.end(), args.begin(), args.end());
   const std::string bytes = EncodeDocument(Value(std::move(request)));

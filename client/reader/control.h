@@ -1,9 +1,11 @@
 // CallControl: one request to a daemon's control port and its reply.
 //
-// The control protocol (DESIGN §3): a ZeroMQ REQ/REP exchange of one BSON
-// document each way. The request is {cmd: "STATUS", ...arguments} (the
-// seed's key, so daemons of either generation answer); the
-// reply is a document, {error: "..."} for a failed or unknown command.
+// The control protocol: a ZeroMQ REQ/REP exchange of one BSON document each
+// way on the daemon's control port (127.0.0.1:3513 by default). The request
+// is {cmd: "STATUS", ...arguments} (`cmd` is the original Python Ziggy's
+// key, so its daemons answer as well as ours); the reply is a document,
+// {error: "..."} for a failed or unknown command. Commands every daemon
+// knows: STATUS, SOCK_STREAM -> {port}, SOCK_COLLECT -> {port}, SHUTDOWN.
 //
 //   absl::StatusOr<ziggy::Value> status =
 //       ziggy::CallControl("127.0.0.1:3513", "STATUS");

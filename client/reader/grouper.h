@@ -3,7 +3,8 @@
 // Sub-events share their parent's id and finish (so arrive) before it. The
 // grouper holds events by id until the parent arrives, then emits the group:
 // the parent is the event whose type has no '.' (a top-level event; sub-event
-// types are "parent.child"). The seed's rule: the parent closes the group. At
+// types are "parent.child"). As in the original Python Ziggy, the parent
+// closes the group. At
 // most max_open groups wait; beyond that the oldest is emitted without its
 // parent, as is everything still waiting at Finish(), so no event is lost.
 //

@@ -10,6 +10,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/byte_buffer.h"
 #include "client/format/event.h"
@@ -131,7 +132,7 @@ class JsonWriter {
     Char(is_array ? '[' : '{');
     bool first = true;
     while (p < end) {
-      const auto type = static_cast<uint8_t>(*p++);
+      const auto type = static_cast<BsonType>(static_cast<uint8_t>(*p++));
       const size_t key_length = strlen(p);
       const absl::string_view key(p, key_length);
       p += key_length + 1;
@@ -200,22 +201,22 @@ class JsonWriter {
   }
 
   // Writes the value of type `type` at p; returns where it ends.
-  const char* Element(uint8_t type, const char* p, int depth) {
+  const char* Element(BsonType type, const char* p, int depth) {
     switch (type) {
-      case 0x01: {  // double
+      case BsonType::kDouble: {
         double d;
         const uint64_t bits = U64(p);
         memcpy(&d, &bits, 8);
         Double(d);
         return p + 8;
       }
-      case 0x02:  // string
+      case BsonType::kString:
         return String(p);
-      case 0x03:  // document
-      case 0x04:  // array
-        Document(p, type == 0x04, depth);
+      case BsonType::kDocument:
+      case BsonType::kArray:
+        Document(p, type == BsonType::kArray, depth);
         return p + U32(p);
-      case 0x05: {  // binary
+      case BsonType::kBinary: {
         const uint32_t length = U32(p);
         const auto subtype = static_cast<uint8_t>(p[4]);
         Wrapped("$binary", [&] {
@@ -227,24 +228,24 @@ class JsonWriter {
         });
         return p + 5 + length;
       }
-      case 0x06:
+      case BsonType::kUndefined:
         Raw("{\"$undefined\":true}");
         return p;
-      case 0x07:
+      case BsonType::kObjectId:
         Oid(p);
         return p + 12;
-      case 0x08:
+      case BsonType::kBool:
         Raw(*p ? "true" : "false");
         return p + 1;
-      case 0x09:
+      case BsonType::kDateTime:
         Raw("{\"$date\":{\"$numberLong\":\"");
         Int(static_cast<int64_t>(U64(p)));
         Raw("\"}}");
         return p + 8;
-      case 0x0A:
+      case BsonType::kNull:
         Raw("null");
         return p;
-      case 0x0B: {  // regex: pattern, options
+      case BsonType::kRegex: {  // pattern, options
         const char* options = p + strlen(p) + 1;
         const char* end = options + strlen(options) + 1;
         Wrapped("$regularExpression", [&] {
@@ -256,7 +257,7 @@ class JsonWriter {
         });
         return end;
       }
-      case 0x0C: {  // DBPointer: string, ObjectId
+      case BsonType::kDbPointer: {  // string, ObjectId
         const char* oid = p + 4 + U32(p);
         Wrapped("$dbPointer", [&] {
           Raw("{\"$ref\":");
@@ -267,17 +268,17 @@ class JsonWriter {
         });
         return oid + 12;
       }
-      case 0x0D: {
+      case BsonType::kJavaScript: {
         const char* end = nullptr;
         Wrapped("$code", [&] { end = String(p); });
         return end;
       }
-      case 0x0E: {
+      case BsonType::kSymbol: {
         const char* end = nullptr;
         Wrapped("$symbol", [&] { end = String(p); });
         return end;
       }
-      case 0x0F: {  // code with scope: int32 total, string, document
+      case BsonType::kCodeWithScope: {  // int32 total, string, document
         Raw("{\"$code\":");
         const char* scope = String(p + 4);
         Raw(",\"$scope\":");
@@ -285,19 +286,19 @@ class JsonWriter {
         Char('}');
         return p + U32(p);
       }
-      case 0x10:
+      case BsonType::kInt32:
         Int(static_cast<int32_t>(U32(p)));
         return p + 4;
-      case 0x11: {  // timestamp: increment, then seconds
+      case BsonType::kTimestamp: {  // increment, then seconds
         const uint64_t v = U64(p);
         Raw(absl::StrCat("{\"$timestamp\":{\"t\":", v >> 32,
                          ",\"i\":", v & 0xFFFFFFFFu, "}}"));
         return p + 8;
       }
-      case 0x12:
+      case BsonType::kInt64:
         Int(static_cast<int64_t>(U64(p)));
         return p + 8;
-      case 0x13: {
+      case BsonType::kDecimal128: {
         bson_decimal128_t dec;
         dec.low = U64(p);
         dec.high = U64(p + 8);
@@ -306,10 +307,10 @@ class JsonWriter {
         Raw(absl::StrCat("{\"$numberDecimal\":\"", text, "\"}"));
         return p + 16;
       }
-      case 0x7F:
+      case BsonType::kMaxKey:
         Raw("{\"$maxKey\":1}");
         return p;
-      case 0xFF:
+      case BsonType::kMinKey:
         Raw("{\"$minKey\":1}");
         return p;
       default:  // cannot occur in a validated document
