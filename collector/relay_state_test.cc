@@ -45,7 +45,7 @@ TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
     auto state = RelayState::Recover(root, &stats);
     ASSERT_TRUE(state.ok());
     (*state)->FileOpened(file, 10);
-    (*state)->AddAcks({{"identity", "fwd", 42}});
+    (*state)->AddAcks({{"identity", "fwd", 42, ""}});
     std::vector<RelayAck> acked;
     ASSERT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
     ASSERT_EQ(acked.size(), 1u);
@@ -67,7 +67,7 @@ TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
   CollectorStats stats;
   auto state = RelayState::Recover(root, &stats);
   ASSERT_TRUE(state.ok());
-  (*state)->AddAcks({{"identity", "fwd", 1}});
+  (*state)->AddAcks({{"identity", "fwd", 1, ""}});
   (*state)->FileOpened(root + "/open.log", 0);
   (*state)->FileOpened(root + "/closed.log", 0);
   (*state)->FileClosed(root + "/closed.log", 5);
@@ -78,7 +78,7 @@ TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
   ASSERT_NE(files, nullptr);
   EXPECT_EQ(files->Get("closed.log")->AsInt(), 5);
   EXPECT_EQ(files->Get("open.log")->AsInt(), 3);
-  (*state)->AddAcks({{"identity", "fwd", 2}});
+  (*state)->AddAcks({{"identity", "fwd", 2, ""}});
   ASSERT_TRUE((*state)->Commit({{root + "/open.log", 4}}, &acked).ok());
   snapshot = Snapshot(root);
   files = snapshot.Get("files");

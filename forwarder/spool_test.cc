@@ -230,7 +230,9 @@ TEST(SpoolTest, ReadsRecentEventsFromMemoryAndOlderFromSegments) {
     for (int i = 0; i < 60; ++i) {
       ASSERT_TRUE((*spool)->Append(Event(i)).ok());
       all += Event(i);
-      if (i % 7 == 0) ASSERT_TRUE((*spool)->Flush().ok());
+      if (i % 7 == 0) {
+        ASSERT_TRUE((*spool)->Flush().ok());
+      }
     }
     ASSERT_TRUE((*spool)->Flush().ok());
     for (const size_t per_batch : {1, 5, 100}) {
@@ -250,8 +252,12 @@ TEST(SpoolTest, ReadsRecentEventsFromMemoryAndOlderFromSegments) {
     EXPECT_GE(batch.events.size(), 50u);
     EXPECT_LT(batch.events.size(), 50u + Event(59).size());
     EXPECT_EQ(batch.events, all.substr(0, batch.events.size()));
-    if (memory == 0) EXPECT_GT((*spool)->read_from_disk(), 0u);
-    if (memory == (size_t{1} << 20)) EXPECT_EQ((*spool)->read_from_disk(), 0u);
+    if (memory == 0) {
+      EXPECT_GT((*spool)->read_from_disk(), 0u);
+    }
+    if (memory == (size_t{1} << 20)) {
+      EXPECT_EQ((*spool)->read_from_disk(), 0u);
+    }
     if (memory == 300) {
       // Acknowledged events leave memory too; what is left still reads.
       ASSERT_TRUE((*spool)->Acknowledge(58).ok());

@@ -14,7 +14,7 @@ import argparse, re, subprocess, sys
 ALLOWED = {
     ('client/format/bson_validate.cc', 'bool Run()'),
     ('client/reader/json.cc',
-     'const char* Element(uint8_t type, const char* p, int depth)'),
+     'const char* Element(BsonType type, const char* p, int depth)'),
 }
 
 def strip(src):

@@ -112,7 +112,7 @@ TEST(LogFilesTest, HourBlocksEndWhereTheNextBegins) {
 }
 
 TEST(LogFilesTest, MissingLogPath) {
-  EXPECT_EQ(FindLogFiles({"/nonexistent/ziggy"}).status().code(),
+  EXPECT_EQ(FindLogFiles(LogFileQuery{"/nonexistent/ziggy", ""}).status().code(),
             absl::StatusCode::kNotFound);
 }
 
