@@ -114,13 +114,21 @@ class WrittenCounter {
   std::string request_;
 };
 
+void RunToEnd(Forwarder& forwarder) { forwarder.Run(); }
+void RunToEnd(Collector& collector) {
+  if (absl::Status s = collector.Run(); !s.ok()) {
+    std::fprintf(stderr, "ziggyd stopped: %s\n", s.ToString().c_str());
+    std::abort();
+  }
+}
+
 // A daemon library object (Collector or Forwarder) serving on its own
 // thread for the benchmark's lifetime.
 template <typename Daemon>
 class Serving {
  public:
   explicit Serving(std::unique_ptr<Daemon> daemon)
-      : daemon_(std::move(daemon)), thread_([this] { daemon_->Run(); }) {}
+      : daemon_(std::move(daemon)), thread_([this] { RunToEnd(*daemon_); }) {}
   ~Serving() {
     daemon_->Stop();
     thread_.join();

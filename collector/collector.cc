@@ -65,24 +65,25 @@ class Collector::Impl {
     return absl::OkStatus();
   }
 
-  void Run() {
+  absl::Status Run() {
     pthread_setname_np(pthread_self(), "ziggyd-receive");
     const auto on_event = [this](absl::string_view doc,
                                  const EventFields& fields) {
       AddEvent(doc, fields);
     };
-    while (!stopping_) ServeOnce(on_event);
-    // Write out what was received, including what ZeroMQ already queued.
-    const absl::Time deadline = absl::Now() + kDrainTime;
-    while (absl::Now() < deadline) {
-      StartBatch();
-      const int taken = sockets_.ReceiveBurst(on_event);
-      SubmitBatch();
-      if (taken == 0) break;
-    }
+    while (!stopping_ && !writer_->durability_lost()) ServeOnce(on_event);
+    if (!writer_->durability_lost()) Drain(on_event);
     writer_->Finish();
     LOG(INFO) << "ziggyd stopped: " << sockets_.intake().received()
               << " events received, " << stats_.written.load() << " written";
+    if (writer_->durability_lost()) {
+      return absl::DataLossError(
+          "a failed fdatasync() left written events unsure, so no relay "
+          "checkpoint can be recorded any more; restart ziggyd: it rolls its "
+          "files back to the last acknowledged state and the forwarders "
+          "resend the rest");
+    }
+    return absl::OkStatus();
   }
 
   void Stop() { sockets_.Wake(); }
@@ -113,6 +114,17 @@ class Collector::Impl {
       return forward_.Connect(options_.forward, options_.max_event_bytes);
     }
     return absl::OkStatus();
+  }
+
+  // Writes out what was received, including what ZeroMQ already queued.
+  void Drain(const DaemonSockets::OnEvent& on_event) {
+    const absl::Time deadline = absl::Now() + kDrainTime;
+    while (absl::Now() < deadline) {
+      StartBatch();
+      const int taken = sockets_.ReceiveBurst(on_event);
+      SubmitBatch();
+      if (taken == 0) break;
+    }
   }
 
   // One poll of every socket and the writer's ack signal.
@@ -247,7 +259,7 @@ absl::StatusOr<std::unique_ptr<Collector>> Collector::Bind(
 
 Collector::Collector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collector::~Collector() = default;
-void Collector::Run() { impl_->Run(); }
+absl::Status Collector::Run() { return impl_->Run(); }
 void Collector::Stop() { impl_->Stop(); }
 const std::string& Collector::control_endpoint() const {
   return impl_->control_endpoint();

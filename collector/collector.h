@@ -65,8 +65,12 @@ class Collector {
 
   // Serves until Stop() or a SHUTDOWN command, then writes out every event
   // received (including those already queued in the collect socket), closes
-  // the files and returns.
-  void Run();
+  // the files and returns OK. kDataLoss when it stopped because a failed
+  // fdatasync() left written events unsure while forwarders relay to it
+  // (EventWriter::durability_lost()): events accepted after that would be
+  // undone by the restart's rollback, so it stops at once; restarting it
+  // rolls back to the last acknowledged state and the forwarders resend.
+  absl::Status Run();
 
   // Asks Run() to finish. Thread-safe; returns at once.
   void Stop();

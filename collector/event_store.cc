@@ -75,8 +75,10 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
 }
 
 bool EventStore::SyncFile(LogFile& file) {
+  const bool failed_before = file.sync_failed();
   const absl::Status s = file.SyncIfWritten();
   if (s.ok()) return true;
+  if (failed_before) return false;  // counted when it failed
   stats_->write_errors.fetch_add(1);
   LOG_EVERY_N(ERROR, 100) << s;
   if (file.sync_failed() && !durability_lost_) {

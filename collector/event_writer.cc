@@ -77,6 +77,7 @@ void EventWriter::Checkpoint() {
   if (stats_->dropped_write_error.load() != 0 || store_.durability_lost()) {
     given_up_ = true;
   }
+  if (store_.durability_lost()) durability_lost_.store(true);
   if (!synced || given_up_) return;
   // Single writer: nothing was appended since SyncOpenFiles() flushed.
   const uint64_t written = stats_->written.load();

@@ -11,6 +11,7 @@
 #ifndef ZIGGY_COLLECTOR_EVENT_WRITER_H_
 #define ZIGGY_COLLECTOR_EVENT_WRITER_H_
 
+#include <atomic>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -87,6 +88,12 @@ class EventWriter {
   // Acknowledgements whose batches are durable, to send.
   void TakeAcks(std::vector<RelayAck>* acks);
 
+  // True once a failed fdatasync() left what was written unsure while relay
+  // checkpoints are on: no checkpoint can be recorded again, so a restart
+  // will roll the files back to the last one, and every event accepted
+  // from now on would be undone by it. The collector stops instead.
+  bool durability_lost() const { return durability_lost_.load(); }
+
  private:
   void Run();
   // Appends the batch's events, waiting out a disk that refuses them.
@@ -117,6 +124,7 @@ class EventWriter {
   // Set once events were dropped or a file could not be made durable at
   // the end: no checkpoint is recorded after that (see Checkpoint()).
   bool given_up_ = false;
+  std::atomic<bool> durability_lost_{false};
   // Acks (and forgotten forwarders) of written batches, in batch order,
   // until every event of their batch has left the store's waiting state
   // (EventStore::oldest_waiting()).

@@ -235,6 +235,7 @@ class RelayedWriter {
 
   void Finish() { writer_->Finish(); }
   CollectorStats& stats() { return stats_; }
+  bool durability_lost() const { return writer_->durability_lost(); }
 
  private:
   CollectorStats stats_;
@@ -257,6 +258,7 @@ TEST(EventWriterFaultTest, AFailedSyncHoldsBackEveryLaterAcknowledgement) {
     ASSERT_EQ(acks.size(), 1u);
     EXPECT_EQ(acks[0].end, 3);
     const uint64_t checkpoints = writer.stats().checkpoints.load();
+    EXPECT_FALSE(writer.durability_lost());
 
     fs.Inject(Make(FaultOp::kSync, EIO));
     writer.Write(3, 6, now);
@@ -271,6 +273,10 @@ TEST(EventWriterFaultTest, AFailedSyncHoldsBackEveryLaterAcknowledgement) {
                                   Doc(5) + Doc(6) + Doc(7) + Doc(8));
     writer.Finish();
     EXPECT_TRUE(writer.Acks(absl::ZeroDuration()).empty());
+    // The collector stops on this (Collector::Run), and the one fault is
+    // counted once, however many checkpoints were tried after it.
+    EXPECT_TRUE(writer.durability_lost());
+    EXPECT_EQ(writer.stats().write_errors.load(), 1u);
   }
   // A restart rolls the file back to the checkpoint: the acknowledged
   // events once, the rest to come again from the forwarder (which was

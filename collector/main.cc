@@ -151,6 +151,10 @@ int main(int argc, char** argv) {
     LOG(INFO) << "signal " << signo << ": stopping";
     (*collector)->Stop();
   });
-  (*collector)->Run();
+  if (absl::Status s = (*collector)->Run(); !s.ok()) {
+    LOG(ERROR) << s;
+    std::fprintf(stderr, "ziggyd: %s\n", std::string(s.message()).c_str());
+    return 1;
+  }
   return 0;
 }

@@ -6,6 +6,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
@@ -88,7 +90,12 @@ absl::Status RelayState::WriteSnapshot() {
 }
 
 void RelayState::FileOpened(const std::string& path, off_t size) {
-  lengths_[Relative(path)] = size;
+  // A length already recorded is never raised here: what lies past it is
+  // durable only once a checkpoint says so, and a file reopened (after an
+  // idle close whose sync failed, a repair, an eviction) may hold events
+  // no checkpoint covers. A file replaced or cut meanwhile only shrinks.
+  const auto [it, inserted] = lengths_.try_emplace(Relative(path), size);
+  if (!inserted) it->second = std::min(it->second, size);
   open_.insert(Relative(path));
   if (!active_) return;
   if (absl::Status s = WriteSnapshot(); !s.ok()) {

@@ -62,6 +62,30 @@ TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
   EXPECT_EQ(stats.rolled_back_bytes.load(), 7u);
 }
 
+// A file reopened (after an idle close whose sync failed, a repair, an
+// eviction) may hold events no checkpoint covers: reopening it must not
+// record them as checkpointed.
+TEST(RelayStateTest, ReopeningAFileNeverRaisesItsCheckpointedLength) {
+  const std::string root = Root("reopen");
+  const std::string file = root + "/a.log";
+  std::ofstream(file, std::ios::binary) << "0123456789";
+  CollectorStats stats;
+  {
+    auto state = RelayState::Recover(root, &stats);
+    ASSERT_TRUE(state.ok());
+    (*state)->FileOpened(file, 10);
+    (*state)->AddAcks({{"identity", "fwd", 42, ""}});
+    std::vector<RelayAck> acked;
+    ASSERT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
+    std::ofstream(file, std::ios::binary | std::ios::app) << "unacked";
+    (*state)->FileOpened(file, 17);  // writes a snapshot: relay is active
+  }
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  EXPECT_EQ((*state)->forwarders().at("fwd").next, 42);
+  EXPECT_EQ(Size(file), 10);
+}
+
 TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
   const std::string root = Root("prune");
   CollectorStats stats;
