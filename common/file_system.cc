@@ -146,11 +146,17 @@ class PosixFileSystem : public FileSystem {
     DIR* d = opendir(dir.c_str());
     if (d == nullptr) return ErrnoStatus("cannot list", dir);
     std::vector<std::string> names;
+    // readdir() returns null at the end and on an error; only errno tells.
+    errno = 0;
     while (const dirent* entry = readdir(d)) {
       const absl::string_view name = entry->d_name;
       if (name != "." && name != "..") names.emplace_back(name);
+      errno = 0;
     }
+    absl::Status status =
+        errno == 0 ? absl::OkStatus() : ErrnoStatus("cannot list", dir);
     closedir(d);
+    if (!status.ok()) return status;
     return names;
   }
 

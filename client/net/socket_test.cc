@@ -81,7 +81,9 @@ TEST(BindSocketTest, AnIpv6AddressTurnsIpv6On) {
   std::string endpoint;
   const absl::Status s = BindSocket(socket, "[::1]:0", "control", &endpoint);
   EXPECT_EQ(socket.get(zmq::sockopt::ipv6), 1);
-  if (s.ok()) EXPECT_TRUE(absl::StartsWith(endpoint, "tcp://[::1]:"));
+  if (s.ok()) {
+    EXPECT_TRUE(absl::StartsWith(endpoint, "tcp://[::1]:"));
+  }
 }
 
 TEST(BindSocketTest, NamesTheFlagOfABadAddress) {
