@@ -53,6 +53,10 @@ class FaultFile : public File {
   }
 
   absl::Status Truncate(uint64_t size) override {
+    Fault fault;
+    if (fs_->ShouldFail(FaultOp::kTruncate, path_, &fault)) {
+      return Failure(fault, "cannot truncate", path_);
+    }
     absl::Status status = base_->Truncate(size);
     if (status.ok()) fs_->Truncated(path_, size);
     return status;
@@ -210,6 +214,10 @@ absl::Status FaultFileSystem::Rename(const std::string& from,
 }
 
 absl::Status FaultFileSystem::Truncate(const std::string& path, uint64_t size) {
+  Fault fault;
+  if (ShouldFail(FaultOp::kTruncate, path, &fault)) {
+    return Failure(fault, "cannot truncate", path);
+  }
   absl::Status status = base_->Truncate(path, size);
   if (status.ok()) Truncated(path, size);
   return status;

@@ -2,7 +2,7 @@
 // one (FileSystem::Default() unless given) and fails the calls it is told
 // to, the way a failing disk would: fdatasync() with EIO, a write with
 // ENOSPC, a short write (part of the data reaches the file, then an error),
-// a rename with EIO, a read with EIO.
+// a rename with EIO, a read with EIO, a truncate with EIO.
 //
 // It also keeps what a crash would keep: per file, the size at its last
 // successful Sync(). SimulateCrash() cuts every file it saw written back to
@@ -34,7 +34,7 @@
 
 namespace ziggy {
 
-enum class FaultOp { kAppend, kSync, kRename, kRead };
+enum class FaultOp { kAppend, kSync, kRename, kRead, kTruncate };
 
 // Which calls fail, and how.
 struct Fault {

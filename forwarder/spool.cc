@@ -398,20 +398,16 @@ absl::Status Spool::Append(absl::string_view event) {
 }
 
 absl::Status Spool::Flush() {
+  if (absl::Status s = CutTornAppend(); !s.ok()) {
+    return staged_.empty() ? s : RefuseStaged(s);
+  }
   if (staged_.empty()) return absl::OkStatus();
   size_t written = 0;
   if (absl::Status status = file_->Append(staged_, &written); !status.ok()) {
     // Never leave part of a record behind.
-    if (written > 0 && !file_->Truncate(active_size_).ok()) {
-      LOG(ERROR) << "spool: cannot undo a partial append";
-    }
-    const int64_t end = end_.load(std::memory_order_relaxed);
-    write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
-    next_ = end;
-    staged_.clear();
-    staged_events_.clear();
-    staged_ends_.clear();
-    return status;
+    torn_ = written > 0;
+    CutTornAppend().IgnoreError();  // else before the next append
+    return RefuseStaged(status);
   }
   active_size_ += written;
   bytes_.fetch_add(written, std::memory_order_relaxed);
@@ -434,6 +430,28 @@ absl::Status Spool::Flush() {
   staged_ends_.clear();
   end_.store(next_, std::memory_order_release);
   return absl::OkStatus();
+}
+
+absl::Status Spool::CutTornAppend() {
+  if (!torn_) return absl::OkStatus();
+  absl::Status status = file_->Truncate(active_size_);
+  if (status.ok()) {
+    torn_ = false;
+  } else {
+    LOG_EVERY_N(ERROR, 100)
+        << "spool: cannot undo a partial append: " << status;
+  }
+  return status;
+}
+
+absl::Status Spool::RefuseStaged(absl::Status why) {
+  const int64_t end = end_.load(std::memory_order_relaxed);
+  write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
+  next_ = end;
+  staged_.clear();
+  staged_events_.clear();
+  staged_ends_.clear();
+  return why;
 }
 
 absl::Status Spool::Sync() {

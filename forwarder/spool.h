@@ -193,6 +193,12 @@ class Spool {
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // fdatasync()s the active segment up to what was flushed; any thread.
   absl::Status DataSync();
+  // Cuts what a failed append left past active_size_ (torn_); until that
+  // succeeds nothing more is appended, so no record can follow the torn
+  // bytes (where readers and recovery would take them for damage).
+  absl::Status CutTornAppend();
+  // Drops the staged events, counted as write_failed, and returns `why`.
+  absl::Status RefuseStaged(absl::Status why);
   // How far a sync that reached `end` makes the records durable: not past
   // those an earlier failed sync was for, until they are acknowledged.
   int64_t DurableEnd(int64_t end);
@@ -241,9 +247,10 @@ class Spool {
   int64_t doubt_from_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
   int64_t doubt_end_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
   int64_t active_first_ = 0;
-  uint64_t active_size_ = 0;           // written to fd_
-  std::string staged_;                 // records not yet written
-  std::string staged_events_;          // their events, for recent_
+  uint64_t active_size_ = 0;   // written to fd_
+  bool torn_ = false;          // a failed append left bytes past active_size_
+  std::string staged_;         // records not yet written
+  std::string staged_events_;  // their events, for recent_
   std::vector<uint32_t> staged_ends_;  // where each ends in staged_events_
   int64_t next_ = 0;                   // the index of the next record staged
   int64_t reserved_ = 0;               // durably reserved: next_ stays below it

@@ -154,6 +154,52 @@ TEST(SpoolFaultTest, ShortWriteAndFullDiskKeepWhatWasSpooled) {
   EXPECT_EQ((*reopened)->damaged_bytes(), 0u);
 }
 
+// A short write whose undo (ftruncate) fails too: the torn bytes are cut
+// before anything else is appended, so no later record follows them.
+TEST(SpoolFaultTest, ATornAppendThatCannotBeUndoneBlocksUntilItIs) {
+  FaultFileSystem fs;
+  const SpoolOptions options = Options(&fs);
+  auto spool = Spool::Open(options);
+  ASSERT_TRUE(spool.ok());
+  AppendEvents(**spool, 0, 5);
+  ASSERT_TRUE((*spool)->Flush().ok());
+
+  Fault short_write;
+  short_write.op = FaultOp::kAppend;
+  short_write.error = ENOSPC;
+  short_write.write_first = 20;
+  fs.Inject(short_write);
+  Fault no_undo;
+  no_undo.op = FaultOp::kTruncate;
+  no_undo.times = 2;  // the undo, then the retry before the next append
+  fs.Inject(no_undo);
+  AppendEvents(**spool, 5, 8);
+  EXPECT_EQ((*spool)->Flush().code(), absl::StatusCode::kResourceExhausted);
+  AppendEvents(**spool, 8, 9);
+  EXPECT_FALSE((*spool)->Flush().ok());  // refused: the torn bytes stay
+  EXPECT_EQ(fs.injected(), 3);
+  EXPECT_EQ((*spool)->write_failed(), 4u);
+  EXPECT_EQ((*spool)->end_index(), 5);
+
+  // The disk recovers: the torn bytes go, then the new events are spooled.
+  AppendEvents(**spool, 100, 102);
+  ASSERT_TRUE((*spool)->Sync().ok());
+  EXPECT_EQ((*spool)->end_index(), 7);
+  spool->reset();
+  auto reopened = Spool::Open(options);
+  ASSERT_TRUE(reopened.ok());
+  EXPECT_EQ(ReadCounts(**reopened),
+            (std::map<std::string, int>{{Event(0), 1},
+                                        {Event(1), 1},
+                                        {Event(2), 1},
+                                        {Event(3), 1},
+                                        {Event(4), 1},
+                                        {Event(100), 1},
+                                        {Event(101), 1}}));
+  EXPECT_EQ((*reopened)->damaged_bytes(), 0u);
+  EXPECT_EQ((*reopened)->repaired_tail_bytes(), 0u);
+}
+
 TEST(SpoolFaultTest, AFailedRenameOfTheAckedMarkKeepsTheSegments) {
   FaultFileSystem fs;
   SpoolOptions options = Options(&fs);
