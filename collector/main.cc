@@ -72,40 +72,24 @@ bool Positive(const char* flag, int64_t value) {
   return false;
 }
 
-}  // namespace
-
-int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "the Ziggy collector: receives events, writes one file per type per "
-      "day, serves a live stream and a control port.\n"
-      "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]");
-  gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (argc > 1) {
-    std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
-                 argv[1]);
-    return 1;
-  }
+// The flags' values, checked; false after printing why not.
+bool FlagsAreValid() {
   if (FLAGS_max_event_bytes > (16 << 20)) {
     std::fprintf(stderr, "ziggyd: --max-event-bytes is at most 16777216\n");
-    return 1;
+    return false;
   }
-  if (!Positive("max-event-bytes", FLAGS_max_event_bytes) ||
-      !Positive("flush-interval-ms", FLAGS_flush_interval_ms) ||
-      !Positive("idle-close-seconds", FLAGS_idle_close_seconds) ||
-      !Positive("max-open-files", FLAGS_max_open_files) ||
-      !Positive("max-types-per-day", FLAGS_max_types_per_day) ||
-      !Positive("max-forwarders", FLAGS_max_forwarders) ||
-      !Positive("max-queued-bytes", FLAGS_max_queued_bytes) ||
-      !Positive("collect-queue-bytes", FLAGS_collect_queue_bytes) ||
-      !Positive("stream-queue-bytes", FLAGS_stream_queue_bytes)) {
-    return 1;
-  }
-  if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
-    FLAGS_logtostderr = true;
-  }
-  google::InitGoogleLogging(argv[0]);
-  ziggy::TerminationSignals signals;  // before any thread starts
+  return Positive("max-event-bytes", FLAGS_max_event_bytes) &&
+         Positive("flush-interval-ms", FLAGS_flush_interval_ms) &&
+         Positive("idle-close-seconds", FLAGS_idle_close_seconds) &&
+         Positive("max-open-files", FLAGS_max_open_files) &&
+         Positive("max-types-per-day", FLAGS_max_types_per_day) &&
+         Positive("max-forwarders", FLAGS_max_forwarders) &&
+         Positive("max-queued-bytes", FLAGS_max_queued_bytes) &&
+         Positive("collect-queue-bytes", FLAGS_collect_queue_bytes) &&
+         Positive("stream-queue-bytes", FLAGS_stream_queue_bytes);
+}
 
+ziggy::CollectorOptions OptionsFromFlags() {
   ziggy::CollectorOptions options;
   options.control = FLAGS_control;
   options.collect = FLAGS_collect;
@@ -124,6 +108,30 @@ int main(int argc, char** argv) {
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
   options.flush_interval = absl::Milliseconds(FLAGS_flush_interval_ms);
+  return options;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(
+      "the Ziggy collector: receives events, writes one file per type per "
+      "day, serves a live stream and a control port.\n"
+      "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]");
+  gflags::ParseCommandLineFlags(&argc, &argv, true);
+  if (argc > 1) {
+    std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
+                 argv[1]);
+    return 1;
+  }
+  if (!FlagsAreValid()) return 1;
+  if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
+    FLAGS_logtostderr = true;
+  }
+  google::InitGoogleLogging(argv[0]);
+  ziggy::TerminationSignals signals;  // before any thread starts
+
+  ziggy::CollectorOptions options = OptionsFromFlags();
   std::unique_ptr<ziggy::ManualClock> test_clock;
   if (FLAGS_fake_time > 0) {
     test_clock = std::make_unique<ziggy::ManualClock>(

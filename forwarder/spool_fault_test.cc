@@ -108,6 +108,16 @@ TEST(SpoolFaultTest, AcknowledgementMakesRecordsOfAFailedSyncDurable) {
   EXPECT_EQ((*spool)->synced_index(), 15);
 }
 
+// A disk that fills in the middle of a write: a whole record header and
+// part of an event reach the file, then ENOSPC.
+Fault ShortWrite() {
+  Fault fault;
+  fault.op = FaultOp::kAppend;
+  fault.error = ENOSPC;
+  fault.write_first = 20;
+  return fault;
+}
+
 TEST(SpoolFaultTest, ShortWriteAndFullDiskKeepWhatWasSpooled) {
   FaultFileSystem fs;
   const SpoolOptions options = Options(&fs);
@@ -117,10 +127,7 @@ TEST(SpoolFaultTest, ShortWriteAndFullDiskKeepWhatWasSpooled) {
   ASSERT_TRUE((*spool)->Flush().ok());
   const uint64_t bytes = (*spool)->bytes();
 
-  Fault short_write;
-  short_write.op = FaultOp::kAppend;
-  short_write.error = ENOSPC;
-  short_write.write_first = 20;  // a whole header and part of an event
+  const Fault short_write = ShortWrite();
   fs.Inject(short_write);
   AppendEvents(**spool, 5, 8);
   EXPECT_EQ((*spool)->Flush().code(), absl::StatusCode::kResourceExhausted);
@@ -164,11 +171,7 @@ TEST(SpoolFaultTest, ATornAppendThatCannotBeUndoneBlocksUntilItIs) {
   AppendEvents(**spool, 0, 5);
   ASSERT_TRUE((*spool)->Flush().ok());
 
-  Fault short_write;
-  short_write.op = FaultOp::kAppend;
-  short_write.error = ENOSPC;
-  short_write.write_first = 20;
-  fs.Inject(short_write);
+  fs.Inject(ShortWrite());
   Fault no_undo;
   no_undo.op = FaultOp::kTruncate;
   no_undo.times = 2;  // the undo, then the retry before the next append
