@@ -93,8 +93,9 @@ absl::StatusOr<std::string> ReadHead(int fd, const std::string& path) {
     if (n == 0) break;
     if (n < 0 && errno == EINTR) continue;
     if (n < 0) {
+      const int error = errno;
       Wipe(content);
-      return absl::ErrnoToStatus(errno, absl::StrCat("cannot read ", path));
+      return absl::ErrnoToStatus(error, absl::StrCat("cannot read ", path));
     }
     size += static_cast<size_t>(n);
   }
