@@ -7,15 +7,17 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
 #include "client/reader/control.h"
 #include "client/reader/json.h"
+#include "common/paths.h"
 
 namespace ziggy {
 namespace {
 
 constexpr absl::string_view kUsage =
     "usage: ziggyctl [-H host:port] [--json] "
-    "status|shutdown|flush|ports|upstream [set host:port,...]";
+    "status|shutdown|flush|ports|upstream [set host:port,...] | keygen PATH";
 
 // Field lookups that tolerate any daemon version: missing reads as 0 / "".
 double AsNumber(const Value& v) {
@@ -313,6 +315,24 @@ std::string FormatReply(const CtlCommand& command, const Value& reply,
   return absl::StrCat("shutting down ", host, "\n");
 }
 
+// `ziggyctl keygen PATH`: a new CurveZMQ key pair in PATH (the secret key)
+// and PATH.pub. Prints where they are and the public key, never the secret.
+int RunKeygen(const std::string& user_path, std::ostream& out,
+              std::ostream& err) {
+  const std::string path = ResolveUserPath(user_path);
+  absl::StatusOr<CurveKeyPair> pair = GenerateKeyPair();
+  const absl::Status written =
+      pair.ok() ? WriteKeyPair(*pair, path) : pair.status();
+  if (!written.ok()) {
+    err << "ziggyctl keygen: " << written.message() << "\n";
+    return 1;
+  }
+  out << "secret key: " << path << " (mode 0600; keep it on this host)\n"
+      << "public key: " << path << ".pub\n"
+      << pair->public_key().z85() << "\n";
+  return 0;
+}
+
 }  // namespace
 
 // Every line is printed only when its fields are there: the original Python
@@ -330,6 +350,13 @@ std::string FormatStatus(const Value& s, double now) {
 
 int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
            std::ostream& out, std::ostream& err) {
+  if (!args.empty() && args[0] == "keygen") {
+    if (args.size() == 2 && !args[1].empty()) {
+      return RunKeygen(args[1], out, err);
+    }
+    err << "ziggyctl: keygen takes one PATH; " << kUsage << "\n";
+    return 1;
+  }
   CtlCommand command;
   if (std::string error = ParseCommand(args, &command); !error.empty()) {
     err << "ziggyctl: " << error << "; " << kUsage << "\n";

@@ -1,9 +1,12 @@
-// ziggyctl as a library: administers a running daemon over its control port.
+// ziggyctl as a library: administers a running daemon over its control port,
+// and makes CurveZMQ key pairs.
 //
 //   ziggyctl [-H host:port] [--json] status|shutdown|flush|ports
+//   ziggyctl keygen PATH    (PATH: secret key, mode 0600; PATH.pub: public)
 //
-// Exit codes: 0 done; 1 the daemon did not answer, refused, or the command
-// line was wrong (one line on stderr says which).
+// Exit codes: 0 done; 1 the daemon did not answer, refused, the key pair
+// could not be written, or the command line was wrong (one line on stderr
+// says which).
 
 #ifndef ZIGGY_CTL_CTL_H_
 #define ZIGGY_CTL_CTL_H_
@@ -24,6 +27,8 @@ struct CtlOptions {
 };
 
 // Runs one ziggyctl command (args[0] is the command). Returns the exit code.
+// `keygen PATH` resolves a relative PATH against the caller's directory
+// (ResolveUserPath) and never overwrites an existing key file.
 int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
            std::ostream& out, std::ostream& err);
 

@@ -1,15 +1,20 @@
 #include "ctl/ctl.h"
 
+#include <stdlib.h>
+#include <sys/stat.h>
+
 #include <algorithm>
 #include <atomic>
 #include <cmath>
+#include <cstdlib>
 #include <sstream>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
-#include "client/net/endpoint.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
+#include "client/net/endpoint.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -246,6 +251,67 @@ TEST(CtlTest, HostileNumbersPrintAsZeroOrTheirLimit) {
   EXPECT_NE(text.find("received    0 events (0 B)"), std::string::npos) << text;
   EXPECT_NE(text.find("dropped     2 (a.b\\x1b 2)"), std::string::npos) << text;
   EXPECT_NE(text.find(", up "), std::string::npos) << text;
+}
+
+// A fresh directory under TEST_TMPDIR.
+std::string TempDir() {
+  const char* root = std::getenv("TEST_TMPDIR");
+  std::string pattern = absl::StrCat(root ? root : "/tmp", "/ctlXXXXXX");
+  EXPECT_NE(mkdtemp(&pattern[0]), nullptr);
+  return pattern;
+}
+
+int ModeOf(const std::string& path) {
+  struct stat st;
+  return stat(path.c_str(), &st) == 0 ? static_cast<int>(st.st_mode & 07777)
+                                      : -1;
+}
+
+TEST(CtlTest, KeygenWritesAPairAndPrintsOnlyThePublicKey) {
+  const std::string path = TempDir() + "/ziggyd.key";
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCtl({"keygen", path}, {}, out, err), 0) << err.str();
+  EXPECT_EQ(err.str(), "");
+  EXPECT_EQ(ModeOf(path), 0600);
+  EXPECT_EQ(ModeOf(path + ".pub"), 0644);
+  absl::StatusOr<CurveKeyPair> pair = LoadSecretKey(path);
+  ASSERT_TRUE(pair.ok()) << pair.status();
+  EXPECT_EQ(out.str(), absl::StrCat("secret key: ", path,
+                                    " (mode 0600; keep it on this host)\n",
+                                    "public key: ", path, ".pub\n",
+                                    pair->public_key().z85(), "\n"));
+  EXPECT_EQ(out.str().find(pair->secret_z85()), std::string::npos);
+}
+
+TEST(CtlTest, KeygenRefusesToOverwriteOrToWriteNowhere) {
+  const std::string dir = TempDir();
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCtl({"keygen", dir + "/key"}, {}, out, err), 0) << err.str();
+  const absl::StatusOr<CurveKeyPair> first = LoadSecretKey(dir + "/key");
+  const std::vector<std::pair<std::string, std::string>> cases = {
+      {dir + "/key", "already exists"},
+      {dir + "/missing/key", "cannot create " + dir + "/missing/key: "},
+      {dir + "/key/inside", "cannot create " + dir + "/key/inside: "},
+  };
+  for (const auto& [path, why] : cases) {
+    out.str("");
+    err.str("");
+    EXPECT_EQ(RunCtl({"keygen", path}, {}, out, err), 1) << path;
+    EXPECT_EQ(out.str(), "");
+    EXPECT_EQ(Lines(err.str()), 1u) << err.str();
+    EXPECT_EQ(err.str().rfind("ziggyctl keygen: ", 0), 0u) << err.str();
+    EXPECT_NE(err.str().find(why), std::string::npos) << err.str();
+  }
+  const absl::StatusOr<CurveKeyPair> still = LoadSecretKey(dir + "/key");
+  ASSERT_TRUE(first.ok() && still.ok());
+  EXPECT_EQ(still->public_key(), first->public_key());
+  for (const std::vector<std::string>& args :
+       std::vector<std::vector<std::string>>{
+           {"keygen"}, {"keygen", ""}, {"keygen", "a", "b"}}) {
+    err.str("");
+    EXPECT_EQ(RunCtl(args, {}, out, err), 1);
+    EXPECT_NE(err.str().find("keygen takes one PATH"), std::string::npos);
+  }
 }
 
 }  // namespace

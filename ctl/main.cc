@@ -12,7 +12,8 @@ DEFINE_double(timeout, 3, "Seconds to wait for the daemon's answer.");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
-      "administers a running ziggy daemon over its control port.\n"
+      "administers a running ziggy daemon over its control port, and makes\n"
+      "CurveZMQ keys.\n"
       "  ziggyctl [-H host:port] [--json] status     summary (counters, types, "
       "hosts)\n"
       "  ziggyctl [-H host:port] shutdown            flush, close files, exit\n"
@@ -22,8 +23,11 @@ int main(int argc, char** argv) {
       "  ziggyctl [-H host:port] upstream            a forwarder's collectors\n"
       "  ziggyctl [-H host:port] upstream set a:3515,b:3515   change them "
       "live\n"
+      "  ziggyctl keygen PATH    write a CurveZMQ key pair: PATH (secret, "
+      "mode 0600)\n"
+      "                          and PATH.pub (public); never overwrites\n"
       "Exit status: 0 done; 1 no answer within --timeout, an error from the\n"
-      "daemon, or a bad command line.");
+      "daemon, a key pair that could not be written, or a bad command line.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_timeout <= 0) {
     std::cerr << "ziggyctl: --timeout must be positive\n";

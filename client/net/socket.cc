@@ -11,6 +11,17 @@ void SetUnlessDefault(zmq::socket_t& socket, Option option, T value) {
   if (value >= 0) socket.set(option, value);
 }
 
+// Keys are set as Z85 text (40 characters), which libzmq decodes.
+void ApplyCurve(zmq::socket_t& socket, const CurveSocketOptions& curve) {
+  if (curve.server_key.has_value()) {
+    socket.set(zmq::sockopt::curve_serverkey, curve.server_key->z85());
+  } else {
+    socket.set(zmq::sockopt::curve_server, 1);
+  }
+  socket.set(zmq::sockopt::curve_publickey, curve.own.public_key().z85());
+  socket.set(zmq::sockopt::curve_secretkey, curve.own.secret_z85());
+}
+
 }  // namespace
 
 zmq::socket_t MakeSocket(zmq::context_t& context, zmq::socket_type type,
@@ -29,6 +40,7 @@ zmq::socket_t MakeSocket(zmq::context_t& context, zmq::socket_type type,
                    options.reconnect_interval_max_ms);
   if (options.immediate) socket.set(zmq::sockopt::immediate, 1);
   socket.set(zmq::sockopt::ipv6, options.ipv6 ? 1 : 0);
+  if (options.curve.has_value()) ApplyCurve(socket, *options.curve);
   return socket;
 }
 

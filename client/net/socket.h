@@ -1,6 +1,6 @@
 // MakeSocket: every ZeroMQ socket in Ziggy is set up here, so the choices
 // each one needs (how long close waits, IPv6, queue and message bounds,
-// timeouts) are written as one options struct beside the socket's use
+// timeouts, CurveZMQ) are written as one options struct beside the socket's use
 // instead of as a run of setsockopt calls, and errors come back as Status.
 //
 //   SocketOptions options;
@@ -18,9 +18,33 @@
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
+#include "absl/types/optional.h"
+#include "client/net/curve_key.h"
 #include "zmq.hpp"
 
 namespace ziggy {
+
+// CurveZMQ on one socket: its traffic is encrypted and its peers
+// authenticated. A server accepts any client that knows its public key
+// (a ZAP handler, where there is one, narrows that); a client talks only to
+// the server whose public key it was given.
+//
+//   options.curve = CurveSocketOptions::Server(*LoadSecretKey(key_path));
+//   options.curve = CurveSocketOptions::Client(
+//       *GenerateKeyPair(), *LoadPublicKey(server_key_path));
+struct CurveSocketOptions {
+  static CurveSocketOptions Server(CurveKeyPair own) {
+    return {std::move(own), absl::nullopt};
+  }
+  static CurveSocketOptions Client(CurveKeyPair own,
+                                   CurvePublicKey server_key) {
+    return {std::move(own), std::move(server_key)};
+  }
+
+  CurveKeyPair own;  // this socket's key pair
+  // Unset: this socket is a CurveZMQ server. Set: a client of that server.
+  absl::optional<CurvePublicKey> server_key;
+};
 
 // -1 everywhere means "ZeroMQ's default".
 struct SocketOptions {
@@ -43,10 +67,13 @@ struct SocketOptions {
   // Dual-stack: connect to IPv6 and IPv4 hosts. Bound sockets choose by
   // address (BindSocket).
   bool ipv6 = true;
+  // CurveZMQ as a server or a client; unset = plain text.
+  absl::optional<CurveSocketOptions> curve;
 };
 
 // A socket of `type` in `context` with `options` applied. Throws
-// zmq::error_t only if the context is closed (a broken invariant).
+// zmq::error_t only if the context is closed (a broken invariant; a
+// CurveKeyPair exists only where libzmq supports CurveZMQ).
 zmq::socket_t MakeSocket(zmq::context_t& context, zmq::socket_type type,
                          const SocketOptions& options);
 

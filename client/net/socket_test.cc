@@ -96,5 +96,84 @@ TEST(BindSocketTest, NamesTheFlagOfABadAddress) {
   EXPECT_TRUE(endpoint.empty());
 }
 
+CurveKeyPair NewPair() {
+  absl::StatusOr<CurveKeyPair> pair = GenerateKeyPair();
+  EXPECT_TRUE(pair.ok()) << pair.status();
+  return *std::move(pair);
+}
+
+// A PULL socket bound to port 0 with `options`, and where it is.
+struct BoundPull {
+  BoundPull(zmq::context_t& context, const SocketOptions& options)
+      : socket(MakeSocket(context, zmq::socket_type::pull, options)) {
+    EXPECT_TRUE(BindSocket(socket, "127.0.0.1:0", "collect", &endpoint).ok());
+  }
+  zmq::socket_t socket;
+  std::string endpoint;
+};
+
+// Whether `message` pushed by a socket made with `options` reaches `pull`
+// within `timeout_ms`.
+bool Delivers(zmq::context_t& context, const SocketOptions& options,
+              BoundPull& pull, const std::string& message, int timeout_ms) {
+  zmq::socket_t push = MakeSocket(context, zmq::socket_type::push, options);
+  EXPECT_TRUE(ConnectSocket(push, pull.endpoint).ok());
+  EXPECT_TRUE(push.send(zmq::buffer(message), zmq::send_flags::dontwait));
+  pull.socket.set(zmq::sockopt::rcvtimeo, timeout_ms);
+  zmq::message_t received;
+  return pull.socket.recv(received) && received.to_string() == message;
+}
+
+TEST(MakeSocketTest, SetsCurveServerAndClientKeys) {
+  zmq::context_t context;
+  const CurveKeyPair server = NewPair(), client = NewPair();
+  SocketOptions options;
+  options.curve = CurveSocketOptions::Server(server);
+  zmq::socket_t s = MakeSocket(context, zmq::socket_type::pull, options);
+  EXPECT_EQ(s.get(zmq::sockopt::mechanism), ZMQ_CURVE);
+  EXPECT_EQ(s.get(zmq::sockopt::curve_server), 1);
+  EXPECT_EQ(s.get(zmq::sockopt::curve_secretkey), server.secret_z85());
+
+  options.curve = CurveSocketOptions::Client(client, server.public_key());
+  zmq::socket_t c = MakeSocket(context, zmq::socket_type::push, options);
+  EXPECT_EQ(c.get(zmq::sockopt::mechanism), ZMQ_CURVE);
+  EXPECT_EQ(c.get(zmq::sockopt::curve_server), 0);
+  EXPECT_EQ(c.get(zmq::sockopt::curve_serverkey), server.public_key().z85());
+  EXPECT_EQ(c.get(zmq::sockopt::curve_publickey), client.public_key().z85());
+}
+
+// A CurveZMQ PULL server made by MakeSocket, and client options for it.
+class CurveServerTest : public ::testing::Test {
+ protected:
+  static SocketOptions ServerOptions(const CurveKeyPair& pair) {
+    SocketOptions options;
+    options.curve = CurveSocketOptions::Server(pair);
+    return options;
+  }
+  static SocketOptions ClientOptions(const CurvePublicKey& server_key) {
+    SocketOptions options;
+    options.curve = CurveSocketOptions::Client(NewPair(), server_key);
+    return options;
+  }
+
+  zmq::context_t context_;
+  const CurveKeyPair server_ = NewPair();
+  BoundPull pull_{context_, ServerOptions(server_)};
+};
+
+TEST_F(CurveServerTest, ACurveClientWithTheServersKeyTalks) {
+  EXPECT_TRUE(Delivers(context_, ClientOptions(server_.public_key()), pull_,
+                       "sealed", 10000));
+}
+
+TEST_F(CurveServerTest, PlainOrMisledClientsGetNothingThrough) {
+  EXPECT_FALSE(Delivers(context_, {}, pull_, "plain", 500));
+  EXPECT_FALSE(Delivers(context_, ClientOptions(NewPair().public_key()), pull_,
+                        "misled", 500));
+  // The server was listening all along: a client with its key gets through.
+  EXPECT_TRUE(Delivers(context_, ClientOptions(server_.public_key()), pull_,
+                       "sealed", 10000));
+}
+
 }  // namespace
 }  // namespace ziggy
