@@ -117,7 +117,52 @@ absl::Status Configure(absl::string_view host, int port,
   return absl::OkStatus();
 }
 
+namespace internal {
+namespace {
+
+// The value of environment variable `name`, empty when unset.
+std::string GetEnv(const char* name) {
+  const char* value = std::getenv(name);
+  return value == nullptr ? std::string() : std::string(value);
+}
+
+// `status` (which names the file) with the variable it came from in front.
+absl::Status FromVariable(const absl::Status& status, absl::string_view name) {
+  return absl::Status(status.code(),
+                      absl::StrCat(name, ": ", status.message()));
+}
+
+// Fills options->curve_* from ZIGGY_CURVE_SERVER_KEY and ZIGGY_CURVE_KEY.
+absl::Status CurveFromEnvironment(TransportOptions* options) {
+  const std::string server_path = GetEnv("ZIGGY_CURVE_SERVER_KEY");
+  const std::string key_path = GetEnv("ZIGGY_CURVE_KEY");
+  if (server_path.empty() && key_path.empty()) return absl::OkStatus();
+  if (server_path.empty() || key_path.empty()) {
+    return absl::InvalidArgumentError(
+        "ZIGGY_CURVE_SERVER_KEY and ZIGGY_CURVE_KEY go together: set both "
+        "(CurveZMQ) or neither (plain text)");
+  }
+  absl::StatusOr<CurvePublicKey> server = LoadPublicKey(server_path);
+  if (!server.ok()) {
+    return FromVariable(server.status(), "ZIGGY_CURVE_SERVER_KEY");
+  }
+  absl::StatusOr<CurveKeyPair> own = LoadSecretKey(key_path);
+  if (!own.ok()) {
+    return FromVariable(own.status(), "ZIGGY_CURVE_KEY");
+  }
+  options->curve_server_key = *std::move(server);
+  options->curve_key = *std::move(own);
+  return absl::OkStatus();
+}
+
+}  // namespace
+}  // namespace internal
+
 absl::Status Configure() {
+  TransportOptions options;
+  if (absl::Status s = internal::CurveFromEnvironment(&options); !s.ok()) {
+    return s;
+  }
   const char* env = std::getenv("ZIGGY_HOST");
   absl::string_view spec = env != nullptr && *env != '\0'
                                ? absl::string_view(env)
@@ -138,7 +183,7 @@ absl::Status Configure() {
   }
   absl::ConsumePrefix(&host, "[");
   absl::ConsumeSuffix(&host, "]");
-  return Configure(host, port);
+  return Configure(host, port, options);
 }
 
 void Configure(Recorder recorder) {

@@ -50,8 +50,10 @@
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "client/format/event.h"
 #include "client/format/value.h"
+#include "client/net/curve_key.h"
 
 namespace ziggy {
 
@@ -70,6 +72,12 @@ struct TransportOptions {
   int send_high_water_mark = 10000;
   // At Shutdown() and process exit, how long pending events may take to go.
   absl::Duration linger = absl::Seconds(2);
+  // CurveZMQ (both or neither; unset = plain text): the socket is a client
+  // of the daemon whose public key is curve_server_key, with curve_key as
+  // its own key pair. A daemon with another key never completes the
+  // handshake: events then queue and drop as when the daemon is away.
+  absl::optional<CurveKeyPair> curve_key;
+  absl::optional<CurvePublicKey> curve_server_key;
 };
 
 // Counters of the configured transport (all zero without one). Monotonic
@@ -85,11 +93,17 @@ struct TransportStats {
 
 // Sends events to the collect port of a ziggyd or forwarder at host:port.
 // The daemon need not be up; events queue (bounded) until it is. Returns
-// kInvalidArgument for a bad host or port.
+// kInvalidArgument for a bad host or port, or for only one of
+// options.curve_key and options.curve_server_key.
 absl::Status Configure(absl::string_view host, int port,
                        const TransportOptions& options = {});
 
-// Reads ZIGGY_HOST ("host[:port]", default "127.0.0.1:3514").
+// Reads ZIGGY_HOST ("host[:port]", default "127.0.0.1:3514") and, for
+// CurveZMQ, ZIGGY_CURVE_SERVER_KEY (path of the daemon's .pub file) and
+// ZIGGY_CURVE_KEY (path of this client's secret key file) — both or
+// neither. kInvalidArgument when only one is set; a key file that cannot be
+// loaded returns LoadSecretKey's / LoadPublicKey's error, prefixed with the
+// variable's name (never the key).
 absl::Status Configure();
 
 // Hands every finished event to `recorder`, on the thread that finished it

@@ -32,6 +32,14 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Connect(
   std::unique_ptr<Transport> transport(new Transport(endpoint, options));
   SocketOptions socket_options;
   socket_options.send_high_water_mark = options.send_high_water_mark;
+  if (options.curve_key.has_value() != options.curve_server_key.has_value()) {
+    return absl::InvalidArgumentError(
+        "CurveZMQ needs both curve_key and curve_server_key, or neither");
+  }
+  if (options.curve_key.has_value()) {
+    socket_options.curve = CurveSocketOptions::Client(
+        *options.curve_key, *options.curve_server_key);
+  }
   zmq::socket_t socket =
       MakeSocket(transport->context_, zmq::socket_type::push, socket_options);
   if (absl::Status s = ConnectSocket(socket, endpoint); !s.ok()) return s;

@@ -1,0 +1,167 @@
+// The transport as a CurveZMQ client: a CurveZMQ PULL server made with
+// MakeSocket receives what a client with the right keys sends, and nothing
+// from one that was given another server key; keys also come from the
+// environment through Configure().
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "client/net/curve_key.h"
+#include "client/net/socket.h"
+#include "client/ziggy.h"
+#include "gtest/gtest.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+namespace {
+
+CurveKeyPair NewPair() {
+  absl::StatusOr<CurveKeyPair> pair = GenerateKeyPair();
+  EXPECT_TRUE(pair.ok()) << pair.status();
+  return *std::move(pair);
+}
+
+// A CurveZMQ PULL server on 127.0.0.1, any port.
+class CurveSink {
+ public:
+  CurveSink(zmq::context_t& context, const CurveKeyPair& pair) {
+    SocketOptions options;
+    options.receive_timeout_ms = 100;
+    options.curve = CurveSocketOptions::Server(pair);
+    socket_ = MakeSocket(context, zmq::socket_type::pull, options);
+    std::string endpoint;
+    EXPECT_TRUE(BindSocket(socket_, "127.0.0.1:0", "test", &endpoint).ok());
+    EXPECT_TRUE(
+        absl::SimpleAtoi(endpoint.substr(endpoint.rfind(':') + 1), &port_));
+  }
+  int port() const { return port_; }
+
+  // Counts messages until `count` arrived or `timeout` passed.
+  size_t Receive(size_t count, absl::Duration timeout) {
+    size_t received = 0;
+    const absl::Time deadline = absl::Now() + timeout;
+    while (received < count && absl::Now() < deadline) {
+      zmq::message_t message;
+      if (socket_.recv(message)) ++received;
+    }
+    return received;
+  }
+
+ private:
+  zmq::socket_t socket_;
+  int port_ = 0;
+};
+
+class CurveTransportTest : public ::testing::Test {
+ protected:
+  void TearDown() override {
+    Shutdown();
+    unsetenv("ZIGGY_CURVE_SERVER_KEY");
+    unsetenv("ZIGGY_CURVE_KEY");
+    unsetenv("ZIGGY_HOST");
+  }
+  // Writes a fresh pair under TEST_TMPDIR as `name` and `name`.pub.
+  std::string WritePair(const std::string& name, CurveKeyPair* pair) {
+    *pair = NewPair();
+    const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/", name);
+    EXPECT_TRUE(WriteKeyPair(*pair, path).ok());
+    return path;
+  }
+  void Record(int events) {
+    for (int i = 0; i < events; ++i) {
+      Context c("request");
+      ASSERT_TRUE(Set("seq", i).ok());
+    }
+  }
+  zmq::context_t context_;
+  const CurveKeyPair server_pair_ = NewPair();
+};
+
+TEST_F(CurveTransportTest, RightKeysDeliver) {
+  CurveSink sink(context_, server_pair_);
+  TransportOptions options;
+  options.curve_key = NewPair();
+  options.curve_server_key = server_pair_.public_key();
+  ASSERT_TRUE(Configure("127.0.0.1", sink.port(), options).ok());
+  Record(100);
+  EXPECT_EQ(sink.Receive(100, absl::Seconds(20)), 100u);
+  EXPECT_EQ(GetTransportStats().sent, 100u);
+}
+
+TEST_F(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
+  CurveSink sink(context_, server_pair_);
+  TransportOptions options;
+  options.send_high_water_mark = 10;
+  options.linger = absl::Milliseconds(200);
+  options.curve_key = NewPair();
+  options.curve_server_key = NewPair().public_key();  // not the server's
+  ASSERT_TRUE(Configure("127.0.0.1", sink.port(), options).ok());
+  Record(100);
+  EXPECT_EQ(sink.Receive(1, absl::Seconds(2)), 0u);
+  // As with an absent daemon: the socket holds its high-water mark, the
+  // rest stays queued (or dropped when the queue is full), never lost
+  // silently.
+  const TransportStats stats = GetTransportStats();
+  EXPECT_EQ(stats.queued + stats.dropped_queue_full, 100u);
+  EXPECT_LE(stats.sent, stats.queued);
+  const absl::Time start = absl::Now();
+  Shutdown();
+  EXPECT_LT(absl::Now() - start, absl::Seconds(10));
+  EXPECT_FALSE(IsConfigured());
+}
+
+TEST_F(CurveTransportTest, OneKeyAloneIsRejected) {
+  TransportOptions options;
+  options.curve_key = NewPair();
+  EXPECT_EQ(Configure("127.0.0.1", 3514, options).code(),
+            absl::StatusCode::kInvalidArgument);
+  EXPECT_FALSE(IsConfigured());
+}
+
+TEST_F(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
+  CurveSink sink(context_, server_pair_);
+  const std::string server_path =
+      absl::StrCat(getenv("TEST_TMPDIR"), "/env_server");
+  ASSERT_TRUE(WriteKeyPair(server_pair_, server_path).ok());
+  CurveKeyPair client = NewPair();
+  const std::string client_path = WritePair("env_client", &client);
+  setenv("ZIGGY_HOST", absl::StrCat("127.0.0.1:", sink.port()).c_str(), 1);
+  setenv("ZIGGY_CURVE_SERVER_KEY", (server_path + ".pub").c_str(), 1);
+  setenv("ZIGGY_CURVE_KEY", client_path.c_str(), 1);
+  ASSERT_TRUE(Configure().ok());
+  Record(10);
+  EXPECT_EQ(sink.Receive(10, absl::Seconds(20)), 10u);
+}
+
+TEST_F(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
+  CurveKeyPair client = NewPair();
+  const std::string client_path = WritePair("bad_client", &client);
+  setenv("ZIGGY_CURVE_KEY", client_path.c_str(), 1);
+  absl::Status half = Configure();
+  EXPECT_EQ(half.code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_TRUE(absl::StrContains(half.message(), "ZIGGY_CURVE_SERVER_KEY"));
+
+  const std::string missing = absl::StrCat(getenv("TEST_TMPDIR"), "/nope.pub");
+  setenv("ZIGGY_CURVE_SERVER_KEY", missing.c_str(), 1);
+  absl::Status bad = Configure();
+  EXPECT_EQ(bad.code(), absl::StatusCode::kNotFound) << bad;
+  EXPECT_TRUE(absl::StrContains(bad.message(), "ZIGGY_CURVE_SERVER_KEY"));
+  EXPECT_TRUE(absl::StrContains(bad.message(), missing));
+
+  // A public key where the secret key belongs: refused, the key unquoted.
+  setenv("ZIGGY_CURVE_SERVER_KEY", (client_path + ".pub").c_str(), 1);
+  setenv("ZIGGY_CURVE_KEY", missing.c_str(), 1);
+  absl::Status wrong = Configure();
+  EXPECT_FALSE(wrong.ok());
+  EXPECT_TRUE(absl::StrContains(wrong.message(), "ZIGGY_CURVE_KEY"));
+  EXPECT_FALSE(absl::StrContains(wrong.message(), client.secret_z85()));
+  EXPECT_FALSE(IsConfigured());
+}
+
+}  // namespace
+}  // namespace ziggy
