@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "client/net/curve_key.h"
 #include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
@@ -20,11 +21,7 @@
 namespace ziggy {
 namespace {
 
-CurveKeyPair NewPair() {
-  absl::StatusOr<CurveKeyPair> pair = GenerateKeyPair();
-  EXPECT_TRUE(pair.ok()) << pair.status();
-  return *std::move(pair);
-}
+using ::ziggy::testing::NewCurveKeyPair;
 
 // A CurveZMQ PULL server on 127.0.0.1, any port.
 class CurveSink {
@@ -67,7 +64,7 @@ class CurveTransportTest : public ::testing::Test {
   }
   // Writes a fresh pair under TEST_TMPDIR as `name` and `name`.pub.
   std::string WritePair(const std::string& name, CurveKeyPair* pair) {
-    *pair = NewPair();
+    *pair = NewCurveKeyPair();
     const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/", name);
     EXPECT_TRUE(WriteKeyPair(*pair, path).ok());
     return path;
@@ -79,13 +76,13 @@ class CurveTransportTest : public ::testing::Test {
     }
   }
   zmq::context_t context_;
-  const CurveKeyPair server_pair_ = NewPair();
+  const CurveKeyPair server_pair_ = NewCurveKeyPair();
 };
 
 TEST_F(CurveTransportTest, RightKeysDeliver) {
   CurveSink sink(context_, server_pair_);
   TransportOptions options;
-  options.curve_key = NewPair();
+  options.curve_key = NewCurveKeyPair();
   options.curve_server_key = server_pair_.public_key();
   ASSERT_TRUE(Configure("127.0.0.1", sink.port(), options).ok());
   Record(100);
@@ -98,8 +95,9 @@ TEST_F(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
   TransportOptions options;
   options.send_high_water_mark = 10;
   options.linger = absl::Milliseconds(200);
-  options.curve_key = NewPair();
-  options.curve_server_key = NewPair().public_key();  // not the server's
+  options.curve_key = NewCurveKeyPair();
+  options.curve_server_key =
+      NewCurveKeyPair().public_key();  // not the server's
   ASSERT_TRUE(Configure("127.0.0.1", sink.port(), options).ok());
   Record(100);
   EXPECT_EQ(sink.Receive(1, absl::Seconds(2)), 0u);
@@ -117,7 +115,7 @@ TEST_F(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
 
 TEST_F(CurveTransportTest, OneKeyAloneIsRejected) {
   TransportOptions options;
-  options.curve_key = NewPair();
+  options.curve_key = NewCurveKeyPair();
   EXPECT_EQ(Configure("127.0.0.1", 3514, options).code(),
             absl::StatusCode::kInvalidArgument);
   EXPECT_FALSE(IsConfigured());
@@ -128,7 +126,7 @@ TEST_F(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
   const std::string server_path =
       absl::StrCat(getenv("TEST_TMPDIR"), "/env_server");
   ASSERT_TRUE(WriteKeyPair(server_pair_, server_path).ok());
-  CurveKeyPair client = NewPair();
+  CurveKeyPair client = NewCurveKeyPair();
   const std::string client_path = WritePair("env_client", &client);
   setenv("ZIGGY_HOST", absl::StrCat("127.0.0.1:", sink.port()).c_str(), 1);
   setenv("ZIGGY_CURVE_SERVER_KEY", (server_path + ".pub").c_str(), 1);
@@ -139,7 +137,7 @@ TEST_F(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
 }
 
 TEST_F(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
-  CurveKeyPair client = NewPair();
+  CurveKeyPair client = NewCurveKeyPair();
   const std::string client_path = WritePair("bad_client", &client);
   setenv("ZIGGY_CURVE_KEY", client_path.c_str(), 1);
   absl::Status half = Configure();

@@ -8,10 +8,34 @@
 
 namespace ziggy {
 
+namespace {
+
+// Why a request got no answer, for the message.
+std::string NoAnswer(absl::string_view host_port,
+                     const ControlOptions& options) {
+  return absl::StrCat(
+      "no answer from ", host_port, " within ",
+      absl::FormatDuration(options.timeout),
+      options.curve.has_value()
+          ? " (CurveZMQ: is the daemon up, and is the server key its key?)"
+          : "");
+}
+
+}  // namespace
+
 absl::StatusOr<Value> CallControl(absl::string_view host_port,
                                   absl::string_view command,
                                   const Value::Map& args,
                                   absl::Duration timeout) {
+  ControlOptions options;
+  options.timeout = timeout;
+  return CallControl(host_port, command, args, options);
+}
+
+absl::StatusOr<Value> CallControl(absl::string_view host_port,
+                                  absl::string_view command,
+                                  const Value::Map& args,
+                                  const ControlOptions& control) {
   absl::StatusOr<std::string> endpoint = TcpEndpoint(host_port);
   if (!endpoint.ok()) return endpoint.status();
   if (EndpointPort(*endpoint) <= 0) {
@@ -24,19 +48,19 @@ absl::StatusOr<Value> CallControl(absl::string_view host_port,
   request.insert(request.end(), args.begin(), args.end());
   const std::string bytes = EncodeDocument(Value(std::move(request)));
 
-  const int timeout_ms = static_cast<int>(absl::ToInt64Milliseconds(timeout));
+  const int timeout_ms =
+      static_cast<int>(absl::ToInt64Milliseconds(control.timeout));
   zmq::context_t context(1);
   SocketOptions options;
   options.send_timeout_ms = timeout_ms;
   options.receive_timeout_ms = timeout_ms;
+  options.curve = control.curve;
   zmq::socket_t socket = MakeSocket(context, zmq::socket_type::req, options);
   zmq::message_t reply;
   try {
     socket.connect(*endpoint);
     if (!socket.send(zmq::buffer(bytes)) || !socket.recv(reply)) {
-      return absl::UnavailableError(
-          absl::StrCat("no answer from ", host_port, " within ",
-                       absl::FormatDuration(timeout)));
+      return absl::UnavailableError(NoAnswer(host_port, control));
     }
   } catch (const zmq::error_t& e) {
     return absl::UnavailableError(

@@ -18,7 +18,9 @@
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "client/format/value.h"
+#include "client/net/socket.h"
 
 namespace ziggy {
 
@@ -32,6 +34,20 @@ absl::StatusOr<Value> CallControl(absl::string_view host_port,
                                   absl::string_view command,
                                   const Value::Map& args = {},
                                   absl::Duration timeout = absl::Seconds(3));
+
+struct ControlOptions {
+  absl::Duration timeout = absl::Seconds(3);  // for the whole exchange
+  // Unset: plain text. Set (CurveSocketOptions::Client): a daemon that does
+  // not hold the given server key never answers, and the call fails with
+  // kUnavailable after `timeout`, saying the key may be wrong.
+  absl::optional<CurveSocketOptions> curve;
+};
+
+// As above, with CurveZMQ when options.curve is set.
+absl::StatusOr<Value> CallControl(absl::string_view host_port,
+                                  absl::string_view command,
+                                  const Value::Map& args,
+                                  const ControlOptions& options);
 
 }  // namespace ziggy
 

@@ -10,7 +10,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
 #include "client/net/endpoint.h"
+#include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -21,10 +24,14 @@ namespace {
 // on its own thread, and keeps the request's bytes for the test to check.
 class OneShotControlPort {
  public:
-  explicit OneShotControlPort(std::string reply)
-      : reply_(std::move(reply)), socket_(context_, zmq::socket_type::rep) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::rcvtimeo, 10000);
+  // `curve`: a CurveZMQ server (CurveSocketOptions::Server) or plain text.
+  explicit OneShotControlPort(std::string reply,
+                              absl::optional<CurveSocketOptions> curve = {},
+                              int receive_timeout_ms = 10000)
+      : reply_(std::move(reply)),
+        socket_(
+            MakeSocket(context_, zmq::socket_type::rep,
+                       ServerOptions(std::move(curve), receive_timeout_ms))) {
     socket_.bind("tcp://127.0.0.1:*");
     address_ = absl::StrCat(
         "127.0.0.1:", EndpointPort(socket_.get(zmq::sockopt::last_endpoint)));
@@ -45,6 +52,13 @@ class OneShotControlPort {
   }
 
  private:
+  static SocketOptions ServerOptions(absl::optional<CurveSocketOptions> curve,
+                                     int receive_timeout_ms) {
+    SocketOptions options;
+    options.receive_timeout_ms = receive_timeout_ms;
+    options.curve = std::move(curve);
+    return options;
+  }
   void Join() {
     if (thread_.joinable()) thread_.join();
   }
@@ -157,6 +171,55 @@ TEST(CallControlTest, NoReplyWithinTheTimeoutIsUnavailable) {
       << reply.status();
   EXPECT_GE(took, absl::Milliseconds(300));
   EXPECT_LT(took, absl::Seconds(3));
+}
+
+using ::ziggy::testing::NewCurveKeyPair;
+
+TEST(CallControlTest, CurveWithTheServersKeyGetsTheReply) {
+  const CurveKeyPair server = NewCurveKeyPair();
+  OneShotControlPort port(EncodeDocument(Value(Value::Map{{"ok", 1}})),
+                          CurveSocketOptions::Server(server));
+  ControlOptions options;
+  options.curve =
+      CurveSocketOptions::Client(NewCurveKeyPair(), server.public_key());
+  absl::StatusOr<Value> reply =
+      CallControl(port.address(), "STATUS", {}, options);
+  ASSERT_TRUE(reply.ok()) << reply.status();
+  EXPECT_EQ(reply->Get("ok")->AsInt(), 1);
+  EXPECT_EQ(
+      WireFields(port.request()),
+      (std::vector<std::pair<std::string, std::string>>{{"cmd", "STATUS"}}));
+}
+
+TEST(CallControlTest, CurveWithAWrongServerKeyIsUnavailableInTime) {
+  const CurveKeyPair server = NewCurveKeyPair();
+  OneShotControlPort port(EncodeDocument(Value(Value::Map{{"ok", 1}})),
+                          CurveSocketOptions::Server(server),
+                          /*receive_timeout_ms=*/1000);
+  ControlOptions options;
+  options.timeout = absl::Milliseconds(500);
+  options.curve = CurveSocketOptions::Client(NewCurveKeyPair(),
+                                             NewCurveKeyPair().public_key());
+  const absl::Time start = absl::Now();
+  absl::StatusOr<Value> reply =
+      CallControl(port.address(), "STATUS", {}, options);
+  const absl::Duration took = absl::Now() - start;
+  EXPECT_EQ(reply.status().code(), absl::StatusCode::kUnavailable)
+      << reply.status();
+  EXPECT_NE(reply.status().message().find("server key"), std::string::npos)
+      << reply.status();
+  EXPECT_LT(took, absl::Seconds(3));
+  EXPECT_TRUE(port.request().empty());  // the server never got the request
+}
+
+TEST(CallControlTest, PlainClientOfACurveServerIsUnavailable) {
+  OneShotControlPort port(EncodeDocument(Value(Value::Map{{"ok", 1}})),
+                          CurveSocketOptions::Server(NewCurveKeyPair()),
+                          /*receive_timeout_ms=*/1000);
+  EXPECT_EQ(CallControl(port.address(), "STATUS", {}, absl::Milliseconds(500))
+                .status()
+                .code(),
+            absl::StatusCode::kUnavailable);
 }
 
 TEST(CallControlTest, BadAddressesAreInvalidArgument) {

@@ -112,8 +112,9 @@ TEST(LogFilesTest, HourBlocksEndWhereTheNextBegins) {
 }
 
 TEST(LogFilesTest, MissingLogPath) {
-  EXPECT_EQ(FindLogFiles(LogFileQuery{"/nonexistent/ziggy", ""}).status().code(),
-            absl::StatusCode::kNotFound);
+  EXPECT_EQ(
+      FindLogFiles(LogFileQuery{"/nonexistent/ziggy", ""}).status().code(),
+      absl::StatusCode::kNotFound);
 }
 
 }  // namespace

@@ -17,9 +17,10 @@ namespace ziggy {
 // up (ZeroMQ itself retries a refused connect in silence).
 class StreamSubscriber::Socket {
  public:
-  Socket(const std::string& endpoint, const std::string& prefix)
+  Socket(const std::string& endpoint, const std::string& prefix,
+         const absl::optional<CurveSocketOptions>& curve)
       : endpoint_(endpoint),
-        socket_(MakeSocket(context_, zmq::socket_type::sub, {})),
+        socket_(MakeSocket(context_, zmq::socket_type::sub, Options(curve))),
         monitor_(MakeSocket(context_, zmq::socket_type::pair, {})) {
     socket_.set(zmq::sockopt::subscribe, prefix);
     if (zmq_socket_monitor(socket_.handle(), "inproc://stream-monitor",
@@ -28,6 +29,12 @@ class StreamSubscriber::Socket {
     }
     monitor_.connect("inproc://stream-monitor");
     socket_.connect(endpoint);
+  }
+  static SocketOptions Options(
+      const absl::optional<CurveSocketOptions>& curve) {
+    SocketOptions options;
+    options.curve = curve;
+    return options;
   }
   zmq::socket_t& get() { return socket_; }
   const std::string& endpoint() const { return endpoint_; }
@@ -68,7 +75,8 @@ StreamSubscriber::~StreamSubscriber() = default;
 
 absl::Status StreamSubscriber::Discover(absl::Duration timeout) {
   absl::StatusOr<Value> reply =
-      CallControl(options_.control, "SOCK_STREAM", {}, timeout);
+      CallControl(options_.control, "SOCK_STREAM", {},
+                  ControlOptions{timeout, options_.curve});
   if (!reply.ok()) return reply.status();
   const Value* port = reply->Get("port");
   if (port == nullptr || port->kind() != Value::Kind::kInt) {
@@ -80,8 +88,8 @@ absl::Status StreamSubscriber::Discover(absl::Duration timeout) {
       TcpEndpoint(host_, static_cast<int>(port->AsInt()));
   if (!endpoint.ok()) return endpoint.status();
   try {
-    socket_ =
-        std::make_unique<Socket>(*endpoint, SubscriptionPrefix(options_.type));
+    socket_ = std::make_unique<Socket>(
+        *endpoint, SubscriptionPrefix(options_.type), options_.curve);
   } catch (const zmq::error_t& e) {
     return absl::UnavailableError(
         absl::StrCat("cannot subscribe to ", *endpoint, ": ", e.what()));

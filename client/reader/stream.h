@@ -25,6 +25,8 @@
 
 #include "absl/status/status.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
+#include "client/net/socket.h"
 
 namespace ziggy {
 
@@ -33,6 +35,10 @@ struct StreamOptions {
   std::string type;                        // "", "request", "request*"
   absl::Duration control_timeout = absl::Seconds(3);
   absl::Duration rediscover_after = absl::Seconds(1);
+  // CurveZMQ client keys (CurveSocketOptions::Client) for both the control
+  // port and the stream; unset = plain text. With a server key the daemon
+  // does not hold, Connect() fails with kUnavailable after control_timeout.
+  absl::optional<CurveSocketOptions> curve;
 };
 
 class StreamSubscriber {

@@ -11,7 +11,10 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
 #include "client/net/endpoint.h"
+#include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 #include "zmq_addon.hpp"
@@ -36,8 +39,10 @@ int BoundPort(const zmq::socket_t& socket) {
 // wait for what the daemon saw (requests, subscriptions).
 class FakeDaemon {
  public:
-  FakeDaemon() : control_(context_, zmq::socket_type::rep) {
-    control_.set(zmq::sockopt::linger, 0);
+  // `curve`: both ports are CurveZMQ servers with it; unset = plain text.
+  explicit FakeDaemon(absl::optional<CurveSocketOptions> curve = {})
+      : curve_(std::move(curve)),
+        control_(MakeSocket(context_, zmq::socket_type::rep, Options())) {
     control_.bind("tcp://127.0.0.1:*");
     OpenStream();
     thread_ = std::thread([this] { Loop(); });
@@ -88,9 +93,14 @@ class FakeDaemon {
     std::lock_guard<std::mutex> lock(mu_);
     f();
   }
+  SocketOptions Options() const {
+    SocketOptions options;
+    options.curve = curve_;
+    return options;
+  }
   void OpenStream() {
-    stream_ = std::make_unique<zmq::socket_t>(context_, zmq::socket_type::xpub);
-    stream_->set(zmq::sockopt::linger, 0);
+    stream_ = std::make_unique<zmq::socket_t>(
+        MakeSocket(context_, zmq::socket_type::xpub, Options()));
     stream_->bind("tcp://127.0.0.1:*");
     stream_port_ = BoundPort(*stream_);
     prefixes_.clear();
@@ -142,6 +152,7 @@ class FakeDaemon {
     }
   }
 
+  const absl::optional<CurveSocketOptions> curve_;
   zmq::context_t context_{1};
   zmq::socket_t control_;
   std::unique_ptr<zmq::socket_t> stream_;
@@ -219,6 +230,38 @@ TEST(StreamSubscriberTest, FiltersByTypeAndSubscribesByPrefix) {
     std::string type, bson;
     EXPECT_FALSE(stream.Next(&type, &bson, absl::Milliseconds(100))) << type;
   }
+}
+
+using ::ziggy::testing::NewCurveKeyPair;
+
+TEST(StreamSubscriberTest, CurveWithTheServersKeyStreams) {
+  const CurveKeyPair server = NewCurveKeyPair();
+  FakeDaemon daemon(CurveSocketOptions::Server(server));
+  StreamOptions options = OptionsFor(daemon, "tick");
+  options.curve =
+      CurveSocketOptions::Client(NewCurveKeyPair(), server.public_key());
+  StreamSubscriber stream(options);
+  ASSERT_TRUE(stream.Connect().ok());
+  ASSERT_TRUE(daemon.WaitForSubscriber());
+  daemon.Publish({"tick", Doc("tick", 7)});
+  EXPECT_EQ(NextOf(stream).bson, Doc("tick", 7));
+  EXPECT_TRUE(stream.Health().ok());
+}
+
+TEST(StreamSubscriberTest, CurveWithAWrongServerKeyFailsInTime) {
+  FakeDaemon daemon(CurveSocketOptions::Server(NewCurveKeyPair()));
+  StreamOptions options = OptionsFor(daemon, "tick");
+  options.control_timeout = absl::Milliseconds(500);
+  options.curve = CurveSocketOptions::Client(NewCurveKeyPair(),
+                                             NewCurveKeyPair().public_key());
+  StreamSubscriber stream(options);
+  const absl::Time start = absl::Now();
+  const absl::Status connected = stream.Connect();
+  EXPECT_EQ(connected.code(), absl::StatusCode::kUnavailable) << connected;
+  EXPECT_NE(connected.message().find("server key"), std::string::npos)
+      << connected;
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_EQ(daemon.sock_stream_requests(), 0);
 }
 
 TEST(StreamSubscriberTest, ManyEventsArriveInOrder) {
