@@ -14,6 +14,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/internal/transport.h"
 #include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "client/ziggy.h"
 
 namespace ziggy {
@@ -126,32 +127,17 @@ std::string GetEnv(const char* name) {
   return value == nullptr ? std::string() : std::string(value);
 }
 
-// `status` (which names the file) with the variable it came from in front.
-absl::Status FromVariable(const absl::Status& status, absl::string_view name) {
-  return absl::Status(status.code(),
-                      absl::StrCat(name, ": ", status.message()));
-}
-
 // Fills options->curve_* from ZIGGY_CURVE_SERVER_KEY and ZIGGY_CURVE_KEY.
 absl::Status CurveFromEnvironment(TransportOptions* options) {
-  const std::string server_path = GetEnv("ZIGGY_CURVE_SERVER_KEY");
-  const std::string key_path = GetEnv("ZIGGY_CURVE_KEY");
-  if (server_path.empty() && key_path.empty()) return absl::OkStatus();
-  if (server_path.empty() || key_path.empty()) {
-    return absl::InvalidArgumentError(
-        "ZIGGY_CURVE_SERVER_KEY and ZIGGY_CURVE_KEY go together: set both "
-        "(CurveZMQ) or neither (plain text)");
+  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
+      LoadCurveClientOptions(GetEnv("ZIGGY_CURVE_SERVER_KEY"),
+                             "ZIGGY_CURVE_SERVER_KEY",
+                             GetEnv("ZIGGY_CURVE_KEY"), "ZIGGY_CURVE_KEY");
+  if (!curve.ok()) return curve.status();
+  if (curve->has_value()) {
+    options->curve_key = (*curve)->own;
+    options->curve_server_key = (*curve)->server_key;
   }
-  absl::StatusOr<CurvePublicKey> server = LoadPublicKey(server_path);
-  if (!server.ok()) {
-    return FromVariable(server.status(), "ZIGGY_CURVE_SERVER_KEY");
-  }
-  absl::StatusOr<CurveKeyPair> own = LoadSecretKey(key_path);
-  if (!own.ok()) {
-    return FromVariable(own.status(), "ZIGGY_CURVE_KEY");
-  }
-  options->curve_server_key = *std::move(server);
-  options->curve_key = *std::move(own);
   return absl::OkStatus();
 }
 

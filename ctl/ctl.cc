@@ -8,6 +8,7 @@
 #include "absl/time/clock.h"
 #include "client/format/event.h"
 #include "client/net/curve_key.h"
+#include "client/net/socket.h"
 #include "client/reader/control.h"
 #include "client/reader/json.h"
 #include "common/paths.h"
@@ -333,6 +334,21 @@ int RunKeygen(const std::string& user_path, std::ostream& out,
   return 0;
 }
 
+// A path the user typed, made absolute; empty stays empty.
+std::string UserPathOrEmpty(const std::string& path) {
+  return path.empty() ? path : ResolveUserPath(path);
+}
+
+// The timeout and the CurveZMQ keys the options name, loaded.
+absl::StatusOr<ControlOptions> ControlOptionsFor(const CtlOptions& options) {
+  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
+      LoadCurveClientOptions(UserPathOrEmpty(options.curve_server_key),
+                             "--curve-server-key",
+                             UserPathOrEmpty(options.curve_key), "--curve-key");
+  if (!curve.ok()) return curve.status();
+  return ControlOptions{options.timeout, *std::move(curve)};
+}
+
 }  // namespace
 
 // Every line is printed only when its fields are there: the original Python
@@ -362,8 +378,13 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
     err << "ziggyctl: " << error << "; " << kUsage << "\n";
     return 1;
   }
+  absl::StatusOr<ControlOptions> control = ControlOptionsFor(options);
+  if (!control.ok()) {
+    err << "ziggyctl: " << control.status().message() << "\n";
+    return 1;
+  }
   absl::StatusOr<Value> reply =
-      CallControl(options.host, command.request, command.args, options.timeout);
+      CallControl(options.host, command.request, command.args, *control);
   if (!reply.ok()) {
     err << "ziggyctl: " << reply.status().message() << "\n";
     return 1;

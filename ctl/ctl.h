@@ -24,6 +24,12 @@ struct CtlOptions {
   std::string host = "127.0.0.1:3513";  // the daemon's control port
   absl::Duration timeout = absl::Seconds(3);
   bool json = false;  // print replies as JSON instead of a summary
+  // CurveZMQ (both or neither; empty = plain text): the daemon's public key
+  // file (.pub) and this client's secret key file. Relative paths are the
+  // caller's, as for keygen. A missing, malformed or group-readable key
+  // file, or only one of the two, is a one-line error and exit 1.
+  std::string curve_server_key;
+  std::string curve_key;
 };
 
 // Runs one ziggyctl command (args[0] is the command). Returns the exit code.

@@ -15,6 +15,7 @@
 #include "client/format/event.h"
 #include "client/net/curve_key.h"
 #include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -71,11 +72,12 @@ TEST(CtlTest, UsageErrors) {
 // own thread, and keeps the last request it got.
 class CannedDaemon {
  public:
-  explicit CannedDaemon(const Value& reply)
+  // `curve`: a CurveZMQ server (CurveSocketOptions::Server), or plain text.
+  explicit CannedDaemon(const Value& reply,
+                        absl::optional<CurveSocketOptions> curve = {})
       : reply_(EncodeDocument(reply)),
-        socket_(context_, zmq::socket_type::rep) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::rcvtimeo, 20);
+        socket_(MakeSocket(context_, zmq::socket_type::rep,
+                           ServerOptions(std::move(curve)))) {
     socket_.bind("tcp://127.0.0.1:*");
     options_.host = absl::StrCat(
         "127.0.0.1:", EndpointPort(socket_.get(zmq::sockopt::last_endpoint)));
@@ -102,6 +104,12 @@ class CannedDaemon {
   Value request() const { return *DecodeDocument(request_); }
 
  private:
+  static SocketOptions ServerOptions(absl::optional<CurveSocketOptions> curve) {
+    SocketOptions options;
+    options.receive_timeout_ms = 20;
+    options.curve = std::move(curve);
+    return options;
+  }
   void Serve() {
     while (!stop_) {
       zmq::message_t message;
@@ -281,6 +289,68 @@ TEST(CtlTest, KeygenWritesAPairAndPrintsOnlyThePublicKey) {
                                     "public key: ", path, ".pub\n",
                                     pair->public_key().z85(), "\n"));
   EXPECT_EQ(out.str().find(pair->secret_z85()), std::string::npos);
+}
+
+// Runs `args` with `options` and `server_key`/`key` as the curve flags.
+int RunWithKeys(const std::vector<std::string>& args, CtlOptions options,
+                const std::string& server_key, const std::string& key,
+                std::string* err) {
+  options.curve_server_key = server_key;
+  options.curve_key = key;
+  std::ostringstream out, errors;
+  const int code = RunCtl(args, options, out, errors);
+  *err = errors.str();
+  return code;
+}
+
+TEST(CtlTest, CurveKeysReachACurveDaemonAndAWrongServerKeyFailsInTime) {
+  const std::string dir = TempDir();
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCtl({"keygen", dir + "/daemon"}, {}, out, err), 0);
+  ASSERT_EQ(RunCtl({"keygen", dir + "/me"}, {}, out, err), 0);
+  ASSERT_EQ(RunCtl({"keygen", dir + "/other"}, {}, out, err), 0);
+  CannedDaemon daemon(
+      Value(Value::Map{{"ok", 1}}),
+      CurveSocketOptions::Server(*LoadSecretKey(dir + "/daemon")));
+  std::string error;
+  EXPECT_EQ(RunWithKeys({"flush"}, daemon.options(), dir + "/daemon.pub",
+                        dir + "/me", &error),
+            0)
+      << error;
+
+  CtlOptions quick = daemon.options();
+  quick.timeout = absl::Milliseconds(500);
+  const absl::Time start = absl::Now();
+  EXPECT_EQ(
+      RunWithKeys({"flush"}, quick, dir + "/other.pub", dir + "/me", &error),
+      1);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(3));
+  EXPECT_NE(error.find("server key"), std::string::npos) << error;
+  EXPECT_EQ(Lines(error), 1u) << error;
+}
+
+TEST(CtlTest, CurveFlagsGoTogetherAndBadKeyFilesAreOneLine) {
+  const std::string dir = TempDir();
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCtl({"keygen", dir + "/me"}, {}, out, err), 0);
+  const absl::StatusOr<CurveKeyPair> me = LoadSecretKey(dir + "/me");
+  std::string error;
+  EXPECT_EQ(RunWithKeys({"status"}, {}, "", dir + "/me", &error), 1);
+  EXPECT_NE(error.find("--curve-server-key and --curve-key go together"),
+            std::string::npos)
+      << error;
+  EXPECT_EQ(RunWithKeys({"status"}, {}, dir + "/none.pub", dir + "/me", &error),
+            1);
+  EXPECT_NE(error.find("--curve-server-key: cannot open " + dir + "/none.pub"),
+            std::string::npos)
+      << error;
+  // The public file where the secret belongs: its mode 0644 is refused.
+  EXPECT_EQ(
+      RunWithKeys({"status"}, {}, dir + "/me.pub", dir + "/me.pub", &error), 1);
+  EXPECT_NE(error.find("--curve-key: "), std::string::npos) << error;
+  EXPECT_EQ(error.find(me->secret_z85()), std::string::npos);
+  EXPECT_EQ(error.find(me->public_key().z85()), std::string::npos);
+  EXPECT_EQ(Lines(error), 1u) << error;
 }
 
 TEST(CtlTest, KeygenRefusesToOverwriteOrToWriteNowhere) {

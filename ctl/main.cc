@@ -9,6 +9,12 @@ DEFINE_string(host, "127.0.0.1:3513", "The daemon's control port, host:port.");
 DEFINE_string(H, "", "Short for --host.");
 DEFINE_bool(json, false, "Print the reply as JSON.");
 DEFINE_double(timeout, 3, "Seconds to wait for the daemon's answer.");
+DEFINE_string(curve_server_key, "",
+              "CurveZMQ: the daemon's public key file (.pub); with "
+              "--curve-key.");
+DEFINE_string(curve_key, "",
+              "CurveZMQ: this client's secret key file (ziggyctl keygen); "
+              "with --curve-server-key.");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -26,8 +32,11 @@ int main(int argc, char** argv) {
       "  ziggyctl keygen PATH    write a CurveZMQ key pair: PATH (secret, "
       "mode 0600)\n"
       "                          and PATH.pub (public); never overwrites\n"
+      "With --curve-server-key=PATH.pub --curve-key=PATH every command\n"
+      "speaks CurveZMQ; a wrong server key gets no answer within --timeout.\n"
       "Exit status: 0 done; 1 no answer within --timeout, an error from the\n"
-      "daemon, a key pair that could not be written, or a bad command line.");
+      "daemon, a key pair that could not be written or read, or a bad\n"
+      "command line.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_timeout <= 0) {
     std::cerr << "ziggyctl: --timeout must be positive\n";
@@ -37,6 +46,8 @@ int main(int argc, char** argv) {
   options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;
   options.json = FLAGS_json;
   options.timeout = absl::Seconds(FLAGS_timeout);
+  options.curve_server_key = FLAGS_curve_server_key;
+  options.curve_key = FLAGS_curve_key;
   return ziggy::RunCtl(std::vector<std::string>(argv + 1, argv + argc), options,
                        std::cout, std::cerr);
 }

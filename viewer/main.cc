@@ -36,6 +36,12 @@ DEFINE_int32(max_groups, 1000,
              "With --group: groups waiting for their parent at most; the "
              "oldest is printed without it beyond that.");
 DEFINE_double(timeout, 3, "Seconds to wait for a daemon's control port.");
+DEFINE_string(curve_server_key, "",
+              "Live mode over CurveZMQ: the daemon's public key file (.pub); "
+              "with --curve-key.");
+DEFINE_string(curve_key, "",
+              "Live mode over CurveZMQ: this client's secret key file "
+              "(ziggyctl keygen); with --curve-server-key.");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -45,6 +51,8 @@ int main(int argc, char** argv) {
       "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
       "[--end-date=D]\n"
       "  ziggyview -H host:controlport [--type-name='request*']   live\n"
+      "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
+      "CurveZMQ\n"
       "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
       "directory) or no daemon; 2 damaged input: every whole event was\n"
       "printed and stderr says, for each skipped byte range, the file, the\n"
@@ -74,6 +82,12 @@ int main(int argc, char** argv) {
   options.group = FLAGS_group;
   options.max_groups = static_cast<size_t>(FLAGS_max_groups);
   options.control_timeout = absl::Seconds(FLAGS_timeout);
+  if (!FLAGS_curve_server_key.empty()) {
+    options.curve_server_key = ziggy::ResolveUserPath(FLAGS_curve_server_key);
+  }
+  if (!FLAGS_curve_key.empty()) {
+    options.curve_key = ziggy::ResolveUserPath(FLAGS_curve_key);
+  }
   options.stop = &stop;
   options.read_stdin = options.files.empty() && options.log_path.empty() &&
                        options.host.empty() && !isatty(0);

@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
+#include "client/net/socket.h"
 #include "client/reader/grouper.h"
 #include "client/reader/json.h"
 #include "client/reader/log_files.h"
@@ -182,8 +183,17 @@ int SelectFiles(const ViewerOptions& options, std::vector<std::string>* paths,
 }
 
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
-  StreamSubscriber stream(
-      {options.host, options.type, options.control_timeout});
+  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
+      LoadCurveClientOptions(options.curve_server_key, "--curve-server-key",
+                             options.curve_key, "--curve-key");
+  if (!curve.ok()) {
+    err << "ziggyview: " << curve.status().message() << "\n";
+    return kViewError;
+  }
+  StreamOptions stream_options{options.host, options.type,
+                               options.control_timeout};
+  stream_options.curve = *std::move(curve);
+  StreamSubscriber stream(stream_options);
   if (absl::Status s = stream.Connect(); !s.ok()) {
     err << "ziggyview: " << s.message() << "\n";
     return kViewError;

@@ -48,6 +48,11 @@ struct ViewerOptions {
   bool group = false;
   size_t max_groups = 1000;
   absl::Duration control_timeout = absl::Seconds(3);
+  // Live mode with CurveZMQ (both or neither; empty = plain text): the
+  // daemon's public key file (.pub) and this client's secret key file. A
+  // key file that cannot be loaded, or only one, is a one-line error.
+  std::string curve_server_key;
+  std::string curve_key;
   // Live mode runs until this becomes true (set from a signal handler);
   // reading files or stdin stops soon after it, with kViewInterrupted.
   const std::atomic<bool>* stop = nullptr;

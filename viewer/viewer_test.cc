@@ -250,6 +250,24 @@ TEST(ViewerTest, LogPathWithDateRangesAcrossDaysAndHourBlocks) {
   EXPECT_NE(r.err.find("YYYYMMDD"), std::string::npos);
 }
 
+TEST(ViewerTest, CurveFlagsGoTogetherAndNameTheBadFile) {
+  ViewerOptions half;
+  half.host = "127.0.0.1:1";
+  half.curve_key = "/nonexistent.key";
+  const Result h = View(half);
+  EXPECT_EQ(h.code, kViewError);
+  EXPECT_EQ(h.err,
+            "ziggyview: --curve-server-key and --curve-key go together: give "
+            "both (CurveZMQ) or neither\n");
+  ViewerOptions missing = half;
+  missing.curve_server_key = "/nonexistent.pub";
+  const Result m = View(missing);
+  EXPECT_EQ(m.code, kViewError);
+  EXPECT_NE(m.err.find("--curve-server-key: cannot open /nonexistent.pub"),
+            std::string::npos)
+      << m.err;
+}
+
 TEST(ViewerTest, InputErrors) {
   ViewerOptions none;
   EXPECT_EQ(View(none).code, kViewError);

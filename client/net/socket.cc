@@ -74,4 +74,30 @@ absl::Status BindSocket(zmq::socket_t& socket, const std::string& address,
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::optional<CurveSocketOptions>> LoadCurveClientOptions(
+    const std::string& server_key_path, absl::string_view server_key_name,
+    const std::string& key_path, absl::string_view key_name) {
+  if (server_key_path.empty() && key_path.empty()) {
+    return absl::optional<CurveSocketOptions>();
+  }
+  if (server_key_path.empty() || key_path.empty()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat(server_key_name, " and ", key_name,
+                     " go together: give both (CurveZMQ) or neither"));
+  }
+  absl::StatusOr<CurvePublicKey> server = LoadPublicKey(server_key_path);
+  if (!server.ok()) {
+    return absl::Status(
+        server.status().code(),
+        absl::StrCat(server_key_name, ": ", server.status().message()));
+  }
+  absl::StatusOr<CurveKeyPair> own = LoadSecretKey(key_path);
+  if (!own.ok()) {
+    return absl::Status(own.status().code(),
+                        absl::StrCat(key_name, ": ", own.status().message()));
+  }
+  return absl::optional<CurveSocketOptions>(
+      CurveSocketOptions::Client(*std::move(own), *std::move(server)));
+}
+
 }  // namespace ziggy

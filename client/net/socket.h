@@ -17,6 +17,7 @@
 #include <string>
 
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "absl/types/optional.h"
 #include "client/net/curve_key.h"
@@ -45,6 +46,21 @@ struct CurveSocketOptions {
   // Unset: this socket is a CurveZMQ server. Set: a client of that server.
   absl::optional<CurvePublicKey> server_key;
 };
+
+// The client options for a user's two key files: `server_key_path` holds
+// the server's public key (a .pub file), `key_path` this client's secret
+// key (its public key is derived). Both empty: nullopt (plain text).
+// `server_key_name` and `key_name` say where each path came from (a flag,
+// an environment variable) and start every message: kInvalidArgument when
+// only one path is given; otherwise LoadPublicKey's / LoadSecretKey's
+// error, which names the file and never a key.
+//
+//   absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
+//       LoadCurveClientOptions(FLAGS_curve_server_key, "--curve-server-key",
+//                              FLAGS_curve_key, "--curve-key");
+absl::StatusOr<absl::optional<CurveSocketOptions>> LoadCurveClientOptions(
+    const std::string& server_key_path, absl::string_view server_key_name,
+    const std::string& key_path, absl::string_view key_name);
 
 // -1 everywhere means "ZeroMQ's default".
 struct SocketOptions {
