@@ -38,6 +38,13 @@ DEFINE_double(ack_timeout, 5,
 DEFINE_double(failback_interval, 5,
               "On a backup upstream: seconds between pings of the first "
               "upstream; the forwarder returns to it when it answers.");
+DEFINE_string(curve_key, "",
+              "This forwarder's CurveZMQ secret key file (ziggyctl keygen): "
+              "its client key toward the upstreams; with "
+              "--upstream-server-key.");
+DEFINE_string(upstream_server_key, "",
+              "The upstream collectors' CurveZMQ public key file (.pub); one "
+              "key for every --upstream; with --curve-key.");
 DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
@@ -48,12 +55,39 @@ DEFINE_int64(max_event_bytes, 1 << 20,
              "Larger events are dropped (counted); at most 16 MiB, BSON's own "
              "limit.");
 
+namespace {
+
+// A path the user typed, made absolute; empty stays empty.
+std::string UserPathOrEmpty(const std::string& path) {
+  return path.empty() ? path : ziggy::ResolveUserPath(path);
+}
+
+// The relay's CurveZMQ client keys from --curve-key and
+// --upstream-server-key; false after a one-line error on stderr.
+bool LoadRelayCurve(absl::optional<ziggy::CurveSocketOptions>* curve) {
+  absl::StatusOr<absl::optional<ziggy::CurveSocketOptions>> loaded =
+      ziggy::LoadCurveClientOptions(
+          UserPathOrEmpty(FLAGS_upstream_server_key), "--upstream-server-key",
+          UserPathOrEmpty(FLAGS_curve_key), "--curve-key");
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: %s\n",
+                 std::string(loaded.status().message()).c_str());
+    return false;
+  }
+  *curve = *std::move(loaded);
+  return true;
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "the Ziggy forwarder: receives events from local applications, spools "
       "them durably and relays them, acknowledged, to collectors.\n"
       "  ziggy-forwarder --upstream=central:3515[,backup:3515] "
-      "[--spool-path=DIR]");
+      "[--spool-path=DIR]\n"
+      "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
+      "over CurveZMQ");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
@@ -80,6 +114,8 @@ int main(int argc, char** argv) {
                  std::string(upstreams.status().message()).c_str());
     return 1;
   }
+  absl::optional<ziggy::CurveSocketOptions> curve;
+  if (!LoadRelayCurve(&curve)) return 1;
   if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
     FLAGS_logtostderr = true;
   }
@@ -97,6 +133,7 @@ int main(int argc, char** argv) {
   options.relay.zstd = FLAGS_compress == "zstd";
   options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
   options.relay.failback_interval = absl::Seconds(FLAGS_failback_interval);
+  options.relay.curve = std::move(curve);
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);

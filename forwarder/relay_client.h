@@ -24,7 +24,9 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "absl/types/optional.h"
 #include "client/format/value.h"
+#include "client/net/socket.h"
 #include "common/clock.h"
 #include "forwarder/spool.h"
 
@@ -41,6 +43,12 @@ struct RelayOptions {
   absl::Duration failback_interval = absl::Seconds(5);
   bool zstd = false;
   int zstd_level = 1;
+  // CurveZMQ to every upstream (CurveSocketOptions::Client: the forwarder's
+  // own key pair and the upstreams' public key — one key for all of them,
+  // so every collector in the list must hold the same key pair). Unset:
+  // plain text. An upstream with another key never acknowledges: it times
+  // out and is failed over like a silent one.
+  absl::optional<CurveSocketOptions> curve;
   // Where timeouts, backoffs and probes read the time; must outlive the
   // client.
   Clock* clock = Clock::Real();

@@ -17,6 +17,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "common/clock.h"
 #include "common/relay_protocol.h"
 #include "forwarder/spool.h"
@@ -26,6 +28,8 @@
 
 namespace ziggy {
 namespace {
+
+using ::ziggy::testing::NewCurveKeyPair;
 
 constexpr absl::Duration kDeadline = absl::Seconds(20);
 constexpr absl::Duration kAckTimeout = absl::Seconds(1);
@@ -53,11 +57,13 @@ struct Received {
 
 class FakeCollector {
  public:
-  // Binds `endpoint` (a free port by default).
+  // Binds `endpoint` (a free port by default); a CurveZMQ server with
+  // `curve` (CurveSocketOptions::Server), else plain text.
   explicit FakeCollector(zmq::context_t& context,
-                         const std::string& endpoint = "tcp://127.0.0.1:*")
-      : socket_(context, zmq::socket_type::router) {
-    socket_.set(zmq::sockopt::linger, 0);
+                         const std::string& endpoint = "tcp://127.0.0.1:*",
+                         absl::optional<CurveSocketOptions> curve = {})
+      : socket_(MakeSocket(context, zmq::socket_type::router,
+                           ServerOptions(std::move(curve)))) {
     socket_.bind(endpoint);
     const std::string bound = socket_.get(zmq::sockopt::last_endpoint);
     address_ = bound.substr(bound.find("//") + 2);
@@ -67,10 +73,10 @@ class FakeCollector {
   const std::string& address() const { return address_; }
   std::string endpoint() const { return "tcp://" + address_; }
 
-  // The next batch or ping; nullopt if none comes before the deadline.
-  std::optional<Received> Next() {
+  // The next batch or ping; nullopt if none comes within `wait`.
+  std::optional<Received> Next(absl::Duration wait = kDeadline) {
     zmq::pollitem_t item{socket_.handle(), 0, ZMQ_POLLIN, 0};
-    zmq::poll(&item, 1, absl::ToChronoMilliseconds(kDeadline));
+    zmq::poll(&item, 1, absl::ToChronoMilliseconds(wait));
     std::vector<zmq::message_t> frames;
     if (!zmq::recv_multipart(socket_, std::back_inserter(frames),
                              zmq::recv_flags::dontwait)) {
@@ -120,6 +126,12 @@ class FakeCollector {
   }
 
  private:
+  static SocketOptions ServerOptions(absl::optional<CurveSocketOptions> curve) {
+    SocketOptions options;
+    options.curve = std::move(curve);
+    return options;
+  }
+
   zmq::socket_t socket_;
   std::string address_;
 };
@@ -514,6 +526,48 @@ TEST_F(RelayClientTest, FailsOverWhenUnreachableAndBackWhenTheFirstComesUp) {
   ASSERT_TRUE(WaitForCurrent(first_address));
   SpoolEvents(5);
   ExpectDelivered(first, 10, 15);
+}
+
+TEST_F(RelayClientTest, CurveDeliversToACollectorHoldingTheServerKey) {
+  const CurveKeyPair server = NewCurveKeyPair();
+  FakeCollector collector(context_, "tcp://127.0.0.1:*",
+                          CurveSocketOptions::Server(server));
+  SpoolEvents(25);
+  RelayOptions options = Options({collector.address()});
+  options.curve =
+      CurveSocketOptions::Client(NewCurveKeyPair(), server.public_key());
+  Start(options);
+  for (const Received& batch : ExpectAll(collector, 25)) collector.Ack(batch);
+  ASSERT_TRUE(WaitForAcked(25));
+  EXPECT_EQ(IntField(UpstreamStatus(collector.address()), "timeouts"), 0);
+}
+
+// An upstream whose key is not --upstream-server-key never completes the
+// handshake: nothing reaches it, it times out like a silent upstream and
+// the relay fails over to the next, which holds the key.
+TEST_F(RelayClientTest, CurveWithAWrongServerKeyTimesOutAndFailsOver) {
+  const CurveKeyPair server = NewCurveKeyPair();
+  FakeCollector impostor(context_, "tcp://127.0.0.1:*",
+                         CurveSocketOptions::Server(NewCurveKeyPair()));
+  FakeCollector second(context_, "tcp://127.0.0.1:*",
+                       CurveSocketOptions::Server(server));
+  SpoolEvents(10);
+  RelayOptions options = Options({impostor.address(), second.address()});
+  options.curve =
+      CurveSocketOptions::Client(NewCurveKeyPair(), server.public_key());
+  Start(options);
+  ASSERT_TRUE(WaitForStatus([&](const Value&) {
+    return StringField(UpstreamStatus(impostor.address()), "state") ==
+           "connecting";
+  }));
+  EXPECT_FALSE(impostor.Next(absl::Milliseconds(300)).has_value());
+  clock_.Advance(kAckTimeout + absl::Milliseconds(1));
+  ASSERT_TRUE(WaitForCurrent(second.address()));
+  EXPECT_EQ(IntField(UpstreamStatus(impostor.address()), "timeouts"), 1);
+  EXPECT_EQ(spool_->acked(), 0);
+  clock_.Advance(kPastBackoff);
+  ExpectDelivered(second, 0, 10);
+  EXPECT_FALSE(impostor.Next(absl::Milliseconds(100)).has_value());
 }
 
 TEST_F(RelayClientTest, SetUpstreamsMovesToTheNewFirstAndResends) {

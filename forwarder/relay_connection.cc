@@ -17,10 +17,12 @@ constexpr auto kReplyWait = std::chrono::milliseconds(10);
 
 // `immediate`: refuse sends while not connected (batches), rather than
 // queue them (pings, which should go out as soon as the peer is there).
-std::unique_ptr<zmq::socket_t> Connect(zmq::context_t& context,
-                                       const std::string& address,
-                                       bool immediate = true) {
+// `curve`: CurveZMQ client keys, or plain text.
+std::unique_ptr<zmq::socket_t> Connect(
+    zmq::context_t& context, const std::string& address,
+    const absl::optional<CurveSocketOptions>& curve, bool immediate = true) {
   SocketOptions options;
+  options.curve = curve;
   options.send_high_water_mark = 1000;
   options.reconnect_interval_ms = 100;
   options.reconnect_interval_max_ms = 2000;
@@ -60,8 +62,9 @@ void RelayConnection::SetUpstreams(std::vector<std::string> upstreams) {
 
 void RelayConnection::SwitchTo(size_t index) {
   current_ = index;
-  socket_ =
-      upstreams_.empty() ? nullptr : Connect(context_, upstreams_[current_]);
+  socket_ = upstreams_.empty()
+                ? nullptr
+                : Connect(context_, upstreams_[current_], options_.curve);
   probe_.reset();
   blocked_since_ = absl::InfiniteFuture();
   if (!upstreams_.empty()) current_stats().state = "connecting";
@@ -247,6 +250,9 @@ void RelayConnection::FailOver(bool refused) {
     up.state = "down";
     LOG(WARNING) << "relay: no acknowledgement from " << upstreams_[current_]
                  << " in " << absl::FormatDuration(options_.ack_timeout)
+                 << (options_.curve.has_value()
+                         ? " (CurveZMQ: is --upstream-server-key its key?)"
+                         : "")
                  << "; trying " << upstreams_[next];
   }
   SwitchTo(next);
@@ -271,7 +277,8 @@ void RelayConnection::Probe() {
 }
 
 void RelayConnection::SendPing() {
-  probe_ = Connect(context_, upstreams_[0], /*immediate=*/false);
+  probe_ = Connect(context_, upstreams_[0], options_.curve,
+                   /*immediate=*/false);
   probe_sent_ = clock_->Now();
   RelayHeader ping;
   ping.ping = true;
