@@ -2,6 +2,7 @@
 // and makes CurveZMQ key pairs.
 //
 //   ziggyctl [-H host:port] [--json] status|shutdown|flush|ports
+//       [--curve-server-key=DAEMON.pub --curve-key=MINE]   (CurveZMQ)
 //   ziggyctl keygen PATH    (PATH: secret key, mode 0600; PATH.pub: public)
 //
 // Exit codes: 0 done; 1 the daemon did not answer, refused, the key pair
