@@ -190,8 +190,10 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
     err << "ziggyview: " << curve.status().message() << "\n";
     return kViewError;
   }
-  StreamOptions stream_options{options.host, options.type,
-                               options.control_timeout};
+  StreamOptions stream_options;
+  stream_options.control = options.host;
+  stream_options.type = options.type;
+  stream_options.control_timeout = options.control_timeout;
   stream_options.curve = *std::move(curve);
   StreamSubscriber stream(stream_options);
   if (absl::Status s = stream.Connect(); !s.ok()) {
