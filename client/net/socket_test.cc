@@ -1,5 +1,6 @@
 #include "client/net/socket.h"
 
+#include <cstdlib>
 #include <string>
 
 #include "absl/strings/match.h"
@@ -173,6 +174,52 @@ TEST_F(CurveServerTest, PlainOrMisledClientsGetNothingThrough) {
   // The server was listening all along: a client with its key gets through.
   EXPECT_TRUE(Delivers(context_, ClientOptions(server_.public_key()), pull_,
                        "sealed", 10000));
+}
+
+TEST(LoadCurveClientOptionsTest, BothNeitherOrAOneLineErrorNamingTheFlag) {
+  const std::string dir = std::getenv("TEST_TMPDIR");
+  const CurveKeyPair server = NewPair(), client = NewPair();
+  ASSERT_TRUE(WriteKeyPair(server, dir + "/lcco_server").ok());
+  ASSERT_TRUE(WriteKeyPair(client, dir + "/lcco_client").ok());
+
+  absl::StatusOr<absl::optional<CurveSocketOptions>> none =
+      LoadCurveClientOptions("", "--server", "", "--mine");
+  ASSERT_TRUE(none.ok()) << none.status();
+  EXPECT_FALSE(none->has_value());
+
+  absl::StatusOr<absl::optional<CurveSocketOptions>> both =
+      LoadCurveClientOptions(dir + "/lcco_server.pub", "--server",
+                             dir + "/lcco_client", "--mine");
+  ASSERT_TRUE(both.ok()) << both.status();
+  ASSERT_TRUE(both->has_value());
+  EXPECT_EQ((*both)->server_key, server.public_key());
+  EXPECT_EQ((*both)->own.public_key(), client.public_key());
+  EXPECT_EQ((*both)->own.secret_z85(), client.secret_z85());
+
+  absl::StatusOr<absl::optional<CurveSocketOptions>> half =
+      LoadCurveClientOptions("", "--server", dir + "/lcco_client", "--mine");
+  EXPECT_EQ(half.status().code(), absl::StatusCode::kInvalidArgument);
+  EXPECT_EQ(half.status().message(),
+            "--server and --mine go together: give both (CurveZMQ) or "
+            "neither");
+
+  // The .pub file where the secret key belongs: its mode 0644 is refused,
+  // and the message quotes no key.
+  absl::StatusOr<absl::optional<CurveSocketOptions>> loose =
+      LoadCurveClientOptions(dir + "/lcco_server.pub", "--server",
+                             dir + "/lcco_client.pub", "--mine");
+  EXPECT_EQ(loose.status().code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_TRUE(absl::StartsWith(loose.status().message(), "--mine: "))
+      << loose.status();
+  EXPECT_FALSE(
+      absl::StrContains(loose.status().message(), client.public_key().z85()));
+
+  absl::StatusOr<absl::optional<CurveSocketOptions>> missing =
+      LoadCurveClientOptions(dir + "/nope.pub", "--server",
+                             dir + "/lcco_client", "--mine");
+  EXPECT_EQ(missing.status().code(), absl::StatusCode::kNotFound);
+  EXPECT_TRUE(absl::StartsWith(missing.status().message(), "--server: "))
+      << missing.status();
 }
 
 }  // namespace
