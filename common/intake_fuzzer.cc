@@ -23,8 +23,9 @@ void Check(bool ok) {
 }
 
 bool Inside(absl::string_view part, absl::string_view whole) {
-  return part.empty() || (part.data() >= whole.data() &&
-                          part.data() + part.size() <= whole.data() + whole.size());
+  return part.empty() ||
+         (part.data() >= whole.data() &&
+          part.data() + part.size() <= whole.data() + whole.size());
 }
 
 // One Accept() by `intake`, with the invariants checked.

@@ -27,10 +27,9 @@ void Check(bool ok) {
 }
 
 bool SameHeader(const ziggy::RelayHeader& a, const ziggy::RelayHeader& b) {
-  return a.ping == b.ping && a.forwarder == b.forwarder &&
-         a.token == b.token && a.first == b.first && a.end == b.end &&
-         a.acked == b.acked && a.count == b.count && a.zstd == b.zstd &&
-         a.size == b.size;
+  return a.ping == b.ping && a.forwarder == b.forwarder && a.token == b.token &&
+         a.first == b.first && a.end == b.end && a.acked == b.acked &&
+         a.count == b.count && a.zstd == b.zstd && a.size == b.size;
 }
 
 // Frames the payload as the collector does and takes in its events.

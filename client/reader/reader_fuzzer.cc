@@ -44,6 +44,8 @@ void ReadStopping(absl::string_view data) {
 // Options that resynchronise, noting each skipped range in *seen.
 ziggy::ReaderOptions Resyncing(std::vector<std::string>* seen) {
   ziggy::ReaderOptions options;
+  // Small, so that a descriptor reader does not fill 16 MiB per input.
+  options.max_document_size = 4096;
   options.resync = true;
   options.on_skip = [seen](const ziggy::SkippedRange& range) {
     seen->push_back(absl::StrCat("skip ", range.from, "-", range.to));
