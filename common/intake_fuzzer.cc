@@ -15,12 +15,9 @@
 #include "client/reader/json.h"
 #include "client/testing/strict_bson.h"
 #include "common/intake.h"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 bool Inside(absl::string_view part, absl::string_view whole) {
   return part.empty() ||
@@ -36,17 +33,17 @@ void AcceptOnce(ziggy::EventIntake* intake, absl::string_view message,
   absl::string_view doc = message;
   ziggy::EventFields fields;
   if (!intake->Accept(&doc, now, &fields)) return;
-  Check(valid);
-  Check(!fields.type.empty() && Inside(fields.type, doc) &&
-        Inside(fields.host, doc));
+  FUZZ_CHECK(valid);
+  FUZZ_CHECK(!fields.type.empty() && Inside(fields.type, doc) &&
+             Inside(fields.host, doc));
   bool utf8 = false;
-  Check(ziggy::ValidateDocument(
+  FUZZ_CHECK(ziggy::ValidateDocument(
       doc, ziggy::kMaxDepth, &why,
       [](absl::string_view, ziggy::BsonType, absl::string_view) {}, &utf8));
-  Check(utf8);
-  Check(ziggy::testing::StrictlyValid(doc, /*allow_nul=*/true));
+  FUZZ_CHECK(utf8);
+  FUZZ_CHECK(ziggy::testing::StrictlyValid(doc, /*allow_nul=*/true));
   std::string json;
-  Check(ziggy::AppendJson(doc, &json).ok());
+  FUZZ_CHECK(ziggy::AppendJson(doc, &json).ok());
 }
 
 }  // namespace
@@ -64,6 +61,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ziggy::Value status_value(std::move(status));
   const std::string encoded = ziggy::EncodeDocument(status_value);
   std::string json;
-  Check(ziggy::AppendJson(encoded, &json).ok());
+  FUZZ_CHECK(ziggy::AppendJson(encoded, &json).ok());
   return 0;
 }

@@ -19,12 +19,9 @@
 #include "client/reader/reader.h"
 #include "common/intake.h"
 #include "common/relay_protocol.h"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 bool SameHeader(const ziggy::RelayHeader& a, const ziggy::RelayHeader& b) {
   return a.ping == b.ping && a.forwarder == b.forwarder && a.token == b.token &&
@@ -46,10 +43,10 @@ void TakeEvents(const ziggy::RelayHeader& header, absl::string_view payload) {
     ++count;
     ziggy::EventFields fields;
     if (intake.Accept(&doc, 1e9, &fields)) {
-      Check(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
+      FUZZ_CHECK(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
     }
   }
-  Check(count <= static_cast<int64_t>(payload.size()) / 5);
+  FUZZ_CHECK(count <= static_cast<int64_t>(payload.size()) / 5);
 }
 
 void HandleBatch(absl::string_view header_bytes, absl::string_view payload) {
@@ -58,10 +55,10 @@ void HandleBatch(absl::string_view header_bytes, absl::string_view payload) {
   if (!header.ok() || header->ping) return;
   absl::StatusOr<ziggy::RelayHeader> again =
       ziggy::ParseRelayHeader(ziggy::EncodeRelayHeader(*header));
-  Check(again.ok() && SameHeader(*header, *again));
+  FUZZ_CHECK(again.ok() && SameHeader(*header, *again));
   std::string storage;
   if (!ziggy::DecompressPayload(*header, &payload, &storage).ok()) return;
-  Check(static_cast<int64_t>(payload.size()) == header->size);
+  FUZZ_CHECK(static_cast<int64_t>(payload.size()) == header->size);
   TakeEvents(*header, payload);
 }
 

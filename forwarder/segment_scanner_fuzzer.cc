@@ -17,12 +17,9 @@
 #include "absl/strings/string_view.h"
 #include "common/file_system.h"
 #include "forwarder/segment_scanner.h"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 // A read-only segment in memory.
 class MemoryFile : public ziggy::File {
@@ -58,20 +55,20 @@ class MemoryFile : public ziggy::File {
 // Checks one record against the segment and the record before it.
 void CheckRecord(absl::string_view segment, const ziggy::SegmentRecord& record,
                  uint64_t previous_end, int64_t previous_index) {
-  Check(record.index > previous_index);
-  Check(record.offset >= previous_end && record.end <= segment.size());
-  Check(record.end ==
-        record.offset + ziggy::kSpoolRecordHeader + record.event.size());
+  FUZZ_CHECK(record.index > previous_index);
+  FUZZ_CHECK(record.offset >= previous_end && record.end <= segment.size());
+  FUZZ_CHECK(record.end ==
+             record.offset + ziggy::kSpoolRecordHeader + record.event.size());
   if (record.damaged_bytes > 0) {
-    Check(record.damage_start >= previous_end &&
-          record.damage_start + record.damaged_bytes == record.offset);
+    FUZZ_CHECK(record.damage_start >= previous_end &&
+               record.damage_start + record.damaged_bytes == record.offset);
   }
   const absl::string_view bytes =
       segment.substr(record.offset, record.end - record.offset);
-  Check(bytes.substr(ziggy::kSpoolRecordHeader) == record.event);
-  Check(absl::little_endian::Load32(bytes.data()) == record.event.size());
-  Check(absl::little_endian::Load32(bytes.data() + 4) ==
-        ziggy::SpoolRecordCrc(bytes.substr(8)));
+  FUZZ_CHECK(bytes.substr(ziggy::kSpoolRecordHeader) == record.event);
+  FUZZ_CHECK(absl::little_endian::Load32(bytes.data()) == record.event.size());
+  FUZZ_CHECK(absl::little_endian::Load32(bytes.data() + 4) ==
+             ziggy::SpoolRecordCrc(bytes.substr(8)));
 }
 
 // Scans `segment` as recovery does; returns the records and how it ended.
@@ -93,14 +90,16 @@ std::vector<std::string> ScanAll(absl::string_view segment, size_t chunk) {
                                     record.index, " ", record.damaged_bytes));
         break;
       case ziggy::SegmentScanner::Scan::kIncomplete:
-        Check(scanner.position() >= end && scanner.position() < segment.size());
+        FUZZ_CHECK(scanner.position() >= end &&
+                   scanner.position() < segment.size());
         break;
       case ziggy::SegmentScanner::Scan::kEnd:
-        Check(scanner.position() == segment.size() && end == segment.size());
+        FUZZ_CHECK(scanner.position() == segment.size() &&
+                   end == segment.size());
         seen.push_back("end");
         return seen;
       case ziggy::SegmentScanner::Scan::kTail:
-        Check(scanner.tail() >= end && scanner.tail() < segment.size());
+        FUZZ_CHECK(scanner.tail() >= end && scanner.tail() < segment.size());
         seen.push_back(absl::StrCat("tail ", scanner.tail()));
         return seen;
       case ziggy::SegmentScanner::Scan::kError:
@@ -116,6 +115,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const size_t small_chunk = 1 + data[0] % 64;
   const absl::string_view segment(reinterpret_cast<const char*>(data) + 1,
                                   size - 1);
-  Check(ScanAll(segment, small_chunk) == ScanAll(segment, 1 << 16));
+  FUZZ_CHECK(ScanAll(segment, small_chunk) == ScanAll(segment, 1 << 16));
   return 0;
 }

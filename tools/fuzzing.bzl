@@ -19,6 +19,7 @@ def ziggy_fuzzer(name, srcs, deps = [], corpus = []):
         fail("a fuzzer's name ends in _fuzzer: " + name)
     if not corpus:
         fail(name + " needs a seed corpus")
+    deps = deps + [Label("//tools:fuzz_check")]
     native.cc_binary(
         name = name,
         srcs = srcs,

@@ -12,12 +12,9 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/string_view.h"
 #include "client/format/type_name.h"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 bool SafeStem(absl::string_view stem) {
   if (stem.empty() || stem.size() > ziggy::kMaxStem || stem[0] == '.') {
@@ -34,19 +31,19 @@ bool SafeStem(absl::string_view stem) {
 
 void TypeToStemAndBack(absl::string_view type) {
   const std::string stem = ziggy::TypeFileStem(type);
-  Check(SafeStem(stem));
+  FUZZ_CHECK(SafeStem(stem));
   absl::StatusOr<std::string> back = ziggy::TypeFromFileStem(stem);
   if (stem.find('~') != std::string::npos) {
-    Check(back.status().code() == absl::StatusCode::kUnimplemented);
+    FUZZ_CHECK(back.status().code() == absl::StatusCode::kUnimplemented);
   } else {
-    Check(back.ok() && *back == type);
+    FUZZ_CHECK(back.ok() && *back == type);
   }
 }
 
 void StemToTypeAndBack(absl::string_view stem) {
   absl::StatusOr<std::string> type = ziggy::TypeFromFileStem(stem);
   if (!type.ok()) return;
-  Check(!type->empty() && ziggy::TypeFileStem(*type) == stem);
+  FUZZ_CHECK(!type->empty() && ziggy::TypeFileStem(*type) == stem);
 }
 
 }  // namespace

@@ -11,33 +11,26 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/string_view.h"
 #include "client/net/endpoint.h"
-
-namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
-
-}  // namespace
+#include "tools/fuzz_check.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view input(reinterpret_cast<const char*>(data), size);
   (void)ziggy::EndpointPort(input);
   absl::StatusOr<std::string> endpoint = ziggy::TcpEndpoint(input);
   if (!endpoint.ok()) return 0;
-  Check(absl::StartsWith(*endpoint, "tcp://"));
+  FUZZ_CHECK(absl::StartsWith(*endpoint, "tcp://"));
   const size_t colon = input.rfind(':');
   int port = -1;
-  Check(colon != absl::string_view::npos &&
-        absl::SimpleAtoi(input.substr(colon + 1), &port));
-  Check(port >= 0 && port <= 65535);
+  FUZZ_CHECK(colon != absl::string_view::npos &&
+             absl::SimpleAtoi(input.substr(colon + 1), &port));
+  FUZZ_CHECK(port >= 0 && port <= 65535);
   if (port == 0) {
-    Check(absl::EndsWith(*endpoint, ":*"));
+    FUZZ_CHECK(absl::EndsWith(*endpoint, ":*"));
   } else {
-    Check(ziggy::EndpointPort(*endpoint) == port);
+    FUZZ_CHECK(ziggy::EndpointPort(*endpoint) == port);
   }
   absl::StatusOr<std::string> from_parts =
       ziggy::TcpEndpoint(input.substr(0, colon), port);
-  Check(from_parts.ok() && *from_parts == *endpoint);
+  FUZZ_CHECK(from_parts.ok() && *from_parts == *endpoint);
   return 0;
 }

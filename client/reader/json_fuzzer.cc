@@ -12,18 +12,15 @@
 #include "client/format/event.h"
 #include "client/reader/json.h"
 #include "nlohmann/json.hpp"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 // The JSON `text` holds; aborts when it is not valid JSON.
 nlohmann::json Parse(const std::string& text) {
   nlohmann::json value = nlohmann::json::parse(text, nullptr,
                                                /*allow_exceptions=*/false);
-  Check(!value.is_discarded());
+  FUZZ_CHECK(!value.is_discarded());
   return value;
 }
 
@@ -35,18 +32,18 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const bool valid = ziggy::ValidateDocument(bson, ziggy::kMaxDepth, &why);
   std::string compact = "kept";
   const bool rendered = ziggy::AppendJson(bson, &compact).ok();
-  Check(rendered == valid);
+  FUZZ_CHECK(rendered == valid);
   if (!rendered) {
-    Check(compact == "kept");
+    FUZZ_CHECK(compact == "kept");
   } else {
     ziggy::JsonOptions options;
     options.pretty = true;
     std::string pretty;
-    Check(ziggy::AppendJson(bson, &pretty, options).ok());
-    Check(Parse(compact.substr(4)) == Parse(pretty));
+    FUZZ_CHECK(ziggy::AppendJson(bson, &pretty, options).ok());
+    FUZZ_CHECK(Parse(compact.substr(4)) == Parse(pretty));
   }
   std::string text;
   ziggy::AppendJsonString(bson, &text);
-  Check(Parse(text).is_string());
+  FUZZ_CHECK(Parse(text).is_string());
   return 0;
 }

@@ -17,12 +17,9 @@
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
 #include "client/reader/reader.h"
+#include "tools/fuzz_check.h"
 
 namespace {
-
-void Check(bool ok) {
-  if (!ok) abort();
-}
 
 // Reads `data` to its end or its damage.
 void ReadStopping(absl::string_view data) {
@@ -31,14 +28,14 @@ void ReadStopping(absl::string_view data) {
   uint64_t end = 0;
   std::string why;
   while (reader.Next(&doc)) {
-    Check(doc.data() == data.data() + end);
-    Check(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
+    FUZZ_CHECK(doc.data() == data.data() + end);
+    FUZZ_CHECK(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
     end += doc.size();
-    Check(reader.offset() == end);
+    FUZZ_CHECK(reader.offset() == end);
   }
-  Check(reader.offset() == end);
-  Check(reader.offset() + reader.skipped_bytes() == data.size());
-  Check(reader.status().ok() == (reader.skipped_bytes() == 0));
+  FUZZ_CHECK(reader.offset() == end);
+  FUZZ_CHECK(reader.offset() + reader.skipped_bytes() == data.size());
+  FUZZ_CHECK(reader.status().ok() == (reader.skipped_bytes() == 0));
 }
 
 // Options that resynchronise, noting each skipped range in *seen.
@@ -60,21 +57,21 @@ std::vector<std::string> ReadFromMemory(absl::string_view data) {
   absl::string_view doc;
   std::string why;
   while (reader.Next(&doc)) {
-    Check(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
+    FUZZ_CHECK(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
     seen.push_back(absl::StrCat("doc ", doc));
   }
-  Check(reader.status().ok() == (reader.skipped_bytes() == 0));
-  Check(reader.offset() == data.size());
+  FUZZ_CHECK(reader.status().ok() == (reader.skipped_bytes() == 0));
+  FUZZ_CHECK(reader.offset() == data.size());
   return seen;
 }
 
 // The same, reading a descriptor 7 bytes at a time.
 std::vector<std::string> ReadFromDescriptor(absl::string_view data) {
   const int fd = memfd_create("reader_fuzzer", 0);
-  Check(fd >= 0);
-  Check(write(fd, data.data(), data.size()) ==
-        static_cast<ssize_t>(data.size()));
-  Check(lseek(fd, 0, SEEK_SET) == 0);
+  FUZZ_CHECK(fd >= 0);
+  FUZZ_CHECK(write(fd, data.data(), data.size()) ==
+             static_cast<ssize_t>(data.size()));
+  FUZZ_CHECK(lseek(fd, 0, SEEK_SET) == 0);
   std::vector<std::string> seen;
   ziggy::ReaderOptions options = Resyncing(&seen);
   options.read_size = 7;
@@ -91,14 +88,14 @@ void CheckTiling(absl::string_view data, const std::vector<std::string>& seen) {
   for (const std::string& s : seen) {
     if (s.rfind("doc ", 0) == 0) {
       const size_t n = s.size() - 4;
-      Check(data.substr(position, n) == absl::string_view(s).substr(4));
+      FUZZ_CHECK(data.substr(position, n) == absl::string_view(s).substr(4));
       position += n;
     } else {
-      Check(s.rfind(absl::StrCat("skip ", position, "-"), 0) == 0);
+      FUZZ_CHECK(s.rfind(absl::StrCat("skip ", position, "-"), 0) == 0);
       position = std::strtoull(s.c_str() + s.find('-') + 1, nullptr, 10);
     }
   }
-  Check(position == data.size());
+  FUZZ_CHECK(position == data.size());
 }
 
 }  // namespace
@@ -108,6 +105,6 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   ReadStopping(input);
   const std::vector<std::string> from_memory = ReadFromMemory(input);
   CheckTiling(input, from_memory);
-  Check(ReadFromDescriptor(input) == from_memory);
+  FUZZ_CHECK(ReadFromDescriptor(input) == from_memory);
   return 0;
 }
