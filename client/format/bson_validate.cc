@@ -106,15 +106,9 @@ class Validator {
           pos += 4;
           continue;
         }
-        case BsonType::kBinary: {  // int32 length, subtype, bytes
-          if (!need(5)) return PastEnd(pos);
-          const int32_t len = Int32At(pos);
-          if (len < 0) {
-            return Fail(pos, absl::StrCat("bad binary length ", len));
-          }
-          if (!skip(5 + static_cast<size_t>(len))) return PastEnd(pos);
+        case BsonType::kBinary:
+          if (!Binary(limit, &pos)) return false;
           break;
-        }
         case BsonType::kUndefined:
         case BsonType::kNull:
         case BsonType::kMaxKey:
@@ -208,6 +202,21 @@ class Validator {
     if (data_[*pos - 1] != '\0') {
       return Fail(*pos - 1, "string not NUL-terminated");
     }
+    return true;
+  }
+
+  // int32 length, subtype, bytes, at *pos. The old binary subtype 0x02
+  // holds its own int32 length of the rest, which strict readers (libbson,
+  // pymongo) require to match.
+  bool Binary(size_t limit, size_t* pos) {
+    if (limit - *pos < 5) return PastEnd(*pos);
+    const int32_t len = Int32At(*pos);
+    if (len < 0) return Fail(*pos, absl::StrCat("bad binary length ", len));
+    if (static_cast<size_t>(len) > limit - *pos - 5) return PastEnd(*pos);
+    if (data_[*pos + 4] == 0x02 && (len < 4 || Int32At(*pos + 5) != len - 4)) {
+      return Fail(*pos, "old binary (subtype 2) lengths do not match");
+    }
+    *pos += 5 + static_cast<size_t>(len);
     return true;
   }
 
