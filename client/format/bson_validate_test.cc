@@ -56,6 +56,31 @@ std::string EveryType() {
   return std::string(doc.bytes());
 }
 
+// {"b": binary subtype 2 of 4 + `inner` declared bytes}: the old binary
+// form repeats the length inside, and libbson and pymongo refuse a document
+// where the two disagree (found by the intake fuzzer).
+std::string OldBinary(int32_t outer, int32_t inner) {
+  std::string element(
+      "\x05"
+      "b\0",
+      3);
+  element.append(reinterpret_cast<const char*>(&outer), 4);
+  element.push_back('\x02');
+  element.append(reinterpret_cast<const char*>(&inner), 4);
+  element.append(static_cast<size_t>(outer - 4), 'x');
+  const int32_t total = static_cast<int32_t>(4 + element.size() + 1);
+  std::string doc(reinterpret_cast<const char*>(&total), 4);
+  return doc + element + std::string(1, '\0');
+}
+
+TEST(ValidateDocumentTest, OldBinaryLengthsMustAgree) {
+  std::string why;
+  EXPECT_TRUE(ValidateDocument(OldBinary(7, 3), 100, &why)) << why;
+  EXPECT_FALSE(ValidateDocument(OldBinary(7, 4), 100, &why));
+  EXPECT_NE(why.find("subtype 2"), std::string::npos) << why;
+  EXPECT_FALSE(ValidateDocument(OldBinary(7, 2), 100, &why));
+}
+
 TEST(ValidateDocumentTest, AcceptsEveryType) {
   std::string why;
   EXPECT_TRUE(ValidateDocument(EveryType(), 10, &why)) << why;
