@@ -34,11 +34,15 @@ class Collector::Impl {
         clock_(options_.test_clock != nullptr ? options_.test_clock
                                               : options_.clock),
         sockets_("ziggyd", options_.max_event_bytes, clock_),
-        relay_(sockets_.context(), options_.max_forwarders, clock_,
-               &sockets_.intake(), &stats_,
-               [this](absl::string_view doc, const EventFields& fields) {
-                 Route(doc, fields);
-               }),
+        relay_(
+            sockets_.context(), options_.max_forwarders, clock_,
+            &sockets_.intake(), &stats_,
+            [this](absl::string_view doc, const EventFields& fields) {
+              Route(doc, fields);
+            },
+            options_.curve ? absl::make_optional(CurveSocketOptions::Server(
+                                 options_.curve->key))
+                           : absl::nullopt),
         forward_(sockets_.context()) {}
 
   ~Impl() {
@@ -102,8 +106,9 @@ class Collector::Impl {
  private:
   // The daemon's ports, the relay port (unless off) and --forward.
   absl::Status BindSockets() {
-    if (absl::Status s = sockets_.Bind({options_.control, options_.collect,
-                                        options_.stream, options_.queues});
+    if (absl::Status s =
+            sockets_.Bind({options_.control, options_.collect, options_.stream,
+                           options_.queues, options_.curve});
         !s.ok()) {
       return s;
     }

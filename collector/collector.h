@@ -48,6 +48,9 @@ struct CollectorOptions {
   absl::Duration flush_interval = absl::Milliseconds(200);
   size_t max_queued_bytes = 64 << 20;  // received, not yet written
   QueueLimits queues;                  // what ZeroMQ may hold, in bytes
+  // Unset: plain text. Set: every port (relay too) is a CurveZMQ server
+  // (DaemonAddresses::curve).
+  absl::optional<CurveServerOptions> curve;
   // Where receipt times (which decide files) come from.
   Clock* clock = Clock::Real();
   // When set, the clock is this manual one and the ADVANCE_CLOCK control

@@ -7,6 +7,7 @@
 #include "common/clock.h"
 #include "common/paths.h"
 #include "common/signals.h"
+#include "common/zap_handler.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -60,11 +61,26 @@ DEFINE_int32(max_forwarders, 10000,
              "Forwarders whose relay position is kept; beyond it the one "
              "heard from least recently is forgotten (it is welcomed back "
              "from its own acknowledged mark).");
+DEFINE_string(curve_key, "",
+              "Secret key file (ziggyctl keygen): every port becomes a "
+              "CurveZMQ server; without --curve-allow any client that knows "
+              "its public key (PATH.pub) may connect.");
+DEFINE_string(curve_allow, "",
+              "Directory of clients' *.pub files; only those keys may connect "
+              "(needs --curve-key).");
+DEFINE_bool(plain_collect, false,
+            "With --curve-key: the collect port stays plain text, for the "
+            "original Python clients.");
 DEFINE_double(fake_time, 0,
               "Testing only: start the clock that decides files at this Unix "
               "time and let the ADVANCE_CLOCK control command move it.");
 
 namespace {
+
+// A path the user typed, made absolute; empty stays empty.
+std::string UserPathOrEmpty(const std::string& path) {
+  return path.empty() ? path : ziggy::ResolveUserPath(path);
+}
 
 bool Positive(const char* flag, int64_t value) {
   if (value > 0) return true;
@@ -111,13 +127,31 @@ ziggy::CollectorOptions OptionsFromFlags() {
   return options;
 }
 
+// --curve-key, --curve-allow and --plain-collect; false after a one-line
+// error on stderr.
+bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
+  absl::StatusOr<absl::optional<ziggy::CurveServerOptions>> loaded =
+      ziggy::LoadCurveServerOptions(UserPathOrEmpty(FLAGS_curve_key),
+                                    UserPathOrEmpty(FLAGS_curve_allow),
+                                    FLAGS_plain_collect);
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "ziggyd: %s\n",
+                 std::string(loaded.status().message()).c_str());
+    return false;
+  }
+  *curve = *std::move(loaded);
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "the Ziggy collector: receives events, writes one file per type per "
       "day, serves a live stream and a control port.\n"
-      "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]");
+      "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]\n"
+      "    [--curve-key=KEY [--curve-allow=DIR] [--plain-collect]]   serve "
+      "CurveZMQ");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
@@ -132,6 +166,7 @@ int main(int argc, char** argv) {
   ziggy::TerminationSignals signals;  // before any thread starts
 
   ziggy::CollectorOptions options = OptionsFromFlags();
+  if (!LoadCurve(&options.curve)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;
   if (FLAGS_fake_time > 0) {
     test_clock = std::make_unique<ziggy::ManualClock>(

@@ -43,8 +43,9 @@ absl::Status SplitBatch(absl::string_view payload, int32_t count,
 
 // The relay port queues a few batches per forwarder; a zstd payload may be
 // a little larger than what it holds.
-SocketOptions RelaySocket() {
+SocketOptions RelaySocket(absl::optional<CurveSocketOptions> curve) {
   SocketOptions options;
+  options.curve = std::move(curve);
   options.receive_high_water_mark = kRelayQueueBatches;
   options.max_message_bytes =
       static_cast<int64_t>(ZSTD_compressBound(kMaxRelayBatchBytes)) + 4096;
@@ -55,13 +56,15 @@ SocketOptions RelaySocket() {
 
 RelayReceiver::RelayReceiver(zmq::context_t& context, size_t max_forwarders,
                              Clock* clock, EventIntake* intake,
-                             CollectorStats* stats, OnEvent on_event)
+                             CollectorStats* stats, OnEvent on_event,
+                             absl::optional<CurveSocketOptions> curve)
     : max_forwarders_(max_forwarders),
       clock_(clock),
       intake_(intake),
       stats_(stats),
       on_event_(std::move(on_event)),
-      socket_(MakeSocket(context, zmq::socket_type::router, RelaySocket())),
+      socket_(MakeSocket(context, zmq::socket_type::router,
+                         RelaySocket(std::move(curve)))),
       ack_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
       forwarders_(max_forwarders) {}
 

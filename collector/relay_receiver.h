@@ -51,9 +51,11 @@ class RelayReceiver {
   using OnEvent = DaemonSockets::OnEvent;
 
   // Events are checked by `intake` at `clock`'s time; at most
-  // `max_forwarders` are remembered (ForwarderTable).
+  // `max_forwarders` are remembered (ForwarderTable). With `curve` (server
+  // options) the relay port is a CurveZMQ server.
   RelayReceiver(zmq::context_t& context, size_t max_forwarders, Clock* clock,
-                EventIntake* intake, CollectorStats* stats, OnEvent on_event);
+                EventIntake* intake, CollectorStats* stats, OnEvent on_event,
+                absl::optional<CurveSocketOptions> curve = absl::nullopt);
   ~RelayReceiver();
   RelayReceiver(const RelayReceiver&) = delete;
   RelayReceiver& operator=(const RelayReceiver&) = delete;

@@ -71,29 +71,8 @@ DaemonSockets::~DaemonSockets() {
 absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   if (wake_fd_ < 0) return absl::InternalError("eventfd failed");
   RaiseFileLimit();
-  // A peer sending a larger frame is disconnected by ZeroMQ before anything
-  // is allocated for it (frames declare their size up front). Queues are
-  // bounded in bytes (QueueLimits), as message counts.
-  SocketOptions control;
-  control.linger_ms = 1000;  // deliver SHUTDOWN's reply
-  control.max_message_bytes = kMaxControlRequestBytes;
-  control_ = MakeSocket(context_, zmq::socket_type::rep, control);
-
-  const size_t largest_event = max_event_bytes_ + kOversizeSlackBytes;
-  const QueueLimits& limits = addresses.limits;
-  SocketOptions collect;
-  collect.max_message_bytes = static_cast<int64_t>(largest_event);
-  collect.receive_high_water_mark =
-      MessagesIn(limits.collect_bytes, largest_event);
-  collect_ = MakeSocket(context_, zmq::socket_type::pull, collect);
-
-  max_stream_event_bytes_ = limits.max_stream_event_bytes;
-  SocketOptions publish;
-  publish.max_message_bytes = kMaxSubscriptionBytes;
-  publish.send_high_water_mark =
-      MessagesIn(limits.stream_bytes, max_stream_event_bytes_);
-  stream_ = MakeSocket(context_, zmq::socket_type::xpub, publish);
-  stream_.set(zmq::sockopt::xpub_verbose, 1);
+  if (absl::Status s = StartCurve(addresses); !s.ok()) return s;
+  MakeSockets(addresses);
   if (absl::Status s = BindSocket(control_, addresses.control, "control",
                                   &control_endpoint_);
       !s.ok()) {
@@ -108,6 +87,52 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
                                  ? DefaultStreamAddress(addresses.control)
                                  : addresses.stream;
   return BindSocket(stream_, stream, "stream", &stream_endpoint_);
+}
+
+absl::Status DaemonSockets::StartCurve(const DaemonAddresses& addresses) {
+  if (!addresses.curve) return absl::OkStatus();
+  absl::StatusOr<std::unique_ptr<ZapHandler>> zap =
+      ZapHandler::Start(context_, addresses.curve->allowed);
+  if (!zap.ok()) return zap.status();
+  zap_ = *std::move(zap);
+  AddStatusSection("auth", [this](Value::Map* auth) {
+    auth->emplace_back("accepted", static_cast<int64_t>(zap_->accepted()));
+    auth->emplace_back("refused", static_cast<int64_t>(zap_->refused()));
+  });
+  return absl::OkStatus();
+}
+
+void DaemonSockets::MakeSockets(const DaemonAddresses& addresses) {
+  absl::optional<CurveSocketOptions> curve;
+  if (addresses.curve) curve = CurveSocketOptions::Server(addresses.curve->key);
+  // A peer sending a larger frame is disconnected by ZeroMQ before anything
+  // is allocated for it (frames declare their size up front). Queues are
+  // bounded in bytes (QueueLimits), as message counts.
+  SocketOptions control;
+  control.curve = curve;
+  control.linger_ms = 1000;  // deliver SHUTDOWN's reply
+  control.max_message_bytes = kMaxControlRequestBytes;
+  control_ = MakeSocket(context_, zmq::socket_type::rep, control);
+
+  const size_t largest_event = max_event_bytes_ + kOversizeSlackBytes;
+  const QueueLimits& limits = addresses.limits;
+  SocketOptions collect;
+  if (!addresses.curve || !addresses.curve->plain_collect) {
+    collect.curve = curve;
+  }
+  collect.max_message_bytes = static_cast<int64_t>(largest_event);
+  collect.receive_high_water_mark =
+      MessagesIn(limits.collect_bytes, largest_event);
+  collect_ = MakeSocket(context_, zmq::socket_type::pull, collect);
+
+  max_stream_event_bytes_ = limits.max_stream_event_bytes;
+  SocketOptions publish;
+  publish.curve = curve;
+  publish.max_message_bytes = kMaxSubscriptionBytes;
+  publish.send_high_water_mark =
+      MessagesIn(limits.stream_bytes, max_stream_event_bytes_);
+  stream_ = MakeSocket(context_, zmq::socket_type::xpub, publish);
+  stream_.set(zmq::sockopt::xpub_verbose, 1);
 }
 
 std::vector<zmq::pollitem_t> DaemonSockets::PollItems(bool collect) {

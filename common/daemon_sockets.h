@@ -11,6 +11,7 @@
 
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -24,6 +25,7 @@
 #include "common/clock.h"
 #include "common/control_request.h"
 #include "common/intake.h"
+#include "common/zap_handler.h"
 #include "zmq.hpp"
 
 namespace ziggy {
@@ -57,6 +59,11 @@ struct DaemonAddresses {
   // follow the stream.
   std::string stream;
   QueueLimits limits;
+  // Unset: plain text. Set: every port is a CurveZMQ server with this key
+  // (the collect port stays plain with plain_collect), a ZapHandler in the
+  // context decides who may connect, and STATUS gains auth {accepted,
+  // refused}.
+  absl::optional<CurveServerOptions> curve;
 };
 
 // Largest control request, and largest stream subscription (a type
@@ -166,6 +173,9 @@ class DaemonSockets {
   };
 
   void AddBuiltinCommands();
+  // With addresses.curve: the ZAP handler, STATUS auth, server options.
+  absl::Status StartCurve(const DaemonAddresses& addresses);
+  void MakeSockets(const DaemonAddresses& addresses);
   void HandleControl();
   std::string Execute(const ControlRequest& request) const;
   void HandleSubscriptions();
@@ -183,6 +193,7 @@ class DaemonSockets {
   Clock* const clock_;
   const absl::Time started_;
   zmq::context_t context_;
+  std::unique_ptr<ZapHandler> zap_;  // with curve; stops before context_
   zmq::socket_t control_;
   zmq::socket_t collect_;
   zmq::socket_t stream_;

@@ -27,7 +27,8 @@ class DaemonSocketsTest : public ::testing::Test {
  protected:
   void SetUp() override {
     ASSERT_TRUE(
-        sockets_.Bind({"127.0.0.1:0", "127.0.0.1:0", "", QueueLimits{}}).ok());
+        sockets_.Bind({"127.0.0.1:0", "127.0.0.1:0", "", QueueLimits{}, {}})
+            .ok());
     client_.set(zmq::sockopt::linger, 0);
     client_.connect(sockets_.control_endpoint());
   }

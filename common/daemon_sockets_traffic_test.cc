@@ -94,7 +94,7 @@ TEST(DaemonSocketsTest, BindSocketNamesTheFlagOnBadAddresses) {
 TEST(DaemonSocketsTest, BindFailsOnABadAddressNamingItsFlag) {
   DaemonSockets sockets("testd", 1 << 20);
   const absl::Status s =
-      sockets.Bind({"127.0.0.1:0", "not an address", "", QueueLimits()});
+      sockets.Bind({"127.0.0.1:0", "not an address", "", QueueLimits(), {}});
   EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << s;
   EXPECT_NE(s.message().find("--collect"), absl::string_view::npos) << s;
 }
@@ -105,7 +105,7 @@ class RunningDaemon {
  public:
   explicit RunningDaemon(QueueLimits limits = QueueLimits())
       : sockets_("testd", 1 << 20) {
-    bound_ = sockets_.Bind({"127.0.0.1:0", "127.0.0.1:0", "", limits});
+    bound_ = sockets_.Bind({"127.0.0.1:0", "127.0.0.1:0", "", limits, {}});
     if (bound_.ok()) thread_ = std::thread([this] { Loop(); });
   }
   ~RunningDaemon() {

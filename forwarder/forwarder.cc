@@ -49,8 +49,9 @@ class Forwarder::Impl {
     absl::StatusOr<std::unique_ptr<Spool>> spool = Spool::Open(options_.spool);
     if (!spool.ok()) return spool.status();
     spool_ = *std::move(spool);
-    if (absl::Status s = sockets_.Bind({options_.control, options_.collect,
-                                        options_.stream, options_.queues});
+    if (absl::Status s =
+            sockets_.Bind({options_.control, options_.collect, options_.stream,
+                           options_.queues, options_.curve});
         !s.ok()) {
       return s;
     }

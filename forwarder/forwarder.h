@@ -32,6 +32,9 @@ struct ForwarderOptions {
   RelayOptions relay;  // relay.upstreams: the collectors' relay ports
   size_t max_event_bytes = 1 << 20;
   QueueLimits queues;  // what ZeroMQ may hold, in bytes
+  // Unset: plain text. Set: the forwarder's own ports are CurveZMQ servers
+  // (DaemonAddresses::curve); relay.curve is its client side.
+  absl::optional<CurveServerOptions> curve;
 };
 
 class Forwarder {

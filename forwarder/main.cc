@@ -5,6 +5,7 @@
 
 #include "common/paths.h"
 #include "common/signals.h"
+#include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
@@ -40,8 +41,15 @@ DEFINE_double(failback_interval, 5,
               "upstream; the forwarder returns to it when it answers.");
 DEFINE_string(curve_key, "",
               "This forwarder's CurveZMQ secret key file (ziggyctl keygen): "
-              "its client key toward the upstreams; with "
-              "--upstream-server-key.");
+              "its own ports become CurveZMQ servers (without --curve-allow "
+              "any client that knows PATH.pub may connect) and, with "
+              "--upstream-server-key, its client key toward the upstreams.");
+DEFINE_string(curve_allow, "",
+              "Directory of clients' *.pub files; only those keys may connect "
+              "(needs --curve-key).");
+DEFINE_bool(plain_collect, false,
+            "With --curve-key: the collect port stays plain text, for the "
+            "original Python clients.");
 DEFINE_string(upstream_server_key, "",
               "The upstream collectors' CurveZMQ public key file (.pub); one "
               "key for every --upstream; with --curve-key.");
@@ -65,10 +73,29 @@ std::string UserPathOrEmpty(const std::string& path) {
 // The relay's CurveZMQ client keys from --curve-key and
 // --upstream-server-key; false after a one-line error on stderr.
 bool LoadRelayCurve(absl::optional<ziggy::CurveSocketOptions>* curve) {
+  if (FLAGS_upstream_server_key.empty() && !FLAGS_curve_key.empty()) {
+    return true;  // CurveZMQ on its own ports only
+  }
   absl::StatusOr<absl::optional<ziggy::CurveSocketOptions>> loaded =
       ziggy::LoadCurveClientOptions(
           UserPathOrEmpty(FLAGS_upstream_server_key), "--upstream-server-key",
           UserPathOrEmpty(FLAGS_curve_key), "--curve-key");
+  if (!loaded.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: %s\n",
+                 std::string(loaded.status().message()).c_str());
+    return false;
+  }
+  *curve = *std::move(loaded);
+  return true;
+}
+
+// Its own ports' CurveZMQ (--curve-key, --curve-allow, --plain-collect);
+// false after a one-line error on stderr.
+bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
+  absl::StatusOr<absl::optional<ziggy::CurveServerOptions>> loaded =
+      ziggy::LoadCurveServerOptions(UserPathOrEmpty(FLAGS_curve_key),
+                                    UserPathOrEmpty(FLAGS_curve_allow),
+                                    FLAGS_plain_collect);
   if (!loaded.ok()) {
     std::fprintf(stderr, "ziggy-forwarder: %s\n",
                  std::string(loaded.status().message()).c_str());
@@ -87,7 +114,9 @@ int main(int argc, char** argv) {
       "  ziggy-forwarder --upstream=central:3515[,backup:3515] "
       "[--spool-path=DIR]\n"
       "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
-      "over CurveZMQ");
+      "over CurveZMQ\n"
+      "    [--curve-key=MINE [--curve-allow=DIR] [--plain-collect]]   serve "
+      "CurveZMQ");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
@@ -123,6 +152,7 @@ int main(int argc, char** argv) {
   ziggy::TerminationSignals signals;
 
   ziggy::ForwarderOptions options;
+  if (!LoadServerCurve(&options.curve)) return 1;
   options.control = FLAGS_control;
   options.collect = FLAGS_collect;
   options.stream = FLAGS_stream;
