@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/collector.h"
+#include "common/cli.h"
 #include "common/clock.h"
 #include "common/paths.h"
 #include "common/signals.h"
@@ -77,11 +78,6 @@ DEFINE_double(fake_time, 0,
 
 namespace {
 
-// A path the user typed, made absolute; empty stays empty.
-std::string UserPathOrEmpty(const std::string& path) {
-  return path.empty() ? path : ziggy::ResolveUserPath(path);
-}
-
 bool Positive(const char* flag, int64_t value) {
   if (value > 0) return true;
   std::fprintf(stderr, "ziggyd: --%s must be positive\n", flag);
@@ -130,17 +126,12 @@ ziggy::CollectorOptions OptionsFromFlags() {
 // --curve-key, --curve-allow and --plain-collect; false after a one-line
 // error on stderr.
 bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
-  absl::StatusOr<absl::optional<ziggy::CurveServerOptions>> loaded =
-      ziggy::LoadCurveServerOptions(UserPathOrEmpty(FLAGS_curve_key),
-                                    UserPathOrEmpty(FLAGS_curve_allow),
-                                    FLAGS_plain_collect);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "ziggyd: %s\n",
-                 std::string(loaded.status().message()).c_str());
-    return false;
-  }
-  *curve = *std::move(loaded);
-  return true;
+  return ziggy::TakeOrReport(
+      "ziggyd",
+      ziggy::LoadCurveServerOptions(ziggy::ResolveUserPath(FLAGS_curve_key),
+                                    ziggy::ResolveUserPath(FLAGS_curve_allow),
+                                    FLAGS_plain_collect),
+      curve);
 }
 
 }  // namespace

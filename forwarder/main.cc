@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "common/cli.h"
 #include "common/paths.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
@@ -65,44 +66,30 @@ DEFINE_int64(max_event_bytes, 1 << 20,
 
 namespace {
 
-// A path the user typed, made absolute; empty stays empty.
-std::string UserPathOrEmpty(const std::string& path) {
-  return path.empty() ? path : ziggy::ResolveUserPath(path);
-}
-
 // The relay's CurveZMQ client keys from --curve-key and
 // --upstream-server-key; false after a one-line error on stderr.
 bool LoadRelayCurve(absl::optional<ziggy::CurveSocketOptions>* curve) {
   if (FLAGS_upstream_server_key.empty() && !FLAGS_curve_key.empty()) {
     return true;  // CurveZMQ on its own ports only
   }
-  absl::StatusOr<absl::optional<ziggy::CurveSocketOptions>> loaded =
+  return ziggy::TakeOrReport(
+      "ziggy-forwarder",
       ziggy::LoadCurveClientOptions(
-          UserPathOrEmpty(FLAGS_upstream_server_key), "--upstream-server-key",
-          UserPathOrEmpty(FLAGS_curve_key), "--curve-key");
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "ziggy-forwarder: %s\n",
-                 std::string(loaded.status().message()).c_str());
-    return false;
-  }
-  *curve = *std::move(loaded);
-  return true;
+          ziggy::ResolveUserPath(FLAGS_upstream_server_key),
+          "--upstream-server-key", ziggy::ResolveUserPath(FLAGS_curve_key),
+          "--curve-key"),
+      curve);
 }
 
 // Its own ports' CurveZMQ (--curve-key, --curve-allow, --plain-collect);
 // false after a one-line error on stderr.
 bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
-  absl::StatusOr<absl::optional<ziggy::CurveServerOptions>> loaded =
-      ziggy::LoadCurveServerOptions(UserPathOrEmpty(FLAGS_curve_key),
-                                    UserPathOrEmpty(FLAGS_curve_allow),
-                                    FLAGS_plain_collect);
-  if (!loaded.ok()) {
-    std::fprintf(stderr, "ziggy-forwarder: %s\n",
-                 std::string(loaded.status().message()).c_str());
-    return false;
-  }
-  *curve = *std::move(loaded);
-  return true;
+  return ziggy::TakeOrReport(
+      "ziggy-forwarder",
+      ziggy::LoadCurveServerOptions(ziggy::ResolveUserPath(FLAGS_curve_key),
+                                    ziggy::ResolveUserPath(FLAGS_curve_allow),
+                                    FLAGS_plain_collect),
+      curve);
 }
 
 }  // namespace

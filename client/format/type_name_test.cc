@@ -25,7 +25,7 @@ TEST(TypeNameTest, HostileNamesAreEscaped) {
 TEST(TypeNameTest, StemsNeverHoldASlashOrStartWithADot) {
   for (int c = 0; c < 256; ++c) {
     for (const std::string& type : {std::string(1, static_cast<char>(c)),
-                                   std::string(2, static_cast<char>(c))}) {
+                                    std::string(2, static_cast<char>(c))}) {
       const std::string stem = TypeFileStem(type);
       EXPECT_EQ(stem.find('/'), std::string::npos) << c;
       EXPECT_EQ(stem.find('\0'), std::string::npos) << c;
