@@ -4,6 +4,7 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <memory>
 
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
@@ -36,22 +37,33 @@ TEST(RelayStateTest, NothingToRecoverWithoutForwarders) {
   EXPECT_TRUE((*state)->forwarders().empty());
 }
 
+// Writes 10 bytes to `file` and checkpoints them with forwarder "fwd"
+// acknowledged up to 42; returns the state that did (relay active), or
+// null after a test failure.
+std::unique_ptr<RelayState> CheckpointTenBytes(const std::string& root,
+                                               const std::string& file,
+                                               CollectorStats* stats) {
+  std::ofstream(file, std::ios::binary) << "0123456789";
+  auto state = RelayState::Recover(root, stats);
+  if (!state.ok()) {
+    ADD_FAILURE() << state.status();
+    return nullptr;
+  }
+  (*state)->FileOpened(file, 10);
+  (*state)->AddAcks({{"identity", "fwd", 42, ""}});
+  std::vector<RelayAck> acked;
+  EXPECT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
+  EXPECT_EQ(acked.size(), 1u);
+  if (!acked.empty()) EXPECT_EQ(acked[0].end, 42);
+  EXPECT_FALSE((*state)->has_pending_acks());
+  return *std::move(state);
+}
+
 TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
   const std::string root = Root("rollback");
   const std::string file = root + "/a.log";
-  std::ofstream(file, std::ios::binary) << "0123456789";
   CollectorStats stats;
-  {
-    auto state = RelayState::Recover(root, &stats);
-    ASSERT_TRUE(state.ok());
-    (*state)->FileOpened(file, 10);
-    (*state)->AddAcks({{"identity", "fwd", 42, ""}});
-    std::vector<RelayAck> acked;
-    ASSERT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
-    ASSERT_EQ(acked.size(), 1u);
-    EXPECT_EQ(acked[0].end, 42);
-    EXPECT_FALSE((*state)->has_pending_acks());
-  }
+  ASSERT_NE(CheckpointTenBytes(root, file, &stats), nullptr);
   // Written after the checkpoint, never acknowledged; then a crash.
   std::ofstream(file, std::ios::binary | std::ios::app) << "unacked";
   auto state = RelayState::Recover(root, &stats);
@@ -68,17 +80,12 @@ TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
 TEST(RelayStateTest, ReopeningAFileNeverRaisesItsCheckpointedLength) {
   const std::string root = Root("reopen");
   const std::string file = root + "/a.log";
-  std::ofstream(file, std::ios::binary) << "0123456789";
   CollectorStats stats;
   {
-    auto state = RelayState::Recover(root, &stats);
-    ASSERT_TRUE(state.ok());
-    (*state)->FileOpened(file, 10);
-    (*state)->AddAcks({{"identity", "fwd", 42, ""}});
-    std::vector<RelayAck> acked;
-    ASSERT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
+    std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+    ASSERT_NE(state, nullptr);
     std::ofstream(file, std::ios::binary | std::ios::app) << "unacked";
-    (*state)->FileOpened(file, 17);  // writes a snapshot: relay is active
+    state->FileOpened(file, 17);  // writes a snapshot: relay is active
   }
   auto state = RelayState::Recover(root, &stats);
   ASSERT_TRUE(state.ok());

@@ -108,6 +108,13 @@ TEST(SpoolFaultTest, AcknowledgementMakesRecordsOfAFailedSyncDurable) {
   EXPECT_EQ((*spool)->synced_index(), 15);
 }
 
+// What ReadCounts gives when each of these events is there exactly once.
+std::map<std::string, int> OnceEach(std::initializer_list<int> events) {
+  std::map<std::string, int> counts;
+  for (const int i : events) counts[Event(i)] = 1;
+  return counts;
+}
+
 // A disk that fills in the middle of a write: a whole record header and
 // part of an event reach the file, then ENOSPC.
 Fault ShortWrite() {
@@ -151,13 +158,7 @@ TEST(SpoolFaultTest, ShortWriteAndFullDiskKeepWhatWasSpooled) {
   ASSERT_TRUE(reopened.ok());
   // The partial record was undone: no torn tail, no damage.
   EXPECT_EQ((*reopened)->repaired_tail_bytes(), 0u);
-  const std::map<std::string, int> counts = ReadCounts(**reopened);
-  EXPECT_EQ(counts, (std::map<std::string, int>{{Event(0), 1},
-                                                {Event(1), 1},
-                                                {Event(2), 1},
-                                                {Event(3), 1},
-                                                {Event(4), 1},
-                                                {Event(100), 1}}));
+  EXPECT_EQ(ReadCounts(**reopened), OnceEach({0, 1, 2, 3, 4, 100}));
   EXPECT_EQ((*reopened)->damaged_bytes(), 0u);
 }
 
@@ -191,14 +192,7 @@ TEST(SpoolFaultTest, ATornAppendThatCannotBeUndoneBlocksUntilItIs) {
   spool->reset();
   auto reopened = Spool::Open(options);
   ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ(ReadCounts(**reopened),
-            (std::map<std::string, int>{{Event(0), 1},
-                                        {Event(1), 1},
-                                        {Event(2), 1},
-                                        {Event(3), 1},
-                                        {Event(4), 1},
-                                        {Event(100), 1},
-                                        {Event(101), 1}}));
+  EXPECT_EQ(ReadCounts(**reopened), OnceEach({0, 1, 2, 3, 4, 100, 101}));
   EXPECT_EQ((*reopened)->damaged_bytes(), 0u);
   EXPECT_EQ((*reopened)->repaired_tail_bytes(), 0u);
 }
