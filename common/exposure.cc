@@ -39,10 +39,11 @@ bool FacesNetwork(absl::string_view address) {
 // Control, stream and relay ports off loopback, in that order.
 std::vector<FacingPort> FacingPorts(const PortAddresses& ports) {
   std::vector<FacingPort> facing;
-  const char* kStreamHarm = "read its live stream";
+  constexpr char kStreamHarm[] = "read its live stream";
   if (FacesNetwork(ports.control)) {
-    facing.push_back({"--control=" + ports.control, true,
-                      "send it SHUTDOWN and every other control command"});
+    facing.push_back(
+        {"--control=" + ports.control, true,
+         "send this daemon SHUTDOWN and every other control command"});
     if (ports.stream.empty()) {
       facing.push_back(
           {absl::StrCat("the stream (", DefaultStreamAddress(ports.control),

@@ -93,11 +93,12 @@ TEST(CheckExposureTest, ControlOffLoopbackIsRefusedNamingInsecure) {
 }
 
 TEST(CheckExposureTest, TheExactRefusal) {
-  EXPECT_EQ(Refusal(WithControl("*:3513")),
-            "--control=*:3513 is not a loopback address; without --curve-key "
-            "anyone who reaches it can send it SHUTDOWN and every other "
-            "control command or read its live stream. Add --curve-key (see "
-            "\"Securing Ziggy\" in README.md) or --insecure");
+  EXPECT_EQ(
+      Refusal(WithControl("*:3513")),
+      "--control=*:3513 is not a loopback address; without --curve-key "
+      "anyone who reaches it can send this daemon SHUTDOWN and every other "
+      "control command or read its live stream. Add --curve-key (see "
+      "\"Securing Ziggy\" in README.md) or --insecure");
 }
 
 TEST(CheckExposureTest, EmptyStreamFollowsTheControlHost) {
@@ -140,13 +141,14 @@ TEST(CheckExposureTest, RelayOffLoopbackIsRefusedAndEmptyRelayIsOff) {
 TEST(CheckExposureTest, EveryPortOffLoopbackIsNamedInOneLine) {
   const PortAddresses ports = {"*:3513", "127.0.0.1:3514", "0.0.0.0:0",
                                "[::]:3515"};
-  EXPECT_THAT(Refusal(ports),
-              HasSubstr("--control=*:3513, --stream=0.0.0.0:0 and "
-                        "--relay=[::]:3515 are not loopback addresses; "
-                        "without --curve-key anyone who reaches them can "
-                        "send it SHUTDOWN and every other control command, "
-                        "read its live stream or relay events under any "
-                        "forwarder id."));
+  EXPECT_THAT(
+      Refusal(ports),
+      HasSubstr("--control=*:3513, --stream=0.0.0.0:0 and "
+                "--relay=[::]:3515 are not loopback addresses; "
+                "without --curve-key anyone who reaches them can "
+                "send this daemon SHUTDOWN and every other control command, "
+                "read its live stream or relay events under any "
+                "forwarder id."));
 }
 
 TEST(CheckExposureTest, MalformedAddressesAreLeftToBinding) {
@@ -192,11 +194,12 @@ TEST(CheckExposureTest, InsecureAllowsAndWarnsNamingEveryExposedPort) {
   ASSERT_TRUE(checked.ok()) << checked.status();
   ASSERT_EQ(checked->size(), 2u);
   EXPECT_THAT((*checked)[0], HasSubstr("--collect=0.0.0.0:3514"));
-  EXPECT_EQ((*checked)[1],
-            "--insecure: plain text on a non-loopback address: "
-            "--control=*:3513 and the stream (*:0, on --control's host); "
-            "anyone who reaches them can send it SHUTDOWN and every other "
-            "control command or read its live stream");
+  EXPECT_EQ(
+      (*checked)[1],
+      "--insecure: plain text on a non-loopback address: "
+      "--control=*:3513 and the stream (*:0, on --control's host); "
+      "anyone who reaches them can send this daemon SHUTDOWN and every other "
+      "control command or read its live stream");
 }
 
 TEST(CheckExposureTest, InsecureOnLoopbackWarnsOfNothing) {
