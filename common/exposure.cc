@@ -36,10 +36,11 @@ bool FacesNetwork(absl::string_view address) {
   return TcpEndpoint(address).ok() && !IsLoopbackHost(HostOf(address));
 }
 
+constexpr char kStreamHarm[] = "read its live stream";
+
 // Control, stream and relay ports off loopback, in that order.
 std::vector<FacingPort> FacingPorts(const PortAddresses& ports) {
   std::vector<FacingPort> facing;
-  constexpr char kStreamHarm[] = "read its live stream";
   if (FacesNetwork(ports.control)) {
     facing.push_back(
         {"--control=" + ports.control, true,
