@@ -6,6 +6,7 @@
 #include "collector/collector.h"
 #include "common/cli.h"
 #include "common/clock.h"
+#include "common/exposure.h"
 #include "common/paths.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
@@ -72,6 +73,12 @@ DEFINE_string(curve_allow, "",
 DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
+DEFINE_bool(insecure, false,
+            "Without --curve-key: allow --control, --stream or --relay on an "
+            "address other than loopback (127.0.0.0/8, ::1, localhost), in "
+            "plain text, where anyone who reaches it can SHUTDOWN ziggyd, "
+            "read its stream or relay events under any forwarder id; "
+            "without it ziggyd refuses to start.");
 DEFINE_double(fake_time, 0,
               "Testing only: start the clock that decides files at this Unix "
               "time and let the ADVANCE_CLOCK control command move it.");
@@ -134,6 +141,15 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       curve);
 }
 
+// Secure by default (common/exposure.h); false after a one-line error.
+bool ExposureAllowed(const ziggy::CollectorOptions& options) {
+  return ziggy::ExposureAllowed(
+      "ziggyd",
+      {options.control, options.collect, options.stream, options.relay},
+      {options.curve.has_value(), options.curve && options.curve->plain_collect,
+       FLAGS_insecure});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -142,7 +158,9 @@ int main(int argc, char** argv) {
       "day, serves a live stream and a control port.\n"
       "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]\n"
       "    [--curve-key=KEY [--curve-allow=DIR] [--plain-collect]]   serve "
-      "CurveZMQ");
+      "CurveZMQ\n"
+      "  Without --curve-key, --control, --stream and --relay must be on "
+      "loopback unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
@@ -158,6 +176,7 @@ int main(int argc, char** argv) {
 
   ziggy::CollectorOptions options = OptionsFromFlags();
   if (!LoadCurve(&options.curve)) return 1;
+  if (!ExposureAllowed(options)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;
   if (FLAGS_fake_time > 0) {
     test_clock = std::make_unique<ziggy::ManualClock>(

@@ -4,6 +4,7 @@
 #include <cstdio>
 
 #include "common/cli.h"
+#include "common/exposure.h"
 #include "common/paths.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
@@ -54,6 +55,12 @@ DEFINE_bool(plain_collect, false,
 DEFINE_string(upstream_server_key, "",
               "The upstream collectors' CurveZMQ public key file (.pub); one "
               "key for every --upstream; with --curve-key.");
+DEFINE_bool(insecure, false,
+            "Without --curve-key: allow --control or --stream on an address "
+            "other than loopback (127.0.0.0/8, ::1, localhost), in plain "
+            "text, where anyone who reaches it can send control commands "
+            "(SHUTDOWN, upstream changes) or read its stream; without it "
+            "ziggy-forwarder refuses to start.");
 DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
@@ -92,6 +99,14 @@ bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       curve);
 }
 
+// Secure by default (common/exposure.h); false after a one-line error.
+bool ExposureAllowed(const ziggy::ForwarderOptions& options) {
+  return ziggy::ExposureAllowed(
+      "ziggy-forwarder", {options.control, options.collect, options.stream, ""},
+      {options.curve.has_value(), options.curve && options.curve->plain_collect,
+       FLAGS_insecure});
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -103,7 +118,9 @@ int main(int argc, char** argv) {
       "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
       "over CurveZMQ\n"
       "    [--curve-key=MINE [--curve-allow=DIR] [--plain-collect]]   serve "
-      "CurveZMQ");
+      "CurveZMQ\n"
+      "  Without --curve-key, --control and --stream must be on loopback "
+      "unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
@@ -154,6 +171,7 @@ int main(int argc, char** argv) {
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
+  if (!ExposureAllowed(options)) return 1;
 
   absl::StatusOr<std::unique_ptr<ziggy::Forwarder>> forwarder =
       ziggy::Forwarder::Bind(options);
