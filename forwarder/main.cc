@@ -48,6 +48,12 @@ DEFINE_string(curve_key, "",
 DEFINE_string(curve_allow, "",
               "Directory of clients' *.pub files; only those keys may connect "
               "(needs --curve-key).");
+DEFINE_string(curve_admin, "",
+              "Directory of admin clients' *.pub files: only those keys may "
+              "use the control commands that change state (SHUTDOWN, FLUSH, "
+              "UPSTREAM_SET); "
+              "they may connect even when not in --curve-allow (needs "
+              "--curve-key). SIGHUP re-reads this and --curve-allow.");
 DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
@@ -88,6 +94,7 @@ bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       "ziggy-forwarder",
       ziggy::LoadCurveServerOptions(ziggy::ResolveUserPath(FLAGS_curve_key),
                                     ziggy::ResolveUserPath(FLAGS_curve_allow),
+                                    ziggy::ResolveUserPath(FLAGS_curve_admin),
                                     FLAGS_plain_collect),
       curve);
 }
@@ -102,8 +109,8 @@ int main(int argc, char** argv) {
       "[--spool-path=DIR]\n"
       "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
       "over CurveZMQ\n"
-      "    [--curve-key=MINE [--curve-allow=DIR] [--plain-collect]]   serve "
-      "CurveZMQ");
+      "    [--curve-key=MINE [--curve-allow=DIR] [--curve-admin=DIR] "
+      "[--plain-collect]]   serve CurveZMQ");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
@@ -136,7 +143,8 @@ int main(int argc, char** argv) {
     FLAGS_logtostderr = true;
   }
   google::InitGoogleLogging(argv[0]);
-  ziggy::TerminationSignals signals;
+  ziggy::TerminationSignals signals(
+      ziggy::TerminationSignals::Hangup::kCallback);
 
   ziggy::ForwarderOptions options;
   if (!LoadServerCurve(&options.curve)) return 1;
@@ -167,7 +175,9 @@ int main(int argc, char** argv) {
             << " collect=" << (*forwarder)->collect_endpoint()
             << " stream=" << (*forwarder)->stream_endpoint()
             << " upstream=" << FLAGS_upstream << " spool=" << options.spool.dir;
-  signals.Start([&](int) { (*forwarder)->Stop(); });
+  signals.Start([&](int) { (*forwarder)->Stop(); },
+                [&] { (*forwarder)->ReloadCurveKeys(); });
   (*forwarder)->Run();
+  signals.Stop();  // no reload once the forwarder is gone
   return 0;
 }
