@@ -104,11 +104,14 @@ class ZapHandlerTest : public ::testing::Test {
 
 TEST_F(ZapHandlerTest, AcceptsOnlyListedKeys) {
   Start(Allow({client_.public_key()}));
+  ASSERT_TRUE(zap_->WatchHandshakes(server_->socket, "test").ok());
   EXPECT_FALSE(Delivers(*GenerateKeyPair(), absl::Seconds(1)));
   EXPECT_TRUE(Reaches([&] { return zap_->refused(); }, 1));
   EXPECT_EQ(zap_->accepted(), 0u);
   EXPECT_TRUE(Delivers(client_, absl::Seconds(10)));
   EXPECT_EQ(zap_->accepted(), 1u);
+  // A key refused is counted once, as refused, not as a failed handshake.
+  EXPECT_EQ(zap_->failed_handshakes(), 0u);
 }
 
 TEST_F(ZapHandlerTest, WithoutAllowListAcceptsEveryCurveClient) {
