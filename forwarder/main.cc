@@ -51,9 +51,8 @@ DEFINE_string(curve_allow, "",
 DEFINE_string(curve_admin, "",
               "Directory of admin clients' *.pub files: only those keys may "
               "use the control commands that change state (SHUTDOWN, FLUSH, "
-              "UPSTREAM_SET); "
-              "they may connect even when not in --curve-allow (needs "
-              "--curve-key). SIGHUP re-reads this and --curve-allow.");
+              "UPSTREAM_SET); they may connect even when not in --curve-allow "
+              "(needs --curve-key). SIGHUP re-reads this and --curve-allow.");
 DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
