@@ -91,6 +91,7 @@ class Collector::Impl {
   }
 
   void Stop() { sockets_.Wake(); }
+  void ReloadCurveKeys() { sockets_.ReloadCurveKeys(); }
 
   const std::string& control_endpoint() const {
     return sockets_.control_endpoint();
@@ -113,7 +114,10 @@ class Collector::Impl {
       return s;
     }
     if (!options_.relay.empty()) {
-      if (absl::Status s = relay_.Bind(options_.relay); !s.ok()) return s;
+      if (absl::Status s = relay_.Bind(options_.relay, sockets_.zap_handler());
+          !s.ok()) {
+        return s;
+      }
     }
     if (!options_.forward.empty()) {
       return forward_.Connect(options_.forward, options_.max_event_bytes);
@@ -266,6 +270,7 @@ Collector::Collector(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Collector::~Collector() = default;
 absl::Status Collector::Run() { return impl_->Run(); }
 void Collector::Stop() { impl_->Stop(); }
+void Collector::ReloadCurveKeys() { impl_->ReloadCurveKeys(); }
 const std::string& Collector::control_endpoint() const {
   return impl_->control_endpoint();
 }

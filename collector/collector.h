@@ -77,6 +77,9 @@ class Collector {
 
   // Asks Run() to finish. Thread-safe; returns at once.
   void Stop();
+  // Re-reads --curve-allow and --curve-admin (SIGHUP):
+  // DaemonSockets::ReloadCurveKeys(). Thread-safe.
+  void ReloadCurveKeys();
 
   // The bound endpoints, e.g. "tcp://127.0.0.1:41234".
   const std::string& control_endpoint() const;

@@ -70,6 +70,11 @@ DEFINE_string(curve_key, "",
 DEFINE_string(curve_allow, "",
               "Directory of clients' *.pub files; only those keys may connect "
               "(needs --curve-key).");
+DEFINE_string(curve_admin, "",
+              "Directory of admin clients' *.pub files: only those keys may "
+              "use the control commands that change state (SHUTDOWN, FLUSH, "
+              "ADVANCE_CLOCK); they may connect even when not in --curve-allow "
+              "(needs --curve-key). SIGHUP re-reads this and --curve-allow.");
 DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
@@ -137,6 +142,7 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       "ziggyd",
       ziggy::LoadCurveServerOptions(ziggy::ResolveUserPath(FLAGS_curve_key),
                                     ziggy::ResolveUserPath(FLAGS_curve_allow),
+                                    ziggy::ResolveUserPath(FLAGS_curve_admin),
                                     FLAGS_plain_collect),
       curve);
 }
@@ -157,8 +163,8 @@ int main(int argc, char** argv) {
       "the Ziggy collector: receives events, writes one file per type per "
       "day, serves a live stream and a control port.\n"
       "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]\n"
-      "    [--curve-key=KEY [--curve-allow=DIR] [--plain-collect]]   serve "
-      "CurveZMQ\n"
+      "    [--curve-key=KEY [--curve-allow=DIR] [--curve-admin=DIR] "
+      "[--plain-collect]]   serve CurveZMQ\n"
       "  Without --curve-key, --control, --stream and --relay must be on "
       "loopback unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -172,7 +178,9 @@ int main(int argc, char** argv) {
     FLAGS_logtostderr = true;
   }
   google::InitGoogleLogging(argv[0]);
-  ziggy::TerminationSignals signals;  // before any thread starts
+  // Before any thread starts.
+  ziggy::TerminationSignals signals(
+      ziggy::TerminationSignals::Hangup::kCallback);
 
   ziggy::CollectorOptions options = OptionsFromFlags();
   if (!LoadCurve(&options.curve)) return 1;
@@ -200,11 +208,15 @@ int main(int argc, char** argv) {
     LOG(INFO) << "forwarding every event to " << options.forward
               << ", best effort; ziggy-forwarder is the reliable path";
   }
-  signals.Start([&](int signo) {
-    LOG(INFO) << "signal " << signo << ": stopping";
-    (*collector)->Stop();
-  });
-  if (absl::Status s = (*collector)->Run(); !s.ok()) {
+  signals.Start(
+      [&](int signo) {
+        LOG(INFO) << "signal " << signo << ": stopping";
+        (*collector)->Stop();
+      },
+      [&] { (*collector)->ReloadCurveKeys(); });
+  const absl::Status s = (*collector)->Run();
+  signals.Stop();  // no reload once the collector is gone
+  if (!s.ok()) {
     LOG(ERROR) << s;
     std::fprintf(stderr, "ziggyd: %s\n", std::string(s.message()).c_str());
     return 1;

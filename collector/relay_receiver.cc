@@ -8,6 +8,7 @@
 #include <iterator>
 #include <utility>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "client/net/socket.h"
@@ -17,6 +18,10 @@
 
 namespace ziggy {
 namespace {
+
+// What a forwarder's id is bound to when it relays over CurveZMQ: this and
+// its key's Z85 (a relay token is hex, so never looks like one).
+constexpr absl::string_view kCurveTokenPrefix = "curve:";
 
 absl::string_view View(const zmq::message_t& frame) {
   return absl::string_view(frame.data<char>(), frame.size());
@@ -72,7 +77,14 @@ RelayReceiver::~RelayReceiver() {
   if (ack_fd_ >= 0) close(ack_fd_);
 }
 
-absl::Status RelayReceiver::Bind(const std::string& address) {
+absl::Status RelayReceiver::Bind(const std::string& address,
+                                 ZapHandler* handshakes) {
+  if (handshakes != nullptr) {
+    if (absl::Status s = handshakes->WatchHandshakes(socket_, "relay");
+        !s.ok()) {
+      return s;
+    }
+  }
   return BindSocket(socket_, address, "relay", &endpoint_);
 }
 
@@ -112,7 +124,11 @@ void RelayReceiver::HandleMessage() {
   if (header->ping || frames.size() != 3) {
     return Refuse(identity, "a batch is two frames, header and payload");
   }
-  HandleBatch(identity, *header, View(frames[2]));
+  // Over CurveZMQ the client's key speaks for it, not the header's token.
+  const std::string key = CurveUserId(frames[1]);
+  const std::string token =
+      key.empty() ? header->token : absl::StrCat(kCurveTokenPrefix, key);
+  HandleBatch(identity, *header, token, View(frames[2]));
 }
 
 bool RelayReceiver::ReceiveFrames(std::vector<zmq::message_t>* frames) {
@@ -128,10 +144,11 @@ bool RelayReceiver::ReceiveFrames(std::vector<zmq::message_t>* frames) {
 
 void RelayReceiver::HandleBatch(const std::string& identity,
                                 const RelayHeader& header,
+                                const std::string& token,
                                 absl::string_view payload) {
   const double now = UnixSeconds(clock_->Now());
-  ForwarderTable::Entry* forwarder = Admit(header, now);
-  if (forwarder == nullptr) return RefuseToken(identity, header);
+  ForwarderTable::Entry* forwarder = Admit(header, token, now);
+  if (forwarder == nullptr) return RefuseToken(identity, header, token);
   // A forwarder's own `acked` may move it forward: it was acknowledged
   // up to there (perhaps by another collector). Only its token's holder
   // can claim it, so a jump costs no other forwarder anything.
@@ -141,7 +158,7 @@ void RelayReceiver::HandleBatch(const std::string& identity,
     // Already written (perhaps not yet durable): ack with the next
     // checkpoint, never before.
     stats_->relay.duplicates += header.count;
-    return SubmitAck(identity, header, nullptr);
+    return SubmitAck(identity, header, token, nullptr);
   }
   if (header.first != expected) {
     ++stats_->relay.resend_requests;
@@ -151,26 +168,45 @@ void RelayReceiver::HandleBatch(const std::string& identity,
   if (batch == nullptr) return;
   NoteJump(*forwarder, header);
   forwarder->next = header.end;
-  SubmitAck(identity, header, std::move(batch));
+  SubmitAck(identity, header, token, std::move(batch));
 }
 
 // The table's entry for the batch's forwarder, added (and its id bound to
-// the batch's token) if new; null when the id is bound to another token.
+// `token`) if new; null when the id is bound to another token.
 ForwarderTable::Entry* RelayReceiver::Admit(const RelayHeader& header,
+                                            const std::string& token,
                                             double now) {
   ForwarderTable::Entry* forwarder = forwarders_.Find(header.forwarder);
-  if (forwarder != nullptr && forwarder->token != header.token) {
-    // Recovered from a checkpoint older than tokens: bound now.
-    if (!forwarder->token.empty()) return nullptr;
-    forwarder->token = header.token;
+  if (forwarder != nullptr && forwarder->token != token) {
+    if (!Rebind(forwarder, header, token)) return nullptr;
+    forwarder->token = token;
   }
   if (forwarder == nullptr) {
     std::string forgotten;
-    forwarder = &forwarders_.Add(header.forwarder, header.token, &forgotten);
+    forwarder = &forwarders_.Add(header.forwarder, token, &forgotten);
     if (!forgotten.empty()) Forgot(std::move(forgotten));
   }
   forwarders_.Touch(*forwarder, now);
   return forwarder;
+}
+
+// An id recovered from a checkpoint older than tokens is bound now. One
+// bound to a plain token moves to a CurveZMQ key once, by a batch that
+// proves it holds that token (the forwarder turned CurveZMQ on); a key
+// binding never moves.
+bool RelayReceiver::Rebind(ForwarderTable::Entry* forwarder,
+                           const RelayHeader& header,
+                           const std::string& token) {
+  if (forwarder->token.empty()) return true;
+  if (!absl::StartsWith(token, kCurveTokenPrefix) ||
+      absl::StartsWith(forwarder->token, kCurveTokenPrefix) ||
+      forwarder->token != header.token) {
+    return false;
+  }
+  LOG(INFO) << "relay: forwarder " << header.forwarder
+            << " relays over CurveZMQ now: its id is bound to its key from "
+               "here on, no longer to its token";
+  return true;
 }
 
 void RelayReceiver::Forgot(std::string id) {
@@ -234,9 +270,10 @@ std::unique_ptr<EventBatch> RelayReceiver::NewBatch() {
 
 void RelayReceiver::SubmitAck(const std::string& identity,
                               const RelayHeader& header,
+                              const std::string& token,
                               std::unique_ptr<EventBatch> batch) {
   if (batch == nullptr) batch = NewBatch();
-  batch->acks.push_back({identity, header.forwarder, header.end, header.token});
+  batch->acks.push_back({identity, header.forwarder, header.end, token});
   batch->forgotten.swap(forgotten_);
   forgotten_.clear();
   writer_->Submit(std::move(batch));
@@ -261,14 +298,18 @@ void RelayReceiver::Refuse(const std::string& identity, absl::string_view why) {
 }
 
 void RelayReceiver::RefuseToken(const std::string& identity,
-                                const RelayHeader& header) {
+                                const RelayHeader& header,
+                                const std::string& token) {
   const uint64_t refused = ++stats_->relay.refused_token;
   LOG_EVERY_T(WARNING, 10)
       << "relay: refused a batch for forwarder " << header.forwarder
-      << " with a token other than the one its id is bound to (" << refused
-      << " so far)";
+      << " with a token or CurveZMQ key other than the one its id is bound "
+         "to ("
+      << refused << " so far)";
+  const bool curve = absl::StartsWith(token, kCurveTokenPrefix);
   Reply(identity, RelayError(absl::StrCat("forwarder ", header.forwarder,
-                                          " is bound to another token"),
+                                          " is bound to another ",
+                                          curve ? "key" : "token"),
                              kRefusedToken));
 }
 

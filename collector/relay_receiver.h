@@ -4,7 +4,11 @@
 //   1. reads the frames [identity, header, payload] and parses the header
 //      (a {ping} gets a {pong});
 //   2. admits the forwarder: its id is bound to the first token seen with
-//      it, and a batch with another token is refused (reason "token");
+//      it, and a batch with another token is refused (reason "token"); over
+//      CurveZMQ the token is the client's key ("curve:" + its Z85, the
+//      User-Id the ZapHandler gave the connection), and an id bound to a
+//      plain token moves to the key of the first CurveZMQ batch that also
+//      carries that token (RELAY.md, "Who may speak for a forwarder");
 //   3. drops a batch already written, whose ack then goes out with the next
 //      checkpoint (never before), and asks for a resend on a gap;
 //   4. decompresses the payload and splits it into exactly `count`
@@ -62,8 +66,11 @@ class RelayReceiver {
 
   // Binds the relay port to `address` (host:port, port 0 = any);
   // kUnavailable when it is taken, kInvalidArgument for a bad one. Without
-  // it the port is off (acks are still sent: there are none).
-  absl::Status Bind(const std::string& address);
+  // it the port is off (acks are still sent: there are none). With
+  // `handshakes` (the CurveZMQ port's ZapHandler) its failed handshakes are
+  // counted there.
+  absl::Status Bind(const std::string& address,
+                    ZapHandler* handshakes = nullptr);
 
   // The eventfd the EventWriter is to signal when acks are ready (its
   // ack_fd); -1 when it could not be made.
@@ -99,13 +106,18 @@ class RelayReceiver {
   void HandleMessage();
   bool ReceiveFrames(std::vector<zmq::message_t>* frames);
   void HandleBatch(const std::string& identity, const RelayHeader& header,
-                   absl::string_view payload);
-  ForwarderTable::Entry* Admit(const RelayHeader& header, double now);
+                   const std::string& token, absl::string_view payload);
+  // The forwarder's entry, new or bound to `token`; null when refused.
+  ForwarderTable::Entry* Admit(const RelayHeader& header,
+                               const std::string& token, double now);
+  // Whether an entry bound to another token may be bound to `token` now.
+  bool Rebind(ForwarderTable::Entry* forwarder, const RelayHeader& header,
+              const std::string& token);
   std::unique_ptr<EventBatch> TakeIn(const std::string& identity,
                                      const RelayHeader& header,
                                      absl::string_view payload, double now);
   void SubmitAck(const std::string& identity, const RelayHeader& header,
-                 std::unique_ptr<EventBatch> batch);
+                 const std::string& token, std::unique_ptr<EventBatch> batch);
   void SendAcks();
 
   // The table dropped `id` to make room: its mark leaves the checkpoints.
@@ -115,7 +127,8 @@ class RelayReceiver {
   std::unique_ptr<EventBatch> NewBatch();
   // A batch that is not one: counted, logged at a bounded rate, answered.
   void Refuse(const std::string& identity, absl::string_view why);
-  void RefuseToken(const std::string& identity, const RelayHeader& header);
+  void RefuseToken(const std::string& identity, const RelayHeader& header,
+                   const std::string& token);
   void Reply(const std::string& identity, const std::string& reply);
 
   const size_t max_forwarders_;

@@ -12,6 +12,8 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
+#include "client/net/socket.h"
 #include "client/reader/reader.h"
 #include "collector/event_writer.h"
 #include "collector/relay_state.h"
@@ -19,6 +21,7 @@
 #include "common/durable_file.h"
 #include "common/intake.h"
 #include "common/relay_protocol.h"
+#include "common/zap_handler.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
@@ -91,16 +94,23 @@ class RelayReceiverTest : public ::testing::Test {
 
   // A receiver, writer and relay state over root_, as the collector makes
   // them (recovering what an earlier one checkpointed), and a forwarder's
-  // socket connected to it.
-  void StartCollector() {
+  // socket connected to it. With `curve`, the relay port is a CurveZMQ
+  // server with key server_key_ and the forwarder's socket uses `curve`.
+  void StartCollector(absl::optional<CurveKeyPair> curve = absl::nullopt) {
     dealer_.reset();
     writer_.reset();
+    absl::optional<CurveSocketOptions> server;
+    if (curve) {
+      if (zap_ == nullptr) zap_ = *ZapHandler::Start(context_, {});
+      server = CurveSocketOptions::Server(server_key_);
+    }
     receiver_ = std::make_unique<RelayReceiver>(
         context_, max_forwarders_, Clock::Real(), &intake_, &stats_,
         [this](absl::string_view doc, const EventFields& fields) {
           routed_.emplace_back(doc);
           EXPECT_EQ(fields.type, "request");
-        });
+        },
+        server);
     ASSERT_TRUE(receiver_->Bind("127.0.0.1:0").ok());
     absl::StatusOr<std::unique_ptr<RelayState>> state =
         RelayState::Recover(root_, &stats_);
@@ -112,9 +122,18 @@ class RelayReceiverTest : public ::testing::Test {
                                             absl::Milliseconds(10),
                                             state_.get(), receiver_->ack_fd());
     receiver_->Start(*state_, writer_.get());
-    dealer_ =
-        std::make_unique<zmq::socket_t>(context_, zmq::socket_type::dealer);
-    dealer_->set(zmq::sockopt::linger, 0);
+    ConnectForwarder(curve);
+  }
+
+  // A new forwarder socket: CurveZMQ with `curve` as its key, else plain.
+  void ConnectForwarder(const absl::optional<CurveKeyPair>& curve) {
+    SocketOptions options;
+    if (curve) {
+      options.curve =
+          CurveSocketOptions::Client(*curve, server_key_.public_key());
+    }
+    dealer_ = std::make_unique<zmq::socket_t>(
+        MakeSocket(context_, zmq::socket_type::dealer, options));
     dealer_->connect(receiver_->endpoint());
   }
 
@@ -179,7 +198,9 @@ class RelayReceiverTest : public ::testing::Test {
 
   std::string root_;
   size_t max_forwarders_ = 100;
+  const CurveKeyPair server_key_ = *GenerateKeyPair();
   zmq::context_t context_;
+  std::unique_ptr<ZapHandler> zap_;  // with CurveZMQ; before the context goes
   EventIntake intake_{1 << 20};
   CollectorStats stats_;
   std::vector<std::string> routed_;  // events handed to the stream hook
@@ -322,6 +343,48 @@ TEST_F(RelayReceiverTest, WrongTokenIsRefusedAndMovesNothing) {
             2);
   SendAcked(2, 4);  // the token's holder goes on where it was
   EXPECT_EQ(WrittenEvents(root_).size(), 4u);
+}
+
+// Over CurveZMQ the client's key, not the token, speaks for a forwarder id,
+// also after a restart; the refused batch moves nothing.
+TEST_F(RelayReceiverTest, OverCurveTheIdIsBoundToTheKey) {
+  const CurveKeyPair mine = *GenerateKeyPair(), other = *GenerateKeyPair();
+  StartCollector(mine);
+  SendAcked(0, 2);
+  ConnectForwarder(other);  // same id and token, another key
+  const std::string payload = Events(2, 4);
+  RelayReply reply = Send(Header(2, 4, payload), payload);
+  ASSERT_EQ(reply.kind, RelayReply::Kind::kError);
+  EXPECT_EQ(reply.reason, kRefusedToken);
+  EXPECT_NE(reply.error.find("bound to another key"), std::string::npos);
+  EXPECT_EQ(StatusCount("refused_token"), 1);
+  StartCollector(other);  // a restart: the binding comes from the checkpoint
+  EXPECT_EQ(Send(Header(2, 4, payload), payload).reason, kRefusedToken);
+  EXPECT_EQ(WrittenEvents(root_).size(), 2u);
+  ConnectForwarder(mine);
+  SendAcked(2, 4);
+  EXPECT_EQ(WrittenEvents(root_).size(), 4u);
+}
+
+// A forwarder that relayed in plain text turns CurveZMQ on: the first
+// CurveZMQ batch that carries its token binds the id to its key, for good.
+TEST_F(RelayReceiverTest, PlainTokenBindingMovesToTheKeyOnce) {
+  const CurveKeyPair mine = *GenerateKeyPair(), other = *GenerateKeyPair();
+  SendAcked(0, 2);  // plain: bound to kToken
+  StartCollector(other);
+  const std::string payload = Events(2, 4);
+  RelayHeader guess = Header(2, 4, payload);
+  guess.token = kOtherToken;
+  EXPECT_EQ(Send(guess, payload).reason, kRefusedToken);  // no token, no move
+  ConnectForwarder(mine);
+  SendAcked(2, 4);  // kToken over `mine`: bound to the key now
+  ConnectForwarder(other);
+  EXPECT_EQ(Send(Header(4, 6, Events(4, 6)), Events(4, 6)).reason,
+            kRefusedToken);  // the token alone no longer speaks for it
+  StartCollector(mine);
+  SendAcked(4, 6);
+  EXPECT_EQ(StatusCount("refused_token"), 2);
+  EXPECT_EQ(WrittenEvents(root_).size(), 6u);
 }
 
 TEST_F(RelayReceiverTest, ForwarderOwnAckedMarkMovesItOn) {

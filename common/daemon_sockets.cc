@@ -73,6 +73,7 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
   RaiseFileLimit();
   if (absl::Status s = StartCurve(addresses); !s.ok()) return s;
   MakeSockets(addresses);
+  if (absl::Status s = WatchHandshakes(addresses); !s.ok()) return s;
   if (absl::Status s = BindSocket(control_, addresses.control, "control",
                                   &control_endpoint_);
       !s.ok()) {
@@ -92,14 +93,46 @@ absl::Status DaemonSockets::Bind(const DaemonAddresses& addresses) {
 absl::Status DaemonSockets::StartCurve(const DaemonAddresses& addresses) {
   if (!addresses.curve) return absl::OkStatus();
   absl::StatusOr<std::unique_ptr<ZapHandler>> zap =
-      ZapHandler::Start(context_, addresses.curve->allowed);
+      ZapHandler::Start(context_, addresses.curve->clients);
   if (!zap.ok()) return zap.status();
   zap_ = *std::move(zap);
+  allow_dir_ = addresses.curve->allow_dir;
+  admin_dir_ = addresses.curve->admin_dir;
   AddStatusSection("auth", [this](Value::Map* auth) {
-    auth->emplace_back("accepted", static_cast<int64_t>(zap_->accepted()));
-    auth->emplace_back("refused", static_cast<int64_t>(zap_->refused()));
+    const Value::Map fields{
+        {"accepted", static_cast<int64_t>(zap_->accepted())},
+        {"refused", static_cast<int64_t>(zap_->refused())},
+        {"failed_handshakes", static_cast<int64_t>(zap_->failed_handshakes())},
+        {"refused_admin", static_cast<int64_t>(refused_admin_)},
+        {"reloads", static_cast<int64_t>(zap_->reloads())},
+        {"reload_failures", static_cast<int64_t>(zap_->reload_failures())},
+    };
+    auth->insert(auth->end(), fields.begin(), fields.end());
   });
   return absl::OkStatus();
+}
+
+absl::Status DaemonSockets::WatchHandshakes(const DaemonAddresses& addresses) {
+  if (!zap_) return absl::OkStatus();
+  std::vector<std::pair<zmq::socket_t*, const char*>> ports = {
+      {&control_, "control"}, {&stream_, "stream"}};
+  if (!addresses.curve->plain_collect) ports.push_back({&collect_, "collect"});
+  for (const auto& [socket, name] : ports) {
+    if (absl::Status s = zap_->WatchHandshakes(*socket, name); !s.ok()) {
+      return s;
+    }
+  }
+  return absl::OkStatus();
+}
+
+void DaemonSockets::ReloadCurveKeys() {
+  if (!zap_) {
+    LOG(INFO) << "SIGHUP: no CurveZMQ keys to reload (no --curve-key)";
+    return;
+  }
+  if (absl::Status s = zap_->ReloadFrom(allow_dir_, admin_dir_); !s.ok()) {
+    LOG(ERROR) << "SIGHUP: the key lists stay as they were: " << s.message();
+  }
 }
 
 void DaemonSockets::MakeSockets(const DaemonAddresses& addresses) {
@@ -145,14 +178,17 @@ std::vector<zmq::pollitem_t> DaemonSockets::PollItems(bool collect) {
   return items;
 }
 
-void DaemonSockets::AddCommand(const std::string& name, Command command) {
-  CHECK(commands_.emplace(name, std::move(command)).second)
+void DaemonSockets::AddCommand(const std::string& name, Command command,
+                               Access access) {
+  CHECK(commands_.emplace(name, Registered{std::move(command), access}).second)
       << "control command " << name << " added twice";
 }
 
 void DaemonSockets::AddPort(absl::string_view name, std::string endpoint) {
-  AddCommand(absl::StrCat("SOCK_", absl::AsciiStrToUpper(name)),
-             [endpoint](const ControlRequest&) { return PortReply(endpoint); });
+  AddCommand(
+      absl::StrCat("SOCK_", absl::AsciiStrToUpper(name)),
+      [endpoint](const ControlRequest&) { return PortReply(endpoint); },
+      Access::kReadOnly);
   ports_.emplace_back(std::string(name), std::move(endpoint));
 }
 
@@ -170,23 +206,27 @@ void DaemonSockets::AddStatusFields(FillStatus fill) {
 }
 
 void DaemonSockets::AddBuiltinCommands() {
-  AddCommand("STATUS", [this](const ControlRequest&) {
-    return EncodeDocument(Value(Status()));
-  });
+  AddCommand(
+      "STATUS",
+      [this](const ControlRequest&) { return EncodeDocument(Value(Status())); },
+      Access::kReadOnly);
   AddCommand("SHUTDOWN", [this](const ControlRequest&) {
     LOG(INFO) << "SHUTDOWN requested over the control port";
     shutdown_requested_ = true;
     return EncodeDocument(Value(Value::Map{{"ok", true}}));
   });
-  AddCommand("SOCK_STREAM", [this](const ControlRequest&) {
-    return PortReply(stream_endpoint_);
-  });
-  AddCommand("SOCK_COLLECT", [this](const ControlRequest&) {
-    return PortReply(collect_endpoint_);
-  });
-  AddCommand("SOCK_CONTROL", [this](const ControlRequest&) {
-    return PortReply(control_endpoint_);
-  });
+  const std::pair<const char*, const std::string*> ports[] = {
+      {"SOCK_STREAM", &stream_endpoint_},
+      {"SOCK_COLLECT", &collect_endpoint_},
+      {"SOCK_CONTROL", &control_endpoint_}};
+  for (const auto& [name, endpoint] : ports) {
+    AddCommand(
+        name,
+        [endpoint = endpoint](const ControlRequest&) {
+          return PortReply(*endpoint);
+        },
+        Access::kReadOnly);
+  }
 }
 
 bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
@@ -286,17 +326,28 @@ void DaemonSockets::HandleControl() {
   }
   absl::StatusOr<ControlRequest> parsed = ParseControlRequest(
       absl::string_view(request.data<char>(), request.size()));
-  const std::string reply =
-      parsed.ok() ? Execute(*parsed) : ErrorReply(parsed.status().message());
+  const std::string reply = parsed.ok() ? Execute(*parsed, CurveUserId(request))
+                                        : ErrorReply(parsed.status().message());
   control_.send(zmq::buffer(reply), zmq::send_flags::dontwait);
 }
 
-std::string DaemonSockets::Execute(const ControlRequest& request) const {
+std::string DaemonSockets::Execute(const ControlRequest& request,
+                                   const std::string& user_id) {
   const auto it = commands_.find(request.command);
   if (it == commands_.end()) {
     return ErrorReply(absl::StrCat("unknown command '", request.command, "'"));
   }
-  return it->second(request);
+  if (it->second.access == Access::kChangesState && zap_ &&
+      !zap_->IsAdmin(user_id)) {
+    ++refused_admin_;
+    LOG_EVERY_T(WARNING, 10)
+        << "control: refused " << request.command
+        << " from a client whose key is not in --curve-admin ("
+        << refused_admin_ << " refused so far)";
+    return ErrorReply(
+        absl::StrCat(request.command, " needs an admin key (--curve-admin)"));
+  }
+  return it->second.command(request);
 }
 
 Value::Map DaemonSockets::Status() const {

@@ -61,8 +61,10 @@ struct DaemonAddresses {
   QueueLimits limits;
   // Unset: plain text. Set: every port is a CurveZMQ server with this key
   // (the collect port stays plain with plain_collect), a ZapHandler in the
-  // context decides who may connect, and STATUS gains auth {accepted,
-  // refused}.
+  // context decides who may connect and watches the CurveZMQ ports'
+  // handshakes, commands that change state answer admin keys only (with
+  // curve->clients.admins), and STATUS gains auth {accepted, refused,
+  // failed_handshakes, refused_admin, reloads, reload_failures}.
   absl::optional<CurveServerOptions> curve;
 };
 
@@ -101,6 +103,12 @@ std::string PortReply(const std::string& endpoint);
 // returns true from then on) and SOCK_<PORT> ({port: N}) for each port;
 // any other command not added gets {error: "unknown command 'NAME'"}.
 //
+// With CurveZMQ and an admin list (--curve-admin), a command that changes
+// state (SHUTDOWN, and every added command not marked kReadOnly) answers
+// only a client whose key (the request's User-Id) is an admin key; others
+// get {error: "NAME needs an admin key (--curve-admin)"}, counted in STATUS
+// auth.refused_admin.
+//
 // Example (the forwarder's, abridged):
 //   sockets.AddCommand("FLUSH", [&](const ControlRequest&) { return Sync(); });
 //   sockets.AddDropReasons([&](Value::Map* dropped) {
@@ -120,12 +128,18 @@ class DaemonSockets {
 
   // A control command's reply: a BSON document (ErrorReply for a refusal).
   using Command = std::function<std::string(const ControlRequest&)>;
+  // Whether a command changes the daemon's state (only admin keys may use
+  // it, with --curve-admin) or only reads it.
+  enum class Access { kChangesState, kReadOnly };
   // Appends fields to a STATUS map (a section's, or the top level).
   using FillStatus = std::function<void(Value::Map* map)>;
 
   // Registration, from the owning thread before serving. A command name is
-  // upper case and served once: adding one twice is a bug (CHECK).
-  void AddCommand(const std::string& name, Command command);
+  // upper case and served once: adding one twice is a bug (CHECK). A
+  // command changes state unless marked kReadOnly, so one added without a
+  // thought is kept from non-admin keys.
+  void AddCommand(const std::string& name, Command command,
+                  Access access = Access::kChangesState);
   // STATUS ports.<name> and the command SOCK_<NAME> ({port: N}) for
   // `endpoint` (empty when the port is off: EndpointPort("")).
   void AddPort(absl::string_view name, std::string endpoint);
@@ -157,6 +171,13 @@ class DaemonSockets {
   void Wake();
 
   EventIntake& intake() { return intake_; }
+  // The ZAP handler, for the daemon's own CurveZMQ ports' WatchHandshakes;
+  // null without CurveZMQ.
+  ZapHandler* zap_handler() { return zap_.get(); }
+  // Re-reads --curve-allow and --curve-admin (SIGHUP): see ZapHandler's
+  // ReloadFrom(); a directory that cannot be read is logged and the lists
+  // stay. Does nothing without CurveZMQ. Thread-safe.
+  void ReloadCurveKeys();
   // The whole STATUS reply, assembled as the class comment says.
   Value::Map Status() const;
 
@@ -176,8 +197,12 @@ class DaemonSockets {
   // With addresses.curve: the ZAP handler, STATUS auth, server options.
   absl::Status StartCurve(const DaemonAddresses& addresses);
   void MakeSockets(const DaemonAddresses& addresses);
+  // Puts the ZAP handler's socket monitor on the CurveZMQ ports.
+  absl::Status WatchHandshakes(const DaemonAddresses& addresses);
   void HandleControl();
-  std::string Execute(const ControlRequest& request) const;
+  // The reply to `request` from the client whose user id is `user_id`.
+  std::string Execute(const ControlRequest& request,
+                      const std::string& user_id);
   void HandleSubscriptions();
   // daemon, host, pid, uptime, fds.
   void AppendIdentity(Value::Map* status) const;
@@ -193,7 +218,8 @@ class DaemonSockets {
   Clock* const clock_;
   const absl::Time started_;
   zmq::context_t context_;
-  std::unique_ptr<ZapHandler> zap_;  // with curve; stops before context_
+  std::unique_ptr<ZapHandler> zap_;    // with curve; stops before context_
+  std::string allow_dir_, admin_dir_;  // with curve, for ReloadCurveKeys
   zmq::socket_t control_;
   zmq::socket_t collect_;
   zmq::socket_t stream_;
@@ -206,9 +232,14 @@ class DaemonSockets {
   uint64_t published_ = 0;
   size_t max_stream_event_bytes_ = 0;
   uint64_t stream_too_large_ = 0;
+  uint64_t refused_admin_ = 0;
 
   // What the daemon registered.
-  absl::flat_hash_map<std::string, Command> commands_;
+  struct Registered {
+    Command command;
+    Access access;
+  };
+  absl::flat_hash_map<std::string, Registered> commands_;
   std::vector<std::pair<std::string, std::string>> ports_;  // name, endpoint
   std::vector<FillStatus> drop_reasons_;
   std::vector<StatusPart> status_parts_;

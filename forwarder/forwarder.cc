@@ -90,6 +90,7 @@ class Forwarder::Impl {
   }
 
   void Stop() { sockets_.Wake(); }
+  void ReloadCurveKeys() { sockets_.ReloadCurveKeys(); }
 
   const std::string& control_endpoint() const {
     return sockets_.control_endpoint();
@@ -119,10 +120,13 @@ class Forwarder::Impl {
   void RegisterControl() {
     sockets_.AddCommand("FLUSH",
                         [this](const ControlRequest&) { return Flush(); });
-    sockets_.AddCommand("UPSTREAM", [this](const ControlRequest&) {
-      return EncodeDocument(Value(
-          Value::Map{{"upstreams", absl::StrJoin(relay_->upstreams(), ",")}}));
-    });
+    sockets_.AddCommand(
+        "UPSTREAM",
+        [this](const ControlRequest&) {
+          return EncodeDocument(Value(Value::Map{
+              {"upstreams", absl::StrJoin(relay_->upstreams(), ",")}}));
+        },
+        DaemonSockets::Access::kReadOnly);
     sockets_.AddCommand("UPSTREAM_SET", [this](const ControlRequest& r) {
       return SetUpstreams(r);
     });
@@ -205,6 +209,7 @@ Forwarder::Forwarder(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
 Forwarder::~Forwarder() = default;
 void Forwarder::Run() { impl_->Run(); }
 void Forwarder::Stop() { impl_->Stop(); }
+void Forwarder::ReloadCurveKeys() { impl_->ReloadCurveKeys(); }
 const std::string& Forwarder::control_endpoint() const {
   return impl_->control_endpoint();
 }

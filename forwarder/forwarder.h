@@ -6,7 +6,8 @@
 // spool (only then is it accepted) and published on the live stream; a
 // RelayClient sends the spool to the collectors. Control port: STATUS,
 // SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
-// UPSTREAM_SET {upstreams: "host:port,host:port"}, SHUTDOWN.
+// UPSTREAM_SET {upstreams: "host:port,host:port"}, SHUTDOWN; with
+// --curve-admin only admin keys may use FLUSH, UPSTREAM_SET and SHUTDOWN.
 //
 // Thread-safety: Stop() from any thread; the rest from the creating thread.
 
@@ -46,6 +47,9 @@ class Forwarder {
   // Serves until Stop() or SHUTDOWN; syncs the spool and returns.
   void Run();
   void Stop();
+  // Re-reads --curve-allow and --curve-admin (SIGHUP):
+  // DaemonSockets::ReloadCurveKeys(). Thread-safe.
+  void ReloadCurveKeys();
 
   const std::string& control_endpoint() const;
   const std::string& collect_endpoint() const;

@@ -49,6 +49,11 @@ DEFINE_string(curve_key, "",
 DEFINE_string(curve_allow, "",
               "Directory of clients' *.pub files; only those keys may connect "
               "(needs --curve-key).");
+DEFINE_string(curve_admin, "",
+              "Directory of admin clients' *.pub files: only those keys may "
+              "use the control commands that change state (SHUTDOWN, FLUSH, "
+              "UPSTREAM_SET); they may connect even when not in --curve-allow "
+              "(needs --curve-key). SIGHUP re-reads this and --curve-allow.");
 DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
@@ -95,6 +100,7 @@ bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       "ziggy-forwarder",
       ziggy::LoadCurveServerOptions(ziggy::ResolveUserPath(FLAGS_curve_key),
                                     ziggy::ResolveUserPath(FLAGS_curve_allow),
+                                    ziggy::ResolveUserPath(FLAGS_curve_admin),
                                     FLAGS_plain_collect),
       curve);
 }
@@ -117,8 +123,8 @@ int main(int argc, char** argv) {
       "[--spool-path=DIR]\n"
       "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
       "over CurveZMQ\n"
-      "    [--curve-key=MINE [--curve-allow=DIR] [--plain-collect]]   serve "
-      "CurveZMQ\n"
+      "    [--curve-key=MINE [--curve-allow=DIR] [--curve-admin=DIR] "
+      "[--plain-collect]]   serve CurveZMQ\n"
       "  Without --curve-key, --control and --stream must be on loopback "
       "unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
@@ -153,7 +159,8 @@ int main(int argc, char** argv) {
     FLAGS_logtostderr = true;
   }
   google::InitGoogleLogging(argv[0]);
-  ziggy::TerminationSignals signals;
+  ziggy::TerminationSignals signals(
+      ziggy::TerminationSignals::Hangup::kCallback);
 
   ziggy::ForwarderOptions options;
   if (!LoadServerCurve(&options.curve)) return 1;
@@ -185,7 +192,9 @@ int main(int argc, char** argv) {
             << " collect=" << (*forwarder)->collect_endpoint()
             << " stream=" << (*forwarder)->stream_endpoint()
             << " upstream=" << FLAGS_upstream << " spool=" << options.spool.dir;
-  signals.Start([&](int) { (*forwarder)->Stop(); });
+  signals.Start([&](int) { (*forwarder)->Stop(); },
+                [&] { (*forwarder)->ReloadCurveKeys(); });
   (*forwarder)->Run();
+  signals.Stop();  // no reload once the forwarder is gone
   return 0;
 }

@@ -379,36 +379,6 @@ TEST(ForwarderTest, CollectorKilledAfterQuietForwarderKeepsDirectEvents) {
   ExpectExactlyOnce(seen, 2, kDirect);
 }
 
-// A DEALER on a collector's relay port sending batch headers (no payload
-// events) as any peer could.
-class RelayPeer {
- public:
-  explicit RelayPeer(const std::string& relay)
-      : socket_(context_, zmq::socket_type::dealer) {
-    socket_.set(zmq::sockopt::linger, 0);
-    socket_.set(zmq::sockopt::sndhwm, 0);
-    socket_.set(zmq::sockopt::rcvtimeo, 10000);
-    socket_.connect("tcp://" + relay);
-  }
-  void Send(const RelayHeader& header, const std::string& payload = "") {
-    socket_.send(zmq::buffer(EncodeRelayHeader(header)),
-                 zmq::send_flags::sndmore);
-    socket_.send(zmq::buffer(payload));
-  }
-  // The next reply, decoded (an empty map when none came in time).
-  Value Reply() {
-    zmq::message_t reply;
-    if (!socket_.recv(reply)) return Value::MakeMap();
-    absl::StatusOr<Value> doc =
-        DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
-    return doc.ok() ? *doc : Value::MakeMap();
-  }
-
- private:
-  zmq::context_t context_;
-  zmq::socket_t socket_;
-};
-
 // A peer that read a real forwarder's id from STATUS forges a batch far
 // ahead for it: refused (the id is bound to the forwarder's token), and
 // every real event still lands exactly once, also across a restart.

@@ -73,6 +73,30 @@ std::unique_ptr<Ziggyd> Ziggyd::Launch(std::vector<std::string> argv,
   return daemon;
 }
 
+RelayPeer::RelayPeer(const std::string& relay,
+                     absl::optional<CurveSocketOptions> curve) {
+  SocketOptions options;
+  options.send_high_water_mark = 0;
+  options.receive_timeout_ms = 10000;
+  options.curve = std::move(curve);
+  socket_ = MakeSocket(context_, zmq::socket_type::dealer, options);
+  socket_.connect("tcp://" + relay);
+}
+
+void RelayPeer::Send(const RelayHeader& header, const std::string& payload) {
+  socket_.send(zmq::buffer(EncodeRelayHeader(header)),
+               zmq::send_flags::sndmore);
+  socket_.send(zmq::buffer(payload));
+}
+
+Value RelayPeer::Reply() {
+  zmq::message_t reply;
+  if (!socket_.recv(reply)) return Value::MakeMap();
+  absl::StatusOr<Value> doc =
+      DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
+  return doc.ok() ? *doc : Value::MakeMap();
+}
+
 std::unique_ptr<Ziggyd> Ziggyd::Start(const std::string& log_path,
                                       std::vector<std::string> flags) {
   if (!HasFlag(flags, "log-path")) flags.push_back("--log-path=" + log_path);

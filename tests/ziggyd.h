@@ -13,8 +13,11 @@
 #include <vector>
 
 #include "absl/status/statusor.h"
+#include "absl/types/optional.h"
 #include "client/format/event.h"
 #include "client/format/value.h"
+#include "client/net/socket.h"
+#include "common/relay_protocol.h"
 #include "tests/process.h"
 #include "zmq.hpp"
 
@@ -65,6 +68,21 @@ class Sender {
   explicit Sender(const std::string& collect);
   void Send(absl::string_view bytes);
   void SendMultipart(const std::vector<std::string>& frames);
+
+ private:
+  zmq::context_t context_;
+  zmq::socket_t socket_;
+};
+
+// A DEALER on a collector's relay port sending batches by hand, as any peer
+// could (CurveZMQ with `curve`).
+class RelayPeer {
+ public:
+  explicit RelayPeer(const std::string& relay,
+                     absl::optional<CurveSocketOptions> curve = absl::nullopt);
+  void Send(const RelayHeader& header, const std::string& payload = "");
+  // The next reply, decoded (an empty map when none came within 10 s).
+  Value Reply();
 
  private:
   zmq::context_t context_;
