@@ -15,6 +15,7 @@
 #include "absl/status/statusor.h"
 #include "client/format/event.h"
 #include "client/format/value.h"
+#include "client/net/socket.h"
 #include "tests/process.h"
 #include "zmq.hpp"
 
@@ -50,6 +51,12 @@ class Ziggyd {
   bool WaitWritten(uint64_t count, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<Value> Call(absl::string_view command,
                              const Value::Map& args = {});
+  // Makes Status(), StatusNumber(), WaitWritten() and Call() speak CurveZMQ
+  // as `client` (a client key the daemon allows, its --curve-key's public
+  // key); nullopt: plain text again.
+  void set_control_curve(absl::optional<CurveSocketOptions> client) {
+    control_curve_ = std::move(client);
+  }
 
  private:
   static std::unique_ptr<Ziggyd> Launch(std::vector<std::string> argv,
@@ -57,6 +64,7 @@ class Ziggyd {
                                         const std::vector<const char*>& ports);
   std::unique_ptr<Subprocess> process_;
   std::string control_, collect_, stream_, relay_, log_path_;
+  absl::optional<CurveSocketOptions> control_curve_;
 };
 
 // A PUSH socket connected to a collect port, like any foreign client.
