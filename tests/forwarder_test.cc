@@ -18,6 +18,7 @@
 #include "absl/synchronization/mutex.h"
 #include "client/net/curve_key.h"
 #include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "client/testing/strict_bson.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
@@ -207,7 +208,7 @@ class TransportKeys {
 
  private:
   static CurveKeyPair NewKey(const std::string& path) {
-    CurveKeyPair pair = *GenerateKeyPair();
+    CurveKeyPair pair = NewCurveKeyPair();
     EXPECT_TRUE(WriteKeyPair(pair, path).ok()) << path;
     return pair;
   }
