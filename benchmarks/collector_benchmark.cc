@@ -9,7 +9,12 @@
 // every event is in its file (STATUS written).
 // BM_RelayIngest: the same through a forwarder (durable spool) and the
 // acknowledged relay; third argument 1 = zstd batches.
-// Arguments: event size in bytes, sender threads.
+// Arguments: event size in bytes, sender threads, then (BM_CollectorIngest
+// third, BM_RelayIngest fourth) the transport: 0 plain text, 1 CurveZMQ on
+// every port (the daemons with server keys and an allow list, the senders
+// and the relay with client keys), 2 (relay only) CurveZMQ on the relay
+// while the forwarder's collect port stays plain (--plain-collect). Plain
+// and CurveZMQ rows of one size run one after the other, the same way.
 // BM_KnownTypeBehindTypeFlood: real time from sending an event of a type
 // whose file is open until it is in that file, sent behind a burst of new
 // type names (argument: new types per iteration; the first 10,000 of the
@@ -30,9 +35,12 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/events.h"
 #include "client/format/event.h"
+#include "client/net/curve_key.h"
 #include "client/net/endpoint.h"
+#include "client/net/socket.h"
 #include "collector/collector.h"
 #include "common/intake.h"
+#include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
 #include "zmq.hpp"
 
@@ -41,16 +49,71 @@ namespace {
 
 constexpr int kEventsPerIteration = 200000;
 
-// Sends `count` copies of `event` from `senders` threads to `endpoint`.
+// The CurveZMQ keys of a run, made once: the collector's, the forwarder's,
+// and one client key for every sender and the STATUS poller.
+struct BenchKeys {
+  CurveKeyPair collector, forwarder, client;
+};
+
+CurveKeyPair NewKey() {
+  absl::StatusOr<CurveKeyPair> pair = GenerateKeyPair();
+  if (!pair.ok()) {
+    std::fprintf(stderr, "no CurveZMQ: %s\n", pair.status().ToString().c_str());
+    std::abort();
+  }
+  return *std::move(pair);
+}
+
+const BenchKeys& Keys() {
+  static const BenchKeys* const keys =
+      new BenchKeys{NewKey(), NewKey(), NewKey()};
+  return *keys;
+}
+
+// What ziggyd or ziggy-forwarder serves with --curve-key (`own`), and
+// --curve-allow holding the client's and the forwarder's public keys;
+// nullopt when `curve` is false.
+absl::optional<CurveServerOptions> ServerCurve(bool curve,
+                                               const CurveKeyPair& own,
+                                               bool plain_collect = false) {
+  if (!curve) return absl::nullopt;
+  return CurveServerOptions{
+      own,
+      std::vector<CurvePublicKey>{Keys().client.public_key(),
+                                  Keys().forwarder.public_key()},
+      plain_collect};
+}
+
+// The client key's options for the server `server`; nullopt when `curve`
+// is false.
+absl::optional<CurveSocketOptions> ClientCurve(bool curve,
+                                               const CurveKeyPair& server) {
+  if (!curve) return absl::nullopt;
+  return CurveSocketOptions::Client(Keys().client, server.public_key());
+}
+
+// The options every benchmark socket has (those of plain cppzmq: IPv4
+// only), plus `curve`.
+SocketOptions BenchSocket(absl::optional<CurveSocketOptions> curve) {
+  SocketOptions options;
+  options.linger_ms = -1;
+  options.ipv6 = false;
+  options.curve = std::move(curve);
+  return options;
+}
+
+// Sends `count` copies of `event` from `senders` threads to `endpoint`,
+// over CurveZMQ with `curve`.
 void SendFrom(int senders, const std::string& endpoint,
-              const std::string& event, int count) {
+              const std::string& event, int count,
+              const absl::optional<CurveSocketOptions>& curve = absl::nullopt) {
   std::vector<std::thread> threads;
   for (int s = 0; s < senders; ++s) {
     threads.emplace_back([&, s] {
       zmq::context_t context(1);
-      zmq::socket_t push(context, zmq::socket_type::push);
-      push.set(zmq::sockopt::sndhwm, 100000);
-      push.set(zmq::sockopt::linger, -1);
+      SocketOptions options = BenchSocket(curve);
+      options.send_high_water_mark = 100000;
+      zmq::socket_t push = MakeSocket(context, zmq::socket_type::push, options);
       push.connect(endpoint);
       const int mine = count / senders + (s < count % senders ? 1 : 0);
       for (int i = 0; i < mine; ++i) {
@@ -91,8 +154,10 @@ void BM_RawPushPull(benchmark::State& state) {
 // cores being measured.
 class WrittenCounter {
  public:
-  explicit WrittenCounter(const std::string& control)
-      : socket_(context_, zmq::socket_type::req) {
+  WrittenCounter(const std::string& control,
+                 absl::optional<CurveSocketOptions> curve)
+      : socket_(MakeSocket(context_, zmq::socket_type::req,
+                           BenchSocket(std::move(curve)))) {
     socket_.connect("tcp://" + control);
     request_ = EncodeDocument(Value(Value::Map{{"cmd", "STATUS"}}));
   }
@@ -159,17 +224,26 @@ class ScratchDir {
   std::string path_;
 };
 
-// Sends kEventsPerIteration events per iteration to `collect` and waits
-// until the collector at `control` has written them all.
-void TimeUntilWritten(benchmark::State& state, const std::string& collect,
-                      const std::string& control) {
+// Where TimeUntilWritten sends and asks: a collect port, and the control
+// port of the collector that writes, each with its client options.
+struct IngestPorts {
+  std::string collect;
+  absl::optional<CurveSocketOptions> collect_curve;
+  std::string control;
+  absl::optional<CurveSocketOptions> control_curve;
+};
+
+// Sends kEventsPerIteration events per iteration to the collect port and
+// waits until the collector has written them all.
+void TimeUntilWritten(benchmark::State& state, const IngestPorts& ports) {
   const std::string event =
       bench::EventOfSize(static_cast<size_t>(state.range(0)));
   const int senders = static_cast<int>(state.range(1));
-  WrittenCounter written(control);
+  WrittenCounter written(ports.control, ports.control_curve);
   int64_t expected = written.Get();
   for (auto _ : state) {
-    SendFrom(senders, collect, event, kEventsPerIteration);
+    SendFrom(senders, ports.collect, event, kEventsPerIteration,
+             ports.collect_curve);
     expected += kEventsPerIteration;
     while (written.Get() < expected) {
       std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -181,18 +255,21 @@ void TimeUntilWritten(benchmark::State& state, const std::string& collect,
 }
 
 absl::StatusOr<std::unique_ptr<Collector>> BindCollector(
-    const std::string& log_path) {
+    const std::string& log_path, absl::optional<CurveServerOptions> curve) {
   CollectorOptions options;
   options.control = options.collect = options.stream = options.relay =
       "127.0.0.1:0";
   options.store.root = log_path;
+  options.curve = std::move(curve);
   return Collector::Bind(options);
 }
 
-// A collector serving `log_path`, or null (and the benchmark skipped).
+// A collector serving `log_path` (CurveZMQ with `curve`), or null (and the
+// benchmark skipped).
 std::unique_ptr<Serving<Collector>> ServeCollector(
-    benchmark::State& state, const std::string& log_path) {
-  auto collector = BindCollector(log_path);
+    benchmark::State& state, const std::string& log_path,
+    absl::optional<CurveServerOptions> curve = absl::nullopt) {
+  auto collector = BindCollector(log_path, std::move(curve));
   if (!collector.ok()) {
     state.SkipWithError(collector.status().ToString().c_str());
     return nullptr;
@@ -205,37 +282,59 @@ std::string Control(const std::string& endpoint) {
 }
 
 void BM_CollectorIngest(benchmark::State& state) {
+  const bool curve = state.range(2) != 0;
   ScratchDir dir("ziggy-bench");
-  auto serving = ServeCollector(state, dir.path() + "/logs");
+  auto serving = ServeCollector(state, dir.path() + "/logs",
+                                ServerCurve(curve, Keys().collector));
   if (serving == nullptr) return;
-  TimeUntilWritten(state, (*serving)->collect_endpoint(),
-                   Control((*serving)->control_endpoint()));
+  const auto client = ClientCurve(curve, Keys().collector);
+  TimeUntilWritten(state, {(*serving)->collect_endpoint(), client,
+                           Control((*serving)->control_endpoint()), client});
 }
 
 // The reliable path: senders -> forwarder (spool on disk) -> relay ->
 // collector (checkpointed) -> files, timed until every event is written.
 void BM_RelayIngest(benchmark::State& state) {
+  const bool curve = state.range(3) != 0;
+  const bool plain_collect = state.range(3) == 2;
   ScratchDir dir("ziggy-relay-bench");
-  auto serving_collector = ServeCollector(state, dir.path() + "/logs");
+  auto serving_collector = ServeCollector(state, dir.path() + "/logs",
+                                          ServerCurve(curve, Keys().collector));
   if (serving_collector == nullptr) return;
   ForwarderOptions options;
   options.control = options.collect = options.stream = "127.0.0.1:0";
   options.spool.dir = dir.path() + "/spool";
   options.relay.upstreams = {Control((*serving_collector)->relay_endpoint())};
   options.relay.zstd = state.range(2) != 0;
+  options.curve = ServerCurve(curve, Keys().forwarder, plain_collect);
+  if (curve) {
+    options.relay.curve = CurveSocketOptions::Client(
+        Keys().forwarder, Keys().collector.public_key());
+  }
   auto forwarder = Forwarder::Bind(options);
   if (!forwarder.ok()) {
     return state.SkipWithError(forwarder.status().ToString().c_str());
   }
   Serving<Forwarder> serving_forwarder(*std::move(forwarder));
-  TimeUntilWritten(state, serving_forwarder->collect_endpoint(),
-                   Control((*serving_collector)->control_endpoint()));
+  TimeUntilWritten(state,
+                   {serving_forwarder->collect_endpoint(),
+                    ClientCurve(curve && !plain_collect, Keys().forwarder),
+                    Control((*serving_collector)->control_endpoint()),
+                    ClientCurve(curve, Keys().collector)});
 }
+// Each size and compression plain, CurveZMQ everywhere, CurveZMQ on the
+// relay only; then each size compressed, plain and CurveZMQ.
 BENCHMARK(BM_RelayIngest)
-    ->Args({290, 1, 0})
-    ->Args({290, 1, 1})
-    ->Args({4096, 1, 0})
-    ->Args({4096, 1, 1})
+    ->Args({290, 1, 0, 0})
+    ->Args({290, 1, 0, 1})
+    ->Args({290, 1, 0, 2})
+    ->Args({290, 1, 1, 0})
+    ->Args({290, 1, 1, 1})
+    ->Args({4096, 1, 0, 0})
+    ->Args({4096, 1, 0, 1})
+    ->Args({4096, 1, 0, 2})
+    ->Args({4096, 1, 1, 0})
+    ->Args({4096, 1, 1, 1})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->MinTime(2);
@@ -314,8 +413,17 @@ void Sizes(benchmark::internal::Benchmark* b) {
   b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
 }
 
+// Sizes(), each plain (third argument 0) then with CurveZMQ (1).
+void SizesPlainAndCurve(benchmark::internal::Benchmark* b) {
+  for (int size : {100, 290, 1024, 4096, 16384}) {
+    b->Args({size, 1, 0})->Args({size, 1, 1});
+  }
+  b->Args({290, 2, 0})->Args({290, 2, 1})->Args({290, 4, 0})->Args({290, 4, 1});
+  b->Unit(benchmark::kMillisecond)->UseRealTime()->MinTime(2);
+}
+
 BENCHMARK(BM_RawPushPull)->Apply(Sizes);
-BENCHMARK(BM_CollectorIngest)->Apply(Sizes);
+BENCHMARK(BM_CollectorIngest)->Apply(SizesPlainAndCurve);
 
 }  // namespace
 }  // namespace ziggy

@@ -11,10 +11,14 @@
 #include <random>
 #include <set>
 #include <thread>
+#include <tuple>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
+#include "client/net/curve_key.h"
+#include "client/net/socket.h"
+#include "client/testing/curve_keys.h"
 #include "client/testing/strict_bson.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
@@ -31,8 +35,12 @@ using Sequences = std::multiset<std::pair<int64_t, int64_t>>;
 // ZeroMQ.
 class Load {
  public:
-  Load(std::string collect, int64_t sender)
-      : collect_(std::move(collect)), sender_(sender) {
+  // With `curve`, the collect port is reached over CurveZMQ.
+  Load(std::string collect, int64_t sender,
+       absl::optional<CurveSocketOptions> curve = absl::nullopt)
+      : collect_(std::move(collect)),
+        sender_(sender),
+        curve_(std::move(curve)) {
     thread_ = std::thread([this] { Run(); });
   }
   ~Load() { Stop(); }
@@ -60,8 +68,10 @@ class Load {
   }
   void Run() {
     zmq::context_t context;
-    zmq::socket_t push(context, zmq::socket_type::push);
-    push.set(zmq::sockopt::sndhwm, 100);
+    SocketOptions options;
+    options.send_high_water_mark = 100;
+    options.curve = curve_;
+    zmq::socket_t push = MakeSocket(context, zmq::socket_type::push, options);
     push.connect("tcp://" + collect_);
     int64_t seq = 0;
     while (!Stopping(absl::Milliseconds(2))) {
@@ -77,6 +87,7 @@ class Load {
 
   const std::string collect_;
   const int64_t sender_;
+  const absl::optional<CurveSocketOptions> curve_;
   absl::Mutex mu_;
   bool stop_ ABSL_GUARDED_BY(mu_) = false;
   int linger_ms_ ABSL_GUARDED_BY(mu_) = 2000;
@@ -143,6 +154,76 @@ std::unique_ptr<Ziggyd> Restart(const std::string& logs,
   return collector;
 }
 
+// How the daemons of a chaos test talk: plain text, or CurveZMQ on every
+// port (ziggyd --curve-key --curve-allow; the forwarder --curve-key,
+// --curve-allow and --upstream-server-key for its relay; the test's load
+// and control calls with a client key both daemons allow).
+enum class Transport { kPlain, kCurve };
+
+class TransportKeys {
+ public:
+  // With kCurve, writes the collector's, the forwarder's and the client's
+  // key pairs under TEST_TMPDIR (the last two's .pub in the allow list).
+  explicit TransportKeys(Transport transport) {
+    if (transport == Transport::kPlain) return;
+    const std::string dir = TempDir("keys");
+    allow_dir_ = TempDir("allow");
+    collector_key_ = dir + "/ziggyd.key";
+    forwarder_key_ = allow_dir_ + "/forwarder.key";
+    collector_ = NewKey(collector_key_);
+    forwarder_ = NewKey(forwarder_key_);
+    client_ = NewKey(allow_dir_ + "/client.key");
+  }
+
+  // `flags` plus what the collector / the forwarder needs.
+  std::vector<std::string> Collector(std::vector<std::string> flags) const {
+    if (!curve()) return flags;
+    flags.push_back("--curve-key=" + collector_key_);
+    flags.push_back("--curve-allow=" + allow_dir_);
+    return flags;
+  }
+  std::vector<std::string> Forwarder(std::vector<std::string> flags) const {
+    if (!curve()) return flags;
+    flags.push_back("--curve-key=" + forwarder_key_);
+    flags.push_back("--curve-allow=" + allow_dir_);
+    flags.push_back("--upstream-server-key=" + collector_key_ + ".pub");
+    return flags;
+  }
+  // The started `daemon` (null if it did not start), its control calls
+  // made as the client.
+  std::unique_ptr<Ziggyd> ControlCollector(std::unique_ptr<Ziggyd> d) const {
+    if (d != nullptr && curve()) d->set_control_curve(ToServer(*collector_));
+    return d;
+  }
+  std::unique_ptr<Ziggyd> ControlForwarder(std::unique_ptr<Ziggyd> d) const {
+    if (d != nullptr && curve()) d->set_control_curve(ToForwarder());
+    return d;
+  }
+  // How a client reaches the forwarder's ports (nullopt: plain).
+  absl::optional<CurveSocketOptions> ToForwarder() const {
+    if (!curve()) return absl::nullopt;
+    return ToServer(*forwarder_);
+  }
+  bool curve() const { return client_.has_value(); }
+
+ private:
+  static CurveKeyPair NewKey(const std::string& path) {
+    CurveKeyPair pair = NewCurveKeyPair();
+    EXPECT_TRUE(WriteKeyPair(pair, path).ok()) << path;
+    return pair;
+  }
+  CurveSocketOptions ToServer(const CurveKeyPair& server) const {
+    return CurveSocketOptions::Client(*client_, server.public_key());
+  }
+
+  std::string allow_dir_, collector_key_, forwarder_key_;
+  absl::optional<CurveKeyPair> collector_, forwarder_, client_;
+};
+
+const char* TransportName(Transport transport) {
+  return transport == Transport::kCurve ? "curve" : "plain";
+}
+
 // A long collector outage under load: the forwarder gives the collector up
 // again and again (each time after an ack timeout and a growing backoff),
 // keeps accepting and spooling meanwhile, and once the collector is back
@@ -177,20 +258,25 @@ TEST(ForwarderTest, CollectorDownUnderLoadLosesNothing) {
   ExpectExactlyOnce(ReadSequences(logs), 1, load.sent());
 }
 
-TEST(ForwarderTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
+class ForwarderKillTest : public ::testing::TestWithParam<Transport> {};
+
+TEST_P(ForwarderKillTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
+  const TransportKeys keys(GetParam());
   const std::string logs = TempDir("logs");
-  auto collector = Ziggyd::Start(logs);
+  auto collector =
+      keys.ControlCollector(Ziggyd::Start(logs, keys.Collector({})));
   ASSERT_NE(collector, nullptr);
   const std::string spool = TempDir("spool");
+  const std::vector<std::string> flags = keys.Forwarder({"--ack-timeout=1"});
   std::mt19937 random(7);
   int64_t sender = 100;
   std::unique_ptr<Ziggyd> forwarder;
   for (int kill = 0; kill < 20; ++kill) {
-    forwarder =
-        Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+    forwarder = keys.ControlForwarder(
+        Ziggyd::StartForwarder(spool, collector->relay(), flags));
     ASSERT_NE(forwarder, nullptr) << kill;
     // Killed at a random point of a load (after 200 to 3,000 events).
-    Load load(forwarder->collect(), sender++);
+    Load load(forwarder->collect(), sender++, keys.ToForwarder());
     const int64_t kill_at =
         std::uniform_int_distribution<int64_t>(200, 3000)(random);
     ASSERT_TRUE(WaitFor([&] { return load.sent() >= kill_at; })) << kill;
@@ -198,8 +284,8 @@ TEST(ForwarderTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
     forwarder->process().Wait();
     load.Abandon();
   }
-  forwarder =
-      Ziggyd::StartForwarder(spool, collector->relay(), {"--ack-timeout=1"});
+  forwarder = keys.ControlForwarder(
+      Ziggyd::StartForwarder(spool, collector->relay(), flags));
   ASSERT_NE(forwarder, nullptr);
   ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
   const Sequences seen = ReadSequences(logs);
@@ -211,7 +297,16 @@ TEST(ForwarderTest, ForwarderKilledTwentyTimesLosesNothingAccepted) {
             Spooled(*forwarder) -
                 static_cast<int64_t>(forwarder->StatusNumber("spool.skipped")));
   EXPECT_GT(seen.size(), 1000u);
+  // STATUS has auth (clients accepted) only where CurveZMQ is on.
+  EXPECT_EQ(collector->StatusNumber("auth.accepted") > 0, keys.curve());
 }
+
+INSTANTIATE_TEST_SUITE_P(Transport, ForwarderKillTest,
+                         ::testing::Values(Transport::kPlain,
+                                           Transport::kCurve),
+                         [](const ::testing::TestParamInfo<Transport>& info) {
+                           return TransportName(info.param);
+                         });
 
 // A power loss on the forwarder's host, played with a copy of its spool
 // taken while it runs (what the disk held then) and restarted after the
@@ -255,18 +350,24 @@ TEST(ForwarderTest, RestartFromAnOlderSpoolNeverReusesSeenIndexes) {
   ExpectNoDuplicates(seen);
 }
 
-class CollectorKillTest : public ::testing::TestWithParam<const char*> {};
+// Parameters: the relay's --compress and the daemons' transport.
+using KillParam = std::tuple<const char*, Transport>;
+class CollectorKillTest : public ::testing::TestWithParam<KillParam> {};
 
 TEST_P(CollectorKillTest, CollectorKilledTwentyTimesExactlyOnce) {
+  const auto [compress, transport] = GetParam();
+  const TransportKeys keys(transport);
   const std::string logs = TempDir("logs");
-  auto collector = Ziggyd::Start(logs);
+  auto collector =
+      keys.ControlCollector(Ziggyd::Start(logs, keys.Collector({})));
   ASSERT_NE(collector, nullptr);
   const std::string relay = collector->relay();
-  auto forwarder = Ziggyd::StartForwarder(
+  auto forwarder = keys.ControlForwarder(Ziggyd::StartForwarder(
       TempDir("spool"), relay,
-      {"--ack-timeout=1", absl::StrCat("--compress=", GetParam())});
+      keys.Forwarder(
+          {"--ack-timeout=1", absl::StrCat("--compress=", compress)})));
   ASSERT_NE(forwarder, nullptr);
-  Load load(forwarder->collect(), 7);
+  Load load(forwarder->collect(), 7, keys.ToForwarder());
   std::mt19937 random(11);
   for (int kill = 0; kill < 20; ++kill) {
     // Killed at a random point of the load (after 500 to 3,000 more events).
@@ -275,7 +376,7 @@ TEST_P(CollectorKillTest, CollectorKilledTwentyTimesExactlyOnce) {
     ASSERT_TRUE(WaitFor([&] { return load.sent() >= kill_at; })) << kill;
     collector->process().Signal(SIGKILL);
     collector->process().Wait();
-    collector = Restart(logs, relay);
+    collector = keys.ControlCollector(Restart(logs, relay, keys.Collector({})));
     ASSERT_NE(collector, nullptr) << kill;
   }
   load.Stop();
@@ -283,10 +384,18 @@ TEST_P(CollectorKillTest, CollectorKilledTwentyTimesExactlyOnce) {
   ASSERT_TRUE(Drained(*forwarder)) << forwarder->Status().DebugString();
   ExpectExactlyOnce(ReadSequences(logs), 7, load.sent());
   EXPECT_GT(load.sent(), 1000);
+  // STATUS has auth (clients accepted) only where CurveZMQ is on.
+  EXPECT_EQ(collector->StatusNumber("auth.accepted") > 0, keys.curve());
 }
 
-INSTANTIATE_TEST_SUITE_P(Compression, CollectorKillTest,
-                         ::testing::Values("none", "zstd"));
+INSTANTIATE_TEST_SUITE_P(
+    CompressionAndTransport, CollectorKillTest,
+    ::testing::Combine(::testing::Values("none", "zstd"),
+                       ::testing::Values(Transport::kPlain, Transport::kCurve)),
+    [](const ::testing::TestParamInfo<KillParam>& info) {
+      return absl::StrCat(std::get<0>(info.param), "_",
+                          TransportName(std::get<1>(info.param)));
+    });
 
 TEST(ForwarderTest, FailsOverAndBackAndTakesUpstreamsLive) {
   const std::string logs_a = TempDir("logs_a"), logs_b = TempDir("logs_b"),

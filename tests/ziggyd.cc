@@ -117,7 +117,10 @@ std::unique_ptr<Ziggyd> Ziggyd::StartForwarder(const std::string& spool_path,
 
 absl::StatusOr<Value> Ziggyd::Call(absl::string_view command,
                                    const Value::Map& args) {
-  return CallControl(control_, command, args, absl::Seconds(5));
+  ControlOptions options;
+  options.timeout = absl::Seconds(5);
+  options.curve = control_curve_;
+  return CallControl(control_, command, args, options);
 }
 
 Value Ziggyd::Status() {

@@ -53,6 +53,12 @@ class Ziggyd {
   bool WaitWritten(uint64_t count, absl::Duration timeout = absl::Seconds(30));
   absl::StatusOr<Value> Call(absl::string_view command,
                              const Value::Map& args = {});
+  // Makes Status(), StatusNumber(), WaitWritten() and Call() speak CurveZMQ
+  // as `client` (a client key the daemon allows, its --curve-key's public
+  // key); nullopt: plain text again.
+  void set_control_curve(absl::optional<CurveSocketOptions> client) {
+    control_curve_ = std::move(client);
+  }
 
  private:
   static std::unique_ptr<Ziggyd> Launch(std::vector<std::string> argv,
@@ -60,6 +66,7 @@ class Ziggyd {
                                         const std::vector<const char*>& ports);
   std::unique_ptr<Subprocess> process_;
   std::string control_, collect_, stream_, relay_, log_path_;
+  absl::optional<CurveSocketOptions> control_curve_;
 };
 
 // A PUSH socket connected to a collect port, like any foreign client.
