@@ -77,11 +77,10 @@ absl::optional<CurveServerOptions> ServerCurve(bool curve,
                                                const CurveKeyPair& own,
                                                bool plain_collect = false) {
   if (!curve) return absl::nullopt;
-  return CurveServerOptions{
-      own,
-      std::vector<CurvePublicKey>{Keys().client.public_key(),
-                                  Keys().forwarder.public_key()},
-      plain_collect};
+  CurveServerOptions options{own, {}, plain_collect};
+  options.clients.allowed = std::vector<CurvePublicKey>{
+      Keys().client.public_key(), Keys().forwarder.public_key()};
+  return options;
 }
 
 // The client key's options for the server `server`; nullopt when `curve`
