@@ -113,6 +113,24 @@ bool ExposureAllowed(const ziggy::ForwarderOptions& options) {
        FLAGS_insecure});
 }
 
+// The flags' values, checked; false after printing why not.
+bool FlagsAreValid() {
+  if (FLAGS_compress != "none" && FLAGS_compress != "zstd") {
+    std::fprintf(stderr, "ziggy-forwarder: --compress must be none or zstd\n");
+    return false;
+  }
+  if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
+      FLAGS_ack_timeout <= 0 || FLAGS_failback_interval <= 0 ||
+      FLAGS_max_event_bytes <= 0 || FLAGS_max_event_bytes > (16 << 20) ||
+      FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0) {
+    std::fprintf(stderr,
+                 "ziggy-forwarder: sizes and intervals must be positive "
+                 "(--max-event-bytes at most 16777216)\n");
+    return false;
+  }
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -133,19 +151,7 @@ int main(int argc, char** argv) {
                  argv[1]);
     return 1;
   }
-  if (FLAGS_compress != "none" && FLAGS_compress != "zstd") {
-    std::fprintf(stderr, "ziggy-forwarder: --compress must be none or zstd\n");
-    return 1;
-  }
-  if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
-      FLAGS_ack_timeout <= 0 || FLAGS_failback_interval <= 0 ||
-      FLAGS_max_event_bytes <= 0 || FLAGS_max_event_bytes > (16 << 20) ||
-      FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0) {
-    std::fprintf(stderr,
-                 "ziggy-forwarder: sizes and intervals must be positive "
-                 "(--max-event-bytes at most 16777216)\n");
-    return 1;
-  }
+  if (!FlagsAreValid()) return 1;
   absl::StatusOr<std::vector<std::string>> upstreams =
       ziggy::ParseUpstreams(FLAGS_upstream);
   if (!upstreams.ok()) {
