@@ -222,6 +222,58 @@ TEST(CurveTest, ControlPortAnswersOnlyCurveClients) {
           .ok());
 }
 
+// A stream subscriber (every type): CurveZMQ with `curve`, else plain.
+zmq::socket_t Subscriber(zmq::context_t& context, const std::string& stream,
+                         absl::optional<CurveSocketOptions> curve) {
+  SocketOptions options;
+  options.linger_ms = 0;
+  options.curve = std::move(curve);
+  zmq::socket_t sub = MakeSocket(context, zmq::socket_type::sub, options);
+  sub.set(zmq::sockopt::subscribe, "");
+  sub.connect("tcp://" + stream);
+  return sub;
+}
+
+// Stream messages waiting on `sub` now.
+int Drain(zmq::socket_t& sub) {
+  int frames = 0;
+  zmq::message_t frame;
+  while (sub.recv(frame, zmq::recv_flags::dontwait)) frames += !frame.more();
+  return frames;
+}
+
+// The live stream reaches allowed keys only: a subscriber with an unknown
+// key or none gets nothing of what the allowed one gets.
+TEST(CurveTest, StreamAnswersOnlyAllowedKeys) {
+  const Keys keys;
+  const CurvePublicKey& server = keys.server.public_key();
+  auto ziggyd = Ziggyd::Start(TempDir("logs"), keys.Flags());
+  ASSERT_NE(ziggyd, nullptr);
+  zmq::context_t context;
+  zmq::socket_t allowed =
+      Subscriber(context, ziggyd->stream(),
+                 CurveSocketOptions::Client(keys.client, server));
+  zmq::socket_t stranger =
+      Subscriber(context, ziggyd->stream(),
+                 CurveSocketOptions::Client(keys.stranger, server));
+  zmq::socket_t plain = Subscriber(context, ziggyd->stream(), absl::nullopt);
+  ASSERT_TRUE(
+      WaitStatus(*ziggyd, "stream_subscribers", 1, keys.client, server));
+  ASSERT_TRUE(WaitStatus(*ziggyd, "auth.refused", 1, keys.client, server));
+  ASSERT_TRUE(
+      WaitStatus(*ziggyd, "auth.failed_handshakes", 1, keys.client, server));
+
+  CurveSender sender(ziggyd->collect(),
+                     CurveSocketOptions::Client(keys.client, server), -1);
+  sender.SendEvents(5, 50);
+  int received = 0;
+  EXPECT_TRUE(WaitFor([&] { return (received += Drain(allowed)) >= 50; }));
+  EXPECT_EQ(received, 50);
+  EXPECT_EQ(Drain(stranger), 0);
+  EXPECT_EQ(Drain(plain), 0);
+  EXPECT_EQ(CurveStatus(*ziggyd, "stream_subscribers", keys.client, server), 1);
+}
+
 TEST(CurveTest, PlainCollectTakesSeedClients) {
   const Keys keys;
   const CurvePublicKey& server = keys.server.public_key();
