@@ -28,11 +28,15 @@ _LIBRARIES = {
     "bson": (["libbson-1.0"], [], "libbson-dev"),
     "gflags": (["gflags"], [], "libgflags-dev"),
     "glog": (["libglog"], [], "libgoogle-glog-dev"),
+    # HTTP for the daemons' --metrics and ziggyview --serve.
+    "httplib": (["cpp-httplib"], [], "libcpp-httplib-dev"),
     "gmock": (["gmock", "gtest"], [], "libgtest-dev"),
     "gtest": (["gtest"], [], "libgtest-dev"),
     "gtest_main": (["gtest_main", "gmock", "gtest"], [], "libgtest-dev"),
     # JSON parsing for tests that check the tools' output.
     "nlohmann_json": (["nlohmann_json"], [], "nlohmann-json3-dev"),
+    # Regular expressions for ziggyview --where (=~).
+    "re2": (["re2"], [], "libre2-dev"),
     "zmq": (["libzmq", "cppzmq"], [], "libzmq3-dev cppzmq-dev"),
     "zstd": (["libzstd"], [], "libzstd-dev"),
 }

@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Installs what CI needs beyond ./bazelw's packages: clang 14 with its
 # sanitizer and libFuzzer runtimes and lld, for `--config=fuzz`
-# (tools/fuzzing.bzl). Idempotent and silent when everything is there.
+# (tools/fuzzing.bzl), and promtool (Debian's prometheus) to check the
+# daemons' /metrics. ./bazelw runs it before `test`. Idempotent and silent
+# when everything is there.
 set -euo pipefail
 
-readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14)
+readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
