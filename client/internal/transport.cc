@@ -96,16 +96,19 @@ void Transport::Send(absl::string_view bson) {
 void Transport::RefreshQueues() {
   absl::MutexLock lock(&mu_);
   // Retire queues whose thread exited and that are drained.
-  auto retired =
-      std::remove_if(queues_.begin(), queues_.end(), [this](const auto& q) {
-        if (!q->ring.closed() || !q->ring.empty()) return false;
-        retired_.queued += q->queued.load();
-        retired_.dropped_queue_full += q->dropped_full.load();
-        retired_.dropped_too_large += q->dropped_too_large.load();
-        return true;
-      });
-  if (retired != queues_.end()) {
-    queues_.erase(retired, queues_.end());
+  auto kept = queues_.begin();  // the queues kept end here
+  for (std::shared_ptr<ThreadQueue>& q : queues_) {
+    if (q->ring.closed() && q->ring.empty()) {
+      retired_.queued += q->queued.load();
+      retired_.dropped_queue_full += q->dropped_full.load();
+      retired_.dropped_too_large += q->dropped_too_large.load();
+    } else {
+      if (&*kept != &q) *kept = std::move(q);
+      ++kept;
+    }
+  }
+  if (kept != queues_.end()) {
+    queues_.erase(kept, queues_.end());
     ++queues_version_;
   }
   if (io_queues_version_ != queues_version_) {
