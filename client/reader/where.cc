@@ -14,7 +14,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/bson_type.h"
-#include "client/format/swar.h"
+#include "client/reader/bson_elements.h"
 #include "re2/re2.h"
 
 namespace ziggy {
@@ -68,91 +68,17 @@ namespace {
 uint32_t Load32(const char* p) { return absl::little_endian::Load32(p); }
 uint64_t Load64(const char* p) { return absl::little_endian::Load64(p); }
 
-// The size of a value of `type` starting at `value` with `room` bytes left
-// in its document; false when the type is unknown or the value overruns.
-bool ValueSize(BsonType type, const char* value, size_t room, size_t* size) {
-  size_t n = 0;
-  switch (type) {
-    case BsonType::kUndefined:
-    case BsonType::kNull:
-    case BsonType::kMinKey:
-    case BsonType::kMaxKey:
-      break;
-    case BsonType::kBool:
-      n = 1;
-      break;
-    case BsonType::kInt32:
-      n = 4;
-      break;
-    case BsonType::kDouble:
-    case BsonType::kDateTime:
-    case BsonType::kTimestamp:
-    case BsonType::kInt64:
-      n = 8;
-      break;
-    case BsonType::kObjectId:
-      n = 12;
-      break;
-    case BsonType::kDecimal128:
-      n = 16;
-      break;
-    case BsonType::kString:
-    case BsonType::kJavaScript:
-    case BsonType::kSymbol:
-      if (room < 4 || Load32(value) < 1) return false;
-      n = 4 + size_t{Load32(value)};
-      break;
-    case BsonType::kDocument:
-    case BsonType::kArray:
-    case BsonType::kCodeWithScope:
-      if (room < 4 || Load32(value) < 5) return false;
-      n = Load32(value);
-      break;
-    case BsonType::kBinary:
-      if (room < 5) return false;
-      n = 5 + size_t{Load32(value)};
-      break;
-    case BsonType::kDbPointer:
-      if (room < 4) return false;
-      n = 4 + size_t{Load32(value)} + 12;
-      break;
-    case BsonType::kRegex: {  // two cstrings
-      const size_t pattern = FindNul(value, 0, room);
-      n = pattern < room ? FindNul(value, pattern + 1, room) + 1 : room + 1;
-      break;
-    }
-    default:
-      return false;
-  }
-  *size = n;
-  return n <= room;
-}
-
 // Finds the first element named `key` in the document `doc` (its bytes,
 // length prefix first), never reading past `doc`.
 bool FindElement(absl::string_view doc, absl::string_view key, Field* field) {
-  if (doc.size() < 5) return false;
-  const size_t length = Load32(doc.data());
-  if (length < 5 || length > doc.size()) return false;
-  const char* p = doc.data() + 4;
-  const char* const end = doc.data() + length - 1;  // the terminating NUL
-  while (p < end) {
-    const auto type = static_cast<BsonType>(static_cast<uint8_t>(*p++));
-    const size_t room = static_cast<size_t>(end - p);
-    const size_t key_length = FindNul(p, 0, room);
-    if (key_length == room) return false;
-    const char* value = p + key_length + 1;
-    size_t size;
-    if (!ValueSize(type, value, room - key_length - 1, &size)) return false;
-    if (key_length == key.size() && memcmp(p, key.data(), key_length) == 0) {
-      field->type = type;
-      field->value = absl::string_view(value, size);
-      if (type == BsonType::kString) {
-        field->value = absl::string_view(value + 4, size - 5);
-      }
-      return true;
-    }
-    p = value + size;
+  BsonElements elements(doc);
+  BsonElement element;
+  while (elements.Next(&element)) {
+    if (element.key != key) continue;
+    field->type = element.type;
+    field->value =
+        element.type == BsonType::kString ? element.text() : element.value;
+    return true;
   }
   return false;
 }
