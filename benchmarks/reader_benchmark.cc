@@ -16,6 +16,7 @@
 #include "client/format/event.h"
 #include "client/reader/json.h"
 #include "client/reader/reader.h"
+#include "client/reader/where.h"
 #include "viewer/viewer.h"
 
 namespace ziggy {
@@ -59,9 +60,31 @@ void BM_DecodeEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeEvents)->Unit(benchmark::kMillisecond);
 
-// ziggyview itself (RunViewer) reading the file and printing one JSON line
-// per event into a stream that discards it.
-void BM_ZiggyviewJson(benchmark::State& state) {
+// Where::Matches alone over the file's documents (split as in
+// BM_ReadDocuments), for the expression in the benchmark's label.
+void BM_WhereMatches(benchmark::State& state, const char* expr) {
+  const std::string& file = File();
+  const absl::StatusOr<Where> where = Where::Parse(expr);
+  if (!where.ok()) return state.SkipWithError("bad expression");
+  for (auto _ : state) {
+    DocumentReader reader(file, ReaderOptions{16 << 20, false});
+    absl::string_view doc;
+    size_t n = 0;
+    while (reader.Next(&doc)) n += where->Matches(doc);
+    benchmark::DoNotOptimize(n);
+  }
+  state.SetBytesProcessed(state.iterations() * file.size());
+}
+BENCHMARK_CAPTURE(BM_WhereMatches, nested_number, "body.response.status >= 200")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_WhereMatches, regex, "host =~ \"^web\"")
+    ->Unit(benchmark::kMillisecond);
+BENCHMARK_CAPTURE(BM_WhereMatches, string_eq, "type == \"request\"")
+    ->Unit(benchmark::kMillisecond);
+
+// ziggyview itself (RunViewer) on the file with `where` (none: every
+// event), printing one JSON line per event into a stream that discards it.
+void RunViewerOnFile(benchmark::State& state, const std::string& where) {
   const std::string& file = File();
   const char* tmp = std::getenv("TMPDIR");
   const std::string path =
@@ -69,6 +92,7 @@ void BM_ZiggyviewJson(benchmark::State& state) {
   std::ofstream(path, std::ios::binary) << file;
   ViewerOptions options;
   options.files = {path};
+  options.where = where;
   std::ofstream null("/dev/null");
   std::ostringstream err;
   for (auto _ : state) {
@@ -78,7 +102,24 @@ void BM_ZiggyviewJson(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * file.size());
   std::remove(path.c_str());
 }
+
+void BM_ZiggyviewJson(benchmark::State& state) { RunViewerOnFile(state, ""); }
 BENCHMARK(BM_ZiggyviewJson)->Unit(benchmark::kMillisecond);
+
+// --where that every event matches (a nested number, a regular expression
+// on a top-level string): the filter's cost on top of the JSON path.
+void BM_ZiggyviewWhere(benchmark::State& state) {
+  RunViewerOnFile(state,
+                  "body.response.status >= 200 and host =~ \"^web\" and "
+                  "type == \"request\"");
+}
+BENCHMARK(BM_ZiggyviewWhere)->Unit(benchmark::kMillisecond);
+
+// --where that no event matches: reading, checking and filtering alone.
+void BM_ZiggyviewWhereNone(benchmark::State& state) {
+  RunViewerOnFile(state, "body.response.status >= 500 and host =~ \"^web\"");
+}
+BENCHMARK(BM_ZiggyviewWhereNone)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ziggy

@@ -5,6 +5,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <fstream>
 #include <map>
 
@@ -37,13 +38,27 @@ std::vector<nlohmann::json> JsonLines(const std::string& out) {
 
 std::string Viewer() { return RunfilesPath("viewer/ziggyview"); }
 
+// An event of `type` that ended in the fake day (seq seconds after 00:01,
+// or `end` when given), with body {sender: 0, seq, status}.
+std::string DayEvent(const std::string& type, int seq, int status = 200,
+                     double end = 0) {
+  Event e;
+  e.id = absl::StrFormat("%032d", seq);
+  e.type = type;
+  e.host = "test-host";
+  e.end = end != 0 ? end : kDayStart + 60 + seq;
+  e.start = e.end - 0.5;
+  e.body = Value(Value::Map{{"sender", 0}, {"seq", seq}, {"status", status}});
+  return EncodeEvent(e);
+}
+
 // A ziggyd with `events` of type "request" and "other" on disk.
 std::unique_ptr<Ziggyd> DaemonWithEvents(const std::string& logs, int events) {
   auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart)});
   if (ziggyd == nullptr) return nullptr;
   Sender sender(ziggyd->collect());
   for (int i = 0; i < events; ++i) {
-    sender.Send(ForeignEvent(i % 2 ? "other" : "request", 0, i));
+    sender.Send(DayEvent(i % 2 ? "other" : "request", i));
   }
   if (!ziggyd->WaitWritten(events)) return nullptr;
   return ziggyd;
@@ -131,6 +146,102 @@ TEST(ZiggyviewTest, LiveWithPrefixFilterAcrossACollectorRestart) {
   for (const auto& line : lines) {
     EXPECT_TRUE(absl::StartsWith(line["type"].get<std::string>(), "request"));
   }
+}
+
+// The seqs of the events in `lines`, sorted.
+std::vector<int> SortedSeqs(const std::vector<nlohmann::json>& lines) {
+  std::vector<int> seqs;
+  for (const auto& line : lines) seqs.push_back(line["body"]["seq"]);
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+// --where on a live stream and on the per-type files the same daemon
+// wrote; the dates then drop a matching event that ended the day before.
+TEST(ZiggyviewTest, WhereLiveAndAcrossPerTypeFiles) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  const std::string where =
+      "type =~ \"^request\" and body.status >= 500 and not body.seq == 7";
+  auto viewer = Subprocess::Start(
+      {Viewer(), "-H", ziggyd->control(), "--where=" + where});
+  ASSERT_NE(viewer, nullptr);
+  Sender sender(ziggyd->collect());
+  std::vector<int> matching;
+  int sent = 0;
+  auto send = [&](const std::string& type, int seq, int status,
+                  double end = 0) {
+    sender.Send(DayEvent(type, seq, status, end));
+    ++sent;
+    if (absl::StartsWith(type, "request") && status >= 500 && seq != 7) {
+      matching.push_back(seq);
+    }
+  };
+  // Until the subscription is up: warm-up events that match, seq < 1000.
+  int warm = 0;
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        send("request", warm++, 500);
+        return absl::StrContains(viewer->Stdout(), "\"status\":500");
+      },
+      absl::Seconds(30)))
+      << viewer->Stderr();
+  const char* types[] = {"request", "request.sql", "job", "job.step"};
+  for (int seq = 1000; seq < 1080; ++seq) {
+    send(types[seq % 4], seq, seq % 3 == 0 ? 200 : 503);
+  }
+  send("request", 7, 500);     // excluded by "not body.seq == 7"
+  send("request", 1999, 500);  // the last one: all before it are out
+  ASSERT_TRUE(WaitFor([&] {
+    return absl::StrContains(viewer->Stdout(), "\"seq\":1999");
+  })) << viewer->Stderr();
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+  std::vector<int> live_batch, batch_expected;
+  for (int seq : SortedSeqs(JsonLines(viewer->Stdout()))) {
+    if (seq >= 1000) live_batch.push_back(seq);
+  }
+  for (int seq : matching) {
+    if (seq >= 1000) batch_expected.push_back(seq);
+  }
+  std::sort(batch_expected.begin(), batch_expected.end());
+  EXPECT_EQ(live_batch, batch_expected);
+  EXPECT_EQ(batch_expected.size(), 28u);  // 27 of 1000-1079, and 1999
+
+  // The files: one per type, read together by --log-path.
+  send("request.sql", 2000, 500, kDayStart - 10);  // ended the day before
+  ASSERT_TRUE(ziggyd->WaitWritten(sent));
+  const std::string files = absl::StrJoin(ListFiles(logs), " ");
+  for (const char* type : types) {
+    EXPECT_TRUE(absl::StrContains(
+        files, absl::StrCat("20231114/", type, "-20231114.log")))
+        << files;
+  }
+  std::sort(matching.begin(), matching.end());
+  std::string out, err;
+  ASSERT_EQ(RunCommand({Viewer(), "--log-path=" + logs, "--where=" + where},
+                       &out, &err),
+            0)
+      << err;
+  EXPECT_EQ(SortedSeqs(JsonLines(out)), matching);
+  ASSERT_EQ(RunCommand({Viewer(), "--log-path=" + logs, "--where=" + where,
+                        "--start-date=20231114", "--end-date=20231114"},
+                       &out, &err),
+            0)
+      << err;
+  matching.pop_back();  // 2000
+  EXPECT_EQ(SortedSeqs(JsonLines(out)), matching);
+}
+
+TEST(ZiggyviewTest, MalformedWhereIsOneLineAndExitsOne) {
+  std::string out, err;
+  EXPECT_EQ(RunCommand({Viewer(), "/nonexistent.log",
+                        "--where=body.response.status >="},
+                       &out, &err),
+            1);
+  EXPECT_EQ(err, "ziggyview: --where: at 24: expected a value after '>='\n");
+  EXPECT_TRUE(out.empty());
 }
 
 TEST(ZiggyviewTest, NoDaemonIsAClearError) {

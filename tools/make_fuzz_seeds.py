@@ -221,6 +221,25 @@ def endpoint_seeds():
     }
 
 
+def where_seeds():
+    """An expression (also tried as a --fields list), NUL, a document."""
+    exprs = {
+        "all-operators": b'args.codes.0 == 200 and pid != 1 and begin < 2e9 '
+                         b'and end <= 1.8e9 and pid > -1 and pid >= 42.0',
+        "regex-exists": b'type =~ "^req" or (exists(args.path) and '
+                        b'not host =~ "(?i)WEB\\d")',
+        "literals": b'text == "tab\\there \\"q\\" \\u00e9" or t == true '
+                    b'or null == null or date > 1700000000',
+        "fields-list": b"type,args.path,args.codes.1",
+        "nested": b"((not (a == 1)) and ((b != \"x\")))",
+        "bad-value": b"end >= ",
+        "bad-string": b'host == "web',
+    }
+    docs = [EVENT, EXOTIC, SUB, EVENT[:-7]]
+    return {name: expr + b"\0" + docs[i % len(docs)]
+            for i, (name, expr) in enumerate(exprs.items())}
+
+
 def main():
     corpus("common", "intake_fuzzer", event_seeds())
     corpus("common", "relay_protocol_fuzzer", relay_seeds())
@@ -230,6 +249,7 @@ def main():
     corpus("client/reader", "json_fuzzer", {**event_seeds(), "many": EVENT + SUB})
     corpus("client/format", "type_name_fuzzer", type_name_seeds())
     corpus("client/net", "endpoint_fuzzer", endpoint_seeds())
+    corpus("client/reader", "where_fuzzer", where_seeds())
 
 
 if __name__ == "__main__":

@@ -18,11 +18,22 @@ DEFINE_string(type_name, "",
               "Only events of this type; \"request*\" for every type starting "
               "with \"request\". With --group, only the groups whose "
               "top-level type matches (\"request\" keeps request.sql).");
-DEFINE_string(
-    start_date, "",
-    "With --log-path: from this UTC day, YYYYMMDD or \"YYYYMMDD HH:MM\".");
+DEFINE_string(start_date, "",
+              "Only events whose own end time is from this UTC day, "
+              "YYYYMMDD or \"YYYYMMDD HH:MM\" (with --log-path, also only "
+              "the files of those days).");
 DEFINE_string(end_date, "",
-              "With --log-path: through this UTC day (same forms).");
+              "Only events whose own end time is through this UTC day or "
+              "minute (same forms).");
+DEFINE_string(where, "",
+              "Only events matching this expression, e.g. "
+              "'body.response.status >= 500 and host =~ \"^web\"': "
+              "== != < <= > >= on dotted paths, =~ (RE2), exists(path), "
+              "and, or, not, ( ); see README. With --group, the groups "
+              "whose top-level event matches.");
+DEFINE_string(fields, "",
+              "Print only these dotted paths of each event, comma-separated "
+              "(type,body.response.status), keeping their structure.");
 DEFINE_string(host, "",
               "Follow this daemon's live stream: its control port, host:port.");
 DEFINE_string(H, "", "Short for --host.");
@@ -53,6 +64,7 @@ int main(int argc, char** argv) {
       "  ziggyview -H host:controlport [--type-name='request*']   live\n"
       "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
       "CurveZMQ\n"
+      "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
       "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
       "directory) or no daemon; 2 damaged input: every whole event was\n"
       "printed and stderr says, for each skipped byte range, the file, the\n"
@@ -75,6 +87,8 @@ int main(int argc, char** argv) {
   }
   options.log_path = ziggy::ResolveUserPath(FLAGS_log_path);
   options.type = FLAGS_type_name;
+  options.where = FLAGS_where;
+  options.fields = FLAGS_fields;
   options.start_date = FLAGS_start_date;
   options.end_date = FLAGS_end_date;
   options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;

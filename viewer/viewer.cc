@@ -8,12 +8,15 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/strings/strip.h"
 #include "client/net/socket.h"
+#include "client/reader/fields.h"
 #include "client/reader/grouper.h"
 #include "client/reader/json.h"
 #include "client/reader/log_files.h"
 #include "client/reader/stream.h"
+#include "client/reader/where.h"
 #include "viewer/event_files.h"
 
 namespace ziggy {
@@ -27,11 +30,27 @@ bool GroupTypeMatches(absl::string_view filter, absl::string_view type) {
          TypeMatches(filter, type.substr(0, type.find('.')));
 }
 
+// What --where, the dates and --fields make of the events, compiled before
+// any input is read.
+struct Selection {
+  std::vector<Where> filters;  // an event passes when it matches them all
+  absl::optional<FieldSelection> fields;
+
+  bool Passes(absl::string_view bson) const {
+    for (const Where& filter : filters) {
+      if (!filter.Matches(bson)) return false;
+    }
+    return true;
+  }
+};
+
 // Filters, groups and prints events; buffers output for speed.
 class Printer {
  public:
-  Printer(const ViewerOptions& options, std::ostream& out)
+  Printer(const ViewerOptions& options, const Selection& selection,
+          std::ostream& out)
       : options_(options),
+        selection_(selection),
         out_(out),
         grouper_(options.max_groups,
                  [this](const EventGroup& g) { PrintGroup(g); }) {}
@@ -46,7 +65,8 @@ class Printer {
       return;
     }
     if (!TypeMatches(options_.type, event.type)) return;
-    internal::AppendValidatedJson(event.bson, &buffer_, {options_.pretty});
+    if (!selection_.Passes(event.bson)) return;
+    AppendEvent(event.bson);
     buffer_.push_back('\n');
     if (buffer_.size() >= kFlushBytes) Flush();
   }
@@ -65,7 +85,29 @@ class Printer {
  private:
   static constexpr size_t kFlushBytes = 1 << 16;
 
+  // An event read through InspectEvent (so valid), as JSON: only --fields
+  // when given.
+  void AppendEvent(absl::string_view bson) {
+    if (selection_.fields) {
+      projected_.clear();
+      selection_.fields->Project(bson, &projected_);
+      bson = projected_;
+    }
+    internal::AppendValidatedJson(bson, &buffer_, {options_.pretty});
+  }
+
+  // A group passes when its top-level event does; without one, when any
+  // of its events does.
+  bool Passes(const EventGroup& group) const {
+    if (!group.parent.empty()) return selection_.Passes(group.parent);
+    for (const std::string& child : group.children) {
+      if (selection_.Passes(child)) return true;
+    }
+    return false;
+  }
+
   void PrintGroup(const EventGroup& group) {
+    if (!Passes(group)) return;
     const bool pretty = options_.pretty;
     const char* sep = pretty ? ",\n  " : ",";
     buffer_.append(pretty ? "{\n  \"id\": " : "{\"id\":");
@@ -75,22 +117,24 @@ class Printer {
     if (group.parent.empty()) {
       buffer_.append("null");
     } else {
-      AppendJson(group.parent, &buffer_, {pretty}).IgnoreError();
+      AppendEvent(group.parent);
     }
     buffer_.append(sep);
     buffer_.append(pretty ? "\"children\": [" : "\"children\":[");
     for (size_t i = 0; i < group.children.size(); ++i) {
       if (i > 0) buffer_.append(sep);
-      AppendJson(group.children[i], &buffer_, {pretty}).IgnoreError();
+      AppendEvent(group.children[i]);
     }
     buffer_.append(pretty ? "]\n}\n" : "]}\n");
     if (buffer_.size() >= kFlushBytes) Flush();
   }
 
   const ViewerOptions& options_;
+  const Selection& selection_;
   std::ostream& out_;
   EventGrouper grouper_;
   std::string buffer_;
+  std::string projected_;  // the --fields of the event at hand
 };
 
 bool IsDigitSuffix(absl::string_view name, size_t digits) {
@@ -151,14 +195,13 @@ int ReadEvents(const ViewerOptions& options,
   return code;
 }
 
-// The files --log-path and the dates select; with --group every type's, as
-// the filter then applies to groups (GroupTypeMatches).
-int SelectFiles(const ViewerOptions& options, std::vector<std::string>* paths,
-                std::ostream& err) {
-  LogFileQuery query{options.log_path, options.group ? "" : options.type};
+// The dates into query->start and ->end (ParseDate: the end's day or
+// minute included).
+int ParseDates(const ViewerOptions& options, LogFileQuery* query,
+               std::ostream& err) {
   for (const auto& [text, field, end] :
-       {std::make_tuple(options.start_date, &query.start, false),
-        std::make_tuple(options.end_date, &query.end, true)}) {
+       {std::make_tuple(options.start_date, &query->start, false),
+        std::make_tuple(options.end_date, &query->end, true)}) {
     if (text.empty()) continue;
     absl::StatusOr<absl::Time> t = ParseDate(text, end);
     if (!t.ok()) {
@@ -167,6 +210,55 @@ int SelectFiles(const ViewerOptions& options, std::vector<std::string>* paths,
     }
     *field = *t;
   }
+  return kViewOk;
+}
+
+// The dates as a filter on each event's own end time, with the bounds
+// FindLogFiles gives the files: end in [start, the end's last moment].
+Where DateFilter(const LogFileQuery& dates) {
+  std::vector<std::string> terms;
+  if (dates.start != absl::InfinitePast()) {
+    terms.push_back(absl::StrCat("end >= ", absl::ToUnixSeconds(dates.start)));
+  }
+  if (dates.end != absl::InfiniteFuture()) {
+    terms.push_back(absl::StrCat(
+        "end < ", absl::ToUnixSeconds(dates.end + absl::Nanoseconds(1))));
+  }
+  return *Where::Parse(absl::StrJoin(terms, " and "));
+}
+
+// --where, the dates and --fields, or a one-line error.
+int MakeSelection(const ViewerOptions& options, const LogFileQuery& dates,
+                  Selection* selection, std::ostream& err) {
+  if (!options.where.empty()) {
+    absl::StatusOr<Where> where = Where::Parse(options.where);
+    if (!where.ok()) {
+      err << "ziggyview: --where: " << where.status().message() << "\n";
+      return kViewError;
+    }
+    selection->filters.push_back(*std::move(where));
+  }
+  if (!options.start_date.empty() || !options.end_date.empty()) {
+    selection->filters.push_back(DateFilter(dates));
+  }
+  if (!options.fields.empty()) {
+    absl::StatusOr<FieldSelection> fields =
+        FieldSelection::Parse(options.fields);
+    if (!fields.ok()) {
+      err << "ziggyview: --fields: " << fields.status().message() << "\n";
+      return kViewError;
+    }
+    selection->fields = *std::move(fields);
+  }
+  return kViewOk;
+}
+
+// The files --log-path and the dates select; with --group every type's, as
+// the filter then applies to groups (GroupTypeMatches).
+int SelectFiles(const ViewerOptions& options, LogFileQuery query,
+                std::vector<std::string>* paths, std::ostream& err) {
+  query.log_path = options.log_path;
+  query.type = options.group ? "" : options.type;
   absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
   if (!files.ok()) {
     err << "ziggyview: " << files.status().message() << "\n";
@@ -236,7 +328,16 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
            "host:port, or a pipe on stdin\n";
     return kViewError;
   }
-  Printer printer(options, out);
+  LogFileQuery dates;
+  Selection selection;
+  if (int code = ParseDates(options, &dates, err); code != kViewOk) {
+    return code;
+  }
+  if (int code = MakeSelection(options, dates, &selection, err);
+      code != kViewOk) {
+    return code;
+  }
+  Printer printer(options, selection, out);
   if (!options.host.empty()) {
     const int code = Live(options, printer, err);
     printer.Finish();
@@ -244,7 +345,7 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
   }
   std::vector<std::string> paths = options.files;
   if (!options.log_path.empty()) {
-    if (int code = SelectFiles(options, &paths, err); code != kViewOk) {
+    if (int code = SelectFiles(options, dates, &paths, err); code != kViewOk) {
       return code;
     }
   }

@@ -11,6 +11,15 @@
 // day they are in; the type filter then selects groups by their top-level
 // type ("request" keeps request.sql too).
 //
+// Filters, on every input (files, --log-path, stdin, live), in this order:
+// the type; `where` (client/reader/where.h); the dates, on each event's own
+// `end` (Unix seconds), the day or minute of `end_date` included, an event
+// without a numeric `end` left out. With `group`, `where` and the dates
+// select whole groups: a group prints when its top-level event passes, or,
+// for a group whose parent never came, when any of its events does.
+// `fields` (client/reader/fields.h) then trims each printed event, each
+// event of a group with `group`; the group's "id" stays.
+//
 // Damaged input is skipped, never fatal: each skipped byte range is one
 // line on `err` (file, from-to offsets, why) and the exit code becomes
 // kViewDamaged.
@@ -44,6 +53,11 @@ struct ViewerOptions {
   std::string start_date, end_date;  // ...by "YYYYMMDD" / "YYYYMMDD HH:MM"
   std::string host;  // or follow this daemon's control port live
   std::string type;  // "", "request" or "request*"
+  // A filter expression (where.h), e.g. "body.response.status >= 500". A
+  // malformed one is a one-line error naming its column, before any input
+  // is read: "ziggyview: --where: at 17: expected a value after '>='".
+  std::string where;
+  std::string fields;  // "type,body.response.status": print only these
   bool pretty = false;
   bool group = false;
   size_t max_groups = 1000;

@@ -1,7 +1,9 @@
 #include "viewer/viewer.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <cstdlib>
 #include <fstream>
@@ -10,6 +12,8 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "client/format/event.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -218,14 +222,34 @@ TEST(ViewerTest, StopEndsReadingAnEndlessFile) {
   EXPECT_NE(err.str().find("interrupted"), std::string::npos) << err.str();
 }
 
+constexpr double kNov14 = 1699920000;  // 2023-11-14 00:00 UTC
+constexpr double kDay = 86400;
+
+// Ev ending at `end`, as the events in a collector's file of that day do.
+std::string EvAt(const std::string& type, const std::string& id, int seq,
+                 double end) {
+  Event e;
+  e.type = type;
+  e.id = id;
+  e.end = end;
+  e.body = Value(Value::Map{{"seq", seq}, {"text", ""}});
+  return EncodeEvent(e);
+}
+
 TEST(ViewerTest, LogPathWithDateRangesAcrossDaysAndHourBlocks) {
   const std::string root = TmpPath("logs");
-  WriteFile("logs/20231113/request-20231113.log", Ev("request", "a", 13));
-  WriteFile("logs/20231114/request-20231114.log", Ev("request", "b", 14));
-  WriteFile("logs/20231114/other-20231114.log", Ev("other", "x", 0));
-  WriteFile("logs/20231115/request-20231115-00.log", Ev("request", "c", 1500));
-  WriteFile("logs/20231115/request-20231115-06.log", Ev("request", "d", 1506));
-  WriteFile("logs/20231116/request-20231116.log", Ev("request", "e", 16));
+  WriteFile("logs/20231113/request-20231113.log",
+            EvAt("request", "a", 13, kNov14 - kDay + 60));
+  WriteFile("logs/20231114/request-20231114.log",
+            EvAt("request", "b", 14, kNov14 + 60));
+  WriteFile("logs/20231114/other-20231114.log",
+            EvAt("other", "x", 0, kNov14 + 60));
+  WriteFile("logs/20231115/request-20231115-00.log",
+            EvAt("request", "c", 1500, kNov14 + kDay + 60));
+  WriteFile("logs/20231115/request-20231115-06.log",
+            EvAt("request", "d", 1506, kNov14 + kDay + 7.5 * 3600));
+  WriteFile("logs/20231116/request-20231116.log",
+            EvAt("request", "e", 16, kNov14 + 2 * kDay + 60));
   ViewerOptions options;
   options.log_path = root;
   options.type = "request";
@@ -372,6 +396,237 @@ TEST(ViewerTest, GroupMergesPerTypeFilesAcrossDays) {
   EXPECT_EQ(Groups(View(options)),
             (std::vector<std::string>{"A:-:request.sql", "B:-:request.sql",
                                       "C:-:request.sql"}));
+}
+
+// Runs the viewer with `bytes` on its standard input: fd 0 is a pipe for
+// the call.
+Result ViewStdin(ViewerOptions options, const std::string& bytes) {
+  int fds[2];
+  EXPECT_EQ(pipe(fds), 0);
+  EXPECT_LT(bytes.size(), 65536u);  // fits in the pipe: no writer thread
+  EXPECT_EQ(write(fds[1], bytes.data(), bytes.size()),
+            static_cast<ssize_t>(bytes.size()));
+  close(fds[1]);
+  const int saved = dup(0);
+  dup2(fds[0], 0);
+  close(fds[0]);
+  options.read_stdin = true;
+  options.files.clear();
+  Result r = View(options);
+  dup2(saved, 0);
+  close(saved);
+  return r;
+}
+
+std::vector<int> Seqs(const Result& r) {
+  std::vector<int> seqs;
+  for (const json& line : r.lines) seqs.push_back(line["body"]["seq"]);
+  return seqs;
+}
+
+TEST(ViewerTest, WhereFiltersFilesAndStdin) {
+  const std::string bytes =
+      Ev("request", "1", 1, "ok") + Ev("other", "2", 2, "error: x") +
+      Ev("request", "3", 3, "error: disk") + Ev("request", "4", 4, "ok") +
+      Ev("request.sql", "4", 5, "error: sql");
+  const std::string f = WriteFile("where.log", bytes);
+  ViewerOptions options;
+  options.files = {f};
+  options.where = "type == \"request\" and body.seq >= 3";
+  Result r = View(options);
+  ASSERT_EQ(r.code, kViewOk) << r.err;
+  EXPECT_EQ(Seqs(r), (std::vector<int>{3, 4}));
+  EXPECT_EQ(Seqs(ViewStdin(options, bytes)), (std::vector<int>{3, 4}));
+
+  options.where = "body.text =~ \"^error\" and not type =~ \"\\.\"";
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{2, 3}));
+  EXPECT_EQ(Seqs(ViewStdin(options, bytes)), (std::vector<int>{2, 3}));
+  // With the type filter: both apply.
+  options.type = "request*";
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{3}));
+  options.type = "";
+  options.where = "body.seq == 1 or (body.seq > 3 and exists(body.text))";
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{1, 4, 5}));
+  options.where = "body.nope == 1";
+  r = View(options);
+  EXPECT_EQ(r.code, kViewOk);
+  EXPECT_TRUE(r.lines.empty());
+}
+
+// The expression is checked before any input is opened or read: a file
+// that does not exist, a pipe nobody writes and an unreachable daemon
+// produce only the --where error.
+TEST(ViewerTest, MalformedWhereFailsBeforeReadingAnyInput) {
+  const std::string error =
+      "ziggyview: --where: at 24: expected a value after '>='\n";
+  ViewerOptions missing;
+  missing.files = {"/nonexistent.log"};
+  missing.where = "body.response.status >=";
+  Result r = View(missing);
+  EXPECT_EQ(r.code, kViewError);
+  EXPECT_EQ(r.err, error);
+  ViewerOptions live;
+  live.host = "127.0.0.1:1";
+  live.where = missing.where;
+  r = View(live);
+  EXPECT_EQ(r.code, kViewError);
+  EXPECT_EQ(r.err, error);
+
+  int fds[2];
+  ASSERT_EQ(pipe(fds), 0);  // fds[1] stays open: reading would block
+  const int saved = dup(0);
+  dup2(fds[0], 0);
+  std::atomic<bool> stop{false}, done{false};
+  ViewerOptions piped;
+  piped.read_stdin = true;
+  piped.where = missing.where;
+  piped.stop = &stop;
+  std::ostringstream out, err;
+  int code = -1;
+  std::thread viewer([&] {
+    code = RunViewer(piped, out, err);
+    done.store(true);
+  });
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done.load() && absl::Now() < deadline) {
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  const bool returned_by_itself = done.load();
+  stop.store(true);  // frees a viewer that wrongly reads first
+  viewer.join();
+  dup2(saved, 0);
+  close(saved);
+  close(fds[0]);
+  close(fds[1]);
+  EXPECT_TRUE(returned_by_itself);
+  EXPECT_EQ(code, kViewError);
+  EXPECT_EQ(err.str(), error);
+
+  ViewerOptions fields;
+  fields.files = {"/nonexistent.log"};
+  fields.fields = "type,body..status";
+  r = View(fields);
+  EXPECT_EQ(r.code, kViewError);
+  EXPECT_EQ(r.err, "ziggyview: --fields: empty key in 'body..status'\n");
+}
+
+TEST(ViewerTest, FieldsKeepTheStructureInLinesAndPretty) {
+  const std::string f = WriteFile(
+      "fields.log", Ev("request", "1", 1, "a") + Ev("other", "2", 2, "b"));
+  ViewerOptions options;
+  options.files = {f};
+  options.fields = "body.seq,type";
+  std::ostringstream out, err;
+  ASSERT_EQ(RunViewer(options, out, err), kViewOk) << err.str();
+  EXPECT_EQ(out.str(),
+            "{\"type\":\"request\",\"body\":{\"seq\":1}}\n"
+            "{\"type\":\"other\",\"body\":{\"seq\":2}}\n");
+  options.pretty = true;
+  std::ostringstream pretty;
+  ASSERT_EQ(RunViewer(options, pretty, err), kViewOk);
+  EXPECT_NE(pretty.str().find("\n  \"body\": {\n    \"seq\": 1\n  }\n}"),
+            std::string::npos)
+      << pretty.str();
+  // Missing paths are left out; an event with none of them is {}.
+  options.pretty = false;
+  options.fields = "nope,body.nope";
+  const Result r = View(options);
+  ASSERT_EQ(r.lines.size(), 2u);
+  EXPECT_EQ(r.lines[0], json::object());
+  // With --where: the filter sees the whole event, not only the fields.
+  options.fields = "type";
+  options.where = "body.text == \"b\"";
+  EXPECT_EQ(View(options).lines, (std::vector<json>{json{{"type", "other"}}}));
+}
+
+TEST(ViewerTest, WhereSelectsGroupsByTheirTopLevelEvent) {
+  const std::string f =
+      WriteFile("where-group.log",
+                Ev("request.sql", "A", 1) + Ev("request.sql", "B", 2) +
+                    Ev("request.sql.row", "A", 3) + Ev("request", "A", 4) +
+                    Ev("request", "B", 5) + Ev("request.cache", "C", 6));
+  ViewerOptions options;
+  options.files = {f};
+  options.group = true;
+  options.where = "body.seq == 4";
+  EXPECT_EQ(
+      Groups(View(options)),
+      (std::vector<std::string>{"A:request:request.sql:request.sql.row"}));
+  options.where = "body.seq == 1";  // a sub-event of A: A's parent decides
+  EXPECT_TRUE(View(options).lines.empty());
+  options.where = "body.seq == 6";  // C never had a parent: any event
+  EXPECT_EQ(Groups(View(options)),
+            (std::vector<std::string>{"C:-:request.cache"}));
+  options.where = "body.seq >= 5";
+  EXPECT_EQ(
+      Groups(View(options)),
+      (std::vector<std::string>{"B:request:request.sql", "C:-:request.cache"}));
+  // --fields trims every event of the group; the id stays.
+  options.fields = "type";
+  const Result r = View(options);
+  ASSERT_EQ(r.lines.size(), 2u);
+  EXPECT_EQ(r.lines[0], json::parse(R"({"id":"B","parent":{"type":"request"},)"
+                                    R"("children":[{"type":"request.sql"}]})"));
+}
+
+TEST(ViewerTest, WhereAcrossPerTypeFilesOfALogPath) {
+  PerTypeFiles();
+  const double day = kNov14;
+  ViewerOptions options;
+  options.log_path = TmpPath("per-type");
+  options.where = absl::StrCat("type =~ \"^request\" and end >= ",
+                               static_cast<int64_t>(day) + 15);
+  const Result r = View(options);
+  ASSERT_EQ(r.code, kViewOk) << r.err;
+  std::vector<std::string> seen;
+  for (const json& line : r.lines) {
+    seen.push_back(absl::StrCat(line["type"].get<std::string>(), ":",
+                                line["id"].get<std::string>()));
+  }
+  std::sort(seen.begin(), seen.end());
+  EXPECT_EQ(seen, (std::vector<std::string>{"request.log:C", "request.sql:B",
+                                            "request.sql:C", "request:B",
+                                            "request:C"}));
+  options.group = true;
+  options.where = absl::StrCat("end >= ", static_cast<int64_t>(day) + 15);
+  EXPECT_EQ(Groups(View(options)),
+            (std::vector<std::string>{"B:request:request.sql",
+                                      "C:request:request.sql:request.log"}));
+}
+
+TEST(ViewerTest, DatesFilterEventsByTheirOwnEnd) {
+  Value no_end(Value::Map{{"type", "request"}, {"id", "n"}, {"end", "soon"}});
+  const std::string bytes =
+      EvAt("request", "a", 1, kNov14 - 0.001) +
+      EvAt("request", "b", 2, kNov14) + EvAt("request", "c", 3, kNov14 + 3600) +
+      EvAt("request", "d", 4, kNov14 + 3660) +
+      EvAt("request", "e", 5, kNov14 + kDay - 0.001) +
+      EvAt("request", "f", 6, kNov14 + kDay) + EncodeDocument(no_end);
+  ViewerOptions options;
+  options.files = {WriteFile("dates.log", bytes)};
+  EXPECT_EQ(View(options).lines.size(), 7u);           // no dates: everything
+  options.start_date = options.end_date = "20231114";  // the whole day
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{2, 3, 4, 5}));
+  options.end_date = "20231114 01:00";  // through 01:00:59.999
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{2, 3}));
+  options.start_date = "20231114 01:01";
+  options.end_date = "";
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{4, 5, 6}));
+  EXPECT_EQ(Seqs(ViewStdin(options, bytes)), (std::vector<int>{4, 5, 6}));
+  options.start_date = "";
+  options.end_date = "20231113";
+  EXPECT_EQ(Seqs(View(options)), (std::vector<int>{1}));
+
+  // In a collector's file of the day, an event that ended the day before
+  // (it arrived late) is outside the day.
+  WriteFile("late/20231114/request-20231114.log",
+            EvAt("request", "y", 10, kNov14 - 30) +
+                EvAt("request", "t", 11, kNov14 + 30));
+  ViewerOptions logs;
+  logs.log_path = TmpPath("late");
+  EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{10, 11}));
+  logs.start_date = logs.end_date = "20231114";
+  EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{11}));
 }
 
 }  // namespace
