@@ -307,7 +307,10 @@ class HttpServer::Impl {
   static std::string Pattern(const std::string& path) {
     std::string pattern;
     for (const char c : path) {
-      if (!isalnum(static_cast<unsigned char>(c)) && c != '/') pattern += '\\';
+      if (absl::string_view(".^$|()[]{}*+?\\").find(c) !=
+          absl::string_view::npos) {
+        pattern += '\\';
+      }
       pattern += c;
     }
     return pattern;

@@ -99,6 +99,21 @@ TEST(HttpServerTest, OtherPathsAre404AndOtherMethods405) {
   EXPECT_EQ(post_elsewhere->status, 404);
 }
 
+TEST(HttpServerTest, PathsMatchLiterally) {
+  absl::StatusOr<std::unique_ptr<HttpServer>> server = HttpServer::Start(
+      "127.0.0.1:0", {{"/a_b.txt", [] {
+                         return HttpResponse{200, "text/plain", "ok"};
+                       }}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result exact = client.Get("/a_b.txt");
+  ASSERT_TRUE(exact);
+  EXPECT_EQ(exact->status, 200);
+  httplib::Result any = client.Get("/a_bXtxt");
+  ASSERT_TRUE(any);
+  EXPECT_EQ(any->status, 404);
+}
+
 TEST(HttpServerTest, AnOversizedRequestEndsItsConnection) {
   HttpServerOptions options;
   options.io_timeout = absl::Seconds(60);
@@ -127,6 +142,7 @@ TEST(HttpServerTest, IdleConnectionsEndAtTheDeadlineAndDoNotBlockOthers) {
   HttpServerOptions options;
   options.threads = 2;
   options.max_waiting = 2;
+  options.io_timeout = absl::Seconds(60);  // only the deadline ends them
   options.connection_deadline = absl::Milliseconds(500);
   std::unique_ptr<HttpServer> server = StartServer(options);
   ASSERT_NE(server, nullptr);
