@@ -7,7 +7,9 @@
 // up and down, indexes, timestamps, configured limits) never do. Each family
 // has a HELP and a TYPE line; label values are escaped (\\, \", \n).
 //
-// The mapping, STATUS field -> metric (C counter, G gauge):
+// The mapping, STATUS field -> metric (C counter, G gauge), abridged; the
+// exact names, types and HELP texts are the tables in metrics.cc, which
+// ExportedMetrics() lists:
 //   both daemons
 //     daemon, host             ziggy_daemon_info{daemon,host} 1        G
 //     uptime                   ziggy_uptime_seconds                    G
@@ -65,7 +67,7 @@
 //                              ziggy_relay_in_flight_events,
 //                              ziggy_relay_acked_events               G
 //     relay.sent_batches, .retransmitted, .resend_requests            C
-// Not exported (UnexportedFields lists them as deliberate): pid, now,
+// Not exported on purpose (UnexportedFields does not report them): pid, now,
 // rotate_hours, ports.* (identity and configuration, not measurements) and
 // text fields other than those above (log_path, spool.id, spool.path,
 // relay.compression, upstreams' last refusal reason).
