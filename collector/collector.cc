@@ -16,6 +16,7 @@
 #include "common/daemon_sockets.h"
 #include "common/durable_file.h"
 #include "common/intake.h"
+#include "common/metrics_server.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
 
@@ -66,7 +67,7 @@ class Collector::Impl {
     relay_.Start(*relay_state_, writer_.get());
     RegisterControl();
     RegisterStatus();
-    return absl::OkStatus();
+    return StartMetrics();
   }
 
   absl::Status Run() {
@@ -76,6 +77,7 @@ class Collector::Impl {
       AddEvent(doc, fields);
     };
     while (!stopping_ && !writer_->durability_lost()) ServeOnce(on_event);
+    StopMetrics();
     if (!writer_->durability_lost()) Drain(on_event);
     writer_->Finish();
     LOG(INFO) << "ziggyd stopped: " << sockets_.intake().received()
@@ -103,8 +105,27 @@ class Collector::Impl {
     return sockets_.stream_endpoint();
   }
   const std::string& relay_endpoint() const { return relay_.endpoint(); }
+  std::string metrics_url() const {
+    return metrics_ != nullptr ? metrics_->url() : "";
+  }
 
  private:
+  absl::Status StartMetrics() {
+    if (options_.metrics.empty()) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+        MetricsServer::Start(options_.metrics, &sockets_,
+                             StatusSchema::kCollector);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = *std::move(metrics);
+    return absl::OkStatus();
+  }
+
+  // Scrapes from now on get 503 at once: Run()'s thread serves no more.
+  void StopMetrics() {
+    sockets_.status_snapshots().Close();
+    metrics_.reset();
+  }
+
   // The daemon's ports, the relay port (unless off) and --forward.
   absl::Status BindSockets() {
     if (absl::Status s =
@@ -248,6 +269,7 @@ class Collector::Impl {
   PlainForward forward_;
   std::unique_ptr<RelayState> relay_state_;
   std::unique_ptr<EventWriter> writer_;
+  std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
 
   // Run()'s thread only.
   bool stopping_ = false;
@@ -283,5 +305,6 @@ const std::string& Collector::stream_endpoint() const {
 const std::string& Collector::relay_endpoint() const {
   return impl_->relay_endpoint();
 }
+std::string Collector::metrics_url() const { return impl_->metrics_url(); }
 
 }  // namespace ziggy

@@ -51,6 +51,9 @@ struct CollectorOptions {
   // Unset: plain text. Set: every port (relay too) is a CurveZMQ server
   // (DaemonAddresses::curve).
   absl::optional<CurveServerOptions> curve;
+  // --metrics: host:port serving GET /metrics (common/metrics_server.h);
+  // "" = off.
+  std::string metrics;
   // Where receipt times (which decide files) come from.
   Clock* clock = Clock::Real();
   // When set, the clock is this manual one and the ADVANCE_CLOCK control
@@ -86,6 +89,8 @@ class Collector {
   const std::string& collect_endpoint() const;
   const std::string& stream_endpoint() const;
   const std::string& relay_endpoint() const;  // empty when off
+  // "http://host:port" of --metrics; empty when off.
+  std::string metrics_url() const;
 
   class Impl;
 

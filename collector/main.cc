@@ -63,6 +63,12 @@ DEFINE_int32(max_forwarders, 10000,
              "Forwarders whose relay position is kept; beyond it the one "
              "heard from least recently is forgotten (it is welcomed back "
              "from its own acknowledged mark).");
+DEFINE_string(metrics, "",
+              "host:port serving GET /metrics, STATUS's counters in the "
+              "Prometheus text format over plain HTTP; port 0 picks a free "
+              "one (logged, and STATUS ports.metrics). Empty: off. Off "
+              "loopback it needs --insecure without --curve-key; with "
+              "--curve-key it is allowed anywhere, still unauthenticated.");
 DEFINE_string(curve_key, "",
               "Secret key file (ziggyctl keygen): every port becomes a "
               "CurveZMQ server; without --curve-allow any client that knows "
@@ -79,11 +85,11 @@ DEFINE_bool(plain_collect, false,
             "With --curve-key: the collect port stays plain text, for the "
             "original Python clients.");
 DEFINE_bool(insecure, false,
-            "Without --curve-key: allow --control, --stream or --relay on an "
-            "address other than loopback (127.0.0.0/8, ::1, localhost), in "
-            "plain text, where anyone who reaches it can SHUTDOWN ziggyd, "
-            "read its stream or relay events under any forwarder id; "
-            "without it ziggyd refuses to start.");
+            "Without --curve-key: allow --control, --stream, --relay or "
+            "--metrics on an address other than loopback (127.0.0.0/8, ::1, "
+            "localhost), in plain text, where anyone who reaches it can "
+            "SHUTDOWN ziggyd, read its stream or metrics or relay events "
+            "under any forwarder id; without it ziggyd refuses to start.");
 DEFINE_double(fake_time, 0,
               "Testing only: start the clock that decides files at this Unix "
               "time and let the ADVANCE_CLOCK control command move it.");
@@ -132,6 +138,7 @@ ziggy::CollectorOptions OptionsFromFlags() {
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
   options.flush_interval = absl::Milliseconds(FLAGS_flush_interval_ms);
+  options.metrics = FLAGS_metrics;
   return options;
 }
 
@@ -151,7 +158,8 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
 bool ExposureAllowed(const ziggy::CollectorOptions& options) {
   return ziggy::ExposureAllowed(
       "ziggyd",
-      {options.control, options.collect, options.stream, options.relay},
+      {options.control, options.collect, options.stream, options.relay,
+       options.metrics},
       {options.curve.has_value(), options.curve && options.curve->plain_collect,
        FLAGS_insecure});
 }
@@ -165,8 +173,9 @@ int main(int argc, char** argv) {
       "  ziggyd [--log-path=DIR] [--collect=HOST:PORT] [--control=HOST:PORT]\n"
       "    [--curve-key=KEY [--curve-allow=DIR] [--curve-admin=DIR] "
       "[--plain-collect]]   serve CurveZMQ\n"
-      "  Without --curve-key, --control, --stream and --relay must be on "
-      "loopback unless --insecure.");
+      "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
+      "  Without --curve-key, --control, --stream, --relay and --metrics "
+      "must be on loopback unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",
@@ -204,6 +213,9 @@ int main(int argc, char** argv) {
             << " stream=" << (*collector)->stream_endpoint()
             << " relay=" << (*collector)->relay_endpoint()
             << " log-path=" << options.store.root;
+  if (!options.metrics.empty()) {
+    LOG(INFO) << "metrics: " << (*collector)->metrics_url() << "/metrics";
+  }
   if (!options.forward.empty()) {
     LOG(INFO) << "forwarding every event to " << options.forward
               << ", best effort; ziggy-forwarder is the reliable path";

@@ -60,6 +60,7 @@ DaemonSockets::DaemonSockets(absl::string_view daemon_name,
       started_(absl::Now()),
       context_(1),
       wake_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
+      snapshots_([this] { Nudge(); }),
       intake_(max_event_bytes) {
   AddBuiltinCommands();
 }
@@ -233,15 +234,16 @@ bool DaemonSockets::Serve(const std::vector<zmq::pollitem_t>& items,
                           const OnEvent& on_event) {
   if (items[0].revents & ZMQ_POLLIN) HandleControl();
   if (items[1].revents & ZMQ_POLLIN) HandleSubscriptions();
-  bool woken = false;
   if (items[2].revents & ZMQ_POLLIN) {
     uint64_t value;
-    woken = read(wake_fd_, &value, sizeof value) > 0;
+    ssize_t ignored = read(wake_fd_, &value, sizeof value);
+    (void)ignored;
   }
   if (items.size() > 3 && (items[3].revents & ZMQ_POLLIN)) {
     ReceiveBurst(on_event);
   }
-  return woken || shutdown_requested_;
+  snapshots_.ServeIfWanted([this] { return Status(); });
+  return wake_requested_.load() || shutdown_requested_;
 }
 
 int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
@@ -301,6 +303,11 @@ void DaemonSockets::Publish(absl::string_view type, absl::string_view doc) {
 }
 
 void DaemonSockets::Wake() {
+  wake_requested_.store(true);
+  Nudge();
+}
+
+void DaemonSockets::Nudge() {
   const uint64_t one = 1;
   ssize_t ignored = write(wake_fd_, &one, sizeof one);
   (void)ignored;

@@ -3,12 +3,13 @@
 // bson] frames sent only while someone subscribes) — plus a wake-up fd for
 // Stop(), and the handling the daemons share.
 //
-// Thread-safety: Wake() from any thread; everything else from the daemon's
-// receive thread, which owns the sockets.
+// Thread-safety: Wake() and status_snapshots().Get() from any thread;
+// everything else from the daemon's receive thread, which owns the sockets.
 
 #ifndef ZIGGY_COMMON_DAEMON_SOCKETS_H_
 #define ZIGGY_COMMON_DAEMON_SOCKETS_H_
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -25,6 +26,7 @@
 #include "common/clock.h"
 #include "common/control_request.h"
 #include "common/intake.h"
+#include "common/status_snapshots.h"
 #include "common/zap_handler.h"
 #include "zmq.hpp"
 
@@ -155,6 +157,7 @@ class DaemonSockets {
   // After zmq::poll on PollItems(): serves control requests and
   // subscriptions, and receives from the collect port when it is ready,
   // calling `on_event(doc)` for every good event (one ReceiveBurst).
+  // Also takes STATUS for status_snapshots() when a reader waits.
   // Returns true once Wake() was called or SHUTDOWN served.
   using OnEvent =
       std::function<void(absl::string_view doc, const EventFields& fields)>;
@@ -168,7 +171,12 @@ class DaemonSockets {
   // large for the stream is not published (STATUS stream_dropped.too_large);
   // a subscriber with no room left loses it, the others get it.
   void Publish(absl::string_view type, absl::string_view doc);
+  // Makes Serve() return true (the daemon stops); returns at once.
   void Wake();
+
+  // STATUS for other threads (--metrics): Get() wakes the receive thread,
+  // whose Serve() assembles Status() for it.
+  StatusSnapshots& status_snapshots() { return snapshots_; }
 
   EventIntake& intake() { return intake_; }
   // The ZAP handler, for the daemon's own CurveZMQ ports' WatchHandshakes;
@@ -199,6 +207,8 @@ class DaemonSockets {
   void MakeSockets(const DaemonAddresses& addresses);
   // Puts the ZAP handler's socket monitor on the CurveZMQ ports.
   absl::Status WatchHandshakes(const DaemonAddresses& addresses);
+  // Makes the receive thread's poll return (the wake fd readable).
+  void Nudge();
   void HandleControl();
   // The reply to `request` from the client whose user id is `user_id`.
   std::string Execute(const ControlRequest& request,
@@ -224,6 +234,8 @@ class DaemonSockets {
   zmq::socket_t collect_;
   zmq::socket_t stream_;
   const int wake_fd_;
+  std::atomic<bool> wake_requested_{false};  // Wake(), not a snapshot's
+  StatusSnapshots snapshots_;
   std::string control_endpoint_, collect_endpoint_, stream_endpoint_;
   EventIntake intake_;
   bool in_multipart_ = false;

@@ -4,8 +4,10 @@
 #include "common/daemon_sockets.h"
 
 #include <string>
+#include <thread>
 #include <vector>
 
+#include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
 #include "client/format/value.h"
@@ -159,6 +161,28 @@ TEST_F(DaemonSocketsTest, WakeStopsServing) {
     stopped = sockets_.Serve(items, nullptr);
   }
   EXPECT_TRUE(stopped);
+}
+
+TEST_F(DaemonSocketsTest, ASnapshotIsServedBetweenPollsWithoutStopping) {
+  StatusSnapshots::Snapshot snapshot;
+  absl::Notification got;
+  std::thread reader([&] {
+    snapshot = sockets_.status_snapshots().Get(absl::Seconds(10));
+    got.Notify();
+  });
+  // The reader's wake-up makes the poll return: a long timeout would show.
+  const absl::Time start = absl::Now();
+  bool stopped = false;
+  while (!got.HasBeenNotified() && absl::Now() - start < absl::Seconds(10)) {
+    std::vector<zmq::pollitem_t> items = sockets_.PollItems(false);
+    zmq::poll(items.data(), items.size(), std::chrono::milliseconds(2000));
+    stopped = sockets_.Serve(items, nullptr) || stopped;
+  }
+  reader.join();
+  ASSERT_NE(snapshot, nullptr);
+  EXPECT_EQ(Value(*snapshot).Get("daemon")->AsString(), "testd");
+  EXPECT_FALSE(stopped);
+  EXPECT_LT(absl::Now() - start, absl::Seconds(2));
 }
 
 TEST(DaemonSocketsDeathTest, ACommandAddedTwiceIsABug) {

@@ -59,6 +59,10 @@ std::vector<FacingPort> FacingPorts(const PortAddresses& ports) {
     facing.push_back({"--relay=" + ports.relay, true,
                       "relay events under any forwarder id"});
   }
+  if (!ports.metrics.empty() && FacesNetwork(ports.metrics)) {
+    facing.push_back({"--metrics=" + ports.metrics, true,
+                      "read its metrics (counters, event types and hosts)"});
+  }
   return facing;
 }
 
@@ -124,7 +128,17 @@ absl::StatusOr<std::vector<std::string>> CheckExposure(
         " is plain text on a non-loopback address: anyone who can reach it "
         "can write events"));
   }
-  if (flags.curve) return warnings;
+  if (flags.curve) {
+    // CurveZMQ does not cover HTTP: Prometheus scrapes plain text.
+    if (!ports.metrics.empty()) {
+      warnings.push_back(absl::StrCat(
+          "--metrics=", ports.metrics,
+          ": /metrics is unauthenticated plain HTTP (--curve-key covers the "
+          "ZeroMQ ports only); whoever reaches it can read the counters, "
+          "event types and hosts"));
+    }
+    return warnings;
+  }
   const std::vector<FacingPort> facing = FacingPorts(ports);
   if (facing.empty()) return warnings;
   if (!flags.insecure) return Refusal(facing);

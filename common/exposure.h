@@ -1,9 +1,11 @@
 // Secure by default: which of a daemon's ports its command line would open
 // to the network in plain text, decided from the flags before anything is
-// bound. Without CurveZMQ (--curve-key) a daemon refuses a control, stream
-// or relay port on anything but a loopback address unless the operator
-// says --insecure; a plain collect port anywhere is allowed (the original
-// Python clients need it) with a warning.
+// bound. Without CurveZMQ (--curve-key) a daemon refuses a control, stream,
+// relay or metrics port on anything but a loopback address unless the
+// operator says --insecure; a plain collect port anywhere is allowed (the
+// original Python clients need it) with a warning. The metrics port is
+// plain HTTP even with --curve-key (Prometheus scrapes it; it only reads):
+// allowed then, on any address, with a warning that it is unauthenticated.
 //
 // Pure functions: thread-safe.
 
@@ -27,6 +29,8 @@ struct PortAddresses {
   std::string stream;
   // Empty: no relay port (ziggyd --relay=, and always for the forwarder).
   std::string relay;
+  // --metrics (HTTP); empty: off.
+  std::string metrics;
 };
 
 // The flags that decide what a non-loopback port may be.
@@ -43,11 +47,12 @@ struct ExposureFlags {
 bool IsLoopbackHost(absl::string_view host);
 
 // Whether the daemon may bind `ports` with `flags`. OK holds the warnings
-// to log at start (possibly none): a plain collect port off loopback, and
-// with --insecure the plain ports that face the network.
+// to log at start (possibly none): a plain collect port off loopback, with
+// --insecure the plain ports that face the network, and with --curve-key a
+// metrics port (unauthenticated plain HTTP wherever it is).
 // kInvalidArgument when, without --curve-key or --insecure, control,
-// stream or relay is not on loopback: one line naming the flags, their
-// addresses, what anyone reaching them could do, and --insecure.
+// stream, relay or metrics is not on loopback: one line naming the flags,
+// their addresses, what anyone reaching them could do, and --insecure.
 // An address that is not host:port is left to binding, which refuses it
 // (binding nothing).
 //   CheckExposure({"*:3513", "127.0.0.1:3514", "", ""}, {}) ->

@@ -18,7 +18,7 @@ using ::testing::Not;
 // The daemons' defaults: everything on loopback, the stream following
 // control.
 PortAddresses Loopback() {
-  return {"127.0.0.1:3513", "127.0.0.1:3514", "", "127.0.0.1:3515"};
+  return {"127.0.0.1:3513", "127.0.0.1:3514", "", "127.0.0.1:3515", ""};
 }
 
 PortAddresses WithControl(const std::string& control) {
@@ -140,7 +140,7 @@ TEST(CheckExposureTest, RelayOffLoopbackIsRefusedAndEmptyRelayIsOff) {
 
 TEST(CheckExposureTest, EveryPortOffLoopbackIsNamedInOneLine) {
   const PortAddresses ports = {"*:3513", "127.0.0.1:3514", "0.0.0.0:0",
-                               "[::]:3515"};
+                               "[::]:3515", ""};
   EXPECT_THAT(
       Refusal(ports),
       HasSubstr("--control=*:3513, --stream=0.0.0.0:0 and "
@@ -161,7 +161,7 @@ TEST(CheckExposureTest, MalformedAddressesAreLeftToBinding) {
 }
 
 TEST(CheckExposureTest, CurveKeyAllowsEveryPort) {
-  const PortAddresses open = {"*:3513", "*:3514", "*:0", "*:3515"};
+  const PortAddresses open = {"*:3513", "*:3514", "*:0", "*:3515", ""};
   const auto checked = CheckExposure(open, {/*curve=*/true});
   ASSERT_TRUE(checked.ok()) << checked.status();
   EXPECT_THAT(*checked, IsEmpty());
@@ -187,7 +187,7 @@ TEST(CheckExposureTest, PlainCollectOffLoopbackIsAWarningOnly) {
 }
 
 TEST(CheckExposureTest, InsecureAllowsAndWarnsNamingEveryExposedPort) {
-  PortAddresses ports = {"*:3513", "0.0.0.0:3514", "", "127.0.0.1:3515"};
+  PortAddresses ports = {"*:3513", "0.0.0.0:3514", "", "127.0.0.1:3515", ""};
   ExposureFlags flags;
   flags.insecure = true;
   const auto checked = CheckExposure(ports, flags);
@@ -200,6 +200,46 @@ TEST(CheckExposureTest, InsecureAllowsAndWarnsNamingEveryExposedPort) {
       "--control=*:3513 and the stream (*:0, on --control's host); "
       "anyone who reaches them can send this daemon SHUTDOWN and every other "
       "control command or read its live stream");
+}
+
+TEST(CheckExposureTest, MetricsOffLoopbackIsRefusedAndEmptyMetricsIsOff) {
+  PortAddresses ports = Loopback();
+  ports.metrics = "0.0.0.0:9100";
+  EXPECT_THAT(Refusal(ports),
+              AllOf(HasSubstr("--metrics=0.0.0.0:9100 is not a loopback "
+                              "address"),
+                    HasSubstr("read its metrics"), HasSubstr("--insecure")));
+  ports.metrics = "127.0.0.1:9100";
+  EXPECT_TRUE(CheckExposure(ports, {}).ok());
+  ports.metrics = "";
+  EXPECT_TRUE(CheckExposure(ports, {}).ok());
+}
+
+TEST(CheckExposureTest, InsecureAllowsMetricsOffLoopbackWithAWarning) {
+  PortAddresses ports = Loopback();
+  ports.metrics = "[::]:9100";
+  ExposureFlags flags;
+  flags.insecure = true;
+  const auto checked = CheckExposure(ports, flags);
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_THAT(*checked,
+              ElementsAre(HasSubstr("--insecure: plain text on a non-loopback "
+                                    "address: --metrics=[::]:9100")));
+}
+
+TEST(CheckExposureTest, CurveKeyAllowsMetricsAnywhereWarningItIsPlainHttp) {
+  for (const char* address : {"*:9100", "127.0.0.1:9100"}) {
+    PortAddresses ports = Loopback();
+    ports.metrics = address;
+    const auto checked = CheckExposure(ports, {/*curve=*/true});
+    ASSERT_TRUE(checked.ok()) << checked.status();
+    EXPECT_THAT(*checked, ElementsAre(AllOf(
+                              HasSubstr(std::string("--metrics=") + address),
+                              HasSubstr("unauthenticated plain HTTP"))));
+  }
+  const auto checked = CheckExposure(Loopback(), {/*curve=*/true});
+  ASSERT_TRUE(checked.ok()) << checked.status();
+  EXPECT_THAT(*checked, IsEmpty());
 }
 
 TEST(CheckExposureTest, InsecureOnLoopbackWarnsOfNothing) {

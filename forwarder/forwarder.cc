@@ -11,6 +11,7 @@
 #include "common/control_request.h"
 #include "common/daemon_sockets.h"
 #include "common/intake.h"
+#include "common/metrics_server.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
 
@@ -59,7 +60,7 @@ class Forwarder::Impl {
     relay_->Start();
     RegisterControl();
     RegisterStatus();
-    return absl::OkStatus();
+    return StartMetrics();
   }
 
   void Run() {
@@ -80,6 +81,9 @@ class Forwarder::Impl {
       if (sockets_.Serve(items, on_event)) stopping_ = true;
       FlushSpool();
     }
+    // Scrapes from now on get 503 at once: this thread serves no more.
+    sockets_.status_snapshots().Close();
+    metrics_.reset();
     while (sockets_.ReceiveBurst(on_event) > 0) {
     }
     SyncSpool();
@@ -101,8 +105,21 @@ class Forwarder::Impl {
   const std::string& stream_endpoint() const {
     return sockets_.stream_endpoint();
   }
+  std::string metrics_url() const {
+    return metrics_ != nullptr ? metrics_->url() : "";
+  }
 
  private:
+  absl::Status StartMetrics() {
+    if (options_.metrics.empty()) return absl::OkStatus();
+    absl::StatusOr<std::unique_ptr<MetricsServer>> metrics =
+        MetricsServer::Start(options_.metrics, &sockets_,
+                             StatusSchema::kForwarder);
+    if (!metrics.ok()) return metrics.status();
+    metrics_ = *std::move(metrics);
+    return absl::OkStatus();
+  }
+
   // After each burst: what was staged is written, so it counts as spooled.
   void FlushSpool() {
     if (absl::Status s = spool_->Flush(); !s.ok()) {
@@ -195,6 +212,7 @@ class Forwarder::Impl {
   DaemonSockets sockets_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<RelayClient> relay_;
+  std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
   bool stopping_ = false;
 };
 
@@ -219,5 +237,6 @@ const std::string& Forwarder::collect_endpoint() const {
 const std::string& Forwarder::stream_endpoint() const {
   return impl_->stream_endpoint();
 }
+std::string Forwarder::metrics_url() const { return impl_->metrics_url(); }
 
 }  // namespace ziggy

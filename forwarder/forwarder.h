@@ -36,6 +36,9 @@ struct ForwarderOptions {
   // Unset: plain text. Set: the forwarder's own ports are CurveZMQ servers
   // (DaemonAddresses::curve); relay.curve is its client side.
   absl::optional<CurveServerOptions> curve;
+  // --metrics: host:port serving GET /metrics (common/metrics_server.h);
+  // "" = off.
+  std::string metrics;
 };
 
 class Forwarder {
@@ -54,6 +57,8 @@ class Forwarder {
   const std::string& control_endpoint() const;
   const std::string& collect_endpoint() const;
   const std::string& stream_endpoint() const;
+  // "http://host:port" of --metrics; empty when off.
+  std::string metrics_url() const;
 
   class Impl;
 

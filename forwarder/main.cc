@@ -41,6 +41,13 @@ DEFINE_double(ack_timeout, 5,
 DEFINE_double(failback_interval, 5,
               "On a backup upstream: seconds between pings of the first "
               "upstream; the forwarder returns to it when it answers.");
+DEFINE_string(metrics, "",
+              "host:port serving GET /metrics, STATUS's counters (spool and "
+              "relay too) in the Prometheus text format over plain HTTP; "
+              "port 0 picks a free one (logged, and STATUS ports.metrics). "
+              "Empty: off. Off loopback it needs --insecure without "
+              "--curve-key; with --curve-key it is allowed anywhere, still "
+              "unauthenticated.");
 DEFINE_string(curve_key, "",
               "This forwarder's CurveZMQ secret key file (ziggyctl keygen): "
               "its own ports become CurveZMQ servers (without --curve-allow "
@@ -61,11 +68,11 @@ DEFINE_string(upstream_server_key, "",
               "The upstream collectors' CurveZMQ public key file (.pub); one "
               "key for every --upstream; with --curve-key.");
 DEFINE_bool(insecure, false,
-            "Without --curve-key: allow --control or --stream on an address "
-            "other than loopback (127.0.0.0/8, ::1, localhost), in plain "
-            "text, where anyone who reaches it can send control commands "
-            "(SHUTDOWN, upstream changes) or read its stream; without it "
-            "ziggy-forwarder refuses to start.");
+            "Without --curve-key: allow --control, --stream or --metrics on "
+            "an address other than loopback (127.0.0.0/8, ::1, localhost), "
+            "in plain text, where anyone who reaches it can send control "
+            "commands (SHUTDOWN, upstream changes) or read its stream or "
+            "metrics; without it ziggy-forwarder refuses to start.");
 DEFINE_int64(collect_queue_bytes, int64_t{1} << 30,
              "Events ZeroMQ may hold per sending connection, in bytes; "
              "beyond it that sender is pushed back.");
@@ -108,7 +115,8 @@ bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
 // Secure by default (common/exposure.h); false after a one-line error.
 bool ExposureAllowed(const ziggy::ForwarderOptions& options) {
   return ziggy::ExposureAllowed(
-      "ziggy-forwarder", {options.control, options.collect, options.stream, ""},
+      "ziggy-forwarder",
+      {options.control, options.collect, options.stream, "", options.metrics},
       {options.curve.has_value(), options.curve && options.curve->plain_collect,
        FLAGS_insecure});
 }
@@ -143,8 +151,9 @@ int main(int argc, char** argv) {
       "over CurveZMQ\n"
       "    [--curve-key=MINE [--curve-allow=DIR] [--curve-admin=DIR] "
       "[--plain-collect]]   serve CurveZMQ\n"
-      "  Without --curve-key, --control and --stream must be on loopback "
-      "unless --insecure.");
+      "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
+      "  Without --curve-key, --control, --stream and --metrics must be on "
+      "loopback unless --insecure.");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",
@@ -184,6 +193,7 @@ int main(int argc, char** argv) {
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
+  options.metrics = FLAGS_metrics;
   if (!ExposureAllowed(options)) return 1;
 
   absl::StatusOr<std::unique_ptr<ziggy::Forwarder>> forwarder =
@@ -198,6 +208,9 @@ int main(int argc, char** argv) {
             << " collect=" << (*forwarder)->collect_endpoint()
             << " stream=" << (*forwarder)->stream_endpoint()
             << " upstream=" << FLAGS_upstream << " spool=" << options.spool.dir;
+  if (!options.metrics.empty()) {
+    LOG(INFO) << "metrics: " << (*forwarder)->metrics_url() << "/metrics";
+  }
   signals.Start([&](int) { (*forwarder)->Stop(); },
                 [&] { (*forwarder)->ReloadCurveKeys(); });
   (*forwarder)->Run();
