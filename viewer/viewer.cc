@@ -15,6 +15,7 @@
 #include "client/reader/log_files.h"
 #include "client/reader/stream.h"
 #include "viewer/event_files.h"
+#include "viewer/stats_view.h"
 
 namespace ziggy {
 namespace {
@@ -34,7 +35,10 @@ class Printer {
       : options_(options),
         out_(out),
         grouper_(options.max_groups,
-                 [this](const EventGroup& g) { PrintGroup(g); }) {}
+                 [this](const EventGroup& g) { PrintGroup(g); }) {
+    if (options.stats)
+      stats_ = std::make_unique<StatsView>(StatsFor(options), out);
+  }
 
   ~Printer() { Flush(); }
 
@@ -46,13 +50,17 @@ class Printer {
       return;
     }
     if (!TypeMatches(options_.type, event.type)) return;
-    internal::AppendValidatedJson(event.bson, &buffer_, {options_.pretty});
-    buffer_.push_back('\n');
-    if (buffer_.size() >= kFlushBytes) Flush();
+    Accepted(event);
+  }
+
+  // Live: lets --stats print when its interval is due.
+  void Tick(absl::Time now) {
+    if (stats_ != nullptr) stats_->Tick(now);
   }
 
   void Finish() {
     if (options_.group) grouper_.Finish();
+    if (stats_ != nullptr && options_.host.empty()) stats_->Finish();
     Flush();
   }
 
@@ -64,6 +72,24 @@ class Printer {
 
  private:
   static constexpr size_t kFlushBytes = 1 << 16;
+
+  static StatsViewOptions StatsFor(const ViewerOptions& options) {
+    StatsViewOptions view;
+    view.stats.by = options.stats_by;
+    view.stats.fields = options.stats_fields;
+    view.json = options.stats_json;
+    view.interval = options.stats_interval;
+    view.window = options.stats_window;
+    return view;
+  }
+
+  // An event that passed every filter: printed, or counted by --stats.
+  void Accepted(const EventView& event) {
+    if (stats_ != nullptr) return stats_->Add(event.bson);
+    internal::AppendValidatedJson(event.bson, &buffer_, {options_.pretty});
+    buffer_.push_back('\n');
+    if (buffer_.size() >= kFlushBytes) Flush();
+  }
 
   void PrintGroup(const EventGroup& group) {
     const bool pretty = options_.pretty;
@@ -90,6 +116,7 @@ class Printer {
   const ViewerOptions& options_;
   std::ostream& out_;
   EventGrouper grouper_;
+  std::unique_ptr<StatsView> stats_;  // with --stats
   std::string buffer_;
 };
 
@@ -215,6 +242,7 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
         code = kViewDamaged;
       }
     }
+    printer.Tick(absl::Now());
     const absl::Status health = stream.Health();
     if (!health.ok() && !warned) {
       err << "ziggyview: " << health.message() << "; still trying\n";
@@ -234,6 +262,15 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
   if (sources != 1) {
     err << "ziggyview: give exactly one input: files, --log-path, -H "
            "host:port, or a pipe on stdin\n";
+    return kViewError;
+  }
+  if (options.stats &&
+      (options.group || options.stats_interval <= absl::ZeroDuration())) {
+    err << "ziggyview: --stats needs a positive --interval and no --group\n";
+    return kViewError;
+  }
+  if (!options.stats && (options.stats_json || !options.stats_by.empty())) {
+    err << "ziggyview: --json and --by go with --stats\n";
     return kViewError;
   }
   Printer printer(options, out);
