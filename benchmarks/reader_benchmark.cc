@@ -59,15 +59,14 @@ void BM_DecodeEvents(benchmark::State& state) {
 }
 BENCHMARK(BM_DecodeEvents)->Unit(benchmark::kMillisecond);
 
-// ziggyview itself (RunViewer) reading the file and printing one JSON line
-// per event into a stream that discards it.
-void BM_ZiggyviewJson(benchmark::State& state) {
+// ziggyview itself (RunViewer) on the file written to TMPDIR, its output
+// discarded; `options` says what it prints.
+void RunViewerOnFile(benchmark::State& state, ViewerOptions options) {
   const std::string& file = File();
   const char* tmp = std::getenv("TMPDIR");
   const std::string path =
       absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid(), ".log");
   std::ofstream(path, std::ios::binary) << file;
-  ViewerOptions options;
   options.files = {path};
   std::ofstream null("/dev/null");
   std::ostringstream err;
@@ -78,7 +77,22 @@ void BM_ZiggyviewJson(benchmark::State& state) {
   state.SetBytesProcessed(state.iterations() * file.size());
   std::remove(path.c_str());
 }
+
+// One JSON line per event.
+void BM_ZiggyviewJson(benchmark::State& state) {
+  RunViewerOnFile(state, ViewerOptions());
+}
 BENCHMARK(BM_ZiggyviewJson)->Unit(benchmark::kMillisecond);
+
+// --stats: the summary table (3 numeric fields per event); with an argument
+// of 1, --by=host as well.
+void BM_ZiggyviewStats(benchmark::State& state) {
+  ViewerOptions options;
+  options.stats = true;
+  if (state.range(0) == 1) options.stats_by = "host";
+  RunViewerOnFile(state, options);
+}
+BENCHMARK(BM_ZiggyviewStats)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ziggy
