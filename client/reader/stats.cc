@@ -119,6 +119,18 @@ void ByKey(const char* doc, absl::string_view path, std::string* key) {
   });
 }
 
+// Sketches still allowed (StatsOptions::max_sketches), and the values
+// refused for want of one.
+struct Budget {
+  size_t* used;
+  size_t max;
+  uint64_t* refused;
+  bool Take() {
+    if (*used >= max) return ++*refused, false;
+    return ++*used, true;
+  }
+};
+
 }  // namespace
 
 // The events of one type with one --by value.
@@ -127,10 +139,15 @@ struct Stats::Group {
   double first_start = kInf, last_end = -kInf;
   std::vector<std::unique_ptr<QuantileSketch>> fields;  // by field index
 
-  QuantileSketch& Field(size_t i) {
+  // Field i's sketch; a new one only while *budget (unless null) allows,
+  // else null.
+  QuantileSketch* Field(size_t i, Budget* budget) {
     if (i >= fields.size()) fields.resize(i + 1);
-    if (fields[i] == nullptr) fields[i] = std::make_unique<QuantileSketch>();
-    return *fields[i];
+    if (fields[i] == nullptr) {
+      if (budget != nullptr && !budget->Take()) return nullptr;
+      fields[i] = std::make_unique<QuantileSketch>();
+    }
+    return fields[i].get();
   }
   void Merge(const Group& other) {
     count += other.count;
@@ -171,17 +188,20 @@ struct Stats::TypeStats {
   }
   // Counts every wanted number under the document at `doc`; `path` holds
   // the document's own path.
-  void Walk(const char* doc, Group& group, const StatsOptions& options) {
+  void Walk(const char* doc, Group& group, const StatsOptions& options,
+            Budget& budget) {
     ForEachElement(doc, [&](absl::string_view k, BsonType type, const char* p) {
       const size_t length = path.size();
       path.push_back('.');
       path.append(k.data(), k.size());
       double x;
       if (type == BsonType::kDocument) {
-        Walk(p, group, options);
+        Walk(p, group, options, budget);
       } else if (Number(type, p, &x)) {
         const size_t i = FieldIndex(path, options);
-        if (i != std::string::npos) group.Field(i).Add(x);
+        QuantileSketch* s =
+            i == std::string::npos ? nullptr : group.Field(i, &budget);
+        if (s != nullptr) s->Add(x);
       }
       path.resize(length);
       return true;
@@ -240,10 +260,12 @@ void Stats::Add(absl::string_view bson) {
   group.last_end = std::max(group.last_end, end);
   if (body == nullptr) return;
   stats->path.assign("body");
-  stats->Walk(body, group, options_);
+  Budget budget{&sketches_, options_.max_sketches, &untracked_values_};
+  stats->Walk(body, group, options_, budget);
 }
 
 void Stats::Merge(const Stats& other) {
+  Budget budget{&sketches_, options_.max_sketches, &untracked_values_};
   for (const auto& [name, from] : other.types_) {
     TypeStats* to = FindType(name);
     for (size_t g = 0; g < from->groups.size(); ++g) {
@@ -253,11 +275,17 @@ void Stats::Merge(const Stats& other) {
       for (size_t i = 0; i < source.fields.size(); ++i) {
         if (source.fields[i] == nullptr) continue;
         const size_t j = to->FieldIndex(from->field_names[i], options_);
-        if (j != std::string::npos) group.Field(j).Merge(*source.fields[i]);
+        if (j == std::string::npos) continue;
+        if (QuantileSketch* s = group.Field(j, &budget)) {
+          s->Merge(*source.fields[i]);
+        } else {
+          untracked_values_ += source.fields[i]->count() - 1;  // 1 counted
+        }
       }
     }
   }
   events_ += other.events_;
+  untracked_values_ += other.untracked_values_;
 }
 
 namespace {
@@ -332,7 +360,7 @@ void Stats::AppendType(const std::string& name, const RowOptions& options,
     has_other = true;
     other.Merge(g);
     for (size_t f = 0; f < g.fields.size(); ++f) {
-      if (g.fields[f] != nullptr) other.Field(f).Merge(*g.fields[f]);
+      if (g.fields[f] != nullptr) other.Field(f, nullptr)->Merge(*g.fields[f]);
     }
   }
   if (has_other)

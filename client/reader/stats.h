@@ -20,10 +20,13 @@
 // `max_fields` fields per type and `max_by_values` --by values per type are
 // tracked, each counted as first met; later ones are summed into a type,
 // field or --by value named "other". Rows() then keeps the `top_by` largest
-// --by values and sums the rest into "other" as well. Every sketch is at
-// most 32 KiB (2 x 2048 buckets): the worst case is
-// (max_types x max_by_values x max_fields) sketches, far beyond any real
-// input; keep the caps low where memory matters.
+// --by values and sums the rest into "other" as well. At most
+// `max_sketches` (type, --by value, field) cells get a sketch, each at most
+// 32 KiB (2 x 2048 buckets; a field's values spanning 1 ms to 1000 s use
+// ~700 buckets, 5.6 KiB): beyond that, values of cells not yet tracked are
+// counted only in untracked_values() (their events still count). So the
+// sketches take at most max_sketches x 32 KiB (640 MiB at the defaults,
+// a few MiB for real inputs), the rest O(max_types x max_by_values).
 //
 // Thread-safety: none; one Stats per thread, Merge() to combine.
 //
@@ -62,6 +65,7 @@ struct StatsOptions {
   size_t max_fields = 100;      // per type, "other" beyond
   size_t max_by_values = 1000;  // per type, "other" beyond
   size_t top_by = 50;           // --by values in Rows(), "other" beyond
+  size_t max_sketches = 20000;  // (type, --by value, field) cells, in all
 };
 
 // The name of the type, field or --by value rows beyond a cap are summed in.
@@ -106,6 +110,8 @@ class Stats {
 
   // Events counted.
   uint64_t events() const { return events_; }
+  // Numbers not counted because max_sketches cells were in use.
+  uint64_t untracked_values() const { return untracked_values_; }
 
  private:
   struct Group;
@@ -122,6 +128,8 @@ class Stats {
   TypeStats* last_ = nullptr;  // the previous event's: files come by type
   std::string last_name_;
   uint64_t events_ = 0;
+  size_t sketches_ = 0;
+  uint64_t untracked_values_ = 0;
 };
 
 }  // namespace ziggy

@@ -197,6 +197,26 @@ TEST(StatsTest, CapsSumTheRestAsOther) {
   EXPECT_EQ(rows.at("t0|h0|body.a").count, 1u);
 }
 
+TEST(StatsTest, SketchesBeyondMaxSketchesAreNotMade) {
+  StatsOptions options;
+  options.max_sketches = 3;
+  Stats stats(options), merged(options);
+  for (int i = 0; i < 2; ++i) {
+    stats.Add(Ev("t", 0, 1,
+                 Value(Value::Map{{"a", 1}, {"b", 2}, {"c", 3}, {"d", 4}})));
+  }
+  EXPECT_EQ(stats.events(), 2u);
+  EXPECT_EQ(stats.untracked_values(), 2u);  // d, twice
+  auto rows = Index(stats.Rows());
+  EXPECT_EQ(rows.size(), 4u);  // the type's, a, b, c
+  EXPECT_EQ(rows.at("t||").count, 2u);
+  EXPECT_EQ(rows.count("t||body.d"), 0u);
+  merged.Add(Ev("u", 0, 1, Value(Value::Map{{"x", 1}, {"y", 2}})));
+  merged.Merge(stats);  // room for one of a, b, c: 2 + 2 values refused
+  EXPECT_EQ(merged.untracked_values(), 6u);
+  EXPECT_EQ(Index(merged.Rows()).size(), 5u);  // u, x, y, t, and one field
+}
+
 TEST(StatsTest, OnlyTheFieldsAskedFor) {
   StatsOptions options;
   options.fields = {"body.b", "body.x.y", "body.absent"};
