@@ -64,13 +64,42 @@ void QuantileSketch::Add(double x, uint64_t times) {
   } else {
     zeros_ += times;
   }
+  AddExact(x, times);
   count_ += times;
   sum_ += x * static_cast<double>(times);
   min_ = std::min(min_, x);
   max_ = std::max(max_, x);
 }
 
+void QuantileSketch::AddExact(double x, uint64_t times) {
+  if (!exact_) return;
+  for (auto& [value, count] : exact_values_) {
+    if (value == x) return count += times, void();
+  }
+  if (exact_values_.size() < options_.exact_values) {
+    return exact_values_.emplace_back(x, times), void();
+  }
+  exact_ = false;
+  exact_values_.clear();
+  exact_values_.shrink_to_fit();
+}
+
+double QuantileSketch::ExactQuantile(uint64_t rank) const {
+  std::vector<std::pair<double, uint64_t>> sorted = exact_values_;
+  std::sort(sorted.begin(), sorted.end());
+  for (const auto& [value, count] : sorted) {
+    if (rank < count) return value;
+    rank -= count;
+  }
+  return max_;  // unreachable: the counts add up to count_
+}
+
 void QuantileSketch::Merge(const QuantileSketch& other) {
+  if (!other.exact_) {
+    exact_ = false;
+    exact_values_.clear();
+  }
+  for (const auto& [value, count] : other.exact_values_) AddExact(value, count);
   for (auto [from, to] : {std::make_pair(&other.positive_, &positive_),
                           std::make_pair(&other.negative_, &negative_)}) {
     for (size_t i = 0; i < from->counts.size(); ++i) {
@@ -108,6 +137,7 @@ double QuantileSketch::Quantile(double q) const {
   if (count_ == 0) return 0;
   q = std::min(1.0, std::max(0.0, q));
   uint64_t rank = static_cast<uint64_t>(q * static_cast<double>(count_ - 1));
+  if (exact_) return ExactQuantile(rank);
   double v = 0;
   int index;
   if (Find(negative_, /*down=*/true, &rank, &index)) {

@@ -17,10 +17,11 @@
 // magnitude) is counted in the smallest kept bucket, so only quantiles
 // that land among the smallest magnitudes lose the bound (they are then
 // overestimated in magnitude). Results are clamped to [min, max]. NaN and
-// infinities are not counted.
+// infinities are not counted. While at most `exact_values` (16) distinct
+// values were seen — status codes, small enums — quantiles are exact.
 //
-// Memory: at most 2 * max_buckets * 8 bytes plus a few words, whatever the
-// input size.
+// Memory: at most 2 * max_buckets * 8 bytes plus exact_values * 16 bytes
+// and a few words, whatever the input size.
 //
 // Thread-safety: none; a plain value type (copyable).
 //
@@ -33,6 +34,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <utility>
 #include <vector>
 
 namespace ziggy {
@@ -40,6 +42,7 @@ namespace ziggy {
 struct QuantileSketchOptions {
   double relative_accuracy = 0.01;  // a, in (0, 1)
   size_t max_buckets = 2048;        // per sign; at least 1
+  size_t exact_values = 16;         // distinct values kept exactly
 };
 
 class QuantileSketch {
@@ -83,7 +86,15 @@ class QuantileSketch {
   // The bucket at `rank` (0-based) walking `store` up (or down), or false.
   bool Find(const Store& store, bool down, uint64_t* rank, int* index) const;
 
+  // Counts `x` in the exact table while it lasts.
+  void AddExact(double x, uint64_t times);
+  double ExactQuantile(uint64_t rank) const;
+
   QuantileSketchOptions options_;
+  // (value, count) of every distinct value while there are few; dropped
+  // (and `exact_` false) beyond options_.exact_values.
+  std::vector<std::pair<double, uint64_t>> exact_values_;
+  bool exact_ = true;
   double gamma_, inv_log_gamma_;
   Store positive_, negative_;
   uint64_t zeros_ = 0;

@@ -70,6 +70,25 @@ TEST(QuantileSketchTest, AFewHugeValuesWithinOnePercent) {
   ExpectWithinBound(v);
 }
 
+TEST(QuantileSketchTest, FewDistinctValuesAreExact) {
+  QuantileSketch a, b;
+  for (int i = 0; i < 1000; ++i) a.Add(i % 50 ? 200 : 500);  // 2 % are 500
+  for (int i = 0; i < 14; ++i) b.Add(300 + i);
+  EXPECT_EQ(a.Quantile(0.5), 200);
+  EXPECT_EQ(a.Quantile(0.97), 200);
+  EXPECT_EQ(a.Quantile(0.99), 500);    // a sketch bucket would say 497.8
+  a.Merge(b);                          // 16 distinct values: still exact
+  EXPECT_EQ(a.Quantile(0.9803), 313);  // rank 993 of 1014
+  a.Add(1000);  // the 17th: the sketch answers from now on, within 1 %
+  const double p99 = a.Quantile(0.99);
+  EXPECT_NE(p99, 500);
+  EXPECT_LE(std::abs(p99 - 500), 5);
+  QuantileSketch c;
+  c.Add(1);
+  c.Merge(a);  // merging a sketch past its exact values ends exactness
+  EXPECT_LE(std::abs(c.Quantile(0.99) - 500), 5);
+}
+
 TEST(QuantileSketchTest, SingleValueAndEmpty) {
   QuantileSketch sketch;
   EXPECT_EQ(sketch.Quantile(0.5), 0);
