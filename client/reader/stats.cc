@@ -15,6 +15,7 @@ namespace ziggy {
 namespace {
 
 constexpr double kInf = std::numeric_limits<double>::infinity();
+constexpr size_t kMaxLayout = 64;  // numbers per event whose paths are cached
 
 // --by keys: a tag byte, then the value's text.
 constexpr char kByValue = 'v', kByMissing = 'm', kByOther = 'o';
@@ -163,6 +164,24 @@ struct Stats::TypeStats {
   std::vector<std::string> group_keys;
   std::vector<Group> groups;
   std::string path, key;  // scratch
+  // The previous event's numbers: (path, field index) in the order met.
+  // Events of a type mostly share a layout, so a number's path is compared
+  // with the one met at the same position before hashing it.
+  std::vector<std::pair<std::string, size_t>> layout;
+  size_t position = 0;  // in `layout`, during Walk
+
+  size_t CachedFieldIndex(const StatsOptions& options) {
+    const size_t at = position++;
+    if (at < layout.size() && layout[at].first == path)
+      return layout[at].second;
+    const size_t i = FieldIndex(path, options);
+    if (at < layout.size()) {
+      layout[at] = {path, i};
+    } else if (at < kMaxLayout) {
+      layout.emplace_back(path, i);
+    }
+    return i;
+  }
 
   // The index of field `name`; npos when it is not wanted.
   size_t FieldIndex(absl::string_view name, const StatsOptions& options) {
@@ -198,7 +217,7 @@ struct Stats::TypeStats {
       if (type == BsonType::kDocument) {
         Walk(p, group, options, budget);
       } else if (Number(type, p, &x)) {
-        const size_t i = FieldIndex(path, options);
+        const size_t i = CachedFieldIndex(options);
         QuantileSketch* s =
             i == std::string::npos ? nullptr : group.Field(i, &budget);
         if (s != nullptr) s->Add(x);
@@ -260,6 +279,7 @@ void Stats::Add(absl::string_view bson) {
   group.last_end = std::max(group.last_end, end);
   if (body == nullptr) return;
   stats->path.assign("body");
+  stats->position = 0;
   Budget budget{&sketches_, options_.max_sketches, &untracked_values_};
   stats->Walk(body, group, options_, budget);
 }
