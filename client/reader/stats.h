@@ -14,7 +14,8 @@
 // span = the latest `end` minus the earliest `start` of the row's events,
 // in seconds (events without numeric start/end do not widen it); rate =
 // count / span per second (0 when the span is not positive). Quantiles come
-// from QuantileSketch (quantile_sketch.h): within 1 % relative error.
+// from QuantileSketch (quantile_sketch.h): within 1 % relative error, exact
+// while a field has shown at most 16 distinct values.
 //
 // Bounded memory, whatever the input: at most `max_types` types,
 // `max_fields` fields per type and `max_by_values` --by values per type are
