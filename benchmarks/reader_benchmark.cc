@@ -82,17 +82,15 @@ BENCHMARK_CAPTURE(BM_WhereMatches, regex, "host =~ \"^web\"")
 BENCHMARK_CAPTURE(BM_WhereMatches, string_eq, "type == \"request\"")
     ->Unit(benchmark::kMillisecond);
 
-// ziggyview itself (RunViewer) on the file with `where` (none: every
-// event), printing one JSON line per event into a stream that discards it.
-void RunViewerOnFile(benchmark::State& state, const std::string& where) {
+// ziggyview itself (RunViewer) on the file written to TMPDIR, its output
+// discarded; `options` says what it prints.
+void RunViewerOnFile(benchmark::State& state, ViewerOptions options) {
   const std::string& file = File();
   const char* tmp = std::getenv("TMPDIR");
   const std::string path =
       absl::StrCat(tmp ? tmp : "/tmp", "/ziggy-bench-", getpid(), ".log");
   std::ofstream(path, std::ios::binary) << file;
-  ViewerOptions options;
   options.files = {path};
-  options.where = where;
   std::ofstream null("/dev/null");
   std::ostringstream err;
   for (auto _ : state) {
@@ -103,23 +101,43 @@ void RunViewerOnFile(benchmark::State& state, const std::string& where) {
   std::remove(path.c_str());
 }
 
-void BM_ZiggyviewJson(benchmark::State& state) { RunViewerOnFile(state, ""); }
+// One JSON line per event.
+void BM_ZiggyviewJson(benchmark::State& state) {
+  RunViewerOnFile(state, ViewerOptions());
+}
 BENCHMARK(BM_ZiggyviewJson)->Unit(benchmark::kMillisecond);
+
+// ziggyview with `--where=expr`, printing JSON lines.
+void RunViewerWhere(benchmark::State& state, const char* expr) {
+  ViewerOptions options;
+  options.where = expr;
+  RunViewerOnFile(state, options);
+}
 
 // --where that every event matches (a nested number, a regular expression
 // on a top-level string): the filter's cost on top of the JSON path.
 void BM_ZiggyviewWhere(benchmark::State& state) {
-  RunViewerOnFile(state,
-                  "body.response.status >= 200 and host =~ \"^web\" and "
-                  "type == \"request\"");
+  RunViewerWhere(state,
+                 "body.response.status >= 200 and host =~ \"^web\" and "
+                 "type == \"request\"");
 }
 BENCHMARK(BM_ZiggyviewWhere)->Unit(benchmark::kMillisecond);
 
 // --where that no event matches: reading, checking and filtering alone.
 void BM_ZiggyviewWhereNone(benchmark::State& state) {
-  RunViewerOnFile(state, "body.response.status >= 500 and host =~ \"^web\"");
+  RunViewerWhere(state, "body.response.status >= 500 and host =~ \"^web\"");
 }
 BENCHMARK(BM_ZiggyviewWhereNone)->Unit(benchmark::kMillisecond);
+
+// --stats: the summary table (3 numeric fields per event); with an argument
+// of 1, --by=host as well.
+void BM_ZiggyviewStats(benchmark::State& state) {
+  ViewerOptions options;
+  options.stats = true;
+  if (state.range(0) == 1) options.stats_by = "host";
+  RunViewerOnFile(state, options);
+}
+BENCHMARK(BM_ZiggyviewStats)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond);
 
 }  // namespace
 }  // namespace ziggy

@@ -499,5 +499,60 @@ TEST(ZiggyviewTest, RelativePathsResolveAgainstBuildWorkingDirectory) {
   EXPECT_EQ(JsonLines(out).size(), 5u);
 }
 
+// Live --stats against a real ziggyd: every interval prints the events of
+// that interval, each counted once, with its fields.
+TEST(ZiggyviewTest, LiveStatsPrintsEveryIntervalAndCountsEachEventOnce) {
+  auto ziggyd = Ziggyd::Start(TempDir("logs"));
+  ASSERT_NE(ziggyd, nullptr);
+  auto viewer = Subprocess::Start(
+      {Viewer(), "-H", ziggyd->control(), "--stats", "--interval=1", "--json"});
+  ASSERT_NE(viewer, nullptr);
+  Sender sender(ziggyd->collect());
+  auto event = [](const std::string& type, int v) {
+    Event e;
+    e.type = type;
+    e.body = Value(Value::Map{{"v", v}});
+    return EncodeEvent(e);
+  };
+  // Subscribed once a warm-up event shows in a printed row.
+  ASSERT_TRUE(WaitFor(
+      [&] {
+        sender.Send(event("warm", 0));
+        return absl::StrContains(viewer->Stdout(), "\"type\":\"warm\"");
+      },
+      absl::Seconds(30), absl::Milliseconds(100)))
+      << viewer->Stderr();
+  constexpr int kEvents = 200;
+  for (int i = 0; i < kEvents; ++i) sender.Send(event("stat", i));
+  // The sums of the "stat" rows over the intervals printed so far.
+  int64_t events = 0, values = 0;
+  double max = -1;
+  auto sum = [&] {
+    events = values = 0;
+    for (const auto& row : JsonLines(viewer->Stdout())) {
+      if (row["type"] != "stat") continue;
+      EXPECT_EQ(row["span"], 1) << row;
+      EXPECT_TRUE(row["by"].is_null());
+      if (row["field"].is_null()) {
+        events += row["count"].get<int64_t>();
+        EXPECT_EQ(row["rate"], row["count"]) << row;  // count / 1 s
+      } else {
+        EXPECT_EQ(row["field"], "body.v");
+        values += row["count"].get<int64_t>();
+        max = std::max(max, row["max"].get<double>());
+      }
+    }
+    return events >= kEvents;
+  };
+  EXPECT_TRUE(WaitFor(sum, absl::Seconds(30), absl::Milliseconds(100)))
+      << events << "\n"
+      << viewer->Stdout() << viewer->Stderr();
+  EXPECT_EQ(events, kEvents);
+  EXPECT_EQ(values, kEvents);
+  EXPECT_EQ(max, kEvents - 1);
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+}
+
 }  // namespace
 }  // namespace ziggy::testing

@@ -33,7 +33,8 @@ DEFINE_string(where, "",
               "whose top-level event matches.");
 DEFINE_string(fields, "",
               "Print only these dotted paths of each event, comma-separated "
-              "(type,body.response.status), keeping their structure.");
+              "(type,body.response.status), keeping their structure; with "
+              "--stats, summarise only these numeric fields.");
 DEFINE_string(host, "",
               "Follow this daemon's live stream: its control port, host:port.");
 DEFINE_string(H, "", "Short for --host.");
@@ -53,6 +54,21 @@ DEFINE_string(curve_server_key, "",
 DEFINE_string(curve_key, "",
               "Live mode over CurveZMQ: this client's secret key file "
               "(ziggyctl keygen); with --curve-server-key.");
+DEFINE_bool(stats, false,
+            "Instead of events, print per type: events, span and rate, and "
+            "count/min/mean/p50/p90/p99/max of every numeric body field "
+            "(quantiles within 1 %). From files once; live (-H) every "
+            "--interval.");
+DEFINE_string(by, "",
+              "With --stats: split every row by the value of this dotted "
+              "path (e.g. host, body.response.status); the 50 most frequent "
+              "values, the rest summed as \"other\".");
+DEFINE_bool(json, false, "With --stats: one JSON object per row.");
+DEFINE_int32(interval, 10,
+             "Live --stats: print every N seconds, over the last N.");
+DEFINE_int32(window, 0,
+             "Live --stats: over the last N seconds (a sliding window moving "
+             "by --interval) instead of the last interval.");
 
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
@@ -65,14 +81,18 @@ int main(int argc, char** argv) {
       "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
       "CurveZMQ\n"
       "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
+      "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
+      "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
       "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
       "directory) or no daemon; 2 damaged input: every whole event was\n"
       "printed and stderr says, for each skipped byte range, the file, the\n"
       "offsets and why; 130 stopped by SIGINT or SIGTERM before the end of\n"
       "files or stdin (live mode exits 0 on either).");
   gflags::ParseCommandLineFlags(&argc, &argv, true);
-  if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0) {
-    std::cerr << "ziggyview: --max-groups and --timeout must be positive\n";
+  if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0 || FLAGS_interval < 1 ||
+      FLAGS_window < 0) {
+    std::cerr << "ziggyview: --max-groups, --timeout and --interval must be "
+                 "positive\n";
     return ziggy::kViewError;
   }
   ziggy::TerminationSignals signals;
@@ -102,6 +122,11 @@ int main(int argc, char** argv) {
   if (!FLAGS_curve_key.empty()) {
     options.curve_key = ziggy::ResolveUserPath(FLAGS_curve_key);
   }
+  options.stats = FLAGS_stats;
+  options.stats_json = FLAGS_json;
+  options.stats_by = FLAGS_by;
+  options.stats_interval = absl::Seconds(FLAGS_interval);
+  options.stats_window = absl::Seconds(FLAGS_window);
   options.stop = &stop;
   options.read_stdin = options.files.empty() && options.log_path.empty() &&
                        options.host.empty() && !isatty(0);

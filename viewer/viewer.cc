@@ -9,6 +9,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
+#include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/net/socket.h"
 #include "client/reader/fields.h"
@@ -18,6 +19,7 @@
 #include "client/reader/stream.h"
 #include "client/reader/where.h"
 #include "viewer/event_files.h"
+#include "viewer/stats_view.h"
 
 namespace ziggy {
 namespace {
@@ -53,7 +55,10 @@ class Printer {
         selection_(selection),
         out_(out),
         grouper_(options.max_groups,
-                 [this](const EventGroup& g) { PrintGroup(g); }) {}
+                 [this](const EventGroup& g) { PrintGroup(g); }) {
+    if (options.stats)
+      stats_ = std::make_unique<StatsView>(StatsFor(options), out);
+  }
 
   ~Printer() { Flush(); }
 
@@ -66,13 +71,17 @@ class Printer {
     }
     if (!TypeMatches(options_.type, event.type)) return;
     if (!selection_.Passes(event.bson)) return;
-    AppendEvent(event.bson);
-    buffer_.push_back('\n');
-    if (buffer_.size() >= kFlushBytes) Flush();
+    Accepted(event);
+  }
+
+  // Live: lets --stats print when its interval is due.
+  void Tick(absl::Time now) {
+    if (stats_ != nullptr) stats_->Tick(now);
   }
 
   void Finish() {
     if (options_.group) grouper_.Finish();
+    if (stats_ != nullptr && options_.host.empty()) stats_->Finish();
     Flush();
   }
 
@@ -106,6 +115,29 @@ class Printer {
     return false;
   }
 
+  static StatsViewOptions StatsFor(const ViewerOptions& options) {
+    StatsViewOptions view;
+    view.stats.by = options.stats_by;
+    view.stats.fields = options.stats_fields;
+    if (view.stats.fields.empty() && !options.fields.empty()) {
+      // --stats --fields=a,b: only those fields' rows.
+      view.stats.fields =
+          absl::StrSplit(options.fields, ',', absl::SkipEmpty());
+    }
+    view.json = options.stats_json;
+    view.interval = options.stats_interval;
+    view.window = options.stats_window;
+    return view;
+  }
+
+  // An event that passed every filter: printed, or counted by --stats.
+  void Accepted(const EventView& event) {
+    if (stats_ != nullptr) return stats_->Add(event.bson);
+    AppendEvent(event.bson);
+    buffer_.push_back('\n');
+    if (buffer_.size() >= kFlushBytes) Flush();
+  }
+
   void PrintGroup(const EventGroup& group) {
     if (!Passes(group)) return;
     const bool pretty = options_.pretty;
@@ -133,6 +165,7 @@ class Printer {
   const Selection& selection_;
   std::ostream& out_;
   EventGrouper grouper_;
+  std::unique_ptr<StatsView> stats_;  // with --stats
   std::string buffer_;
   std::string projected_;  // the --fields of the event at hand
 };
@@ -307,6 +340,7 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
         code = kViewDamaged;
       }
     }
+    printer.Tick(absl::Now());
     const absl::Status health = stream.Health();
     if (!health.ok() && !warned) {
       err << "ziggyview: " << health.message() << "; still trying\n";
@@ -326,6 +360,15 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
   if (sources != 1) {
     err << "ziggyview: give exactly one input: files, --log-path, -H "
            "host:port, or a pipe on stdin\n";
+    return kViewError;
+  }
+  if (options.stats &&
+      (options.group || options.stats_interval <= absl::ZeroDuration())) {
+    err << "ziggyview: --stats needs a positive --interval and no --group\n";
+    return kViewError;
+  }
+  if (!options.stats && (options.stats_json || !options.stats_by.empty())) {
+    err << "ziggyview: --json and --by go with --stats\n";
     return kViewError;
   }
   LogFileQuery dates;

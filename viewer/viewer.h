@@ -67,6 +67,16 @@ struct ViewerOptions {
   // key file that cannot be loaded, or only one, is a one-line error.
   std::string curve_server_key;
   std::string curve_key;
+  // --stats: summaries (client/reader/stats.h) of the events that pass the
+  // filters instead of the events, in viewer/stats_view.h's formats; from
+  // files, once at the end; live, every stats_interval over the last
+  // stats_window (zero: the interval). Not with `group`.
+  bool stats = false;
+  bool stats_json = false;                // JSON lines instead of a table
+  std::string stats_by;                   // split rows by this dotted path
+  std::vector<std::string> stats_fields;  // only these fields; empty: all
+  absl::Duration stats_interval = absl::Seconds(10);
+  absl::Duration stats_window = absl::ZeroDuration();
   // Live mode runs until this becomes true (set from a signal handler);
   // reading files or stdin stops soon after it, with kViewInterrupted.
   const std::atomic<bool>* stop = nullptr;
