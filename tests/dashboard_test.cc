@@ -5,6 +5,7 @@
 // Debian's `chromium`, installed by tools/install-test-tools.sh: the
 // browser test fails, never skips, without it.
 
+#include <signal.h>
 #include <unistd.h>
 
 #include <map>
@@ -312,6 +313,43 @@ TEST_F(DashboardTest, ServesFiles) {
   EXPECT_NEAR(series["p50"][i].get<double>(), 0.10, 0.001);
   EXPECT_EQ(series["error_share"][i], 0.2);
   EXPECT_EQ(GetJson(files->port, "/api/status")["status"], nullptr);
+}
+
+// A daemon restarted on the same control port (its stream port changes):
+// the dashboard counts the new daemon's events and its STATUS again, and
+// says the STATUS is stale meanwhile.
+TEST(DashboardRestartTest, KeepsWorkingAcrossADaemonRestart) {
+  const std::string logs = TempDir("restart");
+  auto ziggyd = Ziggyd::Start(logs);
+  ASSERT_NE(ziggyd, nullptr);
+  const std::string control = ziggyd->control();
+  auto dashboard = StartDashboard({"-H", control});
+  ASSERT_NE(dashboard, nullptr);
+  int seq = 0;
+  auto send_until_counted = [&](Ziggyd& daemon, const std::string& type) {
+    Sender sender(daemon.collect());
+    return WaitFor([&] {
+      sender.Send(ForeignEvent(type, 0, seq++));
+      return TypeCount(dashboard->port, type) > 0;
+    });
+  };
+  ASSERT_TRUE(send_until_counted(*ziggyd, "before"));
+  const double pid_before = ziggyd->StatusNumber("pid");
+  ziggyd->process().Signal(SIGTERM);
+  ASSERT_EQ(ziggyd->process().Wait(), 0);
+  ASSERT_TRUE(WaitFor(
+      [&] { return GetJson(dashboard->port, "/api/status")["ok"] == false; }));
+  std::unique_ptr<Ziggyd> restarted;
+  ASSERT_TRUE(WaitFor([&] {
+    restarted = Ziggyd::Start(logs, {"--control=" + control});
+    return restarted != nullptr;
+  }));
+  ASSERT_TRUE(send_until_counted(*restarted, "after"))
+      << dashboard->process->Stderr();
+  ASSERT_TRUE(WaitFor([&] {
+    const json status = GetJson(dashboard->port, "/api/status");
+    return status["ok"] == true && status["status"]["pid"] != pid_before;
+  }));
 }
 
 TEST(DashboardFlagsTest, RefusesANonLoopbackAddressWithoutInsecure) {
