@@ -292,7 +292,11 @@ TEST_F(DashboardTest, BrowserDrawsChartsAndFillsTheEventsTable) {
   EXPECT_TRUE(absl::StrContains(dom, "/item/19")) << dom;
   EXPECT_TRUE(absl::StrContains(dom, "<tr class=\"top\"><td title=\"web-1\""))
       << dom;
-  EXPECT_TRUE(absl::StrContains(dom, "<tr class=\"status\"")) << dom;
+  EXPECT_TRUE(absl::StrContains(
+      dom,
+      "<tr class=\"status\"><td title=\"type request.sql\">type "
+      "request.sql</td><td title=\"40\">40</td></tr>"))
+      << dom;
   EXPECT_TRUE(absl::StrContains(dom, "id=\"banner\" hidden")) << dom;
 }
 

@@ -127,6 +127,8 @@ int main(int argc, char** argv) {
   socket.set(zmq::sockopt::linger, 10000);
   socket.connect(absl::StrCat("tcp://", argv[1]));
   for (int i = 0; i < events; ++i) {
+    // Paced, so that a live subscriber (its queue bounded) keeps up.
+    if (i % 50 == 49) std::this_thread::sleep_for(std::chrono::milliseconds(2));
     if (i % 10 == 9) {
       SendJob(feed, socket);
     } else {

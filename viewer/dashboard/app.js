@@ -155,23 +155,38 @@
     }
   }
 
-  // STATUS flattened to "path: value" rows (scalars only), at most 200.
+  // STATUS as rows: the per-type and per-host counts first (its "events"
+  // and "hosts" maps, as ziggyd and ziggy-forwarder report them), then
+  // every other number, flattened to dotted paths; at most 200 rows.
+  function statusRows(status) {
+    const rows = [];
+    for (const [map, what] of [['events', 'type'], ['hosts', 'host']]) {
+      const entries = Object.entries((status || {})[map] || {});
+      entries.sort((a, b) => (b[1].count || 0) - (a[1].count || 0));
+      for (const [name, value] of entries) {
+        rows.push([what + ' ' + (name || '(none)'), String(value.count)]);
+      }
+    }
+    (function walk(value, path) {
+      if (value !== null && typeof value === 'object') {
+        for (const key of Object.keys(value)) {
+          if (path || (key !== 'events' && key !== 'hosts')) {
+            walk(value[key], path ? path + '.' + key : key);
+          }
+        }
+      } else if (typeof value === 'number') {
+        rows.push([path, String(+value.toFixed(3))]);
+      }
+    })(status, '');
+    return rows.slice(0, 200);
+  }
+
   function drawStatus(answer) {
     $('status-state').textContent = answer.status === null ? '(none)' :
         answer.ok ? '' : '(stale: ' + answer.error + ')';
     const body = $('status-table').tBodies[0];
     body.textContent = '';
-    const rows = [];
-    (function walk(value, path) {
-      if (value !== null && typeof value === 'object') {
-        for (const key of Object.keys(value)) {
-          walk(value[key], path ? path + '.' + key : key);
-        }
-      } else if (rows.length < 200) {
-        rows.push([path, String(value)]);
-      }
-    })(answer.status, '');
-    for (const [path, value] of rows) {
+    for (const [path, value] of statusRows(answer.status)) {
       const row = body.insertRow();
       row.className = 'status';
       cell(row, path);
@@ -195,6 +210,11 @@
       await poll();
       $('banner').hidden = true;
       state.polls++;
+      // #detail (the screenshot's URL): open the first event once.
+      const first = document.querySelector('tr.event');
+      if (location.hash === '#detail' && first && !state.detail) {
+        showEvent(first.dataset.id);
+      }
       document.body.dataset.polls = state.polls;
       $('updated').textContent = 'updated ' +
           new Date().toISOString().slice(11, 19) + ' UTC';
