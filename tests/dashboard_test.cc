@@ -317,6 +317,13 @@ TEST_F(DashboardTest, ServesFiles) {
   EXPECT_NEAR(series["p50"][i].get<double>(), 0.10, 0.001);
   EXPECT_EQ(series["error_share"][i], 0.2);
   EXPECT_EQ(GetJson(files->port, "/api/status")["status"], nullptr);
+  // The dates select events by their own end: the warm-up ended at
+  // 00:00:01, the requests at 00:01:01.
+  auto first_minute = StartDashboard(
+      {"--log-path=" + ziggyd_->log_path(), "--end-date=20231114 00:00"});
+  ASSERT_NE(first_minute, nullptr);
+  EXPECT_GT(TypeCount(first_minute->port, "warmup"), 0);
+  EXPECT_EQ(TypeCount(first_minute->port, "request"), 0);
 }
 
 // A daemon restarted on the same control port (its stream port changes):

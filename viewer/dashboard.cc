@@ -61,15 +61,48 @@ bool ServeAllowed(const ViewerOptions& options, std::ostream& err) {
   return true;
 }
 
-// The filter --where gives (always true without one).
+// What --type-name, --where and (files) the dates select, as ziggyview
+// filters printed events: the dates on each event's own end, the end
+// date's day or minute included, events without an end left out.
 struct EventFilter {
   absl::optional<Where> where;
   std::string type;
+  LogFileQuery dates;  // start and end only
   bool Passes(const EventView& event) const {
-    return TypeMatches(type, event.type) &&
-           (!where.has_value() || where->Matches(event.bson));
+    if (!TypeMatches(type, event.type)) return false;
+    if (where.has_value() && !where->Matches(event.bson)) return false;
+    if (dates.start == absl::InfinitePast() &&
+        dates.end == absl::InfiniteFuture()) {
+      return true;
+    }
+    const absl::Time end =
+        absl::FromUnixMicros(static_cast<int64_t>(std::floor(event.end * 1e6)));
+    return event.has_end && end >= dates.start && end <= dates.end;
   }
 };
+
+// --type-name, --where and the dates, or a one-line error.
+absl::StatusOr<EventFilter> MakeFilter(const ViewerOptions& options) {
+  EventFilter filter;
+  filter.type = options.type;
+  if (!options.where.empty()) {
+    absl::StatusOr<Where> where = Where::Parse(options.where);
+    if (!where.ok()) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("--where: ", where.status().message()));
+    }
+    filter.where = *std::move(where);
+  }
+  for (auto [text, field, end] :
+       {std::make_tuple(&options.start_date, &filter.dates.start, false),
+        std::make_tuple(&options.end_date, &filter.dates.end, true)}) {
+    if (text->empty()) continue;
+    absl::StatusOr<absl::Time> t = ParseDate(*text, end);
+    if (!t.ok()) return t.status();
+    *field = *t;
+  }
+  return filter;
+}
 
 // Asks STATUS every kStatusEvery until `done`.
 void PollStatus(const std::string& host, const ControlOptions& control,
@@ -126,18 +159,10 @@ int FollowLive(const ViewerOptions& options, const EventFilter& filter,
 
 // The files --log-path and the dates select.
 absl::StatusOr<std::vector<std::string>> SelectedFiles(
-    const ViewerOptions& options) {
-  LogFileQuery query;
+    const ViewerOptions& options, const EventFilter& filter) {
+  LogFileQuery query = filter.dates;
   query.log_path = options.log_path;
   query.type = options.type;
-  for (auto [text, field, end] :
-       {std::make_tuple(&options.start_date, &query.start, false),
-        std::make_tuple(&options.end_date, &query.end, true)}) {
-    if (text->empty()) continue;
-    absl::StatusOr<absl::Time> t = ParseDate(*text, end);
-    if (!t.ok()) return t.status();
-    *field = *t;
-  }
   absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
   if (!files.ok()) return files.status();
   std::vector<std::string> paths;
@@ -164,7 +189,8 @@ int ReadFiles(const std::vector<std::string>& paths, const EventFilter& filter,
 // it in kFilePoints.
 int LoadFiles(const ViewerOptions& options, const EventFilter& filter,
               std::unique_ptr<DashboardModel>* model, std::ostream& err) {
-  absl::StatusOr<std::vector<std::string>> paths = SelectedFiles(options);
+  absl::StatusOr<std::vector<std::string>> paths =
+      SelectedFiles(options, filter);
   if (!paths.ok()) {
     err << "ziggyview: " << paths.status().message() << "\n";
     return kViewError;
@@ -200,20 +226,15 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
     return kViewError;
   }
   if (!ServeAllowed(options, err)) return kViewError;
-  EventFilter filter;
-  filter.type = options.type;
-  if (!options.where.empty()) {
-    absl::StatusOr<Where> where = Where::Parse(options.where);
-    if (!where.ok()) {
-      err << "ziggyview: --where: " << where.status().message() << "\n";
-      return kViewError;
-    }
-    filter.where = *std::move(where);
+  absl::StatusOr<EventFilter> filter = MakeFilter(options);
+  if (!filter.ok()) {
+    err << "ziggyview: " << filter.status().message() << "\n";
+    return kViewError;
   }
   auto model = std::make_unique<DashboardModel>();
   int code = kViewOk;
   if (!options.log_path.empty()) {
-    code = LoadFiles(options, filter, &model, err);
+    code = LoadFiles(options, *filter, &model, err);
     if (code == kViewError) return code;
   }
   HttpServerOptions server_options;
@@ -227,7 +248,7 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
   }
   out << "dashboard: " << (*server)->url() << "/" << std::endl;
   if (!options.host.empty())
-    return FollowLive(options, filter, model.get(), err);
+    return FollowLive(options, *filter, model.get(), err);
   while (!Stopped(options)) absl::SleepFor(absl::Milliseconds(100));
   return code;
 }

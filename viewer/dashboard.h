@@ -11,8 +11,9 @@
 // serving, in buckets that put the whole range in at most 1000 points
 // (whole seconds, at least 1).
 //
-// --type-name and --where select the events counted (the page's own where
-// box only computes the error share). Prints "dashboard: <url>/" on `out`
+// --type-name, --where and (files) --start-date/--end-date select the
+// events counted, as they select what ziggyview prints (the page's own
+// where box only computes the error share). Prints "dashboard: <url>/" on `out`
 // once serving; runs until *options.stop.
 //
 // Exposure: the page is plain, unauthenticated HTTP that shows every

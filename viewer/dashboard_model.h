@@ -17,9 +17,11 @@
 // and the detail view (an event with its sub-events: every kept event with
 // the same id).
 //
-// Memory: max_buckets Stats bounded by bucket_stats (at most
-// bucket_stats.max_sketches sketches of at most 32 KiB each, a few KiB in
-// practice), recent_bytes, and max_types x latest_per_type events.
+// Memory: max_buckets Stats bounded by bucket_stats, whose sketches take
+// at most max_sketches x 32 KiB each (a few KiB per sketch in practice:
+// live, 180 buckets x ~10 fields x ~5 KiB ~ 9 MiB; the worst case 180 x
+// 32 x 32 KiB = 180 MiB), recent_bytes, and max_types x latest_per_type
+// events (each at most the daemon's event size limit).
 //
 // Every answer is a JSON text; times are Unix seconds.
 //
@@ -51,7 +53,15 @@ struct DashboardModelOptions {
   size_t max_types = 100;  // types with a latest-events list
   size_t recent_events = 50000;
   size_t recent_bytes = 32 << 20;
-  StatsOptions bucket_stats = {"", {}, 100, 32, 100, 50, 64};
+  // Each bucket's Stats: 100 types, 32 fields per type, 32 sketches.
+  StatsOptions bucket_stats = [] {
+    StatsOptions stats;
+    stats.max_types = 100;
+    stats.max_fields = 32;
+    stats.max_by_values = 100;
+    stats.max_sketches = 32;
+    return stats;
+  }();
 };
 
 class DashboardModel {
