@@ -268,7 +268,8 @@ TEST_F(DashboardTest, BadParametersAre400) {
 }
 
 // Headless Chromium loads the page; the DOM after ~10 s of virtual time
-// shows drawn charts and the events we sent.
+// shows drawn charts, the events we sent, one of them opened with its
+// sub-events, top values and STATUS counts, and no error banner.
 TEST_F(DashboardTest, BrowserDrawsChartsAndFillsTheEventsTable) {
   ASSERT_EQ(access(kChromium, X_OK), 0)
       << kChromium << " is missing: run tools/install-test-tools.sh";
@@ -276,7 +277,7 @@ TEST_F(DashboardTest, BrowserDrawsChartsAndFillsTheEventsTable) {
   const int code = RunCommand(
       {kChromium, "--headless", "--no-sandbox", "--disable-gpu",
        "--user-data-dir=" + TempDir("chromium"), "--window-size=1400,1000",
-       "--virtual-time-budget=10000", "--dump-dom", live_->url},
+       "--virtual-time-budget=10000", "--dump-dom", live_->url + "#detail"},
       &dom, &err, absl::Seconds(45));
   ASSERT_EQ(code, 0) << err;
   for (const char* chart : {"rate-chart", "quantile-chart", "error-chart"}) {
@@ -286,10 +287,21 @@ TEST_F(DashboardTest, BrowserDrawsChartsAndFillsTheEventsTable) {
     ASSERT_TRUE(std::regex_search(dom, match, points)) << chart << "\n" << dom;
     EXPECT_GT(std::stoi(match[1]), 0) << chart;
   }
+  // The newest request first (selected: the one #detail opened), then
+  // the others.
+  EXPECT_TRUE(absl::StrContains(dom, "<tr class=\"event selected\" data-id=\"" +
+                                         Id(kRequests - 1) + "\""))
+      << dom;
   EXPECT_TRUE(absl::StrContains(
-      dom, "<tr class=\"event\" data-id=\"" + Id(kRequests - 1) + "\""))
+      dom, "<tr class=\"event\" data-id=\"" + Id(kRequests - 2) + "\""))
       << dom;
   EXPECT_TRUE(absl::StrContains(dom, "/item/19")) << dom;
+  // #detail opens the first row as a click does: the event with its two
+  // request.sql sub-events.
+  EXPECT_TRUE(std::regex_search(
+      dom, std::regex("id=\"event-detail\"[^>]*data-children=\"2\"")))
+      << dom;
+  EXPECT_TRUE(absl::StrContains(dom, "SELECT 1")) << dom;
   EXPECT_TRUE(absl::StrContains(dom, "<tr class=\"top\"><td title=\"web-1\""))
       << dom;
   EXPECT_TRUE(absl::StrContains(
