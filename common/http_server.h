@@ -1,7 +1,7 @@
 // HttpServer: a small read-only HTTP server (cpp-httplib, Debian's
-// libcpp-httplib) for the daemons' --metrics: GET (and HEAD) on a few fixed
-// paths, 404 for any other path, 405 (Allow: GET, HEAD) for any other
-// method on a served path.
+// libcpp-httplib) for the daemons' --metrics and ziggyview --serve: GET (and
+// HEAD) on a few fixed paths (handlers may read the query parameters), 404 for
+// any other path, 405 (Allow: GET, HEAD) for any other method on a served path.
 //
 // Bounded so that a hostile client cannot grow memory or hold the daemon:
 // `threads` requests are served at once, at most `max_waiting` accepted
