@@ -228,7 +228,8 @@ class BoundedHttplibServer : public httplib::Server {
 
 class HttpServer::Impl {
  public:
-  Impl(HttpServerOptions options, std::map<std::string, Handler> handlers)
+  Impl(HttpServerOptions options,
+       std::map<std::string, RequestHandler> handlers)
       : options_(std::move(options)),
         handlers_(std::move(handlers)),
         stop_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)),
@@ -293,9 +294,14 @@ class HttpServer::Impl {
         });
     for (const auto& [path, handler] : handlers_) {
       server_.Get(Pattern(path),
-                  [&handler = handler](const httplib::Request&,
+                  [&handler = handler](const httplib::Request& request,
                                        httplib::Response& response) {
-                    HttpResponse answer = handler();
+                    HttpRequest query;
+                    // A multimap: emplace keeps the first of a repeated key.
+                    for (const auto& [key, value] : request.params) {
+                      query.params.emplace(key, value);
+                    }
+                    HttpResponse answer = handler(query);
                     response.status = answer.status;
                     response.set_content(std::move(answer.body),
                                          answer.content_type.c_str());
@@ -329,7 +335,7 @@ class HttpServer::Impl {
   }
 
   const HttpServerOptions options_;
-  const std::map<std::string, Handler> handlers_;
+  const std::map<std::string, RequestHandler> handlers_;
   const int stop_fd_;
   BoundedHttplibServer server_;
   std::thread thread_;
@@ -340,6 +346,18 @@ class HttpServer::Impl {
 
 absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::Start(
     absl::string_view address, std::map<std::string, Handler> handlers,
+    HttpServerOptions options) {
+  std::map<std::string, RequestHandler> adapted;
+  for (auto& [path, handler] : handlers) {
+    adapted.emplace(path, [handler = std::move(handler)](const HttpRequest&) {
+      return handler();
+    });
+  }
+  return StartWithQueries(address, std::move(adapted), std::move(options));
+}
+
+absl::StatusOr<std::unique_ptr<HttpServer>> HttpServer::StartWithQueries(
+    absl::string_view address, std::map<std::string, RequestHandler> handlers,
     HttpServerOptions options) {
   auto impl = std::make_unique<Impl>(std::move(options), std::move(handlers));
   if (absl::Status s = impl->Start(address); !s.ok()) return s;

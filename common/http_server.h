@@ -1,7 +1,7 @@
 // HttpServer: a small read-only HTTP server (cpp-httplib, Debian's
-// libcpp-httplib) for the daemons' --metrics: GET (and HEAD) on a few fixed
-// paths, 404 for any other path, 405 (Allow: GET, HEAD) for any other
-// method on a served path.
+// libcpp-httplib) for the daemons' --metrics and ziggyview --serve: GET (and
+// HEAD) on a few fixed paths (handlers may read the query parameters), 404 for
+// any other path, 405 (Allow: GET, HEAD) for any other method on a served path.
 //
 // Bounded so that a hostile client cannot grow memory or hold the daemon:
 // `threads` requests are served at once, at most `max_waiting` accepted
@@ -40,6 +40,13 @@ struct HttpServerOptions {
   absl::Duration connection_deadline = absl::Seconds(5);  // whole connection
 };
 
+// What a handler sees of a request: its query parameters, decoded
+// ("/api/series?type=request&field=body.request_time"). A parameter given
+// twice keeps its first value.
+struct HttpRequest {
+  std::map<std::string, std::string> params;
+};
+
 struct HttpResponse {
   int status = 200;
   std::string content_type = "text/plain; charset=utf-8";
@@ -50,6 +57,8 @@ class HttpServer {
  public:
   // Answers a GET of its path (HEAD gets the same headers, no body).
   using Handler = std::function<HttpResponse()>;
+  // The same, given the request's query parameters (the dashboard's API).
+  using RequestHandler = std::function<HttpResponse(const HttpRequest&)>;
 
   // Binds `address` (host:port, IPv6 in brackets; port 0 picks a free one;
   // host "*" is every interface) and serves `handlers` (path -> handler) on
@@ -57,6 +66,10 @@ class HttpServer {
   // kUnavailable when it cannot be bound.
   static absl::StatusOr<std::unique_ptr<HttpServer>> Start(
       absl::string_view address, std::map<std::string, Handler> handlers,
+      HttpServerOptions options = {});
+  // As above, for handlers that read the query parameters.
+  static absl::StatusOr<std::unique_ptr<HttpServer>> StartWithQueries(
+      absl::string_view address, std::map<std::string, RequestHandler> handlers,
       HttpServerOptions options = {});
   // Stops accepting, ends the connections (those in progress within
   // io_timeout) and joins the threads.

@@ -114,6 +114,25 @@ TEST(HttpServerTest, PathsMatchLiterally) {
   EXPECT_EQ(any->status, 404);
 }
 
+TEST(HttpServerTest, RequestHandlersGetTheDecodedQueryParameters) {
+  absl::StatusOr<std::unique_ptr<HttpServer>> server =
+      HttpServer::StartWithQueries(
+          "127.0.0.1:0", {{"/api", [](const HttpRequest& request) {
+                             std::string body;
+                             for (const auto& [key, value] : request.params) {
+                               body += key + "=" + value + ";";
+                             }
+                             return HttpResponse{200, "text/plain", body};
+                           }}});
+  ASSERT_TRUE(server.ok()) << server.status();
+  httplib::Client client("127.0.0.1", (*server)->port());
+  httplib::Result got =
+      client.Get("/api?where=status%20%3E%3D%20500&a=1&a=2&empty=");
+  ASSERT_TRUE(got);
+  EXPECT_EQ(got->status, 200);
+  EXPECT_EQ(got->body, "a=1;empty=;where=status >= 500;");
+}
+
 TEST(HttpServerTest, AnOversizedRequestEndsItsConnection) {
   HttpServerOptions options;
   options.io_timeout = absl::Seconds(60);

@@ -2,11 +2,13 @@
 # Installs what CI needs beyond ./bazelw's packages: clang 14 with its
 # sanitizer and libFuzzer runtimes and lld, for `--config=fuzz`
 # (tools/fuzzing.bzl), and promtool (Debian's prometheus) to check the
-# daemons' /metrics. ./bazelw runs it before `test`. Idempotent and silent
+# daemons' /metrics, and Chromium (Debian's chromium) for the dashboard's
+# browser test (tests/dashboard_test.cc) and tools/dashboard-screenshot.sh.
+# ./bazelw runs it before `test`. Idempotent and silent
 # when everything is there.
 set -euo pipefail
 
-readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus)
+readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus chromium)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

@@ -70,6 +70,14 @@ DEFINE_int32(window, 0,
              "Live --stats: over the last N seconds (a sliding window moving "
              "by --interval) instead of the last interval.");
 
+DEFINE_string(serve, "",
+              "Serve a web dashboard of the events on this host:port (e.g. "
+              "127.0.0.1:8080; port 0 picks one) instead of printing them: "
+              "with -H (live) or --log-path (files, read once).");
+DEFINE_bool(insecure, false,
+            "Allow --serve on a non-loopback address: the dashboard is "
+            "plain, unauthenticated HTTP showing every event.");
+
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "prints ziggy events as JSON, one object per line.\n"
@@ -83,6 +91,7 @@ int main(int argc, char** argv) {
       "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
       "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
       "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
+      "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
       "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
       "directory) or no daemon; 2 damaged input: every whole event was\n"
       "printed and stderr says, for each skipped byte range, the file, the\n"
@@ -127,6 +136,8 @@ int main(int argc, char** argv) {
   options.stats_by = FLAGS_by;
   options.stats_interval = absl::Seconds(FLAGS_interval);
   options.stats_window = absl::Seconds(FLAGS_window);
+  options.serve = FLAGS_serve;
+  options.insecure = FLAGS_insecure;
   options.stop = &stop;
   options.read_stdin = options.files.empty() && options.log_path.empty() &&
                        options.host.empty() && !isatty(0);

@@ -18,6 +18,7 @@
 #include "client/reader/log_files.h"
 #include "client/reader/stream.h"
 #include "client/reader/where.h"
+#include "viewer/dashboard.h"
 #include "viewer/event_files.h"
 #include "viewer/stats_view.h"
 
@@ -362,6 +363,7 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
            "host:port, or a pipe on stdin\n";
     return kViewError;
   }
+  if (!options.serve.empty()) return RunDashboard(options, out, err);
   if (options.stats &&
       (options.group || options.stats_interval <= absl::ZeroDuration())) {
     err << "ziggyview: --stats needs a positive --interval and no --group\n";

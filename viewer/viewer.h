@@ -77,6 +77,11 @@ struct ViewerOptions {
   std::vector<std::string> stats_fields;  // only these fields; empty: all
   absl::Duration stats_interval = absl::Seconds(10);
   absl::Duration stats_window = absl::ZeroDuration();
+  // --serve: a web dashboard on this host:port instead of printing
+  // (viewer/dashboard.h); with -H or --log-path. A non-loopback address
+  // needs `insecure`.
+  std::string serve;
+  bool insecure = false;
   // Live mode runs until this becomes true (set from a signal handler);
   // reading files or stdin stops soon after it, with kViewInterrupted.
   const std::atomic<bool>* stop = nullptr;
