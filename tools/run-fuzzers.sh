@@ -11,7 +11,7 @@
 # The fuzz build has its own output base (a compiler switch rebuilds
 # everything) and creates no bazel-* links, so gcc builds keep theirs.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 
 seconds=${1:-20}
 shift || true
