@@ -67,17 +67,12 @@ bool ServeAllowed(const ViewerOptions& options, std::ostream& err) {
 struct EventFilter {
   absl::optional<Where> where;
   std::string type;
-  LogFileQuery dates;  // start and end only
+  LogFileQuery dates;              // start and end only: the files to read
+  absl::optional<Where> end_time;  // with a date: EndTimeFilter(dates)
   bool Passes(const EventView& event) const {
     if (!TypeMatches(type, event.type)) return false;
     if (where.has_value() && !where->Matches(event.bson)) return false;
-    if (dates.start == absl::InfinitePast() &&
-        dates.end == absl::InfiniteFuture()) {
-      return true;
-    }
-    const absl::Time end =
-        absl::FromUnixMicros(static_cast<int64_t>(std::floor(event.end * 1e6)));
-    return event.has_end && end >= dates.start && end <= dates.end;
+    return !end_time.has_value() || end_time->Matches(event.bson);
   }
 };
 
@@ -100,6 +95,9 @@ absl::StatusOr<EventFilter> MakeFilter(const ViewerOptions& options) {
     absl::StatusOr<absl::Time> t = ParseDate(*text, end);
     if (!t.ok()) return t.status();
     *field = *t;
+  }
+  if (!options.start_date.empty() || !options.end_date.empty()) {
+    filter.end_time = EndTimeFilter(filter.dates);
   }
   return filter;
 }

@@ -12,6 +12,7 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
@@ -175,6 +176,19 @@ void MergeByEnd(const std::vector<EventFiles*>& streams,
     emit(next[i]);
     advance(i);
   }
+}
+
+Where EndTimeFilter(const LogFileQuery& dates) {
+  std::vector<std::string> terms;
+  if (dates.start != absl::InfinitePast()) {
+    terms.push_back(absl::StrCat("end >= ", absl::ToUnixSeconds(dates.start)));
+  }
+  if (dates.end != absl::InfiniteFuture()) {
+    terms.push_back(absl::StrCat(
+        "end < ", absl::ToUnixSeconds(dates.end + absl::Nanoseconds(1))));
+  }
+  if (terms.empty()) terms.push_back("exists(end)");
+  return *Where::Parse(absl::StrJoin(terms, " and "));
 }
 
 }  // namespace ziggy

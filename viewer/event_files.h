@@ -26,7 +26,9 @@
 
 #include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
+#include "client/reader/log_files.h"
 #include "client/reader/reader.h"
+#include "client/reader/where.h"
 
 namespace ziggy {
 
@@ -37,6 +39,12 @@ struct EventView {
   double end = 0;              // the event's end time (Unix seconds)
   bool has_end = false;        // false when absent, not a number or NaN
 };
+
+// --start-date/--end-date as a filter on each event's own end time, with
+// the bounds FindLogFiles gives the files: end in [dates.start, dates.end]
+// (the end date's last moment included); an event without a numeric end
+// does not match (neither bound: every event that has an end).
+Where EndTimeFilter(const LogFileQuery& dates);
 
 // Whether `bson` is one valid BSON document (internal/bson_validate.h),
 // reading its fields in the same pass. Otherwise false with the reason in

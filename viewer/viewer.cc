@@ -247,20 +247,6 @@ int ParseDates(const ViewerOptions& options, LogFileQuery* query,
   return kViewOk;
 }
 
-// The dates as a filter on each event's own end time, with the bounds
-// FindLogFiles gives the files: end in [start, the end's last moment].
-Where DateFilter(const LogFileQuery& dates) {
-  std::vector<std::string> terms;
-  if (dates.start != absl::InfinitePast()) {
-    terms.push_back(absl::StrCat("end >= ", absl::ToUnixSeconds(dates.start)));
-  }
-  if (dates.end != absl::InfiniteFuture()) {
-    terms.push_back(absl::StrCat(
-        "end < ", absl::ToUnixSeconds(dates.end + absl::Nanoseconds(1))));
-  }
-  return *Where::Parse(absl::StrJoin(terms, " and "));
-}
-
 // --where, the dates and --fields, or a one-line error.
 int MakeSelection(const ViewerOptions& options, const LogFileQuery& dates,
                   Selection* selection, std::ostream& err) {
@@ -273,7 +259,7 @@ int MakeSelection(const ViewerOptions& options, const LogFileQuery& dates,
     selection->filters.push_back(*std::move(where));
   }
   if (!options.start_date.empty() || !options.end_date.empty()) {
-    selection->filters.push_back(DateFilter(dates));
+    selection->filters.push_back(EndTimeFilter(dates));
   }
   if (!options.fields.empty()) {
     absl::StatusOr<FieldSelection> fields =
