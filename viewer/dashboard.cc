@@ -120,26 +120,19 @@ void PollStatus(const std::string& host, const ControlOptions& control,
 // Follows the live stream into `model` until stopped.
 int FollowLive(const ViewerOptions& options, const EventFilter& filter,
                DashboardModel* model, std::ostream& err) {
-  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
-      LoadCurveClientOptions(options.curve_server_key, "--curve-server-key",
-                             options.curve_key, "--curve-key");
-  if (!curve.ok()) {
-    err << "ziggyview: " << curve.status().message() << "\n";
+  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
+  if (!stream_options.ok()) {
+    err << "ziggyview: " << stream_options.status().message() << "\n";
     return kViewError;
   }
-  StreamOptions stream_options;
-  stream_options.control = options.host;
-  stream_options.type = options.type;
-  stream_options.control_timeout = options.control_timeout;
-  stream_options.curve = *curve;
-  StreamSubscriber stream(stream_options);
+  StreamSubscriber stream(*stream_options);
   if (absl::Status s = stream.Connect(); !s.ok()) {
     err << "ziggyview: " << s.message() << "\n";
     return kViewError;
   }
   ControlOptions control;
   control.timeout = std::min(options.control_timeout, kStatusEvery);
-  control.curve = *curve;
+  control.curve = stream_options->curve;
   absl::Notification done;
   std::thread status(PollStatus, options.host, control, model, &done);
   std::string type, bson, why;

@@ -159,7 +159,7 @@ TEST(StatsViewTest, WhereAndFieldsChooseWhatIsSummarised) {
   const Output o = View(options);
   ASSERT_EQ(o.code, kViewOk) << o.err;
   const auto rows = Rows(o.out);
-  ASSERT_EQ(rows.size(), 4u) << o.out;  // no status row
+  ASSERT_EQ(rows.size(), 4u) << o.out;             // no status row
   EXPECT_EQ(rows.at("request|-|-")["count"], 10);  // every tenth is a 500
   EXPECT_EQ(rows.at("request|-|body.request_time")["min"], 0.01);
   EXPECT_EQ(rows.at("request|-|body.request_time")["max"], 0.1);

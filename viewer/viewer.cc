@@ -295,19 +295,12 @@ int SelectFiles(const ViewerOptions& options, LogFileQuery query,
 }
 
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
-  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
-      LoadCurveClientOptions(options.curve_server_key, "--curve-server-key",
-                             options.curve_key, "--curve-key");
-  if (!curve.ok()) {
-    err << "ziggyview: " << curve.status().message() << "\n";
+  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
+  if (!stream_options.ok()) {
+    err << "ziggyview: " << stream_options.status().message() << "\n";
     return kViewError;
   }
-  StreamOptions stream_options;
-  stream_options.control = options.host;
-  stream_options.type = options.type;
-  stream_options.control_timeout = options.control_timeout;
-  stream_options.curve = *std::move(curve);
-  StreamSubscriber stream(stream_options);
+  StreamSubscriber stream(*stream_options);
   if (absl::Status s = stream.Connect(); !s.ok()) {
     err << "ziggyview: " << s.message() << "\n";
     return kViewError;
@@ -338,6 +331,19 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
 }
 
 }  // namespace
+
+absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
+  absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
+      LoadCurveClientOptions(options.curve_server_key, "--curve-server-key",
+                             options.curve_key, "--curve-key");
+  if (!curve.ok()) return curve.status();
+  StreamOptions stream;
+  stream.control = options.host;
+  stream.type = options.type;
+  stream.control_timeout = options.control_timeout;
+  stream.curve = *std::move(curve);
+  return stream;
+}
 
 int RunViewer(const ViewerOptions& options, std::ostream& out,
               std::ostream& err) {

@@ -33,7 +33,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/status/statusor.h"
 #include "absl/time/time.h"
+#include "client/reader/stream.h"
 
 namespace ziggy {
 
@@ -86,6 +88,11 @@ struct ViewerOptions {
   // reading files or stdin stops soon after it, with kViewInterrupted.
   const std::atomic<bool>* stop = nullptr;
 };
+
+// The live stream's options for `options`: -H, --type-name, the control
+// timeout and the CurveZMQ key files (both or neither), loaded; an error
+// names the key flag and file.
+absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options);
 
 // Runs the viewer; returns an exit code.
 int RunViewer(const ViewerOptions& options, std::ostream& out,
