@@ -11,6 +11,7 @@
 #include "absl/strings/str_join.h"
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
+#include "client/format/byte_buffer.h"
 #include "client/net/socket.h"
 #include "client/reader/fields.h"
 #include "client/reader/grouper.h"
@@ -89,7 +90,7 @@ class Printer {
   void Flush() {
     out_.write(buffer_.data(), static_cast<std::streamsize>(buffer_.size()));
     out_.flush();
-    buffer_.clear();
+    buffer_.Clear();
   }
 
  private:
@@ -135,7 +136,7 @@ class Printer {
   void Accepted(const EventView& event) {
     if (stats_ != nullptr) return stats_->Add(event.bson);
     AppendEvent(event.bson);
-    buffer_.push_back('\n');
+    buffer_.Append("\n");
     if (buffer_.size() >= kFlushBytes) Flush();
   }
 
@@ -143,22 +144,22 @@ class Printer {
     if (!Passes(group)) return;
     const bool pretty = options_.pretty;
     const char* sep = pretty ? ",\n  " : ",";
-    buffer_.append(pretty ? "{\n  \"id\": " : "{\"id\":");
-    AppendJsonString(group.id, &buffer_);
-    buffer_.append(sep);
-    buffer_.append(pretty ? "\"parent\": " : "\"parent\":");
+    buffer_.Append(pretty ? "{\n  \"id\": " : "{\"id\":");
+    internal::AppendJsonString(group.id, &buffer_);
+    buffer_.Append(sep);
+    buffer_.Append(pretty ? "\"parent\": " : "\"parent\":");
     if (group.parent.empty()) {
-      buffer_.append("null");
+      buffer_.Append("null");
     } else {
       AppendEvent(group.parent);
     }
-    buffer_.append(sep);
-    buffer_.append(pretty ? "\"children\": [" : "\"children\":[");
+    buffer_.Append(sep);
+    buffer_.Append(pretty ? "\"children\": [" : "\"children\":[");
     for (size_t i = 0; i < group.children.size(); ++i) {
-      if (i > 0) buffer_.append(sep);
+      if (i > 0) buffer_.Append(sep);
       AppendEvent(group.children[i]);
     }
-    buffer_.append(pretty ? "]\n}\n" : "]}\n");
+    buffer_.Append(pretty ? "]\n}\n" : "]}\n");
     if (buffer_.size() >= kFlushBytes) Flush();
   }
 
@@ -167,7 +168,7 @@ class Printer {
   std::ostream& out_;
   EventGrouper grouper_;
   std::unique_ptr<StatsView> stats_;  // with --stats
-  std::string buffer_;
+  ByteBuffer buffer_;
   std::string projected_;  // the --fields of the event at hand
 };
 

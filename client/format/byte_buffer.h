@@ -35,6 +35,17 @@ class ByteBuffer {
   }
   void Clear() { size_ = 0; }
 
+  // For writers whose output length is known only as they go: Reserve
+  // returns room for up to `n` more bytes, which count in size() only once
+  // Commit is given the end of what was written there.
+  char* Reserve(size_t n) {
+    if (capacity_ - size_ < n) Grow(n);
+    return data_.get() + size_;
+  }
+  void Commit(const char* end) {
+    size_ = static_cast<size_t>(end - data_.get());
+  }
+
   char* data() { return data_.get(); }
   const char* data() const { return data_.get(); }
   size_t size() const { return size_; }

@@ -2,7 +2,7 @@
 
 #include <bson/bson.h>
 
-#include <charconv>
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -14,6 +14,8 @@
 #include "client/format/bson_validate.h"
 #include "client/format/byte_buffer.h"
 #include "client/format/event.h"
+#include "client/format/swar.h"
+#include "client/reader/double_text.h"
 
 namespace ziggy {
 namespace {
@@ -52,77 +54,113 @@ struct PlainBytes {
 };
 constexpr PlainBytes kPlain;
 
-// Escapes `text` into `out` as a JSON string literal.
-void EscapeString(absl::string_view text, ByteBuffer* out) {
+// Copies a block of text to `to` and returns how many of its bytes, from
+// the first, go into a JSON string as they are (not below 0x20, '"', '\\'
+// or from 0x80 on): kBlock when all do. Both may be read/written whole.
+constexpr size_t kBlock = 8;
+size_t CopyPlainBlock(const char* from, char* to) {
+  uint64_t word;
+  memcpy(&word, from, 8);
+  memcpy(to, &word, 8);
+  // Each test's lowest flag is exact (a borrow only flags bytes above a
+  // true one), so their union's is too.
+  constexpr uint64_t kOnes = 0x0101010101010101ull;
+  const uint64_t below_space = (word - kOnes * 0x20) & ~word;
+  const uint64_t flags = (below_space | HasZeroByte(word ^ (kOnes * '"')) |
+                          HasZeroByte(word ^ (kOnes * '\\')) | word) &
+                         kHighBits;
+  return flags == 0 ? kBlock : static_cast<size_t>(__builtin_ctzll(flags)) / 8;
+}
+
+// Writes the escape of ASCII byte `c` (not plain) at `o`; returns its end.
+char* EscapeAscii(unsigned char c, char* o) {
   static constexpr char kHex[] = "0123456789abcdef";
-  *out->Extend(1) = '"';
+  *o++ = '\\';
+  switch (c) {
+    case '"':
+      *o++ = '"';
+      break;
+    case '\\':
+      *o++ = '\\';
+      break;
+    case '\n':
+      *o++ = 'n';
+      break;
+    case '\r':
+      *o++ = 'r';
+      break;
+    case '\t':
+      *o++ = 't';
+      break;
+    case '\b':
+      *o++ = 'b';
+      break;
+    case '\f':
+      *o++ = 'f';
+      break;
+    default:
+      memcpy(o, "u00", 3);
+      o[3] = kHex[c >> 4];
+      o[4] = kHex[c & 0xF];
+      o += 5;
+  }
+  return o;
+}
+
+// Escapes `text` into `out` as a JSON string literal. Bytes up to
+// `readable` may be read (the rest of the document the text is in): the
+// scan takes a block at a time even at the text's end, where an event's
+// short keys and values are. Written through a pointer into room for the
+// worst case (six bytes a byte, \u00XX) and the last block's spill.
+void EscapeString(absl::string_view text, const char* readable,
+                  ByteBuffer* out) {
   const auto* s = reinterpret_cast<const unsigned char*>(text.data());
+  const size_t size = text.size();
+  char* o = out->Reserve(size * 6 + 2 + kBlock);
+  *o++ = '"';
   size_t i = 0;
-  while (i < text.size()) {
-    // Copy the run of plain ASCII at once.
-    size_t j = i;
-    while (j < text.size() && kPlain.plain[s[j]]) ++j;
-    if (j > i) {
-      memcpy(out->Extend(j - i), text.data() + i, j - i);
-      i = j;
-      continue;
+  while (i < size) {
+    if (text.data() + i + kBlock <= readable) {
+      // The room holds the block; only its plain bytes of the text count.
+      const size_t plain =
+          std::min(size - i, CopyPlainBlock(text.data() + i, o));
+      o += plain;
+      i += plain;
+      if (i == size) break;
+      if (plain == kBlock) continue;
     }
     const unsigned char c = s[i];
-    if (c < 0x80) {
-      char* e = out->Extend(2);
-      e[0] = '\\';
-      switch (c) {
-        case '"':
-          e[1] = '"';
-          break;
-        case '\\':
-          e[1] = '\\';
-          break;
-        case '\n':
-          e[1] = 'n';
-          break;
-        case '\r':
-          e[1] = 'r';
-          break;
-        case '\t':
-          e[1] = 't';
-          break;
-        case '\b':
-          e[1] = 'b';
-          break;
-        case '\f':
-          e[1] = 'f';
-          break;
-        default: {
-          e[1] = 'u';
-          char* u = out->Extend(4);
-          u[0] = '0';
-          u[1] = '0';
-          u[2] = kHex[c >> 4];
-          u[3] = kHex[c & 0xF];
-        }
-      }
+    if (kPlain.plain[c]) {
+      *o++ = static_cast<char>(c);
       ++i;
-      continue;
-    }
-    const size_t n = Utf8SequenceLength(s + i, text.size() - i);
-    if (n == 0) {
-      memcpy(out->Extend(3), "\xEF\xBF\xBD", 3);  // U+FFFD
+    } else if (c < 0x80) {
+      o = EscapeAscii(c, o);
       ++i;
-    } else {
-      memcpy(out->Extend(n), text.data() + i, n);
+    } else if (const size_t n = Utf8SequenceLength(s + i, size - i); n != 0) {
+      memcpy(o, s + i, n);
+      o += n;
       i += n;
+    } else {
+      memcpy(o, "\xEF\xBF\xBD", 3);  // U+FFFD
+      o += 3;
+      ++i;
     }
   }
-  *out->Extend(1) = '"';
+  *o++ = '"';
+  out->Commit(o);
 }
 
 // Renders a validated document straight from its bytes (no libbson
 // iterator: this is the viewer's hot loop).
 class JsonWriter {
  public:
-  JsonWriter(ByteBuffer* out, const JsonOptions& options)
-      : out_(out), pretty_(options.pretty) {}
+  // `bson` is the whole document to be written: its bytes bound the
+  // string scans' reads.
+  JsonWriter(absl::string_view bson, ByteBuffer* out,
+             const JsonOptions& options)
+      : readable_(bson.data() + bson.size()),
+        out_(out),
+        pretty_(options.pretty) {}
 
   // The document whose bytes start at `doc` (length prefix included).
   void Document(const char* doc, bool is_array, int depth) {
@@ -133,14 +171,14 @@ class JsonWriter {
     bool first = true;
     while (p < end) {
       const auto type = static_cast<BsonType>(static_cast<uint8_t>(*p++));
-      const size_t key_length = strlen(p);
+      const size_t key_length = FindNul(p, 0, static_cast<size_t>(end - p));
       const absl::string_view key(p, key_length);
       p += key_length + 1;
       if (!first) Char(',');
       first = false;
       Newline(depth + 1);
       if (!is_array) {
-        EscapeString(key, out_);
+        EscapeString(key, readable_, out_);
         Raw(pretty_ ? ": " : ":");
       }
       p = Element(type, p, depth + 1);
@@ -171,14 +209,13 @@ class JsonWriter {
   void Double(double d) {
     if (std::isnan(d)) return Raw("\"NaN\"");
     if (std::isinf(d)) return Raw(d > 0 ? "\"Infinity\"" : "\"-Infinity\"");
-    char buf[32];
-    const auto result = std::to_chars(buf, buf + sizeof buf, d);
-    Raw(absl::string_view(buf, static_cast<size_t>(result.ptr - buf)));
+    char* const at = out_->Reserve(kDoubleTextMax);
+    out_->Commit(WriteShortestDouble(d, at));
   }
   // A BSON string at p (int32 length incl. NUL, bytes, NUL); returns its end.
   const char* String(const char* p) {
     const uint32_t length = U32(p);
-    EscapeString(absl::string_view(p + 4, length - 1), out_);
+    EscapeString(absl::string_view(p + 4, length - 1), readable_, out_);
     return p + 4 + length;
   }
   // {"<name>": <inner>} where inner is written by `fill`.
@@ -250,9 +287,10 @@ class JsonWriter {
         const char* end = options + strlen(options) + 1;
         Wrapped("$regularExpression", [&] {
           Raw("{\"pattern\":");
-          EscapeString(absl::string_view(p, options - p - 1), out_);
+          EscapeString(absl::string_view(p, options - p - 1), readable_, out_);
           Raw(",\"options\":");
-          EscapeString(absl::string_view(options, end - options - 1), out_);
+          EscapeString(absl::string_view(options, end - options - 1), readable_,
+                       out_);
           Char('}');
         });
         return end;
@@ -319,7 +357,8 @@ class JsonWriter {
     }
   }
 
-  ByteBuffer* out_;
+  const char* const readable_;
+  ByteBuffer* const out_;
   const bool pretty_;
 };
 
@@ -327,7 +366,7 @@ class JsonWriter {
 
 void AppendJsonString(absl::string_view text, std::string* out) {
   ByteBuffer buffer;
-  EscapeString(text, &buffer);
+  EscapeString(text, text.data() + text.size(), &buffer);
   out->append(buffer.data(), buffer.size());
 }
 
@@ -348,8 +387,17 @@ void AppendValidatedJson(absl::string_view bson, std::string* out,
   // Built in a thread-local buffer with inline appends, then copied once.
   thread_local ByteBuffer buffer;
   buffer.Clear();
-  JsonWriter(&buffer, options).Document(bson.data(), /*is_array=*/false, 0);
+  AppendValidatedJson(bson, &buffer, options);
   out->append(buffer.data(), buffer.size());
+}
+
+void AppendValidatedJson(absl::string_view bson, ByteBuffer* out,
+                         const JsonOptions& options) {
+  JsonWriter(bson, out, options).Document(bson.data(), /*is_array=*/false, 0);
+}
+
+void AppendJsonString(absl::string_view text, ByteBuffer* out) {
+  EscapeString(text, text.data() + text.size(), out);
 }
 
 }  // namespace internal

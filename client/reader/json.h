@@ -38,6 +38,8 @@
 
 namespace ziggy {
 
+class ByteBuffer;
+
 struct JsonOptions {
   // Indent nested values by two spaces, one member per line.
   bool pretty = false;
@@ -53,6 +55,11 @@ namespace internal {
 // (readers that validate once and print many).
 void AppendValidatedJson(absl::string_view bson, std::string* out,
                          const JsonOptions& options = {});
+// The same into a ByteBuffer, without the copy (the viewer's hot loop).
+void AppendValidatedJson(absl::string_view bson, ByteBuffer* out,
+                         const JsonOptions& options = {});
+// AppendJsonString into a ByteBuffer.
+void AppendJsonString(absl::string_view text, ByteBuffer* out);
 }  // namespace internal
 
 // Appends `text` as a JSON string literal, quotes included.

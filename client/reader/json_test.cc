@@ -5,6 +5,7 @@
 #include <cmath>
 #include <limits>
 
+#include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "client/testing/bson_buffer.h"
 #include "gtest/gtest.h"
@@ -76,6 +77,56 @@ TEST(JsonTest, HostileStringsStayValidJson) {
             "\xef\xbf\xbd\xef\xbf\xbd");
   EXPECT_EQ(j["6"], cases[6]);
   EXPECT_EQ(j["k\xef\xbf\xbd\"ey"], "v");
+}
+
+// How one byte of otherwise plain text is written, read byte by byte: a
+// byte from 0x80 on alone is not UTF-8, so U+FFFD.
+std::string EscapedByte(unsigned char c) {
+  switch (c) {
+    case '"':
+      return "\\\"";
+    case '\\':
+      return "\\\\";
+    case '\n':
+      return "\\n";
+    case '\r':
+      return "\\r";
+    case '\t':
+      return "\\t";
+    case '\b':
+      return "\\b";
+    case '\f':
+      return "\\f";
+  }
+  if (c < 0x20) return absl::StrCat("\\u00", absl::Hex(c, absl::kZeroPad2));
+  if (c >= 0x80) return "\xef\xbf\xbd";
+  return std::string(1, static_cast<char>(c));
+}
+
+// The printer scans strings a block at a time, into the rest of the
+// document: every byte value at every position of strings up to past two
+// blocks, with more of the document after them, comes out as a byte-at-a-
+// time reading writes it.
+TEST(JsonTest, EveryByteAtEveryPositionIsEscapedAsAlone) {
+  for (size_t length = 1; length <= 40; ++length) {
+    for (size_t at = 0; at < length; ++at) {
+      for (int c = 0; c < 256; ++c) {
+        std::string text(length, 'a');
+        text[at] = static_cast<char>(c);
+        testing::BsonBuffer doc;
+        bson_append_utf8(doc.get(), "s", -1, text.data(),
+                         static_cast<int>(text.size()));
+        bson_append_utf8(doc.get(), "z", -1, "tail", -1);
+        std::string out;
+        ASSERT_TRUE(AppendJson(doc.bytes(), &out).ok());
+        ASSERT_EQ(out, absl::StrCat("{\"s\":\"", std::string(at, 'a'),
+                                    EscapedByte(static_cast<unsigned char>(c)),
+                                    std::string(length - at - 1, 'a'),
+                                    "\",\"z\":\"tail\"}"))
+            << "byte " << c << " at " << at << " of " << length;
+      }
+    }
+  }
 }
 
 TEST(JsonTest, NonFiniteDoublesAreStrings) {
