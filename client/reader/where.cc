@@ -9,10 +9,13 @@
 
 #include "absl/base/internal/endian.h"
 #include "absl/status/status.h"
+#include "absl/status/statusor.h"
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/strip.h"
+#include "absl/types/optional.h"
 #include "client/format/bson_type.h"
 #include "client/reader/bson_elements.h"
 #include "re2/re2.h"
@@ -47,13 +50,77 @@ struct Field {
 
 enum class Order : uint8_t { kLess, kEqual, kGreater, kUnordered };
 
+// The right side of =~. A pattern that is plain text, perhaps anchored
+// ("^web", "timeout", "^GET$"), is matched by comparing bytes: RE2's call
+// costs more than the match on an event's short strings.
+class Pattern {
+ public:
+  // Compiles `pattern`; an error names RE2's reason.
+  static absl::StatusOr<Pattern> Compile(const std::string& pattern);
+
+  bool Matches(absl::string_view text) const {
+    switch (plain_) {
+      case Plain::kNo:
+        // No submatches: PartialMatch's argument plumbing costs as much
+        // as the match on short strings.
+        return regex_->Match(re2::StringPiece(text.data(), text.size()), 0,
+                             text.size(), re2::RE2::UNANCHORED, nullptr, 0);
+      case Plain::kAnywhere:
+        return absl::StrContains(text, literal_);
+      case Plain::kPrefix:
+        return absl::StartsWith(text, literal_);
+      case Plain::kSuffix:
+        return absl::EndsWith(text, literal_);
+      case Plain::kWhole:
+        return text == literal_;
+    }
+    return false;
+  }
+
+ private:
+  enum class Plain : uint8_t { kNo, kAnywhere, kPrefix, kSuffix, kWhole };
+
+  Plain plain_ = Plain::kNo;
+  std::string literal_;                    // the text, without ^ and $
+  std::unique_ptr<const re2::RE2> regex_;  // when not plain
+};
+
+absl::StatusOr<Pattern> Pattern::Compile(const std::string& pattern) {
+  re2::RE2::Options options;
+  options.set_log_errors(false);
+  auto regex = std::make_unique<const re2::RE2>(pattern, options);
+  if (!regex->ok()) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad regular expression: ", regex->error()));
+  }
+  Pattern compiled;
+  absl::string_view text = pattern;
+  const bool prefix = absl::ConsumePrefix(&text, "^");
+  const bool suffix = absl::ConsumeSuffix(&text, "$");
+  // Printable ASCII but RE2's operators is itself (and a '$' before the
+  // last is not an anchor but text RE2 cannot match; not plain either).
+  const bool plain = std::all_of(text.begin(), text.end(), [](char c) {
+    return c >= 0x20 && c < 0x7F && !absl::StrContains("\\.+*?()|[]{}^$", c);
+  });
+  if (!plain) {
+    compiled.regex_ = std::move(regex);
+    return compiled;
+  }
+  compiled.literal_ = std::string(text);
+  compiled.plain_ = prefix && suffix ? Plain::kWhole
+                    : prefix         ? Plain::kPrefix
+                    : suffix         ? Plain::kSuffix
+                                     : Plain::kAnywhere;
+  return compiled;
+}
+
 struct Node {
   Kind kind;
   Op op = Op::kEq;
   std::vector<int> children;  // kOr, kAnd (two or more), kNot (one)
   std::vector<std::string> path;
   Literal literal;
-  std::unique_ptr<re2::RE2> regex;  // for Op::kMatch
+  absl::optional<Pattern> pattern;  // for Op::kMatch
 };
 
 }  // namespace
@@ -203,12 +270,8 @@ bool CompareMatches(const Node& node, absl::string_view bson) {
   Field field;
   const bool found = Lookup(bson, node.path, &field);
   if (node.op == Op::kMatch) {
-    // Match without submatches: PartialMatch's argument plumbing costs
-    // as much as the match on short strings.
     return found && field.type == BsonType::kString &&
-           node.regex->Match(
-               re2::StringPiece(field.value.data(), field.value.size()), 0,
-               field.value.size(), re2::RE2::UNANCHORED, nullptr, 0);
+           node.pattern->Matches(field.value);
   }
   return Holds(node.op,
                found ? CompareField(field, node.literal) : Order::kUnordered);
@@ -435,13 +498,9 @@ class WhereParser {
       if (type != Literal::kString) {
         return Failed(at, "'=~' needs a string: a regular expression");
       }
-      re2::RE2::Options options;
-      options.set_log_errors(false);
-      node->regex = std::make_unique<re2::RE2>(node->literal.text, options);
-      if (!node->regex->ok()) {
-        return Failed(
-            at, absl::StrCat("bad regular expression: ", node->regex->error()));
-      }
+      absl::StatusOr<Pattern> pattern = Pattern::Compile(node->literal.text);
+      if (!pattern.ok()) return Failed(at, pattern.status().message());
+      node->pattern = *std::move(pattern);
     } else if (IsOrdering(node->op) &&
                (type == Literal::kBool || type == Literal::kNull)) {
       return Failed(at,

@@ -9,6 +9,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
+#include "re2/re2.h"
 
 namespace ziggy {
 namespace {
@@ -48,7 +49,10 @@ std::string TestEvent() {
   BSON_APPEND_DOUBLE(&body, "nan", std::nan(""));
   BSON_APPEND_INT32(&body, "neg", -5);
   BSON_APPEND_UTF8(&body, "empty", "");
-  BSON_APPEND_UTF8(&body, "\xc3\xbcn\xc3\xafcode", "x\xc3\xa9");
+  BSON_APPEND_UTF8(&body,
+                   "\xc3\xbcn\xc3\xaf"
+                   "code",
+                   "x\xc3\xa9");
   bson_append_utf8(&body, "tricky", -1, "a\"b\\c\nd\0e", 9);
   BSON_APPEND_UTF8(&body, "Upper", "B");
   bson_append_document_end(&doc, &body);
@@ -139,8 +143,12 @@ TEST(WhereTest, StringsCompareBytewise) {
   EXPECT_TRUE(Match("body.empty == \"\""));
   EXPECT_TRUE(Match("body.empty < \"a\""));
   // UTF-8 keys and values; \u escapes.
-  EXPECT_TRUE(Match("body.\xc3\xbcn\xc3\xafcode == \"x\xc3\xa9\""));
-  EXPECT_TRUE(Match("body.\xc3\xbcn\xc3\xafcode == \"\\u0078\\u00E9\""));
+  EXPECT_TRUE(
+      Match("body.\xc3\xbcn\xc3\xaf"
+            "code == \"x\xc3\xa9\""));
+  EXPECT_TRUE(
+      Match("body.\xc3\xbcn\xc3\xaf"
+            "code == \"\\u0078\\u00E9\""));
   // Escapes, and a NUL inside the event's string.
   EXPECT_FALSE(Match("body.tricky == \"a\\\"b\\\\c\\nd\""));
   EXPECT_TRUE(Match("body.tricky == \"a\\\"b\\\\c\\nd\\u0000e\""));
@@ -212,6 +220,34 @@ TEST(WhereTest, RegularExpressions) {
   EXPECT_FALSE(Match("body.response.status =~ \"2\""));  // not a string
   EXPECT_FALSE(Match("body.codes =~ \"\""));
   EXPECT_TRUE(Match("body.empty =~ \"^$\""));
+}
+
+// Plain patterns, anchored or not, are matched without RE2: whatever the
+// path, the answer is RE2's.
+TEST(WhereTest, PlainPatternsMatchAsRe2Does) {
+  const std::string patterns[] = {
+      "",      "^",    "$",   "^$",     "web",      "^web",   "web$",
+      "^web$", "we-b", "a b", "^/api/", "\\.json$", "w.b",    "web|db",
+      "b$x",   "#~",   "^^w", "web$$",  "\xc3\xa9", "(?i)web"};
+  const std::string texts[] = {
+      "",     "web",   "web-1",     "aweb",     "webb", "WEB",  "w",
+      "we-b", "a b",   "/api/x",    "x.json",   "wxb",  "db",   "b$x",
+      "#~",   "web\n", "line\nweb", "\xc3\xa9", "^web", "web$", "weB"};
+  for (const std::string& pattern : patterns) {
+    const std::string expr = absl::StrCat("s =~ \"", pattern, "\"");
+    const absl::StatusOr<Where> where = Where::Parse(expr);
+    ASSERT_TRUE(where.ok()) << expr << ": " << where.status();
+    const re2::RE2 regex(pattern);
+    for (const std::string& text : texts) {
+      bson_t doc;
+      bson_init(&doc);
+      BSON_APPEND_UTF8(&doc, "s", text.c_str());
+      EXPECT_EQ(where->Matches(Bytes(&doc)),
+                re2::RE2::PartialMatch(text, regex))
+          << expr << " on \"" << text << "\"";
+      bson_destroy(&doc);
+    }
+  }
 }
 
 TEST(WhereTest, PrecedenceNotThenAndThenOr) {
