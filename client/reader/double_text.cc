@@ -3,20 +3,10 @@
 #include <charconv>
 #include <cstdint>
 
+#include "absl/strings/numbers.h"
+
 namespace ziggy {
 namespace {
-
-// Writes the decimal digits of `n` at `out`; returns their end.
-char* WriteDigits(uint64_t n, char* out) {
-  char digits[20];
-  int count = 0;
-  do {
-    digits[count++] = static_cast<char>('0' + n % 10);
-    n /= 10;
-  } while (n != 0);
-  while (count > 0) *out++ = digits[--count];
-  return out;
-}
 
 // The fast path: |d| in [0.001, 2^32) with at most six decimals, not an
 // integer. Returns nullptr for any other value.
@@ -36,21 +26,17 @@ char* WriteSixDecimals(double d, char* out) {
   if (!(magnitude >= 1e-3 && magnitude < 4294967296.0)) return nullptr;
   const auto micros = static_cast<uint64_t>(magnitude * 1e6 + 0.5);
   if (static_cast<double>(micros) / 1e6 != magnitude) return nullptr;
-  uint64_t fraction = micros % 1000000;
+  auto fraction = static_cast<uint32_t>(micros % 1000000);
   if (fraction == 0) return nullptr;
   if (d < 0) *out++ = '-';
-  out = WriteDigits(micros / 1000000, out);
+  out = absl::numbers_internal::FastIntToBuffer(
+      static_cast<uint32_t>(micros / 1000000), out);
   *out++ = '.';
-  int decimals = 6;
-  while (fraction % 10 == 0) {
-    fraction /= 10;
-    --decimals;
+  for (int i = 5; i >= 0; --i, fraction /= 10) {
+    out[i] = static_cast<char>('0' + fraction % 10);
   }
-  char* const end = out + decimals;
-  for (char* p = end; p != out;) {
-    *--p = static_cast<char>('0' + fraction % 10);
-    fraction /= 10;
-  }
+  char* end = out + 6;
+  while (end[-1] == '0') --end;  // a digit is not zero: fraction was not
   return end;
 }
 

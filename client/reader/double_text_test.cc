@@ -46,8 +46,8 @@ TEST(DoubleTextTest, EventValuesAreWrittenAsToCharsWritesThem) {
 
 TEST(DoubleTextTest, EdgesOfTheFastPathMatchToChars) {
   for (double d : {1e-3, 1e-3 + 1e-9, 0.999999, 1.0, 1.000001, 0.5, 1e-6,
-                   4294967296.0, 4294967295.999999, 2147483648.000001,
-                   1e6, 1e15, 1e16, 123456.7, 9007199254740992.0}) {
+                   4294967296.0, 4294967295.999999, 2147483648.000001, 1e6,
+                   1e15, 1e16, 123456.7, 9007199254740992.0}) {
     ExpectSameAround(d);
   }
   for (double d : {0.0, -0.0, std::numeric_limits<double>::min(),
@@ -66,9 +66,8 @@ TEST(DoubleTextTest, DecimalsOfEveryScaleMatchToChars) {
       // Mantissas from one digit to sixteen, so values run from 1e-8 to
       // past 2^32.
       const int digits = 1 + static_cast<int>(random() % 16);
-      const auto k =
-          static_cast<int64_t>(random() % static_cast<uint64_t>(
-                                              std::pow(10.0, digits)));
+      const auto k = static_cast<int64_t>(
+          random() % static_cast<uint64_t>(std::pow(10.0, digits)));
       const double d = (i % 2 ? -1 : 1) * static_cast<double>(k) / scale;
       ASSERT_EQ(Shortest(d), ToChars(d)) << k << " / 1e" << decimals;
     }

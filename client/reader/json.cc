@@ -202,9 +202,9 @@ class JsonWriter {
   }
   void Char(char c) { *out_->Extend(1) = c; }
   void Int(int64_t i) {
-    char buf[32];
-    Raw(absl::string_view(
-        buf, absl::numbers_internal::FastIntToBuffer(i, buf) - buf));
+    // FastIntToBuffer's room: 20 characters and a NUL.
+    char* const at = out_->Reserve(32);
+    out_->Commit(absl::numbers_internal::FastIntToBuffer(i, at));
   }
   void Double(double d) {
     if (std::isnan(d)) return Raw("\"NaN\"");
