@@ -1,0 +1,385 @@
+// End to end, measured alike: every row is one sender process (built
+// before the clock; benchmarks/pipeline_sender.cc) sending to the real
+// daemon binaries, each in its own process, as users run them:
+//
+//   ./bazelw build -c opt //benchmarks:pipeline_benchmark
+//   bazel-bin/benchmarks/pipeline_benchmark
+//
+// BM_RawPushPull: sender process -> a receiver process that only counts
+//   (`pipeline_sender pull`): the ceiling, one ~290-byte message per event.
+// BM_ClientToZiggyd/<batch>: the C++ client in the sender process, events
+//   built through the public API (ziggy::Configure, Context, Set, Timer)
+//   after the clock starts -> ziggyd -> files. <batch> 0 sets ZIGGY_BATCH=0,
+//   1 leaves the client's default (batched once the client batches).
+// BM_SeedToZiggyd/<docs>: prebuilt seed-shaped messages of <docs> events
+//   each (1: the seed's single-document message) -> ziggyd -> files.
+// BM_RelayToZiggyd/<docs>: the same -> ziggy-forwarder -> ziggyd -> files.
+//
+// Each iteration starts a fresh sender; the clock (manual time) runs from
+// its start signal until the receiver has counted every message (raw) or
+// ziggyd's STATUS says every event is written (the rest). Events per
+// iteration: ZIGGY_BENCH_EVENTS (default 1,000,000). Counters: events/s and
+// bytes/s (Google Benchmark's items and bytes per second), x_raw = this
+// row's events/s over the median BM_RawPushPull events/s of the same run
+// (so run BM_RawPushPull in the same invocation: it is registered first).
+
+#include <signal.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cstdio>
+#include <cstdlib>
+#include <filesystem>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
+#include "benchmark/benchmark.h"
+#include "client/format/value.h"
+#include "tests/process.h"
+#include "tests/ziggyd.h"
+#include "zmq.hpp"
+
+namespace ziggy::bench {
+namespace {
+
+using ::ziggy::testing::Subprocess;
+using ::ziggy::testing::Ziggyd;
+
+constexpr int kEventBytes = 290;
+constexpr int kIterations = 3;
+const absl::Duration kRunDeadline = absl::Seconds(300);
+const absl::Duration kStall = absl::Seconds(15);  // no progress: failed
+
+int64_t EventsPerIteration() {
+  static const int64_t events = [] {
+    int64_t n = 0;
+    const char* env = std::getenv("ZIGGY_BENCH_EVENTS");
+    return env != nullptr && absl::SimpleAtoi(env, &n) && n > 0 ? n : 1000000;
+  }();
+  return events;
+}
+
+// BM_RawPushPull's events/s of this run, one per benchmark run.
+std::vector<double>& RawRates() {
+  static auto* rates = new std::vector<double>;
+  return *rates;
+}
+
+double MedianRawRate() {
+  std::vector<double> rates = RawRates();
+  if (rates.empty()) return 0;
+  std::nth_element(rates.begin(), rates.begin() + rates.size() / 2,
+                   rates.end());
+  return rates[rates.size() / 2];
+}
+
+// STATUS (and FLUSH) over one REQ connection kept for the benchmark (a
+// new context per question would start threads every poll on the cores
+// being measured).
+class ControlPort {
+ public:
+  explicit ControlPort(const std::string& control)
+      : socket_(context_, zmq::socket_type::req) {
+    socket_.set(zmq::sockopt::rcvtimeo, 10000);
+    socket_.set(zmq::sockopt::linger, 0);
+    socket_.connect("tcp://" + control);
+  }
+  // The daemon's reply to `command`; an empty map when there is none.
+  Value Call(const std::string& command) {
+    const std::string request =
+        EncodeDocument(Value(Value::Map{{"command", command}}));
+    zmq::message_t reply;
+    if (!socket_.send(zmq::buffer(request)) || !socket_.recv(reply)) {
+      return Value::MakeMap();
+    }
+    absl::StatusOr<Value> doc =
+        DecodeDocument(absl::string_view(reply.data<char>(), reply.size()));
+    return doc.ok() ? *doc : Value::MakeMap();
+  }
+
+ private:
+  zmq::context_t context_{1};
+  zmq::socket_t socket_;
+};
+
+// The integer at top-level `key` of a STATUS reply; -1 when absent.
+int64_t Number(const Value& status, const std::string& key) {
+  const Value* v = status.Get(key);
+  return v != nullptr && v->kind() == Value::Kind::kInt ? v->AsInt() : -1;
+}
+
+std::string SenderPath() {
+  return ::ziggy::testing::RunfilesPath("benchmarks/pipeline_sender");
+}
+
+// Starts a pipeline_sender with `args` and waits (up to 60 s) until its
+// stdout starts with `line` ("ready", "endpoint="); nullptr, the error set
+// on `state`, when it does not come.
+std::unique_ptr<Subprocess> StartSender(benchmark::State& state,
+                                        std::vector<std::string> args,
+                                        const std::string& line) {
+  args.insert(args.begin(), SenderPath());
+  std::unique_ptr<Subprocess> p = Subprocess::Start(args);
+  const bool up =
+      p != nullptr &&
+      ::ziggy::testing::WaitFor(
+          [&] { return p->Stdout().rfind(line, 0) == 0 || !p->running(); },
+          absl::Seconds(60), absl::Milliseconds(1));
+  if (!up || !p->running()) {
+    state.SkipWithError(absl::StrCat("pipeline_sender did not start: ",
+                                     p != nullptr ? p->Stderr() : "cannot run")
+                            .c_str());
+    return nullptr;
+  }
+  return p;
+}
+
+// Signals `sender` to start and returns the seconds until `progress()`
+// reaches `target`; -1 (the error set on `state`) when the sender fails,
+// progress stalls for kStall, or kRunDeadline passes first.
+double TimeRun(benchmark::State& state, Subprocess& sender,
+               const std::function<int64_t()>& progress, int64_t target) {
+  const absl::Time start = absl::Now();
+  sender.Signal(SIGUSR1);
+  int64_t last = -1;
+  absl::Time moved = start;
+  for (int64_t now = progress(); now < target; now = progress()) {
+    if (now != last) last = now, moved = absl::Now();
+    const bool failed = !sender.running() && sender.Wait() != 0;
+    if (failed || absl::Now() - moved > kStall ||
+        absl::Now() - start > kRunDeadline) {
+      state.SkipWithError(absl::StrCat("run failed at ", now, " of ", target,
+                                       ": sender exit ",
+                                       sender.Wait(absl::ZeroDuration()), " ",
+                                       sender.Stdout(), sender.Stderr())
+                              .c_str());
+      return -1;
+    }
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
+  state.SetIterationTime(seconds);
+  sender.Wait(absl::Seconds(30));
+  return seconds;
+}
+
+// Events/s, bytes/s and x_raw (see the file comment) of `events` taking
+// `seconds` in all.
+void Report(benchmark::State& state, int64_t events, int64_t bytes,
+            double seconds) {
+  state.SetItemsProcessed(events);
+  state.SetBytesProcessed(bytes);
+  const double raw = MedianRawRate();
+  if (raw > 0 && seconds > 0) {
+    state.counters["x_raw"] = static_cast<double>(events) / seconds / raw;
+  }
+}
+
+// The endpoint a `pipeline_sender pull` printed.
+std::string PrintedEndpoint(const Subprocess& receiver) {
+  const std::string out = receiver.Stdout();
+  const size_t start = out.find('=') + 1;
+  return out.substr(start, out.find('\n', start) - start);
+}
+
+void BM_RawPushPull(benchmark::State& state) {
+  const int64_t events = EventsPerIteration();
+  double seconds = 0;
+  for (auto _ : state) {
+    auto receiver =
+        StartSender(state, {"pull", absl::StrCat(events)}, "endpoint=");
+    if (receiver == nullptr) return;
+    auto sender =
+        StartSender(state,
+                    {"push", PrintedEndpoint(*receiver), absl::StrCat(events),
+                     "1", absl::StrCat(kEventBytes)},
+                    "ready");
+    if (sender == nullptr) return;
+    const double run = TimeRun(
+        state, *sender, [&] { return receiver->running() ? 0 : 1; }, 1);
+    if (run < 0) return;
+    seconds += run;
+  }
+  const int64_t total = state.iterations() * events;
+  RawRates().push_back(static_cast<double>(total) / seconds);
+  Report(state, total, total * kEventBytes, seconds);
+}
+
+// A scratch directory under TEST_TMPDIR, removed afterwards.
+class ScratchDir {
+ public:
+  explicit ScratchDir(const std::string& name)
+      : path_(::ziggy::testing::TempDir(name)) {}
+  ~ScratchDir() {
+    std::error_code ignored;
+    std::filesystem::remove_all(path_, ignored);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+};
+
+// Stops a daemon with SIGTERM (SIGKILL after 20 s, by Subprocess).
+void Stop(std::unique_ptr<Ziggyd>& daemon) {
+  if (daemon == nullptr) return;
+  daemon->process().Signal(SIGTERM);
+  daemon->process().Wait(absl::Seconds(20));
+  daemon.reset();
+}
+
+// How far ziggyd is toward `target` written events. Once it has received
+// `received_target` events on its collect port it is asked to FLUSH, so the
+// last events do not wait for the next flush tick (--flush-interval-ms);
+// relayed events are written at the relay's checkpoints anyway.
+class WrittenProgress {
+ public:
+  WrittenProgress(ControlPort& control, int64_t target, int64_t received)
+      : control_(control), target_(target), received_target_(received) {}
+  int64_t operator()() {
+    const Value status = control_.Call("STATUS");
+    const int64_t written = Number(status, "written");
+    if (written < target_ && !flushed_ &&
+        Number(status, "received") >= received_target_) {
+      control_.Call("FLUSH");
+      flushed_ = true;
+    }
+    return written;
+  }
+
+ private:
+  ControlPort& control_;
+  const int64_t target_, received_target_;
+  bool flushed_ = false;
+};
+
+// Runs `sender_args` (which send `events` events) once per iteration into
+// `collector`, each timed until it has written them all.
+void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
+                      const std::vector<std::string>& sender_args,
+                      int64_t events) {
+  ControlPort control(collector.control());
+  const Value first = control.Call("STATUS");
+  int64_t target = Number(first, "written");
+  int64_t received = Number(first, "received");
+  double seconds = 0;
+  for (auto _ : state) {
+    auto sender = StartSender(state, sender_args, "ready");
+    if (sender == nullptr) return;
+    target += events;
+    received += events;
+    WrittenProgress progress(control, target, received);
+    const double run = TimeRun(state, *sender, std::ref(progress), target);
+    if (run < 0) return;
+    seconds += run;
+  }
+  const int64_t bytes = Number(control.Call("STATUS"), "written_bytes") -
+                        Number(first, "written_bytes");
+  Report(state, state.iterations() * events, bytes, seconds);
+}
+
+std::unique_ptr<Ziggyd> StartZiggyd(benchmark::State& state,
+                                    const ScratchDir& dir) {
+  std::unique_ptr<Ziggyd> ziggyd = Ziggyd::Start(dir.path() + "/logs");
+  if (ziggyd == nullptr) state.SkipWithError("ziggyd did not start");
+  return ziggyd;
+}
+
+void BM_ClientToZiggyd(benchmark::State& state) {
+  ScratchDir dir("pipeline-client");
+  std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
+  if (ziggyd == nullptr) return;
+  const int64_t events = EventsPerIteration() / 2 * 2;  // two per request
+  TimeUntilWritten(state, *ziggyd,
+                   {"client", ziggyd->collect(), absl::StrCat(events),
+                    absl::StrCat(state.range(0))},
+                   events);
+  Stop(ziggyd);
+}
+
+// Sends prebuilt messages of `docs` events each to `collect` and times
+// until `collector` has written them all (about EventsPerIteration(), a
+// multiple of `docs`).
+void TimePushes(benchmark::State& state, Ziggyd& collector,
+                const std::string& collect, int64_t docs) {
+  const int64_t events =
+      std::max<int64_t>(EventsPerIteration() / docs, 1) * docs;
+  TimeUntilWritten(state, collector,
+                   {"push", "tcp://" + collect, absl::StrCat(events),
+                    absl::StrCat(docs), absl::StrCat(kEventBytes)},
+                   events);
+}
+
+void BM_SeedToZiggyd(benchmark::State& state) {
+  ScratchDir dir("pipeline-seed");
+  std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
+  if (ziggyd == nullptr) return;
+  TimePushes(state, *ziggyd, ziggyd->collect(), state.range(0));
+  Stop(ziggyd);
+}
+
+void BM_RelayToZiggyd(benchmark::State& state) {
+  ScratchDir dir("pipeline-relay");
+  std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
+  if (ziggyd == nullptr) return;
+  std::unique_ptr<Ziggyd> forwarder =
+      Ziggyd::StartForwarder(dir.path() + "/spool", ziggyd->relay());
+  if (forwarder == nullptr) {
+    state.SkipWithError("ziggy-forwarder did not start");
+  } else {
+    TimePushes(state, *ziggyd, forwarder->collect(), state.range(0));
+  }
+  Stop(forwarder);
+  Stop(ziggyd);
+}
+
+// 225 documents of 290 bytes: the client's default 64 KiB batch.
+constexpr int kBatchDocs = 225;
+
+void Rows(benchmark::internal::Benchmark* b) {
+  b->UseManualTime()->Iterations(kIterations)->Unit(benchmark::kMillisecond);
+}
+
+BENCHMARK(BM_RawPushPull)->Apply(Rows);
+BENCHMARK(BM_ClientToZiggyd)->Arg(0)->Arg(1)->Apply(Rows);
+BENCHMARK(BM_SeedToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
+BENCHMARK(BM_RelayToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
+
+// The runfiles of this binary, however it was started (`bazel run`, or
+// bazel-bin/... from anywhere): the harness finds the daemons there.
+void FindRunfiles() {
+  if (std::getenv("TEST_SRCDIR") != nullptr) return;
+  const std::string exe = std::filesystem::read_symlink("/proc/self/exe");
+  setenv("TEST_SRCDIR", (exe + ".runfiles").c_str(), 1);
+}
+
+// TEST_TMPDIR (where the harness puts logs, spools and process output):
+// $TMPDIR/pipeline-benchmark-<pid>, removed at exit.
+std::string MakeTempRoot() {
+  const char* tmp = std::getenv("TMPDIR");
+  const std::string root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
+                                        "/pipeline-benchmark-", getpid());
+  std::filesystem::create_directories(root);
+  setenv("TEST_TMPDIR", root.c_str(), 1);
+  return root;
+}
+
+}  // namespace
+}  // namespace ziggy::bench
+
+int main(int argc, char** argv) {
+  ziggy::bench::FindRunfiles();
+  const std::string root = ziggy::bench::MakeTempRoot();
+  benchmark::Initialize(&argc, argv);
+  if (benchmark::ReportUnrecognizedArguments(argc, argv)) return 1;
+  benchmark::RunSpecifiedBenchmarks();
+  std::error_code ignored;
+  std::filesystem::remove_all(root, ignored);
+  return 0;
+}

@@ -1,0 +1,180 @@
+// pipeline_sender: the separate processes of pipeline_benchmark (see there).
+//
+//   pipeline_sender pull <messages>
+//     Binds a PULL socket on 127.0.0.1 port 0, prints "endpoint=<endpoint>",
+//     receives <messages> messages (counting only) and exits 0: the raw
+//     ZeroMQ ceiling's receiver.
+//   pipeline_sender push <endpoint> <events> <docs_per_message> <bytes>
+//     Builds seed-shaped events of <bytes> bytes, <docs_per_message> of them
+//     back to back per message (1: the seed's single-document message), then
+//     sends <events> events to <endpoint> over one PUSH socket and exits
+//     once ZeroMQ has sent them all.
+//   pipeline_sender client <host:port> <events> <batch>
+//     ziggy::Configure() with ZIGGY_HOST=<host:port> (and ZIGGY_BATCH=0 when
+//     <batch> is 0; unset otherwise: the client's default), then records
+//     <events> / 2 typical request events (two events each: "request" and
+//     "request.sql") through the public API, flushes and exits. It keeps the
+//     client's queue below half full (waiting while it is fuller), so no
+//     event is dropped: 3 when some were nonetheless.
+//
+// push and client build what they can before the clock: after set-up they
+// print "ready" and wait for SIGUSR1, the benchmark's start signal.
+
+#include <signal.h>
+
+#include <cstdio>
+#include <cstdlib>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/strings/numbers.h"
+#include "benchmarks/events.h"
+#include "benchmarks/typical_request.h"
+#include "client/ziggy.h"
+#include "zmq.hpp"
+
+namespace ziggy::bench {
+namespace {
+
+constexpr int kHighWaterMark = 100000;  // as collector_benchmark's senders
+constexpr int kDistinctMessages = 64;   // sent round robin
+
+// SIGUSR1 alone.
+sigset_t StartSignal() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGUSR1);
+  return set;
+}
+
+// Says "ready" and waits for SIGUSR1 (blocked in every thread: main blocks
+// it before ZeroMQ or the client start theirs).
+void WaitForStart() {
+  const sigset_t set = StartSignal();
+  std::printf("ready\n");
+  std::fflush(stdout);
+  int signo = 0;
+  sigwait(&set, &signo);
+}
+
+int64_t Number(const char* text) {
+  int64_t n = 0;
+  if (!absl::SimpleAtoi(text, &n) || n < 0) {
+    std::fprintf(stderr, "pipeline_sender: not a count: %s\n", text);
+    std::exit(2);
+  }
+  return n;
+}
+
+int Pull(int64_t messages) {
+  zmq::context_t context(1);
+  zmq::socket_t pull(context, zmq::socket_type::pull);
+  pull.set(zmq::sockopt::rcvhwm, kHighWaterMark);
+  pull.bind("tcp://127.0.0.1:*");
+  std::printf("endpoint=%s\n", pull.get(zmq::sockopt::last_endpoint).c_str());
+  std::fflush(stdout);
+  zmq::message_t message;
+  for (int64_t i = 0; i < messages; ++i) {
+    if (!pull.recv(message)) return 1;
+  }
+  return 0;
+}
+
+// kDistinctMessages messages of `docs` events of `bytes` bytes each, every
+// event with its own sequence number.
+std::vector<std::string> BuildMessages(int64_t docs, int64_t bytes) {
+  std::vector<std::string> messages(kDistinctMessages);
+  int64_t seq = 0;
+  for (std::string& message : messages) {
+    for (int64_t d = 0; d < docs; ++d) {
+      message += EventOfSize(static_cast<size_t>(bytes), seq++);
+    }
+  }
+  return messages;
+}
+
+int Push(const std::string& endpoint, int64_t events, int64_t docs,
+         int64_t bytes) {
+  if (docs < 1 || events % docs != 0) {
+    std::fprintf(stderr, "pipeline_sender: events not a multiple of docs\n");
+    return 2;
+  }
+  const std::vector<std::string> messages = BuildMessages(docs, bytes);
+  zmq::context_t context(1);
+  zmq::socket_t push(context, zmq::socket_type::push);
+  push.set(zmq::sockopt::sndhwm, kHighWaterMark);
+  push.set(zmq::sockopt::linger, -1);
+  push.connect(endpoint);
+  WaitForStart();
+  for (int64_t i = 0; i < events / docs; ++i) {
+    push.send(zmq::buffer(messages[i % kDistinctMessages]),
+              zmq::send_flags::none);
+  }
+  return 0;  // the context's destructor waits until everything is sent
+}
+
+// Waits while the client's queue is more than half full (default
+// TransportOptions: 4 MiB per thread), so the API never drops.
+void KeepQueueBelowHalf() {
+  static const uint64_t kHalf = TransportOptions().queue_bytes_per_thread / 2;
+  while (GetTransportStats().pending_bytes > kHalf) {
+    std::this_thread::yield();
+  }
+}
+
+int Client(const std::string& host, int64_t events, bool batch) {
+  setenv("ZIGGY_HOST", host.c_str(), 1);
+  if (batch) {
+    unsetenv("ZIGGY_BATCH");
+  } else {
+    setenv("ZIGGY_BATCH", "0", 1);
+  }
+  if (absl::Status s = Configure(); !s.ok()) {
+    std::fprintf(stderr, "pipeline_sender: %s\n", s.ToString().c_str());
+    return 1;
+  }
+  WaitForStart();
+  for (int64_t i = 0; i < events / 2; ++i) {
+    if (i % 256 == 0) KeepQueueBelowHalf();
+    RecordTypicalRequest(i);
+  }
+  Flush(absl::Seconds(120));
+  const TransportStats stats = GetTransportStats();
+  std::printf("queued=%llu sent=%llu dropped=%llu\n",
+              static_cast<unsigned long long>(stats.queued),
+              static_cast<unsigned long long>(stats.sent),
+              static_cast<unsigned long long>(stats.dropped_queue_full));
+  std::fflush(stdout);
+  return stats.dropped_queue_full + stats.dropped_too_large > 0 ? 3 : 0;
+}
+
+int Usage() {
+  std::fprintf(stderr,
+               "usage: pipeline_sender pull <messages>\n"
+               "       pipeline_sender push <endpoint> <events> <docs> "
+               "<bytes>\n"
+               "       pipeline_sender client <host:port> <events> <batch>\n");
+  return 2;
+}
+
+int Main(int argc, char** argv) {
+  const std::string mode = argc > 1 ? argv[1] : "";
+  if (mode == "pull" && argc == 3) return Pull(Number(argv[2]));
+  if (mode == "push" && argc == 6) {
+    return Push(argv[2], Number(argv[3]), Number(argv[4]), Number(argv[5]));
+  }
+  if (mode == "client" && argc == 5) {
+    return Client(argv[2], Number(argv[3]), Number(argv[4]) != 0);
+  }
+  return Usage();
+}
+
+}  // namespace
+}  // namespace ziggy::bench
+
+int main(int argc, char** argv) {
+  const sigset_t start = ziggy::bench::StartSignal();
+  pthread_sigmask(SIG_BLOCK, &start, nullptr);
+  return ziggy::bench::Main(argc, argv);
+}
