@@ -234,10 +234,18 @@ void Stop(std::unique_ptr<Ziggyd>& daemon) {
   daemon.reset();
 }
 
+// ZIGGY_BENCH_FLUSH=0: never send FLUSH (see WrittenProgress).
+bool FlushWhenReceived() {
+  const char* env = std::getenv("ZIGGY_BENCH_FLUSH");
+  return env == nullptr || std::string(env) != "0";
+}
+
 // How far ziggyd is toward `target` written events. Once it has received
-// `received_target` events on its collect port it is asked to FLUSH, so the
-// last events do not wait for the next flush tick (--flush-interval-ms);
-// relayed events are written at the relay's checkpoints anyway.
+// `received_target` events on its collect port it is asked to FLUSH (unless
+// ZIGGY_BENCH_FLUSH=0), so the last events do not wait for the next flush
+// tick (--flush-interval-ms, 200 ms); relayed events are written at the
+// relay's checkpoints anyway. tail() is the time from all received to all
+// written (zero when `received` never got there: relayed events).
 class WrittenProgress {
  public:
   WrittenProgress(ControlPort& control, int64_t target, int64_t received)
@@ -245,22 +253,28 @@ class WrittenProgress {
   int64_t operator()() {
     const Value status = control_.Call("STATUS");
     const int64_t written = Number(status, "written");
-    if (written < target_ && !flushed_ &&
-        Number(status, "received") >= received_target_) {
-      control_.Call("FLUSH");
-      flushed_ = true;
+    if (written >= target_) {
+      if (received_at_ != absl::InfinitePast())
+        tail_ = absl::Now() - received_at_;
+    } else if (received_at_ == absl::InfinitePast() &&
+               Number(status, "received") >= received_target_) {
+      received_at_ = absl::Now();
+      if (FlushWhenReceived()) control_.Call("FLUSH");
     }
     return written;
   }
+  absl::Duration tail() const { return tail_; }
 
  private:
   ControlPort& control_;
   const int64_t target_, received_target_;
-  bool flushed_ = false;
+  absl::Time received_at_ = absl::InfinitePast();
+  absl::Duration tail_;
 };
 
 // Runs `sender_args` (which send `events` events) once per iteration into
-// `collector`, each timed until it has written them all.
+// `collector`, each timed until it has written them all. Counter tail_ms:
+// the mean time per iteration from all received to all written.
 void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
                       const std::vector<std::string>& sender_args,
                       int64_t events) {
@@ -269,6 +283,7 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
   int64_t target = Number(first, "written");
   int64_t received = Number(first, "received");
   double seconds = 0;
+  absl::Duration tails;
   for (auto _ : state) {
     auto sender = StartSender(state, sender_args, "ready");
     if (sender == nullptr) return;
@@ -278,10 +293,13 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
     const double run = TimeRun(state, *sender, std::ref(progress), target);
     if (run < 0) return;
     seconds += run;
+    tails += progress.tail();
   }
   const int64_t bytes = Number(control.Call("STATUS"), "written_bytes") -
                         Number(first, "written_bytes");
   Report(state, state.iterations() * events, bytes, seconds);
+  state.counters["tail_ms"] = absl::ToDoubleMilliseconds(tails) /
+                              static_cast<double>(state.iterations());
 }
 
 std::unique_ptr<Ziggyd> StartZiggyd(benchmark::State& state,
