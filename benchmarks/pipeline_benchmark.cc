@@ -38,6 +38,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
 #include "benchmark/benchmark.h"
 #include "client/format/value.h"
@@ -54,7 +55,8 @@ using ::ziggy::testing::Ziggyd;
 constexpr int kEventBytes = 290;
 constexpr int kIterations = 3;
 const absl::Duration kRunDeadline = absl::Seconds(300);
-const absl::Duration kStall = absl::Seconds(15);  // no progress: failed
+const absl::Duration kPoll = absl::Milliseconds(2);  // as collector_benchmark
+const absl::Duration kStall = absl::Seconds(15);     // no progress: failed
 
 int64_t EventsPerIteration() {
   static const int64_t events = [] {
@@ -161,7 +163,7 @@ double TimeRun(benchmark::State& state, Subprocess& sender,
                               .c_str());
       return -1;
     }
-    absl::SleepFor(absl::Milliseconds(1));
+    absl::SleepFor(kPoll);
   }
   const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
   state.SetIterationTime(seconds);
@@ -169,16 +171,55 @@ double TimeRun(benchmark::State& state, Subprocess& sender,
   return seconds;
 }
 
-// Events/s, bytes/s and x_raw (see the file comment) of `events` taking
-// `seconds` in all.
+// CPU time (all threads) of a row's processes, summed over its iterations.
+struct Cpu {
+  int64_t send_ns = 0;  // the pipeline_sender processes
+  int64_t recv_ns = 0;  // the receiver, or ziggyd (and ziggy-forwarder)
+};
+
+// The "cpu_ns=" a pipeline_sender printed last; 0 when none.
+int64_t PrintedCpuNs(const Subprocess& sender) {
+  const std::string out = sender.Stdout();
+  const size_t at = out.rfind("cpu_ns=");
+  int64_t ns = 0;
+  if (at == std::string::npos ||
+      !absl::SimpleAtoi(out.substr(at + 7, out.find('\n', at) - at - 7), &ns)) {
+    return 0;
+  }
+  return ns;
+}
+
+// utime + stime of a running process, in nanoseconds (clock-tick
+// resolution, 10 ms); 0 when it cannot be read.
+int64_t ProcessCpuNs(pid_t pid) {
+  const std::string stat =
+      ReadFileOrEmpty(absl::StrCat("/proc/", pid, "/stat"));
+  const size_t paren = stat.rfind(')');
+  if (paren == std::string::npos) return 0;
+  // After "(comm)": state is field 3; utime and stime are fields 14, 15.
+  const std::vector<std::string> fields =
+      absl::StrSplit(stat.substr(paren + 2), ' ');
+  int64_t utime = 0, stime = 0;
+  if (fields.size() < 13 || !absl::SimpleAtoi(fields[11], &utime) ||
+      !absl::SimpleAtoi(fields[12], &stime)) {
+    return 0;
+  }
+  return (utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
+}
+
+// Events/s, bytes/s, x_raw (see the file comment) and CPU per event of
+// `events` taking `seconds` in all.
 void Report(benchmark::State& state, int64_t events, int64_t bytes,
-            double seconds) {
+            double seconds, const Cpu& cpu) {
   state.SetItemsProcessed(events);
   state.SetBytesProcessed(bytes);
   const double raw = MedianRawRate();
   if (raw > 0 && seconds > 0) {
     state.counters["x_raw"] = static_cast<double>(events) / seconds / raw;
   }
+  const double n = static_cast<double>(std::max<int64_t>(events, 1));
+  state.counters["send_cpu_ns"] = static_cast<double>(cpu.send_ns) / n;
+  state.counters["recv_cpu_ns"] = static_cast<double>(cpu.recv_ns) / n;
 }
 
 // The endpoint a `pipeline_sender pull` printed.
@@ -191,6 +232,7 @@ std::string PrintedEndpoint(const Subprocess& receiver) {
 void BM_RawPushPull(benchmark::State& state) {
   const int64_t events = EventsPerIteration();
   double seconds = 0;
+  Cpu cpu;
   for (auto _ : state) {
     auto receiver =
         StartSender(state, {"pull", absl::StrCat(events)}, "endpoint=");
@@ -205,10 +247,12 @@ void BM_RawPushPull(benchmark::State& state) {
         state, *sender, [&] { return receiver->running() ? 0 : 1; }, 1);
     if (run < 0) return;
     seconds += run;
+    cpu.send_ns += PrintedCpuNs(*sender);
+    cpu.recv_ns += PrintedCpuNs(*receiver);
   }
   const int64_t total = state.iterations() * events;
   RawRates().push_back(static_cast<double>(total) / seconds);
-  Report(state, total, total * kEventBytes, seconds);
+  Report(state, total, total * kEventBytes, seconds, cpu);
 }
 
 // A scratch directory under TEST_TMPDIR, removed afterwards.
@@ -277,8 +321,10 @@ class WrittenProgress {
 // the mean time per iteration from all received to all written.
 void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
                       const std::vector<std::string>& sender_args,
-                      int64_t events) {
+                      int64_t events, const std::vector<Ziggyd*>& daemons) {
   ControlPort control(collector.control());
+  Cpu cpu;
+  for (Ziggyd* d : daemons) cpu.recv_ns -= ProcessCpuNs(d->process().pid());
   const Value first = control.Call("STATUS");
   int64_t target = Number(first, "written");
   int64_t received = Number(first, "received");
@@ -294,10 +340,12 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
     if (run < 0) return;
     seconds += run;
     tails += progress.tail();
+    cpu.send_ns += PrintedCpuNs(*sender);
   }
+  for (Ziggyd* d : daemons) cpu.recv_ns += ProcessCpuNs(d->process().pid());
   const int64_t bytes = Number(control.Call("STATUS"), "written_bytes") -
                         Number(first, "written_bytes");
-  Report(state, state.iterations() * events, bytes, seconds);
+  Report(state, state.iterations() * events, bytes, seconds, cpu);
   state.counters["tail_ms"] = absl::ToDoubleMilliseconds(tails) /
                               static_cast<double>(state.iterations());
 }
@@ -317,28 +365,29 @@ void BM_ClientToZiggyd(benchmark::State& state) {
   TimeUntilWritten(state, *ziggyd,
                    {"client", ziggyd->collect(), absl::StrCat(events),
                     absl::StrCat(state.range(0))},
-                   events);
+                   events, {ziggyd.get()});
   Stop(ziggyd);
 }
 
 // Sends prebuilt messages of `docs` events each to `collect` and times
 // until `collector` has written them all (about EventsPerIteration(), a
-// multiple of `docs`).
+// multiple of `docs`); `daemons`: the processes on the way (CPU counted).
 void TimePushes(benchmark::State& state, Ziggyd& collector,
-                const std::string& collect, int64_t docs) {
+                const std::string& collect, int64_t docs,
+                const std::vector<Ziggyd*>& daemons) {
   const int64_t events =
       std::max<int64_t>(EventsPerIteration() / docs, 1) * docs;
   TimeUntilWritten(state, collector,
                    {"push", "tcp://" + collect, absl::StrCat(events),
                     absl::StrCat(docs), absl::StrCat(kEventBytes)},
-                   events);
+                   events, daemons);
 }
 
 void BM_SeedToZiggyd(benchmark::State& state) {
   ScratchDir dir("pipeline-seed");
   std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
   if (ziggyd == nullptr) return;
-  TimePushes(state, *ziggyd, ziggyd->collect(), state.range(0));
+  TimePushes(state, *ziggyd, ziggyd->collect(), state.range(0), {ziggyd.get()});
   Stop(ziggyd);
 }
 
@@ -351,7 +400,8 @@ void BM_RelayToZiggyd(benchmark::State& state) {
   if (forwarder == nullptr) {
     state.SkipWithError("ziggy-forwarder did not start");
   } else {
-    TimePushes(state, *ziggyd, forwarder->collect(), state.range(0));
+    TimePushes(state, *ziggyd, forwarder->collect(), state.range(0),
+               {ziggyd.get(), forwarder.get()});
   }
   Stop(forwarder);
   Stop(ziggyd);

@@ -17,10 +17,14 @@
 //     client's queue below half full (waiting while it is fuller), so no
 //     event is dropped: 3 when some were nonetheless.
 //
+// Each prints "cpu_ns=<n>" last: the CPU time of its whole process (all
+// threads) from the start signal (pull: from its start) to its end.
+//
 // push and client build what they can before the clock: after set-up they
 // print "ready" and wait for SIGUSR1, the benchmark's start signal.
 
 #include <signal.h>
+#include <sys/resource.h>
 
 #include <cstdio>
 #include <cstdlib>
@@ -48,6 +52,19 @@ sigset_t StartSignal() {
   return set;
 }
 
+// CPU time of the whole process (every thread, ZeroMQ's and the client's
+// included), in nanoseconds.
+int64_t CpuNs() {
+  struct rusage usage;
+  getrusage(RUSAGE_SELF, &usage);
+  const auto ns = [](const timeval& t) {
+    return int64_t{t.tv_sec} * 1000000000 + int64_t{t.tv_usec} * 1000;
+  };
+  return ns(usage.ru_utime) + ns(usage.ru_stime);
+}
+
+int64_t cpu_at_start = 0;  // CpuNs() when the clock started
+
 // Says "ready" and waits for SIGUSR1 (blocked in every thread: main blocks
 // it before ZeroMQ or the client start theirs).
 void WaitForStart() {
@@ -56,6 +73,13 @@ void WaitForStart() {
   std::fflush(stdout);
   int signo = 0;
   sigwait(&set, &signo);
+  cpu_at_start = CpuNs();
+}
+
+// Prints "cpu_ns=<CPU time since the start>", what the benchmark reads.
+void PrintCpu() {
+  std::printf("cpu_ns=%lld\n", static_cast<long long>(CpuNs() - cpu_at_start));
+  std::fflush(stdout);
 }
 
 int64_t Number(const char* text) {
@@ -78,6 +102,7 @@ int Pull(int64_t messages) {
   for (int64_t i = 0; i < messages; ++i) {
     if (!pull.recv(message)) return 1;
   }
+  PrintCpu();
   return 0;
 }
 
@@ -94,24 +119,31 @@ std::vector<std::string> BuildMessages(int64_t docs, int64_t bytes) {
   return messages;
 }
 
-int Push(const std::string& endpoint, int64_t events, int64_t docs,
-         int64_t bytes) {
-  if (docs < 1 || events % docs != 0) {
-    std::fprintf(stderr, "pipeline_sender: events not a multiple of docs\n");
-    return 2;
-  }
-  const std::vector<std::string> messages = BuildMessages(docs, bytes);
+// Sends `count` of `messages` round robin to `endpoint` after the start
+// signal; returns once ZeroMQ has sent them all.
+void SendAll(const std::string& endpoint,
+             const std::vector<std::string>& messages, int64_t count) {
   zmq::context_t context(1);
   zmq::socket_t push(context, zmq::socket_type::push);
   push.set(zmq::sockopt::sndhwm, kHighWaterMark);
   push.set(zmq::sockopt::linger, -1);
   push.connect(endpoint);
   WaitForStart();
-  for (int64_t i = 0; i < events / docs; ++i) {
-    push.send(zmq::buffer(messages[i % kDistinctMessages]),
+  for (int64_t i = 0; i < count; ++i) {
+    push.send(zmq::buffer(messages[i % messages.size()]),
               zmq::send_flags::none);
   }
-  return 0;  // the context's destructor waits until everything is sent
+}  // the context's destructor waits until everything is sent
+
+int Push(const std::string& endpoint, int64_t events, int64_t docs,
+         int64_t bytes) {
+  if (docs < 1 || events % docs != 0) {
+    std::fprintf(stderr, "pipeline_sender: events not a multiple of docs\n");
+    return 2;
+  }
+  SendAll(endpoint, BuildMessages(docs, bytes), events / docs);
+  PrintCpu();
+  return 0;
 }
 
 // Waits while the client's queue is more than half full (default
@@ -145,7 +177,8 @@ int Client(const std::string& host, int64_t events, bool batch) {
               static_cast<unsigned long long>(stats.queued),
               static_cast<unsigned long long>(stats.sent),
               static_cast<unsigned long long>(stats.dropped_queue_full));
-  std::fflush(stdout);
+  Shutdown();  // the rest leaves within TransportOptions::linger
+  PrintCpu();
   return stats.dropped_queue_full + stats.dropped_too_large > 0 ? 3 : 0;
 }
 
