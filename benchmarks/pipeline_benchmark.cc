@@ -428,9 +428,11 @@ void FindRunfiles() {
 }
 
 // TEST_TMPDIR (where the harness puts logs, spools and process output):
-// $TMPDIR/pipeline-benchmark-<pid>, removed at exit.
+// <TEST_TMPDIR, else TMPDIR, else /tmp>/pipeline-benchmark-<pid>, removed at
+// exit.
 std::string MakeTempRoot() {
-  const char* tmp = std::getenv("TMPDIR");
+  const char* test_tmp = std::getenv("TEST_TMPDIR");
+  const char* tmp = test_tmp != nullptr ? test_tmp : std::getenv("TMPDIR");
   const std::string root = absl::StrCat(tmp != nullptr ? tmp : "/tmp",
                                         "/pipeline-benchmark-", getpid());
   std::filesystem::create_directories(root);
