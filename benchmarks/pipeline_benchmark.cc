@@ -7,6 +7,8 @@
 //
 // BM_RawPushPull: sender process -> a receiver process that only counts
 //   (`pipeline_sender pull`): the ceiling, one ~290-byte message per event.
+// BM_RsyslogToFile: the same events as ~290-byte syslog lines over TCP ->
+//   rsyslogd (imtcp) -> a file. Skipped (an error row) without rsyslog.
 // BM_ClientToZiggyd/<batch>: the C++ client in the sender process, events
 //   built through the public API (ziggy::Configure, Context, Set, Timer)
 //   after the clock starts -> ziggyd -> files. <batch> 0 sets ZIGGY_BATCH=0,
@@ -16,12 +18,17 @@
 // BM_RelayToZiggyd/<docs>: the same -> ziggy-forwarder -> ziggyd -> files.
 //
 // Each iteration starts a fresh sender; the clock (manual time) runs from
-// its start signal until the receiver has counted every message (raw) or
-// ziggyd's STATUS says every event is written (the rest). Events per
-// iteration: ZIGGY_BENCH_EVENTS (default 1,000,000). Counters: events/s and
-// bytes/s (Google Benchmark's items and bytes per second), x_raw = this
-// row's events/s over the median BM_RawPushPull events/s of the same run
-// (so run BM_RawPushPull in the same invocation: it is registered first).
+// its start signal until the receiver has counted every message (raw), the
+// file holds every line (rsyslog) or ziggyd's STATUS says every event is
+// written (the rest; ziggyd is sent FLUSH once it has received them all,
+// unless ZIGGY_BENCH_FLUSH=0). Events per iteration: ZIGGY_BENCH_EVENTS
+// (default 1,000,000). Counters: events/s and bytes/s (Google Benchmark's
+// items and bytes per second); x_raw and x_rsyslog, this row's events/s
+// over the median of BM_RawPushPull's (BM_RsyslogToFile's) of the same
+// run, which are registered first; send_cpu_ns and recv_cpu_ns, CPU time
+// per event of the sender and of the receiving processes (all threads);
+// tail_ms, the mean time from ziggyd's having received every event to its
+// having written them.
 
 #include <signal.h>
 #include <unistd.h>
@@ -30,7 +37,9 @@
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <functional>
+#include <map>
 #include <memory>
 #include <string>
 #include <thread>
@@ -67,14 +76,16 @@ int64_t EventsPerIteration() {
   return events;
 }
 
-// BM_RawPushPull's events/s of this run, one per benchmark run.
-std::vector<double>& RawRates() {
-  static auto* rates = new std::vector<double>;
-  return *rates;
+// The events/s of the baseline rows of this run ("raw": BM_RawPushPull,
+// "rsyslog": BM_RsyslogToFile), one per benchmark run.
+std::vector<double>& BaselineRates(const std::string& name) {
+  static auto* rates = new std::map<std::string, std::vector<double>>;
+  return (*rates)[name];
 }
 
-double MedianRawRate() {
-  std::vector<double> rates = RawRates();
+// The median of BaselineRates(name); 0 when there is none.
+double MedianRate(const std::string& name) {
+  std::vector<double> rates = BaselineRates(name);
   if (rates.empty()) return 0;
   std::nth_element(rates.begin(), rates.begin() + rates.size() / 2,
                    rates.end());
@@ -207,15 +218,18 @@ int64_t ProcessCpuNs(pid_t pid) {
   return (utime + stime) * (1000000000 / sysconf(_SC_CLK_TCK));
 }
 
-// Events/s, bytes/s, x_raw (see the file comment) and CPU per event of
-// `events` taking `seconds` in all.
+// Events/s, bytes/s, x_raw and x_rsyslog (see the file comment) and CPU per
+// event of `events` taking `seconds` in all.
 void Report(benchmark::State& state, int64_t events, int64_t bytes,
             double seconds, const Cpu& cpu) {
   state.SetItemsProcessed(events);
   state.SetBytesProcessed(bytes);
-  const double raw = MedianRawRate();
-  if (raw > 0 && seconds > 0) {
-    state.counters["x_raw"] = static_cast<double>(events) / seconds / raw;
+  for (const char* baseline : {"raw", "rsyslog"}) {
+    const double rate = MedianRate(baseline);
+    if (rate > 0 && seconds > 0) {
+      state.counters[absl::StrCat("x_", baseline)] =
+          static_cast<double>(events) / seconds / rate;
+    }
   }
   const double n = static_cast<double>(std::max<int64_t>(events, 1));
   state.counters["send_cpu_ns"] = static_cast<double>(cpu.send_ns) / n;
@@ -251,7 +265,7 @@ void BM_RawPushPull(benchmark::State& state) {
     cpu.recv_ns += PrintedCpuNs(*receiver);
   }
   const int64_t total = state.iterations() * events;
-  RawRates().push_back(static_cast<double>(total) / seconds);
+  BaselineRates("raw").push_back(static_cast<double>(total) / seconds);
   Report(state, total, total * kEventBytes, seconds, cpu);
 }
 
@@ -407,6 +421,110 @@ void BM_RelayToZiggyd(benchmark::State& state) {
   Stop(ziggyd);
 }
 
+// rsyslogd (Debian's rsyslog package) in the foreground on a config of its
+// own: imtcp on a free loopback port, every message to one file in
+// RSYSLOG_TraditionalFileFormat (as Debian's default configuration).
+class Rsyslogd {
+ public:
+  // The binary's path; empty when rsyslog is not installed.
+  static std::string Path() {
+    for (const char* path : {"/usr/sbin/rsyslogd", "/sbin/rsyslogd"}) {
+      if (access(path, X_OK) == 0) return path;
+    }
+    return "";
+  }
+  // Starts it in `dir` and waits (20 s) for its port; nullptr if it fails.
+  static std::unique_ptr<Rsyslogd> Start(const std::string& dir) {
+    std::unique_ptr<Rsyslogd> r(new Rsyslogd(dir));
+    WriteConfig(dir);
+    r->process_ = Subprocess::Start(
+        {Path(), "-n", "-iNONE", "-f", dir + "/rsyslog.conf"});
+    if (r->process_ == nullptr) return nullptr;
+    const bool up = ::ziggy::testing::WaitFor(
+        [&] { return !r->Port().empty() || !r->process_->running(); },
+        absl::Seconds(20), absl::Milliseconds(5));
+    if (!up || !r->process_->running()) return nullptr;
+    return r;
+  }
+  ~Rsyslogd() {
+    process_->Signal(SIGTERM);
+    process_->Wait(absl::Seconds(20));
+  }
+  std::string address() const { return "127.0.0.1:" + Port(); }
+  int64_t FileSize() const {
+    std::error_code error;
+    const auto size = std::filesystem::file_size(dir_ + "/out.log", error);
+    return error ? 0 : static_cast<int64_t>(size);
+  }
+  pid_t pid() const { return process_->pid(); }
+  std::string Stderr() const { return process_->Stderr(); }
+
+ private:
+  explicit Rsyslogd(std::string dir) : dir_(std::move(dir)) {}
+  static void WriteConfig(const std::string& dir) {
+    std::ofstream(dir + "/rsyslog.conf")
+        << "global(workDirectory=\"" << dir << "\")\n"
+        << "module(load=\"imtcp\")\n"
+        << "input(type=\"imtcp\" address=\"127.0.0.1\" port=\"0\" "
+        << "listenPortFileName=\"" << dir << "/port\")\n"
+        << "*.* action(type=\"omfile\" file=\"" << dir << "/out.log\" "
+        << "template=\"RSYSLOG_TraditionalFileFormat\")\n";
+  }
+  std::string Port() const {
+    std::string port = ReadFileOrEmpty(dir_ + "/port");
+    port.erase(std::remove(port.begin(), port.end(), '\n'), port.end());
+    return port;
+  }
+  std::string dir_;
+  std::unique_ptr<Subprocess> process_;
+};
+
+// Sends one event and returns the bytes rsyslog wrote for it (every line
+// of a run is as long); 0 (the error set on `state`) when none came.
+int64_t SyslogLineSize(benchmark::State& state, Rsyslogd& rsyslogd) {
+  auto sender = StartSender(
+      state, {"syslog", rsyslogd.address(), "1", absl::StrCat(kEventBytes)},
+      "ready");
+  if (sender == nullptr) return 0;
+  const double run = TimeRun(
+      state, *sender, [&] { return rsyslogd.FileSize() > 0 ? 1 : 0; }, 1);
+  return run < 0 ? 0 : rsyslogd.FileSize();
+}
+
+// The same events as syslog lines over TCP -> rsyslogd -> a file, timed
+// until the file holds them all. Skipped when rsyslog is not installed.
+void BM_RsyslogToFile(benchmark::State& state) {
+  if (Rsyslogd::Path().empty()) {
+    return state.SkipWithError(
+        "rsyslogd not installed: apt-get install rsyslog");
+  }
+  ScratchDir dir("pipeline-rsyslog");
+  std::unique_ptr<Rsyslogd> rsyslogd = Rsyslogd::Start(dir.path());
+  if (rsyslogd == nullptr) return state.SkipWithError("rsyslogd did not start");
+  const int64_t line = SyslogLineSize(state, *rsyslogd);
+  if (line == 0) return;
+  const int64_t events = EventsPerIteration();
+  const std::vector<std::string> args = {"syslog", rsyslogd->address(),
+                                         absl::StrCat(events),
+                                         absl::StrCat(kEventBytes)};
+  double seconds = 0;
+  Cpu cpu{0, -ProcessCpuNs(rsyslogd->pid())};
+  for (auto _ : state) {
+    auto sender = StartSender(state, args, "ready");
+    if (sender == nullptr) return;
+    const int64_t target = rsyslogd->FileSize() + events * line;
+    const double run = TimeRun(
+        state, *sender, [&] { return rsyslogd->FileSize(); }, target);
+    if (run < 0) return;
+    seconds += run;
+    cpu.send_ns += PrintedCpuNs(*sender);
+  }
+  cpu.recv_ns += ProcessCpuNs(rsyslogd->pid());
+  const int64_t total = state.iterations() * events;
+  BaselineRates("rsyslog").push_back(static_cast<double>(total) / seconds);
+  Report(state, total, total * line, seconds, cpu);
+}
+
 // 225 documents of 290 bytes: the client's default 64 KiB batch.
 constexpr int kBatchDocs = 225;
 
@@ -415,6 +533,7 @@ void Rows(benchmark::internal::Benchmark* b) {
 }
 
 BENCHMARK(BM_RawPushPull)->Apply(Rows);
+BENCHMARK(BM_RsyslogToFile)->Apply(Rows);
 BENCHMARK(BM_ClientToZiggyd)->Arg(0)->Arg(1)->Apply(Rows);
 BENCHMARK(BM_SeedToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
 BENCHMARK(BM_RelayToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);

@@ -16,16 +16,27 @@
 //     "request.sql") through the public API, flushes and exits. It keeps the
 //     client's queue below half full (waiting while it is fuller), so no
 //     event is dropped: 3 when some were nonetheless.
+//   pipeline_sender syslog <host:port> <events> <bytes>
+//     Builds syslog lines of <bytes> bytes (newline included: an RFC 3164
+//     header, then the seed event's fields as text), then writes <events>
+//     of them to a plain TCP connection (rsyslog's imtcp framing: one line
+//     each) and exits once they are written and the connection closed.
 //
 // Each prints "cpu_ns=<n>" last: the CPU time of its whole process (all
 // threads) from the start signal (pull: from its start) to its end.
 //
-// push and client build what they can before the clock: after set-up they
-// print "ready" and wait for SIGUSR1, the benchmark's start signal.
+// push, syslog and client build what they can before the clock: after set-up
+// they print "ready" and wait for SIGUSR1, the benchmark's start signal.
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <signal.h>
 #include <sys/resource.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
+#include <algorithm>
+#include <cerrno>
 #include <cstdio>
 #include <cstdlib>
 #include <string>
@@ -33,6 +44,8 @@
 #include <vector>
 
 #include "absl/strings/numbers.h"
+#include "absl/strings/str_format.h"
+#include "absl/strings/string_view.h"
 #include "benchmarks/events.h"
 #include "benchmarks/typical_request.h"
 #include "client/ziggy.h"
@@ -146,6 +159,69 @@ int Push(const std::string& endpoint, int64_t events, int64_t docs,
   return 0;
 }
 
+// kDistinctMessages syslog lines of `bytes` bytes each (at least ~160),
+// newline-terminated, the same length whatever their sequence number.
+std::string BuildSyslogLines(int64_t bytes) {
+  std::string lines;
+  for (int seq = 0; seq < kDistinctMessages; ++seq) {
+    std::string line = absl::StrFormat(
+        "<14>Dec  1 03:00:00 web-1.example.com request[4242]: "
+        "id=5f1d2a3b000102030405060708090a0b seq=%08d "
+        "user_agent=\"Mozilla/5.0 (X11; Linux x86_64)\" path=/api/v1/items "
+        "response.status=200 request_time=0.0123 pad=",
+        seq);
+    line.resize(std::max<size_t>(line.size(), bytes - 1), 'x');
+    lines += line + "\n";
+  }
+  return lines;
+}
+
+// A TCP connection to "host:port"; -1 (after a message) when it fails.
+int ConnectTcp(const std::string& address) {
+  const size_t colon = address.rfind(':');
+  sockaddr_in addr{};
+  addr.sin_family = AF_INET;
+  addr.sin_port = htons(
+      static_cast<uint16_t>(std::atoi(address.substr(colon + 1).c_str())));
+  inet_pton(AF_INET, address.substr(0, colon).c_str(), &addr.sin_addr);
+  const int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (connect(fd, reinterpret_cast<sockaddr*>(&addr), sizeof(addr)) != 0) {
+    std::perror("pipeline_sender: connect");
+    return -1;
+  }
+  return fd;
+}
+
+// Writes all of `data` to `fd`; false on an error.
+bool WriteAll(int fd, absl::string_view data) {
+  while (!data.empty()) {
+    const ssize_t n = write(fd, data.data(), data.size());
+    if (n < 0 && errno == EINTR) continue;
+    if (n <= 0) return false;
+    data.remove_prefix(static_cast<size_t>(n));
+  }
+  return true;
+}
+
+int Syslog(const std::string& address, int64_t events, int64_t bytes) {
+  const std::string lines = BuildSyslogLines(bytes);
+  const size_t line_size = lines.size() / kDistinctMessages;
+  const int fd = ConnectTcp(address);
+  if (fd < 0) return 1;
+  WaitForStart();
+  for (int64_t left = events; left > 0; left -= kDistinctMessages) {
+    const size_t n =
+        static_cast<size_t>(std::min<int64_t>(left, kDistinctMessages));
+    if (!WriteAll(fd, absl::string_view(lines).substr(0, n * line_size))) {
+      std::perror("pipeline_sender: write");
+      return 1;
+    }
+  }
+  close(fd);
+  PrintCpu();
+  return 0;
+}
+
 // Waits while the client's queue is more than half full (default
 // TransportOptions: 4 MiB per thread), so the API never drops.
 void KeepQueueBelowHalf() {
@@ -187,7 +263,8 @@ int Usage() {
                "usage: pipeline_sender pull <messages>\n"
                "       pipeline_sender push <endpoint> <events> <docs> "
                "<bytes>\n"
-               "       pipeline_sender client <host:port> <events> <batch>\n");
+               "       pipeline_sender client <host:port> <events> <batch>\n"
+               "       pipeline_sender syslog <host:port> <events> <bytes>\n");
   return 2;
 }
 
@@ -196,6 +273,9 @@ int Main(int argc, char** argv) {
   if (mode == "pull" && argc == 3) return Pull(Number(argv[2]));
   if (mode == "push" && argc == 6) {
     return Push(argv[2], Number(argv[3]), Number(argv[4]), Number(argv[5]));
+  }
+  if (mode == "syslog" && argc == 5) {
+    return Syslog(argv[2], Number(argv[3]), Number(argv[4]));
   }
   if (mode == "client" && argc == 5) {
     return Client(argv[2], Number(argv[3]), Number(argv[4]) != 0);
