@@ -367,7 +367,12 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
 std::unique_ptr<Ziggyd> StartZiggyd(benchmark::State& state,
                                     const ScratchDir& dir) {
   std::unique_ptr<Ziggyd> ziggyd = Ziggyd::Start(dir.path() + "/logs");
-  if (ziggyd == nullptr) state.SkipWithError("ziggyd did not start");
+  if (ziggyd == nullptr) {
+    state.SkipWithError(
+        absl::StrCat("ziggyd did not start (built? ",
+                     ::ziggy::testing::RunfilesPath("collector/ziggyd"), ")")
+            .c_str());
+  }
   return ziggyd;
 }
 
