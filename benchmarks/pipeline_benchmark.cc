@@ -34,7 +34,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <cstdio>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -42,7 +41,6 @@
 #include <map>
 #include <memory>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include "absl/strings/numbers.h"
@@ -301,9 +299,10 @@ bool FlushWhenReceived() {
 // How far ziggyd is toward `target` written events. Once it has received
 // `received_target` events on its collect port it is asked to FLUSH (unless
 // ZIGGY_BENCH_FLUSH=0), so the last events do not wait for the next flush
-// tick (--flush-interval-ms, 200 ms); relayed events are written at the
-// relay's checkpoints anyway. tail() is the time from all received to all
-// written (zero when `received` never got there: relayed events).
+// tick (--flush-interval-ms, 200 ms; relayed events, which `received`
+// counts too, are written at the relay's checkpoints anyway). tail() is the
+// time from all received to all written (zero if `received` never got
+// there).
 class WrittenProgress {
  public:
   WrittenProgress(ControlPort& control, int64_t target, int64_t received)
