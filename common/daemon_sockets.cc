@@ -148,7 +148,10 @@ void DaemonSockets::MakeSockets(const DaemonAddresses& addresses) {
   control.max_message_bytes = kMaxControlRequestBytes;
   control_ = MakeSocket(context_, zmq::socket_type::rep, control);
 
-  const size_t largest_event = max_event_bytes_ + kOversizeSlackBytes;
+  // A message may hold several events (intake.h): a batch up to
+  // kMaxBatchBytes, or one event up to max_event_bytes_.
+  const size_t largest_event =
+      std::max(max_event_bytes_, kMaxBatchBytes) + kOversizeSlackBytes;
   const QueueLimits& limits = addresses.limits;
   SocketOptions collect;
   if (!addresses.curve || !addresses.curve->plain_collect) {
@@ -260,16 +263,16 @@ int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
       break;
     }
     if (!got) break;
-    // One event is one single-frame message; drop every frame of others.
+    // A message is one frame of whole events (intake.h); drop every frame
+    // of a multipart one.
     const bool multipart = in_multipart_ || message.more();
     in_multipart_ = message.more();
     if (multipart) {
       if (!message.more()) intake_.DropMultipart();
       continue;
     }
-    absl::string_view doc(message.data<char>(), message.size());
-    EventFields fields;
-    if (intake_.Accept(&doc, now, &fields)) on_event(doc, fields);
+    intake_.AcceptMessage(
+        absl::string_view(message.data<char>(), message.size()), now, on_event);
     // Bounded in bytes too: the caller checks its queue between bursts.
     bytes += message.size();
     if (bytes >= kMaxBurstBytes) {

@@ -52,6 +52,9 @@ struct QueueLimits {
 // be taken (to be counted as oversized); ZeroMQ cuts a connection sending
 // larger frames.
 inline constexpr size_t kOversizeSlackBytes = 64 << 10;
+// The largest collect-port message of several events a daemon takes
+// whatever its --max-event-bytes (clients batch up to this).
+inline constexpr size_t kMaxBatchBytes = 1 << 20;
 
 struct DaemonAddresses {
   std::string control;  // host:port, port 0 = any
@@ -164,7 +167,8 @@ class DaemonSockets {
   bool Serve(const std::vector<zmq::pollitem_t>& items,
              const OnEvent& on_event);
   // Takes what waits on the collect port now (at most kMaxBurst messages
-  // and about kMaxBurstBytes); returns how many messages it took.
+  // and about kMaxBurstBytes), each message's events split and checked by
+  // EventIntake::AcceptMessage; returns how many messages it took.
   int ReceiveBurst(const OnEvent& on_event);
 
   // Sends [type, doc] to the stream's subscribers, if any. An event too

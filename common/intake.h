@@ -15,6 +15,13 @@
 // relays and spools; such events count in STATUS repaired.utf8. One that
 // the repair makes longer than max_event_bytes is dropped as oversized.
 //
+// A collect-port message holds one or more whole documents back to back
+// (the wire rule in README's protocol section): each starts with its own
+// int32 length, and the lengths tile the message exactly. AcceptMessage
+// splits it and takes each document on its own; a message whose lengths do
+// not tile it is dropped whole, one malformed drop, as a single document
+// whose length is wrong always was.
+//
 // Thread-safety: none; owned by a daemon's receive thread.
 
 #ifndef ZIGGY_COMMON_INTAKE_H_
@@ -26,6 +33,7 @@
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
+#include "absl/functional/function_ref.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
 #include "client/format/byte_buffer.h"
@@ -53,6 +61,14 @@ class EventIntake {
   // copy, owned by this intake and valid until the next call; *fields
   // always points into *doc.
   bool Accept(absl::string_view* doc, double now, EventFields* fields);
+
+  // Accepts each document of a collect-port message (see the class
+  // comment), calling on_event(doc, fields) for every good one in order.
+  // Returns how many were accepted.
+  using OnAccepted =
+      absl::FunctionRef<void(absl::string_view doc, const EventFields&)>;
+  size_t AcceptMessage(absl::string_view message, double now,
+                       OnAccepted on_event);
 
   // A message of several frames (an event is one frame): dropped.
   void DropMultipart();

@@ -1,8 +1,9 @@
-// Fuzzes EventIntake::Accept with one collect-port message. Invariants: an
-// accepted event is (after any repair) a well-formed document with a
-// non-empty string type, valid UTF-8 throughout, readable by strict BSON
-// readers (libbson with UTF-8 checks) and renderable as JSON; a message the
-// validator rejects is never accepted.
+// Fuzzes EventIntake with one collect-port message, taken as one document
+// (Accept) and as a batch (AcceptMessage). Invariants: an accepted event is
+// (after any repair) a well-formed document with a non-empty string type,
+// valid UTF-8 throughout, readable by strict BSON readers (libbson with
+// UTF-8 checks) and renderable as JSON; a document the validator rejects is
+// never accepted; a batch's events are never more than the message holds.
 
 #include <cstdint>
 #include <cstdlib>
@@ -48,6 +49,22 @@ void AcceptOnce(ziggy::EventIntake* intake, absl::string_view message,
 
 }  // namespace
 
+// The message as a batch: each accepted event checked as Accept's are; an
+// event taken as it came is a whole document lying in the message.
+void AcceptBatch(ziggy::EventIntake* intake, absl::string_view message) {
+  size_t bytes = 0;
+  intake->AcceptMessage(
+      message, 1e9,
+      [&](absl::string_view doc, const ziggy::EventFields& fields) {
+        FUZZ_CHECK(!fields.type.empty() && Inside(fields.type, doc));
+        std::string why;
+        FUZZ_CHECK(ziggy::ValidateDocument(doc, ziggy::kMaxDepth, &why));
+        FUZZ_CHECK(ziggy::testing::StrictlyValid(doc, /*allow_nul=*/true));
+        if (Inside(doc, message)) bytes += doc.size();
+      });
+  FUZZ_CHECK(bytes <= message.size());
+}
+
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const absl::string_view message(reinterpret_cast<const char*>(data), size);
   ziggy::EventIntake roomy(1 << 20);
@@ -56,6 +73,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   // A limit the message just fits: a repair that grows it must drop it.
   ziggy::EventIntake tight(size);
   AcceptOnce(&tight, message, 1e9);
+  AcceptBatch(&roomy, message);
   ziggy::Value::Map status;
   roomy.AppendStatus(&status);
   ziggy::Value status_value(std::move(status));

@@ -2,8 +2,14 @@
 
 #include <bson/bson.h>
 
+#include <algorithm>
+#include <set>
 #include <string>
+#include <vector>
 
+#include "absl/strings/escaping.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "client/format/event.h"
 #include "client/testing/bson_buffer.h"
 #include "client/testing/strict_bson.h"
@@ -119,6 +125,123 @@ TEST(EventIntakeTest, DropsComeBeforeRepair) {
   EXPECT_EQ(Status(intake, "dropped.malformed"), 1);
   EXPECT_EQ(Status(intake, "dropped.no_type"), 1);
   EXPECT_EQ(Status(intake, "repaired.utf8"), 0);
+}
+
+// The documents AcceptMessage hands on, copied.
+std::vector<std::string> Accepted(EventIntake* intake,
+                                  absl::string_view message) {
+  std::vector<std::string> docs;
+  intake->AcceptMessage(message, 10,
+                        [&](absl::string_view doc, const EventFields& fields) {
+                          EXPECT_FALSE(fields.type.empty());
+                          docs.emplace_back(doc);
+                        });
+  return docs;
+}
+
+std::vector<std::string> FourEvents() {
+  return {RawEvent("a", "h", "k", "v"), RawEvent("b", "h", "k", "vv"),
+          RawEvent("c", "h", "key", std::string(300, 'x')),
+          RawEvent("d", "host", "k", "")};
+}
+
+// Every way of grouping four events into consecutive messages, from one
+// message each to one batch of all: every event taken, in order, as sent.
+TEST(EventIntakeTest, BatchesAreSplitIntoTheirEvents) {
+  const std::vector<std::string> events = FourEvents();
+  for (int cuts = 0; cuts < 8; ++cuts) {  // bit i: a message ends after i
+    EventIntake intake(4096);
+    std::vector<std::string> got;
+    std::string message;
+    for (size_t i = 0; i < events.size(); ++i) {
+      message += events[i];
+      if (i + 1 < events.size() && (cuts >> i & 1) == 0) continue;
+      for (std::string& doc : Accepted(&intake, message)) {
+        got.push_back(std::move(doc));
+      }
+      message.clear();
+    }
+    EXPECT_EQ(got, events) << "cuts " << cuts;
+    EXPECT_EQ(Status(intake, "received"), 4);
+    EXPECT_EQ(Status(intake, "dropped.malformed"), 0);
+  }
+}
+
+// A batch cut anywhere into two messages: cut between events, everything
+// arrives; cut inside one, the first part is dropped whole (one malformed
+// drop) and nothing but whole original events is ever taken.
+TEST(EventIntakeTest, EveryCutOfABatchTakesOnlyWholeEvents) {
+  const std::vector<std::string> events = FourEvents();
+  const std::string batch = absl::StrJoin(events, "");
+  std::set<size_t> boundaries;
+  for (size_t at = 0, i = 0; i < events.size(); at += events[i++].size()) {
+    boundaries.insert(at);
+  }
+  for (size_t cut = 1; cut < batch.size(); ++cut) {
+    EventIntake intake(4096);
+    const std::vector<std::string> first =
+        Accepted(&intake, batch.substr(0, cut));
+    const std::vector<std::string> second =
+        Accepted(&intake, batch.substr(cut));
+    if (boundaries.count(cut) != 0) {
+      EXPECT_EQ(first.size() + second.size(), events.size()) << cut;
+      EXPECT_EQ(Status(intake, "dropped.malformed"), 0) << cut;
+      continue;
+    }
+    EXPECT_TRUE(first.empty()) << cut;
+    EXPECT_GE(Status(intake, "dropped.malformed"), 1) << cut;
+    for (const std::string& doc : second) {
+      EXPECT_NE(std::find(events.begin(), events.end(), doc), events.end())
+          << "a fragment was taken at cut " << cut;
+    }
+  }
+}
+
+// Trailing bytes, a last event longer than what is left, a length below
+// five, an empty message: the whole message is dropped, its good events
+// with it, and counted once.
+TEST(EventIntakeTest, BrokenFramingDropsTheWholeMessage) {
+  const std::string good = RawEvent("t", "h", "k", "v");
+  const std::string cases[] = {
+      good + good + std::string(1, '\x05'),
+      good + std::string("\x05\x00\x00\x00", 4),
+      good + good.substr(0, good.size() - 1),
+      good + std::string("\x04\x00\x00\x00", 4),
+      good + std::string("\xff\xff\xff\xff\x00", 5),
+      "",
+  };
+  EventIntake intake(4096);
+  for (const std::string& message : cases) {
+    EXPECT_TRUE(Accepted(&intake, message).empty())
+        << absl::CEscape(message.substr(good.size()));
+  }
+  EXPECT_EQ(Status(intake, "dropped.malformed"), 6);
+  EXPECT_EQ(Status(intake, "received"), 0);
+  EXPECT_EQ(Status(intake, "received_bytes"), 0);
+}
+
+// In a well-framed batch each event is judged alone: the bad ones are
+// dropped and counted by their own reason, the others taken (a repaired
+// one as its repaired copy).
+TEST(EventIntakeTest, EachEventOfABatchIsJudgedAlone) {
+  const std::string good = RawEvent("t", "h", "k", "v");
+  const std::string repairable = RawEvent("t", "h", "k", "v\xFF");
+  const std::string not_bson("\x0c\x00\x00\x00\x02k\x00\xff\xff\xff\xff\x00",
+                             12);
+  EventIntake intake(400);
+  const std::vector<std::string> got = Accepted(
+      &intake, absl::StrCat(good, RawEvent("", "h", "k", "v"),
+                            RawEvent("t", "h", "k", std::string(500, 'x')),
+                            not_bson, repairable, good));
+  ASSERT_EQ(got.size(), 3u);
+  EXPECT_EQ(got[0], good);
+  EXPECT_EQ(got[1], RawEvent("t", "h", "k", "v\xEF\xBF\xBD"));
+  EXPECT_EQ(got[2], good);
+  EXPECT_EQ(Status(intake, "dropped.no_type"), 1);
+  EXPECT_EQ(Status(intake, "dropped.oversized"), 1);
+  EXPECT_EQ(Status(intake, "dropped.malformed"), 1);
+  EXPECT_EQ(Status(intake, "repaired.utf8"), 1);
+  EXPECT_EQ(Status(intake, "received"), 3);
 }
 
 }  // namespace

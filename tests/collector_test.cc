@@ -224,6 +224,22 @@ TEST(CollectorTest, SetsADamagedFileAsideInsteadOfAppendingToIt) {
   EXPECT_EQ(ziggyd->StatusNumber("corrupt_files"), 1);
 }
 
+// Seed senders (an event a message) and batching senders (several events
+// back to back a message) at once: every event written once, in each
+// sender's order; a batch whose framing breaks is dropped whole, counted.
+TEST(CollectorTest, SeedAndBatchedSendersMix) {
+  const std::string logs = TempDir("mix") + "/logs";
+  auto ziggyd = Ziggyd::Start(logs, {FakeTime(kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  constexpr int kSenders = 6, kPerSender = 500;
+  SendSeedAndBatched(ziggyd->collect(), kSenders, kPerSender);
+  ASSERT_TRUE(ziggyd->WaitWritten(kSenders * kPerSender))
+      << ziggyd->Status().DebugString();
+  EXPECT_EQ(ziggyd->StatusNumber("received"), kSenders * kPerSender);
+  EXPECT_EQ(ziggyd->StatusNumber("dropped.malformed"), kSenders / 2);
+  ExpectSeedAndBatched(logs, kSenders, kPerSender);
+}
+
 TEST(CollectorTest, HostileTypesAndMalformedFramesAreContained) {
   const std::string root = TempDir("hostile");
   const std::string logs = root + "/logs";

@@ -95,6 +95,16 @@ class Load {
   std::thread thread_;
 };
 
+// Starts a collector writing under `logs` and a forwarder relaying to it
+// with default flags; false when either did not start.
+bool StartRelayPair(const std::string& logs, std::unique_ptr<Ziggyd>* collector,
+                    std::unique_ptr<Ziggyd>* forwarder) {
+  *collector = Ziggyd::Start(logs);
+  if (*collector == nullptr) return false;
+  *forwarder = Ziggyd::StartForwarder(TempDir("spool"), (*collector)->relay());
+  return *forwarder != nullptr;
+}
+
 // Waits until the forwarder has nothing unacknowledged.
 bool Drained(Ziggyd& forwarder, absl::Duration timeout = absl::Seconds(60)) {
   return WaitFor(
@@ -660,6 +670,22 @@ TEST(ForwarderTest, CollectorDiskRefusingWritesLosesAndDuplicatesNothing) {
   EXPECT_EQ(collector->StatusNumber("dropped.write_error"), 0);
 }
 
+// A forwarder takes seed and batched messages alike: each event spooled
+// and relayed once, in each sender's order; a broken batch dropped whole.
+TEST(ForwarderTest, SeedAndBatchedSendersAreRelayedExactlyOnce) {
+  const std::string logs = TempDir("logs");
+  std::unique_ptr<Ziggyd> collector, forwarder;
+  ASSERT_TRUE(StartRelayPair(logs, &collector, &forwarder));
+  constexpr int kSenders = 6, kPerSender = 500;
+  SendSeedAndBatched(forwarder->collect(), kSenders, kPerSender);
+  ASSERT_TRUE(collector->WaitWritten(kSenders * kPerSender))
+      << forwarder->Status().DebugString();
+  ASSERT_TRUE(Drained(*forwarder));
+  EXPECT_EQ(Spooled(*forwarder), kSenders * kPerSender);
+  EXPECT_EQ(forwarder->StatusNumber("dropped.malformed"), kSenders / 2);
+  ExpectSeedAndBatched(logs, kSenders, kPerSender);
+}
+
 // The forwarder's own ports take hostile input as the collector's do:
 // malformed events dropped and counted there (never spooled or relayed),
 // garbage on the control port answered with an error, and the good events
@@ -706,10 +732,8 @@ TEST(ForwarderTest, MalformedInputIsCountedAndNeverRelayed) {
 // documents strict readers accept.
 TEST(ForwarderTest, InvalidUtf8IsRepairedBeforeItIsSpooled) {
   const std::string logs = TempDir("logs");
-  auto collector = Ziggyd::Start(logs);
-  ASSERT_NE(collector, nullptr);
-  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), collector->relay());
-  ASSERT_NE(forwarder, nullptr);
+  std::unique_ptr<Ziggyd> collector, forwarder;
+  ASSERT_TRUE(StartRelayPair(logs, &collector, &forwarder));
   Sender sender(forwarder->collect());
   int good = 0;
   auto send_good = [&] { sender.Send(ForeignEvent("good", 0, good++)); };

@@ -10,6 +10,8 @@
 #include <algorithm>
 #include <functional>
 #include <iostream>
+#include <numeric>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -195,6 +197,13 @@ void SendMalformedMix(Sender& sender, const std::function<void()>& send_good) {
   send_good();
   sender.SendMultipart({whole, whole});
   send_good();
+  // Batches: trailing bytes drop the whole message; with whole documents,
+  // each is judged alone (an empty type, an oversized one).
+  sender.Send(absl::StrCat(whole, whole, std::string("\x05\x00", 2)));
+  send_good();
+  sender.Send(absl::StrCat(ForeignEvent("", 3, 1),
+                           ForeignEvent(std::string(5000, 'O'), 4, 1)));
+  send_good();
 }
 
 void SendInvalidUtf8(Sender& sender, const std::function<void()>& send_good) {
@@ -294,6 +303,53 @@ std::multiset<std::pair<int64_t, int64_t>> ReadSequences(
     }
   }
   return seen;
+}
+
+void SendSeedAndBatched(const std::string& collect, int senders,
+                        int per_sender) {
+  std::vector<std::thread> threads;
+  for (int sender = 0; sender < senders; ++sender) {
+    threads.emplace_back([&collect, sender, per_sender] {
+      Sender socket(collect);
+      const bool batching = sender % 2 == 1;
+      std::string message;
+      size_t events = 0, target = 1, messages = 0;
+      bool broken_sent = false;
+      for (int seq = 0; seq < per_sender; ++seq) {
+        message += ForeignEvent("mixed", sender, seq);
+        if (++events < target && seq + 1 < per_sender) continue;
+        socket.Send(message);
+        message.clear();
+        events = 0;
+        if (!batching) continue;
+        target = 1 + ++messages % 7;
+        if (!broken_sent && seq >= per_sender / 2) {
+          const std::string lost = ForeignEvent("mixed", sender, -1);
+          socket.Send(absl::StrCat(lost, lost.substr(0, lost.size() - 1)));
+          broken_sent = true;
+        }
+      }
+    });
+  }
+  for (std::thread& thread : threads) thread.join();
+}
+
+void ExpectSeedAndBatched(const std::string& log_path, int senders,
+                          int per_sender) {
+  std::vector<std::vector<int64_t>> seqs(static_cast<size_t>(senders));
+  for (const std::string& file : ListFiles(log_path)) {
+    if (!absl::StrContains(file, "/mixed-")) continue;
+    for (const Event& e : ReadEvents(log_path + "/" + file)) {
+      const int64_t sender = e.body.Find("sender")->AsInt();
+      ASSERT_TRUE(sender >= 0 && sender < senders) << sender;
+      seqs[static_cast<size_t>(sender)].push_back(e.body.Find("seq")->AsInt());
+    }
+  }
+  std::vector<int64_t> all(static_cast<size_t>(per_sender));
+  std::iota(all.begin(), all.end(), 0);
+  for (int sender = 0; sender < senders; ++sender) {
+    EXPECT_EQ(seqs[static_cast<size_t>(sender)], all) << "sender " << sender;
+  }
 }
 
 std::vector<std::string> ReadDocuments(const std::string& path,

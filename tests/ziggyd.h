@@ -99,14 +99,28 @@ class RelayPeer {
 // What a hostile or broken client sends to a collect port, each followed by
 // send_good(): not BSON, a truncated event, a bad length, an empty type, a
 // type that is not a string, an oversized event (the daemon runs with
-// --max-event-bytes=4096) and a two-frame message. The drops they must
-// cause are in kMalformedMixDrops.
+// --max-event-bytes=4096), a two-frame message, a batch with trailing
+// bytes, and a batch of an empty type and an oversized event. The drops
+// they must cause are in kMalformedMixDrops.
 void SendMalformedMix(Sender& sender, const std::function<void()>& send_good);
 inline constexpr std::pair<const char*, int> kMalformedMixDrops[] = {
-    {"dropped.malformed", 3},
-    {"dropped.no_type", 2},
-    {"dropped.oversized", 1},
+    {"dropped.malformed", 4},
+    {"dropped.no_type", 3},
+    {"dropped.oversized", 2},
     {"dropped.multipart", 1}};
+
+// Collect-port senders of both kinds at once, each on its own connection:
+// even-numbered ones send seed messages (one event each), odd-numbered
+// ones batches of 1 to 7 events back to back (the wire rule), per_sender
+// events of type "mixed" each, body {sender, seq}. Each batching sender
+// also sends, mid-stream, a batch whose last document is cut short: dropped
+// whole (one dropped.malformed each), its events never written.
+void SendSeedAndBatched(const std::string& collect, int senders,
+                        int per_sender);
+// What SendSeedAndBatched's senders must leave in the files under
+// `log_path`: each sender's events exactly once, in the order sent.
+void ExpectSeedAndBatched(const std::string& log_path, int senders,
+                          int per_sender);
 
 // A test event encoded with libbson (not our encoder, so text goes out as
 // given, UTF-8 or not): {id, type, host, pid, start, end, body: {sender,
