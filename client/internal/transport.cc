@@ -269,7 +269,9 @@ void Transport::Run(zmq::socket_t socket) {
       // Hold the batch for more events, up to its deadline.
       WaitForWork(std::min(batch_.deadline - absl::Now(), kHoldPoll), false);
     } else {
-      WaitForWork(wait, !blocked);
+      // Producers wake an idle I/O thread only when batching: without it
+      // the thread polls as it always did.
+      WaitForWork(wait, !blocked && batch_bytes_ > 0);
       wait = std::min(wait * 2, kMaxIdleWait);
     }
   }
