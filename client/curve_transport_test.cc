@@ -13,6 +13,7 @@
 #include "absl/time/clock.h"
 #include "client/net/curve_key.h"
 #include "client/net/socket.h"
+#include "client/testing/batch_mode.h"
 #include "client/testing/curve_keys.h"
 #include "client/testing/pull_sink.h"
 #include "client/ziggy.h"
@@ -62,20 +63,16 @@ class CurveSink {
 // ZIGGY_BATCH=0, one event per message.
 class CurveTransportTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override {
-    if (!GetParam()) setenv("ZIGGY_BATCH", "0", 1);
-  }
   void TearDown() override {
     Shutdown();
-    unsetenv("ZIGGY_BATCH");
     unsetenv("ZIGGY_CURVE_SERVER_KEY");
     unsetenv("ZIGGY_CURVE_KEY");
     unsetenv("ZIGGY_HOST");
   }
   // A path under TEST_TMPDIR of this run's own (each mode writes its keys).
   std::string TempPath(absl::string_view name) const {
-    return absl::StrCat(getenv("TEST_TMPDIR"), "/", name,
-                        GetParam() ? "_batched" : "_unbatched");
+    return absl::StrCat(getenv("TEST_TMPDIR"), "/", name, "_",
+                        testing::BatchMode::Name(GetParam()));
   }
   // Writes a fresh pair as TempPath(name) and TempPath(name).pub.
   std::string WritePair(const std::string& name, CurveKeyPair* pair) {
@@ -90,6 +87,7 @@ class CurveTransportTest : public ::testing::TestWithParam<bool> {
       ASSERT_TRUE(Set("seq", i).ok());
     }
   }
+  testing::BatchMode batch_mode_{GetParam()};
   zmq::context_t context_;
   const CurveKeyPair server_pair_ = NewCurveKeyPair();
 };
@@ -177,7 +175,7 @@ TEST_P(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
 
 INSTANTIATE_TEST_SUITE_P(Batch, CurveTransportTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "batched" : "unbatched";
+                           return testing::BatchMode::Name(info.param);
                          });
 
 }  // namespace

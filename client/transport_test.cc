@@ -8,6 +8,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/testing/batch_mode.h"
 #include "client/testing/pull_sink.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
@@ -46,14 +47,8 @@ using testing::UnusedPort;
 // ZIGGY_BATCH=0, one event per message.
 class TransportTest : public ::testing::TestWithParam<bool> {
  protected:
-  void SetUp() override {
-    if (!batched()) setenv("ZIGGY_BATCH", "0", 1);
-  }
-  void TearDown() override {
-    Shutdown();
-    unsetenv("ZIGGY_BATCH");
-  }
-  bool batched() const { return GetParam(); }
+  void TearDown() override { Shutdown(); }
+  bool batched() const { return batch_mode_.batched(); }
   // Every message held one event, or (batched) some held several.
   void ExpectBatching(const Sink& sink) const {
     const std::vector<size_t>& docs = sink.pull().message_documents();
@@ -65,6 +60,7 @@ class TransportTest : public ::testing::TestWithParam<bool> {
       EXPECT_EQ(most, 1u);
     }
   }
+  testing::BatchMode batch_mode_{GetParam()};
   zmq::context_t context_;
 };
 
@@ -215,7 +211,7 @@ TEST_P(TransportTest, ConfigureFromEnvironment) {
 
 INSTANTIATE_TEST_SUITE_P(Batch, TransportTest, ::testing::Bool(),
                          [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "batched" : "unbatched";
+                           return testing::BatchMode::Name(info.param);
                          });
 
 }  // namespace

@@ -9,7 +9,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <cstdlib>
 #include <memory>
 #include <set>
 #include <string>
@@ -21,6 +20,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/net/curve_key.h"
+#include "client/testing/batch_mode.h"
 #include "client/testing/curve_keys.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
@@ -274,15 +274,10 @@ void ExpectCapture(TcpProxy& proxy, bool curve) {
 // not (ZIGGY_BATCH=0).
 class CaptureTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {
  protected:
-  CaptureTest() {
-    if (!batched()) setenv("ZIGGY_BATCH", "0", 1);
-  }
-  ~CaptureTest() override {
-    Shutdown();
-    unsetenv("ZIGGY_BATCH");
-  }
+  ~CaptureTest() override { Shutdown(); }
   bool curve() const { return std::get<0>(GetParam()); }
-  bool batched() const { return std::get<1>(GetParam()); }
+  bool batched() const { return batch_mode_.batched(); }
+  BatchMode batch_mode_{std::get<1>(GetParam())};
   Keys keys_;
 };
 
@@ -341,7 +336,7 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Combine(::testing::Bool(), ::testing::Bool()),
     [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
       return absl::StrCat(std::get<0>(info.param) ? "curve" : "plain", "_",
-                          std::get<1>(info.param) ? "batched" : "unbatched");
+                          BatchMode::Name(std::get<1>(info.param)));
     });
 
 }  // namespace
