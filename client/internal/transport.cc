@@ -299,6 +299,10 @@ void Transport::DropLeftovers() {
   dropped_at_shutdown_.fetch_add(left);
 }
 
+ABSL_ATTRIBUTE_NOINLINE void Transport::WakeIdle() {
+  if (io_idle_.exchange(false)) Wake();
+}
+
 void Transport::Wake() {
   absl::MutexLock lock(&mu_);
   wake_ = true;

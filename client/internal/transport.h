@@ -31,6 +31,7 @@
 #include <thread>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/base/thread_annotations.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
@@ -109,11 +110,13 @@ class Transport {
   void RefreshQueues();
   TransportStats StatsLocked() const ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Wake();
+  // Producer side: one relaxed load unless the I/O thread sleeps idle.
   void WakeIfIdle() {
-    if (io_idle_.load(std::memory_order_relaxed) && io_idle_.exchange(false)) {
-      Wake();
+    if (ABSL_PREDICT_FALSE(io_idle_.load(std::memory_order_relaxed))) {
+      WakeIdle();
     }
   }
+  void WakeIdle();  // out of line: keeps Send()'s fast path short
 
   const uint64_t id_;  // distinguishes transports in thread-local caches
   const std::string endpoint_;
