@@ -213,7 +213,8 @@ void Transport::AppendToBatch(absl::string_view record) {
   }
   batch_.bytes.append(record.data(), record.size());
   ++batch_.events;
-  // Published before the ring's Pop(), so Flush() never sees neither.
+  // Published before the ring's Pop(): Flush() finds the event in its ring
+  // or in the batch, never in neither.
   PublishBatch();
 }
 
