@@ -13,7 +13,9 @@
 #include "absl/time/clock.h"
 #include "client/net/curve_key.h"
 #include "client/net/socket.h"
+#include "client/testing/batch_mode.h"
 #include "client/testing/curve_keys.h"
+#include "client/testing/pull_sink.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
@@ -38,15 +40,18 @@ class CurveSink {
   }
   int port() const { return port_; }
 
-  // Counts messages until `count` arrived or `timeout` passed.
+  // Counts events (split by the wire rule) until `count` arrived or
+  // `timeout` passed.
   size_t Receive(size_t count, absl::Duration timeout) {
-    size_t received = 0;
+    std::vector<absl::string_view> events;
     const absl::Time deadline = absl::Now() + timeout;
-    while (received < count && absl::Now() < deadline) {
+    while (events.size() < count && absl::Now() < deadline) {
       zmq::message_t message;
-      if (socket_.recv(message)) ++received;
+      if (!socket_.recv(message)) continue;
+      EXPECT_TRUE(testing::SplitDocuments(
+          absl::string_view(message.data<char>(), message.size()), &events));
     }
-    return received;
+    return events.size();
   }
 
  private:
@@ -54,7 +59,9 @@ class CurveSink {
   int port_ = 0;
 };
 
-class CurveTransportTest : public ::testing::Test {
+// Every test runs twice: batched (the default options) and with
+// ZIGGY_BATCH=0, one event per message.
+class CurveTransportTest : public ::testing::TestWithParam<bool> {
  protected:
   void TearDown() override {
     Shutdown();
@@ -62,10 +69,15 @@ class CurveTransportTest : public ::testing::Test {
     unsetenv("ZIGGY_CURVE_KEY");
     unsetenv("ZIGGY_HOST");
   }
-  // Writes a fresh pair under TEST_TMPDIR as `name` and `name`.pub.
+  // A path under TEST_TMPDIR of this run's own (each mode writes its keys).
+  std::string TempPath(absl::string_view name) const {
+    return absl::StrCat(getenv("TEST_TMPDIR"), "/", name, "_",
+                        testing::BatchMode::Name(GetParam()));
+  }
+  // Writes a fresh pair as TempPath(name) and TempPath(name).pub.
   std::string WritePair(const std::string& name, CurveKeyPair* pair) {
     *pair = NewCurveKeyPair();
-    const std::string path = absl::StrCat(getenv("TEST_TMPDIR"), "/", name);
+    const std::string path = TempPath(name);
     EXPECT_TRUE(WriteKeyPair(*pair, path).ok());
     return path;
   }
@@ -75,11 +87,12 @@ class CurveTransportTest : public ::testing::Test {
       ASSERT_TRUE(Set("seq", i).ok());
     }
   }
+  testing::BatchMode batch_mode_{GetParam()};
   zmq::context_t context_;
   const CurveKeyPair server_pair_ = NewCurveKeyPair();
 };
 
-TEST_F(CurveTransportTest, RightKeysDeliver) {
+TEST_P(CurveTransportTest, RightKeysDeliver) {
   CurveSink sink(context_, server_pair_);
   TransportOptions options;
   options.curve_key = NewCurveKeyPair();
@@ -90,7 +103,7 @@ TEST_F(CurveTransportTest, RightKeysDeliver) {
   EXPECT_EQ(GetTransportStats().sent, 100u);
 }
 
-TEST_F(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
+TEST_P(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
   CurveSink sink(context_, server_pair_);
   TransportOptions options;
   options.send_high_water_mark = 10;
@@ -113,7 +126,7 @@ TEST_F(CurveTransportTest, WrongServerKeyDeliversNothingAndDoesNotHang) {
   EXPECT_FALSE(IsConfigured());
 }
 
-TEST_F(CurveTransportTest, OneKeyAloneIsRejected) {
+TEST_P(CurveTransportTest, OneKeyAloneIsRejected) {
   TransportOptions options;
   options.curve_key = NewCurveKeyPair();
   EXPECT_EQ(Configure("127.0.0.1", 3514, options).code(),
@@ -121,10 +134,9 @@ TEST_F(CurveTransportTest, OneKeyAloneIsRejected) {
   EXPECT_FALSE(IsConfigured());
 }
 
-TEST_F(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
+TEST_P(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
   CurveSink sink(context_, server_pair_);
-  const std::string server_path =
-      absl::StrCat(getenv("TEST_TMPDIR"), "/env_server");
+  const std::string server_path = TempPath("env_server");
   ASSERT_TRUE(WriteKeyPair(server_pair_, server_path).ok());
   CurveKeyPair client = NewCurveKeyPair();
   const std::string client_path = WritePair("env_client", &client);
@@ -136,7 +148,7 @@ TEST_F(CurveTransportTest, ConfigureReadsKeyFilesFromEnvironment) {
   EXPECT_EQ(sink.Receive(10, absl::Seconds(20)), 10u);
 }
 
-TEST_F(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
+TEST_P(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
   CurveKeyPair client = NewCurveKeyPair();
   const std::string client_path = WritePair("bad_client", &client);
   setenv("ZIGGY_CURVE_KEY", client_path.c_str(), 1);
@@ -160,6 +172,11 @@ TEST_F(CurveTransportTest, ConfigureRejectsHalfOrBadKeysClearly) {
   EXPECT_FALSE(absl::StrContains(wrong.message(), client.secret_z85()));
   EXPECT_FALSE(IsConfigured());
 }
+
+INSTANTIATE_TEST_SUITE_P(Batch, CurveTransportTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return testing::BatchMode::Name(info.param);
+                         });
 
 }  // namespace
 }  // namespace ziggy

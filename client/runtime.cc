@@ -110,8 +110,13 @@ absl::Status Configure(absl::string_view host, int port,
   }
   absl::StatusOr<std::string> endpoint = TcpEndpoint(host, port);
   if (!endpoint.ok()) return endpoint.status();
+  TransportOptions effective = options;
+  const char* batch = std::getenv("ZIGGY_BATCH");  // "0": batching off
+  if (batch != nullptr && absl::string_view(batch) == "0") {
+    effective.batch_bytes = 0;
+  }
   absl::StatusOr<std::unique_ptr<internal::Transport>> transport =
-      internal::Transport::Connect(*endpoint, options);
+      internal::Transport::Connect(*endpoint, effective);
   if (!transport.ok()) return transport.status();
   internal::InstallSink(
       std::make_unique<internal::TransportSink>(*std::move(transport)));

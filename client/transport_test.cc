@@ -1,12 +1,15 @@
 // The transport against real ZeroMQ PULL sockets bound by the test.
 
+#include <algorithm>
+#include <cstdlib>
 #include <set>
 #include <thread>
 
-#include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/testing/batch_mode.h"
+#include "client/testing/pull_sink.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
@@ -14,69 +17,54 @@
 namespace ziggy {
 namespace {
 
-// A PULL socket on 127.0.0.1, port 0 unless one is given.
+// A PULL socket on 127.0.0.1, port 0 unless one is given, that decodes the
+// events of the messages it receives (split by the wire rule).
 class Sink {
  public:
-  explicit Sink(zmq::context_t& context, int port = 0)
-      : socket_(context, zmq::socket_type::pull) {
-    socket_.set(zmq::sockopt::rcvtimeo, 100);
-    socket_.set(zmq::sockopt::linger, 0);
-    const std::string address =
-        absl::StrCat("tcp://127.0.0.1:", port == 0 ? "*" : absl::StrCat(port));
-    // A port just released by another ZeroMQ socket is freed asynchronously.
-    const absl::Time deadline = absl::Now() + absl::Seconds(10);
-    while (true) {
-      try {
-        socket_.bind(address);
-        break;
-      } catch (const zmq::error_t& e) {
-        if (e.num() != EADDRINUSE || absl::Now() > deadline) throw;
-        absl::SleepFor(absl::Milliseconds(10));
-      }
-    }
-    const std::string endpoint = socket_.get(zmq::sockopt::last_endpoint);
-    EXPECT_TRUE(
-        absl::SimpleAtoi(endpoint.substr(endpoint.rfind(':') + 1), &port_));
-  }
-  int port() const { return port_; }
+  explicit Sink(zmq::context_t& context, int port = 0) : pull_(context, port) {}
+  int port() const { return pull_.port(); }
 
   // Receives until `count` events arrived or `timeout` passed.
   std::vector<Event> Receive(size_t count,
                              absl::Duration timeout = absl::Seconds(20)) {
     std::vector<Event> events;
-    const absl::Time deadline = absl::Now() + timeout;
-    while (events.size() < count && absl::Now() < deadline) {
-      zmq::message_t message;
-      if (!socket_.recv(message)) continue;
-      absl::StatusOr<Event> event =
-          DecodeEvent(absl::string_view(message.data<char>(), message.size()));
+    for (const std::string& document : pull_.Receive(count, timeout)) {
+      absl::StatusOr<Event> event = DecodeEvent(document);
       EXPECT_TRUE(event.ok()) << event.status();
       if (event.ok()) events.push_back(*std::move(event));
     }
     return events;
   }
+  const testing::PullSink& pull() const { return pull_; }
 
  private:
-  zmq::socket_t socket_;
-  int port_ = 0;
+  testing::PullSink pull_;
 };
 
-// A port on which nothing listens: bound, then released. Terminating the
-// private context waits until the listening socket is really closed.
-int UnusedPort() {
-  zmq::context_t context;
-  const int port = Sink(context).port();
-  context.close();
-  return port;
-}
+using testing::UnusedPort;
 
-class TransportTest : public ::testing::Test {
+// Every test runs twice: batched (the default options) and with
+// ZIGGY_BATCH=0, one event per message.
+class TransportTest : public ::testing::TestWithParam<bool> {
  protected:
   void TearDown() override { Shutdown(); }
+  bool batched() const { return batch_mode_.batched(); }
+  // Every message held one event, or (batched) some held several.
+  void ExpectBatching(const Sink& sink) const {
+    const std::vector<size_t>& docs = sink.pull().message_documents();
+    const size_t most =
+        docs.empty() ? 0 : *std::max_element(docs.begin(), docs.end());
+    if (batched()) {
+      EXPECT_GT(most, 1u);
+    } else {
+      EXPECT_EQ(most, 1u);
+    }
+  }
+  testing::BatchMode batch_mode_{GetParam()};
   zmq::context_t context_;
 };
 
-TEST_F(TransportTest, EventsArriveAndDecode) {
+TEST_P(TransportTest, EventsArriveAndDecode) {
   Sink sink(context_);
   ASSERT_TRUE(Configure("127.0.0.1", sink.port()).ok());
   constexpr int kEvents = 1000;
@@ -97,10 +85,12 @@ TEST_F(TransportTest, EventsArriveAndDecode) {
   const TransportStats stats = GetTransportStats();
   EXPECT_EQ(stats.queued, 2u * kEvents);
   EXPECT_EQ(stats.sent, 2u * kEvents);
+  EXPECT_EQ(stats.messages, sink.pull().message_sizes().size());
   EXPECT_EQ(stats.dropped_queue_full, 0u);
+  ExpectBatching(sink);
 }
 
-TEST_F(TransportTest, ManyThreadsOneSocket) {
+TEST_P(TransportTest, ManyThreadsOneSocket) {
   Sink sink(context_);
   ASSERT_TRUE(Configure("127.0.0.1", sink.port()).ok());
   std::vector<std::thread> threads;
@@ -116,7 +106,7 @@ TEST_F(TransportTest, ManyThreadsOneSocket) {
   EXPECT_EQ(sink.Receive(2000).size(), 2000u);
 }
 
-TEST_F(TransportTest, NoDaemonNeverBlocksAndCountsDrops) {
+TEST_P(TransportTest, NoDaemonNeverBlocksAndCountsDrops) {
   TransportOptions options;
   options.queue_bytes_per_thread = 64 << 10;
   options.send_high_water_mark = 10;
@@ -130,11 +120,13 @@ TEST_F(TransportTest, NoDaemonNeverBlocksAndCountsDrops) {
   const TransportStats stats = GetTransportStats();
   EXPECT_EQ(stats.queued + stats.dropped_queue_full, kEvents);
   EXPECT_GT(stats.dropped_queue_full, kEvents / 2);
-  EXPECT_LE(stats.pending_bytes, options.queue_bytes_per_thread);
+  // The thread's queue, and (batched) the batch the I/O thread holds.
+  EXPECT_LE(stats.pending_bytes, options.queue_bytes_per_thread +
+                                     (batched() ? options.batch_bytes : 0));
   EXPECT_LE(stats.sent, stats.queued);
 }
 
-TEST_F(TransportTest, OversizedEventIsDroppedAndCounted) {
+TEST_P(TransportTest, OversizedEventIsDroppedAndCounted) {
   Sink sink(context_);
   TransportOptions options;
   options.queue_bytes_per_thread = 64 << 10;
@@ -150,7 +142,7 @@ TEST_F(TransportTest, OversizedEventIsDroppedAndCounted) {
   EXPECT_EQ(GetTransportStats().dropped_too_large, 1u);
 }
 
-TEST_F(TransportTest, DeliversOnceTheDaemonAppearsAndAfterItRestarts) {
+TEST_P(TransportTest, DeliversOnceTheDaemonAppearsAndAfterItRestarts) {
   const int port = UnusedPort();
   ASSERT_TRUE(Configure("127.0.0.1", port).ok());
   // Queued while nobody listens, delivered when the daemon appears.
@@ -178,7 +170,7 @@ TEST_F(TransportTest, DeliversOnceTheDaemonAppearsAndAfterItRestarts) {
   EXPECT_EQ(late, 100);
 }
 
-TEST_F(TransportTest, ShutdownLingersForPendingEvents) {
+TEST_P(TransportTest, ShutdownLingersForPendingEvents) {
   Sink sink(context_);
   ASSERT_TRUE(Configure("127.0.0.1", sink.port()).ok());
   for (int i = 0; i < 500; ++i) Context c("request");
@@ -187,7 +179,7 @@ TEST_F(TransportTest, ShutdownLingersForPendingEvents) {
   EXPECT_EQ(sink.Receive(500).size(), 500u);
 }
 
-TEST_F(TransportTest, ShutdownWithNoDaemonIsBounded) {
+TEST_P(TransportTest, ShutdownWithNoDaemonIsBounded) {
   TransportOptions options;
   options.linger = absl::Milliseconds(200);
   ASSERT_TRUE(Configure("127.0.0.1", UnusedPort(), options).ok());
@@ -196,7 +188,7 @@ TEST_F(TransportTest, ShutdownWithNoDaemonIsBounded) {
   EXPECT_FALSE(IsConfigured());
 }
 
-TEST_F(TransportTest, ConfigureRejectsBadAddresses) {
+TEST_P(TransportTest, ConfigureRejectsBadAddresses) {
   EXPECT_EQ(Configure("", 3514).code(), absl::StatusCode::kInvalidArgument);
   EXPECT_EQ(Configure("127.0.0.1", 0).code(),
             absl::StatusCode::kInvalidArgument);
@@ -205,7 +197,7 @@ TEST_F(TransportTest, ConfigureRejectsBadAddresses) {
   EXPECT_FALSE(IsConfigured());
 }
 
-TEST_F(TransportTest, ConfigureFromEnvironment) {
+TEST_P(TransportTest, ConfigureFromEnvironment) {
   Sink sink(context_);
   setenv("ZIGGY_HOST", absl::StrCat("127.0.0.1:", sink.port()).c_str(), 1);
   ASSERT_TRUE(Configure().ok());
@@ -216,6 +208,11 @@ TEST_F(TransportTest, ConfigureFromEnvironment) {
   EXPECT_EQ(Configure().code(), absl::StatusCode::kInvalidArgument);
   unsetenv("ZIGGY_HOST");
 }
+
+INSTANTIATE_TEST_SUITE_P(Batch, TransportTest, ::testing::Bool(),
+                         [](const ::testing::TestParamInfo<bool>& info) {
+                           return testing::BatchMode::Name(info.param);
+                         });
 
 }  // namespace
 }  // namespace ziggy

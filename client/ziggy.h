@@ -68,7 +68,10 @@ struct TransportOptions {
   // Each recording thread queues up to this many bytes of encoded events for
   // the I/O thread; beyond it events are dropped (dropped_queue_full).
   size_t queue_bytes_per_thread = 4 << 20;
-  // Events the ZeroMQ socket itself holds while the daemon is away.
+  // Events the ZeroMQ socket itself holds while the daemon is away. With
+  // batching on, the socket counts messages, so its limit becomes
+  // max(4, send_high_water_mark * 1024 / batch_bytes) messages: about as
+  // many bytes as send_high_water_mark events of 1 KiB (10 MiB by default).
   int send_high_water_mark = 10000;
   // At Shutdown() and process exit, how long pending events may take to go.
   absl::Duration linger = absl::Seconds(2);
@@ -78,6 +81,18 @@ struct TransportOptions {
   // handshake: events then queue and drop as when the daemon is away.
   absl::optional<CurveKeyPair> curve_key;
   absl::optional<CurvePublicKey> curve_server_key;
+  // Batched wire messages: the I/O thread packs queued events (from every
+  // thread) into messages of up to batch_bytes, each message whole BSON
+  // documents back to back; an event larger than batch_bytes goes alone.
+  // 0 = off: one event per message, as collectors that predate batching
+  // need. Capped at 1 MiB, the smallest message every batching daemon
+  // accepts. ZIGGY_BATCH=0 in the environment turns batching off whatever
+  // this says (both Configure overloads; unset or 1: this option decides).
+  size_t batch_bytes = 64 << 10;
+  // How long the I/O thread may hold queued events to fill a batch, never
+  // longer: a batch leaves when it is full or its first event has waited
+  // batch_delay, whichever comes first (Flush and Shutdown send at once).
+  absl::Duration batch_delay = absl::Milliseconds(1);
 };
 
 // Counters of the configured transport (all zero without one). Monotonic
@@ -85,14 +100,18 @@ struct TransportOptions {
 struct TransportStats {
   uint64_t queued = 0;               // accepted from recording threads
   uint64_t sent = 0;                 // handed to the ZeroMQ socket
+  uint64_t messages = 0;             // wire messages those events made
   uint64_t dropped_queue_full = 0;   // the thread's queue was full
   uint64_t dropped_too_large = 0;    // larger than half a thread's queue
   uint64_t dropped_at_shutdown = 0;  // still queued, or sent, after Shutdown
-  uint64_t pending_bytes = 0;        // queued and not yet sent
+  uint64_t pending_bytes = 0;        // queued and not yet sent (in the
+                                     // queues and the batch being filled)
 };
 
 // Sends events to the collect port of a ziggyd or forwarder at host:port.
-// The daemon need not be up; events queue (bounded) until it is. Returns
+// The daemon need not be up; events queue (bounded) until it is.
+// ZIGGY_BATCH=0 in the environment sends one event per message whatever
+// options.batch_bytes says (for collectors that predate batching). Returns
 // kInvalidArgument for a bad host or port, or for only one of
 // options.curve_key and options.curve_server_key.
 absl::Status Configure(absl::string_view host, int port,
@@ -101,9 +120,9 @@ absl::Status Configure(absl::string_view host, int port,
 // Reads ZIGGY_HOST ("host[:port]", default "127.0.0.1:3514") and, for
 // CurveZMQ, ZIGGY_CURVE_SERVER_KEY (path of the daemon's .pub file) and
 // ZIGGY_CURVE_KEY (path of this client's secret key file) — both or
-// neither. kInvalidArgument when only one is set; a key file that cannot be
-// loaded returns LoadSecretKey's / LoadPublicKey's error, prefixed with the
-// variable's name (never the key).
+// neither; ZIGGY_BATCH=0 as above. kInvalidArgument when only one is set; a key
+// file that cannot be loaded returns LoadSecretKey's / LoadPublicKey's error,
+// prefixed with the variable's name (never the key).
 absl::Status Configure();
 
 // Hands every finished event to `recorder`, on the thread that finished it

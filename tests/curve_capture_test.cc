@@ -13,12 +13,14 @@
 #include <set>
 #include <string>
 #include <thread>
+#include <tuple>
 #include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/synchronization/mutex.h"
 #include "client/net/curve_key.h"
+#include "client/testing/batch_mode.h"
 #include "client/testing/curve_keys.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
@@ -212,8 +214,10 @@ struct Keys {
 
 // Records kEvents events of kType, each carrying kMarker, with the producer
 // library configured for 127.0.0.1:`port`, and waits until every one is
-// handed to its socket.
-void RecordMarkedEvents(int port, const TransportOptions& options) {
+// handed to its socket: batched, in a few messages (the batch waits for
+// Flush), or with ZIGGY_BATCH=0 one message per event.
+void RecordMarkedEvents(int port, TransportOptions options, bool batched) {
+  options.batch_delay = absl::Hours(1);
   ASSERT_TRUE(Configure("127.0.0.1", port, options).ok());
   for (int seq = 0; seq < kEvents; ++seq) {
     Context event(kType);
@@ -221,6 +225,13 @@ void RecordMarkedEvents(int port, const TransportOptions& options) {
     event.Set("seq", seq);
   }
   ASSERT_TRUE(Flush());
+  const TransportStats stats = GetTransportStats();
+  EXPECT_EQ(stats.sent, uint64_t{kEvents});
+  if (batched) {
+    EXPECT_LT(stats.messages, 10u);
+  } else {
+    EXPECT_EQ(stats.messages, uint64_t{kEvents});
+  }
 }
 
 // The events of kType carrying kMarker in the files under `log_path`.
@@ -259,10 +270,14 @@ void ExpectCapture(TcpProxy& proxy, bool curve) {
   EXPECT_EQ(proxy.Saw(kType), !curve);
 }
 
-class CaptureTest : public ::testing::TestWithParam<bool> {
+// Parameters: CurveZMQ or plain text; the client batched (its default) or
+// not (ZIGGY_BATCH=0).
+class CaptureTest : public ::testing::TestWithParam<std::tuple<bool, bool>> {
  protected:
-  bool curve() const { return GetParam(); }
   ~CaptureTest() override { Shutdown(); }
+  bool curve() const { return std::get<0>(GetParam()); }
+  bool batched() const { return batch_mode_.batched(); }
+  BatchMode batch_mode_{std::get<1>(GetParam())};
   Keys keys_;
 };
 
@@ -282,7 +297,7 @@ TEST_P(CaptureTest, CollectPortCarriesNoEventText) {
     collector->set_control_curve(
         CurveSocketOptions::Client(keys_.client, keys_.collector.public_key()));
   }
-  RecordMarkedEvents(PortOf(proxy.address()), options);
+  RecordMarkedEvents(PortOf(proxy.address()), options, batched());
   ExpectAllStored(*collector);
   ExpectCapture(proxy, curve());
 }
@@ -311,15 +326,18 @@ TEST_P(CaptureTest, RelayCarriesNoEventText) {
     collector->set_control_curve(
         CurveSocketOptions::Client(keys_.client, keys_.collector.public_key()));
   }
-  RecordMarkedEvents(PortOf(forwarder->collect()), options);
+  RecordMarkedEvents(PortOf(forwarder->collect()), options, batched());
   ExpectAllStored(*collector);
   ExpectCapture(proxy, curve());
 }
 
-INSTANTIATE_TEST_SUITE_P(Transport, CaptureTest, ::testing::Bool(),
-                         [](const ::testing::TestParamInfo<bool>& info) {
-                           return info.param ? "curve" : "plain";
-                         });
+INSTANTIATE_TEST_SUITE_P(
+    Transport, CaptureTest,
+    ::testing::Combine(::testing::Bool(), ::testing::Bool()),
+    [](const ::testing::TestParamInfo<std::tuple<bool, bool>>& info) {
+      return absl::StrCat(std::get<0>(info.param) ? "curve" : "plain", "_",
+                          BatchMode::Name(std::get<1>(info.param)));
+    });
 
 }  // namespace
 }  // namespace ziggy::testing

@@ -24,6 +24,25 @@ thread_local ThreadQueueRef this_thread_queue;
 
 constexpr absl::Duration kMinIdleWait = absl::Microseconds(100);
 constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(5);
+// While a batch waits for more events, how often the I/O thread looks.
+constexpr absl::Duration kHoldPoll = absl::Microseconds(200);
+// The largest batch: every daemon that accepts batches takes 1 MiB.
+constexpr size_t kMaxBatchBytes = 1 << 20;
+
+size_t CappedBatchBytes(const TransportOptions& options) {
+  return std::min(options.batch_bytes, kMaxBatchBytes);
+}
+
+// The socket's high-water mark in messages (see TransportOptions).
+int MessageHighWaterMark(const TransportOptions& options) {
+  const size_t batch = CappedBatchBytes(options);
+  if (batch == 0 || options.send_high_water_mark <= 0) {
+    return options.send_high_water_mark;
+  }
+  const uint64_t messages =
+      static_cast<uint64_t>(options.send_high_water_mark) * 1024 / batch;
+  return static_cast<int>(std::max<uint64_t>(4, messages));
+}
 
 }  // namespace
 
@@ -31,7 +50,7 @@ absl::StatusOr<std::unique_ptr<Transport>> Transport::Connect(
     const std::string& endpoint, const TransportOptions& options) {
   std::unique_ptr<Transport> transport(new Transport(endpoint, options));
   SocketOptions socket_options;
-  socket_options.send_high_water_mark = options.send_high_water_mark;
+  socket_options.send_high_water_mark = MessageHighWaterMark(options);
   if (options.curve_key.has_value() != options.curve_server_key.has_value()) {
     return absl::InvalidArgumentError(
         "CurveZMQ needs both curve_key and curve_server_key, or neither");
@@ -52,7 +71,10 @@ Transport::Transport(std::string endpoint, const TransportOptions& options)
     : id_(next_transport_id.fetch_add(1)),
       endpoint_(std::move(endpoint)),
       options_(options),
-      context_(1) {}
+      batch_bytes_(CappedBatchBytes(options)),
+      context_(1) {
+  batch_.bytes.reserve(batch_bytes_);
+}
 
 Transport::~Transport() { Shutdown(); }
 
@@ -88,6 +110,7 @@ void Transport::Send(absl::string_view bson) {
     bump(queue->dropped_too_large);
   } else if (queue->ring.TryPush(bson)) {
     bump(queue->queued);
+    WakeIfIdle();
   } else {
     bump(queue->dropped_full);
   }
@@ -117,29 +140,110 @@ void Transport::RefreshQueues() {
   }
 }
 
-size_t Transport::Drain(zmq::socket_t& socket, bool* blocked) {
+size_t Transport::Drain(zmq::socket_t& socket, bool force, bool* blocked) {
   size_t moved = 0;
   *blocked = false;
   for (const auto& queue : io_queues_) {
-    absl::string_view record;
-    while (queue->ring.Peek(&record)) {
-      zmq::send_result_t sent;
-      try {
-        sent = socket.send(zmq::const_buffer(record.data(), record.size()),
-                           zmq::send_flags::dontwait);
-      } catch (const zmq::error_t&) {
-        sent.reset();
-      }
-      if (!sent) {
-        *blocked = true;
-        break;
-      }
-      queue->ring.Pop();
-      ++moved;
+    if (!DrainQueue(socket, queue->ring, &moved)) {
+      *blocked = true;
+      return moved;
     }
   }
-  sent_.fetch_add(moved, std::memory_order_relaxed);
+  if (batch_.events > 0 && (force || absl::Now() >= batch_.deadline)) {
+    if (!SendBatch(socket)) {
+      *blocked = true;
+      return moved;
+    }
+    ++moved;
+  }
   return moved;
+}
+
+bool Transport::DrainQueue(zmq::socket_t& socket, EventRing& ring,
+                           size_t* moved) {
+  absl::string_view record;
+  while (ring.Peek(&record)) {
+    if (record.size() > batch_bytes_) {
+      // Alone, after the batch so far (which may hold this thread's earlier
+      // events).
+      if (!SendBatch(socket) || !SendMessage(socket, record, 1)) return false;
+    } else {
+      if (batch_.bytes.size() + record.size() > batch_bytes_ &&
+          !SendBatch(socket)) {
+        return false;
+      }
+      AppendToBatch(record);
+    }
+    ring.Pop();
+    ++*moved;
+  }
+  return true;
+}
+
+bool Transport::SendMessage(zmq::socket_t& socket, absl::string_view bytes,
+                            uint64_t events) {
+  zmq::send_result_t sent;
+  try {
+    sent = socket.send(zmq::const_buffer(bytes.data(), bytes.size()),
+                       zmq::send_flags::dontwait);
+  } catch (const zmq::error_t&) {
+    sent.reset();
+  }
+  if (!sent) return false;
+  // Only this thread writes these counters: plain load + store.
+  sent_.store(sent_.load(std::memory_order_relaxed) + events,
+              std::memory_order_relaxed);
+  messages_.store(messages_.load(std::memory_order_relaxed) + 1,
+                  std::memory_order_relaxed);
+  return true;
+}
+
+bool Transport::SendBatch(zmq::socket_t& socket) {
+  if (batch_.events == 0) return true;
+  if (!SendMessage(socket, batch_.bytes, batch_.events)) return false;
+  batch_.bytes.clear();  // keeps its capacity
+  batch_.events = 0;
+  PublishBatch();
+  return true;
+}
+
+void Transport::AppendToBatch(absl::string_view record) {
+  if (batch_.events == 0) {
+    batch_.deadline = absl::Now() + options_.batch_delay;
+  }
+  batch_.bytes.append(record.data(), record.size());
+  ++batch_.events;
+  // Published before the ring's Pop(): Flush() finds the event in its ring
+  // or in the batch, never in neither.
+  PublishBatch();
+}
+
+void Transport::PublishBatch() {
+  batch_events_.store(batch_.events, std::memory_order_relaxed);
+  batch_size_.store(batch_.bytes.size(), std::memory_order_relaxed);
+}
+
+bool Transport::AnyQueued() const {
+  return std::any_of(io_queues_.begin(), io_queues_.end(),
+                     [](const auto& q) { return !q->ring.empty(); });
+}
+
+void Transport::WaitForWork(absl::Duration timeout, bool idle) {
+  if (idle) {
+    // seq_cst: a producer that pushes after this store and reads the flag
+    // wakes us; one that pushed before it is seen by AnyQueued().
+    io_idle_.store(true);
+    if (AnyQueued()) {
+      io_idle_.store(false, std::memory_order_relaxed);
+      return;
+    }
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    mu_.AwaitWithTimeout(absl::Condition(&wake_), timeout);
+    wake_ = false;
+  }
+  if (idle) io_idle_.store(false, std::memory_order_relaxed);
 }
 
 void Transport::Run(zmq::socket_t socket) {
@@ -147,28 +251,45 @@ void Transport::Run(zmq::socket_t socket) {
   absl::Time deadline = absl::InfiniteFuture();
   while (true) {
     RefreshQueues();
+    const bool stopping = stopping_.load();
+    const bool force =
+        stopping || (flush_requested_.load(std::memory_order_relaxed) &&
+                     flush_requested_.exchange(false));
     bool blocked = false;
-    const size_t moved = Drain(socket, &blocked);
-    if (stopping_.load()) {
+    const size_t moved = Drain(socket, force, &blocked);
+    if (stopping) {
       if (deadline == absl::InfiniteFuture()) {
         deadline = absl::Now() + options_.linger;
       }
-      const bool drained =
-          std::all_of(io_queues_.begin(), io_queues_.end(),
-                      [](const auto& q) { return q->ring.empty(); });
+      const bool drained = batch_.events == 0 && !AnyQueued();
       if (drained || absl::Now() >= deadline) break;
     }
     if (moved > 0 && !blocked) {
       wait = kMinIdleWait;
-      continue;
+    } else if (batch_.events > 0 && !blocked) {
+      // Hold the batch for more events, up to its deadline.
+      WaitForWork(std::min(batch_.deadline - absl::Now(), kHoldPoll), false);
+    } else {
+      // Producers wake an idle I/O thread only when batching: without it
+      // the thread polls as it always did.
+      WaitForWork(wait, !blocked && batch_bytes_ > 0);
+      wait = std::min(wait * 2, kMaxIdleWait);
     }
-    absl::MutexLock lock(&mu_);
-    mu_.AwaitWithTimeout(absl::Condition(&wake_), wait);
-    wake_ = false;
-    wait = std::min(wait * 2, kMaxIdleWait);
   }
-  // What is still queued will never be sent.
-  uint64_t left = 0;
+  DropLeftovers();
+  // Let ZeroMQ push its own queue out for the rest of the linger.
+  const absl::Duration rest =
+      std::max(deadline - absl::Now(), absl::ZeroDuration());
+  socket.set(zmq::sockopt::linger,
+             static_cast<int>(absl::ToInt64Milliseconds(rest)));
+  socket.close();
+}
+
+void Transport::DropLeftovers() {
+  uint64_t left = batch_.events;
+  batch_.bytes.clear();
+  batch_.events = 0;
+  PublishBatch();
   for (const auto& queue : io_queues_) {
     absl::string_view record;
     while (queue->ring.Peek(&record)) {
@@ -177,12 +298,10 @@ void Transport::Run(zmq::socket_t socket) {
     }
   }
   dropped_at_shutdown_.fetch_add(left);
-  // Let ZeroMQ push its own queue out for the rest of the linger.
-  const absl::Duration rest =
-      std::max(deadline - absl::Now(), absl::ZeroDuration());
-  socket.set(zmq::sockopt::linger,
-             static_cast<int>(absl::ToInt64Milliseconds(rest)));
-  socket.close();
+}
+
+ABSL_ATTRIBUTE_NOINLINE void Transport::WakeIdle() {
+  if (io_idle_.exchange(false)) Wake();
 }
 
 void Transport::Wake() {
@@ -197,6 +316,9 @@ bool Transport::Flush(absl::Duration timeout) {
     {
       absl::MutexLock lock(&mu_);
       for (const auto& q : queues_) empty = empty && q->ring.empty();
+      // After the rings: an event leaves its ring after entering the batch.
+      empty = empty && batch_events_.load(std::memory_order_relaxed) == 0;
+      if (!empty) flush_requested_.store(true);
       wake_ = true;
     }
     if (empty) return true;
@@ -237,7 +359,9 @@ TransportStats Transport::StatsLocked() const {
         q->dropped_too_large.load(std::memory_order_relaxed);
     stats.pending_bytes += q->ring.used_bytes();
   }
+  stats.pending_bytes += batch_size_.load(std::memory_order_relaxed);
   stats.sent = sent_.load();
+  stats.messages = messages_.load();
   stats.dropped_at_shutdown =
       dropped_at_shutdown_.load() + dropped_after_shutdown_.load();
   return stats;
