@@ -14,6 +14,7 @@
 #include "absl/strings/str_cat.h"
 #include "benchmark/benchmark.h"
 #include "benchmarks/events.h"
+#include "benchmarks/typical_request.h"
 #include "client/format/bson_writer.h"
 #include "client/format/event.h"
 #include "client/internal/body.h"
@@ -25,20 +26,7 @@
 namespace ziggy {
 namespace {
 
-void RecordTypicalRequest(int64_t i) {
-  Context request("request");
-  Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)");
-  Set("path", "/api/v1/items");
-  {
-    Timer timer("request_time");
-    Context sql(".sql");
-    Set("query", "select * from items where id = ?");
-    Set("rows", 1);
-  }
-  Set("response.status", 200);
-  Set("response.bytes", i);
-  Add("counters.cache_hits", 1);
-}
+using bench::RecordTypicalRequest;
 
 // A PULL socket on loopback drained by its own thread: the live daemon.
 class LiveSink {

@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# pipeline_benchmark's harness keeps working: every row runs (a few
+# thousand events each) without an error and reports events/s, its ratio to
+# the ceiling and CPU per event. Not a timing test: no figure is checked.
+# rsyslog's row is left out: rsyslog is optional, not a test dependency.
+set -euo pipefail
+out="$TEST_TMPDIR/pipeline.json"
+ZIGGY_BENCH_EVENTS=4500 benchmarks/pipeline_benchmark \
+  --benchmark_filter='BM_(Raw|Client|Seed|Relay)' \
+  --benchmark_format=json >"$out"
+fail() {
+  echo "$1" >&2
+  cat "$out" >&2
+  exit 1
+}
+if grep -q '"error_occurred": true' "$out"; then
+  fail "a row failed (error_message above)"
+fi
+for row in BM_RawPushPull BM_ClientToZiggyd/0 BM_ClientToZiggyd/1 \
+  BM_SeedToZiggyd/1 BM_SeedToZiggyd/225 BM_RelayToZiggyd/1 \
+  BM_RelayToZiggyd/225; do
+  grep -q "\"name\": \"$row/" "$out" || fail "no row $row"
+done
+[[ $(grep -c '"items_per_second"' "$out") == 7 ]] || fail "rows without events/s"
+[[ $(grep -c '"x_raw"' "$out") == 6 ]] || fail "rows (after the ceiling) without x_raw"
+[[ $(grep -c '"recv_cpu_ns"' "$out") == 7 ]] || fail "rows without CPU"
