@@ -3,6 +3,8 @@
 #include <pthread.h>
 #include <unistd.h>
 
+#include <algorithm>
+
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -198,8 +200,13 @@ void EventWriter::Run() {
     std::unique_ptr<EventBatch> batch;
     bool tick = false;
     bool finishing = false;
+    // Until the next tick, not a whole interval from now: buffered events
+    // must reach their files every flush interval, however the batches
+    // before fell.
     const absl::Duration wait =
-        store_.has_files_to_open() ? absl::ZeroDuration() : flush_interval_;
+        store_.has_files_to_open()
+            ? absl::ZeroDuration()
+            : std::max(absl::ZeroDuration(), next_tick - absl::Now());
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
