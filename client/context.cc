@@ -86,13 +86,11 @@ ThreadState& ThisThread() {
   return *state;
 }
 
-// clock_gettime directly: absl::GetCurrentTimeNanos adds its own work on
-// top of the same vDSO call, twice per event.
+// Unix seconds, as the wall clock's timespec would give them.
 double NowSeconds() {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<double>(now.tv_sec) +
-         static_cast<double>(now.tv_nsec) * 1e-9;
+  const int64_t nanos = internal::WallNanos();
+  return static_cast<double>(nanos / 1000000000) +
+         static_cast<double>(nanos % 1000000000) * 1e-9;
 }
 
 // The two lowercase hex digits of every byte value.
@@ -325,7 +323,8 @@ Timer::Timer(Context* context, absl::string_view key)
     : context_(context != nullptr && context->recording() ? context : nullptr) {
   if (context_ != nullptr) {
     key_.assign(key.data(), key.size());
-    start_ = std::chrono::steady_clock::now();
+    start_ = std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(internal::MonotonicNanos()));
   }
 }
 
@@ -335,9 +334,12 @@ Timer::~Timer() {
 
 double Timer::Elapsed() const {
   if (context_ == nullptr) return 0;
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start_)
-      .count();
+  // MonotonicNanos is CLOCK_MONOTONIC, steady_clock's own clock.
+  const int64_t nanos = internal::MonotonicNanos() -
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            start_.time_since_epoch())
+                            .count();
+  return static_cast<double>(nanos) * 1e-9;
 }
 
 }  // namespace ziggy
