@@ -320,9 +320,11 @@ FieldStatus Append(absl::string_view key, const FieldValue& value) {
 }
 
 Timer::Timer(Context* context, absl::string_view key)
-    : context_(context != nullptr && context->recording() ? context : nullptr) {
+    : context_(context != nullptr && context->recording() ? context : nullptr),
+      // Constructed, not assigned: assign() is an out-of-line _M_replace.
+      key_(context_ != nullptr ? key.data() : "",
+           context_ != nullptr ? key.size() : 0) {
   if (context_ != nullptr) {
-    key_.assign(key.data(), key.size());
     start_ = std::chrono::steady_clock::time_point(
         std::chrono::nanoseconds(internal::MonotonicNanos()));
   }
