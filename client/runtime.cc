@@ -1,10 +1,12 @@
-// Configure() and the sinks it installs.
+// Configure() and the sinks it installs; the event clock.
 
 #include "client/internal/runtime.h"
 
 #include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
 #include <x86intrin.h>
+#endif
 
 #include <cstdlib>
 #include <fstream>
@@ -102,6 +104,14 @@ const ProcessInfo& Process() {
 
 namespace {
 
+#if defined(__x86_64__) || defined(__i386__)
+constexpr bool kHaveTsc = true;
+uint64_t ReadTsc() { return __rdtsc(); }
+#else
+constexpr bool kHaveTsc = false;  // every reading is clock_gettime
+uint64_t ReadTsc() { return 0; }
+#endif
+
 int64_t ReadNanos(clockid_t clock) {
   timespec now;
   clock_gettime(clock, &now);
@@ -138,7 +148,7 @@ constexpr int64_t kMaxReadingNanos = 1000;
 bool TakeReading(Reading* reading) {
   for (int attempt = 0; attempt < 5; ++attempt) {
     const int64_t monotonic = ReadNanos(CLOCK_MONOTONIC);
-    const uint64_t tsc = __rdtsc();
+    const uint64_t tsc = ReadTsc();
     const int64_t wall = ReadNanos(CLOCK_REALTIME);
     if (ReadNanos(CLOCK_MONOTONIC) - monotonic <= kMaxReadingNanos) {
       *reading = {tsc, wall, monotonic};
@@ -154,6 +164,7 @@ struct Origin {
 };
 
 bool KernelClockIsTsc() {
+  if (!kHaveTsc) return false;
   std::ifstream file(
       "/sys/devices/system/clocksource/clocksource0/current_clocksource");
   std::string name;
@@ -190,7 +201,7 @@ bool Reanchor() {
 
 // Ticks since this thread's anchor, or -1 when a new anchor is due.
 int64_t TicksSinceAnchor() {
-  const uint64_t ticks = __rdtsc() - anchor.tsc;
+  const uint64_t ticks = ReadTsc() - anchor.tsc;
   return ticks < anchor.max_ticks ? static_cast<int64_t>(ticks) : -1;
 }
 

@@ -60,7 +60,8 @@ const ProcessInfo& Process();
 // without a TSC clock source, every reading is clock_gettime. So a reading
 // is well within a microsecond of clock_gettime's, costs an rdtsc instead
 // of a vDSO call, and a wall-clock step shows within kAnchorNanos. A
-// thread's monotonic readings never decrease. Thread-safe.
+// thread's monotonic readings never decrease. The process's first reading
+// also reads the clock source's name from sysfs, once. Thread-safe.
 inline constexpr int64_t kAnchorNanos = 1000000;
 inline constexpr int64_t kCalibrationNanos = 20000000;
 int64_t WallNanos();
