@@ -6,6 +6,8 @@
 // timer and one ".sql" sub-event, recorded through the real transport into a
 // live ZeroMQ PULL sink drained by another thread.
 
+#include <time.h>
+
 #include <algorithm>
 #include <atomic>
 #include <thread>
@@ -188,6 +190,21 @@ void BM_EncodeEvent(benchmark::State& state) {
   state.counters["event_bytes"] = static_cast<double>(buffer.bytes().size());
 }
 BENCHMARK(BM_EncodeEvent);
+
+// The event clock (internal/runtime.h) beside the vDSO call it replaces.
+void BM_ClockGettimeRealtime(benchmark::State& state) {
+  timespec now;
+  for (auto _ : state) {
+    clock_gettime(CLOCK_REALTIME, &now);
+    benchmark::DoNotOptimize(now);
+  }
+}
+BENCHMARK(BM_ClockGettimeRealtime);
+
+void BM_EventClockWall(benchmark::State& state) {
+  for (auto _ : state) benchmark::DoNotOptimize(internal::WallNanos());
+}
+BENCHMARK(BM_EventClockWall);
 
 }  // namespace
 }  // namespace ziggy

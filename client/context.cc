@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "absl/base/internal/endian.h"
+#include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
 #include "absl/time/clock.h"
@@ -49,7 +50,6 @@ class Random {
 };
 
 struct ThreadState {
-  Context* top = nullptr;
   std::vector<std::unique_ptr<internal::Body>> free_bodies;
   BsonWriter encode_buffer;
   Random random;
@@ -69,33 +69,54 @@ struct ThreadState {
   }
 };
 
-ThreadState& ThisThread() {
+// This thread's stack of current contexts. A plain pointer, apart from
+// ThreadState: a thread_local with a constructor is reached through an
+// initialization check on every access, and Current() runs on every Set.
+thread_local Context* current_top = nullptr;
+
+ThreadState& NewThreadState() {
   thread_local ThreadState state;
   return state;
 }
 
-// clock_gettime directly: absl::GetCurrentTimeNanos adds its own work on
-// top of the same vDSO call, twice per event.
-double NowSeconds() {
-  timespec now;
-  clock_gettime(CLOCK_REALTIME, &now);
-  return static_cast<double>(now.tv_sec) +
-         static_cast<double>(now.tv_nsec) * 1e-9;
+// Cached in a trivial thread_local for the same reason as current_top.
+ThreadState& ThisThread() {
+  thread_local ThreadState* state = nullptr;
+  if (ABSL_PREDICT_FALSE(state == nullptr)) state = &NewThreadState();
+  return *state;
 }
+
+// Unix seconds, as the wall clock's timespec would give them.
+double NowSeconds() {
+  const int64_t nanos = internal::WallNanos();
+  return static_cast<double>(nanos / 1000000000) +
+         static_cast<double>(nanos % 1000000000) * 1e-9;
+}
+
+// The two lowercase hex digits of every byte value.
+struct HexPairs {
+  char pair[256][2];
+};
+constexpr HexPairs MakeHexPairs() {
+  constexpr char kHex[] = "0123456789abcdef";
+  HexPairs table{};
+  for (int i = 0; i < 256; ++i) {
+    table.pair[i][0] = kHex[i >> 4];
+    table.pair[i][1] = kHex[i & 0xf];
+  }
+  return table;
+}
+constexpr HexPairs kHexPairs = MakeHexPairs();
 
 // 4 bytes big-endian Unix seconds + 12 random bytes, as 32 hex chars.
 void GenerateId(char out[32], double now, Random& random) {
-  static constexpr char kHex[] = "0123456789abcdef";
   unsigned char bytes[16];
   absl::big_endian::Store32(bytes, static_cast<uint32_t>(now));
   const uint64_t a = random.Next();
   const uint64_t b = random.Next();
   memcpy(bytes + 4, &a, 8);
   memcpy(bytes + 12, &b, 4);
-  for (int i = 0; i < 16; ++i) {
-    out[2 * i] = kHex[bytes[i] >> 4];
-    out[2 * i + 1] = kHex[bytes[i] & 0xf];
-  }
+  for (int i = 0; i < 16; ++i) memcpy(out + 2 * i, kHexPairs.pair[bytes[i]], 2);
 }
 
 // The last dotted part of a type: "request.sql" -> "sql".
@@ -115,12 +136,16 @@ Context::Context(absl::string_view name, const ContextOptions& options) {
   absl::string_view own_name = name;
   const bool to_root = absl::ConsumePrefix(&own_name, "^.");
   const bool sub = to_root || absl::ConsumePrefix(&own_name, ".");
-  Context* current = thread.top;
+  Context* current = current_top;
   if (sub && current != nullptr) {
     parent_ = to_root ? current->root_ : current;
     root_ = parent_->root_;
-    type_.reserve(parent_->type_.size() + 1 + own_name.size());
-    absl::StrAppend(&type_, parent_->type_, ".", own_name);
+    const std::string& parent_type = parent_->type_;
+    type_.resize(parent_type.size() + 1 + own_name.size());
+    char* at = &type_[0];
+    memcpy(at, parent_type.data(), parent_type.size());
+    at[parent_type.size()] = '.';
+    CopyBytes(at + parent_type.size() + 1, own_name.data(), own_name.size());
     SetId(parent_->id());
   } else {
     type_.assign(own_name.data(), own_name.size());
@@ -175,20 +200,18 @@ bool Context::DecideSample(const Sample& sample, absl::string_view own_name) {
 }
 
 void Context::Push() {
-  ThreadState& thread = ThisThread();
-  below_ = thread.top;
-  thread.top = this;
+  below_ = current_top;
+  current_top = this;
   on_stack_ = true;
 }
 
 void Context::Pop() {
   if (!on_stack_) return;
-  ThreadState& thread = ThisThread();
-  if (thread.top == this) {
-    thread.top = below_;
+  if (current_top == this) {
+    current_top = below_;
   } else {
     // Finished out of order: unlink from the middle of this thread's stack.
-    for (Context* c = thread.top; c != nullptr; c = c->below_) {
+    for (Context* c = current_top; c != nullptr; c = c->below_) {
       if (c->below_ == this) {
         c->below_ = below_;
         break;
@@ -203,7 +226,7 @@ void Context::Detach() { Pop(); }
 
 Context* Context::Current() {
   if (internal::CurrentSink() == nullptr) return nullptr;  // the no-op path
-  return ThisThread().top;
+  return current_top;
 }
 
 void Context::Finish() {
@@ -228,6 +251,8 @@ void Context::Finish() {
   thread.ReleaseBody(std::move(body_));
 }
 
+// The fast paths above take body_ directly: it is set only while the
+// context is recording and not finished.
 absl::Status Context::Mutable(internal::Body** body) {
   *body = nullptr;
   if (!active_) return absl::OkStatus();
@@ -240,6 +265,7 @@ absl::Status Context::Mutable(internal::Body** body) {
 }
 
 FieldStatus Context::Set(absl::string_view key, const FieldValue& value) {
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->Set(key, value);
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -247,6 +273,7 @@ FieldStatus Context::Set(absl::string_view key, const FieldValue& value) {
 }
 
 FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->Append(key, value);
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -254,6 +281,7 @@ FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
 }
 
 FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->AddInt(key, n);
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -261,6 +289,7 @@ FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
 }
 
 FieldStatus Context::AddDouble(absl::string_view key, double n) {
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->AddDouble(key, n);
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -291,10 +320,13 @@ FieldStatus Append(absl::string_view key, const FieldValue& value) {
 }
 
 Timer::Timer(Context* context, absl::string_view key)
-    : context_(context != nullptr && context->recording() ? context : nullptr) {
+    : context_(context != nullptr && context->recording() ? context : nullptr),
+      // Constructed, not assigned: assign() is an out-of-line _M_replace.
+      key_(context_ != nullptr ? key.data() : "",
+           context_ != nullptr ? key.size() : 0) {
   if (context_ != nullptr) {
-    key_.assign(key.data(), key.size());
-    start_ = std::chrono::steady_clock::now();
+    start_ = std::chrono::steady_clock::time_point(
+        std::chrono::nanoseconds(internal::MonotonicNanos()));
   }
 }
 
@@ -304,9 +336,12 @@ Timer::~Timer() {
 
 double Timer::Elapsed() const {
   if (context_ == nullptr) return 0;
-  return std::chrono::duration<double>(std::chrono::steady_clock::now() -
-                                       start_)
-      .count();
+  // MonotonicNanos is CLOCK_MONOTONIC, steady_clock's own clock.
+  const int64_t nanos = internal::MonotonicNanos() -
+                        std::chrono::duration_cast<std::chrono::nanoseconds>(
+                            start_.time_since_epoch())
+                            .count();
+  return static_cast<double>(nanos) * 1e-9;
 }
 
 }  // namespace ziggy

@@ -1,12 +1,16 @@
+#include <time.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
+#include <fstream>
 #include <map>
 #include <set>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "client/internal/runtime.h"
 #include "client/testing/recorder.h"
 #include "client/ziggy.h"
 #include "gtest/gtest.h"
@@ -188,6 +192,88 @@ TEST(ContextTest, TimerOnAnExplicitContext) {
   const Event request = collector.events()[1];
   EXPECT_EQ(request.type, "request");
   EXPECT_NE(request.body.Find("outer.time"), nullptr);
+}
+
+// The event clock (internal/runtime.h): every reading lies between the
+// kernel's own readings just before and after it, on several threads at
+// once, through re-anchoring, and the TSC is in use once calibrated when
+// the kernel's clock source is the TSC.
+int64_t KernelNanos(clockid_t clock) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+bool KernelClockIsTsc() {
+  std::ifstream file(
+      "/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  std::string name;
+  return file >> name && name == "tsc";
+}
+
+// Reads both clocks for `span`; returns how many readings fell outside the
+// kernel's bracket (with `slack` for the scaling) or went backwards.
+int ClockMisses(absl::Duration span, int64_t slack) {
+  int misses = 0;
+  int64_t last_monotonic = 0;
+  const absl::Time end = absl::Now() + span;
+  while (absl::Now() < end) {
+    const int64_t wall_before = KernelNanos(CLOCK_REALTIME);
+    const int64_t mono_before = KernelNanos(CLOCK_MONOTONIC);
+    const int64_t wall = internal::WallNanos();
+    const int64_t mono = internal::MonotonicNanos();
+    const int64_t wall_after = KernelNanos(CLOCK_REALTIME);
+    const int64_t mono_after = KernelNanos(CLOCK_MONOTONIC);
+    if (wall < wall_before - slack || wall > wall_after + slack) ++misses;
+    if (mono < mono_before - slack || mono > mono_after + slack) ++misses;
+    if (mono < last_monotonic) ++misses;
+    last_monotonic = mono;
+  }
+  return misses;
+}
+
+TEST(EventClockTest, ReadingsMatchTheKernelsClocks) {
+  // Long enough to calibrate and to re-anchor many times (1 ms apart).
+  EXPECT_EQ(ClockMisses(absl::Milliseconds(100), 2000), 0);
+  // An anchor taken while preempted is dropped; a later one holds.
+  const absl::Time deadline = absl::Now() + absl::Seconds(5);
+  while (KernelClockIsTsc() && !internal::ClockUsesTsc() &&
+         absl::Now() < deadline) {
+    internal::WallNanos();
+  }
+  EXPECT_EQ(internal::ClockUsesTsc(), KernelClockIsTsc());
+}
+
+TEST(EventClockTest, ReadingsMatchOnFourThreads) {
+  std::atomic<int> misses{0};
+  std::vector<std::thread> threads;
+  for (int t = 0; t < 4; ++t) {
+    threads.emplace_back(
+        [&] { misses += ClockMisses(absl::Milliseconds(60), 2000); });
+  }
+  for (std::thread& t : threads) t.join();
+  EXPECT_EQ(misses.load(), 0);
+}
+
+TEST(EventClockTest, EventTimesAndTimersUseIt) {
+  EventCollector collector;
+  ClockMisses(absl::Milliseconds(30), 2000);  // calibrated from here on
+  const int64_t before = KernelNanos(CLOCK_REALTIME);
+  {
+    Context c("request");
+    Timer t("request_time");
+    absl::SleepFor(absl::Milliseconds(3));  // past an anchor's age
+  }
+  const int64_t after = KernelNanos(CLOCK_REALTIME);
+  const std::vector<Event> events = collector.events();
+  ASSERT_EQ(events.size(), 1u);
+  const Event& e = events[0];
+  EXPECT_GE(e.start, before * 1e-9 - 2e-6);
+  EXPECT_LE(e.end, after * 1e-9 + 2e-6);
+  EXPECT_GE(e.end - e.start, 0.003);
+  const double elapsed = e.body.Find("request_time")->AsDouble();
+  EXPECT_GE(elapsed, 0.003);
+  EXPECT_LE(elapsed, e.end - e.start + 2e-6);
 }
 
 TEST(ContextTest, EightThreadsRecordWithoutLossOrMixing) {

@@ -1,13 +1,19 @@
-// Configure() and the sinks it installs.
+// Configure() and the sinks it installs; the event clock.
 
 #include "client/internal/runtime.h"
 
+#include <time.h>
 #include <unistd.h>
+#if defined(__x86_64__) || defined(__i386__)
+#include <x86intrin.h>
+#endif
 
 #include <cstdlib>
+#include <fstream>
 #include <memory>
 #include <vector>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/strip.h"
@@ -95,6 +101,138 @@ void InstallSink(std::unique_ptr<EventSink> sink) {
 const ProcessInfo& Process() {
   return *process_info.load(std::memory_order_acquire);
 }
+
+namespace {
+
+#if defined(__x86_64__) || defined(__i386__)
+constexpr bool kHaveTsc = true;
+uint64_t ReadTsc() { return __rdtsc(); }
+#else
+constexpr bool kHaveTsc = false;  // every reading is clock_gettime
+uint64_t ReadTsc() { return 0; }
+#endif
+
+int64_t ReadNanos(clockid_t clock) {
+  timespec now;
+  clock_gettime(clock, &now);
+  return int64_t{now.tv_sec} * 1000000000 + now.tv_nsec;
+}
+
+// Where both clocks were, in TSC ticks, at this thread's latest anchor.
+// Trivially constructible, so a plain thread_local: all zero means "take
+// an anchor at the next reading".
+struct Anchor {
+  uint64_t tsc;
+  uint64_t max_ticks;  // the anchor's age limit in ticks; 0: TSC not used
+  int64_t wall;
+  int64_t monotonic;
+  int64_t last_monotonic;  // the thread's latest monotonic reading
+};
+thread_local Anchor anchor;
+
+// Nanoseconds per TSC tick; 0 while unmeasured or without a TSC clock.
+std::atomic<double> nanos_per_tick{0};
+
+// One TSC value with both clocks' readings beside it.
+struct Reading {
+  uint64_t tsc;
+  int64_t wall;
+  int64_t monotonic;
+};
+
+// Readings further apart than this (the thread was preempted between them)
+// are taken again: they bound how far an anchor can be off.
+constexpr int64_t kMaxReadingNanos = 1000;
+
+// Reads the TSC between the clocks; false when no try was quick enough.
+bool TakeReading(Reading* reading) {
+  for (int attempt = 0; attempt < 5; ++attempt) {
+    const int64_t monotonic = ReadNanos(CLOCK_MONOTONIC);
+    const uint64_t tsc = ReadTsc();
+    const int64_t wall = ReadNanos(CLOCK_REALTIME);
+    if (ReadNanos(CLOCK_MONOTONIC) - monotonic <= kMaxReadingNanos) {
+      *reading = {tsc, wall, monotonic};
+      return true;
+    }
+  }
+  return false;
+}
+
+struct Origin {
+  bool tsc_clock;  // the kernel's clock source is the TSC, and was read
+  Reading reading;
+};
+
+bool KernelClockIsTsc() {
+  if (!kHaveTsc) return false;
+  std::ifstream file(
+      "/sys/devices/system/clocksource/clocksource0/current_clocksource");
+  std::string name;
+  return file >> name && name == "tsc";
+}
+
+Origin MakeOrigin() {
+  Origin origin{KernelClockIsTsc(), {}};
+  if (origin.tsc_clock) origin.tsc_clock = TakeReading(&origin.reading);
+  return origin;
+}
+
+// Takes a new anchor for this thread and refines the TSC's rate; false
+// (and no anchor) without a TSC clock source or a quick enough reading.
+bool Reanchor() {
+  static const Origin origin = MakeOrigin();
+  Reading now;
+  anchor.max_ticks = 0;
+  if (!origin.tsc_clock || !TakeReading(&now)) return false;
+  anchor.tsc = now.tsc;
+  anchor.wall = now.wall;
+  anchor.monotonic = now.monotonic;
+  const int64_t elapsed = now.monotonic - origin.reading.monotonic;
+  if (elapsed < kCalibrationNanos || now.tsc <= origin.reading.tsc) {
+    return true;
+  }
+  const double rate = static_cast<double>(elapsed) /
+                      static_cast<double>(now.tsc - origin.reading.tsc);
+  if (!(rate > 0.01 && rate < 100)) return true;  // not a sane TSC
+  nanos_per_tick.store(rate, std::memory_order_relaxed);
+  anchor.max_ticks = static_cast<uint64_t>(kAnchorNanos / rate);
+  return true;
+}
+
+// Ticks since this thread's anchor, or -1 when a new anchor is due.
+int64_t TicksSinceAnchor() {
+  const uint64_t ticks = ReadTsc() - anchor.tsc;
+  return ticks < anchor.max_ticks ? static_cast<int64_t>(ticks) : -1;
+}
+
+int64_t Scaled(int64_t ticks) {
+  return static_cast<int64_t>(static_cast<double>(ticks) *
+                              nanos_per_tick.load(std::memory_order_relaxed));
+}
+
+}  // namespace
+
+int64_t WallNanos() {
+  const int64_t ticks = TicksSinceAnchor();
+  if (ABSL_PREDICT_TRUE(ticks >= 0)) return anchor.wall + Scaled(ticks);
+  return Reanchor() ? anchor.wall : ReadNanos(CLOCK_REALTIME);
+}
+
+int64_t MonotonicNanos() {
+  const int64_t ticks = TicksSinceAnchor();
+  int64_t now;
+  if (ABSL_PREDICT_TRUE(ticks >= 0)) {
+    now = anchor.monotonic + Scaled(ticks);
+  } else {
+    now = Reanchor() ? anchor.monotonic : ReadNanos(CLOCK_MONOTONIC);
+  }
+  // A new anchor may sit a few nanoseconds behind the scaled reading.
+  if (now < anchor.last_monotonic) now = anchor.last_monotonic;
+  anchor.last_monotonic = now;
+  return now;
+}
+
+bool ClockUsesTsc() { return anchor.max_ticks != 0; }
 
 FieldStatus NoCurrentContext() {
   if (CurrentSink() == nullptr) return absl::OkStatus();

@@ -82,7 +82,7 @@ class BsonWriter {
     if (ABSL_PREDICT_FALSE(!IsValidUtf8(value))) return RepairedUtf8(value);
     char* at = buffer_.Extend(4 + value.size() + 1);
     absl::little_endian::Store32(at, static_cast<uint32_t>(value.size() + 1));
-    if (!value.empty()) memcpy(at + 4, value.data(), value.size());
+    CopyBytes(at + 4, value.data(), value.size());
     at[4 + value.size()] = '\0';
   }
   void Bool(absl::string_view key, bool value) {
@@ -121,7 +121,7 @@ class BsonWriter {
     }
     char* at = buffer_.Extend(1 + key.size() + 1);
     at[0] = static_cast<char>(type);
-    if (!key.empty()) memcpy(at + 1, key.data(), key.size());
+    CopyBytes(at + 1, key.data(), key.size());
     at[1 + key.size()] = '\0';
   }
   // Out of line: the rare text that is not valid UTF-8.

@@ -9,12 +9,40 @@
 #define ZIGGY_CLIENT_FORMAT_BYTE_BUFFER_H_
 
 #include <cstddef>
+#include <cstdint>
 #include <cstring>
 #include <memory>
 
 #include "absl/strings/string_view.h"
 
 namespace ziggy {
+
+// Copies n bytes, sizeof(Word) <= n <= 2 * sizeof(Word), as two
+// overlapping words.
+template <typename Word>
+inline void CopyHeadTail(char* to, const char* from, size_t n) {
+  Word head, tail;
+  memcpy(&head, from, sizeof head);
+  memcpy(&tail, from + n - sizeof tail, sizeof tail);
+  memcpy(to, &head, sizeof head);
+  memcpy(to + n - sizeof tail, &tail, sizeof tail);
+}
+
+// memcpy(to, from, n), with the short copies of keys and small values done
+// inline by overlapping word moves instead of a library call.
+inline void CopyBytes(char* to, const char* from, size_t n) {
+  if (n > 16) {
+    memcpy(to, from, n);
+  } else if (n >= 8) {
+    CopyHeadTail<uint64_t>(to, from, n);
+  } else if (n >= 4) {
+    CopyHeadTail<uint32_t>(to, from, n);
+  } else if (n > 0) {
+    to[0] = from[0];
+    to[n / 2] = from[n / 2];
+    to[n - 1] = from[n - 1];
+  }
+}
 
 class ByteBuffer {
  public:
@@ -30,8 +58,7 @@ class ByteBuffer {
     return at;
   }
   void Append(absl::string_view bytes) {
-    if (!bytes.empty())
-      memcpy(Extend(bytes.size()), bytes.data(), bytes.size());
+    CopyBytes(Extend(bytes.size()), bytes.data(), bytes.size());
   }
   void Clear() { size_ = 0; }
 

@@ -2,6 +2,7 @@
 
 #include <cstring>
 
+#include "absl/base/optimization.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/swar.h"
@@ -31,6 +32,39 @@ size_t NextSeparator(absl::string_view path, size_t from) {
   return i;
 }
 
+// Nonzero when `word` holds a '.' or a NUL byte.
+uint64_t HasSeparator(uint64_t word) {
+  return HasZeroByte(word) | HasZeroByte(word ^ 0x2E2E2E2E2E2E2E2Eull);
+}
+
+// True for a one-part key: not empty, no '.' and no NUL. Overlapping word
+// loads, with no byte loop for keys of four bytes or more.
+bool IsPlainKey(absl::string_view path) {
+  const char* p = path.data();
+  const size_t n = path.size();
+  uint64_t word;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      memcpy(&word, p + i, 8);
+      if (HasSeparator(word)) return false;
+    }
+    memcpy(&word, p + n - 8, 8);
+    return HasSeparator(word) == 0;
+  }
+  if (n >= 4) {
+    uint32_t head, tail;
+    memcpy(&head, p, 4);
+    memcpy(&tail, p + n - 4, 4);
+    word = (uint64_t{head} << 32) | tail;
+    return HasSeparator(word) == 0;
+  }
+  if (n == 0) return false;
+  for (size_t i = 0; i < n; ++i) {
+    if (p[i] == '.' || p[i] == '\0') return false;
+  }
+  return true;
+}
+
 absl::Status SplitPath(absl::string_view path, PathPart* parts, size_t* count) {
   if (path.empty()) return absl::InvalidArgumentError("empty field key");
   size_t n = 0;
@@ -55,6 +89,34 @@ absl::Status SplitPath(absl::string_view path, PathPart* parts, size_t* count) {
   }
   *count = n;
   return absl::OkStatus();
+}
+
+// memcmp(a, b, n) == 0 for the short keys of fields, without a library
+// call: overlapping word loads.
+bool SameBytes(const char* a, const char* b, size_t n) {
+  uint64_t x, y;
+  if (n >= 8) {
+    for (size_t i = 0; i + 8 < n; i += 8) {
+      memcpy(&x, a + i, 8);
+      memcpy(&y, b + i, 8);
+      if (x != y) return false;
+    }
+    memcpy(&x, a + n - 8, 8);
+    memcpy(&y, b + n - 8, 8);
+    return x == y;
+  }
+  if (n >= 4) {
+    uint32_t p, q, r, t;
+    memcpy(&p, a, 4);
+    memcpy(&q, a + n - 4, 4);
+    memcpy(&r, b, 4);
+    memcpy(&t, b + n - 4, 4);
+    return p == r && q == t;
+  }
+  for (size_t i = 0; i < n; ++i) {
+    if (a[i] != b[i]) return false;
+  }
+  return true;
 }
 
 // A BSON key is a C string: map keys inside a composite Value must not hold
@@ -112,7 +174,7 @@ uint32_t Body::FindChild(uint32_t parent, absl::string_view key) const {
   for (uint32_t c = nodes_[parent].kids.first; c != kNone; c = nodes_[c].next) {
     const Span k = nodes_[c].key;
     if (k.size == key.size() && bytes_.data()[k.offset] == key[0] &&
-        memcmp(bytes_.data() + k.offset, key.data(), key.size()) == 0) {
+        SameBytes(bytes_.data() + k.offset, key.data(), key.size())) {
       return c;
     }
   }
@@ -146,6 +208,16 @@ uint32_t Body::AddChild(uint32_t parent, absl::string_view key, Kind kind) {
 }
 
 absl::Status Body::Resolve(absl::string_view path, uint32_t* leaf) {
+  // Most keys are one plain part: a field of the root map.
+  if (IsPlainKey(path)) {
+    const uint32_t child = FindChild(0, path);
+    *leaf = child != kNone ? child : AddChild(0, path, Kind::kNull);
+    return absl::OkStatus();
+  }
+  return ResolveDotted(path, leaf);
+}
+
+absl::Status Body::ResolveDotted(absl::string_view path, uint32_t* leaf) {
   PathPart parts[kMaxParts];
   size_t count = 0;
   if (absl::Status s = SplitPath(path, parts, &count); !s.ok()) return s;
@@ -153,37 +225,40 @@ absl::Status Body::Resolve(absl::string_view path, uint32_t* leaf) {
   for (size_t i = 0; i < count; ++i) {
     const absl::string_view part = path.substr(parts[i].offset, parts[i].size);
     const Kind missing_kind = i + 1 == count ? Kind::kNull : Kind::kMap;
-    // The path up to (not including) this part, for messages.
-    const absl::string_view walked =
-        path.substr(0, static_cast<size_t>(part.data() - path.data()) - 1);
-    switch (nodes_[node].kind) {
-      case Kind::kMap: {
-        const uint32_t child = FindChild(node, part);
-        node = child != kNone ? child : AddChild(node, part, missing_kind);
-        break;
-      }
-      case Kind::kList: {
-        uint32_t index;
-        if (!absl::SimpleAtoi(part, &index)) {
-          return absl::FailedPreconditionError(absl::StrCat(
-              "'", walked, "' is a list; '", part, "' is not an index"));
-        }
-        const uint32_t size = nodes_[node].kids.count;
-        if (index > size) {
-          return absl::OutOfRangeError(
-              absl::StrCat("index ", index, " in '", path,
-                           "' is past the list's end (", size, ")"));
-        }
-        node = index < size ? NthChild(node, index)
-                            : AddChild(node, "", missing_kind);
-        break;
-      }
-      default:
-        return absl::FailedPreconditionError(absl::StrCat(
-            "'", walked, "' is a scalar, so '", path, "' cannot be set"));
+    if (ABSL_PREDICT_TRUE(nodes_[node].kind == Kind::kMap)) {
+      const uint32_t child = FindChild(node, part);
+      node = child != kNone ? child : AddChild(node, part, missing_kind);
+    } else if (absl::Status s = StepIntoList(path, part, missing_kind, &node);
+               !s.ok()) {
+      return s;
     }
   }
   *leaf = node;
+  return absl::OkStatus();
+}
+
+absl::Status Body::StepIntoList(absl::string_view path, absl::string_view part,
+                                Kind missing_kind, uint32_t* node) {
+  // The path up to (not including) this part, for messages.
+  const absl::string_view walked =
+      path.substr(0, static_cast<size_t>(part.data() - path.data()) - 1);
+  if (nodes_[*node].kind != Kind::kList) {
+    return absl::FailedPreconditionError(absl::StrCat(
+        "'", walked, "' is a scalar, so '", path, "' cannot be set"));
+  }
+  uint32_t index;
+  if (!absl::SimpleAtoi(part, &index)) {
+    return absl::FailedPreconditionError(
+        absl::StrCat("'", walked, "' is a list; '", part, "' is not an index"));
+  }
+  const uint32_t size = nodes_[*node].kids.count;
+  if (index > size) {
+    return absl::OutOfRangeError(absl::StrCat("index ", index, " in '", path,
+                                              "' is past the list's end (",
+                                              size, ")"));
+  }
+  *node =
+      index < size ? NthChild(*node, index) : AddChild(*node, "", missing_kind);
   return absl::OkStatus();
 }
 
@@ -245,7 +320,9 @@ void Body::AssignValue(uint32_t node, const Value& value) {
 }
 
 absl::Status Body::Set(absl::string_view path, const FieldValue& value) {
-  if (absl::Status s = ValidateValue(value); !s.ok()) return s;
+  if (value.kind() == FieldValue::Kind::kValue) {
+    if (absl::Status s = ValidateValue(value); !s.ok()) return s;
+  }
   uint32_t node;
   if (absl::Status s = Resolve(path, &node); !s.ok()) return s;
   Assign(node, value);

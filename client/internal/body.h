@@ -92,6 +92,12 @@ class Body {
   // Walks `path` from the root, creating missing maps and a null leaf, and
   // sets *node to the leaf.
   absl::Status Resolve(absl::string_view path, uint32_t* node);
+  // Resolve for paths of several parts (and every malformed path).
+  absl::Status ResolveDotted(absl::string_view path, uint32_t* node);
+  // One step of ResolveDotted from a node that is not a map: into the list
+  // element `part` indexes, or an error.
+  absl::Status StepIntoList(absl::string_view path, absl::string_view part,
+                            Kind missing_kind, uint32_t* node);
   uint32_t FindChild(uint32_t parent, absl::string_view key) const;
   uint32_t NthChild(uint32_t parent, uint32_t n) const;
   uint32_t AddChild(uint32_t parent, absl::string_view key, Kind kind);

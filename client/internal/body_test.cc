@@ -1,5 +1,6 @@
 #include "client/internal/body.h"
 
+#include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "gtest/gtest.h"
 
@@ -142,6 +143,96 @@ TEST(BodyTest, ClearEmptiesAndIsReusable) {
   EXPECT_TRUE(Decode(body).AsMap().empty());
   ASSERT_TRUE(body.Set("x", 1).ok());
   EXPECT_EQ(Decode(body), Value(Value::Map{{"x", 1}}));
+}
+
+// One-part keys take a fast path (no split) and keys are compared and
+// copied a word at a time: check every length and every position of a '.',
+// a NUL or a differing byte against what the general path does.
+TEST(BodyTest, KeysOfEveryLengthAndSeparatorPosition) {
+  for (size_t n = 1; n <= 40; ++n) {
+    const std::string plain(n, 'k');
+    Body body;
+    ASSERT_TRUE(body.Set(plain, 1).ok());
+    ASSERT_TRUE(body.AddInt(plain, 1).ok());
+    EXPECT_EQ(Decode(body), Value(Value::Map{{plain, 2}})) << n;
+    for (size_t p = 0; p < n; ++p) {
+      std::string dotted = plain;
+      dotted[p] = '.';
+      Body nested;
+      const absl::Status s = nested.Set(dotted, 1);
+      if (p == 0 || p + 1 == n) {
+        EXPECT_EQ(s.code(), absl::StatusCode::kInvalidArgument) << dotted;
+      } else {
+        ASSERT_TRUE(s.ok()) << dotted;
+        EXPECT_EQ(Decode(nested).Find(dotted)->AsInt(), 1) << dotted;
+      }
+      std::string with_nul = plain;
+      with_nul[p] = '\0';
+      EXPECT_EQ(nested.Set(with_nul, 1).code(),
+                absl::StatusCode::kInvalidArgument)
+          << n << " " << p;
+      // Keys one byte apart are different fields.
+      std::string other = plain;
+      other[p] = 'x';
+      Body two;
+      ASSERT_TRUE(two.Set(plain, 1).ok());
+      ASSERT_TRUE(two.Set(other, 2).ok());
+      ASSERT_TRUE(two.Set(plain, 3).ok());
+      EXPECT_EQ(Decode(two), Value(Value::Map{{plain, 3}, {other, 2}}));
+    }
+  }
+}
+
+// A key built at run time in one buffer, rewritten between calls: each
+// call's bytes count, not the buffer's address.
+TEST(BodyTest, ReusedKeyBufferWithNewBytes) {
+  Body body;
+  char key[8] = "a.x";
+  ASSERT_TRUE(body.Set(absl::string_view(key, 3), 1).ok());
+  key[2] = 'y';
+  ASSERT_TRUE(body.Set(absl::string_view(key, 3), 2).ok());
+  key[1] = 'b';  // "aby": now a one-part key
+  ASSERT_TRUE(body.Set(absl::string_view(key, 3), 3).ok());
+  EXPECT_EQ(
+      Decode(body),
+      Value(Value::Map{{"a", Value::Map{{"x", 1}, {"y", 2}}}, {"aby", 3}}));
+}
+
+// String values of every length round-trip (they are copied a word at a
+// time), next to each other in the body's byte buffer.
+TEST(BodyTest, StringValuesOfEveryLength) {
+  Body body;
+  Value::Map expected;
+  for (size_t n = 0; n <= 40; ++n) {
+    std::string value;
+    for (size_t i = 0; i < n; ++i) value += static_cast<char>('a' + i % 26);
+    const std::string key = absl::StrCat("v", n);
+    ASSERT_TRUE(body.Set(key, value).ok());
+    expected.emplace_back(key, value);
+  }
+  EXPECT_EQ(Decode(body), Value(expected));
+}
+
+// A one-part key set first, then reached as the head of dotted keys, and
+// the same name inside a list element.
+TEST(BodyTest, PlainThenDottedThenListKeys) {
+  Body body;
+  ASSERT_TRUE(body.Set("response", Value::MakeMap()).ok());
+  ASSERT_TRUE(body.Set("response.status", 200).ok());
+  ASSERT_TRUE(body.Append("items", Value::MakeMap()).ok());
+  ASSERT_TRUE(body.Set("items.0.response", 1).ok());
+  ASSERT_TRUE(body.Set("items.1.response", 2).ok());
+  EXPECT_EQ(body.Set("items.3.response", 3).code(),
+            absl::StatusCode::kOutOfRange);
+  EXPECT_EQ(body.Set("items.x", 3).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(body.Set("response.status.code", 3).code(),
+            absl::StatusCode::kFailedPrecondition);
+  EXPECT_EQ(
+      Decode(body),
+      Value(Value::Map{{"response", Value::Map{{"status", 200}}},
+                       {"items", Value::List{Value::Map{{"response", 1}},
+                                             Value::Map{{"response", 2}}}}}));
 }
 
 }  // namespace

@@ -49,6 +49,26 @@ struct ProcessInfo {
 // REQUIRES: a sink was installed at least once.
 const ProcessInfo& Process();
 
+// The clock of event times (wall, Unix nanoseconds) and timers (monotonic
+// nanoseconds), read several times per event. Where the kernel's clock
+// source is the CPU's time-stamp counter ("tsc"), a reading is the TSC
+// scaled from this thread's anchor: an rdtsc between clock_gettime
+// (CLOCK_MONOTONIC) and (CLOCK_REALTIME) readings, taken again once it is
+// kAnchorNanos old (and re-taken when the thread was preempted in the
+// middle). The TSC's rate is measured against CLOCK_MONOTONIC from the
+// process's first anchor on; until that has run kCalibrationNanos, or
+// without a TSC clock source, every reading is clock_gettime. So a reading
+// is well within a microsecond of clock_gettime's, costs an rdtsc instead
+// of a vDSO call, and a wall-clock step shows within kAnchorNanos. A
+// thread's monotonic readings never decrease. The process's first reading
+// also reads the clock source's name from sysfs, once. Thread-safe.
+inline constexpr int64_t kAnchorNanos = 1000000;
+inline constexpr int64_t kCalibrationNanos = 20000000;
+int64_t WallNanos();
+int64_t MonotonicNanos();
+// Whether readings come from the TSC yet (for tests).
+bool ClockUsesTsc();
+
 }  // namespace ziggy::internal
 
 #endif  // ZIGGY_CLIENT_INTERNAL_RUNTIME_H_
