@@ -120,24 +120,16 @@ void PollStatus(const std::string& host, const ControlOptions& control,
 // Follows the live stream into `model` until stopped.
 int FollowLive(const ViewerOptions& options, const EventFilter& filter,
                DashboardModel* model, std::ostream& err) {
-  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
-  if (!stream_options.ok()) {
-    err << "ziggyview: " << stream_options.status().message() << "\n";
-    return kViewError;
-  }
-  StreamSubscriber stream(*stream_options);
-  if (absl::Status s = stream.Connect(); !s.ok()) {
-    err << "ziggyview: " << s.message() << "\n";
-    return kViewError;
-  }
   ControlOptions control;
+  std::unique_ptr<StreamSubscriber> stream =
+      ConnectLive(options, err, &control.curve);
+  if (stream == nullptr) return kViewError;
   control.timeout = std::min(options.control_timeout, kStatusEvery);
-  control.curve = stream_options->curve;
   absl::Notification done;
   std::thread status(PollStatus, options.host, control, model, &done);
   std::string type, bson, why;
   while (!Stopped(options)) {
-    if (!stream.Next(&type, &bson, absl::Milliseconds(100))) continue;
+    if (!stream->Next(&type, &bson, absl::Milliseconds(100))) continue;
     EventView event;
     if (InspectEvent(bson, &event, &why) && filter.Passes(event)) {
       model->Add(event, absl::Now());

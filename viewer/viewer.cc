@@ -296,21 +296,13 @@ int SelectFiles(const ViewerOptions& options, LogFileQuery query,
 }
 
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
-  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
-  if (!stream_options.ok()) {
-    err << "ziggyview: " << stream_options.status().message() << "\n";
-    return kViewError;
-  }
-  StreamSubscriber stream(*stream_options);
-  if (absl::Status s = stream.Connect(); !s.ok()) {
-    err << "ziggyview: " << s.message() << "\n";
-    return kViewError;
-  }
+  std::unique_ptr<StreamSubscriber> stream = ConnectLive(options, err);
+  if (stream == nullptr) return kViewError;
   int code = kViewOk;
   std::string type, bson, why;
   bool warned = false;  // once per time the stream is out of reach
   while (options.stop == nullptr || !options.stop->load()) {
-    if (stream.Next(&type, &bson, absl::Milliseconds(100))) {
+    if (stream->Next(&type, &bson, absl::Milliseconds(100))) {
       EventView event;
       if (InspectEvent(bson, &event, &why)) {
         printer.Event(event);
@@ -322,7 +314,7 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
       }
     }
     printer.Tick(absl::Now());
-    const absl::Status health = stream.Health();
+    const absl::Status health = stream->Health();
     if (!health.ok() && !warned) {
       err << "ziggyview: " << health.message() << "; still trying\n";
     }
@@ -332,6 +324,23 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
 }
 
 }  // namespace
+
+std::unique_ptr<StreamSubscriber> ConnectLive(
+    const ViewerOptions& options, std::ostream& err,
+    absl::optional<CurveSocketOptions>* curve) {
+  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
+  if (!stream_options.ok()) {
+    err << "ziggyview: " << stream_options.status().message() << "\n";
+    return nullptr;
+  }
+  if (curve != nullptr) *curve = stream_options->curve;
+  auto stream = std::make_unique<StreamSubscriber>(*std::move(stream_options));
+  if (absl::Status s = stream->Connect(); !s.ok()) {
+    err << "ziggyview: " << s.message() << "\n";
+    return nullptr;
+  }
+  return stream;
+}
 
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
   absl::StatusOr<absl::optional<CurveSocketOptions>> curve =

@@ -29,6 +29,7 @@
 
 #include <atomic>
 #include <cstddef>
+#include <memory>
 #include <ostream>
 #include <string>
 #include <vector>
@@ -93,6 +94,13 @@ struct ViewerOptions {
 // timeout and the CurveZMQ key files (both or neither), loaded; an error
 // names the key flag and file.
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options);
+
+// The live stream of -H with LiveStreamOptions' options, connected; null
+// after a one-line error to `err`. *curve (when given) gets the stream's
+// CurveZMQ options, for a control connection to the same daemon.
+std::unique_ptr<StreamSubscriber> ConnectLive(
+    const ViewerOptions& options, std::ostream& err,
+    absl::optional<CurveSocketOptions>* curve = nullptr);
 
 // Runs the viewer; returns an exit code.
 int RunViewer(const ViewerOptions& options, std::ostream& out,
