@@ -52,6 +52,7 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
       }
       const std::string path = absl::StrCat(root, "/", relative);
       state->lengths_[relative] = static_cast<off_t>(length.AsInt());
+      state->snapshot_lengths_[relative] = static_cast<off_t>(length.AsInt());
       struct stat st;
       if (stat(path.c_str(), &st) != 0 || st.st_size <= length.AsInt())
         continue;
@@ -74,13 +75,13 @@ std::string RelayState::Relative(const std::string& path) const {
                                              : path;
 }
 
-absl::Status RelayState::WriteSnapshot() {
+absl::Status RelayState::WriteSnapshot(const Lengths& lengths) {
   Value::Map forwarders, files;
   for (const auto& [id, mark] : forwarders_) {
     forwarders.emplace_back(
         id, Value(Value::Map{{"next", mark.next}, {"token", mark.token}}));
   }
-  for (const auto& [path, length] : lengths_) {
+  for (const auto& [path, length] : lengths) {
     files.emplace_back(path, static_cast<int64_t>(length));
   }
   return ReplaceFileDurably(root_, kFileName,
@@ -94,11 +95,16 @@ void RelayState::FileOpened(const std::string& path, off_t size) {
   // durable only once a checkpoint says so, and a file reopened (after an
   // idle close whose sync failed, a repair, an eviction) may hold events
   // no checkpoint covers. A file replaced or cut meanwhile only shrinks.
-  const auto [it, inserted] = lengths_.try_emplace(Relative(path), size);
-  if (!inserted) it->second = std::min(it->second, size);
+  // Not Commit's lengths_ (a file closed since the last Commit is there at
+  // its closing length) but the last snapshot's, plus this file: the marks
+  // written beside them are the last Commit's.
+  for (Lengths* lengths : {&lengths_, &snapshot_lengths_}) {
+    const auto [it, inserted] = lengths->try_emplace(Relative(path), size);
+    if (!inserted) it->second = std::min(it->second, size);
+  }
   open_.insert(Relative(path));
   if (!active_) return;
-  if (absl::Status s = WriteSnapshot(); !s.ok()) {
+  if (absl::Status s = WriteSnapshot(snapshot_lengths_); !s.ok()) {
     stats_->write_errors.fetch_add(1);
     LOG(ERROR) << "relay checkpoint: " << s;
   }
@@ -134,7 +140,7 @@ absl::Status RelayState::Commit(
     mark.next = std::max(mark.next, ack.end);
     mark.token = ack.token;
   }
-  if (absl::Status s = WriteSnapshot(); !s.ok()) return s;
+  if (absl::Status s = WriteSnapshot(lengths_); !s.ok()) return s;
   stats_->checkpoints.fetch_add(1);
   // Closed files are in this snapshot with their final, synced length:
   // later snapshots need not carry them.
@@ -142,6 +148,7 @@ absl::Status RelayState::Commit(
     auto current = it++;
     if (!open_.contains(current->first)) lengths_.erase(current);
   }
+  snapshot_lengths_ = lengths_;
   for (RelayAck& ack : pending_) acked->push_back(std::move(ack));
   pending_.clear();
   return absl::OkStatus();

@@ -77,7 +77,9 @@ class RelayState {
   // A file was opened at `size`: recorded durably before it is written.
   void FileOpened(const std::string& path, off_t size);
 
-  // A file was closed at `size` (synced): the next snapshot records it.
+  // A file was closed at `size` (synced): the next Commit records it (a
+  // snapshot a FileOpened writes before then keeps its checkpointed
+  // length: the acks for what it was closed with are not committed yet).
   void FileClosed(const std::string& path, off_t size);
 
   // The events of batches owing these acks are appended to their files.
@@ -92,14 +94,18 @@ class RelayState {
  private:
   RelayState(std::string root, CollectorStats* stats)
       : root_(std::move(root)), stats_(stats) {}
-  absl::Status WriteSnapshot();
+  using Lengths = absl::flat_hash_map<std::string, off_t>;
+  absl::Status WriteSnapshot(const Lengths& files);
   std::string Relative(const std::string& path) const;
 
   const std::string root_;
   CollectorStats* const stats_;
   bool active_ = false;
   absl::flat_hash_map<std::string, ForwarderMark> forwarders_;
-  absl::flat_hash_map<std::string, off_t> lengths_;  // relative path -> size
+  Lengths lengths_;  // relative path -> size, as the next Commit records
+  // The file lengths of the last snapshot written: what a crash rolls back
+  // to. Between Commits only FileOpened adds to it.
+  Lengths snapshot_lengths_;
   // Files open now. A closed file's final length is recorded by the next
   // snapshot and then forgotten, so snapshots stay as small as the set of
   // open files however long the collector runs.

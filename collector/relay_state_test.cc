@@ -74,6 +74,46 @@ TEST(RelayStateTest, RollsBackWhatWasWrittenAfterTheLastCheckpoint) {
   EXPECT_EQ(stats.rolled_back_bytes.load(), 7u);
 }
 
+// A file closed (evicted, rotated) with events no checkpoint covers yet,
+// then another file opened, which writes a snapshot before the next
+// checkpoint: that snapshot must keep the closed file's checkpointed
+// length, or a crash would keep events their forwarder will resend.
+TEST(RelayStateTest, AFileClosedBeforeItsCheckpointStaysRolledBack) {
+  const std::string root = Root("closed");
+  const std::string file = root + "/a.log";
+  CollectorStats stats;
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  std::ofstream(file, std::ios::binary | std::ios::app) << "unacked";
+  state->FileClosed(file, 17);
+  state->FileOpened(root + "/b.log", 0);
+  // A crash before the checkpoint that would have acknowledged them.
+  auto recovered = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ((*recovered)->forwarders().at("fwd").next, 42);
+  EXPECT_EQ(Size(file), 10);
+}
+
+// Once checkpointed, a closed file keeps its whole length, and reopening it
+// (before or after that checkpoint) never cuts what was acknowledged.
+TEST(RelayStateTest, AClosedFileIsCheckpointedWhole) {
+  const std::string root = Root("closed_whole");
+  const std::string file = root + "/a.log";
+  CollectorStats stats;
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  std::ofstream(file, std::ios::binary | std::ios::app) << "acked";
+  state->FileClosed(file, 15);
+  state->FileOpened(file, 15);  // reopened before the checkpoint
+  state->AddAcks({{"identity", "fwd", 50, ""}});
+  std::vector<RelayAck> acked;
+  ASSERT_TRUE(state->Commit({}, &acked).ok());
+  auto recovered = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(recovered.ok());
+  EXPECT_EQ((*recovered)->forwarders().at("fwd").next, 50);
+  EXPECT_EQ(Size(file), 15);
+}
+
 // A file reopened (after an idle close whose sync failed, a repair, an
 // eviction) may hold events no checkpoint covers: reopening it must not
 // record them as checkpointed.
