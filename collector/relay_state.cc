@@ -118,6 +118,7 @@ void RelayState::FileClosed(const std::string& path, off_t size) {
     lengths_[Relative(path)] = size;
   } else {
     lengths_.erase(Relative(path));
+    snapshot_lengths_.erase(Relative(path));
   }
 }
 

@@ -157,6 +157,30 @@ TEST(RelayStateTest, ClosedFilesLeaveTheSnapshotAfterOneCheckpoint) {
   EXPECT_EQ(files->Get("open.log")->AsInt(), 4);
 }
 
+// Before any forwarder, files that come and go leave nothing behind: the
+// first snapshot holds only the files open then.
+TEST(RelayStateTest, FilesClosedBeforeAnyForwarderAreForgotten) {
+  const std::string root = Root("inactive");
+  CollectorStats stats;
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok());
+  for (int i = 0; i < 3; ++i) {
+    const std::string file = absl::StrCat(root, "/gone-", i, ".log");
+    (*state)->FileOpened(file, 0);
+    (*state)->FileClosed(file, 7);
+  }
+  (*state)->FileOpened(root + "/kept.log", 2);
+  (*state)->AddAcks({{"identity", "fwd", 1, ""}});
+  (*state)->FileOpened(root + "/new.log", 0);  // writes a snapshot
+  Value snapshot = Snapshot(root);
+  const Value* files = snapshot.Get("files");
+  ASSERT_NE(files, nullptr);
+  ASSERT_EQ(files->kind(), Value::Kind::kMap);
+  EXPECT_EQ(files->AsMap().size(), 2u) << snapshot.DebugString();
+  EXPECT_EQ(files->Get("kept.log")->AsInt(), 2);
+  EXPECT_EQ(files->Get("new.log")->AsInt(), 0);
+}
+
 TEST(RelayStateTest, KeepsEachForwardersTokenAndForgetsWhatItIsTold) {
   const std::string root = Root("tokens");
   CollectorStats stats;
