@@ -11,6 +11,7 @@
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/format/wire.h"
 #include "client/net/curve_key.h"
 #include "client/net/socket.h"
 #include "client/testing/batch_mode.h"
@@ -48,7 +49,7 @@ class CurveSink {
     while (events.size() < count && absl::Now() < deadline) {
       zmq::message_t message;
       if (!socket_.recv(message)) continue;
-      EXPECT_TRUE(testing::SplitDocuments(
+      EXPECT_TRUE(SplitMessage(
           absl::string_view(message.data<char>(), message.size()), &events));
     }
     return events.size();

@@ -11,6 +11,7 @@
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/format/wire.h"
 #include "client/net/endpoint.h"
 #include "glog/logging.h"
 
@@ -148,8 +149,8 @@ void DaemonSockets::MakeSockets(const DaemonAddresses& addresses) {
   control.max_message_bytes = kMaxControlRequestBytes;
   control_ = MakeSocket(context_, zmq::socket_type::rep, control);
 
-  // A message may hold several events (intake.h): a batch up to
-  // kMaxBatchBytes, or one event up to max_event_bytes_.
+  // A message may hold several events (client/format/wire.h): a batch up
+  // to kMaxBatchBytes, or one event up to max_event_bytes_.
   const size_t largest_event =
       std::max(max_event_bytes_, kMaxBatchBytes) + kOversizeSlackBytes;
   const QueueLimits& limits = addresses.limits;

@@ -52,9 +52,6 @@ struct QueueLimits {
 // be taken (to be counted as oversized); ZeroMQ cuts a connection sending
 // larger frames.
 inline constexpr size_t kOversizeSlackBytes = 64 << 10;
-// The largest collect-port message of several events a daemon takes
-// whatever its --max-event-bytes (clients batch up to this).
-inline constexpr size_t kMaxBatchBytes = 1 << 20;
 
 struct DaemonAddresses {
   std::string control;  // host:port, port 0 = any

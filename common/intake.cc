@@ -4,13 +4,13 @@
 #include <cstring>
 #include <vector>
 
-#include "absl/base/internal/endian.h"
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/bson_repair.h"
 #include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
+#include "client/format/wire.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -92,35 +92,19 @@ bool CheckEvent(absl::string_view doc, EventFields* fields, Checked* checked) {
       &checked->utf8);
 }
 
-// Whether `message` is whole documents back to back: each length at least
-// five bytes and within what is left, the last ending with the message.
-bool Tiles(absl::string_view message) {
-  if (message.empty()) return false;
-  for (size_t left = message.size(); left > 0;) {
-    if (left < 5) return false;
-    const uint32_t length =
-        absl::little_endian::Load32(message.data() + message.size() - left);
-    if (length < 5 || length > left) return false;
-    left -= length;
-  }
-  return true;
-}
-
 }  // namespace
 
 size_t EventIntake::AcceptMessage(absl::string_view message, double now,
                                   OnAccepted on_event) {
-  if (!Tiles(message)) {
+  documents_.clear();
+  if (!SplitMessage(message, &documents_)) {
     Drop(&malformed_, "malformed BSON",
          absl::StrCat("document lengths do not tile the ", message.size(),
                       "-byte message"));
     return 0;
   }
   size_t accepted = 0;
-  while (!message.empty()) {
-    absl::string_view doc =
-        message.substr(0, absl::little_endian::Load32(message.data()));
-    message.remove_prefix(doc.size());
+  for (absl::string_view doc : documents_) {
     EventFields fields;
     if (Accept(&doc, now, &fields)) {
       on_event(doc, fields);

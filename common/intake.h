@@ -30,6 +30,7 @@
 #include <array>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/node_hash_map.h"
@@ -117,7 +118,8 @@ class EventIntake {
   uint64_t received_bytes_ = 0;
   uint64_t malformed_ = 0, no_type_ = 0, oversized_ = 0, multipart_ = 0;
   uint64_t repaired_utf8_ = 0;
-  ByteBuffer repaired_;  // the last repaired event
+  ByteBuffer repaired_;                       // the last repaired event
+  std::vector<absl::string_view> documents_;  // AcceptMessage's, reused
   double last_ = 0;
   double lag_ = 0;
   static constexpr size_t kRecentLags = 1024;

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "absl/strings/str_cat.h"
+#include "client/format/wire.h"
 #include "client/net/socket.h"
 
 namespace ziggy::internal {
@@ -26,8 +27,6 @@ constexpr absl::Duration kMinIdleWait = absl::Microseconds(100);
 constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(5);
 // While a batch waits for more events, how often the I/O thread looks.
 constexpr absl::Duration kHoldPoll = absl::Microseconds(200);
-// The largest batch: every daemon that accepts batches takes 1 MiB.
-constexpr size_t kMaxBatchBytes = 1 << 20;
 
 size_t CappedBatchBytes(const TransportOptions& options) {
   return std::min(options.batch_bytes, kMaxBatchBytes);

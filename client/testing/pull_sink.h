@@ -1,9 +1,6 @@
-// The receiving end of a collect port, for tests: the wire rule's splitter
-// and a ZeroMQ PULL socket that receives messages and splits them.
-//
-// The wire rule: a collect-port message is one or more whole BSON documents
-// back to back, each starting with its int32 little-endian length (>= 5,
-// counting itself); the lengths tile the message exactly.
+// The receiving end of a collect port, for tests: a ZeroMQ PULL socket
+// that receives messages and splits them by the wire rule
+// (client/format/wire.h).
 //
 // Thread-safety: a PullSink is used by one thread at a time.
 
@@ -15,33 +12,16 @@
 #include <string>
 #include <vector>
 
-#include "absl/base/internal/endian.h"
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
+#include "client/format/wire.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
 
 namespace ziggy::testing {
-
-// Appends `message`'s documents to *documents; false (and nothing appended)
-// when their lengths do not tile it.
-inline bool SplitDocuments(absl::string_view message,
-                           std::vector<absl::string_view>* documents) {
-  std::vector<absl::string_view> found;
-  while (!message.empty()) {
-    if (message.size() < 4) return false;
-    const uint32_t size = absl::little_endian::Load32(message.data());
-    if (size < 5 || size > message.size()) return false;
-    found.push_back(message.substr(0, size));
-    message.remove_prefix(size);
-  }
-  if (found.empty()) return false;
-  documents->insert(documents->end(), found.begin(), found.end());
-  return true;
-}
 
 // A PULL socket on 127.0.0.1, port 0 (any) unless one is given.
 class PullSink {
@@ -67,8 +47,7 @@ class PullSink {
       if (!socket_.recv(message)) continue;
       const absl::string_view bytes(message.data<char>(), message.size());
       std::vector<absl::string_view> split;
-      EXPECT_TRUE(SplitDocuments(bytes, &split))
-          << "message of " << bytes.size();
+      EXPECT_TRUE(SplitMessage(bytes, &split)) << "message of " << bytes.size();
       for (absl::string_view doc : split) documents.emplace_back(doc);
       message_sizes_.push_back(bytes.size());
       message_documents_.push_back(split.size());
