@@ -27,6 +27,9 @@ constexpr absl::Duration kMinIdleWait = absl::Microseconds(100);
 constexpr absl::Duration kMaxIdleWait = absl::Milliseconds(5);
 // While a batch waits for more events, how often the I/O thread looks.
 constexpr absl::Duration kHoldPoll = absl::Microseconds(200);
+// Sent batches' buffers kept for reuse: enough for the ones in flight in
+// ZeroMQ's I/O thread while the next fills.
+constexpr size_t kIdleBatchBuffers = 4;
 
 size_t CappedBatchBytes(const TransportOptions& options) {
   return std::min(options.batch_bytes, kMaxBatchBytes);
@@ -71,9 +74,8 @@ Transport::Transport(std::string endpoint, const TransportOptions& options)
       endpoint_(std::move(endpoint)),
       options_(options),
       batch_bytes_(CappedBatchBytes(options)),
-      context_(1) {
-  batch_.bytes.reserve(batch_bytes_);
-}
+      batch_buffers_(batch_bytes_, kIdleBatchBuffers),
+      context_(1) {}
 
 Transport::~Transport() { Shutdown(); }
 
@@ -165,9 +167,11 @@ bool Transport::DrainQueue(zmq::socket_t& socket, EventRing& ring,
     if (record.size() > batch_bytes_) {
       // Alone, after the batch so far (which may hold this thread's earlier
       // events).
-      if (!SendBatch(socket) || !SendMessage(socket, record, 1)) return false;
+      if (!SendBatch(socket)) return false;
+      zmq::message_t alone(record.data(), record.size());
+      if (!SendMessage(socket, alone, 1)) return false;
     } else {
-      if (batch_.bytes.size() + record.size() > batch_bytes_ &&
+      if (batch_.buffer != nullptr && record.size() > batch_.buffer->room() &&
           !SendBatch(socket)) {
         return false;
       }
@@ -179,12 +183,11 @@ bool Transport::DrainQueue(zmq::socket_t& socket, EventRing& ring,
   return true;
 }
 
-bool Transport::SendMessage(zmq::socket_t& socket, absl::string_view bytes,
+bool Transport::SendMessage(zmq::socket_t& socket, zmq::message_t& message,
                             uint64_t events) {
   zmq::send_result_t sent;
   try {
-    sent = socket.send(zmq::const_buffer(bytes.data(), bytes.size()),
-                       zmq::send_flags::dontwait);
+    sent = socket.send(message, zmq::send_flags::dontwait);
   } catch (const zmq::error_t&) {
     sent.reset();
   }
@@ -199,18 +202,19 @@ bool Transport::SendMessage(zmq::socket_t& socket, absl::string_view bytes,
 
 bool Transport::SendBatch(zmq::socket_t& socket) {
   if (batch_.events == 0) return true;
-  if (!SendMessage(socket, batch_.bytes, batch_.events)) return false;
-  batch_.bytes.clear();  // keeps its capacity
-  batch_.events = 0;
-  PublishBatch();
+  // A refused message drops its reference; the batch keeps the buffer.
+  zmq::message_t message = batch_.buffer->ToMessage();
+  if (!SendMessage(socket, message, batch_.events)) return false;
+  ReleaseBatch();
   return true;
 }
 
 void Transport::AppendToBatch(absl::string_view record) {
   if (batch_.events == 0) {
     batch_.deadline = absl::Now() + options_.batch_delay;
+    batch_.buffer = batch_buffers_.Take();
   }
-  batch_.bytes.append(record.data(), record.size());
+  batch_.buffer->Append(record);
   ++batch_.events;
   // Published before the ring's Pop(): Flush() finds the event in its ring
   // or in the batch, never in neither.
@@ -219,7 +223,15 @@ void Transport::AppendToBatch(absl::string_view record) {
 
 void Transport::PublishBatch() {
   batch_events_.store(batch_.events, std::memory_order_relaxed);
-  batch_size_.store(batch_.bytes.size(), std::memory_order_relaxed);
+  batch_size_.store(batch_.buffer == nullptr ? 0 : batch_.buffer->size(),
+                    std::memory_order_relaxed);
+}
+
+void Transport::ReleaseBatch() {
+  if (batch_.buffer != nullptr) batch_.buffer->Release();
+  batch_.buffer = nullptr;
+  batch_.events = 0;
+  PublishBatch();
 }
 
 bool Transport::AnyQueued() const {
@@ -286,9 +298,7 @@ void Transport::Run(zmq::socket_t socket) {
 
 void Transport::DropLeftovers() {
   uint64_t left = batch_.events;
-  batch_.bytes.clear();
-  batch_.events = 0;
-  PublishBatch();
+  ReleaseBatch();
   for (const auto& queue : io_queues_) {
     absl::string_view record;
     while (queue->ring.Peek(&record)) {

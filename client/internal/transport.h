@@ -8,15 +8,15 @@
 // returns. Shutdown() gives pending events a bounded linger.
 //
 // Batching (options.batch_bytes > 0): the I/O thread copies queued events
-// back to back into one reused buffer (each event is a whole BSON document
-// that starts with its own length) and hands the buffer to the socket as one
-// message when it is full, when its first event has waited
-// options.batch_delay, or at Flush/Shutdown. A recording thread wakes the
-// I/O thread only when it sleeps idle (nothing queued, no batch open), so a
-// busy I/O thread, or one holding a batch, costs producers no syscalls: at
-// most one wake-up per batch. A rare lost wake-up (the producer's check
-// races the I/O thread going idle) delays an event by at most the idle poll
-// interval (5 ms). Without batching there are no wake-ups: the idle I/O
+// back to back into a buffer (each event is a whole BSON document that
+// starts with its own length) and hands the buffer itself to the socket as
+// one message (no copy; batch_buffer.h) when it is full, when its first event
+// has waited options.batch_delay, or at Flush/Shutdown. A recording thread
+// wakes the I/O thread only when it sleeps idle (nothing queued, no batch
+// open), so a busy I/O thread, or one holding a batch, costs producers no
+// syscalls: at most one wake-up per batch. A rare lost wake-up (the producer's
+// check races the I/O thread going idle) delays an event by at most the idle
+// poll interval (5 ms). Without batching there are no wake-ups: the idle I/O
 // thread polls (100 us doubling to 5 ms), as before batching existed.
 //
 // Thread-safety: Send() from any thread; everything else from any thread.
@@ -37,6 +37,7 @@
 #include "absl/strings/string_view.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "client/internal/batch_buffer.h"
 #include "client/internal/event_ring.h"
 #include "client/ziggy.h"
 #include "zmq.hpp"
@@ -81,7 +82,7 @@ class Transport {
 
   // The message being filled (I/O thread only).
   struct Batch {
-    std::string bytes;  // whole documents back to back; capacity reused
+    BatchBuffer* buffer = nullptr;  // whole documents back to back, or none
     uint64_t events = 0;
     absl::Time deadline;  // when its first event has waited batch_delay
   };
@@ -95,12 +96,15 @@ class Transport {
   size_t Drain(zmq::socket_t& socket, bool force, bool* blocked);
   // Moves one queue's records; false when the socket would block.
   bool DrainQueue(zmq::socket_t& socket, EventRing& ring, size_t* moved);
-  // Hands `bytes` (holding `events` events) to the socket without blocking.
-  bool SendMessage(zmq::socket_t& socket, absl::string_view bytes,
+  // Hands `message` (holding `events` events) to the socket without
+  // blocking; a refused message is left as it was.
+  bool SendMessage(zmq::socket_t& socket, zmq::message_t& message,
                    uint64_t events);
   // Sends the batch if it holds anything; false when the socket would block.
   bool SendBatch(zmq::socket_t& socket);
   void AppendToBatch(absl::string_view record);
+  // Empties the batch, giving up its buffer.
+  void ReleaseBatch();
   void PublishBatch();
   // Sleeps up to `timeout` or until woken; `idle` lets producers wake it.
   void WaitForWork(absl::Duration timeout, bool idle);
@@ -122,6 +126,9 @@ class Transport {
   const std::string endpoint_;
   const TransportOptions options_;
   const size_t batch_bytes_;  // options_.batch_bytes, capped; 0 = off
+  // Before context_: messages of its buffers are released when the context
+  // closes.
+  BatchBufferPool batch_buffers_;
   zmq::context_t context_;
   std::thread io_thread_;
 
