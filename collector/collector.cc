@@ -172,7 +172,8 @@ class Collector::Impl {
     relay_.Serve(items, own);
   }
 
-  // Events from the collect port go to the writer one batch per burst.
+  // Events from the collect port go to the writer one batch per burst, or
+  // per EventBatch::kFullBytes of a larger burst.
   void StartBatch() {
     batch_ = writer_->NewBatch();
     batch_->received = clock_->Now();
@@ -185,6 +186,10 @@ class Collector::Impl {
   void AddEvent(absl::string_view doc, const EventFields& fields) {
     batch_->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
                 fields.type.size());
+    if (batch_->full()) {
+      SubmitBatch();
+      StartBatch();
+    }
     Route(doc, fields);
   }
 

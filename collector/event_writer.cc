@@ -10,9 +10,11 @@
 namespace ziggy {
 
 // Batches kept for reuse, and the largest buffer one keeps: a burst of
-// large events must not pin its memory for good.
+// large events must not pin its memory for good. A full batch (kFullBytes)
+// of small events fits: ByteBuffer doubles from 256 bytes to 1 MiB.
 constexpr size_t kMaxFreeBatches = 8;
 constexpr size_t kMaxFreeBatchBytes = 1 << 20;
+static_assert(EventBatch::kFullBytes * 2 <= kMaxFreeBatchBytes);
 
 void EventBatch::Add(absl::string_view doc, size_t type_offset,
                      size_t type_size) {

@@ -34,7 +34,14 @@ namespace ziggy {
 // its place and its type (a view into the document itself).
 class EventBatch {
  public:
+  // Bytes past which a batch is full: its filler submits it and starts
+  // another, so bursts of megabytes go to the writer in pieces it starts on
+  // sooner, and each buffer stays small enough to be recycled (NewBatch)
+  // instead of being allocated, grown and page-faulted afresh per burst.
+  static constexpr size_t kFullBytes = 512 << 10;
+
   void Add(absl::string_view doc, size_t type_offset, size_t type_size);
+  bool full() const { return bytes_.size() >= kFullBytes; }
   void Clear();
   size_t size() const { return entries_.size(); }
   size_t bytes() const { return bytes_.size(); }

@@ -17,10 +17,13 @@ bool Validate(absl::string_view data, int max_depth, std::string* why,
               const TopLevelVisitor* visit, bool* utf8);
 
 // One loop over the elements of every open document, with its state (the
-// position and the current document's end) in locals: the bytes are read
-// as char, which may alias any member of an object, so state kept in
-// members would be stored and reloaded around every byte read. This runs
-// for every event every daemon takes in.
+// position, the current document's end and the depth) in locals: the bytes
+// are read as char, which may alias any member of an object, so state kept
+// in members would be stored and reloaded around every byte read. The
+// helpers take the position by value and return the next one (0 for a
+// failure: no element ends before byte 4), never its address, which would
+// keep it in memory for the whole loop. This runs for every event every
+// daemon takes in.
 class Validator {
  public:
   // With `utf8` non-null, text that is not valid UTF-8 sets *utf8 false.
@@ -41,15 +44,16 @@ class Validator {
                                   " bytes but has ", size_));
     }
     const char* const d = data_;
-    // The enclosing documents' ends; empty at the top level.
+    // The enclosing documents' ends, outer[0, depth); depth 0 is the top
+    // level.
     absl::InlinedVector<size_t, 16> outer;
+    size_t depth = 0;
     size_t pos = 4;
     while (true) {
       if (pos == limit) {  // the document's terminating NUL
         ++pos;
-        if (outer.empty()) return true;
-        limit = outer.back();
-        outer.pop_back();
+        if (depth == 0) return true;
+        limit = outer[--depth];
         continue;
       }
       const size_t at = pos;
@@ -87,27 +91,28 @@ class Validator {
         case BsonType::kString:
         case BsonType::kJavaScript:
         case BsonType::kSymbol:
-          if (!String(limit, &pos)) return false;
+          if ((pos = StringEnd(limit, pos)) == 0) return false;
           CheckText(value_start + 4, pos - 1);
           break;
         case BsonType::kDocument:
         case BsonType::kArray: {
-          if (static_cast<int>(outer.size()) + 1 > max_depth_) {
+          if (static_cast<int>(depth) + 1 > max_depth_) {
             return Fail(pos, absl::StrCat("nested deeper than ", max_depth_));
           }
           size_t end;
           if (!OpenDocument(pos, limit, &end)) return false;
-          if (outer.empty() && visit_ != nullptr) {  // not walked yet
+          if (depth == 0 && visit_ != nullptr) {  // not walked yet
             (*visit_)(Key(at, key_end), type,
                       absl::string_view(d + pos, end + 1 - pos));
           }
-          outer.push_back(limit);
+          if (depth == outer.size()) outer.emplace_back();
+          outer[depth++] = limit;
           limit = end;
           pos += 4;
           continue;
         }
         case BsonType::kBinary:
-          if (!Binary(limit, &pos)) return false;
+          if ((pos = BinaryEnd(limit, pos)) == 0) return false;
           break;
         case BsonType::kUndefined:
         case BsonType::kNull:
@@ -132,21 +137,20 @@ class Validator {
           break;
         }
         case BsonType::kDbPointer:  // string, 12 bytes
-          if (!String(limit, &pos)) return false;
+          if ((pos = StringEnd(limit, pos)) == 0) return false;
           CheckText(value_start + 4, pos - 1);
           if (!skip(12)) return PastEnd(pos);
           break;
         case BsonType::kCodeWithScope:  // int32 total, string, document
-          if (!CodeWithScope(limit, static_cast<int>(outer.size()), &pos)) {
-            return false;
-          }
+          pos = CodeWithScopeEnd(limit, static_cast<int>(depth), pos);
+          if (pos == 0) return false;
           break;
         default:
           return Fail(at, absl::StrCat("unknown element type 0x",
                                        absl::Hex(static_cast<uint8_t>(type),
                                                  absl::kZeroPad2)));
       }
-      if (outer.empty() && visit_ != nullptr) {
+      if (depth == 0 && visit_ != nullptr) {
         absl::string_view value(d + value_start, pos - value_start);
         if (type == BsonType::kString)
           value = value.substr(4, value.size() - 5);
@@ -191,55 +195,54 @@ class Validator {
     return true;
   }
 
-  // int32 length (counting the NUL) + bytes + NUL, at *pos.
-  bool String(size_t limit, size_t* pos) {
-    if (limit - *pos < 4) return PastEnd(*pos);
-    const int32_t len = Int32At(*pos);
-    if (len < 1 || static_cast<size_t>(len) > limit - *pos - 4) {
-      return Fail(*pos, absl::StrCat("bad string length ", len));
+  // The end of the string at `pos`: int32 length (counting the NUL) +
+  // bytes + NUL. 0 when it is malformed.
+  size_t StringEnd(size_t limit, size_t pos) {
+    if (limit - pos < 4) return PastEnd(pos);
+    const int32_t len = Int32At(pos);
+    if (len < 1 || static_cast<size_t>(len) > limit - pos - 4) {
+      return Fail(pos, absl::StrCat("bad string length ", len));
     }
-    *pos += 4 + static_cast<size_t>(len);
-    if (data_[*pos - 1] != '\0') {
-      return Fail(*pos - 1, "string not NUL-terminated");
+    pos += 4 + static_cast<size_t>(len);
+    if (data_[pos - 1] != '\0') {
+      return Fail(pos - 1, "string not NUL-terminated");
     }
-    return true;
+    return pos;
   }
 
-  // int32 length, subtype, bytes, at *pos. The old binary subtype 0x02
-  // holds its own int32 length of the rest, which strict readers (libbson,
-  // pymongo) require to match.
-  bool Binary(size_t limit, size_t* pos) {
-    if (limit - *pos < 5) return PastEnd(*pos);
-    const int32_t len = Int32At(*pos);
-    if (len < 0) return Fail(*pos, absl::StrCat("bad binary length ", len));
-    if (static_cast<size_t>(len) > limit - *pos - 5) return PastEnd(*pos);
-    if (data_[*pos + 4] == 0x02 && (len < 4 || Int32At(*pos + 5) != len - 4)) {
-      return Fail(*pos, "old binary (subtype 2) lengths do not match");
+  // The end of the binary at `pos`: int32 length, subtype, bytes. The old
+  // binary subtype 0x02 holds its own int32 length of the rest, which
+  // strict readers (libbson, pymongo) require to match. 0 when malformed.
+  size_t BinaryEnd(size_t limit, size_t pos) {
+    if (limit - pos < 5) return PastEnd(pos);
+    const int32_t len = Int32At(pos);
+    if (len < 0) return Fail(pos, absl::StrCat("bad binary length ", len));
+    if (static_cast<size_t>(len) > limit - pos - 5) return PastEnd(pos);
+    if (data_[pos + 4] == 0x02 && (len < 4 || Int32At(pos + 5) != len - 4)) {
+      return Fail(pos, "old binary (subtype 2) lengths do not match");
     }
-    *pos += 5 + static_cast<size_t>(len);
-    return true;
+    return pos + 5 + static_cast<size_t>(len);
   }
 
-  // int32 total, string, document; the document checked on its own with
-  // what is left of the depth.
-  bool CodeWithScope(size_t limit, int depth, size_t* pos) {
-    if (limit - *pos < 4) return PastEnd(*pos);
-    const int32_t total = Int32At(*pos);
-    if (total < 14 || static_cast<size_t>(total) > limit - *pos) {
-      return Fail(*pos, absl::StrCat("bad code-with-scope length ", total));
+  // The end of the code-with-scope at `pos`: int32 total, string,
+  // document; the document checked on its own with what is left of the
+  // depth. 0 when malformed.
+  size_t CodeWithScopeEnd(size_t limit, int depth, size_t pos) {
+    if (limit - pos < 4) return PastEnd(pos);
+    const int32_t total = Int32At(pos);
+    if (total < 14 || static_cast<size_t>(total) > limit - pos) {
+      return Fail(pos, absl::StrCat("bad code-with-scope length ", total));
     }
-    const size_t end = *pos + static_cast<size_t>(total);
-    *pos += 4;
-    const size_t code = *pos + 4;
-    if (!String(end, pos)) return false;
-    CheckText(code, *pos - 1);
+    const size_t end = pos + static_cast<size_t>(total);
+    const size_t code = pos + 8;
+    if ((pos = StringEnd(end, pos + 4)) == 0) return 0;
+    CheckText(code, pos - 1);
     std::string why;
-    if (!Validate(absl::string_view(data_ + *pos, end - *pos),
+    if (!Validate(absl::string_view(data_ + pos, end - pos),
                   max_depth_ - depth - 1, &why, nullptr, utf8_)) {
-      return Fail(*pos, absl::StrCat("code-with-scope: ", why));
+      return Fail(pos, absl::StrCat("code-with-scope: ", why));
     }
-    *pos = end;
-    return true;
+    return end;
   }
 
   const char* const data_;
