@@ -265,7 +265,12 @@ absl::Status Context::Mutable(internal::Body** body) {
 }
 
 FieldStatus Context::Set(absl::string_view key, const FieldValue& value) {
-  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->Set(key, value);
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) {
+    if (ABSL_PREDICT_TRUE(body_->TrySetFlat(key, value))) {
+      return absl::OkStatus();
+    }
+    return body_->Set(key, value);
+  }
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -281,7 +286,12 @@ FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
 }
 
 FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
-  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->AddInt(key, n);
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) {
+    if (ABSL_PREDICT_TRUE(body_->TryAddIntFlat(key, n))) {
+      return absl::OkStatus();
+    }
+    return body_->AddInt(key, n);
+  }
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;

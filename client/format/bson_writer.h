@@ -109,6 +109,10 @@ class BsonWriter {
     }
   }
 
+  // Appends `elements` as they are: BSON elements encoded elsewhere by this
+  // writer's rules (keys and strings valid UTF-8, keys without NUL).
+  void Raw(absl::string_view elements) { buffer_.Append(elements); }
+
   // Writes the decimal key of array element `index` into `buf`.
   static absl::string_view IndexKey(uint32_t index, char (&buf)[16]);
 
