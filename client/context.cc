@@ -53,6 +53,19 @@ struct ThreadState {
   std::vector<std::unique_ptr<internal::Body>> free_bodies;
   BsonWriter encode_buffer;
   Random random;
+  // The "host" and "pid" elements of `process`'s events, encoded once per
+  // Configure rather than per event.
+  const internal::ProcessInfo* process = nullptr;
+  BsonWriter host_pid;
+
+  absl::string_view HostPid(const internal::ProcessInfo& now) {
+    if (ABSL_PREDICT_FALSE(process != &now)) {
+      host_pid.Clear();
+      HostPidElements(now.host, now.pid, &host_pid);
+      process = &now;
+    }
+    return host_pid.bytes();
+  }
 
   std::unique_ptr<internal::Body> AcquireBody() {
     if (free_bodies.empty()) return std::make_unique<internal::Body>();
@@ -119,6 +132,23 @@ void GenerateId(char out[32], double now, Random& random) {
   for (int i = 0; i < 16; ++i) memcpy(out + 2 * i, kHexPairs.pair[bytes[i]], 2);
 }
 
+// *type = parent + "." + own, with one call into std::string for the
+// types of most sub-events (resize() and then a copy is two).
+void JoinType(absl::string_view parent, absl::string_view own,
+              std::string* type) {
+  const size_t size = parent.size() + 1 + own.size();
+  char buffer[64];
+  char* at = size <= sizeof buffer ? buffer : nullptr;
+  if (at == nullptr) {
+    type->resize(size);
+    at = &(*type)[0];
+  }
+  memcpy(at, parent.data(), parent.size());
+  at[parent.size()] = '.';
+  CopyBytes(at + parent.size() + 1, own.data(), own.size());
+  if (at == buffer) type->assign(buffer, size);
+}
+
 // The last dotted part of a type: "request.sql" -> "sql".
 absl::string_view ShortName(absl::string_view type) {
   const size_t dot = type.rfind('.');
@@ -140,12 +170,7 @@ Context::Context(absl::string_view name, const ContextOptions& options) {
   if (sub && current != nullptr) {
     parent_ = to_root ? current->root_ : current;
     root_ = parent_->root_;
-    const std::string& parent_type = parent_->type_;
-    type_.resize(parent_type.size() + 1 + own_name.size());
-    char* at = &type_[0];
-    memcpy(at, parent_type.data(), parent_type.size());
-    at[parent_type.size()] = '.';
-    CopyBytes(at + parent_type.size() + 1, own_name.data(), own_name.size());
+    JoinType(parent_->type_, own_name, &type_);
     SetId(parent_->id());
   } else {
     type_.assign(own_name.data(), own_name.size());
@@ -155,7 +180,8 @@ Context::Context(absl::string_view name, const ContextOptions& options) {
   if (!options.id.empty()) SetId(options.id);
 
   recording_ = (parent_ == nullptr || parent_->recording_) &&
-               DecideSample(options.sample, own_name);
+               (!(options.sample.rate < 1.0) ||  // sampling off: inline
+                DecideSample(options.sample, own_name));
   if (recording_) body_ = thread.AcquireBody();
   Push();
 }
@@ -243,9 +269,10 @@ void Context::Finish() {
     const internal::ProcessInfo& process = internal::Process();
     BsonWriter& buffer = thread.encode_buffer;
     buffer.Clear();
-    EncodeEventTo(
-        &buffer, {id(), type_, process.host, process.pid, start_, NowSeconds()},
-        [this](BsonWriter* body) { body_->AppendTo(body); });
+    EncodeEventTo(&buffer,
+                  {id(), type_, process.host, process.pid, start_, NowSeconds(),
+                   thread.HostPid(process)},
+                  [this](BsonWriter* body) { body_->AppendTo(body); });
     sink->Record(buffer.bytes());
   }
   thread.ReleaseBody(std::move(body_));

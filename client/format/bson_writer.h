@@ -147,7 +147,18 @@ struct EventHeader {
   int32_t pid;
   double start;
   double end;
+  // When not empty: the "host" and "pid" elements as HostPidElements wrote
+  // them for this host and pid, copied instead of encoded again.
+  absl::string_view host_pid_elements = {};
 };
+
+// Writes the "host" and "pid" elements of an event header into `out`, for
+// EventHeader::host_pid_elements.
+inline void HostPidElements(absl::string_view host, int32_t pid,
+                            BsonWriter* out) {
+  out->Utf8("host", host);
+  out->Int32("pid", pid);
+}
 
 // Writes {id, type, host, pid, start, end, body: {...}} after whatever `out`
 // holds; `fill_body(BsonWriter*)` appends the body's fields.
@@ -157,8 +168,11 @@ void EncodeEventTo(BsonWriter* out, const EventHeader& h,
   const size_t doc = out->BeginDocument();
   out->Utf8("id", h.id);
   out->Utf8("type", h.type);
-  out->Utf8("host", h.host);
-  out->Int32("pid", h.pid);
+  if (h.host_pid_elements.empty()) {
+    HostPidElements(h.host, h.pid, out);
+  } else {
+    out->Raw(h.host_pid_elements);
+  }
   out->Double("start", h.start);
   out->Double("end", h.end);
   const size_t body = out->BeginSubdocument("body");

@@ -125,6 +125,9 @@ ZIGGY_INLINE bool FlatFields::ToScalar(const FieldValue& value, Scalar* out) {
 
 ZIGGY_INLINE uint32_t FlatFields::Find(uint32_t parent,
                                        absl::string_view key) const {
+  if ((key_sizes_[parent != kRoot] >> (key.size() % 64) & 1) == 0) {
+    return kNone;
+  }
   const uint64_t tag = Tag(parent, key.size());
   for (uint32_t i = 0; i < count_; ++i) {
     const Entry& e = entries_[i];
@@ -232,6 +235,7 @@ ZIGGY_INLINE bool FlatFields::AppendField(uint32_t parent,
   char* at = bytes_.Extend(size) - (nested ? 1 : 0);
   entries_[count_++] = {static_cast<uint32_t>(at - bytes_.data()),
                         static_cast<uint32_t>(key.size()), parent};
+  NoteKey(parent, key.size());
   WriteValue(WriteElement(at, s.type, key), s);
   if (nested) {
     at[size] = '\0';
@@ -256,6 +260,8 @@ bool FlatFields::AppendMap(const Path& path, const Scalar& s) {
   WriteValue(WriteElement(doc + 4, s.type, path.second), s);
   doc[4 + field] = '\0';
   count_ += 2;
+  NoteKey(kRoot, path.first.size());
+  NoteKey(map, path.second.size());
   return true;
 }
 

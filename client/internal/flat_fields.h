@@ -98,6 +98,7 @@ class FlatFields {
   void Clear() {
     bytes_.Clear();
     count_ = 0;
+    key_sizes_[0] = key_sizes_[1] = 0;
   }
   bool empty() const { return count_ == 0; }
   size_t capacity() const { return bytes_.capacity(); }
@@ -168,8 +169,16 @@ class FlatFields {
   uint32_t ValueSize(uint32_t entry) const;
   Field GetField(uint32_t entry) const;
 
+  // Bit (key size % 64) of the keys held at the top level ([0]) and in
+  // maps ([1]): most new keys skip Find's scan.
+  uint64_t& KeySizes(uint32_t parent) { return key_sizes_[parent != kRoot]; }
+  void NoteKey(uint32_t parent, size_t key_size) {
+    KeySizes(parent) |= uint64_t{1} << (key_size % 64);
+  }
+
   ByteBuffer bytes_;
   uint32_t count_ = 0;
+  uint64_t key_sizes_[2] = {0, 0};
   Entry entries_[kMaxEntries];
 };
 
