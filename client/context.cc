@@ -269,10 +269,15 @@ void Context::Finish() {
     const internal::ProcessInfo& process = internal::Process();
     BsonWriter& buffer = thread.encode_buffer;
     buffer.Clear();
-    EncodeEventTo(&buffer,
-                  {id(), type_, process.host, process.pid, start_, NowSeconds(),
-                   thread.HostPid(process)},
-                  [this](BsonWriter* body) { body_->AppendTo(body); });
+    const EventHeader header{
+        id(),   type_,        process.host,           process.pid,
+        start_, NowSeconds(), thread.HostPid(process)};
+    absl::string_view elements;
+    if (!body_->FlatElements(&elements) ||
+        !EncodeEventWithBody(&buffer, header, elements)) {
+      EncodeEventTo(&buffer, header,
+                    [this](BsonWriter* body) { body_->AppendTo(body); });
+    }
     sink->Record(buffer.bytes());
   }
   thread.ReleaseBody(std::move(body_));

@@ -74,6 +74,13 @@ class Body {
   // Appends every field, in insertion order, as elements of the open
   // document in `out`.
   void AppendTo(BsonWriter* out) const;
+  // While the body is flat: sets *elements to what AppendTo would append
+  // and returns true.
+  bool FlatElements(absl::string_view* elements) const {
+    if (!flat_) return false;
+    *elements = flat_fields_.elements();
+    return true;
+  }
 
  private:
   enum class Kind : uint8_t {
