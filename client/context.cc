@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/base/attributes.h"
 #include "absl/base/internal/endian.h"
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
@@ -87,13 +88,14 @@ struct ThreadState {
 // initialization check on every access, and Current() runs on every Set.
 thread_local Context* current_top = nullptr;
 
-ThreadState& NewThreadState() {
+ABSL_ATTRIBUTE_NOINLINE ThreadState& NewThreadState() {
   thread_local ThreadState state;
   return state;
 }
 
-// Cached in a trivial thread_local for the same reason as current_top.
-ThreadState& ThisThread() {
+// Cached in a trivial thread_local for the same reason as current_top;
+// inline, as the constructor and Finish each take it.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline ThreadState& ThisThread() {
   thread_local ThreadState* state = nullptr;
   if (ABSL_PREDICT_FALSE(state == nullptr)) state = &NewThreadState();
   return *state;
@@ -146,7 +148,7 @@ void JoinType(absl::string_view parent, absl::string_view own,
   memcpy(at, parent.data(), parent.size());
   at[parent.size()] = '.';
   CopyBytes(at + parent.size() + 1, own.data(), own.size());
-  if (at == buffer) type->assign(buffer, size);
+  if (at == buffer) type->append(buffer, size);  // *type is empty
 }
 
 // The last dotted part of a type: "request.sql" -> "sql".
@@ -173,7 +175,7 @@ Context::Context(absl::string_view name, const ContextOptions& options) {
     JoinType(parent_->type_, own_name, &type_);
     SetId(parent_->id());
   } else {
-    type_.assign(own_name.data(), own_name.size());
+    type_.append(own_name.data(), own_name.size());  // cheaper than assign
     GenerateId(id_, start_, thread.random);
     id_size_ = sizeof id_;
   }
