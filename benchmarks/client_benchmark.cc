@@ -139,14 +139,24 @@ class NullSink final : public internal::EventSink {
   }
 };
 
-void BM_RequestEventNullSink(benchmark::State& state) {
+void SetUpNullSink(const benchmark::State&) {
   internal::InstallSink(std::make_unique<NullSink>());
+}
+
+void TearDownNullSink(const benchmark::State&) { Shutdown(); }
+
+void BM_RequestEventNullSink(benchmark::State& state) {
   int64_t i = 0;
   for (auto _ : state) RecordTypicalRequest(i++);
   state.SetItemsProcessed(state.iterations());
-  Shutdown();
 }
-BENCHMARK(BM_RequestEventNullSink);
+BENCHMARK(BM_RequestEventNullSink)
+    ->Setup(SetUpNullSink)
+    ->Teardown(TearDownNullSink)
+    ->Threads(1)
+    ->Threads(2)
+    ->Threads(4)
+    ->UseRealTime();
 
 void BM_RequestEventUnconfigured(benchmark::State& state) {
   int64_t i = 0;

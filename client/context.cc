@@ -10,6 +10,7 @@
 #include <random>
 #include <thread>
 
+#include "absl/base/attributes.h"
 #include "absl/base/internal/endian.h"
 #include "absl/base/optimization.h"
 #include "absl/strings/str_cat.h"
@@ -19,6 +20,12 @@
 #include "client/internal/body.h"
 #include "client/internal/runtime.h"
 #include "client/ziggy.h"
+
+#if defined(__GNUC__) || defined(__clang__)
+#define ZIGGY_FLATTEN __attribute__((flatten))
+#else
+#define ZIGGY_FLATTEN
+#endif
 
 namespace ziggy {
 namespace {
@@ -53,6 +60,19 @@ struct ThreadState {
   std::vector<std::unique_ptr<internal::Body>> free_bodies;
   BsonWriter encode_buffer;
   Random random;
+  // The "host" and "pid" elements of `process`'s events, encoded once per
+  // Configure rather than per event.
+  const internal::ProcessInfo* process = nullptr;
+  BsonWriter host_pid;
+
+  absl::string_view HostPid(const internal::ProcessInfo& now) {
+    if (ABSL_PREDICT_FALSE(process != &now)) {
+      host_pid.Clear();
+      HostPidElements(now.host, now.pid, &host_pid);
+      process = &now;
+    }
+    return host_pid.bytes();
+  }
 
   std::unique_ptr<internal::Body> AcquireBody() {
     if (free_bodies.empty()) return std::make_unique<internal::Body>();
@@ -74,13 +94,14 @@ struct ThreadState {
 // initialization check on every access, and Current() runs on every Set.
 thread_local Context* current_top = nullptr;
 
-ThreadState& NewThreadState() {
+ABSL_ATTRIBUTE_NOINLINE ThreadState& NewThreadState() {
   thread_local ThreadState state;
   return state;
 }
 
-// Cached in a trivial thread_local for the same reason as current_top.
-ThreadState& ThisThread() {
+// Cached in a trivial thread_local for the same reason as current_top;
+// inline, as the constructor and Finish each take it.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline ThreadState& ThisThread() {
   thread_local ThreadState* state = nullptr;
   if (ABSL_PREDICT_FALSE(state == nullptr)) state = &NewThreadState();
   return *state;
@@ -119,6 +140,23 @@ void GenerateId(char out[32], double now, Random& random) {
   for (int i = 0; i < 16; ++i) memcpy(out + 2 * i, kHexPairs.pair[bytes[i]], 2);
 }
 
+// *type = parent + "." + own, with one call into std::string for the
+// types of most sub-events (resize() and then a copy is two).
+void JoinType(absl::string_view parent, absl::string_view own,
+              std::string* type) {
+  const size_t size = parent.size() + 1 + own.size();
+  char buffer[64];
+  char* at = size <= sizeof buffer ? buffer : nullptr;
+  if (at == nullptr) {
+    type->resize(size);
+    at = &(*type)[0];
+  }
+  memcpy(at, parent.data(), parent.size());
+  at[parent.size()] = '.';
+  CopyBytes(at + parent.size() + 1, own.data(), own.size());
+  if (at == buffer) type->append(buffer, size);  // *type is empty
+}
+
 // The last dotted part of a type: "request.sql" -> "sql".
 absl::string_view ShortName(absl::string_view type) {
   const size_t dot = type.rfind('.');
@@ -140,27 +178,24 @@ Context::Context(absl::string_view name, const ContextOptions& options) {
   if (sub && current != nullptr) {
     parent_ = to_root ? current->root_ : current;
     root_ = parent_->root_;
-    const std::string& parent_type = parent_->type_;
-    type_.resize(parent_type.size() + 1 + own_name.size());
-    char* at = &type_[0];
-    memcpy(at, parent_type.data(), parent_type.size());
-    at[parent_type.size()] = '.';
-    CopyBytes(at + parent_type.size() + 1, own_name.data(), own_name.size());
+    JoinType(parent_->type_, own_name, &type_);
     SetId(parent_->id());
   } else {
-    type_.assign(own_name.data(), own_name.size());
+    type_.append(own_name.data(), own_name.size());  // cheaper than assign
     GenerateId(id_, start_, thread.random);
     id_size_ = sizeof id_;
   }
   if (!options.id.empty()) SetId(options.id);
 
   recording_ = (parent_ == nullptr || parent_->recording_) &&
-               DecideSample(options.sample, own_name);
+               (!(options.sample.rate < 1.0) ||  // sampling off: inline
+                DecideSample(options.sample, own_name));
   if (recording_) body_ = thread.AcquireBody();
   Push();
 }
 
-Context::~Context() { Finish(); }
+// Flattened, as Set below: Finish and what it calls here are inlined.
+ZIGGY_FLATTEN Context::~Context() { Finish(); }
 
 void Context::SetId(absl::string_view id) {
   if (id.size() <= sizeof id_) {
@@ -243,9 +278,15 @@ void Context::Finish() {
     const internal::ProcessInfo& process = internal::Process();
     BsonWriter& buffer = thread.encode_buffer;
     buffer.Clear();
-    EncodeEventTo(
-        &buffer, {id(), type_, process.host, process.pid, start_, NowSeconds()},
-        [this](BsonWriter* body) { body_->AppendTo(body); });
+    const EventHeader header{
+        id(),   type_,        process.host,           process.pid,
+        start_, NowSeconds(), thread.HostPid(process)};
+    absl::string_view elements;
+    if (!body_->FlatElements(&elements) ||
+        !EncodeEventWithBody(&buffer, header, elements)) {
+      EncodeEventTo(&buffer, header,
+                    [this](BsonWriter* body) { body_->AppendTo(body); });
+    }
     sink->Record(buffer.bytes());
   }
   thread.ReleaseBody(std::move(body_));
@@ -265,7 +306,12 @@ absl::Status Context::Mutable(internal::Body** body) {
 }
 
 FieldStatus Context::Set(absl::string_view key, const FieldValue& value) {
-  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->Set(key, value);
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) {
+    if (ABSL_PREDICT_TRUE(body_->TrySetFlat(key, value))) {
+      return absl::OkStatus();
+    }
+    return body_->Set(key, value);
+  }
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -281,7 +327,12 @@ FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
 }
 
 FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
-  if (ABSL_PREDICT_TRUE(body_ != nullptr)) return body_->AddInt(key, n);
+  if (ABSL_PREDICT_TRUE(body_ != nullptr)) {
+    if (ABSL_PREDICT_TRUE(body_->TryAddIntFlat(key, n))) {
+      return absl::OkStatus();
+    }
+    return body_->AddInt(key, n);
+  }
   internal::Body* body;
   absl::Status status = Mutable(&body);
   if (!status.ok() || body == nullptr) return status;
@@ -307,7 +358,10 @@ ContextScope::~ContextScope() {
   if (pushed_) context_.Pop();
 }
 
-FieldStatus Set(absl::string_view key, const FieldValue& value) {
+// Flattened (every call to this file's functions inlined): one call less
+// per field than calling Context::Set (callgrind: -71 instructions per
+// typical request; with ~Context and ~Timer, -200).
+ZIGGY_FLATTEN FieldStatus Set(absl::string_view key, const FieldValue& value) {
   Context* context = Context::Current();
   return context != nullptr ? context->Set(key, value)
                             : internal::NoCurrentContext();
@@ -330,7 +384,7 @@ Timer::Timer(Context* context, absl::string_view key)
   }
 }
 
-Timer::~Timer() {
+ZIGGY_FLATTEN Timer::~Timer() {
   if (context_ != nullptr) context_->Set(key_, Elapsed());
 }
 

@@ -109,6 +109,14 @@ class BsonWriter {
     }
   }
 
+  // Appends `elements` as they are: BSON elements encoded elsewhere by this
+  // writer's rules (keys and strings valid UTF-8, keys without NUL).
+  void Raw(absl::string_view elements) { buffer_.Append(elements); }
+
+  // Room for `n` more bytes, which the caller fills with whole elements
+  // (or a whole document) encoded by this writer's rules.
+  char* RawExtend(size_t n) { return buffer_.Extend(n); }
+
   // Writes the decimal key of array element `index` into `buf`.
   static absl::string_view IndexKey(uint32_t index, char (&buf)[16]);
 
@@ -143,7 +151,18 @@ struct EventHeader {
   int32_t pid;
   double start;
   double end;
+  // When not empty: the "host" and "pid" elements as HostPidElements wrote
+  // them for this host and pid, copied instead of encoded again.
+  absl::string_view host_pid_elements = {};
 };
+
+// Writes the "host" and "pid" elements of an event header into `out`, for
+// EventHeader::host_pid_elements.
+inline void HostPidElements(absl::string_view host, int32_t pid,
+                            BsonWriter* out) {
+  out->Utf8("host", host);
+  out->Int32("pid", pid);
+}
 
 // Writes {id, type, host, pid, start, end, body: {...}} after whatever `out`
 // holds; `fill_body(BsonWriter*)` appends the body's fields.
@@ -153,14 +172,76 @@ void EncodeEventTo(BsonWriter* out, const EventHeader& h,
   const size_t doc = out->BeginDocument();
   out->Utf8("id", h.id);
   out->Utf8("type", h.type);
-  out->Utf8("host", h.host);
-  out->Int32("pid", h.pid);
+  if (h.host_pid_elements.empty()) {
+    HostPidElements(h.host, h.pid, out);
+  } else {
+    out->Raw(h.host_pid_elements);
+  }
   out->Double("start", h.start);
   out->Double("end", h.end);
   const size_t body = out->BeginSubdocument("body");
   fill_body(out);
   out->EndDocument(body);
   out->EndDocument(doc);
+}
+
+namespace bson_internal {
+
+// Writes the element `key`: `value` as a string, where the caller made room
+// and checked both are valid UTF-8; returns the end.
+template <size_t N>
+char* PutUtf8(char* at, const char (&key)[N], absl::string_view value) {
+  at[0] = static_cast<char>(BsonType::kString);
+  memcpy(at + 1, key, N);  // with the NUL
+  at += 1 + N;
+  absl::little_endian::Store32(at, static_cast<uint32_t>(value.size() + 1));
+  CopyBytes(at + 4, value.data(), value.size());
+  at[4 + value.size()] = '\0';
+  return at + 4 + value.size() + 1;
+}
+
+template <size_t N>
+char* PutDouble(char* at, const char (&key)[N], double value) {
+  at[0] = static_cast<char>(BsonType::kDouble);
+  memcpy(at + 1, key, N);
+  uint64_t bits;
+  memcpy(&bits, &value, 8);
+  absl::little_endian::Store64(at + 1 + N, bits);
+  return at + 1 + N + 8;
+}
+
+}  // namespace bson_internal
+
+// EncodeEventTo for a body already encoded as elements (`body`, as
+// FlatFields holds them) and h.host_pid_elements set: the same bytes, with
+// one bounds check for the whole event. Returns false, writing nothing,
+// when h.id or h.type is not valid UTF-8 (EncodeEventTo repairs those).
+inline bool EncodeEventWithBody(BsonWriter* out, const EventHeader& h,
+                                absl::string_view body) {
+  if (!IsValidUtf8(h.id) || !IsValidUtf8(h.type)) return false;
+  // Element sizes: type byte, key and NUL, then the value.
+  const size_t size = 4 + (1 + 3 + 4 + h.id.size() + 1) +
+                      (1 + 5 + 4 + h.type.size() + 1) +
+                      h.host_pid_elements.size() + (1 + 6 + 8) + (1 + 4 + 8) +
+                      (1 + 5 + 4 + body.size() + 1) + 1;
+  char* at = out->RawExtend(size);
+  absl::little_endian::Store32(at, static_cast<uint32_t>(size));
+  at = bson_internal::PutUtf8(at + 4, "id", h.id);
+  at = bson_internal::PutUtf8(at, "type", h.type);
+  memcpy(at, h.host_pid_elements.data(), h.host_pid_elements.size());
+  at = bson_internal::PutDouble(at + h.host_pid_elements.size(), "start",
+                                h.start);
+  at = bson_internal::PutDouble(at, "end", h.end);
+  memcpy(at,
+         "\x03"
+         "body",
+         6);  // with the NUL
+  absl::little_endian::Store32(at + 6,
+                               static_cast<uint32_t>(4 + body.size() + 1));
+  memcpy(at + 10, body.data(), body.size());
+  at[10 + body.size()] = '\0';
+  at[11 + body.size()] = '\0';
+  return true;
 }
 
 }  // namespace ziggy

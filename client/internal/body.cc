@@ -19,19 +19,6 @@ struct PathPart {
   uint32_t size;
 };
 
-// The offset of the first '.' or NUL in `path` at or after `from`, or
-// path.size(). Eight bytes at a time: keys are on every Set's path.
-size_t NextSeparator(absl::string_view path, size_t from) {
-  size_t i = from;
-  for (; i + 8 <= path.size(); i += 8) {
-    uint64_t word;
-    memcpy(&word, path.data() + i, 8);
-    if (HasZeroByte(word) || HasZeroByte(word ^ 0x2E2E2E2E2E2E2E2Eull)) break;
-  }
-  while (i < path.size() && path[i] != '.' && path[i] != '\0') ++i;
-  return i;
-}
-
 // Nonzero when `word` holds a '.' or a NUL byte.
 uint64_t HasSeparator(uint64_t word) {
   return HasZeroByte(word) | HasZeroByte(word ^ 0x2E2E2E2E2E2E2E2Eull);
@@ -91,34 +78,6 @@ absl::Status SplitPath(absl::string_view path, PathPart* parts, size_t* count) {
   return absl::OkStatus();
 }
 
-// memcmp(a, b, n) == 0 for the short keys of fields, without a library
-// call: overlapping word loads.
-bool SameBytes(const char* a, const char* b, size_t n) {
-  uint64_t x, y;
-  if (n >= 8) {
-    for (size_t i = 0; i + 8 < n; i += 8) {
-      memcpy(&x, a + i, 8);
-      memcpy(&y, b + i, 8);
-      if (x != y) return false;
-    }
-    memcpy(&x, a + n - 8, 8);
-    memcpy(&y, b + n - 8, 8);
-    return x == y;
-  }
-  if (n >= 4) {
-    uint32_t p, q, r, t;
-    memcpy(&p, a, 4);
-    memcpy(&q, a + n - 4, 4);
-    memcpy(&r, b, 4);
-    memcpy(&t, b + n - 4, 4);
-    return p == r && q == t;
-  }
-  for (size_t i = 0; i < n; ++i) {
-    if (a[i] != b[i]) return false;
-  }
-  return true;
-}
-
 // A BSON key is a C string: map keys inside a composite Value must not hold
 // a NUL byte either.
 bool HasNulKey(const Value& value) {
@@ -149,13 +108,33 @@ absl::Status ValidateValue(const FieldValue& value) {
 
 }  // namespace
 
-Body::Body() { Clear(); }
+Body::Body() { ClearTree(); }
 
 void Body::Clear() {
+  if (!flat_) ClearTree();
+  flat_ = true;
+  flat_fields_.Clear();
+}
+
+void Body::ClearTree() {
   nodes_.clear();
   bytes_.Clear();
   nodes_.emplace_back().next = kNone;
   MakeContainer(0, Kind::kMap);
+}
+
+void Body::MoveToTree() {
+  if (!flat_) return;
+  flat_ = false;
+  uint32_t node_of[FlatFields::kMaxEntries];
+  flat_fields_.Visit([&](uint32_t i, const FlatFields::Field& field) {
+    const uint32_t parent =
+        field.parent == FlatFields::kRoot ? 0 : node_of[field.parent];
+    node_of[i] =
+        AddChild(parent, field.key, field.is_map ? Kind::kMap : Kind::kNull);
+    if (!field.is_map) Assign(node_of[i], field.value);
+  });
+  flat_fields_.Clear();
 }
 
 void Body::MakeContainer(uint32_t node, Kind kind) {
@@ -320,6 +299,12 @@ void Body::AssignValue(uint32_t node, const Value& value) {
 }
 
 absl::Status Body::Set(absl::string_view path, const FieldValue& value) {
+  if (flat_) {
+    if (ABSL_PREDICT_TRUE(flat_fields_.Set(path, value))) {
+      return absl::OkStatus();
+    }
+    MoveToTree();
+  }
   if (value.kind() == FieldValue::Kind::kValue) {
     if (absl::Status s = ValidateValue(value); !s.ok()) return s;
   }
@@ -330,6 +315,7 @@ absl::Status Body::Set(absl::string_view path, const FieldValue& value) {
 }
 
 absl::Status Body::Append(absl::string_view path, const FieldValue& value) {
+  MoveToTree();
   if (absl::Status s = ValidateValue(value); !s.ok()) return s;
   uint32_t node;
   if (absl::Status s = Resolve(path, &node); !s.ok()) return s;
@@ -352,6 +338,12 @@ absl::Status Body::AddDouble(absl::string_view path, double n) {
 
 absl::Status Body::AddNumber(absl::string_view path, bool is_int, int64_t i,
                              double d) {
+  if (flat_) {
+    if (ABSL_PREDICT_TRUE(flat_fields_.Add(path, is_int, i, d))) {
+      return absl::OkStatus();
+    }
+    MoveToTree();
+  }
   uint32_t index;
   if (absl::Status s = Resolve(path, &index); !s.ok()) return s;
   Node& node = nodes_[index];
@@ -383,6 +375,7 @@ absl::Status Body::AddNumber(absl::string_view path, bool is_int, int64_t i,
 }
 
 void Body::AppendTo(BsonWriter* out) const {
+  if (flat_) return out->Raw(flat_fields_.elements());
   for (uint32_t c = nodes_[0].kids.first; c != kNone; c = nodes_[c].next) {
     AppendNode(out, View(nodes_[c].key), c);
   }

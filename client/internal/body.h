@@ -1,5 +1,10 @@
 // Body: the fields of one event under construction.
 //
+// A body starts as FlatFields (flat_fields.h): its fields encoded as BSON
+// as they are set, which is all a typical event needs. The first call
+// FlatFields does not take moves the fields to the tree, for good (until
+// Clear), and is made there; the encoding is the same either way.
+//
 // The tree lives in two flat buffers (nodes and bytes), so setting a field
 // allocates nothing once the buffers have grown to the size of a typical
 // event; Clear() keeps their capacity and bodies are recycled per thread.
@@ -25,6 +30,7 @@
 #include "client/format/bson_writer.h"
 #include "client/format/byte_buffer.h"
 #include "client/format/value.h"
+#include "client/internal/flat_fields.h"
 
 namespace ziggy::internal {
 
@@ -36,6 +42,15 @@ class Body {
   Body();
 
   absl::Status Set(absl::string_view path, const FieldValue& value);
+  // The fast paths of Set and AddInt, inline for Context: true when the
+  // flat fields took the call; false when the caller must make it through
+  // Set / AddInt.
+  bool TrySetFlat(absl::string_view path, const FieldValue& value) {
+    return flat_ && flat_fields_.Set(path, value);
+  }
+  bool TryAddIntFlat(absl::string_view path, int64_t n) {
+    return flat_ && flat_fields_.Add(path, true, n, static_cast<double>(n));
+  }
   // Appends to the list at `path`, creating it when missing.
   absl::Status Append(absl::string_view path, const FieldValue& value);
   // Adds to the number at `path` (missing counts as 0). int + int stays an
@@ -48,12 +63,24 @@ class Body {
 
   // Heap bytes held, for deciding whether to recycle the body.
   size_t retained_bytes() const {
-    return nodes_.capacity() * sizeof(Node) + bytes_.capacity();
+    return nodes_.capacity() * sizeof(Node) + bytes_.capacity() +
+           flat_fields_.capacity();
   }
+
+  // Moves the fields to the tree now, as the first call FlatFields does not
+  // take would (until Clear). For tests comparing both forms.
+  void UseTreeForTesting() { MoveToTree(); }
 
   // Appends every field, in insertion order, as elements of the open
   // document in `out`.
   void AppendTo(BsonWriter* out) const;
+  // While the body is flat: sets *elements to what AppendTo would append
+  // and returns true.
+  bool FlatElements(absl::string_view* elements) const {
+    if (!flat_) return false;
+    *elements = flat_fields_.elements();
+    return true;
+  }
 
  private:
   enum class Kind : uint8_t {
@@ -110,8 +137,13 @@ class Body {
     return absl::string_view(bytes_.data() + span.offset, span.size);
   }
   void MakeContainer(uint32_t node, Kind kind);
+  void ClearTree();
+  // Rebuilds the flat fields in the tree and leaves flat mode.
+  void MoveToTree();
   void AppendNode(BsonWriter* out, absl::string_view key, uint32_t node) const;
 
+  bool flat_ = true;  // the fields are in flat_fields_; the tree is empty
+  FlatFields flat_fields_;
   std::vector<Node> nodes_;  // nodes_[0] is the root map
   ByteBuffer bytes_;         // keys and string values
 };
