@@ -15,13 +15,26 @@ size_t DocumentLength(absl::string_view message) {
   return length >= 5 && length <= message.size() ? length : 0;
 }
 
+constexpr size_t kCacheLine = 64;
+constexpr size_t kPrefetchAhead = 16 * kCacheLine;
+
 }  // namespace
 
 bool SplitMessage(absl::string_view message,
                   std::vector<absl::string_view>* documents) {
-  // Checked whole first, so a broken message appends nothing.
+  // Checked whole first, so a broken message appends nothing. Each length
+  // says where the next is, a chain of loads that would wait on memory one
+  // document at a time (a message arrives cold, from ZeroMQ's I/O thread on
+  // another core): the bytes ahead are prefetched in a stream, which the
+  // validation of each document then also finds in cache.
   if (message.empty()) return false;
+  const char* const end = message.data() + message.size();
+  const char* prefetched = message.data();
   for (absl::string_view rest = message; !rest.empty();) {
+    for (; prefetched < end && prefetched < rest.data() + kPrefetchAhead;
+         prefetched += kCacheLine) {
+      __builtin_prefetch(prefetched);
+    }
     const size_t length = DocumentLength(rest);
     if (length == 0) return false;
     rest.remove_prefix(length);
