@@ -42,6 +42,12 @@ class EventBatch {
 
   void Add(absl::string_view doc, size_t type_offset, size_t type_size);
   bool full() const { return bytes_.size() >= kFullBytes; }
+  // Room for `events` more events of `bytes` in all, so Add() neither
+  // allocates nor grows (copying) for them.
+  void Reserve(size_t bytes, size_t events) {
+    bytes_.Reserve(bytes);
+    entries_.reserve(entries_.size() + events);
+  }
   void Clear();
   size_t size() const { return entries_.size(); }
   size_t bytes() const { return bytes_.size(); }

@@ -21,6 +21,7 @@
 #include "client/testing/curve_keys.h"
 #include "common/clock.h"
 #include "common/relay_protocol.h"
+#include "forwarder/relay_connection.h"
 #include "forwarder/spool.h"
 #include "gtest/gtest.h"
 #include "zmq.hpp"
@@ -260,6 +261,19 @@ class RelayClientTest : public ::testing::Test {
   std::vector<std::string> events_;     // events_[i] has spool index i
   std::unique_ptr<RelayClient> relay_;  // stopped before the rest goes
 };
+
+TEST(PayloadPoolTest, GivesBackBuffersEmptyWithTheirRoom) {
+  PayloadPool pool;
+  EXPECT_EQ(pool.Take().capacity(), std::string().capacity());  // none yet
+  std::string bytes(1 << 20, 'x');
+  const char* data = bytes.data();
+  pool.Give(std::move(bytes));
+  std::string again = pool.Take();
+  EXPECT_TRUE(again.empty());
+  EXPECT_GE(again.capacity(), size_t{1} << 20);
+  EXPECT_EQ(again.data(), data);  // the same buffer, not a copy
+  EXPECT_EQ(pool.Take().capacity(), std::string().capacity());
+}
 
 TEST_F(RelayClientTest, SendsBatchesInOrderAndAdvancesTheSpoolOnlyOnAcks) {
   FakeCollector collector(context_);

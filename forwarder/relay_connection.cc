@@ -36,17 +36,43 @@ std::unique_ptr<zmq::socket_t> Connect(
   return socket;
 }
 
+// A buffer lent to ZeroMQ, and the pool it goes back to.
+struct Lent {
+  std::shared_ptr<PayloadPool> pool;
+  std::string bytes;
+};
+
 // A message that owns *bytes (left empty), so ZeroMQ sends the batch
-// without copying it.
-zmq::message_t TakePayload(std::string* bytes) {
-  auto* owned = new std::string(std::move(*bytes));
+// without copying it; once sent, the buffer goes back to `pool`.
+zmq::message_t TakePayload(const std::shared_ptr<PayloadPool>& pool,
+                           std::string* bytes) {
+  auto* lent = new Lent{pool, std::move(*bytes)};
   bytes->clear();
   return zmq::message_t(
-      owned->data(), owned->size(),
-      [](void*, void* hint) { delete static_cast<std::string*>(hint); }, owned);
+      lent->bytes.data(), lent->bytes.size(),
+      [](void*, void* hint) {
+        auto* lent = static_cast<Lent*>(hint);
+        lent->pool->Give(std::move(lent->bytes));
+        delete lent;
+      },
+      lent);
 }
 
 }  // namespace
+
+std::string PayloadPool::Take() {
+  absl::MutexLock lock(&mu_);
+  if (free_.empty()) return std::string();
+  std::string bytes = std::move(free_.back());
+  free_.pop_back();
+  return bytes;
+}
+
+void PayloadPool::Give(std::string bytes) {
+  bytes.clear();
+  absl::MutexLock lock(&mu_);
+  if (free_.size() < kMaxFree) free_.push_back(std::move(bytes));
+}
 
 RelayConnection::RelayConnection(Spool* spool, const RelayOptions& options)
     : spool_(spool),
@@ -97,6 +123,8 @@ bool RelayConnection::CanSend(absl::Time now) const {
 }
 
 bool RelayConnection::SendNext(absl::Time now) {
+  // The last batch's buffer went to ZeroMQ: read into one it gave back.
+  if (batch_.events.capacity() == 0) batch_.events = payloads_->Take();
   if (absl::Status s = spool_->Read(send_from_, options_.batch_events,
                                     options_.batch_bytes, &batch_);
       !s.ok()) {
@@ -138,7 +166,7 @@ RelayHeader RelayConnection::HeaderFor(const SpoolBatch& batch) const {
 }
 
 bool RelayConnection::Send(const std::string& head, std::string* events) {
-  zmq::message_t payload = TakePayload(events);
+  zmq::message_t payload = TakePayload(payloads_, events);
   try {
     return socket_->send(zmq::buffer(head), zmq::send_flags::sndmore |
                                                 zmq::send_flags::dontwait) &&

@@ -26,7 +26,9 @@
 #include <string>
 #include <vector>
 
+#include "absl/base/thread_annotations.h"
 #include "absl/container/flat_hash_map.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "client/format/value.h"
 #include "common/relay_protocol.h"
@@ -35,6 +37,21 @@
 #include "zmq.hpp"
 
 namespace ziggy {
+
+// Batch buffers ZeroMQ has sent, for the next batches: reading into one
+// neither allocates nor faults in fresh pages. Thread-safe (ZeroMQ's I/O
+// thread gives them back).
+class PayloadPool {
+ public:
+  // A buffer given back (empty, its capacity kept), or a new one.
+  std::string Take();
+  void Give(std::string bytes);
+
+ private:
+  static constexpr size_t kMaxFree = 4;
+  absl::Mutex mu_;
+  std::vector<std::string> free_ ABSL_GUARDED_BY(mu_);
+};
 
 class RelayConnection {
  public:
@@ -114,6 +131,8 @@ class RelayConnection {
   uint64_t sent_batches_ = 0;
   uint64_t retransmitted_ = 0;
   uint64_t resend_requests_ = 0;
+  // Shared with the messages in flight, which may outlive this.
+  std::shared_ptr<PayloadPool> payloads_ = std::make_shared<PayloadPool>();
   SpoolBatch batch_;
   std::string compressed_;
 };

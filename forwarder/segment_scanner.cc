@@ -20,7 +20,8 @@ SegmentScanner::SegmentScanner(File* file, uint64_t size, uint64_t offset,
       last_index_(last_index),
       chunk_(chunk),
       buffer_(buffer) {
-  buffer_->clear();
+  // Nothing buffered yet; *buffer keeps its size, so reading into it does
+  // not zero-fill it again.
   buffer_offset_ = offset;
 }
 
@@ -55,7 +56,7 @@ SegmentScanner::Scan SegmentScanner::Next(SegmentRecord* record) {
 SegmentScanner::Parse SegmentScanner::ParseAt(bool resyncing,
                                               SegmentRecord* record) {
   while (true) {
-    const uint64_t buffered_end = buffer_offset_ + buffer_->size();
+    const uint64_t buffered_end = buffer_offset_ + buffered_;
     const size_t available =
         position_ >= buffer_offset_ && position_ <= buffered_end
             ? static_cast<size_t>(buffered_end - position_)
@@ -94,12 +95,14 @@ bool SegmentScanner::Refill(size_t need, bool resyncing) {
   if (resyncing) want += kSpoolRecordHeader + kMaxSpoolRecord;
   want = std::min(want, size_ - position_);
   if (absl::Status s = file_->Read(position_, want, buffer_); !s.ok()) {
+    buffered_ = 0;
     status_ = s;
     return false;
   }
   buffer_offset_ = position_;
+  buffered_ = buffer_->size();
   // A file shorter than recorded ends where it ends.
-  if (buffer_->size() < want) size_ = position_ + buffer_->size();
+  if (buffered_ < want) size_ = position_ + buffered_;
   return true;
 }
 

@@ -90,6 +90,7 @@ class SegmentScanner {
   const size_t chunk_;
   std::string* const buffer_;
   uint64_t buffer_offset_ = 0;    // where (*buffer_)[0] is in the segment
+  size_t buffered_ = 0;           // bytes of *buffer_ read by this scanner
   bool skip_incomplete_ = false;  // kIncomplete was returned at position_
   uint64_t tail_ = 0;
   absl::Status status_;

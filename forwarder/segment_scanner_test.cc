@@ -119,5 +119,43 @@ TEST(SegmentScannerTest, IndexesThatDoNotGrowAreDamage) {
   EXPECT_EQ(record.damaged_bytes, Record(3, "old").size());
 }
 
+// Writes `bytes` as the file `name` and opens it for reading.
+std::unique_ptr<File> WriteFile(const std::string& name,
+                                const std::string& bytes) {
+  const std::string path = absl::StrCat(std::getenv("TEST_TMPDIR"), "/", name);
+  OpenOptions options = OpenOptions::Append(/*create=*/true);
+  options.read = true;
+  options.truncate = true;
+  std::unique_ptr<File> file = *FileSystem::Default()->Open(path, options);
+  size_t written;
+  EXPECT_TRUE(file->Append(bytes, &written).ok());
+  return file;
+}
+
+TEST(SegmentScannerTest, AScannerNeverTakesAnEarlierScannersBytes) {
+  // Scanners share one scratch buffer, which keeps its size between them:
+  // a later one, over a segment shorter than the buffer (and than its
+  // recorded size), sees only its own records.
+  std::string longer;
+  for (int i = 0; i < 10; ++i) longer += Record(i, std::string(100, 'x'));
+  const std::string shorter = Record(20, "a") + Record(21, "b");
+  std::unique_ptr<File> first = WriteFile("first", longer);
+  std::unique_ptr<File> second = WriteFile("second", shorter);
+  std::string buffer;
+  SegmentRecord record;
+  SegmentScanner all(first.get(), longer.size(), 0, -1, 4096, &buffer);
+  while (all.Next(&record) == Scan::kRecord) {
+  }
+  ASSERT_GE(buffer.size(), longer.size());
+  SegmentScanner scanner(second.get(), longer.size(), 0, -1, 4096, &buffer);
+  std::vector<int64_t> indexes;
+  while (scanner.Next(&record) == Scan::kRecord) {
+    indexes.push_back(record.index);
+    EXPECT_EQ(record.damaged_bytes, 0u);
+  }
+  EXPECT_EQ(indexes, (std::vector<int64_t>{20, 21}));
+  EXPECT_EQ(scanner.position(), shorter.size());
+}
+
 }  // namespace
 }  // namespace ziggy

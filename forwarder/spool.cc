@@ -42,6 +42,8 @@ int64_t ReadMark(FileSystem* fs, const std::string& dir, const char* file,
 
 // Staged records are written once they reach this size.
 constexpr size_t kMaxStaged = 256 << 10;
+// Buffers of dropped Recent blocks kept for staging.
+constexpr size_t kSpareBlocks = 4;
 
 std::string SegmentName(int64_t first) {
   return absl::StrFormat("seg-%020d.log", first);
@@ -382,16 +384,18 @@ absl::Status Spool::Append(absl::string_view event) {
       return s;
     }
   }
+  // The CRC is filled in once the record is in place.
+  char header[kHeader];
+  absl::little_endian::Store32(header, static_cast<uint32_t>(event.size()));
+  absl::little_endian::Store32(header + 4, 0);
+  absl::little_endian::Store64(header + 8, static_cast<uint64_t>(next_));
   const size_t at = staged_.size();
-  staged_.resize(at + length);
+  staged_.append(header, kHeader);
+  staged_.append(event.data(), event.size());
   char* p = staged_.data() + at;
-  absl::little_endian::Store32(p, static_cast<uint32_t>(event.size()));
-  absl::little_endian::Store64(p + 8, static_cast<uint64_t>(next_));
-  memcpy(p + kHeader, event.data(), event.size());
   absl::little_endian::Store32(
       p + 4, SpoolRecordCrc(absl::string_view(p + 8, 8 + event.size())));
-  staged_events_.append(event.data(), event.size());
-  staged_ends_.push_back(static_cast<uint32_t>(staged_events_.size()));
+  staged_ends_.push_back(static_cast<uint32_t>(staged_.size()));
   ++next_;
   if (staged_.size() >= kMaxStaged) return Flush();
   return absl::OkStatus();
@@ -411,25 +415,43 @@ absl::Status Spool::Flush() {
   }
   active_size_ += written;
   bytes_.fetch_add(written, std::memory_order_relaxed);
-  staged_.clear();
   {
     absl::MutexLock lock(&mu_);
     segments_[active_first_].size = active_size_;
   }
-  {
-    absl::MutexLock lock(&recent_mu_);
-    recent_bytes_ += staged_events_.size();
-    recent_.push_back({end_.load(std::memory_order_relaxed), next_,
-                       std::move(staged_events_), std::move(staged_ends_)});
-    while (recent_bytes_ > options_.memory_bytes) {
-      recent_bytes_ -= recent_.front().events.size();
-      recent_.pop_front();
-    }
-  }
-  staged_events_.clear();
-  staged_ends_.clear();
+  KeepRecent();
   end_.store(next_, std::memory_order_release);
   return absl::OkStatus();
+}
+
+void Spool::KeepRecent() {
+  absl::MutexLock lock(&recent_mu_);
+  recent_bytes_ += staged_.size();
+  recent_.push_back({end_.load(std::memory_order_relaxed), next_,
+                     std::move(staged_), std::move(staged_ends_)});
+  while (recent_bytes_ > options_.memory_bytes) DropOldestRecent();
+  // Stage into a block's buffers that was dropped, so staging neither
+  // allocates nor grows (copying) in the steady state.
+  if (spare_.empty()) {
+    staged_ = std::string();
+    staged_ends_ = std::vector<uint32_t>();
+  } else {
+    staged_ = std::move(spare_.back().records);
+    staged_ends_ = std::move(spare_.back().ends);
+    spare_.pop_back();
+  }
+  staged_.clear();
+  staged_ends_.clear();
+}
+
+void Spool::DropOldestRecent() {
+  recent_bytes_ -= recent_.front().records.size();
+  Recent& oldest = recent_.front();
+  if (spare_.size() < kSpareBlocks &&
+      oldest.records.capacity() <= 2 * kMaxStaged) {
+    spare_.push_back(std::move(oldest));
+  }
+  recent_.pop_front();
 }
 
 absl::Status Spool::CutTornAppend() {
@@ -449,7 +471,6 @@ absl::Status Spool::RefuseStaged(absl::Status why) {
   write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
   next_ = end;
   staged_.clear();
-  staged_events_.clear();
   staged_ends_.clear();
   return why;
 }
@@ -489,24 +510,27 @@ bool Spool::ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
       recent_.begin(), recent_.end(), from,
       [](int64_t index, const Recent& r) { return index < r.first; });
   --block;
-  // Indexes within a block are consecutive: event k ends at ends[k].
+  // Indexes within a block are consecutive: record k ends at ends[k].
   size_t i = static_cast<size_t>(from - block->first);
   for (; block != recent_.end(); ++block, i = 0) {
-    const std::vector<uint32_t>& ends = block->ends;
-    auto end_of = [&](size_t k) -> size_t { return k == 0 ? 0 : ends[k - 1]; };
-    const size_t start = end_of(i);
-    size_t stop = i;  // one past the last event taken from this block
-    while (stop < ends.size() &&
-           static_cast<size_t>(batch->count) < max_events &&
-           batch->events.size() + (end_of(stop) - start) < max_bytes) {
-      ++stop;
-      ++batch->count;
-    }
-    batch->events.append(block->events.data() + start, end_of(stop) - start);
-    batch->end = block->first + static_cast<int64_t>(stop);
-    if (stop < ends.size()) break;  // the batch is full
+    i = TakeRecords(*block, i, max_events, max_bytes, batch);
+    batch->end = block->first + static_cast<int64_t>(i);
+    if (i < block->ends.size()) break;  // the batch is full
   }
   return true;
+}
+
+size_t Spool::TakeRecords(const Recent& block, size_t i, size_t max_events,
+                          size_t max_bytes, SpoolBatch* batch) {
+  const std::vector<uint32_t>& ends = block.ends;
+  for (; i < ends.size() && static_cast<size_t>(batch->count) < max_events &&
+         batch->events.size() < max_bytes;
+       ++i) {
+    const size_t start = (i == 0 ? 0 : ends[i - 1]) + kHeader;
+    batch->events.append(block.records.data() + start, ends[i] - start);
+    ++batch->count;
+  }
+  return i;
 }
 
 absl::Status Spool::ReadSegment(const BatchRequest& request,
@@ -655,8 +679,7 @@ absl::Status Spool::Acknowledge(int64_t end) {
   {
     absl::MutexLock lock(&recent_mu_);
     while (!recent_.empty() && recent_.front().end <= end) {
-      recent_bytes_ -= recent_.front().events.size();
-      recent_.pop_front();
+      DropOldestRecent();
     }
   }
   std::vector<Segment> done;

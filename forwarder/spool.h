@@ -247,11 +247,10 @@ class Spool {
   int64_t doubt_from_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
   int64_t doubt_end_ ABSL_GUARDED_BY(mu_) = INT64_MIN;
   int64_t active_first_ = 0;
-  uint64_t active_size_ = 0;   // written to fd_
-  bool torn_ = false;          // a failed append left bytes past active_size_
-  std::string staged_;         // records not yet written
-  std::string staged_events_;  // their events, for recent_
-  std::vector<uint32_t> staged_ends_;  // where each ends in staged_events_
+  uint64_t active_size_ = 0;  // written to fd_
+  bool torn_ = false;         // a failed append left bytes past active_size_
+  std::string staged_;        // records not yet written
+  std::vector<uint32_t> staged_ends_;  // where each ends in staged_
   int64_t next_ = 0;                   // the index of the next record staged
   int64_t reserved_ = 0;               // durably reserved: next_ stays below it
   int64_t skipped_ = 0;                // see skipped(); changed only by Open()
@@ -274,17 +273,28 @@ class Spool {
   uint64_t repaired_tail_bytes_ = 0;
   std::atomic<uint64_t> read_from_disk_{0};
 
-  // Events of indexes [first, end), back to back, in index order without
-  // gaps: what Flush() wrote lately.
+  // Records of indexes [first, end), back to back, in index order without
+  // gaps: the bytes Flush() wrote lately (kept as written, so an event is
+  // copied once on its way in). Event first + i is record i's last bytes.
   struct Recent {
     int64_t first;
     int64_t end;
-    std::string events;
-    std::vector<uint32_t> ends;  // of event first + i in `events`
+    std::string records;
+    std::vector<uint32_t> ends;  // of record first + i in `records`
   };
+  // Appends the events of block's records from the i-th on to *batch until
+  // it is full; returns one past the last record taken.
+  static size_t TakeRecords(const Recent& block, size_t i, size_t max_events,
+                            size_t max_bytes, SpoolBatch* batch);
+  // Flush(): what was staged becomes the newest block of recent_, and
+  // staging goes on in a spare block's buffers.
+  void KeepRecent() ABSL_LOCKS_EXCLUDED(recent_mu_);
+  // Drops recent_'s oldest block, keeping its buffers as a spare.
+  void DropOldestRecent() ABSL_EXCLUSIVE_LOCKS_REQUIRED(recent_mu_);
   absl::Mutex recent_mu_;
   std::deque<Recent> recent_ ABSL_GUARDED_BY(recent_mu_);
   size_t recent_bytes_ ABSL_GUARDED_BY(recent_mu_) = 0;
+  std::vector<Recent> spare_ ABSL_GUARDED_BY(recent_mu_);
 
   std::atomic<int64_t> synced_{0};
   std::atomic<uint64_t> syncs_{0};

@@ -266,6 +266,30 @@ TEST(SpoolTest, ReadsRecentEventsFromMemoryAndOlderFromSegments) {
   }
 }
 
+TEST(SpoolTest, BurstsStagedInReusedBuffersHoldOnlyTheirOwnEvents) {
+  // Blocks dropped from memory (acknowledged) lend their buffers to the
+  // next bursts, larger and smaller ones: each reads back exactly.
+  auto spool = Spool::Open(Options());
+  ASSERT_TRUE(spool.ok());
+  int next = 0;
+  for (int round = 0; round < 20; ++round) {
+    const int burst = round % 2 == 0 ? 40 - round : 1 + round;
+    const int64_t from = (*spool)->end_index();
+    std::string expected;
+    for (int k = 0; k < burst; ++k, ++next) {
+      ASSERT_TRUE((*spool)->Append(Event(next)).ok());
+      expected += Event(next);
+      if (k % 3 == 2) ASSERT_TRUE((*spool)->Flush().ok());
+    }
+    ASSERT_TRUE((*spool)->Flush().ok());
+    std::string read;
+    for (const std::string& b : ReadAll(**spool, from, 1000)) read += b;
+    EXPECT_EQ(read, expected) << "round " << round;
+    ASSERT_TRUE((*spool)->Acknowledge((*spool)->end_index()).ok());
+  }
+  EXPECT_EQ((*spool)->read_from_disk(), 0u);
+}
+
 TEST(SpoolTest, StagedEventsAreSpooledOnlyWhenFlushed) {
   const SpoolOptions options = Options();
   auto spool = Spool::Open(options);
