@@ -279,7 +279,9 @@ TEST(SpoolTest, BurstsStagedInReusedBuffersHoldOnlyTheirOwnEvents) {
     for (int k = 0; k < burst; ++k, ++next) {
       ASSERT_TRUE((*spool)->Append(Event(next)).ok());
       expected += Event(next);
-      if (k % 3 == 2) ASSERT_TRUE((*spool)->Flush().ok());
+      if (k % 3 == 2) {
+        ASSERT_TRUE((*spool)->Flush().ok());
+      }
     }
     ASSERT_TRUE((*spool)->Flush().ok());
     std::string read;

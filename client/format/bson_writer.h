@@ -238,7 +238,8 @@ inline bool EncodeEventWithBody(BsonWriter* out, const EventHeader& h,
          6);  // with the NUL
   absl::little_endian::Store32(at + 6,
                                static_cast<uint32_t>(4 + body.size() + 1));
-  memcpy(at + 10, body.data(), body.size());
+  // An empty view's data() may be null, which memcpy must not be given.
+  if (!body.empty()) memcpy(at + 10, body.data(), body.size());
   at[10 + body.size()] = '\0';
   at[11 + body.size()] = '\0';
   return true;
