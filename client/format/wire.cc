@@ -1,5 +1,6 @@
 #include "client/format/wire.h"
 
+#include <algorithm>
 #include <cstdint>
 
 #include "absl/base/internal/endian.h"
@@ -28,16 +29,15 @@ bool SplitMessage(absl::string_view message,
   // another core): the bytes ahead are prefetched in a stream, which the
   // validation of each document then also finds in cache.
   if (message.empty()) return false;
-  const char* const end = message.data() + message.size();
-  const char* prefetched = message.data();
-  for (absl::string_view rest = message; !rest.empty();) {
-    for (; prefetched < end && prefetched < rest.data() + kPrefetchAhead;
-         prefetched += kCacheLine) {
-      __builtin_prefetch(prefetched);
+  size_t prefetched = 0;  // offsets below it are prefetched
+  for (size_t at = 0; at < message.size();) {
+    const size_t ahead = std::min(message.size(), at + kPrefetchAhead);
+    for (; prefetched < ahead; prefetched += kCacheLine) {
+      __builtin_prefetch(message.data() + prefetched);
     }
-    const size_t length = DocumentLength(rest);
+    const size_t length = DocumentLength(message.substr(at));
     if (length == 0) return false;
-    rest.remove_prefix(length);
+    at += length;
   }
   while (!message.empty()) {
     const size_t length = DocumentLength(message);
