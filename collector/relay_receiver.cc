@@ -8,10 +8,10 @@
 #include <iterator>
 #include <utility>
 
-#include "absl/base/internal/endian.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
+#include "client/format/wire.h"
 #include "client/net/socket.h"
 #include "glog/logging.h"
 #include "zmq_addon.hpp"
@@ -22,41 +22,28 @@ namespace {
 // What a forwarder's id is bound to when it relays over CurveZMQ: this and
 // its key's Z85 (a relay token is hex, so never looks like one).
 constexpr absl::string_view kCurveTokenPrefix = "curve:";
-// The smallest BSON document: its length and the final NUL.
-constexpr size_t kMinDocumentBytes = 5;
 
 absl::string_view View(const zmq::message_t& frame) {
   return absl::string_view(frame.data<char>(), frame.size());
 }
 
-// The framing error of a relayed batch's payload.
-absl::Status FramingError(absl::string_view why, size_t offset) {
-  return absl::InvalidArgumentError(
-      absl::StrCat("payload framing: ", why, " at offset ", offset));
-}
-
 // Splits a relayed batch's payload into its documents (*docs), checking
-// that it is exactly `count` length-prefixed, NUL-terminated documents.
-// Documents are framed here, not validated (the intake checks each).
+// that it is exactly `count` length-prefixed, NUL-terminated documents:
+// the collect port's wire rule (wire.h), and the final NULs. Documents are
+// framed here, not validated (the intake checks each).
 absl::Status SplitBatch(absl::string_view payload, int32_t count,
                         std::vector<absl::string_view>* docs) {
   docs->clear();
-  const size_t total = payload.size();
-  while (!payload.empty()) {
-    const size_t offset = total - payload.size();
-    if (payload.size() < kMinDocumentBytes) {
-      return FramingError("a truncated document", offset);
+  if (!payload.empty() && !SplitMessage(payload, docs)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload framing: document lengths do not tile the ",
+                     payload.size(), "-byte payload"));
+  }
+  for (size_t i = 0; i < docs->size(); ++i) {
+    if ((*docs)[i].back() != '\0') {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "payload framing: document ", i, " does not end with a NUL byte"));
     }
-    const uint32_t length = absl::little_endian::Load32(payload.data());
-    if (length < kMinDocumentBytes || length > payload.size()) {
-      return FramingError(absl::StrCat("a declared length of ", length),
-                          offset);
-    }
-    if (payload[length - 1] != '\0') {
-      return FramingError("a document not ending with a NUL byte", offset);
-    }
-    docs->push_back(payload.substr(0, length));
-    payload.remove_prefix(length);
   }
   if (docs->size() != static_cast<size_t>(count)) {
     return absl::InvalidArgumentError(absl::StrCat(
