@@ -6,10 +6,14 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/format/event.h"
 #include "client/internal/runtime.h"
 #include "client/testing/recorder.h"
 #include "client/ziggy.h"
@@ -457,6 +461,112 @@ TEST(SamplingTest, DroppedContextDropsItsSubEvents) {
     EXPECT_FALSE(detail.recording());
   }
   EXPECT_TRUE(collector.events().empty());
+}
+
+// Keeps the bytes of every event, as the transport would get them.
+class RawSink final : public internal::EventSink {
+ public:
+  void Record(absl::string_view bson) override {
+    absl::MutexLock lock(&mu_);
+    events_.emplace_back(bson);
+  }
+  std::vector<std::string> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
+
+RawSink* InstallRawSink() {
+  auto sink = std::make_unique<RawSink>();
+  RawSink* raw = sink.get();
+  internal::InstallSink(std::move(sink));  // kept until the process exits
+  return raw;
+}
+
+// Every path an event's bytes can take (the header written at the start
+// into the body's buffer, or the whole event encoded at the end: a body in
+// the tree, a type or id that is not valid UTF-8, Configure again while an
+// event is open) gives the bytes EncodeEvent writes for the event decoded.
+TEST(ContextTest, EventBytesAreTheEncodersOnEveryPath) {
+  RawSink* sink = InstallRawSink();
+  {
+    Context request("request");
+    Set("user_agent", "curl/8");
+    {
+      Context sql(".sql");  // header of a framed parent: not checked again
+      Set("rows", 1);
+      Context root_sub("^.cache");
+      Set("hit", true);
+    }
+    {
+      Context bad(".bad\xff");  // repaired by the encoder
+      Set("x", 1);
+    }
+    Context own_id("explicit", ContextOptions{"short-id", {}});
+    Context long_id("explicit", ContextOptions{std::string(40, 'i'), {}});
+    Context bad_id("explicit", ContextOptions{"id\xfe", {}});
+    Set("response.status", 200);
+  }
+  {
+    Context tree("tree");
+    Append("list", 1);  // the body moves to the tree
+    Set("a.b.c", 2);
+    Context sub(".sub");  // parent not framed: header checked
+    Set("y", 3);
+  }
+  {
+    Context bad_type("bad\xc3");
+    Context sub(".sub");  // under a parent with no frame
+  }
+  RawSink* second = nullptr;
+  {
+    Context open("open");
+    Set("k", "v");
+    second = InstallRawSink();  // ProcessInfo replaced: the frame is stale
+  }
+  std::vector<std::string> events = sink->events();
+  for (const std::string& e : second->events()) events.push_back(e);
+  ASSERT_EQ(events.size(), 12u);
+  std::set<std::string> types;
+  for (const std::string& bytes : events) {
+    absl::StatusOr<Event> event = DecodeEvent(bytes);
+    ASSERT_TRUE(event.ok()) << event.status();
+    types.insert(event->type);
+    EXPECT_EQ(bytes, EncodeEvent(*event)) << event->type;
+    EXPECT_EQ(event->pid, static_cast<int32_t>(getpid()));
+    EXPECT_LE(event->start, event->end);
+  }
+  EXPECT_EQ(types.size(), 10u);  // "explicit" three times
+  EXPECT_EQ(types.count("request.sql"), 1u);
+  EXPECT_EQ(types.count("request.cache"), 1u);
+  EXPECT_EQ(types.count("request.bad\xef\xbf\xbd"), 1u);
+  EXPECT_EQ(types.count("open"), 1u);
+  Shutdown();
+}
+
+// Generated ids are 32 lowercase hex digits of which the first eight are
+// the start's Unix seconds; over many ids every digit shows in every
+// position of the random part.
+TEST(ContextTest, GeneratedIdsUseEveryHexDigit) {
+  RawSink* sink = InstallRawSink();
+  for (int i = 0; i < 2000; ++i) Context request("request");
+  std::vector<std::set<char>> seen(32);
+  for (const std::string& bytes : sink->events()) {
+    absl::StatusOr<Event> event = DecodeEvent(bytes);
+    ASSERT_TRUE(event.ok());
+    ASSERT_TRUE(IsGeneratedId(event->id)) << event->id;
+    for (int i = 0; i < 32; ++i) seen[i].insert(event->id[i]);
+    char seconds[9];
+    snprintf(seconds, sizeof seconds, "%08x",
+             static_cast<uint32_t>(event->start));
+    EXPECT_EQ(event->id.substr(0, 8), seconds);
+  }
+  for (int i = 8; i < 32; ++i) EXPECT_EQ(seen[i].size(), 16u) << i;
+  Shutdown();
 }
 
 }  // namespace

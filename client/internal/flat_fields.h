@@ -4,7 +4,9 @@
 // Body (body.h) starts every event here and moves to its tree only when a
 // call needs more than this holds. Typical events never do, and then
 // setting a field is a short scan and a copy, and encoding the body at the
-// end is one copy of elements().
+// end is one copy of elements(). An owner may also keep bytes of its own
+// ahead of the fields (ClearWithPrefix: the event's header), so that the
+// buffer holds the whole encoded event and the end costs no copy at all.
 //
 // What it holds: at most kMaxEntries fields, each a scalar (null, bool,
 // integer, double, string of valid UTF-8) under a one-part key, or a map of
@@ -101,14 +103,33 @@ class FlatFields {
   void Clear() {
     bytes_.Clear();
     count_ = 0;
+    prefix_ = 0;
     key_sizes_[0] = key_sizes_[1] = 0;
+  }
+  // `n` bytes ahead of the first field for the owner to fill (an event's
+  // header, so the buffer holds the whole event); returns them. elements()
+  // leaves them out. REQUIRES: empty(), as after Clear.
+  char* StartWithPrefix(size_t n) {
+    bytes_.Clear();
+    prefix_ = n;
+    return bytes_.Extend(n);
+  }
+  size_t prefix_size() const { return prefix_; }
+  // Appends `n` bytes after the elements and returns the whole buffer:
+  // prefix_size() bytes, the elements, then those `n`. No field may be set
+  // after it, and elements() is no longer meaningful, until Clear.
+  char* Seal(size_t n) {
+    bytes_.Extend(n);
+    return bytes_.data();
   }
   bool empty() const { return count_ == 0; }
   size_t capacity() const { return bytes_.capacity(); }
 
   // The fields as the elements of a BSON document (no length, no
   // terminating NUL), in insertion order.
-  absl::string_view elements() const { return bytes_.view(); }
+  absl::string_view elements() const {
+    return absl::string_view(bytes_.data() + prefix_, bytes_.size() - prefix_);
+  }
 
   // One field, for moving the fields to a tree. A map's `value` is null,
   // and its fields come after it (before the next top-level field).
@@ -179,7 +200,8 @@ class FlatFields {
     KeySizes(parent) |= uint64_t{1} << (key_size % 64);
   }
 
-  ByteBuffer bytes_;
+  ByteBuffer bytes_;  // the prefix, then the fields' elements
+  size_t prefix_ = 0;
   uint32_t count_ = 0;
   uint64_t key_sizes_[2] = {0, 0};
   Entry entries_[kMaxEntries];
