@@ -181,7 +181,7 @@ void JoinType(absl::string_view parent, absl::string_view own,
     type->resize(size);
     at = &(*type)[0];
   }
-  memcpy(at, parent.data(), parent.size());
+  CopySmall(at, parent.data(), parent.size());
   at[parent.size()] = '.';
   CopyBytes(at + parent.size() + 1, own.data(), own.size());
   if (at == buffer) type->append(buffer, size);  // *type is empty
@@ -282,7 +282,7 @@ ZIGGY_FLATTEN Context::~Context() { Finish(); }
 
 void Context::SetId(absl::string_view id) {
   if (id.size() <= sizeof id_) {
-    memcpy(id_, id.data(), id.size());
+    CopySmall(id_, id.data(), id.size());
     id_size_ = id.size();
     long_id_.clear();
   } else {
@@ -405,7 +405,9 @@ FieldStatus Context::Append(absl::string_view key, const FieldValue& value) {
   return body->Append(key, value);
 }
 
-FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
+// Flattened: the flat fields' Add inlined (callgrind: -28 instructions per
+// typical request, which adds one counter).
+ZIGGY_FLATTEN FieldStatus Context::AddInt(absl::string_view key, int64_t n) {
   if (ABSL_PREDICT_TRUE(body_ != nullptr)) {
     if (ABSL_PREDICT_TRUE(body_->TryAddIntFlat(key, n))) {
       return absl::OkStatus();

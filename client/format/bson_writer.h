@@ -35,6 +35,27 @@
 
 namespace ziggy {
 
+namespace bson_internal {
+struct Bytes16 {
+  char bytes[16];
+};
+}  // namespace bson_internal
+
+// CopyBytes, with 17-64 bytes (ids, host and pid elements, type names,
+// short string values) also copied inline, as two or four overlapping
+// 16-byte moves, rather than by a library call.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CopySmall(char* to, const char* from,
+                                                   size_t n) {
+  if (n <= 16) return CopyBytes(to, from, n);
+  if (n <= 32) return CopyHeadTail<bson_internal::Bytes16>(to, from, n);
+  if (n > 64) {
+    memcpy(to, from, n);
+    return;
+  }
+  CopyHeadTail<bson_internal::Bytes16>(to, from, 32);
+  CopyHeadTail<bson_internal::Bytes16>(to + n - 32, from + n - 32, 32);
+}
+
 class BsonWriter {
  public:
   BsonWriter() = default;
@@ -197,7 +218,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline char* PutUtf8(char* at,
   memcpy(at + 1, key, N);  // with the NUL
   at += 1 + N;
   absl::little_endian::Store32(at, static_cast<uint32_t>(value.size() + 1));
-  CopyBytes(at + 4, value.data(), value.size());
+  CopySmall(at + 4, value.data(), value.size());
   at[4 + value.size()] = '\0';
   return at + 4 + value.size() + 1;
 }
@@ -240,7 +261,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void WriteEventPrefix(
     char* at, const EventHeader& h) {
   at = bson_internal::PutUtf8(at + 4, "id", h.id);
   at = bson_internal::PutUtf8(at, "type", h.type);
-  memcpy(at, h.host_pid_elements.data(), h.host_pid_elements.size());
+  CopySmall(at, h.host_pid_elements.data(), h.host_pid_elements.size());
   at = bson_internal::PutDouble(at + h.host_pid_elements.size(), "start",
                                 h.start);
   at = bson_internal::PutDouble(at, "end", h.end);

@@ -181,5 +181,19 @@ TEST(BsonWriterTest, EventPrefixAndCloseMatchEncodeEventTo) {
   }
 }
 
+// CopySmall copies exactly n bytes for every n around its word sizes and
+// beyond its inline limit, and writes nothing outside them.
+TEST(BsonWriterTest, CopySmallCopiesExactly) {
+  std::string from(130, '\0');
+  for (size_t i = 0; i < from.size(); ++i) from[i] = static_cast<char>(i + 1);
+  for (size_t n = 0; n <= 129; ++n) {
+    std::string to(n + 16, '#');
+    CopySmall(&to[8], from.data(), n);
+    EXPECT_EQ(to.substr(0, 8), std::string(8, '#')) << n;
+    EXPECT_EQ(to.substr(8, n), from.substr(0, n)) << n;
+    EXPECT_EQ(to.substr(8 + n), std::string(8, '#')) << n;
+  }
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -36,6 +36,7 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/string_view.h"
 #include "client/format/bson_type.h"
+#include "client/format/bson_writer.h"
 #include "client/format/byte_buffer.h"
 #include "client/format/swar.h"
 #include "client/format/utf8.h"
@@ -418,7 +419,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FlatFields::WriteValue(
   switch (s.type) {
     case BsonType::kString:
       absl::little_endian::Store32(at, s.size - 4);
-      CopyBytes(at + 4, s.text, s.size - 5);
+      CopySmall(at + 4, s.text, s.size - 5);
       at[s.size - 1] = '\0';
       return;
     case BsonType::kInt32:

@@ -312,5 +312,16 @@ TEST(EventBytesTest, EventsThroughContextAreTheTreesBytes) {
   }
 }
 
+// String values of every length across the inline copies (up to 16, 32
+// and 64 bytes) and past them, at the top level and in a map.
+TEST(FlatToTreeTest, StringsOfEveryLengthAroundTheInlineCopies) {
+  for (size_t n = 0; n <= 80; ++n) {
+    std::string value(n, '\0');
+    for (size_t i = 0; i < n; ++i) value[i] = static_cast<char>('a' + i % 26);
+    ExpectSameAsTree(
+        {SetString("s", value), SetString("m.t", value), SetInt("after", 1)});
+  }
+}
+
 }  // namespace
 }  // namespace ziggy::internal
