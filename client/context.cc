@@ -448,6 +448,46 @@ ZIGGY_FLATTEN FieldStatus Set(absl::string_view key, const FieldValue& value) {
                             : internal::NoCurrentContext();
 }
 
+namespace internal {
+namespace {
+
+// The call on this thread's current context: by its flat fields when
+// try_flat(context) takes it, else by whole(context).
+template <typename TryFlat, typename Whole>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline FieldStatus OnCurrentContext(
+    TryFlat try_flat, Whole whole) {
+  Context* context = Context::Current();
+  if (context == nullptr) return NoCurrentContext();
+  if (ABSL_PREDICT_TRUE(try_flat(context))) return absl::OkStatus();
+  return whole(context);
+}
+
+}  // namespace
+
+// Set and AddInt for keys split where they were compiled: the flat fields
+// take the parts as they are (no scan of the key); every other case is the
+// string_view path's, with the whole key. Flattened as Set.
+ZIGGY_FLATTEN FieldStatus SetSplitKey(const SplitKey& key,
+                                      const FieldValue& value) {
+  return OnCurrentContext(
+      [&](Context* c) {
+        return c->body_ != nullptr &&
+               c->body_->TrySetFlatParts(key.first, key.second, value);
+      },
+      [&](Context* c) { return c->Set(key.whole, value); });
+}
+
+ZIGGY_FLATTEN FieldStatus AddIntSplitKey(const SplitKey& key, int64_t n) {
+  return OnCurrentContext(
+      [&](Context* c) {
+        return c->body_ != nullptr &&
+               c->body_->TryAddIntFlatParts(key.first, key.second, n);
+      },
+      [&](Context* c) { return c->AddInt(key.whole, n); });
+}
+
+}  // namespace internal
+
 FieldStatus Append(absl::string_view key, const FieldValue& value) {
   Context* context = Context::Current();
   return context != nullptr ? context->Append(key, value)

@@ -569,5 +569,109 @@ TEST(ContextTest, GeneratedIdsUseEveryHexDigit) {
   Shutdown();
 }
 
+// Set and Add through keys split beforehand (what the string-literal
+// overloads call when the compiler has split the key) record what the
+// string_view overloads record, errors included.
+TEST(ContextTest, SplitKeysRecordWhatStringKeysRecord) {
+  RawSink* sink = InstallRawSink();
+  using internal::SplitKey;
+  const SplitKey agent{"user_agent", "user_agent", ""};
+  const SplitKey status{"response.status", "response", "status"};
+  const SplitKey hits{"counters.cache_hits", "counters", "cache_hits"};
+  const SplitKey through{"user_agent.x", "user_agent", "x"};
+  std::vector<absl::StatusCode> split_codes, string_codes;
+  {
+    Context request("request", ContextOptions{"same-id", {}});
+    split_codes.push_back(internal::SetSplitKey(agent, "curl/8").code());
+    split_codes.push_back(internal::SetSplitKey(status, 200).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 1).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 2).code());
+    split_codes.push_back(internal::SetSplitKey(through, 1).code());
+    Append("list", 1);  // to the tree: later split keys go there too
+    split_codes.push_back(internal::SetSplitKey(status, 201).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 3).code());
+  }
+  {
+    Context request("request", ContextOptions{"same-id", {}});
+    string_codes.push_back(Set(std::string("user_agent"), "curl/8").code());
+    string_codes.push_back(Set(std::string("response.status"), 200).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 1).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 2).code());
+    string_codes.push_back(Set(std::string("user_agent.x"), 1).code());
+    Append("list", 1);
+    string_codes.push_back(Set(std::string("response.status"), 201).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 3).code());
+  }
+  EXPECT_EQ(split_codes, string_codes);
+  EXPECT_EQ(split_codes[4], absl::StatusCode::kFailedPrecondition);
+  // Without a current context: the same error.
+  EXPECT_EQ(internal::SetSplitKey(agent, 1).code(),
+            Set(std::string("user_agent"), 1).code());
+  EXPECT_EQ(internal::AddIntSplitKey(hits, 1).code(),
+            Add(std::string("counters.cache_hits"), 1).code());
+  const std::vector<std::string> events = sink->events();
+  ASSERT_EQ(events.size(), 2u);
+  absl::StatusOr<Event> split = DecodeEvent(events[0]);
+  absl::StatusOr<Event> string = DecodeEvent(events[1]);
+  ASSERT_TRUE(split.ok() && string.ok());
+  EXPECT_EQ(split->body, string->body) << split->body.DebugString();
+  EXPECT_EQ(split->body.Find("counters.cache_hits")->AsInt(), 6);
+  Shutdown();
+}
+
+// When SplitLiteralKey splits a literal, the parts are the key's; it takes
+// only keys of one or two non-empty ASCII parts. (Built without
+// optimisation it splits nothing, and the overloads take the string_view
+// path.)
+TEST(ContextTest, LiteralKeysSplitWhereTheyAreCompiled) {
+  internal::SplitKey key;
+  if (internal::SplitLiteralKey("response.status", &key)) {
+    EXPECT_EQ(key.whole, "response.status");
+    EXPECT_EQ(key.first, "response");
+    EXPECT_EQ(key.second, "status");
+  }
+  if (internal::SplitLiteralKey("user_agent", &key)) {
+    EXPECT_EQ(key.whole, "user_agent");
+    EXPECT_EQ(key.first, "user_agent");
+    EXPECT_EQ(key.second, "");
+  }
+#if defined(__OPTIMIZE__)
+  EXPECT_TRUE(internal::SplitLiteralKey("response.status", &key));
+  EXPECT_TRUE(internal::SplitLiteralKey("user_agent", &key));
+#endif
+  EXPECT_FALSE(internal::SplitLiteralKey("a.b.c", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey(".a", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("a.", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("a..b", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("caf\xc3\xa9", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("x.caf\xc3\xa9", &key));
+  char runtime[8] = "r.s";
+  EXPECT_FALSE(internal::SplitLiteralKey(runtime, &key));  // not a literal
+  // The overloads give the same results either way.
+  EventCollector collector;
+  {
+    Context request("request");
+    EXPECT_TRUE(Set("response.status", 200).ok());
+    EXPECT_TRUE(Add("counters.hits", 2).ok());
+    EXPECT_TRUE(Add("counters.ratio", 0.5).ok());
+    EXPECT_TRUE(Set("a.b.c", 1).ok());
+    EXPECT_EQ(Set(".a", 1).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Set("response.status.x", 1).code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(Set("caf\xc3\xa9", 1).ok());
+    EXPECT_TRUE(Set(runtime, 3).ok());
+  }
+  const std::vector<Event> events = collector.events();
+  ASSERT_EQ(events.size(), 1u);
+  const Value& body = events[0].body;
+  EXPECT_EQ(body.Find("response.status")->AsInt(), 200);
+  EXPECT_EQ(body.Find("counters.hits")->AsInt(), 2);
+  EXPECT_EQ(body.Find("counters.ratio")->AsDouble(), 0.5);
+  EXPECT_EQ(body.Find("a.b.c")->AsInt(), 1);
+  EXPECT_EQ(body.Get("caf\xc3\xa9")->AsInt(), 1);
+  EXPECT_EQ(body.Find("r.s")->AsInt(), 3);
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -51,6 +51,16 @@ class Body {
   bool TryAddIntFlat(absl::string_view path, int64_t n) {
     return flat_ && flat_fields_.Add(path, true, n, static_cast<double>(n));
   }
+  // The same for a key split already (FlatFields::SetParts).
+  bool TrySetFlatParts(absl::string_view first, absl::string_view second,
+                       const FieldValue& value) {
+    return flat_ && flat_fields_.SetParts(first, second, value);
+  }
+  bool TryAddIntFlatParts(absl::string_view first, absl::string_view second,
+                          int64_t n) {
+    return flat_ && flat_fields_.AddParts(first, second, true, n,
+                                          static_cast<double>(n));
+  }
   // Appends to the list at `path`, creating it when missing.
   absl::Status Append(absl::string_view path, const FieldValue& value);
   // Adds to the number at `path` (missing counts as 0). int + int stays an

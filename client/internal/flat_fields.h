@@ -100,6 +100,14 @@ class FlatFields {
   bool Set(absl::string_view path, const FieldValue& value);
   // Adds to the number at `path` as Body::AddInt / AddDouble do.
   bool Add(absl::string_view path, bool is_int, int64_t i, double d);
+  // Set and Add for a key already split as Set would split it: `first`
+  // and `second` ("response" and "status"; second empty for a one-part
+  // key) non-empty but for an empty second, with no '.', NUL or byte
+  // >= 0x80 (keys checked where they are compiled: ziggy.h's SplitKey).
+  bool SetParts(absl::string_view first, absl::string_view second,
+                const FieldValue& value);
+  bool AddParts(absl::string_view first, absl::string_view second, bool is_int,
+                int64_t i, double d);
 
   void Clear() {
     bytes_.Clear();
@@ -174,6 +182,8 @@ class FlatFields {
   static Scalar IntScalar(int64_t i);
   static Scalar DoubleScalar(double d);
 
+  bool SetPath(const Path& p, const FieldValue& value);
+  bool AddPath(const Path& p, bool is_int, int64_t i, double d);
   uint32_t Find(uint32_t parent, absl::string_view key) const;
   bool Locate(const Path& path, uint32_t* parent, uint32_t* entry) const;
   bool Put(const Path& path, uint32_t parent, uint32_t entry, const Scalar& s);
@@ -511,17 +521,41 @@ inline bool FlatFields::Sum(uint32_t entry, bool is_int, int64_t i, double d,
 
 inline bool FlatFields::Set(absl::string_view path, const FieldValue& value) {
   Path p;
+  return SplitPath(path, &p) && SetPath(p, value);
+}
+
+inline bool FlatFields::SetParts(absl::string_view first,
+                                 absl::string_view second,
+                                 const FieldValue& value) {
+  return SetPath({first, second}, value);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool FlatFields::SetPath(
+    const Path& p, const FieldValue& value) {
   Scalar s;
   uint32_t parent, entry;
-  return SplitPath(path, &p) && ToScalar(value, &s) &&
-         Locate(p, &parent, &entry) && Put(p, parent, entry, s);
+  return ToScalar(value, &s) && Locate(p, &parent, &entry) &&
+         Put(p, parent, entry, s);
 }
 
 inline bool FlatFields::Add(absl::string_view path, bool is_int, int64_t i,
                             double d) {
   Path p;
+  return SplitPath(path, &p) && AddPath(p, is_int, i, d);
+}
+
+inline bool FlatFields::AddParts(absl::string_view first,
+                                 absl::string_view second, bool is_int,
+                                 int64_t i, double d) {
+  return AddPath({first, second}, is_int, i, d);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool FlatFields::AddPath(const Path& p,
+                                                             bool is_int,
+                                                             int64_t i,
+                                                             double d) {
   uint32_t parent, entry;
-  if (!SplitPath(path, &p) || !Locate(p, &parent, &entry)) return false;
+  if (!Locate(p, &parent, &entry)) return false;
   Scalar s;
   if (entry == kNone) {
     s = is_int ? IntScalar(i) : DoubleScalar(d);
