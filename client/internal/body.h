@@ -68,8 +68,13 @@ class Body {
   absl::Status AddInt(absl::string_view path, int64_t n);
   absl::Status AddDouble(absl::string_view path, double n);
 
-  // Empties the body, keeping capacity.
-  void Clear();
+  // Empties the body, keeping capacity. Inline: every finished event's
+  // body is cleared for the next.
+  void Clear() {
+    if (!flat_) ClearTree();
+    flat_ = true;
+    flat_fields_.Clear();
+  }
 
   // Heap bytes held, for deciding whether to recycle the body.
   size_t retained_bytes() const {
