@@ -353,6 +353,9 @@ namespace internal {
 template <size_t N>
 ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool SplitLiteralKey(
     const char (&literal)[N], SplitKey* key) {
+#if !defined(__GNUC__)  // GCC and Clang (which defines it too) fold these
+  return false;
+#else
   const size_t n = __builtin_strlen(literal);
   if (!__builtin_constant_p(n) || n == 0) return false;
   const size_t ascii = __builtin_strspn(
@@ -376,6 +379,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool SplitLiteralKey(
   if (!__builtin_constant_p(rest) || dot + 1 + rest != n) return false;
   *key = {{literal, n}, {literal, dot}, {literal + dot + 1, rest}};
   return true;
+#endif
 }
 
 }  // namespace internal
