@@ -6,10 +6,14 @@
 #include <cmath>
 #include <fstream>
 #include <map>
+#include <memory>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "absl/strings/str_cat.h"
+#include "absl/synchronization/mutex.h"
+#include "client/format/event.h"
 #include "client/internal/runtime.h"
 #include "client/testing/recorder.h"
 #include "client/ziggy.h"
@@ -457,6 +461,216 @@ TEST(SamplingTest, DroppedContextDropsItsSubEvents) {
     EXPECT_FALSE(detail.recording());
   }
   EXPECT_TRUE(collector.events().empty());
+}
+
+// Keeps the bytes of every event, as the transport would get them.
+class RawSink final : public internal::EventSink {
+ public:
+  void Record(absl::string_view bson) override {
+    absl::MutexLock lock(&mu_);
+    events_.emplace_back(bson);
+  }
+  std::vector<std::string> events() const {
+    absl::MutexLock lock(&mu_);
+    return events_;
+  }
+
+ private:
+  mutable absl::Mutex mu_;
+  std::vector<std::string> events_;
+};
+
+RawSink* InstallRawSink() {
+  auto sink = std::make_unique<RawSink>();
+  RawSink* raw = sink.get();
+  internal::InstallSink(std::move(sink));  // kept until the process exits
+  return raw;
+}
+
+// Every path an event's bytes can take (the header written at the start
+// into the body's buffer, or the whole event encoded at the end: a body in
+// the tree, a type or id that is not valid UTF-8, Configure again while an
+// event is open) gives the bytes EncodeEvent writes for the event decoded.
+TEST(ContextTest, EventBytesAreTheEncodersOnEveryPath) {
+  RawSink* sink = InstallRawSink();
+  {
+    Context request("request");
+    Set("user_agent", "curl/8");
+    {
+      Context sql(".sql");  // header of a framed parent: not checked again
+      Set("rows", 1);
+      Context root_sub("^.cache");
+      Set("hit", true);
+    }
+    {
+      Context bad(".bad\xff");  // repaired by the encoder
+      Set("x", 1);
+    }
+    Context own_id("explicit", ContextOptions{"short-id", {}});
+    Context long_id("explicit", ContextOptions{std::string(40, 'i'), {}});
+    Context bad_id("explicit", ContextOptions{"id\xfe", {}});
+    Set("response.status", 200);
+  }
+  {
+    Context tree("tree");
+    Append("list", 1);  // the body moves to the tree
+    Set("a.b.c", 2);
+    Context sub(".sub");  // parent not framed: header checked
+    Set("y", 3);
+  }
+  {
+    Context bad_type("bad\xc3");
+    Context sub(".sub");  // under a parent with no frame
+  }
+  RawSink* second = nullptr;
+  {
+    Context open("open");
+    Set("k", "v");
+    second = InstallRawSink();  // ProcessInfo replaced: the frame is stale
+  }
+  std::vector<std::string> events = sink->events();
+  for (const std::string& e : second->events()) events.push_back(e);
+  ASSERT_EQ(events.size(), 12u);
+  std::set<std::string> types;
+  for (const std::string& bytes : events) {
+    absl::StatusOr<Event> event = DecodeEvent(bytes);
+    ASSERT_TRUE(event.ok()) << event.status();
+    types.insert(event->type);
+    EXPECT_EQ(bytes, EncodeEvent(*event)) << event->type;
+    EXPECT_EQ(event->pid, static_cast<int32_t>(getpid()));
+    EXPECT_LE(event->start, event->end);
+  }
+  EXPECT_EQ(types.size(), 10u);  // "explicit" three times
+  EXPECT_EQ(types.count("request.sql"), 1u);
+  EXPECT_EQ(types.count("request.cache"), 1u);
+  EXPECT_EQ(types.count("request.bad\xef\xbf\xbd"), 1u);
+  EXPECT_EQ(types.count("open"), 1u);
+  Shutdown();
+}
+
+// Generated ids are 32 lowercase hex digits of which the first eight are
+// the start's Unix seconds; over many ids every digit shows in every
+// position of the random part.
+TEST(ContextTest, GeneratedIdsUseEveryHexDigit) {
+  RawSink* sink = InstallRawSink();
+  for (int i = 0; i < 2000; ++i) Context request("request");
+  std::vector<std::set<char>> seen(32);
+  for (const std::string& bytes : sink->events()) {
+    absl::StatusOr<Event> event = DecodeEvent(bytes);
+    ASSERT_TRUE(event.ok());
+    ASSERT_TRUE(IsGeneratedId(event->id)) << event->id;
+    for (int i = 0; i < 32; ++i) seen[i].insert(event->id[i]);
+    char seconds[9];
+    snprintf(seconds, sizeof seconds, "%08x",
+             static_cast<uint32_t>(event->start));
+    EXPECT_EQ(event->id.substr(0, 8), seconds);
+  }
+  for (int i = 8; i < 32; ++i) EXPECT_EQ(seen[i].size(), 16u) << i;
+  Shutdown();
+}
+
+// Set and Add through keys split beforehand (what the string-literal
+// overloads call when the compiler has split the key) record what the
+// string_view overloads record, errors included.
+TEST(ContextTest, SplitKeysRecordWhatStringKeysRecord) {
+  RawSink* sink = InstallRawSink();
+  using internal::SplitKey;
+  const SplitKey agent{"user_agent", "user_agent", ""};
+  const SplitKey status{"response.status", "response", "status"};
+  const SplitKey hits{"counters.cache_hits", "counters", "cache_hits"};
+  const SplitKey through{"user_agent.x", "user_agent", "x"};
+  std::vector<absl::StatusCode> split_codes, string_codes;
+  {
+    Context request("request", ContextOptions{"same-id", {}});
+    split_codes.push_back(internal::SetSplitKey(agent, "curl/8").code());
+    split_codes.push_back(internal::SetSplitKey(status, 200).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 1).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 2).code());
+    split_codes.push_back(internal::SetSplitKey(through, 1).code());
+    Append("list", 1);  // to the tree: later split keys go there too
+    split_codes.push_back(internal::SetSplitKey(status, 201).code());
+    split_codes.push_back(internal::AddIntSplitKey(hits, 3).code());
+  }
+  {
+    Context request("request", ContextOptions{"same-id", {}});
+    string_codes.push_back(Set(std::string("user_agent"), "curl/8").code());
+    string_codes.push_back(Set(std::string("response.status"), 200).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 1).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 2).code());
+    string_codes.push_back(Set(std::string("user_agent.x"), 1).code());
+    Append("list", 1);
+    string_codes.push_back(Set(std::string("response.status"), 201).code());
+    string_codes.push_back(Add(std::string("counters.cache_hits"), 3).code());
+  }
+  EXPECT_EQ(split_codes, string_codes);
+  EXPECT_EQ(split_codes[4], absl::StatusCode::kFailedPrecondition);
+  // Without a current context: the same error.
+  EXPECT_EQ(internal::SetSplitKey(agent, 1).code(),
+            Set(std::string("user_agent"), 1).code());
+  EXPECT_EQ(internal::AddIntSplitKey(hits, 1).code(),
+            Add(std::string("counters.cache_hits"), 1).code());
+  const std::vector<std::string> events = sink->events();
+  ASSERT_EQ(events.size(), 2u);
+  absl::StatusOr<Event> split = DecodeEvent(events[0]);
+  absl::StatusOr<Event> string = DecodeEvent(events[1]);
+  ASSERT_TRUE(split.ok() && string.ok());
+  EXPECT_EQ(split->body, string->body) << split->body.DebugString();
+  EXPECT_EQ(split->body.Find("counters.cache_hits")->AsInt(), 6);
+  Shutdown();
+}
+
+// When SplitLiteralKey splits a literal, the parts are the key's; it takes
+// only keys of one or two non-empty ASCII parts. (Built without
+// optimisation it splits nothing, and the overloads take the string_view
+// path.)
+TEST(ContextTest, LiteralKeysSplitWhereTheyAreCompiled) {
+  internal::SplitKey key;
+  if (internal::SplitLiteralKey("response.status", &key)) {
+    EXPECT_EQ(key.whole, "response.status");
+    EXPECT_EQ(key.first, "response");
+    EXPECT_EQ(key.second, "status");
+  }
+  if (internal::SplitLiteralKey("user_agent", &key)) {
+    EXPECT_EQ(key.whole, "user_agent");
+    EXPECT_EQ(key.first, "user_agent");
+    EXPECT_EQ(key.second, "");
+  }
+#if defined(__OPTIMIZE__)
+  EXPECT_TRUE(internal::SplitLiteralKey("response.status", &key));
+  EXPECT_TRUE(internal::SplitLiteralKey("user_agent", &key));
+#endif
+  EXPECT_FALSE(internal::SplitLiteralKey("a.b.c", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey(".a", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("a.", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("a..b", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("caf\xc3\xa9", &key));
+  EXPECT_FALSE(internal::SplitLiteralKey("x.caf\xc3\xa9", &key));
+  char runtime[8] = "r.s";
+  EXPECT_FALSE(internal::SplitLiteralKey(runtime, &key));  // not a literal
+  // The overloads give the same results either way.
+  EventCollector collector;
+  {
+    Context request("request");
+    EXPECT_TRUE(Set("response.status", 200).ok());
+    EXPECT_TRUE(Add("counters.hits", 2).ok());
+    EXPECT_TRUE(Add("counters.ratio", 0.5).ok());
+    EXPECT_TRUE(Set("a.b.c", 1).ok());
+    EXPECT_EQ(Set(".a", 1).code(), absl::StatusCode::kInvalidArgument);
+    EXPECT_EQ(Set("response.status.x", 1).code(),
+              absl::StatusCode::kFailedPrecondition);
+    EXPECT_TRUE(Set("caf\xc3\xa9", 1).ok());
+    EXPECT_TRUE(Set(runtime, 3).ok());
+  }
+  const std::vector<Event> events = collector.events();
+  ASSERT_EQ(events.size(), 1u);
+  const Value& body = events[0].body;
+  EXPECT_EQ(body.Find("response.status")->AsInt(), 200);
+  EXPECT_EQ(body.Find("counters.hits")->AsInt(), 2);
+  EXPECT_EQ(body.Find("counters.ratio")->AsDouble(), 0.5);
+  EXPECT_EQ(body.Find("a.b.c")->AsInt(), 1);
+  EXPECT_EQ(body.Get("caf\xc3\xa9")->AsInt(), 1);
+  EXPECT_EQ(body.Find("r.s")->AsInt(), 3);
 }
 
 }  // namespace

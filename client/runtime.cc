@@ -27,6 +27,9 @@ namespace ziggy {
 namespace internal {
 
 std::atomic<EventSink*> current_sink{nullptr};
+// Published before the sink, so whoever sees a sink sees it; replaced (and
+// the old one leaked, like sinks) at every Configure, which catches fork().
+std::atomic<const ProcessInfo*> process_info{nullptr};
 
 namespace {
 
@@ -61,9 +64,6 @@ class RecorderSink final : public EventSink {
 };
 
 absl::Mutex configure_mu(absl::kConstInit);
-// Published before the sink, so whoever sees a sink sees it; replaced (and
-// the old one leaked, like sinks) at every Configure, which catches fork().
-std::atomic<const ProcessInfo*> process_info{nullptr};
 
 ProcessInfo ReadProcessInfo() {
   char host[256] = {};
@@ -96,10 +96,6 @@ void InstallSink(std::unique_ptr<EventSink> sink) {
   EventSink* old = current_sink.exchange(sink.get());
   if (sink != nullptr) installed->back().sink = std::move(sink);
   if (old != nullptr) old->Shutdown();
-}
-
-const ProcessInfo& Process() {
-  return *process_info.load(std::memory_order_acquire);
 }
 
 namespace {

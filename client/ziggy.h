@@ -47,6 +47,7 @@
 #include <type_traits>
 #include <vector>
 
+#include "absl/base/attributes.h"
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 #include "absl/time/time.h"
@@ -158,6 +159,24 @@ class FieldStatus {
   absl::Status status_;
 };
 
+namespace internal {
+
+// A field key the compiler knows (a string literal), split and checked
+// where it is compiled (SplitLiteralKey below), so that Set and Add need
+// not scan it at run time: one part, or two parts around one '.', each
+// non-empty, every byte ASCII (1-127). `whole` is the key itself.
+struct SplitKey {
+  absl::string_view whole;
+  absl::string_view first;
+  absl::string_view second;  // empty for a one-part key
+};
+// Set and Add (integers) on this thread's current context, as the
+// string_view overloads would make them with key.whole.
+FieldStatus SetSplitKey(const SplitKey& key, const FieldValue& value);
+FieldStatus AddIntSplitKey(const SplitKey& key, int64_t n);
+
+}  // namespace internal
+
 // Which contexts are kept. `target`:
 //   "." or the context's own name: each context independently, with `rate`;
 //   "..": decided once per parent: all such sub-events of one parent are
@@ -222,6 +241,10 @@ class Context {
 
  private:
   friend class ContextScope;
+  friend FieldStatus internal::SetSplitKey(const internal::SplitKey& key,
+                                           const FieldValue& value);
+  friend FieldStatus internal::AddIntSplitKey(const internal::SplitKey& key,
+                                              int64_t n);
   struct SampleDecision {
     std::string child_type;
     bool keep;
@@ -318,6 +341,71 @@ FieldStatus Add(absl::string_view key, T n) {
   Context* context = Context::Current();
   return context != nullptr ? context->Add(key, n)
                             : internal::NoCurrentContext();
+}
+
+namespace internal {
+
+// Sets *key and returns true when `literal` is a string literal (after
+// inlining, the compiler knows its bytes: the checks below fold to
+// constants) of one or two non-empty ASCII parts. False for anything else,
+// and always without optimisation: the caller then takes the string_view
+// path, which gives the same result.
+template <size_t N>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool SplitLiteralKey(
+    const char (&literal)[N], SplitKey* key) {
+#if !defined(__GNUC__)  // GCC and Clang (which defines it too) fold these
+  return false;
+#else
+  const size_t n = __builtin_strlen(literal);
+  if (!__builtin_constant_p(n) || n == 0) return false;
+  const size_t ascii = __builtin_strspn(
+      literal,
+      "\001\002\003\004\005\006\007\010\011\012\013\014\015\016"
+      "\017\020\021\022\023\024\025\026\027\030\031\032\033\034"
+      "\035\036\037 !\"#$%&'()*+,-./0123456789:;<=>?@ABCDEFGHIJ"
+      "KLMNOPQRSTUVWXYZ[\\]^_`abcdefghijklmnopqrstuvwxyz{|}~"
+      "\177");
+  const size_t dot = __builtin_strcspn(literal, ".");
+  if (!__builtin_constant_p(ascii) || ascii != n ||
+      !__builtin_constant_p(dot)) {
+    return false;
+  }
+  if (dot == n) {
+    *key = {{literal, n}, {literal, n}, {}};
+    return true;
+  }
+  if (dot == 0 || dot + 1 == n) return false;
+  const size_t rest = __builtin_strcspn(literal + dot + 1, ".");
+  if (!__builtin_constant_p(rest) || dot + 1 + rest != n) return false;
+  *key = {{literal, n}, {literal, dot}, {literal + dot + 1, rest}};
+  return true;
+#endif
+}
+
+}  // namespace internal
+
+// Set and Add with a string literal for the key, the common case: the same
+// as the string_view overloads, with the key split where it is compiled.
+template <size_t N>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline FieldStatus Set(const char (&key)[N],
+                                                    const FieldValue& value) {
+  internal::SplitKey split;
+  if (internal::SplitLiteralKey(key, &split)) {
+    return internal::SetSplitKey(split, value);
+  }
+  return Set(absl::string_view(key), value);
+}
+
+template <
+    size_t N, typename T,
+    std::enable_if_t<
+        std::is_arithmetic<T>::value && !std::is_same<T, bool>::value, int> = 0>
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline FieldStatus Add(const char (&key)[N], T n) {
+  internal::SplitKey split;
+  if (std::is_integral<T>::value && internal::SplitLiteralKey(key, &split)) {
+    return internal::AddIntSplitKey(split, static_cast<int64_t>(n));
+  }
+  return Add(absl::string_view(key), n);
 }
 
 }  // namespace ziggy

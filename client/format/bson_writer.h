@@ -35,6 +35,27 @@
 
 namespace ziggy {
 
+namespace bson_internal {
+struct Bytes16 {
+  char bytes[16];
+};
+}  // namespace bson_internal
+
+// CopyBytes, with 17-64 bytes (ids, host and pid elements, type names,
+// short string values) also copied inline, as two or four overlapping
+// 16-byte moves, rather than by a library call.
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void CopySmall(char* to, const char* from,
+                                                   size_t n) {
+  if (n <= 16) return CopyBytes(to, from, n);
+  if (n <= 32) return CopyHeadTail<bson_internal::Bytes16>(to, from, n);
+  if (n > 64) {
+    memcpy(to, from, n);
+    return;
+  }
+  CopyHeadTail<bson_internal::Bytes16>(to, from, 32);
+  CopyHeadTail<bson_internal::Bytes16>(to + n - 32, from + n - 32, 32);
+}
+
 class BsonWriter {
  public:
   BsonWriter() = default;
@@ -190,18 +211,22 @@ namespace bson_internal {
 // Writes the element `key`: `value` as a string, where the caller made room
 // and checked both are valid UTF-8; returns the end.
 template <size_t N>
-char* PutUtf8(char* at, const char (&key)[N], absl::string_view value) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline char* PutUtf8(char* at,
+                                                  const char (&key)[N],
+                                                  absl::string_view value) {
   at[0] = static_cast<char>(BsonType::kString);
   memcpy(at + 1, key, N);  // with the NUL
   at += 1 + N;
   absl::little_endian::Store32(at, static_cast<uint32_t>(value.size() + 1));
-  CopyBytes(at + 4, value.data(), value.size());
+  CopySmall(at + 4, value.data(), value.size());
   at[4 + value.size()] = '\0';
   return at + 4 + value.size() + 1;
 }
 
 template <size_t N>
-char* PutDouble(char* at, const char (&key)[N], double value) {
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline char* PutDouble(char* at,
+                                                    const char (&key)[N],
+                                                    double value) {
   at[0] = static_cast<char>(BsonType::kDouble);
   memcpy(at + 1, key, N);
   uint64_t bits;
@@ -212,23 +237,31 @@ char* PutDouble(char* at, const char (&key)[N], double value) {
 
 }  // namespace bson_internal
 
-// EncodeEventTo for a body already encoded as elements (`body`, as
-// FlatFields holds them) and h.host_pid_elements set: the same bytes, with
-// one bounds check for the whole event. Returns false, writing nothing,
-// when h.id or h.type is not valid UTF-8 (EncodeEventTo repairs those).
-inline bool EncodeEventWithBody(BsonWriter* out, const EventHeader& h,
-                                absl::string_view body) {
-  if (!IsValidUtf8(h.id) || !IsValidUtf8(h.type)) return false;
+// An event's bytes in three parts, for encoders that write the header
+// before the body's elements are known (a flat body's buffer holds the
+// whole event: context.cc) and for EncodeEventWithBody:
+//   EventPrefixSize(h) bytes, written by WriteEventPrefix(at, h): the
+//     document's length, id, type, host and pid (h.host_pid_elements), start,
+//     end, and the opening of "body" (lengths and end left for CloseEvent);
+//   the body's elements;
+//   kEventSuffixSize bytes (the NULs that end body and document).
+// CloseEvent then writes the lengths and the end time into the whole event.
+// The bytes are EncodeEventTo's for the same header and elements.
+// REQUIRES for WriteEventPrefix: h.id and h.type are valid UTF-8 (the
+// callers check; EncodeEventTo repairs), h.host_pid_elements is set.
+inline constexpr size_t kEventSuffixSize = 2;
+
+inline size_t EventPrefixSize(const EventHeader& h) {
   // Element sizes: type byte, key and NUL, then the value.
-  const size_t size = 4 + (1 + 3 + 4 + h.id.size() + 1) +
-                      (1 + 5 + 4 + h.type.size() + 1) +
-                      h.host_pid_elements.size() + (1 + 6 + 8) + (1 + 4 + 8) +
-                      (1 + 5 + 4 + body.size() + 1) + 1;
-  char* at = out->RawExtend(size);
-  absl::little_endian::Store32(at, static_cast<uint32_t>(size));
+  return 4 + (1 + 3 + 4 + h.id.size() + 1) + (1 + 5 + 4 + h.type.size() + 1) +
+         h.host_pid_elements.size() + (1 + 6 + 8) + (1 + 4 + 8) + (1 + 5 + 4);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline void WriteEventPrefix(
+    char* at, const EventHeader& h) {
   at = bson_internal::PutUtf8(at + 4, "id", h.id);
   at = bson_internal::PutUtf8(at, "type", h.type);
-  memcpy(at, h.host_pid_elements.data(), h.host_pid_elements.size());
+  CopySmall(at, h.host_pid_elements.data(), h.host_pid_elements.size());
   at = bson_internal::PutDouble(at + h.host_pid_elements.size(), "start",
                                 h.start);
   at = bson_internal::PutDouble(at, "end", h.end);
@@ -236,12 +269,38 @@ inline bool EncodeEventWithBody(BsonWriter* out, const EventHeader& h,
          "\x03"
          "body",
          6);  // with the NUL
-  absl::little_endian::Store32(at + 6,
-                               static_cast<uint32_t>(4 + body.size() + 1));
+}
+
+// `event` is the whole event, `prefix_size` bytes of prefix (written by
+// WriteEventPrefix) then the elements then room for the suffix.
+inline void CloseEvent(char* event, size_t prefix_size, size_t size,
+                       double end) {
+  absl::little_endian::Store32(event, static_cast<uint32_t>(size));
+  uint64_t bits;
+  memcpy(&bits, &end, 8);
+  absl::little_endian::Store64(event + prefix_size - 10 - 8, bits);
+  // The body: its length, its elements and its NUL.
+  const size_t body = 4 + (size - prefix_size - kEventSuffixSize) + 1;
+  absl::little_endian::Store32(event + prefix_size - 4,
+                               static_cast<uint32_t>(body));
+  event[size - 2] = '\0';
+  event[size - 1] = '\0';
+}
+
+// EncodeEventTo for a body already encoded as elements (`body`, as
+// FlatFields holds them) and h.host_pid_elements set: the same bytes, with
+// one bounds check for the whole event. Returns false, writing nothing,
+// when h.id or h.type is not valid UTF-8 (EncodeEventTo repairs those).
+inline bool EncodeEventWithBody(BsonWriter* out, const EventHeader& h,
+                                absl::string_view body) {
+  if (!IsValidUtf8(h.id) || !IsValidUtf8(h.type)) return false;
+  const size_t prefix = EventPrefixSize(h);
+  const size_t size = prefix + body.size() + kEventSuffixSize;
+  char* at = out->RawExtend(size);
+  WriteEventPrefix(at, h);
   // An empty view's data() may be null, which memcpy must not be given.
-  if (!body.empty()) memcpy(at + 10, body.data(), body.size());
-  at[10 + body.size()] = '\0';
-  at[11 + body.size()] = '\0';
+  if (!body.empty()) memcpy(at + prefix, body.data(), body.size());
+  CloseEvent(at, prefix, size, h.end);
   return true;
 }
 

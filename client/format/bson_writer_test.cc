@@ -2,6 +2,9 @@
 
 #include <bson/bson.h>
 
+#include <string>
+
+#include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "client/testing/bson_buffer.h"
 #include "client/testing/strict_bson.h"
@@ -137,6 +140,59 @@ TEST(BsonWriterTest, IndexKeys) {
   EXPECT_EQ(BsonWriter::IndexKey(0, buf), "0");
   EXPECT_EQ(BsonWriter::IndexKey(10, buf), "10");
   EXPECT_EQ(BsonWriter::IndexKey(4294967295u, buf), "4294967295");
+}
+
+// The event encoders written for flat bodies (an event's prefix written
+// ahead of its elements, then closed; EncodeEventWithBody) give exactly
+// EncodeEventTo's bytes, for every body size from empty up.
+TEST(BsonWriterTest, EventPrefixAndCloseMatchEncodeEventTo) {
+  BsonWriter host_pid;
+  HostPidElements("web-1", 4242, &host_pid);
+  for (const absl::string_view id :
+       {absl::string_view("5f1d2a3b000102030405060708090a0b"),
+        absl::string_view(""), absl::string_view("x")}) {
+    for (int fields = 0; fields < 4; ++fields) {
+      BsonWriter elements;
+      for (int i = 0; i < fields; ++i) {
+        elements.Integer(absl::StrCat("k", i), i);
+        elements.Utf8("s", std::string(i * 7, 'v'));
+      }
+      const EventHeader h{
+          id,           "request.sql",   "web-1", 4242, 1700000000.25,
+          1700000000.5, host_pid.bytes()};
+      BsonWriter expected;
+      EncodeEventTo(&expected, h,
+                    [&](BsonWriter* b) { b->Raw(elements.bytes()); });
+
+      const size_t prefix = EventPrefixSize(h);
+      const size_t size = prefix + elements.bytes().size() + kEventSuffixSize;
+      std::string framed(size, '?');
+      const EventHeader at_start{
+          h.id, h.type, h.host, h.pid, h.start, h.start, h.host_pid_elements};
+      WriteEventPrefix(&framed[0], at_start);  // end written later
+      memcpy(&framed[prefix], elements.bytes().data(), elements.bytes().size());
+      CloseEvent(&framed[0], prefix, size, h.end);
+      EXPECT_EQ(framed, expected.bytes()) << id << " " << fields;
+
+      BsonWriter with_body;
+      ASSERT_TRUE(EncodeEventWithBody(&with_body, h, elements.bytes()));
+      EXPECT_EQ(with_body.bytes(), expected.bytes()) << id << " " << fields;
+    }
+  }
+}
+
+// CopySmall copies exactly n bytes for every n around its word sizes and
+// beyond its inline limit, and writes nothing outside them.
+TEST(BsonWriterTest, CopySmallCopiesExactly) {
+  std::string from(130, '\0');
+  for (size_t i = 0; i < from.size(); ++i) from[i] = static_cast<char>(i + 1);
+  for (size_t n = 0; n <= 129; ++n) {
+    std::string to(n + 16, '#');
+    CopySmall(&to[8], from.data(), n);
+    EXPECT_EQ(to.substr(0, 8), std::string(8, '#')) << n;
+    EXPECT_EQ(to.substr(8, n), from.substr(0, n)) << n;
+    EXPECT_EQ(to.substr(8 + n), std::string(8, '#')) << n;
+  }
 }
 
 }  // namespace

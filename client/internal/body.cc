@@ -110,12 +110,6 @@ absl::Status ValidateValue(const FieldValue& value) {
 
 Body::Body() { ClearTree(); }
 
-void Body::Clear() {
-  if (!flat_) ClearTree();
-  flat_ = true;
-  flat_fields_.Clear();
-}
-
 void Body::ClearTree() {
   nodes_.clear();
   bytes_.Clear();

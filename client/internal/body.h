@@ -51,6 +51,16 @@ class Body {
   bool TryAddIntFlat(absl::string_view path, int64_t n) {
     return flat_ && flat_fields_.Add(path, true, n, static_cast<double>(n));
   }
+  // The same for a key split already (FlatFields::SetParts).
+  bool TrySetFlatParts(absl::string_view first, absl::string_view second,
+                       const FieldValue& value) {
+    return flat_ && flat_fields_.SetParts(first, second, value);
+  }
+  bool TryAddIntFlatParts(absl::string_view first, absl::string_view second,
+                          int64_t n) {
+    return flat_ && flat_fields_.AddParts(first, second, true, n,
+                                          static_cast<double>(n));
+  }
   // Appends to the list at `path`, creating it when missing.
   absl::Status Append(absl::string_view path, const FieldValue& value);
   // Adds to the number at `path` (missing counts as 0). int + int stays an
@@ -58,8 +68,13 @@ class Body {
   absl::Status AddInt(absl::string_view path, int64_t n);
   absl::Status AddDouble(absl::string_view path, double n);
 
-  // Empties the body, keeping capacity.
-  void Clear();
+  // Empties the body, keeping capacity. Inline: every finished event's
+  // body is cleared for the next.
+  void Clear() {
+    if (!flat_) ClearTree();
+    flat_ = true;
+    flat_fields_.Clear();
+  }
 
   // Heap bytes held, for deciding whether to recycle the body.
   size_t retained_bytes() const {
@@ -74,6 +89,31 @@ class Body {
   // Appends every field, in insertion order, as elements of the open
   // document in `out`.
   void AppendTo(BsonWriter* out) const;
+  // Frames: `n` bytes ahead of the flat fields that the caller fills with
+  // the event's header up to its body's elements (WriteEventPrefix in
+  // bson_writer.h), so that a flat body's buffer becomes the whole encoded
+  // event. `owner` names what the header was written for; CloseFrame
+  // refuses another. Returns the n bytes. REQUIRES: the body is empty.
+  char* BeginFrame(size_t n, const void* owner) {
+    frame_owner_ = owner;
+    return flat_fields_.StartWithPrefix(n);
+  }
+  // Whether a frame was begun and the body is still flat.
+  bool framed() const { return flat_ && flat_fields_.prefix_size() != 0; }
+  // While the body is flat and framed for `owner`: completes the event
+  // (CloseEvent with `end`), sets *event to it and returns true; no field
+  // may be set after, until Clear. Else false, changing nothing: the
+  // caller encodes the event itself.
+  bool CloseFrame(const void* owner, double end, absl::string_view* event) {
+    if (!framed() || owner != frame_owner_) return false;
+    const size_t prefix = flat_fields_.prefix_size();
+    const size_t size =
+        prefix + flat_fields_.elements().size() + kEventSuffixSize;
+    char* bytes = flat_fields_.Seal(kEventSuffixSize);
+    CloseEvent(bytes, prefix, size, end);
+    *event = absl::string_view(bytes, size);
+    return true;
+  }
   // While the body is flat: sets *elements to what AppendTo would append
   // and returns true.
   bool FlatElements(absl::string_view* elements) const {
@@ -143,6 +183,7 @@ class Body {
   void AppendNode(BsonWriter* out, absl::string_view key, uint32_t node) const;
 
   bool flat_ = true;  // the fields are in flat_fields_; the tree is empty
+  const void* frame_owner_ = nullptr;  // see BeginFrame
   FlatFields flat_fields_;
   std::vector<Node> nodes_;  // nodes_[0] is the root map
   ByteBuffer bytes_;         // keys and string values

@@ -1,5 +1,7 @@
 #include "client/internal/body.h"
 
+#include <string>
+
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "gtest/gtest.h"
@@ -233,6 +235,90 @@ TEST(BodyTest, PlainThenDottedThenListKeys) {
       Value(Value::Map{{"response", Value::Map{{"status", 200}}},
                        {"items", Value::List{Value::Map{{"response", 1}},
                                              Value::Map{{"response", 2}}}}}));
+}
+
+// The event a framed body closes into: the header written at its start,
+// the fields as they were set, the end time at the close.
+std::string FramedEvent(Body& body, const void* owner, double end) {
+  absl::string_view event;
+  EXPECT_TRUE(body.CloseFrame(owner, end, &event));
+  return std::string(event);
+}
+
+// What EncodeEventTo writes for the same header and body.
+std::string Expected(const EventHeader& h, const Body& body) {
+  BsonWriter out;
+  EncodeEventTo(&out, h, [&](BsonWriter* b) { body.AppendTo(b); });
+  return std::string(out.bytes());
+}
+
+EventHeader TestHeader(const BsonWriter& host_pid, double start, double end) {
+  return {"5f1d2a3b000102030405060708090a0b",
+          "request",
+          "web-1",
+          7,
+          start,
+          end,
+          host_pid.bytes()};
+}
+
+char* BeginTestFrame(Body& body, const EventHeader& h, const void* owner) {
+  char* at = body.BeginFrame(EventPrefixSize(h), owner);
+  WriteEventPrefix(at, h);
+  return at;
+}
+
+TEST(BodyTest, FrameHoldsTheWholeEvent) {
+  BsonWriter host_pid;
+  HostPidElements("web-1", 7, &host_pid);
+  const int owner = 0;
+  for (int fields = 0; fields < 5; ++fields) {
+    Body body;
+    BeginTestFrame(body, TestHeader(host_pid, 10.5, 10.5), &owner);
+    EXPECT_TRUE(body.framed());
+    for (int i = 0; i < fields; ++i) {
+      ASSERT_TRUE(body.Set(absl::StrCat("f", i), "value").ok());
+    }
+    for (int i = 0; i < fields; ++i) {
+      ASSERT_TRUE(body.Set(absl::StrCat("m.k", i), i).ok());
+      ASSERT_TRUE(body.AddInt("m.n", 1).ok());
+    }
+    EXPECT_TRUE(body.framed());  // all of it flat
+    const std::string expected = Expected(TestHeader(host_pid, 10.5, 11), body);
+    EXPECT_EQ(FramedEvent(body, &owner, 11), expected) << fields;
+    // Cleared, the body is empty and unframed, ready for the next event.
+    body.Clear();
+    EXPECT_FALSE(body.framed());
+    absl::string_view event;
+    EXPECT_FALSE(body.CloseFrame(&owner, 11, &event));
+  }
+}
+
+TEST(BodyTest, FrameRefusedAfterTheTreeOrForAnotherOwner) {
+  BsonWriter host_pid;
+  HostPidElements("web-1", 7, &host_pid);
+  const int owner = 0, other = 0;
+  Body body;
+  BeginTestFrame(body, TestHeader(host_pid, 1, 1), &owner);
+  ASSERT_TRUE(body.Set("a", 1).ok());
+  absl::string_view event;
+  EXPECT_FALSE(body.CloseFrame(&other, 2, &event));
+  // Refusing changed nothing: the body still closes for its owner.
+  EXPECT_EQ(FramedEvent(body, &owner, 2),
+            Expected(TestHeader(host_pid, 1, 2), body));
+
+  body.Clear();
+  BeginTestFrame(body, TestHeader(host_pid, 1, 1), &owner);
+  ASSERT_TRUE(body.Set("a", 1).ok());
+  ASSERT_TRUE(body.Append("list", 2).ok());  // the tree's
+  EXPECT_FALSE(body.framed());
+  EXPECT_FALSE(body.CloseFrame(&owner, 2, &event));
+  // The fields are all in the tree, the header in none of them.
+  absl::string_view elements;
+  EXPECT_FALSE(body.FlatElements(&elements));
+  const Value v = Decode(body);
+  ASSERT_EQ(v.AsMap().size(), 2u);
+  EXPECT_EQ(v.Find("a")->AsInt(), 1);
 }
 
 }  // namespace

@@ -12,30 +12,6 @@ EventRing::EventRing(size_t capacity)
       mask_(capacity_ - 1),
       buffer_(new char[capacity_]) {}
 
-bool EventRing::TryPush(absl::string_view record) {
-  if (record.size() > max_record_size()) return false;
-  const uint64_t head = head_.load(std::memory_order_relaxed);
-  const size_t offset = head & mask_;
-  const size_t to_end = capacity_ - offset;
-  const size_t need = Padded(record.size());
-  // A record that does not fit before the end skips to offset 0.
-  const size_t total = need <= to_end ? need : to_end + need;
-  if (head + total - cached_tail_ > capacity_) {
-    cached_tail_ = tail_.load(std::memory_order_acquire);
-    if (head + total - cached_tail_ > capacity_) return false;
-  }
-  size_t at = offset;
-  if (need > to_end) {
-    absl::little_endian::Store32(&buffer_[offset], kWrapMarker);
-    at = 0;
-  }
-  absl::little_endian::Store32(&buffer_[at],
-                               static_cast<uint32_t>(record.size()));
-  memcpy(&buffer_[at + kHeader], record.data(), record.size());
-  head_.store(head + total, std::memory_order_release);
-  return true;
-}
-
 bool EventRing::Peek(absl::string_view* record) {
   uint64_t tail = tail_.load(std::memory_order_relaxed);
   if (tail == cached_head_) {

@@ -18,8 +18,10 @@
 #include <atomic>
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 
+#include "absl/base/internal/endian.h"
 #include "absl/strings/string_view.h"
 
 namespace ziggy::internal {
@@ -35,7 +37,8 @@ class EventRing {
   // Largest record TryPush can ever accept.
   size_t max_record_size() const { return capacity_ / 2 - kHeader; }
 
-  // Producer: copies `record` in; false when there is no room.
+  // Producer: copies `record` in; false when there is no room. Inline: it
+  // is the calling thread's hand-off of every event.
   bool TryPush(absl::string_view record);
 
   // Consumer: the oldest record, or false when empty. The view stays valid
@@ -77,6 +80,30 @@ class EventRing {
   uint64_t cached_head_ = 0;
   size_t pending_pop_ = 0;
 };
+
+inline bool EventRing::TryPush(absl::string_view record) {
+  if (record.size() > max_record_size()) return false;
+  const uint64_t head = head_.load(std::memory_order_relaxed);
+  const size_t offset = head & mask_;
+  const size_t to_end = capacity_ - offset;
+  const size_t need = Padded(record.size());
+  // A record that does not fit before the end skips to offset 0.
+  const size_t total = need <= to_end ? need : to_end + need;
+  if (head + total - cached_tail_ > capacity_) {
+    cached_tail_ = tail_.load(std::memory_order_acquire);
+    if (head + total - cached_tail_ > capacity_) return false;
+  }
+  size_t at = offset;
+  if (need > to_end) {
+    absl::little_endian::Store32(&buffer_[offset], kWrapMarker);
+    at = 0;
+  }
+  absl::little_endian::Store32(&buffer_[at],
+                               static_cast<uint32_t>(record.size()));
+  memcpy(&buffer_[at + kHeader], record.data(), record.size());
+  head_.store(head + total, std::memory_order_release);
+  return true;
+}
 
 }  // namespace ziggy::internal
 

@@ -4,7 +4,9 @@
 // Body (body.h) starts every event here and moves to its tree only when a
 // call needs more than this holds. Typical events never do, and then
 // setting a field is a short scan and a copy, and encoding the body at the
-// end is one copy of elements().
+// end is one copy of elements(). An owner may also keep bytes of its own
+// ahead of the fields (ClearWithPrefix: the event's header), so that the
+// buffer holds the whole encoded event and the end costs no copy at all.
 //
 // What it holds: at most kMaxEntries fields, each a scalar (null, bool,
 // integer, double, string of valid UTF-8) under a one-part key, or a map of
@@ -34,6 +36,7 @@
 #include "absl/base/internal/endian.h"
 #include "absl/strings/string_view.h"
 #include "client/format/bson_type.h"
+#include "client/format/bson_writer.h"
 #include "client/format/byte_buffer.h"
 #include "client/format/swar.h"
 #include "client/format/utf8.h"
@@ -97,18 +100,45 @@ class FlatFields {
   bool Set(absl::string_view path, const FieldValue& value);
   // Adds to the number at `path` as Body::AddInt / AddDouble do.
   bool Add(absl::string_view path, bool is_int, int64_t i, double d);
+  // Set and Add for a key already split as Set would split it: `first`
+  // and `second` ("response" and "status"; second empty for a one-part
+  // key) non-empty but for an empty second, with no '.', NUL or byte
+  // >= 0x80 (keys checked where they are compiled: ziggy.h's SplitKey).
+  bool SetParts(absl::string_view first, absl::string_view second,
+                const FieldValue& value);
+  bool AddParts(absl::string_view first, absl::string_view second, bool is_int,
+                int64_t i, double d);
 
   void Clear() {
     bytes_.Clear();
     count_ = 0;
+    prefix_ = 0;
     key_sizes_[0] = key_sizes_[1] = 0;
+  }
+  // `n` bytes ahead of the first field for the owner to fill (an event's
+  // header, so the buffer holds the whole event); returns them. elements()
+  // leaves them out. REQUIRES: empty(), as after Clear.
+  char* StartWithPrefix(size_t n) {
+    bytes_.Clear();
+    prefix_ = n;
+    return bytes_.Extend(n);
+  }
+  size_t prefix_size() const { return prefix_; }
+  // Appends `n` bytes after the elements and returns the whole buffer:
+  // prefix_size() bytes, the elements, then those `n`. No field may be set
+  // after it, and elements() is no longer meaningful, until Clear.
+  char* Seal(size_t n) {
+    bytes_.Extend(n);
+    return bytes_.data();
   }
   bool empty() const { return count_ == 0; }
   size_t capacity() const { return bytes_.capacity(); }
 
   // The fields as the elements of a BSON document (no length, no
   // terminating NUL), in insertion order.
-  absl::string_view elements() const { return bytes_.view(); }
+  absl::string_view elements() const {
+    return absl::string_view(bytes_.data() + prefix_, bytes_.size() - prefix_);
+  }
 
   // One field, for moving the fields to a tree. A map's `value` is null,
   // and its fields come after it (before the next top-level field).
@@ -152,6 +182,8 @@ class FlatFields {
   static Scalar IntScalar(int64_t i);
   static Scalar DoubleScalar(double d);
 
+  bool SetPath(const Path& p, const FieldValue& value);
+  bool AddPath(const Path& p, bool is_int, int64_t i, double d);
   uint32_t Find(uint32_t parent, absl::string_view key) const;
   bool Locate(const Path& path, uint32_t* parent, uint32_t* entry) const;
   bool Put(const Path& path, uint32_t parent, uint32_t entry, const Scalar& s);
@@ -179,7 +211,8 @@ class FlatFields {
     KeySizes(parent) |= uint64_t{1} << (key_size % 64);
   }
 
-  ByteBuffer bytes_;
+  ByteBuffer bytes_;  // the prefix, then the fields' elements
+  size_t prefix_ = 0;
   uint32_t count_ = 0;
   uint64_t key_sizes_[2] = {0, 0};
   Entry entries_[kMaxEntries];
@@ -396,7 +429,7 @@ ABSL_ATTRIBUTE_ALWAYS_INLINE inline void FlatFields::WriteValue(
   switch (s.type) {
     case BsonType::kString:
       absl::little_endian::Store32(at, s.size - 4);
-      CopyBytes(at + 4, s.text, s.size - 5);
+      CopySmall(at + 4, s.text, s.size - 5);
       at[s.size - 1] = '\0';
       return;
     case BsonType::kInt32:
@@ -488,17 +521,41 @@ inline bool FlatFields::Sum(uint32_t entry, bool is_int, int64_t i, double d,
 
 inline bool FlatFields::Set(absl::string_view path, const FieldValue& value) {
   Path p;
+  return SplitPath(path, &p) && SetPath(p, value);
+}
+
+inline bool FlatFields::SetParts(absl::string_view first,
+                                 absl::string_view second,
+                                 const FieldValue& value) {
+  return SetPath({first, second}, value);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool FlatFields::SetPath(
+    const Path& p, const FieldValue& value) {
   Scalar s;
   uint32_t parent, entry;
-  return SplitPath(path, &p) && ToScalar(value, &s) &&
-         Locate(p, &parent, &entry) && Put(p, parent, entry, s);
+  return ToScalar(value, &s) && Locate(p, &parent, &entry) &&
+         Put(p, parent, entry, s);
 }
 
 inline bool FlatFields::Add(absl::string_view path, bool is_int, int64_t i,
                             double d) {
   Path p;
+  return SplitPath(path, &p) && AddPath(p, is_int, i, d);
+}
+
+inline bool FlatFields::AddParts(absl::string_view first,
+                                 absl::string_view second, bool is_int,
+                                 int64_t i, double d) {
+  return AddPath({first, second}, is_int, i, d);
+}
+
+ABSL_ATTRIBUTE_ALWAYS_INLINE inline bool FlatFields::AddPath(const Path& p,
+                                                             bool is_int,
+                                                             int64_t i,
+                                                             double d) {
   uint32_t parent, entry;
-  if (!SplitPath(path, &p) || !Locate(p, &parent, &entry)) return false;
+  if (!Locate(p, &parent, &entry)) return false;
   Scalar s;
   if (entry == kNone) {
     s = is_int ? IntScalar(i) : DoubleScalar(d);

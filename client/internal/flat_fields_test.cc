@@ -312,5 +312,47 @@ TEST(EventBytesTest, EventsThroughContextAreTheTreesBytes) {
   }
 }
 
+// String values of every length across the inline copies (up to 16, 32
+// and 64 bytes) and past them, at the top level and in a map.
+TEST(FlatToTreeTest, StringsOfEveryLengthAroundTheInlineCopies) {
+  for (size_t n = 0; n <= 80; ++n) {
+    std::string value(n, '\0');
+    for (size_t i = 0; i < n; ++i) value[i] = static_cast<char>('a' + i % 26);
+    ExpectSameAsTree(
+        {SetString("s", value), SetString("m.t", value), SetInt("after", 1)});
+  }
+}
+
+// Keys split beforehand (SetParts, AddParts) give the bytes and answers
+// that the same keys give to Set and Add.
+TEST(FlatFieldsTest, PartsAreTheSameAsTheWholeKey) {
+  FlatFields whole, parts;
+  EXPECT_TRUE(whole.Set("user_agent", "Mozilla/5.0 (X11; Linux x86_64)"));
+  EXPECT_TRUE(
+      parts.SetParts("user_agent", "", "Mozilla/5.0 (X11; Linux x86_64)"));
+  EXPECT_TRUE(whole.Set("response.status", 200));
+  EXPECT_TRUE(parts.SetParts("response", "status", 200));
+  EXPECT_TRUE(whole.Set("response.bytes", int64_t{1} << 40));
+  EXPECT_TRUE(parts.SetParts("response", "bytes", int64_t{1} << 40));
+  EXPECT_TRUE(whole.Add("counters.cache_hits", true, 1, 1.0));
+  EXPECT_TRUE(parts.AddParts("counters", "cache_hits", true, 1, 1.0));
+  EXPECT_TRUE(whole.Add("counters.cache_hits", true, 2, 2.0));
+  EXPECT_TRUE(parts.AddParts("counters", "cache_hits", true, 2, 2.0));
+  EXPECT_TRUE(whole.Set("user_agent", std::string(31, 'c')));  // same size
+  EXPECT_TRUE(parts.SetParts("user_agent", "", std::string(31, 'c')));
+  EXPECT_EQ(parts.elements(), whole.elements());
+  // What Set refuses, SetParts refuses: a step through a scalar, a new
+  // field in a map that is not last, an overwrite of another size.
+  EXPECT_FALSE(whole.Set("user_agent.x", 1));
+  EXPECT_FALSE(parts.SetParts("user_agent", "x", 1));
+  EXPECT_FALSE(whole.Set("response.new", 1));
+  EXPECT_FALSE(parts.SetParts("response", "new", 1));
+  EXPECT_FALSE(whole.Set("response.status", "text"));
+  EXPECT_FALSE(parts.SetParts("response", "status", "text"));
+  EXPECT_FALSE(whole.Add("user_agent", true, 1, 1.0));
+  EXPECT_FALSE(parts.AddParts("user_agent", "", true, 1, 1.0));
+  EXPECT_EQ(parts.elements(), whole.elements());
+}
+
 }  // namespace
 }  // namespace ziggy::internal

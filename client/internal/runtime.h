@@ -45,9 +45,12 @@ struct ProcessInfo {
   std::string host;
   int32_t pid;
 };
+extern std::atomic<const ProcessInfo*> process_info;
 // Read at Configure() time.
 // REQUIRES: a sink was installed at least once.
-const ProcessInfo& Process();
+inline const ProcessInfo& Process() {
+  return *process_info.load(std::memory_order_acquire);
+}
 
 // The clock of event times (wall, Unix nanoseconds) and timers (monotonic
 // nanoseconds), read several times per event. Where the kernel's clock
