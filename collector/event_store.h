@@ -197,8 +197,14 @@ class EventStore {
   // By type; "" is the overflow file's. Bounded by the day's admitted
   // types: slots without a file or waiting events go at the next Tick().
   absl::node_hash_map<std::string, Slot> slots_;
-  absl::string_view last_type_;  // the last Append's slot, while it lives
-  Slot* last_slot_ = nullptr;
+  // The slots of the last two types appended, most recent first, while
+  // they live (a client sends request and request.sql events in turn).
+  struct Recent {
+    absl::string_view type;
+    Slot* slot = nullptr;
+  };
+  Recent recent_[2];
+  void ForgetRecent() { recent_[0] = recent_[1] = Recent(); }
   // Keys of slots waiting for a file, oldest first (an entry whose slot no
   // longer waits is skipped).
   std::deque<std::string> to_open_;
