@@ -1,6 +1,8 @@
 #include "client/format/bson_validate.h"
 
+#include <algorithm>
 #include <array>
+#include <climits>
 #include <cstdint>
 #include <cstring>
 #include <vector>
@@ -321,6 +323,14 @@ class CallVisitor {
   const TopLevelVisitor* const visit_;
 };
 
+// A four-letter key as Load32 reads it.
+constexpr uint32_t KeyWord(const char (&key)[5]) {
+  return static_cast<uint32_t>(static_cast<uint8_t>(key[0])) |
+         static_cast<uint32_t>(static_cast<uint8_t>(key[1])) << 8 |
+         static_cast<uint32_t>(static_cast<uint8_t>(key[2])) << 16 |
+         static_cast<uint32_t>(static_cast<uint8_t>(key[3])) << 24;
+}
+
 // Walker's top-level visits: into RoutingFields, keys compared inline.
 class ReadRoutingFields {
  public:
@@ -329,11 +339,11 @@ class ReadRoutingFields {
   void Visit(absl::string_view key, BsonType type, absl::string_view value) {
     if (key.size() == 4) {
       const uint32_t word = absl::little_endian::Load32(key.data());
-      if (word == Word("type")) {
+      if (word == KeyWord("type")) {
         fields_->has_type = true;
         fields_->type_is_string = type == BsonType::kString;
         fields_->type = value;
-      } else if (word == Word("host") && type == BsonType::kString) {
+      } else if (word == KeyWord("host") && type == BsonType::kString) {
         fields_->host = value;
       }
     } else if (key == "end" && type == BsonType::kDouble) {
@@ -342,12 +352,6 @@ class ReadRoutingFields {
   }
 
  private:
-  static constexpr uint32_t Word(const char (&key)[5]) {
-    return static_cast<uint32_t>(static_cast<uint8_t>(key[0])) |
-           static_cast<uint32_t>(static_cast<uint8_t>(key[1])) << 8 |
-           static_cast<uint32_t>(static_cast<uint8_t>(key[2])) << 16 |
-           static_cast<uint32_t>(static_cast<uint8_t>(key[3])) << 24;
-  }
   RoutingFields* const fields_;
 };
 
@@ -565,6 +569,137 @@ size_t Walker<Visitor>::CodeWithScopeEnd(size_t limit, size_t depth,
   return end;
 }
 
+// The end of the text a word at a time: every word of data[from, to) ORed
+// into `seen` (the last word loaded ending at `to` and shifted to the
+// text). REQUIRES: to - 8 >= the start of the buffer, which holds for every
+// string's text (it follows a document's length, a type, a key's NUL and
+// its own length: at least ten bytes).
+inline uint64_t OrTextWords(const char* from, const char* to, uint64_t seen) {
+  if (from == to) return seen;
+  uint64_t word;
+  const char* p = from;
+  for (; to - p > 8; p += 8) {
+    memcpy(&word, p, 8);
+    seen |= word;
+  }
+  memcpy(&word, to - 8, 8);
+  return seen | word >> (8 * (8 - (to - p)));
+}
+
+// The first NUL or byte >= 0x80 at or after `key`, or null when the scan
+// would come within eight bytes of `last` (the buffer's final NUL).
+inline const char* ScanKey(const char* key, const char* last) {
+  for (; last - key >= 8; key += 8) {
+    uint64_t word;
+    memcpy(&word, key, 8);
+    const uint64_t flags = ((word - 0x0101010101010101ull) | word) & kHighBits;
+    if (flags != 0) return key + __builtin_ctzll(flags) / 8;
+  }
+  return nullptr;
+}
+
+// The common case in one loop with no calls, its state in registers:
+// ASCII keys, strings, the fixed-size types and documents nested up to
+// kMaxNesting, text checked to be ASCII when kText, and with kRead the
+// routing fields read. True when `data` is valid (and, with kText, all its
+// text ASCII); false when it is not sure: the Walker decides then.
+template <bool kText, bool kRead>
+class CommonWalk {
+ public:
+  static constexpr int kMaxNesting = 16;
+
+  CommonWalk(absl::string_view data, int max_depth, RoutingFields* fields)
+      : data_(data),
+        max_depth_(std::min(max_depth, kMaxNesting)),
+        fields_(fields) {}
+
+  bool Run() {
+    const char* const d = data_.data();
+    const size_t size = data_.size();
+    if (size < 5 || size > INT32_MAX ||
+        absl::little_endian::Load32(d) != size || d[size - 1] != '\0') {
+      return false;
+    }
+    const char* const last = d + size - 1;
+    const char* ends[kMaxNesting];
+    const char* end = last;  // the current document's NUL
+    const char* p = d + 4;
+    int depth = 0;
+    uint64_t text = 0;  // every text word ORed
+    while (true) {
+      if (p == end) {
+        if (depth == 0) return (text & kHighBits) == 0;
+        end = ends[--depth];
+        ++p;
+        continue;
+      }
+      const uint8_t type = static_cast<uint8_t>(*p);
+      const char* const key = p + 1;
+      const char* const key_end = ScanKey(key, last);
+      if (key_end == nullptr || *key_end != '\0' || key_end >= end) {
+        return false;
+      }
+      p = key_end + 1;
+      const char* value = p;
+      if (type == static_cast<uint8_t>(BsonType::kString)) {
+        if (end - p < 4) return false;
+        const int32_t len = Int32At(p);
+        if (len < 1 || len > end - p - 4) return false;
+        value = p + 4;
+        p = value + len;
+        if (p[-1] != '\0') return false;
+        if (kText) text = OrTextWords(value, p - 1, text);
+      } else if (const size_t plus_one = kFixedSizesPlusOne[type]) {
+        if (static_cast<size_t>(end - p) < plus_one - 1) return false;
+        p += plus_one - 1;
+      } else if (type == static_cast<uint8_t>(BsonType::kDocument) ||
+                 type == static_cast<uint8_t>(BsonType::kArray)) {
+        if (depth + 1 > max_depth_ || end - p < 5) return false;
+        const int32_t len = Int32At(p);
+        if (len < 5 || len > end - p || p[len - 1] != '\0') return false;
+        if (kRead && depth == 0) Read(type, key, key_end, p, p + len);
+        ends[depth++] = end;
+        end = p + len - 1;
+        p += 4;
+        continue;
+      } else {
+        return false;
+      }
+      if (kRead && depth == 0) Read(type, key, key_end, value, p);
+    }
+  }
+
+ private:
+  static int32_t Int32At(const char* p) {
+    return static_cast<int32_t>(absl::little_endian::Load32(p));
+  }
+
+  // A top-level element: its value is [value, to), for a string with
+  // its NUL.
+  void Read(uint8_t type, const char* key, const char* key_end,
+            const char* value, const char* to) {
+    const bool string = type == static_cast<uint8_t>(BsonType::kString);
+    if (key_end - key == 4) {
+      const uint32_t word = absl::little_endian::Load32(key);
+      if (word == KeyWord("type")) {
+        fields_->has_type = true;
+        fields_->type_is_string = string;
+        fields_->type = absl::string_view(value, to - value - string);
+      } else if (word == KeyWord("host") && string) {
+        fields_->host = absl::string_view(value, to - value - 1);
+      }
+    } else if (key_end - key == 3 && key[0] == 'e' && key[1] == 'n' &&
+               key[2] == 'd' &&
+               type == static_cast<uint8_t>(BsonType::kDouble)) {
+      memcpy(&fields_->end, value, sizeof fields_->end);
+    }
+  }
+
+  const absl::string_view data_;
+  const int max_depth_;
+  RoutingFields* const fields_;
+};
+
 // The fast verdict; the reference's reason when it is false.
 template <typename Visitor>
 bool Check(absl::string_view data, int max_depth, std::string* why,
@@ -593,6 +728,7 @@ bool ValidateDocumentByReference(absl::string_view data, int max_depth,
 }  // namespace internal
 
 bool ValidateDocument(absl::string_view data, int max_depth, std::string* why) {
+  if (CommonWalk<false, false>(data, max_depth, nullptr).Run()) return true;
   return Check(data, max_depth, why, CallVisitor(nullptr), nullptr);
 }
 
@@ -603,6 +739,11 @@ bool ValidateDocument(absl::string_view data, int max_depth, std::string* why,
 
 bool ValidateEvent(absl::string_view data, int max_depth, std::string* why,
                    RoutingFields* fields, bool* utf8) {
+  *fields = RoutingFields();
+  if (CommonWalk<true, true>(data, max_depth, fields).Run()) {
+    *utf8 = true;
+    return true;
+  }
   *fields = RoutingFields();
   return Check(data, max_depth, why, ReadRoutingFields(fields), utf8);
 }
