@@ -6,6 +6,7 @@
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/log_layout.h"
+#include "client/format/swar.h"
 #include "client/format/type_name.h"
 #include "glog/logging.h"
 
@@ -174,11 +175,11 @@ bool EventStore::Admit(absl::string_view type, int64_t block) {
 EventStore::Slot& EventStore::SlotFor(absl::string_view type, int64_t block) {
   // Events mostly share their type with one of the last two: skip the
   // hash then.
-  if (recent_[0].slot != nullptr && recent_[0].type == type &&
+  if (recent_[0].slot != nullptr && SameString(recent_[0].type, type) &&
       recent_[0].slot->block == block) {
     return *recent_[0].slot;
   }
-  if (recent_[1].slot != nullptr && recent_[1].type == type &&
+  if (recent_[1].slot != nullptr && SameString(recent_[1].type, type) &&
       recent_[1].slot->block == block) {
     std::swap(recent_[0], recent_[1]);
     return *recent_[0].slot;

@@ -11,6 +11,7 @@
 #include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
+#include "client/format/swar.h"
 #include "client/format/wire.h"
 #include "glog/logging.h"
 
@@ -18,9 +19,9 @@ namespace ziggy {
 
 void EventIntake::SeenMap::Note(absl::string_view key, double now) {
   Seen* seen;
-  if (recent_[0].seen != nullptr && recent_[0].key == key) {
+  if (recent_[0].seen != nullptr && SameString(recent_[0].key, key)) {
     seen = recent_[0].seen;
-  } else if (recent_[1].seen != nullptr && recent_[1].key == key) {
+  } else if (recent_[1].seen != nullptr && SameString(recent_[1].key, key)) {
     std::swap(recent_[0], recent_[1]);
     seen = recent_[0].seen;
   } else if ((seen = Find(key)) == nullptr) {

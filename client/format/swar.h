@@ -1,6 +1,7 @@
 // Byte scans eight bytes at a time (SIMD within a register), for the hot
 // paths that look for a NUL in short strings (keys being set, keys being
-// checked) or for bytes >= 0x80 (the ASCII fast path of utf8.h).
+// checked) or for bytes >= 0x80 (the ASCII fast path of utf8.h), and
+// short compares (the daemons' per-type caches).
 
 #ifndef ZIGGY_CLIENT_FORMAT_SWAR_H_
 #define ZIGGY_CLIENT_FORMAT_SWAR_H_
@@ -8,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "absl/strings/string_view.h"
 
 namespace ziggy {
 
@@ -50,6 +53,35 @@ inline size_t FindNulOrNonAscii(const char* data, size_t from, size_t end) {
     ++i;
   }
   return i;
+}
+
+// Whether a[0, n) and b[0, n) hold the same bytes: overlapping word loads
+// up to 16 bytes (most type names and hosts), memcmp beyond.
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n > 16) return memcmp(a, b, n) == 0;
+  if (n >= 8) {
+    uint64_t a0, a1, b0, b1;
+    memcpy(&a0, a, 8);
+    memcpy(&b0, b, 8);
+    memcpy(&a1, a + n - 8, 8);
+    memcpy(&b1, b + n - 8, 8);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  if (n >= 4) {
+    uint32_t a0, a1, b0, b1;
+    memcpy(&a0, a, 4);
+    memcpy(&b0, b, 4);
+    memcpy(&a1, a + n - 4, 4);
+    memcpy(&b1, b + n - 4, 4);
+    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+  }
+  return n == 0 ||
+         (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
+
+// a == b, with SameBytes.
+inline bool SameString(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && SameBytes(a.data(), b.data(), a.size());
 }
 
 }  // namespace ziggy
