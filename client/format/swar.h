@@ -55,26 +55,24 @@ inline size_t FindNulOrNonAscii(const char* data, size_t from, size_t end) {
   return i;
 }
 
+// Whether a[0, n) and b[0, n) hold the same bytes, for sizeof(Word) <= n
+// <= 2 * sizeof(Word): their first and last words compared.
+template <typename Word>
+inline bool SameEnds(const char* a, const char* b, size_t n) {
+  Word a0, a1, b0, b1;
+  memcpy(&a0, a, sizeof a0);
+  memcpy(&b0, b, sizeof b0);
+  memcpy(&a1, a + n - sizeof a1, sizeof a1);
+  memcpy(&b1, b + n - sizeof b1, sizeof b1);
+  return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
 // Whether a[0, n) and b[0, n) hold the same bytes: overlapping word loads
 // up to 16 bytes (most type names and hosts), memcmp beyond.
 inline bool SameBytes(const char* a, const char* b, size_t n) {
   if (n > 16) return memcmp(a, b, n) == 0;
-  if (n >= 8) {
-    uint64_t a0, a1, b0, b1;
-    memcpy(&a0, a, 8);
-    memcpy(&b0, b, 8);
-    memcpy(&a1, a + n - 8, 8);
-    memcpy(&b1, b + n - 8, 8);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-  }
-  if (n >= 4) {
-    uint32_t a0, a1, b0, b1;
-    memcpy(&a0, a, 4);
-    memcpy(&b0, b, 4);
-    memcpy(&a1, a + n - 4, 4);
-    memcpy(&b1, b + n - 4, 4);
-    return ((a0 ^ b0) | (a1 ^ b1)) == 0;
-  }
+  if (n >= 8) return SameEnds<uint64_t>(a, b, n);
+  if (n >= 4) return SameEnds<uint32_t>(a, b, n);
   return n == 0 ||
          (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
 }
