@@ -30,7 +30,15 @@ EventStore::EventStore(StoreOptions options, CollectorStats* stats)
 
 EventStore::~EventStore() { CloseAll(false); }
 
-int64_t EventStore::BlockOf(absl::Time t) const {
+int64_t EventStore::BlockOf(absl::Time t) {
+  if (t != last_time_) {
+    last_block_ = Block(t);
+    last_time_ = t;
+  }
+  return last_block_;
+}
+
+int64_t EventStore::Block(absl::Time t) const {
   const int64_t seconds = absl::ToUnixSeconds(t);
   const int64_t day = seconds >= 0 ? seconds / kSecondsPerDay
                                    : (seconds + 1) / kSecondsPerDay - 1;
@@ -39,7 +47,7 @@ int64_t EventStore::BlockOf(absl::Time t) const {
 }
 
 std::string EventStore::PathFor(absl::string_view type, absl::Time t) const {
-  return PathOf(type, BlockOf(t));
+  return PathOf(type, Block(t));
 }
 
 std::string EventStore::PathOf(absl::string_view key, int64_t block) const {

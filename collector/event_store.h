@@ -163,7 +163,10 @@ class EventStore {
   // The slot's waiting events were appended or given up on.
   void StopWaiting(Slot& slot);
 
-  int64_t BlockOf(absl::Time t) const;
+  // The block of `t`; the last one asked is remembered (a batch's events
+  // share their receipt time), sparing its divisions.
+  int64_t BlockOf(absl::Time t);
+  int64_t Block(absl::Time t) const;
   std::string PathOf(absl::string_view key, int64_t block) const;
   // The slot of `type`, or of the overflow file (key "") when `type` has no
   // file this block and the day's types are used up.
@@ -204,6 +207,8 @@ class EventStore {
     Slot* slot = nullptr;
   };
   Recent recent_[2];
+  absl::Time last_time_ = absl::InfinitePast();
+  int64_t last_block_ = 0;  // BlockOf(last_time_)
   void ForgetRecent() { recent_[0] = recent_[1] = Recent(); }
   // Keys of slots waiting for a file, oldest first (an entry whose slot no
   // longer waits is skipped).

@@ -68,9 +68,13 @@ inline bool SameEnds(const char* a, const char* b, size_t n) {
 }
 
 // Whether a[0, n) and b[0, n) hold the same bytes: overlapping word loads
-// up to 16 bytes (most type names and hosts), memcmp beyond.
+// up to 32 bytes (most type names and hosts), memcmp beyond.
 inline bool SameBytes(const char* a, const char* b, size_t n) {
-  if (n > 16) return memcmp(a, b, n) == 0;
+  if (n > 32) return memcmp(a, b, n) == 0;
+  if (n > 16) {
+    return SameEnds<uint64_t>(a, b, 16) &&
+           SameEnds<uint64_t>(a + n - 16, b + n - 16, 16);
+  }
   if (n >= 8) return SameEnds<uint64_t>(a, b, n);
   if (n >= 4) return SameEnds<uint32_t>(a, b, n);
   return n == 0 ||
