@@ -210,6 +210,8 @@ EventStore::Slot& EventStore::SlotFor(absl::string_view type, int64_t block) {
   return it->second;
 }
 
+void EventStore::ForgetRecent() { recent_[0] = recent_[1] = Recent(); }
+
 bool EventStore::OpenNow(absl::string_view key, Slot& slot) {
   if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
   slot.file = OpenFile(PathOf(key, slot.block));

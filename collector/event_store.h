@@ -169,8 +169,10 @@ class EventStore {
   int64_t Block(absl::Time t) const;
   std::string PathOf(absl::string_view key, int64_t block) const;
   // The slot of `type`, or of the overflow file (key "") when `type` has no
-  // file this block and the day's types are used up.
+  // file this block and the day's types are used up. Remembered in recent_
+  // until ForgetRecent() (slots may go).
   Slot& SlotFor(absl::string_view type, int64_t block);
+  void ForgetRecent();
   // Whether `type` may have a file on the day of `block` (counting it).
   bool Admit(absl::string_view type, int64_t block);
   // Moves `slot` to `block`: its waiting events are written and its file
@@ -209,7 +211,6 @@ class EventStore {
   Recent recent_[2];
   absl::Time last_time_ = absl::InfinitePast();
   int64_t last_block_ = 0;  // BlockOf(last_time_)
-  void ForgetRecent() { recent_[0] = recent_[1] = Recent(); }
   // Keys of slots waiting for a file, oldest first (an entry whose slot no
   // longer waits is skipped).
   std::deque<std::string> to_open_;
