@@ -1,10 +1,12 @@
 #include "collector/event_store.h"
 
+#include <utility>
 #include <vector>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/log_layout.h"
+#include "client/format/swar.h"
 #include "client/format/type_name.h"
 #include "glog/logging.h"
 
@@ -28,7 +30,15 @@ EventStore::EventStore(StoreOptions options, CollectorStats* stats)
 
 EventStore::~EventStore() { CloseAll(false); }
 
-int64_t EventStore::BlockOf(absl::Time t) const {
+int64_t EventStore::BlockOf(absl::Time t) {
+  if (t != last_time_) {
+    last_block_ = Block(t);
+    last_time_ = t;
+  }
+  return last_block_;
+}
+
+int64_t EventStore::Block(absl::Time t) const {
   const int64_t seconds = absl::ToUnixSeconds(t);
   const int64_t day = seconds >= 0 ? seconds / kSecondsPerDay
                                    : (seconds + 1) / kSecondsPerDay - 1;
@@ -37,7 +47,7 @@ int64_t EventStore::BlockOf(absl::Time t) const {
 }
 
 std::string EventStore::PathFor(absl::string_view type, absl::Time t) const {
-  return PathOf(type, BlockOf(t));
+  return PathOf(type, Block(t));
 }
 
 std::string EventStore::PathOf(absl::string_view key, int64_t block) const {
@@ -171,10 +181,16 @@ bool EventStore::Admit(absl::string_view type, int64_t block) {
 }
 
 EventStore::Slot& EventStore::SlotFor(absl::string_view type, int64_t block) {
-  // Consecutive events mostly share their type: skip the hash then.
-  if (last_slot_ != nullptr && last_type_ == type &&
-      last_slot_->block == block) {
-    return *last_slot_;
+  // Events mostly share their type with one of the last two: skip the
+  // hash then.
+  if (recent_[0].slot != nullptr && SameString(recent_[0].type, type) &&
+      recent_[0].slot->block == block) {
+    return *recent_[0].slot;
+  }
+  if (recent_[1].slot != nullptr && SameString(recent_[1].type, type) &&
+      recent_[1].slot->block == block) {
+    std::swap(recent_[0], recent_[1]);
+    return *recent_[0].slot;
   }
   auto it = slots_.find(type);
   if ((it == slots_.end() || it->second.block != block) &&
@@ -185,14 +201,16 @@ EventStore::Slot& EventStore::SlotFor(absl::string_view type, int64_t block) {
         << " event types today: events of new types (such as '"
         << absl::CHexEscape(type.substr(0, 100)) << "') go to "
         << PathOf("", block) << " (" << overflowed << " so far)";
-    last_slot_ = nullptr;
+    recent_[0] = Recent();  // Append() takes the overflow's key from it
     return slots_[""];
   }
   if (it == slots_.end()) it = slots_.try_emplace(type).first;
-  last_slot_ = &it->second;
-  last_type_ = it->first;
+  if (recent_[0].slot != &it->second) recent_[1] = recent_[0];
+  recent_[0] = {it->first, &it->second};
   return it->second;
 }
+
+void EventStore::ForgetRecent() { recent_[0] = recent_[1] = Recent(); }
 
 bool EventStore::OpenNow(absl::string_view key, Slot& slot) {
   if (stats_->open_files.load() >= options_.max_open_files) EvictOldest();
@@ -237,7 +255,7 @@ bool EventStore::Append(absl::string_view type, absl::string_view doc,
   }
   const int64_t block = BlockOf(received);
   Slot& slot = SlotFor(type, block);
-  const absl::string_view key = &slot == last_slot_ ? last_type_ : "";
+  const absl::string_view key = &slot == recent_[0].slot ? recent_[0].type : "";
   if (slot.block != block && !Rotate(key, slot, block)) return false;
   slot.last_append = received;
   pending_bytes_ += doc.size();
@@ -306,7 +324,7 @@ void EventStore::Tick(absl::Time now) {
     }
   }
   for (const std::string& type : idle) slots_.erase(type);
-  last_slot_ = nullptr;
+  ForgetRecent();
 }
 
 bool EventStore::SyncOpenFiles(
@@ -344,7 +362,7 @@ bool EventStore::CloseAll(bool sync) {
   }
   slots_.clear();
   to_open_.clear();
-  last_slot_ = nullptr;
+  ForgetRecent();
   return whole;
 }
 

@@ -163,11 +163,16 @@ class EventStore {
   // The slot's waiting events were appended or given up on.
   void StopWaiting(Slot& slot);
 
-  int64_t BlockOf(absl::Time t) const;
+  // The block of `t`; the last one asked is remembered (a batch's events
+  // share their receipt time), sparing its divisions.
+  int64_t BlockOf(absl::Time t);
+  int64_t Block(absl::Time t) const;
   std::string PathOf(absl::string_view key, int64_t block) const;
   // The slot of `type`, or of the overflow file (key "") when `type` has no
-  // file this block and the day's types are used up.
+  // file this block and the day's types are used up. Remembered in recent_
+  // until ForgetRecent() (slots may go).
   Slot& SlotFor(absl::string_view type, int64_t block);
+  void ForgetRecent();
   // Whether `type` may have a file on the day of `block` (counting it).
   bool Admit(absl::string_view type, int64_t block);
   // Moves `slot` to `block`: its waiting events are written and its file
@@ -197,8 +202,15 @@ class EventStore {
   // By type; "" is the overflow file's. Bounded by the day's admitted
   // types: slots without a file or waiting events go at the next Tick().
   absl::node_hash_map<std::string, Slot> slots_;
-  absl::string_view last_type_;  // the last Append's slot, while it lives
-  Slot* last_slot_ = nullptr;
+  // The slots of the last two types appended, most recent first, while
+  // they live (a client sends request and request.sql events in turn).
+  struct Recent {
+    absl::string_view type;
+    Slot* slot = nullptr;
+  };
+  Recent recent_[2];
+  absl::Time last_time_ = absl::InfinitePast();
+  int64_t last_block_ = 0;  // BlockOf(last_time_)
   // Keys of slots waiting for a file, oldest first (an entry whose slot no
   // longer waits is skipped).
   std::deque<std::string> to_open_;

@@ -218,5 +218,44 @@ TEST(EventStoreTest, TypesBeyondTheDailyLimitGoToTheOverflowFile) {
             Root("overflow") + "/20231114/~overflow-20231114-06.log");
 }
 
+// Types taken in turn (as a client sends request and request.sql), across
+// hour blocks and past the day's type limit: each event still lands in its
+// own type's file of its own block, or in the overflow file.
+TEST(EventStoreTest, InterleavedTypesAcrossBlocksAndOverflow) {
+  CollectorStats stats;
+  StoreOptions options{Root("interleaved"), 1};
+  options.max_types_per_day = 2;
+  EventStore store(options, &stats);
+  const absl::Time later = kDay + absl::Hours(1);
+  int i = 0;
+  for (absl::Time t : {kDay, kDay, later, later, kDay}) {
+    for (const char* type : {"a", "b", "c", "a", "b", "a"}) {
+      ASSERT_TRUE(store.Append(type, Doc(type, i++), t));
+    }
+    store.OpenWaitingFiles();
+  }
+  // Every file opened off the append path, not only at CloseAll.
+  store.Tick(kDay);
+  EXPECT_EQ(store.waiting_events(), 0u);
+  EXPECT_EQ(stats.written.load(), 30u);
+  store.CloseAll(false);
+  // Per block, the indices each file holds.
+  auto events = [](const char* type, std::vector<int> indices) {
+    std::string all;
+    for (int index : indices) all += Doc(type, index);
+    return all;
+  };
+  EXPECT_EQ(Contents(store.PathFor("a", kDay)),
+            events("a", {0, 3, 5, 6, 9, 11, 24, 27, 29}));
+  EXPECT_EQ(Contents(store.PathFor("b", kDay)),
+            events("b", {1, 4, 7, 10, 25, 28}));
+  EXPECT_EQ(Contents(store.PathFor("a", later)),
+            events("a", {12, 15, 17, 18, 21, 23}));
+  EXPECT_EQ(Contents(store.PathFor("b", later)), events("b", {13, 16, 19, 22}));
+  EXPECT_EQ(Contents(store.PathFor("", kDay)), events("c", {2, 8, 26}));
+  EXPECT_EQ(Contents(store.PathFor("", later)), events("c", {14, 20}));
+  EXPECT_EQ(stats.overflowed.load(), 5u);
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -265,17 +265,18 @@ int DaemonSockets::ReceiveBurst(const OnEvent& on_event) {
     }
     if (!got) break;
     // A message is one frame of whole events (intake.h); drop every frame
-    // of a multipart one.
-    const bool multipart = in_multipart_ || message.more();
-    in_multipart_ = message.more();
+    // of a multipart one. (Each accessor is a call into libzmq: asked once.)
+    const bool more = message.more();
+    const bool multipart = in_multipart_ || more;
+    in_multipart_ = more;
     if (multipart) {
-      if (!message.more()) intake_.DropMultipart();
+      if (!more) intake_.DropMultipart();
       continue;
     }
-    intake_.AcceptMessage(
-        absl::string_view(message.data<char>(), message.size()), now, on_event);
+    const absl::string_view bytes_in(message.data<char>(), message.size());
+    intake_.AcceptMessage(bytes_in, now, on_event);
     // Bounded in bytes too: the caller checks its queue between bursts.
-    bytes += message.size();
+    bytes += bytes_in.size();
     if (bytes >= kMaxBurstBytes) {
       ++taken;
       break;

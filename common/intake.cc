@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "absl/base/optimization.h"
@@ -10,26 +11,36 @@
 #include "client/format/bson_type.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
+#include "client/format/swar.h"
 #include "client/format/wire.h"
 #include "glog/logging.h"
 
 namespace ziggy {
 
 void EventIntake::SeenMap::Note(absl::string_view key, double now) {
-  if (last_ == nullptr || last_key_ != key) {
-    auto it = map_.find(key);
-    if (it == map_.end()) {
-      if (map_.size() >= kMaxTracked) {
-        ++untracked_;
-        return;
-      }
-      it = map_.try_emplace(key).first;
-    }
-    last_key_ = it->first;  // node_hash_map: stable while the entry lives
-    last_ = &it->second;
+  Seen* seen;
+  if (recent_[0].seen != nullptr && SameString(recent_[0].key, key)) {
+    seen = recent_[0].seen;
+  } else if (recent_[1].seen != nullptr && SameString(recent_[1].key, key)) {
+    std::swap(recent_[0], recent_[1]);
+    seen = recent_[0].seen;
+  } else if ((seen = Find(key)) == nullptr) {
+    ++untracked_;
+    return;
   }
-  last_->last = now;
-  ++last_->count;
+  seen->last = now;
+  ++seen->count;
+}
+
+EventIntake::Seen* EventIntake::SeenMap::Find(absl::string_view key) {
+  auto it = map_.find(key);
+  if (it == map_.end()) {
+    if (map_.size() >= kMaxTracked) return nullptr;
+    it = map_.try_emplace(key).first;
+  }
+  recent_[1] = recent_[0];
+  recent_[0] = {it->first, &it->second};
+  return &it->second;
 }
 
 Value EventIntake::SeenMap::ToValue() const {
@@ -67,29 +78,19 @@ namespace {
 
 // What one pass over an event finds.
 struct Checked {
-  bool has_type = false;
-  bool type_is_string = false;
+  RoutingFields routing;
   bool utf8 = true;
   std::string why;  // when malformed
 };
 
 // Validates `doc` and reads the fields the daemons route by, in one pass.
 bool CheckEvent(absl::string_view doc, EventFields* fields, Checked* checked) {
-  *fields = EventFields();
-  return ValidateDocument(
-      doc, kMaxDepth, &checked->why,
-      [&](absl::string_view key, BsonType type, absl::string_view value) {
-        if (key == "type") {
-          checked->has_type = true;
-          checked->type_is_string = type == BsonType::kString;
-          fields->type = value;
-        } else if (key == "host" && type == BsonType::kString) {
-          fields->host = value;
-        } else if (key == "end" && type == BsonType::kDouble) {
-          memcpy(&fields->end, value.data(), sizeof fields->end);
-        }
-      },
-      &checked->utf8);
+  const bool valid = ValidateEvent(doc, kMaxDepth, &checked->why,
+                                   &checked->routing, &checked->utf8);
+  fields->type = checked->routing.type;
+  fields->host = checked->routing.host;
+  fields->end = checked->routing.end;
+  return valid;
 }
 
 }  // namespace
@@ -127,10 +128,11 @@ bool EventIntake::Accept(absl::string_view* doc, double now,
     Drop(&malformed_, "malformed BSON", checked.why);
     return false;
   }
-  if (!checked.has_type || !checked.type_is_string || fields->type.empty()) {
+  const RoutingFields& routing = checked.routing;
+  if (!routing.has_type || !routing.type_is_string || fields->type.empty()) {
     Drop(&no_type_, "no string type",
-         !checked.has_type        ? "missing"
-         : checked.type_is_string ? "empty"
+         !routing.has_type        ? "missing"
+         : routing.type_is_string ? "empty"
                                   : "not a string");
     return false;
   }

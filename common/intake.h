@@ -90,7 +90,8 @@ class EventIntake {
     double last = 0;
     uint64_t count = 0;
   };
-  // Per type or host, bounded; consecutive repeats skip the hash.
+  // Per type or host, bounded; the two most recent keys skip the hash (a
+  // client sends request and request.sql events in turn).
   class SeenMap {
    public:
     void Note(absl::string_view key, double now);
@@ -98,10 +99,16 @@ class EventIntake {
     uint64_t untracked() const { return untracked_; }
 
    private:
+    // An entry of map_: node_hash_map keeps it in place while it lives.
+    struct Recent {
+      absl::string_view key;
+      Seen* seen = nullptr;
+    };
+    Seen* Find(absl::string_view key);
+
     absl::node_hash_map<std::string, Seen> map_;
     uint64_t untracked_ = 0;
-    absl::string_view last_key_;
-    Seen* last_ = nullptr;
+    Recent recent_[2];  // most recent first
   };
 
   // Makes *doc its repaired copy and *fields point into it; false (and

@@ -139,6 +139,42 @@ std::vector<std::string> Accepted(EventIntake* intake,
   return docs;
 }
 
+// Types and hosts taken in turn, by twos and threes: each counted with its
+// own count and last receipt time.
+TEST(EventIntakeTest, InterleavedTypesAndHostsCountedApart) {
+  EventIntake intake(4096);
+  const char* const types[] = {"request", "request.sql", "request",
+                               "b",       "request.sql", "b",
+                               "b",       "request"};
+  const char* const hosts[] = {"h1", "h2", "h1", "h1", "h2", "h3", "h2", "h1"};
+  for (int i = 0; i < 8; ++i) {
+    const std::string event = RawEvent(types[i], hosts[i], "k", "v");
+    absl::string_view doc = event;
+    EventFields fields;
+    ASSERT_TRUE(intake.Accept(&doc, 100 + i, &fields));
+    EXPECT_EQ(fields.type, types[i]);
+    EXPECT_EQ(fields.host, hosts[i]);
+  }
+  Value::Map status;
+  intake.AppendStatus(&status);
+  const Value value(std::move(status));
+  auto seen = [&](const char* map, const char* key, const char* field) {
+    const Value* entry = value.Find(map)->Get(key);
+    return entry == nullptr ? -1.0 : entry->Get(field)->AsDouble();
+  };
+  EXPECT_EQ(seen("events", "request", "count"), 3);
+  EXPECT_EQ(seen("events", "request", "last"), 107);
+  EXPECT_EQ(seen("events", "request.sql", "count"), 2);
+  EXPECT_EQ(seen("events", "request.sql", "last"), 104);
+  EXPECT_EQ(seen("events", "b", "count"), 3);
+  EXPECT_EQ(seen("events", "b", "last"), 106);
+  EXPECT_EQ(seen("hosts", "h1", "count"), 4);
+  EXPECT_EQ(seen("hosts", "h1", "last"), 107);
+  EXPECT_EQ(seen("hosts", "h2", "count"), 3);
+  EXPECT_EQ(seen("hosts", "h2", "last"), 106);
+  EXPECT_EQ(seen("hosts", "h3", "count"), 1);
+}
+
 std::vector<std::string> FourEvents() {
   return {RawEvent("a", "h", "k", "v"), RawEvent("b", "h", "k", "vv"),
           RawEvent("c", "h", "key", std::string(300, 'x')),

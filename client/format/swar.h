@@ -1,6 +1,7 @@
 // Byte scans eight bytes at a time (SIMD within a register), for the hot
 // paths that look for a NUL in short strings (keys being set, keys being
-// checked) or for bytes >= 0x80 (the ASCII fast path of utf8.h).
+// checked) or for bytes >= 0x80 (the ASCII fast path of utf8.h), and
+// short compares (the daemons' per-type caches).
 
 #ifndef ZIGGY_CLIENT_FORMAT_SWAR_H_
 #define ZIGGY_CLIENT_FORMAT_SWAR_H_
@@ -8,6 +9,8 @@
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
+
+#include "absl/strings/string_view.h"
 
 namespace ziggy {
 
@@ -50,6 +53,37 @@ inline size_t FindNulOrNonAscii(const char* data, size_t from, size_t end) {
     ++i;
   }
   return i;
+}
+
+// Whether a[0, n) and b[0, n) hold the same bytes, for sizeof(Word) <= n
+// <= 2 * sizeof(Word): their first and last words compared.
+template <typename Word>
+inline bool SameEnds(const char* a, const char* b, size_t n) {
+  Word a0, a1, b0, b1;
+  memcpy(&a0, a, sizeof a0);
+  memcpy(&b0, b, sizeof b0);
+  memcpy(&a1, a + n - sizeof a1, sizeof a1);
+  memcpy(&b1, b + n - sizeof b1, sizeof b1);
+  return ((a0 ^ b0) | (a1 ^ b1)) == 0;
+}
+
+// Whether a[0, n) and b[0, n) hold the same bytes: overlapping word loads
+// up to 32 bytes (most type names and hosts), memcmp beyond.
+inline bool SameBytes(const char* a, const char* b, size_t n) {
+  if (n > 32) return memcmp(a, b, n) == 0;
+  if (n > 16) {
+    return SameEnds<uint64_t>(a, b, 16) &&
+           SameEnds<uint64_t>(a + n - 16, b + n - 16, 16);
+  }
+  if (n >= 8) return SameEnds<uint64_t>(a, b, n);
+  if (n >= 4) return SameEnds<uint32_t>(a, b, n);
+  return n == 0 ||
+         (a[0] == b[0] && a[n / 2] == b[n / 2] && a[n - 1] == b[n - 1]);
+}
+
+// a == b, with SameBytes.
+inline bool SameString(absl::string_view a, absl::string_view b) {
+  return a.size() == b.size() && SameBytes(a.data(), b.data(), a.size());
 }
 
 }  // namespace ziggy

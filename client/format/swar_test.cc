@@ -59,5 +59,22 @@ TEST(SwarTest, FindNulOrNonAscii) {
                       [](uint8_t c) { return c == 0 || c >= 0x80; });
 }
 
+// Every length to 40 (each branch: 0-3, 4-7, 8-16, 17-32, memcmp), equal and
+// differing at each place, against memcmp.
+TEST(SwarTest, SameBytes) {
+  for (size_t n = 0; n <= 40; ++n) {
+    const std::string a(n, 'k');
+    EXPECT_TRUE(SameBytes(a.data(), std::string(a).data(), n)) << n;
+    EXPECT_TRUE(SameString(a, std::string(a))) << n;
+    for (size_t i = 0; i < n; ++i) {
+      std::string b = a;
+      b[i] = '\x80';
+      EXPECT_FALSE(SameBytes(a.data(), b.data(), n)) << n << " at " << i;
+      EXPECT_FALSE(SameString(a, b)) << n << " at " << i;
+    }
+    EXPECT_FALSE(SameString(a, a + "k")) << n;
+  }
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -29,6 +29,10 @@ bool SplitMessage(absl::string_view message,
   // another core): the bytes ahead are prefetched in a stream, which the
   // validation of each document then also finds in cache.
   if (message.empty()) return false;
+  if (DocumentLength(message) == message.size()) {  // a seed's single event
+    documents->push_back(message);
+    return true;
+  }
   size_t prefetched = 0;  // offsets below it are prefetched
   for (size_t at = 0; at < message.size();) {
     const size_t ahead = std::min(message.size(), at + kPrefetchAhead);
