@@ -6,6 +6,7 @@
 #include "common/cli.h"
 #include "common/exposure.h"
 #include "common/paths.h"
+#include "common/relay_protocol.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
@@ -142,6 +143,7 @@ bool FlagsAreValid() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ziggy::KeepRelayBuffersInHeap();
   gflags::SetUsageMessage(
       "the Ziggy forwarder: receives events from local applications, spools "
       "them durably and relays them, acknowledged, to collectors.\n"
