@@ -8,6 +8,7 @@
 #include "common/clock.h"
 #include "common/exposure.h"
 #include "common/paths.h"
+#include "common/relay_protocol.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
 #include "gflags/gflags.h"
@@ -167,6 +168,7 @@ bool ExposureAllowed(const ziggy::CollectorOptions& options) {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ziggy::KeepRelayBuffersInHeap();
   gflags::SetUsageMessage(
       "the Ziggy collector: receives events, writes one file per type per "
       "day, serves a live stream and a control port.\n"

@@ -28,7 +28,7 @@ int OpenFlags(const OpenOptions& options) {
     flags |= options.read ? O_RDWR : O_WRONLY;
     // An emptied file is written in order from its start, which is its
     // end: no O_APPEND (the flags ReplaceFileDurably always used).
-    if (!options.truncate) flags |= O_APPEND;
+    if (!options.truncate && !options.overwrite) flags |= O_APPEND;
   }
   if (options.create) flags |= O_CREAT;
   if (options.truncate) flags |= O_TRUNC;
@@ -37,7 +37,10 @@ int OpenFlags(const OpenOptions& options) {
 
 class PosixFile : public File {
  public:
-  PosixFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
+  // `positioned`: written at the descriptor's position (no O_APPEND), which
+  // Truncate() moves to the new end.
+  PosixFile(std::string path, int fd, bool positioned)
+      : path_(std::move(path)), fd_(fd), positioned_(positioned) {}
   ~PosixFile() override { close(fd_); }
 
   absl::Status Append(absl::string_view data, size_t* written) override {
@@ -76,6 +79,9 @@ class PosixFile : public File {
     if (ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("cannot truncate", path_);
     }
+    if (positioned_ && lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) {
+      return ErrnoStatus("cannot seek", path_);
+    }
     return absl::OkStatus();
   }
 
@@ -93,6 +99,7 @@ class PosixFile : public File {
  private:
   const std::string path_;
   const int fd_;
+  const bool positioned_;
 };
 
 class PosixFileSystem : public FileSystem {
@@ -104,7 +111,8 @@ class PosixFileSystem : public FileSystem {
       return ErrnoStatus(options.create ? "cannot create" : "cannot open",
                          path);
     }
-    return std::unique_ptr<File>(new PosixFile(path, fd));
+    return std::unique_ptr<File>(new PosixFile(
+        path, fd, options.append && (options.truncate || options.overwrite)));
   }
 
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
@@ -190,6 +198,12 @@ OpenOptions OpenOptions::Append(bool create) {
   options.read = false;
   options.append = true;
   options.create = create;
+  return options;
+}
+
+OpenOptions OpenOptions::Overwrite() {
+  OpenOptions options = Append(/*create=*/false);
+  options.overwrite = true;
   return options;
 }
 

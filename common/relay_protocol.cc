@@ -1,5 +1,6 @@
 #include "common/relay_protocol.h"
 
+#include <malloc.h>
 #include <zstd.h>
 
 #include <limits>
@@ -184,6 +185,12 @@ absl::StatusOr<RelayReply> ParseRelayReply(absl::string_view bytes) {
     r.reason = reason->AsString();
   }
   return r;
+}
+
+void KeepRelayBuffersInHeap() {
+  // Fixed thresholds also stop glibc's own adjustment of them.
+  mallopt(M_MMAP_THRESHOLD, static_cast<int>(kMaxRelayBatchBytes));
+  mallopt(M_TRIM_THRESHOLD, 64 << 20);
 }
 
 }  // namespace ziggy

@@ -81,6 +81,15 @@ std::string RelayError(absl::string_view message,
 std::string RelayPong();
 absl::StatusOr<RelayReply> ParseRelayReply(absl::string_view bytes);
 
+// For a daemon's main(), before any thread starts: keeps buffers up to
+// kMaxRelayBatchBytes in malloc's heap rather than in mappings of their own
+// (glibc maps blocks above 128 KiB-32 MiB, adjusting as it goes), and the
+// heap's free top unreturned up to 64 MiB. A relay batch's ~0.6-1 MiB
+// buffers (ZeroMQ's receive buffer in ziggyd, the payload in the forwarder)
+// are otherwise mapped, page-faulted and zero-filled page by page, and
+// unmapped, for every batch.
+void KeepRelayBuffersInHeap();
+
 }  // namespace ziggy
 
 #endif  // ZIGGY_COMMON_RELAY_PROTOCOL_H_

@@ -6,6 +6,7 @@
 #include "common/cli.h"
 #include "common/exposure.h"
 #include "common/paths.h"
+#include "common/relay_protocol.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
@@ -35,6 +36,13 @@ DEFINE_int32(spool_sync_ms, 100,
              "event is fdatasync()ed in the spool or acknowledged by a "
              "collector.");
 DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
+DEFINE_int32(relay_window, 8,
+             "Relay batches in flight to the collector (1-64; a collector "
+             "queues 8 per forwarder, more wait in TCP's buffers).");
+DEFINE_int64(relay_batch_events, 2000, "Events per relay batch, at most.");
+DEFINE_int64(relay_batch_bytes, 1 << 20,
+             "Bytes per relay batch, about (one event may go over; at most "
+             "16 MiB).");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
               "as down and the next one is tried.");
@@ -130,10 +138,14 @@ bool FlagsAreValid() {
   if (FLAGS_spool_max_bytes <= 0 || FLAGS_spool_sync_ms <= 0 ||
       FLAGS_ack_timeout <= 0 || FLAGS_failback_interval <= 0 ||
       FLAGS_max_event_bytes <= 0 || FLAGS_max_event_bytes > (16 << 20) ||
-      FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0) {
+      FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0 ||
+      FLAGS_relay_window <= 0 || FLAGS_relay_window > 64 ||
+      FLAGS_relay_batch_events <= 0 || FLAGS_relay_batch_bytes <= 0 ||
+      FLAGS_relay_batch_bytes > (16 << 20)) {
     std::fprintf(stderr,
                  "ziggy-forwarder: sizes and intervals must be positive "
-                 "(--max-event-bytes at most 16777216)\n");
+                 "(--max-event-bytes and --relay-batch-bytes at most "
+                 "16777216, --relay-window at most 64)\n");
     return false;
   }
   return true;
@@ -142,6 +154,7 @@ bool FlagsAreValid() {
 }  // namespace
 
 int main(int argc, char** argv) {
+  ziggy::KeepRelayBuffersInHeap();
   gflags::SetUsageMessage(
       "the Ziggy forwarder: receives events from local applications, spools "
       "them durably and relays them, acknowledged, to collectors.\n"
@@ -187,6 +200,9 @@ int main(int argc, char** argv) {
   options.spool.sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
   options.relay.upstreams = *upstreams;
   options.relay.zstd = FLAGS_compress == "zstd";
+  options.relay.window = FLAGS_relay_window;
+  options.relay.batch_events = static_cast<size_t>(FLAGS_relay_batch_events);
+  options.relay.batch_bytes = static_cast<size_t>(FLAGS_relay_batch_bytes);
   options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
   options.relay.failback_interval = absl::Seconds(FLAGS_failback_interval);
   options.relay.curve = std::move(curve);
