@@ -5,19 +5,10 @@
 // after a checkpoint made it durable, in this order:
 //   1. the batch's events are written to their files,
 //   2. every file written since the last checkpoint is fdatasync()ed,
-//   3. a snapshot {forwarder: next index, file: length} is written over
-//      the older of two slot files, <root>/.relay-state.0 and .1, and
-//      fdatasync()ed,
+//   3. a snapshot {forwarder: next index, file: length} is written to
+//      <root>/.relay-state.tmp, fdatasync()ed, renamed over
+//      <root>/.relay-state, and the directory fsync()ed,
 //   4. the acknowledgement is sent.
-// A slot holds the snapshot (BSON, with `seq`, counting snapshots) and then
-// a checksum of it; bytes after that are left from a longer snapshot. The
-// slots are written in place, alternately, and kept open: a checkpoint is
-// one pwrite() and one fdatasync() of blocks the file already has (no new
-// file, rename or directory sync per checkpoint). A write torn by a crash
-// spoils only its own slot (its checksum fails), so the other one, the
-// last checkpoint, is what recovery takes: the sound slot with the higher
-// `seq`. <root>/.relay-state (one snapshot replaced by rename(), written
-// before the slots) is read when no slot is sound, and deleted once one is.
 // After a crash, Recover() truncates every file in the snapshot back to its
 // checkpointed length: whatever was written after the last checkpoint was
 // never acknowledged, so forwarders will resend it, and rolling it back is
@@ -43,8 +34,6 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
-#include "absl/strings/string_view.h"
-#include "client/format/value.h"
 #include "collector/stats.h"
 
 namespace ziggy {
@@ -65,23 +54,12 @@ struct ForwarderMark {
 
 class RelayState {
  public:
-  static constexpr const char* kFileName = ".relay-state";  // before slots
-  static constexpr const char* kSlotNames[2] = {".relay-state.0",
-                                                ".relay-state.1"};
+  static constexpr const char* kFileName = ".relay-state";
 
-  // The last snapshot written under `root`: the sound slot with the higher
-  // seq, or else kFileName; kNotFound when there is none.
-  static absl::StatusOr<Value> ReadSnapshot(const std::string& root);
-  // The bytes of a slot holding `snapshot` (for tests).
-  static std::string SlotBytes(absl::string_view snapshot);
-
-  // Reads the last snapshot if there is one and rolls files back to their
+  // Reads <root>/.relay-state if there is one and rolls files back to their
   // checkpointed lengths.
   static absl::StatusOr<std::unique_ptr<RelayState>> Recover(
       const std::string& root, CollectorStats* stats);
-  ~RelayState();  // closes the slots
-  RelayState(const RelayState&) = delete;
-  RelayState& operator=(const RelayState&) = delete;
 
   // Next expected index and token per forwarder, as recovered (for the
   // receive thread).
@@ -118,21 +96,11 @@ class RelayState {
       : root_(std::move(root)), stats_(stats) {}
   using Lengths = absl::flat_hash_map<std::string, off_t>;
   absl::Status WriteSnapshot(const Lengths& files);
-  // Writes `bytes` over slot next_slot_ and syncs it.
-  absl::Status WriteSlot(const std::string& bytes);
-  // Opens both slots (creating them durably) on the first write.
-  absl::Status OpenSlots();
-  // Takes the forwarders and file lengths of a recovered snapshot.
-  absl::Status Restore(const Value& snapshot);
   std::string Relative(const std::string& path) const;
 
   const std::string root_;
   CollectorStats* const stats_;
   bool active_ = false;
-  int slot_fds_[2] = {-1, -1};
-  int next_slot_ = 0;   // never the slot of the last snapshot written
-  int64_t seq_ = 1;     // of the next snapshot
-  bool legacy_ = true;  // kFileName may exist: deleted after a slot write
   absl::flat_hash_map<std::string, ForwarderMark> forwarders_;
   Lengths lengths_;  // relative path -> size, as the next Commit records
   // The file lengths of the last snapshot written: what a crash rolls back

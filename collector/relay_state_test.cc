@@ -26,7 +26,7 @@ off_t Size(const std::string& path) {
 }
 
 Value Snapshot(const std::string& root) {
-  return *RelayState::ReadSnapshot(root);
+  return *DecodeDocument(ReadFileOrEmpty(root + "/" + RelayState::kFileName));
 }
 
 TEST(RelayStateTest, NothingToRecoverWithoutForwarders) {
@@ -216,65 +216,6 @@ TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
   ASSERT_TRUE(state.ok());
   EXPECT_EQ((*state)->forwarders().at("old").next, 12);
   EXPECT_EQ((*state)->forwarders().at("old").token, "");
-  // The first checkpoint goes to a slot, which supersedes the old file.
-  std::vector<RelayAck> acked;
-  (*state)->AddAcks({{"identity", "new", 3, ""}});
-  ASSERT_TRUE((*state)->Commit({}, &acked).ok());
-  EXPECT_EQ(Size(root + "/" + RelayState::kFileName), -1);
-  state->reset();
-  auto reopened = RelayState::Recover(root, &stats);
-  ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ((*reopened)->forwarders().at("old").next, 12);
-  EXPECT_EQ((*reopened)->forwarders().at("new").next, 3);
-}
-
-// Commits forwarder "fwd" acknowledged up to `end`.
-void CommitAck(RelayState& state, int64_t end) {
-  std::vector<RelayAck> acked;
-  state.AddAcks({{"identity", "fwd", end, ""}});
-  ASSERT_TRUE(state.Commit({}, &acked).ok());
-  ASSERT_EQ(acked.size(), 1u);
-}
-
-// Flips a byte in the middle of a slot file: a write torn by a crash.
-void Tear(const std::string& root, int slot) {
-  const std::string path = root + "/" + RelayState::kSlotNames[slot];
-  std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
-  f.seekg(Size(path) / 2);
-  const char c = static_cast<char>(f.get());
-  f.seekp(Size(path) / 2);
-  f.put(static_cast<char>(c ^ 0x5a));
-}
-
-// Checkpoints alternate between two slots written in place: a torn write
-// spoils only the slot being written, and recovery takes the other one
-// (the checkpoint before); the next checkpoint then goes over the torn slot,
-// never over the one recovered from.
-TEST(RelayStateTest, ATornSlotFallsBackToTheCheckpointBefore) {
-  const std::string root = Root("slots");
-  CollectorStats stats;
-  {
-    auto state = RelayState::Recover(root, &stats);
-    ASSERT_TRUE(state.ok());
-    CommitAck(**state, 5);   // slot 0
-    CommitAck(**state, 9);   // slot 1
-    CommitAck(**state, 11);  // slot 0 again, in place
-  }
-  EXPECT_EQ(Snapshot(root).Get("forwarders")->Get("fwd")->Get("next")->AsInt(),
-            11);
-  Tear(root, 0);
-  auto state = RelayState::Recover(root, &stats);
-  ASSERT_TRUE(state.ok());
-  EXPECT_EQ((*state)->forwarders().at("fwd").next, 9);
-  CommitAck(**state, 20);  // over the torn slot 0
-  Tear(root, 1);           // the checkpoint of 9
-  state->reset();
-  auto reopened = RelayState::Recover(root, &stats);
-  ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ((*reopened)->forwarders().at("fwd").next, 20);
-  // Both torn (nothing sound, no old file): no checkpoint at all.
-  Tear(root, 0);
-  EXPECT_TRUE(absl::IsNotFound(RelayState::ReadSnapshot(root).status()));
 }
 
 }  // namespace

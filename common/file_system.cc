@@ -28,7 +28,7 @@ int OpenFlags(const OpenOptions& options) {
     flags |= options.read ? O_RDWR : O_WRONLY;
     // An emptied file is written in order from its start, which is its
     // end: no O_APPEND (the flags ReplaceFileDurably always used).
-    if (!options.truncate && !options.overwrite) flags |= O_APPEND;
+    if (!options.truncate) flags |= O_APPEND;
   }
   if (options.create) flags |= O_CREAT;
   if (options.truncate) flags |= O_TRUNC;
@@ -37,10 +37,7 @@ int OpenFlags(const OpenOptions& options) {
 
 class PosixFile : public File {
  public:
-  // `positioned`: written at the descriptor's position (no O_APPEND), which
-  // Truncate() moves to the new end.
-  PosixFile(std::string path, int fd, bool positioned)
-      : path_(std::move(path)), fd_(fd), positioned_(positioned) {}
+  PosixFile(std::string path, int fd) : path_(std::move(path)), fd_(fd) {}
   ~PosixFile() override { close(fd_); }
 
   absl::Status Append(absl::string_view data, size_t* written) override {
@@ -79,9 +76,6 @@ class PosixFile : public File {
     if (ftruncate(fd_, static_cast<off_t>(size)) != 0) {
       return ErrnoStatus("cannot truncate", path_);
     }
-    if (positioned_ && lseek(fd_, static_cast<off_t>(size), SEEK_SET) < 0) {
-      return ErrnoStatus("cannot seek", path_);
-    }
     return absl::OkStatus();
   }
 
@@ -99,7 +93,6 @@ class PosixFile : public File {
  private:
   const std::string path_;
   const int fd_;
-  const bool positioned_;
 };
 
 class PosixFileSystem : public FileSystem {
@@ -111,8 +104,7 @@ class PosixFileSystem : public FileSystem {
       return ErrnoStatus(options.create ? "cannot create" : "cannot open",
                          path);
     }
-    return std::unique_ptr<File>(new PosixFile(
-        path, fd, options.append && (options.truncate || options.overwrite)));
+    return std::unique_ptr<File>(new PosixFile(path, fd));
   }
 
   absl::StatusOr<std::string> ReadFile(const std::string& path) override {
@@ -198,12 +190,6 @@ OpenOptions OpenOptions::Append(bool create) {
   options.read = false;
   options.append = true;
   options.create = create;
-  return options;
-}
-
-OpenOptions OpenOptions::Overwrite() {
-  OpenOptions options = Append(/*create=*/false);
-  options.overwrite = true;
   return options;
 }
 

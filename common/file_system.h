@@ -38,8 +38,7 @@
 
 namespace ziggy {
 
-// What an open() asks for. Writes go to the end of the file, unless
-// `truncate` or `overwrite` says otherwise.
+// What an open() asks for. Writes go to the end of the file.
 struct OpenOptions {
   bool read = true;     // Read() allowed
   bool append = false;  // Append() and Truncate() allowed
@@ -47,18 +46,11 @@ struct OpenOptions {
   // Empty an existing file. It is then written sequentially from its
   // start rather than with O_APPEND (same bytes): do not Truncate() it.
   bool truncate = false;
-  // Keep an existing file's bytes and write over them in order from its
-  // start (no O_APPEND): a recycled file, whose cached pages are written
-  // over rather than allocated anew. Truncate() also moves the write
-  // position to the new end.
-  bool overwrite = false;
   mode_t mode = 0644;
 
   static OpenOptions ReadOnly() { return OpenOptions(); }
   // Append-only (O_WRONLY | O_APPEND), creating the file when asked.
   static OpenOptions Append(bool create);
-  // An existing file, written over from its start (O_WRONLY, see above).
-  static OpenOptions Overwrite();
 };
 
 // Which file a path or a descriptor names, and its size.

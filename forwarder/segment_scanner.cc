@@ -39,15 +39,6 @@ SegmentScanner::Scan SegmentScanner::Next(SegmentRecord* record) {
       skip_incomplete_ = false;
       return Scan::kRecord;
     }
-    if (parse == Parse::kRecord) {
-      // Whole, but not above the last index: an old record (a recycled
-      // segment's, behind what was written over it). Skipped whole.
-      if (damaged == 0) damage_start = position_;
-      damaged += record->end - position_;
-      position_ = record->end;
-      skip_incomplete_ = false;
-      continue;
-    }
     if (parse == Parse::kIncomplete && damaged == 0 && !skip_incomplete_) {
       skip_incomplete_ = true;
       return Scan::kIncomplete;

@@ -10,10 +10,7 @@
 // matches and its index is above the previous sound record's (indexes only
 // grow within a segment). Anything else is damage: the scanner skips it
 // byte by byte to the next sound record and reports how much it skipped
-// with that record (corruption inside the segment). A whole record (CRC
-// sound) whose index is not above the last one is skipped whole: in a
-// recycled segment (spool.h) the old records behind the write position are
-// such, all below the segment's first index. Bytes at the end after
+// with that record (corruption inside the segment). Bytes at the end after
 // which no sound record follows are the tail: the writer died there (or is
 // appending right now, in the active segment), which LevelDB's log format
 // also treats as a torn write rather than corruption.

@@ -49,17 +49,6 @@ std::string SegmentName(int64_t first) {
   return absl::StrFormat("seg-%020d.log", first);
 }
 
-std::string SpareName(uint64_t serial) {
-  return absl::StrFormat("spare-%020d.log", serial);
-}
-
-// The number in a file name `<prefix><number>.log`; false for other names.
-bool NumberedName(absl::string_view name, absl::string_view prefix,
-                  int64_t* number) {
-  return absl::ConsumePrefix(&name, prefix) &&
-         absl::ConsumeSuffix(&name, ".log") && absl::SimpleAtoi(name, number);
-}
-
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
@@ -85,12 +74,7 @@ Spool::~Spool() {
   stop_syncing_.Notify();
   if (syncer_.joinable()) syncer_.join();
   // A clean stop: everything is synced, so the next start goes on from
-  // here rather than from the reservation. The active segment is cut to
-  // its records first, so the next start finds no old ones behind them.
-  if (Flush().ok()) {
-    absl::MutexLock lock(&mu_);
-    if (absl::Status s = CutRecycledTail(); !s.ok()) LOG(ERROR) << s;
-  }
+  // here rather than from the reservation.
   if (absl::Status s = Sync(); !s.ok()) {
     LOG(ERROR) << s;
   } else if (opened_) {
@@ -235,19 +219,14 @@ void Spool::ListSegments() {
       options_.fs->ListDirectory(options_.dir);
   if (!names.ok()) return;
   for (const std::string& file : *names) {
-    const std::string path = absl::StrCat(options_.dir, "/", file);
+    absl::string_view name = file;
     int64_t first;
-    if (NumberedName(file, "spare-", &first)) {
-      // Named past every spare found, so none is renamed over.
-      spare_serial_ = std::max(spare_serial_, static_cast<uint64_t>(first) + 1);
-      if (spares_.size() < static_cast<size_t>(options_.spare_segments)) {
-        spares_.push_back(path);
-      } else {
-        options_.fs->Remove(path).IgnoreError();
-      }
+    if (!absl::ConsumePrefix(&name, "seg-") ||
+        !absl::ConsumeSuffix(&name, ".log") ||
+        !absl::SimpleAtoi(name, &first)) {
       continue;
     }
-    if (!NumberedName(file, "seg-", &first)) continue;
+    const std::string path = absl::StrCat(options_.dir, "/", file);
     if (absl::StatusOr<FileInfo> info = options_.fs->Stat(path); info.ok()) {
       segments_[first] = Segment{path, info->size};
     }
@@ -258,7 +237,7 @@ void Spool::DropAcknowledgedSegments(int64_t acked) {
   for (auto it = segments_.begin(); it != segments_.end();) {
     auto next = std::next(it);
     if (next == segments_.end() || next->first > acked) break;
-    Retire(it->second);
+    options_.fs->Remove(it->second.path).IgnoreError();
     it = segments_.erase(it);
   }
 }
@@ -291,9 +270,7 @@ absl::StatusOr<int64_t> Spool::RepairLastSegment() {
     }
     repaired_tail_bytes_ = last.size - good_end;
     LOG(WARNING) << "spool " << last.path << ": truncated "
-                 << repaired_tail_bytes_
-                 << " bytes after its last whole record (a torn record, or "
-                    "the old records of a recycled segment)";
+                 << repaired_tail_bytes_ << " bytes of a torn last record";
     last.size = good_end;
   }
   return scanner.last_index() + 1;
@@ -362,10 +339,8 @@ absl::Status Spool::Recover() {
 
 absl::Status Spool::StartSegment(int64_t first) {
   const std::string path = absl::StrCat(options_.dir, "/", SegmentName(first));
-  // Old records left behind the sealed segment's end would read as damage
-  // after a restart: cut them (the reader here stops at its size anyway).
-  if (absl::Status s = CutRecycledTail(); !s.ok()) LOG(ERROR) << s;
-  absl::StatusOr<std::unique_ptr<File>> file = NewSegmentFile(path);
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(path, OpenOptions::Append(/*create=*/true));
   if (!file.ok()) return file.status();
   // The full segment is synced by the group commit, unless acknowledged
   // before (then its pages may never reach the disk).
@@ -378,47 +353,6 @@ absl::Status Spool::StartSegment(int64_t first) {
   active_size_ = 0;
   segments_[first] = Segment{path, 0};
   return absl::OkStatus();
-}
-
-absl::StatusOr<std::unique_ptr<File>> Spool::NewSegmentFile(
-    const std::string& path) {
-  recycled_ = false;
-  if (!spares_.empty()) {
-    const std::string spare = std::move(spares_.back());
-    spares_.pop_back();
-    if (options_.fs->Rename(spare, path).ok()) {
-      absl::StatusOr<std::unique_ptr<File>> file =
-          options_.fs->Open(path, OpenOptions::Overwrite());
-      if (file.ok()) {
-        recycled_ = true;
-        return file;
-      }
-      LOG(ERROR) << "spool: cannot reuse " << spare << ": " << file.status();
-      options_.fs->Remove(path).IgnoreError();
-    } else {
-      options_.fs->Remove(spare).IgnoreError();
-    }
-  }
-  return options_.fs->Open(path, OpenOptions::Append(/*create=*/true));
-}
-
-absl::Status Spool::CutRecycledTail() {
-  if (!recycled_ || file_ == nullptr) return absl::OkStatus();
-  if (absl::Status s = file_->Truncate(active_size_); !s.ok()) return s;
-  recycled_ = false;
-  return absl::OkStatus();
-}
-
-void Spool::Retire(const Segment& segment) {
-  if (spares_.size() < static_cast<size_t>(options_.spare_segments)) {
-    const std::string spare =
-        absl::StrCat(options_.dir, "/", SpareName(spare_serial_++));
-    if (options_.fs->Rename(segment.path, spare).ok()) {
-      spares_.push_back(spare);
-      return;
-    }
-  }
-  options_.fs->Remove(segment.path).IgnoreError();
 }
 
 absl::Status Spool::Append(absl::string_view event) {
@@ -769,7 +703,7 @@ absl::Status Spool::Acknowledge(int64_t end) {
   if (absl::Status s = WriteAckedMark(end); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   for (const Segment& segment : done) {
-    Retire(segment);
+    options_.fs->Remove(segment.path).IgnoreError();
     bytes_.fetch_sub(segment.size);
     for (auto it = segments_.begin(); it != segments_.end(); ++it) {
       if (it->second.path == segment.path) {

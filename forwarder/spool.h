@@ -12,7 +12,6 @@
 //                               index and the event
 //   reserved                    {reserved: R, skipped: S}: no index at or
 //                               above R was ever used
-//   spare-<20 digits>.log       an acknowledged segment kept for reuse
 // Every event gets the next index for good; the collector deduplicates by
 // (forwarder id, index), so resending is always safe. Indexes are reserved
 // durably 2^24 at a time before use; after an unclean stop (kill -9, power
@@ -57,18 +56,6 @@
 // (kResourceExhausted); what is spooled is kept, and space returns as the
 // collector acknowledges.
 //
-// Recycling: up to SpoolOptions::spare_segments wholly acknowledged
-// segments are renamed to spare-*.log rather than deleted, and the next new
-// segment is a spare renamed and written over from its start (as RocksDB's
-// recycle_log_file_num, PostgreSQL's WAL recycling): its pages are in the
-// page cache already, so writes copy into them instead of allocating,
-// zero-filling and charging fresh ones. The old records behind the write
-// position all have indexes below the segment's first, so the scanner
-// never takes them for new ones: reads stop at the written size, recovery
-// cuts them off with a torn tail, and a sealed segment is cut to its
-// written size before the next one starts. Spares are not counted in
-// bytes(): the disk holds up to spare_segments * segment_bytes more.
-//
 // Every file operation goes through SpoolOptions::fs, so tests can inject
 // disk faults.
 //
@@ -108,8 +95,6 @@ struct SpoolOptions {
   absl::Duration sync_interval = absl::Milliseconds(100);
   // Recently flushed events kept in memory for Read().
   size_t memory_bytes = size_t{32} << 20;
-  // Acknowledged segments kept to be written over (see above); 0: deleted.
-  int spare_segments = 2;
   // Every file operation; not owned, must outlive the spool.
   FileSystem* fs = FileSystem::Default();
 };
@@ -233,15 +218,6 @@ class Spool {
   void CloseAcknowledgedSealed();
   void GroupCommitEvery(absl::Duration interval);  // the thread
   absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Opens `path` for the segment starting now: a spare renamed to it when
-  // there is one, else a new file.
-  absl::StatusOr<std::unique_ptr<File>> NewSegmentFile(const std::string& path)
-      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Cuts a recycled active segment's old records off its end (on sealing
-  // it, and on a clean stop).
-  absl::Status CutRecycledTail();
-  // Keeps an acknowledged segment as a spare, or deletes it.
-  void Retire(const Segment& segment) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteAckedMark(int64_t acked);
   // Records durably that indexes below `reserved` may be in use.
   absl::Status Reserve(int64_t reserved);
@@ -265,9 +241,7 @@ class Spool {
     bool active;  // the active segment, within DataSync()
   };
   std::vector<Sealed> sealed_ ABSL_GUARDED_BY(mu_);
-  bool new_segments_ ABSL_GUARDED_BY(mu_) = false;        // directory to sync
-  std::vector<std::string> spares_ ABSL_GUARDED_BY(mu_);  // paths
-  uint64_t spare_serial_ ABSL_GUARDED_BY(mu_) = 0;        // names them
+  bool new_segments_ ABSL_GUARDED_BY(mu_) = false;  // directory to sync
   // Records [doubt_from_, doubt_end_) were written before a failed sync:
   // durable only once acknowledged.
   int64_t doubt_from_ ABSL_GUARDED_BY(mu_) = INT64_MAX;
@@ -275,8 +249,6 @@ class Spool {
   int64_t active_first_ = 0;
   uint64_t active_size_ = 0;  // written to fd_
   bool torn_ = false;         // a failed append left bytes past active_size_
-  bool recycled_ = false;     // the active segment was a spare: old bytes
-                              // may follow active_size_
   std::string staged_;        // records not yet written
   std::vector<uint32_t> staged_ends_;  // where each ends in staged_
   int64_t next_ = 0;                   // the index of the next record staged

@@ -47,22 +47,16 @@ std::vector<std::string> ReadAll(Spool& spool, int64_t from,
   return out;
 }
 
-// The files in `dir` whose names start with `prefix`, sorted.
-std::vector<std::string> FilesStartingWith(const std::string& dir,
-                                           const std::string& prefix) {
+std::vector<std::string> SegmentFiles(const std::string& dir) {
   std::vector<std::string> files;
   DIR* d = opendir(dir.c_str());
   while (dirent* e = readdir(d)) {
-    if (std::string(e->d_name).rfind(prefix, 0) == 0)
+    if (std::string(e->d_name).rfind("seg-", 0) == 0)
       files.push_back(dir + "/" + e->d_name);
   }
   closedir(d);
   std::sort(files.begin(), files.end());
   return files;
-}
-
-std::vector<std::string> SegmentFiles(const std::string& dir) {
-  return FilesStartingWith(dir, "seg-");
 }
 
 TEST(SpoolTest, AppendReadAcknowledgeAcrossSegments) {
@@ -174,125 +168,6 @@ TEST(SpoolTest, UncleanStopNeverReusesAnIndex) {
   ASSERT_TRUE(reopened.ok());
   EXPECT_EQ((*reopened)->end_index(), resumed + 1);
   EXPECT_EQ((*reopened)->skipped(), skipped);
-}
-
-std::vector<std::string> SpareFiles(const std::string& dir) {
-  return FilesStartingWith(dir, "spare-");
-}
-
-ino_t Inode(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? st.st_ino : 0;
-}
-
-uint64_t FileSize(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0 ? static_cast<uint64_t>(st.st_size) : 0;
-}
-
-// Acknowledged segments become spares (up to spare_segments, the rest are
-// deleted), and new segments are those files written over: what is read
-// back is only what was written since, also after a clean reopen.
-TEST(SpoolTest, AcknowledgedSegmentsAreRecycled) {
-  const SpoolOptions options = Options(uint64_t{1} << 30, 1000);
-  auto spool = Spool::Open(options);
-  ASSERT_TRUE(spool.ok()) << spool.status();
-  for (int i = 0; i < 200; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
-  ASSERT_TRUE((*spool)->Flush().ok());
-  ASSERT_GT(SegmentFiles(options.dir).size(), 4u);
-  ASSERT_TRUE((*spool)->Acknowledge(200).ok());
-  const std::vector<std::string> spares = SpareFiles(options.dir);
-  ASSERT_EQ(spares.size(), 2u);
-  const ino_t reused = Inode(spares.back());
-  std::string all;
-  for (int i = 200; i < 400; ++i) {
-    ASSERT_TRUE((*spool)->Append(Event(i)).ok());
-    all += Event(i);
-  }
-  ASSERT_TRUE((*spool)->Flush().ok());
-  EXPECT_TRUE(SpareFiles(options.dir).empty());
-  bool found = false;
-  for (const std::string& s : SegmentFiles(options.dir)) {
-    found = found || Inode(s) == reused;
-  }
-  EXPECT_TRUE(found) << "no segment is the spare written over";
-  std::string read;
-  for (const std::string& b : ReadAll(**spool, 200)) read += b;
-  EXPECT_EQ(read, all);
-  EXPECT_EQ((*spool)->damaged_records(), 0u);
-  spool->reset();
-  auto reopened = Spool::Open(options);
-  ASSERT_TRUE(reopened.ok());
-  EXPECT_EQ((*reopened)->end_index(), 400);
-  EXPECT_EQ((*reopened)->repaired_tail_bytes(), 0u);  // cut on closing
-  read.clear();
-  for (const std::string& b : ReadAll(**reopened, 200)) read += b;
-  EXPECT_EQ(read, all);
-  EXPECT_EQ((*reopened)->damaged_records(), 0u);
-}
-
-// A crash (kill -9: the directory copied while open) in a recycled
-// segment: the old records behind the last one written are cut off at the
-// restart, never read as events nor counted as damage; a torn last record
-// over them goes with them.
-TEST(SpoolTest, CrashInARecycledSegmentKeepsOnlyItsNewRecords) {
-  SpoolOptions options = Options(uint64_t{1} << 30, 1000);
-  auto spool = Spool::Open(options);
-  ASSERT_TRUE(spool.ok());
-  for (int i = 0; i < 100; ++i) ASSERT_TRUE((*spool)->Append(Event(i)).ok());
-  ASSERT_TRUE((*spool)->Flush().ok());
-  ASSERT_TRUE((*spool)->Acknowledge(100).ok());
-  ASSERT_FALSE(SpareFiles(options.dir).empty());
-  // Up to the first event of a new (recycled) segment, then two more.
-  const std::string before = SegmentFiles(options.dir).back();
-  int first = 100;
-  for (; SegmentFiles(options.dir).back() == before; ++first) {
-    ASSERT_TRUE((*spool)->Append(Event(first)).ok());
-    ASSERT_TRUE((*spool)->Flush().ok());
-  }
-  --first;
-  std::string expected = Event(first);
-  for (int i = first + 1; i < first + 3; ++i) {
-    ASSERT_TRUE((*spool)->Append(Event(i)).ok());
-    expected += Event(i);
-  }
-  ASSERT_TRUE((*spool)->Flush().ok());
-  const uint64_t written = 3 * kSpoolRecordHeader + expected.size();
-  for (bool torn : {false, true}) {
-    SCOPED_TRACE(torn ? "torn last record" : "whole records");
-    SpoolOptions crashed = Options();
-    ASSERT_EQ(std::system(
-                  absl::StrCat("cp -r '", options.dir, "' '", crashed.dir, "'")
-                      .c_str()),
-              0);
-    const std::string segment = SegmentFiles(crashed.dir).back();
-    ASSERT_GT(FileSize(segment), written) << "no old records behind";
-    if (torn) {
-      std::fstream f(segment, std::ios::in | std::ios::out | std::ios::binary);
-      f.seekp(static_cast<std::streamoff>(written - 1));
-      f.put('\x7f');
-    }
-    auto after = Spool::Open(crashed);
-    ASSERT_TRUE(after.ok()) << after.status();
-    EXPECT_GT((*after)->repaired_tail_bytes(), 0u);
-    EXPECT_EQ(FileSize(segment),
-              torn ? written - kSpoolRecordHeader - Event(first + 2).size()
-                   : written);
-    std::string read;
-    for (const std::string& b : ReadAll(**after, first)) read += b;
-    EXPECT_EQ(read, torn ? expected.substr(
-                               0, expected.size() - Event(first + 2).size())
-                         : expected);
-    EXPECT_EQ((*after)->damaged_records(), 0u);
-    // It goes on past every index it may have handed out.
-    EXPECT_GE((*after)->end_index(), first + 3);
-    ASSERT_TRUE((*after)->Append("new").ok());
-    ASSERT_TRUE((*after)->Flush().ok());
-    SpoolBatch batch;
-    ASSERT_TRUE(
-        (*after)->Read((*after)->end_index() - 1, 10, 1 << 20, &batch).ok());
-    EXPECT_EQ(batch.events, "new");
-  }
 }
 
 TEST(SpoolTest, DamageInsideASegmentIsSkippedAndCounted) {
