@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -136,12 +139,32 @@ absl::Status RelayState::Commit(
     const std::vector<std::pair<std::string, off_t>>& lengths,
     std::vector<RelayAck>* acked) {
   for (const auto& [path, length] : lengths) lengths_[Relative(path)] = length;
+  // The marks as they were, for a snapshot that fails: the next one written
+  // (FileOpened's, beside the last checkpoint's lengths) must not carry
+  // marks for events those lengths do not hold, or a crash would roll the
+  // events back while their resend is taken for duplicates.
+  std::vector<std::pair<std::string, std::optional<ForwarderMark>>> before;
+  before.reserve(pending_.size());
   for (const RelayAck& ack : pending_) {
+    const auto it = forwarders_.find(ack.forwarder);
+    before.emplace_back(ack.forwarder, it == forwarders_.end()
+                                           ? std::nullopt
+                                           : std::optional(it->second));
     ForwarderMark& mark = forwarders_[ack.forwarder];
     mark.next = std::max(mark.next, ack.end);
     mark.token = ack.token;
   }
-  if (absl::Status s = WriteSnapshot(lengths_); !s.ok()) return s;
+  if (absl::Status s = WriteSnapshot(lengths_); !s.ok()) {
+    // Latest first, so that a forwarder acknowledged twice ends as it was.
+    for (auto it = before.rbegin(); it != before.rend(); ++it) {
+      if (it->second.has_value()) {
+        forwarders_[it->first] = *it->second;
+      } else {
+        forwarders_.erase(it->first);
+      }
+    }
+    return s;
+  }
   stats_->checkpoints.fetch_add(1);
   // Closed files are in this snapshot with their final, synced length:
   // later snapshots need not carry them.

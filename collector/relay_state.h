@@ -87,7 +87,9 @@ class RelayState {
   bool has_pending_acks() const { return !pending_.empty(); }
 
   // Records `lengths` (every open file, flushed and synced) and the pending
-  // acks' indexes in a snapshot; on success moves the acks to *acked.
+  // acks' indexes in a snapshot; on success moves the acks to *acked. On
+  // failure the acks stay pending and the forwarders' marks as the last
+  // checkpoint left them (so no later snapshot can carry them early).
   absl::Status Commit(const std::vector<std::pair<std::string, off_t>>& lengths,
                       std::vector<RelayAck>* acked);
 

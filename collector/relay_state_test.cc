@@ -203,6 +203,39 @@ TEST(RelayStateTest, KeepsEachForwardersTokenAndForgetsWhatItIsTold) {
             "00112233445566778899aabbccddeeff");
 }
 
+// A checkpoint that cannot be written leaves the marks as they were: the
+// snapshot a newly opened file writes next holds the old lengths, and with
+// the new marks beside them a crash would roll the events back while the
+// forwarder's resend of them was taken for duplicates.
+TEST(RelayStateTest, AFailedCheckpointLeavesTheMarksForTheNextSnapshot) {
+  const std::string root = Root("failed_checkpoint");
+  const std::string file = root + "/a.log";
+  CollectorStats stats;
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  std::ofstream(file, std::ios::binary | std::ios::app) << "abcdefghij";
+  // The snapshot's temporary name is a directory: its write fails.
+  const std::string tmp =
+      absl::StrCat(root, "/", RelayState::kFileName, ".tmp");
+  ASSERT_EQ(mkdir(tmp.c_str(), 0755), 0);
+  state->AddAcks({{"identity", "fwd", 50, ""}, {"identity", "new", 7, ""}});
+  std::vector<RelayAck> acked;
+  EXPECT_FALSE(state->Commit({{file, 20}}, &acked).ok());
+  EXPECT_TRUE(acked.empty());
+  EXPECT_TRUE(state->has_pending_acks());
+  EXPECT_EQ(state->forwarders().at("fwd").next, 42);
+  EXPECT_EQ(state->forwarders().count("new"), 0u);
+
+  ASSERT_EQ(rmdir(tmp.c_str()), 0);  // the disk takes writes again
+  state->FileOpened(root + "/b.log", 0);
+  state.reset();  // a crash
+  auto after = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(after.ok()) << after.status();
+  EXPECT_EQ(Size(file), 10);  // rolled back to the last checkpoint
+  EXPECT_EQ((*after)->forwarders().at("fwd").next, 42);  // resent: kept
+  EXPECT_EQ((*after)->forwarders().count("new"), 0u);
+}
+
 TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
   const std::string root = Root("old");
   ASSERT_TRUE(
