@@ -170,7 +170,8 @@ TEST(BsonWriterTest, EventPrefixAndCloseMatchEncodeEventTo) {
       const EventHeader at_start{
           h.id, h.type, h.host, h.pid, h.start, h.start, h.host_pid_elements};
       WriteEventPrefix(&framed[0], at_start);  // end written later
-      memcpy(&framed[prefix], elements.bytes().data(), elements.bytes().size());
+      framed.replace(prefix, elements.bytes().size(),
+                     std::string(elements.bytes()));
       CloseEvent(&framed[0], prefix, size, h.end);
       EXPECT_EQ(framed, expected.bytes()) << id << " " << fields;
 
