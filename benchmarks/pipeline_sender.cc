@@ -222,17 +222,6 @@ int Syslog(const std::string& address, int64_t events, int64_t bytes) {
   return 0;
 }
 
-// Waits while the client's queue is more than half full (default
-// TransportOptions: 4 MiB per thread), so the API never drops. Sleeps
-// rather than spins: on two cores a spinning sender would take CPU from
-// the I/O thread and the daemon it waits for.
-void KeepQueueBelowHalf() {
-  static const uint64_t kHalf = TransportOptions().queue_bytes_per_thread / 2;
-  while (GetTransportStats().pending_bytes > kHalf) {
-    absl::SleepFor(absl::Microseconds(100));
-  }
-}
-
 int Client(const std::string& host, int64_t events, bool batch) {
   setenv("ZIGGY_HOST", host.c_str(), 1);
   if (batch) {
