@@ -101,6 +101,9 @@ TEST_P(CurveTransportTest, RightKeysDeliver) {
   ASSERT_TRUE(Configure("127.0.0.1", sink.port(), options).ok());
   Record(100);
   EXPECT_EQ(sink.Receive(100, absl::Seconds(20)), 100u);
+  // The sink can hold a batch before the sending thread has counted it:
+  // Flush waits for the count.
+  ASSERT_TRUE(Flush(absl::Seconds(20)));
   EXPECT_EQ(GetTransportStats().sent, 100u);
 }
 
