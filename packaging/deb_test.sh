@@ -5,11 +5,12 @@
 # default), its maintainer scripts (shellcheck), lintian (no errors), and the
 # daemons run from the extracted package with the packaged flag files,
 # answering `ziggyctl status` and exiting 0 on SIGTERM.
-#   deb_test.sh ziggy_<version>_amd64.deb VERSION
+#   deb_test.sh ziggy_<version>_amd64.deb VERSION README.md
 set -euo pipefail
 
 deb=$1
 version=$(tr -d '[:space:]' <"$2")
+readme=$3
 tmp=${TEST_TMPDIR:-$(mktemp -d)}
 root=$tmp/root
 control=$tmp/DEBIAN
@@ -284,6 +285,24 @@ check_daemons() {
   stop_daemon "$ziggyd" ziggyd
 }
 
+# The README's "Installing on a fleet" names this version's package, and
+# each flag file line it shows names a flag of ziggyd or the forwarder.
+check_readme() {
+  local section xml line name
+  section=$(awk '/^## Installing on a fleet/ { on = 1; next } /^## / { on = 0 } on' \
+    "$readme")
+  [[ -n "$section" ]] || fail "README has no section \"Installing on a fleet\""
+  ! grep -oE 'ziggy_[^ _]+_amd64\.deb' <<<"$section" |
+    grep -vxF "ziggy_${version}_amd64.deb" || fail "README names another version"
+  xml=$(helpxml ziggyd; helpxml ziggy-forwarder)
+  while IFS= read -r line; do
+    name=${line#--}
+    name=${name%%=*}
+    grep -qF "<name>${name//-/_}</name>" <<<"$xml" ||
+      fail "README's flag file line $line names no flag"
+  done < <(grep -E '^--[a-z-]+=' <<<"$section")
+}
+
 check_binaries_run() {
   local binary
   for binary in ziggyd ziggy-forwarder ziggyctl ziggyview; do
@@ -300,5 +319,6 @@ check_binaries_run
 check_flag_files
 check_scripts
 check_lintian
+check_readme
 check_daemons
 echo "PASS"
