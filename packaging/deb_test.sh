@@ -206,6 +206,39 @@ check_scripts() {
   done
 }
 
+# Runs maintainer script $2 with the arguments after it, with the commands it
+# may call replaced by stubs that log their arguments to $tmp/calls;
+# `getent` finds the ziggy user and group if $1 is "yes".
+run_script() {
+  local user_exists=$1 script=$2 stubs=$tmp/stubs command
+  shift 2
+  mkdir -p "$stubs"
+  for command in getent addgroup adduser deluser delgroup systemctl \
+    deb-systemd-invoke; do
+    printf '#!/bin/sh\necho "%s $*" >>"%s"\n' "$command" "$tmp/calls" \
+      >"$stubs/$command"
+    chmod +x "$stubs/$command"
+  done
+  [[ "$user_exists" == yes ]] || echo 'exit 2' >>"$stubs/getent"
+  : >"$tmp/calls"
+  PATH="$stubs:$PATH" sh "$control/$script" "$@" || fail "$script $* failed"
+}
+
+# postinst configure makes the ziggy group and user (home /var/lib/ziggy)
+# when missing and only then, and enables or starts no unit.
+check_postinst() {
+  run_script no postinst configure ""
+  grep -qx 'addgroup --quiet --system ziggy' "$tmp/calls" ||
+    fail "postinst made no ziggy group: $(cat "$tmp/calls")"
+  grep -q '^adduser .*--system .*--ingroup ziggy .*--home /var/lib/ziggy .*ziggy$' \
+    "$tmp/calls" || fail "postinst made no ziggy user: $(cat "$tmp/calls")"
+  run_script yes postinst configure 0.15.0
+  ! grep -qE '^add(user|group)' "$tmp/calls" ||
+    fail "postinst remade an existing user: $(cat "$tmp/calls")"
+  ! grep -qE ' (enable|start|restart) ' "$tmp/calls" ||
+    fail "postinst enables or starts a unit: $(cat "$tmp/calls")"
+}
+
 # Warnings accepted (lintian 2.116):
 # - no-manual-page: the binaries have --help and the README; no man pages yet.
 check_lintian() {
@@ -318,6 +351,7 @@ check_units
 check_binaries_run
 check_flag_files
 check_scripts
+check_postinst
 check_lintian
 check_readme
 check_daemons
