@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
-# The .deb that //:deb builds: its control fields and Depends (against what
-# ldd shows), its exact contents and modes, its units (systemd-analyze
-# verify), its flag files (every line names a real flag with its real
-# default), its maintainer scripts (shellcheck), lintian (no errors), and the
-# daemons run from the extracted package with the packaged flag files,
-# answering `ziggyctl status` and exiting 0 on SIGTERM.
+# The .deb that //:deb builds: its name and control fields, Depends (against
+# what ldd shows), its exact contents and modes, stripped binaries, its units
+# (systemd-analyze verify), its flag files (every line names a real flag,
+# with its real default), its maintainer scripts (shellcheck; postinst with
+# stubbed commands), lintian (no errors), the README's fleet section (this
+# version, real flags), and the daemons run from the extracted package with
+# the packaged flag files, answering `ziggyctl status` and exiting 0 on
+# SIGTERM.
 #   deb_test.sh ziggy_<version>_amd64.deb VERSION README.md
 set -euo pipefail
 
