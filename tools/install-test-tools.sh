@@ -3,12 +3,15 @@
 # sanitizer and libFuzzer runtimes and lld, for `--config=fuzz`
 # (tools/fuzzing.bzl), and promtool (Debian's prometheus) to check the
 # daemons' /metrics, and Chromium (Debian's chromium) for the dashboard's
-# browser test (tests/dashboard_test.cc) and tools/dashboard-screenshot.sh.
-# ./bazelw runs it before `test`. Idempotent and silent
-# when everything is there.
+# browser test (tests/dashboard_test.cc) and tools/dashboard-screenshot.sh;
+# for the package's test (packaging/deb_test.sh) shellcheck, systemd
+# (systemd-analyze verify) and lintian; and zstd, the command-line tool the
+# tests of compressed event files use. ./bazelw runs it before `test`.
+# Idempotent and silent when everything is there.
 set -euo pipefail
 
-readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus chromium)
+readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus chromium
+  shellcheck systemd lintian zstd)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
