@@ -13,6 +13,7 @@
 namespace ziggy {
 
 constexpr size_t kMagicSize = 4;
+constexpr size_t kBlockHeaderSize = 3;  // RFC 8878 3.1.1.2
 
 FileInput::FileInput(int fd, size_t read_size, const std::atomic<bool>* cancel)
     : fd_(fd), read_size_(std::max<size_t>(read_size, 1)), cancel_(cancel) {}
@@ -68,6 +69,20 @@ ssize_t FileInput::ReadPlain(char* to, size_t size) {
   return RawRead(to, size);
 }
 
+// zstd drops the output of a call that fails: a call given a whole
+// frame's input would lose the blocks before a corrupt one. So each call
+// gets only the input of the next step, as ZSTD_decompressStream's hint
+// says, less the next block's header it asks for in advance (3 bytes), and
+// none while output from the last step may still be pending (the previous
+// call filled the output): a failing call then has nothing to drop.
+size_t FileInput::NextInput() const {
+  if (output_full_) return 0;
+  size_t want = next_hint_ > kBlockHeaderSize ? next_hint_ - kBlockHeaderSize
+                                              : next_hint_;
+  if (want == 0) want = 1;  // a frame ended: the next one's first byte
+  return std::min(want, buffer_.size() - buffer_pos_);
+}
+
 ssize_t FileInput::ReadZstd(char* to, size_t size) {
   ZSTD_outBuffer out{to, size, 0};
   while (true) {
@@ -75,7 +90,7 @@ ssize_t FileInput::ReadZstd(char* to, size_t size) {
         Refill(std::min(read_size_, ZSTD_DStreamInSize())) < 0) {
       return -1;
     }
-    ZSTD_inBuffer in{buffer_.data(), buffer_.size(), buffer_pos_};
+    ZSTD_inBuffer in{buffer_.data(), buffer_pos_ + NextInput(), buffer_pos_};
     const size_t hint = ZSTD_decompressStream(decoder_, &out, &in);
     if (ZSTD_isError(hint)) {
       Fail(absl::StrCat("corrupt zstd stream: ", ZSTD_getErrorName(hint)));
@@ -83,6 +98,8 @@ ssize_t FileInput::ReadZstd(char* to, size_t size) {
     }
     // A call without input or output says nothing about the last frame.
     if (in.pos > buffer_pos_ || out.pos > 0) last_hint_ = hint;
+    next_hint_ = hint;
+    output_full_ = out.pos == out.size;
     buffer_pos_ = in.pos;
     if (out.pos > 0) return static_cast<ssize_t>(out.pos);
     if (buffer_pos_ == buffer_.size() && raw_eof_) {

@@ -12,7 +12,9 @@
 // straight to the caller's buffer.
 //
 // A zstd stream that cannot be decoded does not fail Read(): the bytes
-// decoded before the damage are returned, then the end of input, and
+// decoded before the damage (every block before a corrupt one, a frame's
+// last block before a checksum that does not match) are returned, then the
+// end of input, and
 // damage() says what was wrong ("truncated zstd stream" when the input ends
 // inside a frame, "corrupt zstd stream: <zstd's reason>" otherwise, garbage
 // after a valid frame included).
@@ -68,6 +70,8 @@ class FileInput {
   // Input from buffer_ (what Sniff read) and then from the descriptor.
   ssize_t ReadPlain(char* to, size_t size);
   ssize_t ReadZstd(char* to, size_t size);
+  // How much of buffer_ the next ZSTD_decompressStream call may have.
+  size_t NextInput() const;
   // Replaces buffer_ with the next raw bytes: their count, 0 at EOF, -1
   // as RawRead.
   ssize_t Refill(size_t size);
@@ -83,7 +87,10 @@ class FileInput {
   std::string buffer_;  // raw bytes read and not yet used
   size_t buffer_pos_ = 0;
   ZSTD_DCtx_s* decoder_ = nullptr;  // when compressed
-  size_t last_hint_ = 0;            // ZSTD_decompressStream's last result
+  size_t last_hint_ = 0;
+  size_t next_hint_ = 1;      // ZSTD_decompressStream's last result
+  bool output_full_ = false;  // the last call filled its output            //
+                              // ZSTD_decompressStream's last result
   std::string damage_;
 };
 

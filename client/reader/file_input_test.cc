@@ -197,14 +197,47 @@ TEST(CompressedReadTest, CorruptFrameAfterAValidOne) {
   std::string second = ZstdFrames(Concat({docs[3], docs[4], docs[5]}));
   const size_t header = FrameHeaderSize(second);
   second[header] = static_cast<char>(second[header] | 0x06);
-  for (bool resync : {false, true}) {
-    const Result result = ReadFd(first + second, 7, resync);
+  for (size_t read_size : {7, 1 << 20}) {
+    SCOPED_TRACE(absl::StrCat("read_size ", read_size));
+    const bool resync = read_size == 7;
+    const Result result = ReadFd(first + second, read_size, resync);
     EXPECT_EQ(result.docs,
               (std::vector<std::string>{docs[0], docs[1], docs[2]}));
     EXPECT_EQ(result.status.code(), absl::StatusCode::kDataLoss);
     EXPECT_TRUE(Contains(result.status, "corrupt zstd stream"))
         << result.status;
     EXPECT_EQ(result.skipped.size(), resync ? 1u : 0u);
+  }
+}
+
+// A corrupt block inside a frame: the documents of the blocks before it
+// come back, however much input zstd had at once.
+TEST(CompressedReadTest, CorruptBlockInsideAFrame) {
+  const std::vector<std::string> docs = Events(3000);
+  std::string zst = ZstdFrames(Concat(docs));
+  // The second block's header: after the first block (RFC 8878 3.1.1.2).
+  const size_t first = FrameHeaderSize(zst);
+  const uint32_t header = static_cast<uint8_t>(zst[first]) |
+                          static_cast<uint8_t>(zst[first + 1]) << 8 |
+                          static_cast<uint8_t>(zst[first + 2]) << 16;
+  ASSERT_EQ(header & 1, 0u) << "one block only";
+  const size_t second = first + 3 + (header >> 3);
+  ASSERT_LT(second, zst.size());
+  zst[second] = static_cast<char>(zst[second] | 0x06);
+  // The documents within the first block's 128 KiB.
+  std::vector<std::string> expected;
+  size_t end = 0;
+  for (const std::string& doc : docs) {
+    if ((end += doc.size()) > (128 << 10)) break;
+    expected.push_back(doc);
+  }
+  for (size_t read_size : {7, 4096, 1 << 20}) {
+    SCOPED_TRACE(absl::StrCat("read_size ", read_size));
+    const Result result = ReadFd(zst, read_size);
+    EXPECT_EQ(result.docs.size(), expected.size());
+    EXPECT_TRUE(result.docs == expected);
+    EXPECT_TRUE(Contains(result.status, "corrupt zstd stream"))
+        << result.status;
   }
 }
 
