@@ -30,8 +30,6 @@
 namespace ziggy::testing {
 namespace {
 
-using ::ziggy::testing::ZstdFrames;
-
 constexpr int64_t kDayStart = 1699920000;  // 2023-11-14 00:00:00 UTC
 
 std::vector<nlohmann::json> JsonLines(const std::string& out) {
