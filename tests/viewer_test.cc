@@ -21,6 +21,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/format/event.h"
+#include "client/reader/reader.h"
 #include "client/reader/zstd_testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
@@ -722,6 +723,40 @@ TEST(ZiggyviewTest, RawRoundTripsFilesRangesAndStdin) {
   EXPECT_EQ(out, expected);
   ASSERT_EQ(RunCommand({Viewer(), "--raw", cut}, &out, &err), 0) << err;
   EXPECT_EQ(out, ReadFileOrEmpty(cut));
+}
+
+// --raw on the live stream: the selected events' documents as they come.
+TEST(ZiggyviewTest, RawLive) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  auto viewer = Subprocess::Start(
+      {Viewer(), "-H", ziggyd->control(), "--raw", "--type-name=request"});
+  ASSERT_NE(viewer, nullptr);
+  Sender sender(ziggyd->collect());
+  int seq = 0;
+  ASSERT_TRUE(WaitFor([&] {  // until subscribed
+    sender.Send(DayEvent("request", seq++));
+    return !viewer->Stdout().empty();
+  })) << viewer->Stderr();
+  const std::string last = DayEvent("request", 999999);
+  sender.Send(DayEvent("other", seq++));
+  sender.Send(last);
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(viewer->Stdout(), last); }));
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+  const std::string out = viewer->Stdout();
+  DocumentReader reader(out);
+  absl::string_view doc;
+  std::vector<std::string> docs;
+  while (reader.Next(&doc)) {
+    EXPECT_EQ(DecodeEvent(doc)->type, "request");
+    docs.emplace_back(doc);
+  }
+  EXPECT_TRUE(reader.status().ok()) << reader.status();
+  ASSERT_FALSE(docs.empty());
+  EXPECT_EQ(docs.back(), last);
 }
 
 // Runs `argv` with standard output and error on a new pseudo-terminal;
