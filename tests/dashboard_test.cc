@@ -6,8 +6,10 @@
 // browser test fails, never skips, without it.
 
 #include <signal.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <fstream>
 #include <map>
 #include <memory>
 #include <regex>
@@ -20,6 +22,7 @@
 #include "absl/strings/str_format.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
+#include "client/reader/zstd_testing.h"
 #include "gtest/gtest.h"
 #include "httplib.h"
 #include "nlohmann/json.hpp"
@@ -312,13 +315,11 @@ TEST_F(DashboardTest, BrowserDrawsChartsAndFillsTheEventsTable) {
   EXPECT_TRUE(absl::StrContains(dom, "id=\"banner\" hidden")) << dom;
 }
 
-// --log-path: the daemon's files, read once at start.
-TEST_F(DashboardTest, ServesFiles) {
-  auto files = StartDashboard({"--log-path=" + ziggyd_->log_path()});
-  ASSERT_NE(files, nullptr);
-  EXPECT_EQ(TypeCount(files->port, "request"), kRequests);
-  EXPECT_EQ(TypeCount(files->port, "request.sql"), 2 * kRequests);
-  const json series = GetJson(files->port, "/api/series",
+// What a dashboard serving the suite's daemon's files shows.
+void ExpectTheDaemonsFiles(int port) {
+  EXPECT_EQ(TypeCount(port, "request"), kRequests);
+  EXPECT_EQ(TypeCount(port, "request.sql"), 2 * kRequests);
+  const json series = GetJson(port, "/api/series",
                               {{"type", "request"},
                                {"field", "body.request_time"},
                                {"where", "body.response.status >= 500"}});
@@ -328,7 +329,14 @@ TEST_F(DashboardTest, ServesFiles) {
   EXPECT_EQ(series["count"][i], kRequests);
   EXPECT_NEAR(series["p50"][i].get<double>(), 0.10, 0.001);
   EXPECT_EQ(series["error_share"][i], 0.2);
-  EXPECT_EQ(GetJson(files->port, "/api/status")["status"], nullptr);
+  EXPECT_EQ(GetJson(port, "/api/status")["status"], nullptr);
+}
+
+// --log-path: the daemon's files, read once at start.
+TEST_F(DashboardTest, ServesFiles) {
+  auto files = StartDashboard({"--log-path=" + ziggyd_->log_path()});
+  ASSERT_NE(files, nullptr);
+  ExpectTheDaemonsFiles(files->port);
   // The dates select events by their own end: the warm-up ended at
   // 00:00:01, the requests at 00:01:01.
   auto first_minute = StartDashboard(
@@ -336,6 +344,23 @@ TEST_F(DashboardTest, ServesFiles) {
   ASSERT_NE(first_minute, nullptr);
   EXPECT_GT(TypeCount(first_minute->port, "warmup"), 0);
   EXPECT_EQ(TypeCount(first_minute->port, "request"), 0);
+}
+
+// The same files compressed, as --compress-after-days leaves them
+// (`<name>.zst` only): the same figures.
+TEST_F(DashboardTest, ServesCompressedFiles) {
+  const std::string compressed = TempDir("compressed");
+  for (const std::string& name : ListFiles(ziggyd_->log_path())) {
+    const size_t slash = name.rfind('/');
+    if (slash != std::string::npos) {
+      mkdir(absl::StrCat(compressed, "/", name.substr(0, slash)).c_str(), 0755);
+    }
+    std::ofstream(absl::StrCat(compressed, "/", name, ".zst"), std::ios::binary)
+        << ZstdFrames(ReadFileOrEmpty(ziggyd_->log_path() + "/" + name));
+  }
+  auto files = StartDashboard({"--log-path=" + compressed});
+  ASSERT_NE(files, nullptr);
+  ExpectTheDaemonsFiles(files->port);
 }
 
 // A daemon restarted on the same control port (its stream port changes):

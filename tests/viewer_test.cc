@@ -1,8 +1,11 @@
 // ziggyview end to end against real ziggyd processes.
 
 #include <fcntl.h>
+#include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -18,6 +21,8 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/format/event.h"
+#include "client/reader/reader.h"
+#include "client/reader/zstd_testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 #include "tests/process.h"
@@ -552,6 +557,261 @@ TEST(ZiggyviewTest, LiveStatsPrintsEveryIntervalAndCountsEachEventOnce) {
   EXPECT_EQ(max, kEvents - 1);
   viewer->Signal(SIGINT);
   EXPECT_EQ(viewer->Wait(), 0);
+}
+
+// Two days of request, request.sql and other events in six-hour blocks (8
+// of each type per block), written by a real ziggyd (stopped, so its files
+// are closed).
+std::string TwoDaysOfEvents() {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(
+      logs, {absl::StrCat("--fake-time=", kDayStart), "--rotate-hours=6"});
+  EXPECT_NE(ziggyd, nullptr);
+  if (ziggyd == nullptr) return logs;
+  Sender sender(ziggyd->collect());
+  const char* types[] = {"request", "request.sql", "other"};
+  int sent = 0;
+  for (int block = 0; block < 8; ++block) {  // 2 days of 4 blocks
+    for (int i = 0; i < 24; ++i, ++sent) {
+      // Groups of 3 sharing an id; the request's SQL ends before it.
+      const double end = kDayStart + 21600 * block + 600 * (i / 3) + 2 - i % 3;
+      sender.Send(DayEvent(types[(i + 2) % 3], 1000 * block + i / 3,
+                           i % 7 ? 200 : 503, end));
+    }
+    EXPECT_TRUE(ziggyd->WaitWritten(sent));
+    EXPECT_TRUE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 21600}}).ok());
+  }
+  ziggyd->process().Signal(SIGTERM);
+  EXPECT_EQ(ziggyd->process().Wait(), 0);
+  return logs;
+}
+
+// A copy of `logs` with the first day's files replaced by zstd frames of
+// their bytes, a twin `.zst` left beside one of the second day's files (a
+// compression cut short: it must not be read) and a `.zst.tmp` (ignored).
+std::string MixedCopy(const std::string& logs) {
+  const std::string mixed = TempDir("mixed");
+  for (const std::string& name : ListFiles(logs)) {
+    mkdir(absl::StrCat(mixed, "/", name.substr(0, name.find('/'))).c_str(),
+          0755);
+    const std::string bytes = ReadFileOrEmpty(absl::StrCat(logs, "/", name));
+    std::string path = absl::StrCat(mixed, "/", name);
+    std::string written = bytes;
+    if (absl::StartsWith(name, "20231114/")) {
+      path += ".zst";
+      written = ZstdFrames(bytes, /*frame_size=*/1000);
+    } else if (absl::StrContains(name, "request-")) {
+      std::ofstream(path + ".zst", std::ios::binary)
+          << ZstdFrames(bytes.substr(0, bytes.size() / 2));
+      std::ofstream(path + ".zst.tmp", std::ios::binary) << "not zstd";
+    }
+    std::ofstream(path, std::ios::binary) << written;
+  }
+  return mixed;
+}
+
+// ziggyview's stdout for `flags` over `log_path`, expecting exit 0.
+std::string ViewLogPath(const std::string& log_path,
+                        std::vector<std::string> flags) {
+  flags.insert(flags.begin(), {Viewer(), "--log-path=" + log_path});
+  std::string out, err;
+  EXPECT_EQ(RunCommand(flags, &out, &err), 0) << err;
+  EXPECT_EQ(err, "");
+  return out;
+}
+
+// Some days compressed, some not, twins and temporary files: every reading
+// path prints what the uncompressed log path gives.
+TEST(ZiggyviewTest, CompressedDaysReadLikeUncompressedOnes) {
+  const std::string logs = TwoDaysOfEvents();
+  const std::string mixed = MixedCopy(logs);
+  const std::string files = absl::StrJoin(ListFiles(mixed), " ");
+  ASSERT_TRUE(absl::StrContains(files, "20231114/request-20231114-00.log.zst"))
+      << files;
+  ASSERT_TRUE(absl::StrContains(files, "20231115/request-20231115-00.log "))
+      << files;
+  const std::vector<std::vector<std::string>> flag_sets = {
+      {},
+      {"--group"},
+      {"--group", "--type-name=request", "--start-date=20231114 05:00"},
+      {"--stats"},
+      {"--stats", "--json", "--by=body.status"},
+      {"--where=body.status >= 500 and type =~ \"^request\""},
+      {"--type-name=request*", "--start-date=20231114 12:00",
+       "--end-date=20231115 06:00"}};
+  for (const auto& flags : flag_sets) {
+    SCOPED_TRACE(absl::StrJoin(flags, " "));
+    const std::string expected = ViewLogPath(logs, flags);
+    EXPECT_GT(std::count(expected.begin(), expected.end(), '\n'), 1);
+    EXPECT_EQ(ViewLogPath(mixed, flags), expected);
+  }
+  EXPECT_EQ(JsonLines(ViewLogPath(mixed, {})).size(), 192u);
+  // Standard input, compressed or not, and file arguments.
+  const std::string day = "/20231114/request.sql-20231114-06.log";
+  std::string plain_out, zst_out, err;
+  ASSERT_EQ(
+      RunCommand({Viewer()}, &plain_out, &err, absl::Seconds(30), logs + day),
+      0);
+  ASSERT_EQ(RunCommand({Viewer()}, &zst_out, &err, absl::Seconds(30),
+                       mixed + day + ".zst"),
+            0)
+      << err;
+  EXPECT_EQ(zst_out, plain_out);
+  EXPECT_EQ(JsonLines(zst_out).size(), 8u);
+  ASSERT_EQ(RunCommand({Viewer(), mixed + day + ".zst"}, &zst_out, &err), 0);
+  EXPECT_EQ(zst_out, plain_out);
+}
+
+// A damaged compressed file: the events before the damage, then one line
+// naming the file and the (decompressed) offsets, exit 2.
+TEST(ZiggyviewTest, TruncatedCompressedFileExitsTwo) {
+  const std::string logs = TwoDaysOfEvents();
+  const std::string bytes =
+      ReadFileOrEmpty(logs + "/20231114/other-20231114-00.log");
+  const std::string zst = ZstdFrames(bytes, bytes.size() / 2 + 1);
+  const std::string path = TempDir("truncated") + "/other.log.zst";
+  { std::ofstream(path, std::ios::binary) << zst.substr(0, zst.size() - 3); }
+  std::string out, err;
+  EXPECT_EQ(RunCommand({Viewer(), path}, &out, &err), 2);
+  EXPECT_FALSE(JsonLines(out).empty());
+  EXPECT_LT(JsonLines(out).size(), 8u);
+  EXPECT_TRUE(absl::StrContains(err, "other.log.zst: bytes ")) << err;
+  EXPECT_TRUE(absl::StrContains(err,
+                                "truncated zstd stream at decompressed "
+                                "offset"))
+      << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+}
+
+// --raw writes the selected events' documents as stored: a file, a date
+// range of a log path with a filter, and standard input cut into files
+// that read back the same.
+TEST(ZiggyviewTest, RawRoundTripsFilesRangesAndStdin) {
+  const std::string logs = TwoDaysOfEvents();
+  const std::string mixed = MixedCopy(logs);
+  const std::string file = "/20231114/request-20231114-06.log";
+  const std::string original = ReadFileOrEmpty(logs + file);
+  ASSERT_FALSE(original.empty());
+  std::string out, err;
+  ASSERT_EQ(RunCommand({Viewer(), "--raw", logs + file}, &out, &err), 0);
+  EXPECT_EQ(out, original);
+  ASSERT_EQ(RunCommand({Viewer(), "--raw"}, &out, &err, absl::Seconds(30),
+                       mixed + file + ".zst"),
+            0)
+      << err;
+  EXPECT_EQ(out, original);
+  // A whole day of one type: its files' bytes, in order.
+  std::string day;
+  for (const char* hour : {"00", "06", "12", "18"}) {
+    day += ReadFileOrEmpty(
+        absl::StrCat(logs, "/20231114/request-20231114-", hour, ".log"));
+  }
+  EXPECT_EQ(ViewLogPath(
+                mixed, {"--raw", "--type-name=request", "--end-date=20231114"}),
+            day);
+  // A range with a filter, cut into a file: reads back as the selection.
+  const std::vector<std::string> selection = {
+      "--type-name=request*", "--start-date=20231114 08:00",
+      "--end-date=20231115 10:00", "--where=body.status == 503"};
+  std::vector<std::string> raw_flags = selection;
+  raw_flags.push_back("--raw");
+  const std::string cut = TempDir("cut") + "/cut.log";
+  { std::ofstream(cut, std::ios::binary) << ViewLogPath(mixed, raw_flags); }
+  const std::string expected = ViewLogPath(logs, selection);
+  ASSERT_GT(JsonLines(expected).size(), 2u);
+  ASSERT_EQ(RunCommand({Viewer(), cut}, &out, &err), 0) << err;
+  EXPECT_EQ(out, expected);
+  ASSERT_EQ(RunCommand({Viewer(), "--raw", cut}, &out, &err), 0) << err;
+  EXPECT_EQ(out, ReadFileOrEmpty(cut));
+}
+
+// --raw on the live stream: the selected events' documents as they come.
+TEST(ZiggyviewTest, RawLive) {
+  const std::string logs = TempDir("logs");
+  auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart)});
+  ASSERT_NE(ziggyd, nullptr);
+  auto viewer = Subprocess::Start(
+      {Viewer(), "-H", ziggyd->control(), "--raw", "--type-name=request"});
+  ASSERT_NE(viewer, nullptr);
+  Sender sender(ziggyd->collect());
+  int seq = 0;
+  ASSERT_TRUE(WaitFor([&] {  // until subscribed
+    sender.Send(DayEvent("request", seq++));
+    return !viewer->Stdout().empty();
+  })) << viewer->Stderr();
+  const std::string last = DayEvent("request", 999999);
+  sender.Send(DayEvent("other", seq++));
+  sender.Send(last);
+  ASSERT_TRUE(
+      WaitFor([&] { return absl::StrContains(viewer->Stdout(), last); }));
+  viewer->Signal(SIGINT);
+  EXPECT_EQ(viewer->Wait(), 0);
+  const std::string out = viewer->Stdout();
+  DocumentReader reader(out);
+  absl::string_view doc;
+  std::vector<std::string> docs;
+  while (reader.Next(&doc)) {
+    EXPECT_EQ(DecodeEvent(doc)->type, "request");
+    docs.emplace_back(doc);
+  }
+  EXPECT_TRUE(reader.status().ok()) << reader.status();
+  ASSERT_FALSE(docs.empty());
+  EXPECT_EQ(docs.back(), last);
+}
+
+// Runs `argv` with standard output and error on a new pseudo-terminal;
+// returns the exit code (-1 on timeout) and what the terminal got.
+int RunOnTerminal(const std::vector<std::string>& argv, std::string* shown) {
+  const int master = posix_openpt(O_RDWR | O_NOCTTY);
+  if (master < 0 || grantpt(master) != 0 || unlockpt(master) != 0) return -1;
+  const std::string terminal = ptsname(master);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    const int fd = open(terminal.c_str(), O_RDWR | O_NOCTTY);
+    dup2(fd, 1);
+    dup2(fd, 2);
+    std::vector<char*> args;
+    for (const std::string& arg : argv)
+      args.push_back(const_cast<char*>(arg.c_str()));
+    args.push_back(nullptr);
+    execv(args[0], args.data());
+    _exit(127);
+  }
+  shown->clear();
+  const absl::Time deadline = absl::Now() + absl::Seconds(30);
+  char buffer[4096];
+  while (absl::Now() < deadline) {
+    pollfd p{master, POLLIN, 0};
+    if (poll(&p, 1, 100) <= 0) continue;
+    const ssize_t n = read(master, buffer, sizeof buffer);
+    if (n <= 0) break;  // EIO: the terminal's last user is gone
+    shown->append(buffer, static_cast<size_t>(n));
+  }
+  close(master);
+  int status = 0;
+  if (waitpid(pid, &status, 0) != pid || !WIFEXITED(status)) return -1;
+  return WEXITSTATUS(status);
+}
+
+TEST(ZiggyviewTest, RawIsRefusedOnATerminalAndWithJsonFlags) {
+  const std::string logs = TwoDaysOfEvents();
+  const std::string file = logs + "/20231114/request-20231114-06.log";
+  std::string shown;
+  EXPECT_EQ(RunOnTerminal({Viewer(), "--raw", file}, &shown), 1);
+  EXPECT_TRUE(absl::StrContains(shown, "not writing BSON to a terminal"))
+      << shown;
+  EXPECT_EQ(std::count(shown.begin(), shown.end(), '\n'), 1) << shown;
+  // Without --raw the terminal gets JSON.
+  EXPECT_EQ(RunOnTerminal({Viewer(), file}, &shown), 0);
+  EXPECT_TRUE(absl::StrContains(shown, "\"type\":\"request\"")) << shown;
+  for (const char* flag : {"--pretty", "--stats", "--group", "--fields=id"}) {
+    std::string out, err;
+    EXPECT_EQ(RunCommand({Viewer(), "--raw", flag, file}, &out, &err), 1)
+        << flag;
+    EXPECT_TRUE(out.empty());
+    EXPECT_TRUE(absl::StrContains(err, "--raw")) << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
 }
 
 }  // namespace

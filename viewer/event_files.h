@@ -9,8 +9,12 @@
 // is not a valid event is skipped. Each skipped range becomes one line for
 // stderr, "ziggyview: <file>: bytes <from>-<to> skipped: <why>", and sets
 // code() to kViewDamaged; a file that cannot be opened or read sets
-// kViewError. Memory: one reader buffer (read_size, or the largest
-// document) and one file open at a time.
+// kViewError. Files and stdin may be zstd-compressed (`<name>.log.zst`),
+// decompressed as read (client/reader/reader.h; the offsets in reports are
+// then those of the decompressed bytes). Memory: one reader buffer
+// (read_size, or the largest document), with a compressed input zstd's
+// buffers and window (at most 128 KiB + 2 MiB at level 3), and one file
+// open at a time.
 //
 // Thread-safety: none.
 

@@ -39,6 +39,12 @@ DEFINE_string(host, "",
               "Follow this daemon's live stream: its control port, host:port.");
 DEFINE_string(H, "", "Short for --host.");
 DEFINE_bool(pretty, false, "Indented JSON, for humans.");
+DEFINE_bool(raw, false,
+            "Write the selected events as BSON, each event's document as "
+            "stored, concatenated (an event file, e.g. to cut a date range "
+            "into a file: ziggyview --raw --log-path=... > f.log), instead "
+            "of JSON. Not to a terminal; not with --pretty, --stats, "
+            "--group, --fields or --serve.");
 DEFINE_bool(group, false,
             "Print each event with its sub-events as one object: "
             "{\"id\", \"parent\", \"children\"}. The files of every type "
@@ -81,7 +87,8 @@ DEFINE_bool(insecure, false,
 int main(int argc, char** argv) {
   gflags::SetUsageMessage(
       "prints ziggy events as JSON, one object per line.\n"
-      "  ziggyview FILE...                      event files\n"
+      "  ziggyview FILE...                      event files (.log or "
+      ".log.zst)\n"
       "  cat FILE | ziggyview                   standard input\n"
       "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
       "[--end-date=D]\n"
@@ -90,6 +97,7 @@ int main(int argc, char** argv) {
       "CurveZMQ\n"
       "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
       "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
+      "  ziggyview ... --raw > FILE             the selected events as BSON\n"
       "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
       "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
       "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
@@ -122,6 +130,8 @@ int main(int argc, char** argv) {
   options.end_date = FLAGS_end_date;
   options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;
   options.pretty = FLAGS_pretty;
+  options.raw = FLAGS_raw;
+  options.out_is_terminal = isatty(1);
   options.group = FLAGS_group;
   options.max_groups = static_cast<size_t>(FLAGS_max_groups);
   options.control_timeout = absl::Seconds(FLAGS_timeout);

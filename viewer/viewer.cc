@@ -12,6 +12,7 @@
 #include "absl/strings/str_split.h"
 #include "absl/strings/strip.h"
 #include "client/format/byte_buffer.h"
+#include "client/format/log_layout.h"
 #include "client/net/socket.h"
 #include "client/reader/fields.h"
 #include "client/reader/grouper.h"
@@ -132,11 +133,16 @@ class Printer {
     return view;
   }
 
-  // An event that passed every filter: printed, or counted by --stats.
+  // An event that passed every filter: printed (as JSON, or its BSON with
+  // --raw), or counted by --stats.
   void Accepted(const EventView& event) {
     if (stats_ != nullptr) return stats_->Add(event.bson);
-    AppendEvent(event.bson);
-    buffer_.Append("\n");
+    if (options_.raw) {
+      buffer_.Append(event.bson);
+    } else {
+      AppendEvent(event.bson);
+      buffer_.Append("\n");
+    }
     if (buffer_.size() >= kFlushBytes) Flush();
   }
 
@@ -183,12 +189,14 @@ bool IsDigitSuffix(absl::string_view name, size_t digits) {
 }
 
 // The stream a file belongs to when merging: a collector file's stem
-// ("<dir>/request.sql-20231114-06.log" -> "request.sql"), so that one
+// ("<dir>/request.sql-20231114-06.log" or its compressed
+// "...-06.log.zst" -> "request.sql"), so that one
 // type's files are read one after another and only one of them is open at
 // a time; any other file is a stream of its own.
 std::string StreamKey(const std::string& path) {
   absl::string_view name = path;
-  name.remove_prefix(name.rfind('/') + 1);  // npos + 1 == 0
+  name.remove_prefix(name.rfind('/') + 1);        // npos + 1 == 0
+  absl::ConsumeSuffix(&name, kCompressedSuffix);  // its original's stream
   if (!absl::ConsumeSuffix(&name, ".log")) return path;
   if (IsDigitSuffix(name, 2)) name.remove_suffix(3);  // an hour block
   if (!IsDigitSuffix(name, 8)) return path;
@@ -295,6 +303,24 @@ int SelectFiles(const ViewerOptions& options, LogFileQuery query,
   return kViewOk;
 }
 
+// --raw: the flags it goes with, and never BSON to a terminal (as zstd
+// refuses to write compressed data to one).
+int CheckRaw(const ViewerOptions& options, std::ostream& err) {
+  if (!options.raw) return kViewOk;
+  if (options.pretty || options.stats || options.group ||
+      !options.fields.empty() || !options.serve.empty()) {
+    err << "ziggyview: --raw writes the events' BSON as stored: not with "
+           "--pretty, --stats, --group, --fields or --serve\n";
+    return kViewError;
+  }
+  if (options.out_is_terminal) {
+    err << "ziggyview: --raw: not writing BSON to a terminal; redirect "
+           "standard output to a file or a pipe\n";
+    return kViewError;
+  }
+  return kViewOk;
+}
+
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
   std::unique_ptr<StreamSubscriber> stream = ConnectLive(options, err);
   if (stream == nullptr) return kViewError;
@@ -365,6 +391,7 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
            "host:port, or a pipe on stdin\n";
     return kViewError;
   }
+  if (int code = CheckRaw(options, err); code != kViewOk) return code;
   if (!options.serve.empty()) return RunDashboard(options, out, err);
   if (options.stats &&
       (options.group || options.stats_interval <= absl::ZeroDuration())) {

@@ -1,6 +1,10 @@
 // ziggyview as a library: prints events from files, stdin, a log directory
 // or a daemon's live stream, as JSON.
 //
+// Input: event files as the collector writes them, or compressed to
+// `<name>.zst` (zstd frames, recognised by their first bytes on any input,
+// standard input included; see client/reader/reader.h), in any mix.
+//
 // Output: one JSON object per event per line (see client/reader/json.h for how
 // every BSON type maps); with `pretty`, indented JSON; with `group`, one
 // object per event group: {"id": ..., "parent": {...} or null,
@@ -62,6 +66,12 @@ struct ViewerOptions {
   std::string where;
   std::string fields;  // "type,body.response.status": print only these
   bool pretty = false;
+  // --raw: each selected event's BSON document as read (the original
+  // bytes), concatenated, instead of JSON: an event file again, for any
+  // input and filters. Not with pretty, stats, group, fields or serve, and
+  // refused when out_is_terminal (a one-line error, kViewError).
+  bool raw = false;
+  bool out_is_terminal = false;  // standard output is a terminal (isatty)
   bool group = false;
   size_t max_groups = 1000;
   absl::Duration control_timeout = absl::Seconds(3);

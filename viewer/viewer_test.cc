@@ -15,6 +15,7 @@
 #include "absl/time/clock.h"
 #include "absl/time/time.h"
 #include "client/format/event.h"
+#include "client/reader/zstd_testing.h"
 #include "gtest/gtest.h"
 #include "nlohmann/json.hpp"
 
@@ -627,6 +628,32 @@ TEST(ViewerTest, DatesFilterEventsByTheirOwnEnd) {
   EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{10, 11}));
   logs.start_date = logs.end_date = "20231114";
   EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{11}));
+}
+
+// --raw: the documents as stored, whatever the input's compression; never
+// to a terminal, never with the JSON-only flags.
+TEST(ViewerTest, RawWritesTheSelectedDocumentsAsStored) {
+  const std::string a = Ev("request", "1", 1), b = Ev("other", "2", 2),
+                    c = Ev("request", "3", 3);
+  const std::string f =
+      WriteFile("raw/in.log.zst", testing::ZstdFrames(a + b + c, /*frame=*/7));
+  ViewerOptions options;
+  options.files = {f};
+  options.raw = true;
+  options.type = "request";
+  std::ostringstream out, err;
+  EXPECT_EQ(RunViewer(options, out, err), kViewOk) << err.str();
+  EXPECT_EQ(out.str(), a + c);
+  options.out_is_terminal = true;
+  const Result refused = View(options);
+  EXPECT_EQ(refused.code, kViewError);
+  EXPECT_TRUE(refused.lines.empty());
+  EXPECT_EQ(refused.err,
+            "ziggyview: --raw: not writing BSON to a terminal; redirect "
+            "standard output to a file or a pipe\n");
+  options.out_is_terminal = false;
+  options.pretty = true;
+  EXPECT_EQ(View(options).code, kViewError);
 }
 
 }  // namespace

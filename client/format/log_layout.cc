@@ -68,8 +68,9 @@ absl::optional<LogFileName> ParseLogFileName(absl::string_view name,
                                              absl::Time day_start) {
   const std::string day_suffix = absl::StrCat("-", DayName(day_start));
   absl::string_view rest = name;
-  if (!absl::ConsumeSuffix(&rest, ".log")) return absl::nullopt;
   LogFileName parsed;
+  parsed.compressed = absl::ConsumeSuffix(&rest, kCompressedSuffix);
+  if (!absl::ConsumeSuffix(&rest, ".log")) return absl::nullopt;
   parsed.start = day_start;
   absl::string_view before_hour = rest;
   const int hour = ConsumeHour(&before_hour);

@@ -10,6 +10,12 @@
 // events of types beyond the collector's daily limit. <HH> is the UTC hour
 // the block starts at.
 //
+// A closed file may be compressed: `<name>.zst` (kCompressedSuffix), zstd
+// frames whose decompression is exactly the original's bytes, for the same
+// type and block. While it is written it is `<name>.zst.tmp`, which is no
+// event file; when both `<name>` and `<name>.zst` exist (a compression cut
+// short), `<name>` is the one to read.
+//
 // Thread-safety: plain functions of their arguments.
 
 #ifndef ZIGGY_CLIENT_FORMAT_LOG_LAYOUT_H_
@@ -34,16 +40,21 @@ absl::optional<absl::Time> ParseDayName(absl::string_view name);
 std::string LogFilePath(absl::string_view root, absl::string_view stem,
                         absl::Time block_start, bool hourly);
 
+// The suffix of a compressed event file's name, after the original's.
+inline constexpr char kCompressedSuffix[] = ".zst";
+
 // What a file name in a day's directory says.
 struct LogFileName {
   std::string stem;
-  absl::Time start;     // of the day, or of the hour block
-  bool hourly = false;  // an hour block's file
+  absl::Time start;         // of the day, or of the hour block
+  bool hourly = false;      // an hour block's file
+  bool compressed = false;  // "<name>.zst"
 };
 
 // Parses `name`, found in the directory of the day starting at `day_start`:
 // "<stem>-<YYYYMMDD>.log" or "<stem>-<YYYYMMDD>-<HH>.log" with that day's
-// date and a non-empty stem; nullopt for anything else.
+// date and a non-empty stem, or either followed by kCompressedSuffix;
+// nullopt for anything else (".tmp" names included).
 absl::optional<LogFileName> ParseLogFileName(absl::string_view name,
                                              absl::Time day_start);
 

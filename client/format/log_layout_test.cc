@@ -19,17 +19,22 @@ TEST(LogLayoutTest, DayAndHourPaths) {
             "/logs/19691231/~overflow-19691231-23.log");
 }
 
+// And the same names compressed, "<name>.zst".
 TEST(LogLayoutTest, ParsesWhatItWrites) {
   for (bool hourly : {false, true}) {
-    const absl::Time start = hourly ? Utc(2024, 2, 29, 7) : Utc(2024, 2, 29);
-    const std::string path = LogFilePath("", "a-b-20240229", start, hourly);
-    const std::string name = path.substr(path.rfind('/') + 1);
-    const absl::optional<LogFileName> parsed =
-        ParseLogFileName(name, Utc(2024, 2, 29));
-    ASSERT_TRUE(parsed.has_value()) << name;
-    EXPECT_EQ(parsed->stem, "a-b-20240229");
-    EXPECT_EQ(parsed->start, start);
-    EXPECT_EQ(parsed->hourly, hourly);
+    for (bool compressed : {false, true}) {
+      const absl::Time start = hourly ? Utc(2024, 2, 29, 7) : Utc(2024, 2, 29);
+      const std::string path = LogFilePath("", "a-b-20240229", start, hourly);
+      const std::string name = path.substr(path.rfind('/') + 1) +
+                               (compressed ? kCompressedSuffix : "");
+      const absl::optional<LogFileName> parsed =
+          ParseLogFileName(name, Utc(2024, 2, 29));
+      ASSERT_TRUE(parsed.has_value()) << name;
+      EXPECT_EQ(parsed->stem, "a-b-20240229");
+      EXPECT_EQ(parsed->start, start);
+      EXPECT_EQ(parsed->hourly, hourly);
+      EXPECT_EQ(parsed->compressed, compressed);
+    }
   }
 }
 
@@ -38,7 +43,9 @@ TEST(LogLayoutTest, RejectsOtherNames) {
   for (const char* name :
        {"request-20231114.txt", "-20231114.log", "request-20231115.log",
         "request-20231114-24.log", "request-20231114-7.log", "request.log",
-        "20231114.log", ".log", ""}) {
+        "20231114.log", ".log", "", "request-20231114.log.zst.tmp",
+        "request-20231114.zst", "request-20231114.log.zst.zst",
+        "request-20231114.log.tmp"}) {
     EXPECT_FALSE(ParseLogFileName(name, day).has_value()) << name;
   }
 }

@@ -97,8 +97,13 @@ absl::StatusOr<std::vector<LogFileInfo>> FindLogFiles(
       }
       const std::string known = type.ok() ? *type : "";
       if (type.ok() && !TypeMatches(query.type, known)) continue;
-      day_files[{parsed->stem, parsed->start}] = LogFileInfo{
-          absl::StrCat(dir, "/", name), known, parsed->start, day_end};
+      // A compressed file's twin, when both exist, is the one to read.
+      const auto [it, added] =
+          day_files.try_emplace({parsed->stem, parsed->start},
+                                LogFileInfo{absl::StrCat(dir, "/", name), known,
+                                            parsed->start, day_end});
+      if (!added && !parsed->compressed)
+        it->second.path = absl::StrCat(dir, "/", name);
     }
     // An hour block ends where the next block of the same type starts.
     for (auto it = day_files.begin(); it != day_files.end(); ++it) {

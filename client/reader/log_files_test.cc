@@ -111,6 +111,40 @@ TEST(LogFilesTest, HourBlocksEndWhereTheNextBegins) {
   EXPECT_EQ(FindLogFiles(query)->size(), 2u);
 }
 
+// Compressed files ("<name>.zst") are the same type and block as their
+// original; when both exist the original is read; ".tmp" files never.
+TEST(LogFilesTest, CompressedFilesAndTheirTwins) {
+  const std::string root = MakeTree(
+      "compressed",
+      {"20231113/request-20231113.log.zst", "20231113/request.sql-20231113.log",
+       "20231114/request-20231114.log", "20231114/request-20231114.log.zst",
+       "20231114/request.sql-20231114.log.zst.tmp",
+       "20231114/request.sql-20231114.log.zst",
+       "20231115/request-20231115-00.log.zst",
+       "20231115/request-20231115-06.log",
+       "20231115/request-20231115-12.log.zst",
+       "20231115/request-20231115-12.log.zst.tmp",
+       "20231116/request-20231116.log.zst.tmp"});
+  EXPECT_EQ(Names(*FindLogFiles({root, ""}), root),
+            (std::vector<std::string>{"20231113/request-20231113.log.zst",
+                                      "20231113/request.sql-20231113.log",
+                                      "20231114/request-20231114.log",
+                                      "20231114/request.sql-20231114.log.zst",
+                                      "20231115/request-20231115-00.log.zst",
+                                      "20231115/request-20231115-06.log",
+                                      "20231115/request-20231115-12.log.zst"}));
+  // Types, day ranges and hour blocks as for uncompressed files.
+  LogFileQuery query{root, "request", *ParseDate("20231114", false),
+                     *ParseDate("20231115 07:00", true)};
+  const auto files = FindLogFiles(query);
+  EXPECT_EQ(Names(*files, root),
+            (std::vector<std::string>{"20231114/request-20231114.log",
+                                      "20231115/request-20231115-00.log.zst",
+                                      "20231115/request-20231115-06.log"}));
+  EXPECT_EQ((*files)[1].type, "request");
+  EXPECT_EQ((*files)[1].end, *ParseDate("20231115 06:00", false));
+}
+
 TEST(LogFilesTest, MissingLogPath) {
   EXPECT_EQ(
       FindLogFiles(LogFileQuery{"/nonexistent/ziggy", ""}).status().code(),

@@ -1,7 +1,6 @@
 #include "client/reader/reader.h"
 
 #include <errno.h>
-#include <poll.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -11,6 +10,7 @@
 #include "absl/strings/str_cat.h"
 #include "client/format/bson_validate.h"
 #include "client/format/event.h"
+#include "client/reader/file_input.h"
 
 namespace ziggy {
 
@@ -21,7 +21,11 @@ DocumentReader::DocumentReader(absl::string_view data, ReaderOptions options)
     : options_(options), eof_(true), data_(data) {}
 
 DocumentReader::DocumentReader(int fd, ReaderOptions options)
-    : options_(options), fd_(fd) {}
+    : options_(options),
+      input_(std::make_unique<FileInput>(fd, options_.read_size,
+                                         options_.cancel)) {}
+
+DocumentReader::~DocumentReader() = default;
 
 DocumentReader::Scan DocumentReader::ScanDocument(absl::string_view data,
                                                   size_t* size,
@@ -62,7 +66,7 @@ bool DocumentReader::Fill(size_t want) {
   buffer_.resize(std::max({buffer_.size(), want, options_.read_size}));
   size_t filled = unread;
   while (filled < want) {
-    const ssize_t n = Read(&buffer_[filled], buffer_.size() - filled);
+    const ssize_t n = input_->Read(&buffer_[filled], buffer_.size() - filled);
     if (n < 0 && errno == ECANCELED) break;
     if (n < 0) {
       status_ = absl::UnavailableError(absl::StrCat(
@@ -80,28 +84,11 @@ bool DocumentReader::Fill(size_t want) {
   return filled >= want;
 }
 
-ssize_t DocumentReader::Read(char* to, size_t size) {
-  while (true) {
-    if (options_.cancel != nullptr) {
-      pollfd p{fd_, POLLIN, 0};
-      const int ready = poll(&p, 1, /*timeout_ms=*/100);
-      if (CancelRequested()) {
-        errno = ECANCELED;
-        return -1;
-      }
-      if (ready == 0 || (ready < 0 && errno == EINTR)) continue;
-    }
-    const ssize_t n = read(fd_, to, size);
-    if (n < 0 && errno == EINTR) continue;
-    return n;
-  }
-}
-
 uint64_t DocumentReader::DrainRemaining() {
   uint64_t total = 0;
   char scratch[1 << 16];
   while (!eof_) {
-    const ssize_t n = Read(scratch, sizeof scratch);
+    const ssize_t n = input_->Read(scratch, sizeof scratch);
     if (n <= 0) break;
     total += static_cast<uint64_t>(n);
   }
@@ -148,7 +135,7 @@ DocumentReader::Scan DocumentReader::ScanResyncPoint(absl::string_view data,
   return Scan::kDocument;
 }
 
-bool DocumentReader::Resync(const std::string& why, bool maybe_torn) {
+bool DocumentReader::Resync(const std::string& why, Damage damage) {
   const uint64_t from = offset_;
   Skip(1);
   while (true) {
@@ -163,11 +150,47 @@ bool DocumentReader::Resync(const std::string& why, bool maybe_torn) {
     Skip(1);
   }
   // Only the end behind it makes an incomplete document a torn tail.
-  torn_tail_ = maybe_torn && data_.empty();
-  Report(
-      {from, offset_,
-       absl::StrCat(torn_tail_ ? "torn tail: " : "corrupt document: ", why)});
+  torn_tail_ = damage == Damage::kMaybeTorn && data_.empty();
+  const char* label = damage == Damage::kInput ? ""
+                      : torn_tail_             ? "torn tail: "
+                                               : "corrupt document: ";
+  Report({from, offset_, absl::StrCat(label, why)});
   return true;
+}
+
+bool DocumentReader::EndOfInput(size_t size) {
+  std::string damage;  // of a zstd stream, reported once
+  if (input_ != nullptr && !input_->damage().empty() && !damage_reported_) {
+    damage_reported_ = true;
+    damage = absl::StrCat(input_->damage(), " at decompressed offset ",
+                          offset_ + data_.size());
+  }
+  if (data_.empty()) {
+    done_ = true;
+    if (damage.empty()) return false;
+    if (options_.resync) {
+      Report({offset_, offset_, damage});
+    } else {
+      Stop(absl::DataLossError(damage), 0);
+    }
+    return false;
+  }
+  std::string what =
+      absl::StrCat(data_.size(), " bytes of an incomplete document",
+                   size ? absl::StrCat(" (declares ", size, " bytes)") : "");
+  if (!damage.empty()) what = absl::StrCat(damage, ": ", what);
+  // Resync: a length running past the end may be a corrupt one with whole
+  // documents behind it.
+  if (options_.resync) {
+    return Resync(what, damage.empty() ? Damage::kMaybeTorn : Damage::kInput);
+  }
+  torn_tail_ = damage.empty();
+  Stop(absl::DataLossError(
+           damage.empty()
+               ? absl::StrCat("torn tail at offset ", offset_, ": ", what)
+               : absl::StrCat(what, " from offset ", offset_, " skipped")),
+       data_.size());
+  return false;
 }
 
 bool DocumentReader::Next(absl::string_view* doc) {
@@ -184,7 +207,7 @@ bool DocumentReader::Next(absl::string_view* doc) {
         return true;
       case Scan::kCorrupt: {
         if (options_.resync) {
-          if (!Resync(why, /*maybe_torn=*/false)) return false;
+          if (!Resync(why, Damage::kCorrupt)) return false;
           break;
         }
         const uint64_t skipped = data_.size() + DrainRemaining();
@@ -199,24 +222,8 @@ bool DocumentReader::Next(absl::string_view* doc) {
         if (Fill(want)) break;
         if (Cancelled()) return false;
         if (data_.size() >= want) break;
-        if (data_.empty()) {
-          done_ = true;
-          return false;
-        }
-        const std::string what = absl::StrCat(
-            data_.size(), " bytes of an incomplete document",
-            size ? absl::StrCat(" (declares ", size, " bytes)") : "");
-        // Resync: a length running past the end may be a corrupt one with
-        // whole documents behind it.
-        if (options_.resync) {
-          if (!Resync(what, /*maybe_torn=*/true)) return false;
-          break;
-        }
-        torn_tail_ = true;
-        Stop(absl::DataLossError(
-                 absl::StrCat("torn tail at offset ", offset_, ": ", what)),
-             data_.size());
-        return false;
+        if (!EndOfInput(size)) return false;
+        break;
       }
     }
   }

@@ -11,6 +11,17 @@
 // what they can (ziggyview) set ReaderOptions::resync instead, to skip the
 // damage and carry on.
 //
+// Compressed input: a descriptor whose bytes start with the zstd magic
+// number (a `<name>.zst` event file, `zstd` output on a pipe) is
+// decompressed as it is read, streaming (file_input.h), so the reader sees
+// the original bytes whatever the file is called. Every offset the reader
+// gives (offset(), skipped ranges, the messages) then counts decompressed
+// bytes, i.e. is the offset in the original uncompressed file. A zstd
+// stream that is truncated or corrupt ends the input after the documents
+// decoded before the damage: the bytes of an incomplete document there are
+// reported as one damage, "truncated zstd stream ..." or "corrupt zstd
+// stream: <zstd's reason> ...", with status() kDataLoss.
+//
 // Thread-safety: none; one reader per thread.
 //
 //   DocumentReader reader(file_bytes);
@@ -27,12 +38,15 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <string>
 
 #include "absl/status/status.h"
 #include "absl/strings/string_view.h"
 
 namespace ziggy {
+
+class FileInput;
 
 // Bytes of a stream that were not returned as documents.
 struct SkippedRange {
@@ -74,8 +88,10 @@ class DocumentReader {
   explicit DocumentReader(absl::string_view data, ReaderOptions options = {});
   // A temporary string would dangle.
   DocumentReader(std::string&& data, ReaderOptions options = {}) = delete;
-  // Reads from an open file descriptor (not closed by the reader) until EOF.
+  // Reads from an open file descriptor (not closed by the reader) until EOF,
+  // decompressing it when it is zstd frames (see above).
   explicit DocumentReader(int fd, ReaderOptions options = {});
+  ~DocumentReader();
 
   DocumentReader(const DocumentReader&) = delete;
   DocumentReader& operator=(const DocumentReader&) = delete;
@@ -107,20 +123,24 @@ class DocumentReader {
   // Whether `data` starts with a resynchronisation point; kNeedMore with
   // *size the bytes needed to tell.
   Scan ScanResyncPoint(absl::string_view data, size_t* size);
+  // What Resync skips: a corrupt document; an incomplete one at the end of
+  // the data (a torn tail, when nothing follows); one where a damaged zstd
+  // stream ended (`why` says so).
+  enum class Damage { kCorrupt, kMaybeTorn, kInput };
   // Skips from the damage at offset_ to the next resynchronisation point or
-  // the end, and reports the range: a torn tail when `maybe_torn` (the data
-  // ended inside the damaged document) and nothing followed. False when
-  // cancelled.
-  bool Resync(const std::string& why, bool maybe_torn);
+  // the end, and reports the range. False when cancelled.
+  bool Resync(const std::string& why, Damage damage);
   void Skip(size_t n);
-  // Reads more from fd_ so that at least `want` unread bytes are buffered.
-  // Returns false at EOF, error or cancellation.
+  // Reads more from input_ so that at least `want` unread bytes are
+  // buffered. Returns false at EOF, error or cancellation.
   bool Fill(size_t want);
-  // read(), polling first while cancellation is possible; -1 with ECANCELED
-  // when cancelled.
-  ssize_t Read(char* to, size_t size);
-  // Reads fd_ to EOF, discarding; returns the byte count.
+  // Reads input_ to EOF, discarding; returns the byte count.
   uint64_t DrainRemaining();
+  // The input ended with data_ unread (`size`: the length the document
+  // there declares, 0 when unknown): a clean end, a torn tail or the damage
+  // of a zstd stream, reported. True when resynchronisation found more to
+  // read; false when done or cancelled.
+  bool EndOfInput(size_t size);
   bool CancelRequested() const {
     return options_.cancel != nullptr &&
            options_.cancel->load(std::memory_order_relaxed);
@@ -132,13 +152,14 @@ class DocumentReader {
   void Report(SkippedRange range);
 
   ReaderOptions options_;
-  int fd_ = -1;
+  std::unique_ptr<FileInput> input_;  // fd mode
   bool eof_ = false;
   std::string buffer_;      // fd mode: bytes read and not yet consumed
   absl::string_view data_;  // unread bytes (into buffer_ in fd mode)
   absl::Status status_;
   std::string scratch_;  // reasons nobody reads, while resynchronising
   bool done_ = false;
+  bool damage_reported_ = false;  // input_->damage()
   bool torn_tail_ = false;
   uint64_t offset_ = 0;
   uint64_t skipped_bytes_ = 0;

@@ -8,6 +8,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
+#include "client/reader/zstd_testing.h"
 #include "gtest/gtest.h"
 
 namespace ziggy {
@@ -280,21 +281,28 @@ TEST(DocumentReaderTest, DefaultStillStopsAtDamage) {
   EXPECT_EQ(reader.skipped_bytes(), 4 + docs[1].size());
 }
 
-// A pipe whose writer never writes nor closes: cancellation ends the wait.
+// A pipe whose writer never writes nor closes: cancellation ends the wait,
+// also inside a zstd frame that stops arriving.
 TEST(DocumentReaderTest, CancelStopsAReaderWaitingOnAPipe) {
-  int fds[2];
-  ASSERT_EQ(pipe(fds), 0);
-  std::atomic<bool> cancel{false};
-  ReaderOptions options;
-  options.cancel = &cancel;
-  DocumentReader reader(fds[0], options);
-  std::thread canceller([&] { cancel.store(true); });
-  absl::string_view doc;
-  EXPECT_FALSE(reader.Next(&doc));
-  canceller.join();
-  EXPECT_EQ(reader.status().code(), absl::StatusCode::kCancelled);
-  close(fds[0]);
-  close(fds[1]);
+  const std::string zst = testing::ZstdFrames(
+      absl::StrCat(ThreeEvents()[0], ThreeEvents()[1], ThreeEvents()[2]));
+  for (const std::string& sent : {std::string(), zst.substr(0, 20)}) {
+    int fds[2];
+    ASSERT_EQ(pipe(fds), 0);
+    ASSERT_EQ(write(fds[1], sent.data(), sent.size()),
+              static_cast<ssize_t>(sent.size()));
+    std::atomic<bool> cancel{false};
+    ReaderOptions options;
+    options.cancel = &cancel;
+    DocumentReader reader(fds[0], options);
+    std::thread canceller([&] { cancel.store(true); });
+    absl::string_view doc;
+    EXPECT_FALSE(reader.Next(&doc));
+    canceller.join();
+    EXPECT_EQ(reader.status().code(), absl::StatusCode::kCancelled);
+    close(fds[0]);
+    close(fds[1]);
+  }
 }
 
 }  // namespace
