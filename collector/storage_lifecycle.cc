@@ -98,16 +98,19 @@ void StorageLifecycle::Run() {
   SettleCrashLeftovers();
   while (!stopping()) {
     Pass(DayNumber(options_.clock->Now()));
-    if (!Wait(options_.clock->Now() + options_.interval)) break;
+    const absl::Time retry = skipped_in_use_
+                                 ? absl::Now() + options_.in_use_retry
+                                 : absl::InfiniteFuture();
+    if (!Wait(options_.clock->Now() + options_.interval, retry)) break;
   }
 }
 
-bool StorageLifecycle::Wait(absl::Time next_pass) {
+bool StorageLifecycle::Wait(absl::Time next_pass, absl::Time retry) {
   while (true) {
     absl::MutexLock lock(&mu_);
     mu_.AwaitWithTimeout(absl::Condition(&poked_), kClockPoll);
     if (stopping()) return false;
-    if (poked_ || options_.clock->Now() >= next_pass) {
+    if (poked_ || options_.clock->Now() >= next_pass || absl::Now() >= retry) {
       poked_ = false;
       return true;
     }
@@ -128,6 +131,7 @@ StorageLifecycle::DayDirectories() {
 
 std::vector<std::string> StorageLifecycle::Pass(int64_t today) {
   std::vector<std::string> removed;
+  skipped_in_use_ = false;
   const int retain = options_.retain_days,
             compress = options_.compress_after_days;
   for (const auto& [day, name] : DayDirectories()) {
@@ -156,6 +160,7 @@ bool StorageLifecycle::RemoveDay(const std::string& name) {
     if (kind == Entry::kOther) continue;
     const std::string path = absl::StrCat(dir, "/", entry);
     if (kind == Entry::kLog && InUse(path)) {
+      skipped_in_use_ = true;
       LOG_EVERY_N(INFO, 100) << "retention: keeping " << dir
                              << " for now: " << entry << " is in use";
       return false;
@@ -188,7 +193,11 @@ void StorageLifecycle::CompressDay(const std::string& name) {
   for (const std::string& entry : entries) {
     if (stopping()) return;
     const std::string path = absl::StrCat(dir, "/", entry);
-    if (Classify(entry, start) != Entry::kLog || InUse(path)) continue;
+    if (Classify(entry, start) != Entry::kLog) continue;
+    if (InUse(path)) {
+      skipped_in_use_ = true;
+      continue;
+    }
     if (std::binary_search(entries.begin(), entries.end(),
                            entry + kZstSuffix)) {
       bool kept_zst = false;  // a failure after an earlier rename

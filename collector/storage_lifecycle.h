@@ -17,7 +17,8 @@
 // Passes run at Start() (after settling what a crash left: *.zst.tmp
 // removed, twins resolved, see ResolveTwin), then whenever the clock has
 // moved `interval` past the last pass, and at once after Poke() (the
-// collector pokes it when ADVANCE_CLOCK moves a test clock). Stop() stops a
+// collector pokes it when ADVANCE_CLOCK moves a test clock), and after
+// in_use_retry when the last pass skipped files in use. Stop() stops a
 // compression promptly (the original stays, the .tmp goes).
 //
 // The counters it keeps (LifecycleStats) are read by STATUS from any thread.
@@ -49,8 +50,11 @@ struct LifecycleOptions {
   int retain_days = 0;                       // 0: keep forever
   int compress_after_days = 0;               // 0: never
   absl::Duration interval = absl::Hours(1);  // by `clock`
-  Clock* clock = Clock::Real();              // not owned
-  FileSystem* fs = FileSystem::Default();    // not owned
+  // A pass that found files in use (open files of a day that just ended
+  // close within seconds) runs again this soon, in real time.
+  absl::Duration in_use_retry = absl::Seconds(5);
+  Clock* clock = Clock::Real();            // not owned
+  FileSystem* fs = FileSystem::Default();  // not owned
   // Whether an event file (its full path) must not be touched now. Called
   // from the lifecycle thread; must be thread-safe and quick. Empty: none.
   std::function<bool(const std::string&)> in_use;
@@ -99,7 +103,9 @@ class StorageLifecycle {
 
  private:
   void Run();
-  bool Wait(absl::Time next_pass);  // false when stopping
+  // Until the clock reaches next_pass, real time reaches retry, or a
+  // Poke(); false when stopping.
+  bool Wait(absl::Time next_pass, absl::Time retry);
   std::vector<std::string> Pass(int64_t today);
   // Day directory names and their days, sorted by day.
   std::vector<std::pair<int64_t, std::string>> DayDirectories();
@@ -115,6 +121,7 @@ class StorageLifecycle {
   CompressOptions compress_;
   LifecycleStats stats_;
   std::atomic<bool> stopping_{false};
+  bool skipped_in_use_ = false;  // by the last pass; lifecycle thread
   absl::Mutex mu_;
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;
