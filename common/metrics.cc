@@ -51,8 +51,12 @@ constexpr const char* kUpstreamStates[] = {"idle", "connecting", "up", "down",
                                            "refused"};
 
 // Numeric STATUS fields left out on purpose (see the header).
-constexpr const char* kNotExported[] = {"pid", "now", "rotate_hours",
-                                        "ports.*"};
+constexpr const char* kNotExported[] = {"pid",
+                                        "now",
+                                        "rotate_hours",
+                                        "ports.*",
+                                        "disk.retain_days",
+                                        "disk.compress_after_days"};
 
 void AddCommonRules(std::vector<Rule>* rules) {
   const Rule common[] = {
@@ -195,16 +199,12 @@ void AddDiskRules(std::vector<Rule>* rules) {
              "Event files compressed to .zst."),
       Scalar("disk.bytes_saved", "ziggy_disk_compression_saved_bytes_total", C,
              "Bytes saved by compression (original minus compressed)."),
-      Scalar("disk.days_removed", "ziggy_disk_days_removed_total", C,
+      Scalar("disk.days_removed", "ziggy_disk_removed_directories_total", C,
              "Day directories removed by --retain-days."),
       Scalar("disk.compression_errors", "ziggy_disk_compression_errors_total",
              C, "Compressions that failed (the original kept)."),
       Scalar("disk.removal_errors", "ziggy_disk_removal_errors_total", C,
              "Event files --retain-days could not remove."),
-      Scalar("disk.retain_days", "ziggy_disk_retain_days", G,
-             "--retain-days (0: keep forever)."),
-      Scalar("disk.compress_after_days", "ziggy_disk_compress_after_days", G,
-             "--compress-after-days (0: never)."),
   };
   rules->insert(rules->end(), std::begin(disk), std::end(disk));
 }

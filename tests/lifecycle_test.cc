@@ -353,6 +353,36 @@ TEST(LifecycleTest, BelowMinFreeDiskNothingIsWrittenAndNothingLost) {
   EXPECT_EQ(ziggyd->StatusNumber("disk.low_disk_pauses"), 1);
 }
 
+// Through a forwarder: below --min-free-disk the relay port is not read,
+// so nothing is acknowledged and the forwarder keeps its spool; once space
+// returns every event lands, once.
+TEST(LifecycleTest, BelowMinFreeDiskTheRelayStopsAcknowledging) {
+  const std::string logs = TempDir("min_free_relay");
+  const std::string free_file = TempDir("fake_free_relay") + "/bytes";
+  WriteFile(free_file, "100\n");
+  auto ziggyd = Ziggyd::Start(
+      logs, {"--min-free-disk=1K", "--fake-free-disk-file=" + free_file});
+  ASSERT_NE(ziggyd, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return !Accepting(*ziggyd); }, absl::Seconds(10)));
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), ziggyd->relay());
+  ASSERT_NE(forwarder, nullptr);
+  Send(*forwarder, "relayed", 7, 0, 300);
+  ASSERT_TRUE(
+      WaitFor([&] { return forwarder->StatusNumber("spool.pending") == 300; }));
+  EXPECT_FALSE(WaitFor(
+      [&] {
+        return ziggyd->StatusNumber("written") > 0 ||
+               forwarder->StatusNumber("spool.acked") > 0;
+      },
+      absl::Seconds(2)));
+  WriteFile(free_file, "1000000\n");
+  ASSERT_TRUE(ziggyd->WaitWritten(300)) << ziggyd->Status().DebugString();
+  ASSERT_TRUE(
+      WaitFor([&] { return forwarder->StatusNumber("spool.pending") == 0; }));
+  EXPECT_EQ(AllSequences(logs), Expected(7, 0, 300));
+  EXPECT_EQ(ziggyd->StatusNumber("disk.low_disk_pauses"), 1);
+}
+
 TEST(LifecycleTest, BadFlagValuesAreOneClearLine) {
   const std::vector<std::pair<std::string, std::string>> cases = {
       {"--min-free-disk=12X", "--min-free-disk"},
