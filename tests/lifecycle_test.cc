@@ -24,6 +24,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
+#include "collector/lifecycle_testing.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"
@@ -31,7 +32,7 @@
 namespace ziggy::testing {
 namespace {
 
-// 2023-11-14 00:00:00 UTC, and its neighbours' directory names.
+// 2023-11-14 00:00:00 UTC (directory 20231114), and a day in seconds.
 constexpr int64_t kDayStart = 1699920000;
 constexpr int64_t kDay = 86400;
 
@@ -39,35 +40,10 @@ std::string FakeTime(int64_t unix_seconds) {
   return absl::StrCat("--fake-time=", unix_seconds);
 }
 
-bool Exists(const std::string& path) {
-  struct stat st;
-  return stat(path.c_str(), &st) == 0;
-}
-
-std::string Contents(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  return std::string(std::istreambuf_iterator<char>(in), {});
-}
-
 void WriteFile(const std::string& path, const std::string& bytes) {
   const std::string tmp = path + ".new";
   std::ofstream(tmp, std::ios::binary) << bytes;
   ASSERT_EQ(std::rename(tmp.c_str(), path.c_str()), 0);
-}
-
-// libzstd's streaming decompression; "<error>" unless whole, valid zstd.
-std::string Decompress(const std::string& zst) {
-  ZSTD_DCtx* dctx = ZSTD_createDCtx();
-  std::string out, buffer(ZSTD_DStreamOutSize(), '\0');
-  ZSTD_inBuffer input{zst.data(), zst.size(), 0};
-  size_t left = 1;
-  while (input.pos < input.size && !ZSTD_isError(left)) {
-    ZSTD_outBuffer output{buffer.data(), buffer.size(), 0};
-    left = ZSTD_decompressStream(dctx, &output, &input);
-    if (!ZSTD_isError(left)) out.append(buffer.data(), output.pos);
-  }
-  ZSTD_freeDCtx(dctx);
-  return ZSTD_isError(left) || left != 0 ? "<error>" : out;
 }
 
 // (sender, seq) of every event under `logs`, .zst files decompressed here.
@@ -253,7 +229,7 @@ void ExpectOriginalOrZst(const std::string& logs,
 }
 
 // A day of large files, ziggyd killed -9 at several moments of compressing
-// them, restarted each time.
+// them, restarted each time, then stopped with SIGTERM in the middle of one.
 TEST(LifecycleTest, KillNineWhileCompressingNeverLosesAFile) {
   const std::string logs = TempDir("kill");
   constexpr int kTypes = 2, kEvents = 16000;  // ~16 MB per file
@@ -298,6 +274,19 @@ TEST(LifecycleTest, KillNineWhileCompressingNeverLosesAFile) {
     EXPECT_TRUE(caught) << "never saw the moment " << moment;
     ExpectOriginalOrZst(logs, originals, "after a kill -9 " + moment);
   }
+  {  // SIGTERM while compressing: a prompt, clean stop that removes its .tmp
+    const std::string second = dir + "big1-20231114.log.zst.tmp";
+    stale = Contents(second).size();
+    auto ziggyd = Ziggyd::Start(logs, flags);
+    ASSERT_NE(ziggyd, nullptr);
+    ASSERT_TRUE(
+        WaitFor([&] { return Contents(second).size() > stale + (256 << 10); },
+                absl::Seconds(60), absl::Milliseconds(1)));
+    ziggyd->process().Signal(SIGTERM);
+    EXPECT_EQ(ziggyd->process().Wait(absl::Seconds(5)), 0);
+    EXPECT_FALSE(Exists(second));
+    ExpectOriginalOrZst(logs, originals, "after SIGTERM");
+  }
   auto ziggyd = Ziggyd::Start(logs, flags);
   ASSERT_NE(ziggyd, nullptr);
   ASSERT_TRUE(WaitFor(
@@ -310,8 +299,9 @@ TEST(LifecycleTest, KillNineWhileCompressingNeverLosesAFile) {
       absl::Seconds(120)));
   ExpectOriginalOrZst(logs, originals, "after the restart");
   std::vector<std::string> compressed;
-  for (const auto& [file, bytes] : originals)
+  for (const auto& [file, bytes] : originals) {
     compressed.push_back(file + ".zst");
+  }
   EXPECT_EQ(ListFiles(logs), compressed);  // no .tmp, no original
   std::multiset<std::pair<int64_t, int64_t>> expected;
   for (int type = 0; type < kTypes; ++type) {
