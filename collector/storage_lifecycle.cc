@@ -142,6 +142,7 @@ std::vector<std::string> StorageLifecycle::Pass(int64_t today) {
       CompressDay(name);
     }
   }
+  if (stopping()) return removed;
   Scan();
   stats_.passes.fetch_add(1);
   return removed;

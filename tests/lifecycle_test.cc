@@ -23,7 +23,6 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
-#include "absl/strings/str_split.h"
 #include "collector/lifecycle_testing.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
