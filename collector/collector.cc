@@ -331,8 +331,8 @@ class Collector::Impl {
   std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
   OpenFileSet open_files_;     // the writer's files, for the lifecycle
   FreeSpaceGuard free_space_;  // --min-free-disk
-  std::unique_ptr<StorageLifecycle>
-      lifecycle_;  // after writer_ and relay_state_
+  // Asks open_files_ and relay_state_: stopped before the writer finishes.
+  std::unique_ptr<StorageLifecycle> lifecycle_;
 
   // Run()'s thread only.
   bool stopping_ = false;
