@@ -8,10 +8,12 @@
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
 #include "collector/event_writer.h"
+#include "collector/free_space.h"
 #include "collector/plain_forward.h"
 #include "collector/relay_receiver.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
+#include "collector/storage_lifecycle.h"
 #include "common/control_request.h"
 #include "common/daemon_sockets.h"
 #include "common/durable_file.h"
@@ -44,9 +46,12 @@ class Collector::Impl {
             options_.curve ? absl::make_optional(CurveSocketOptions::Server(
                                  options_.curve->key))
                            : absl::nullopt),
-        forward_(sockets_.context()) {}
+        forward_(sockets_.context()),
+        free_space_({options_.store.root, options_.min_free_bytes,
+                     options_.fake_free_disk_file}) {}
 
   ~Impl() {
+    if (lifecycle_ != nullptr) lifecycle_->Stop();
     if (writer_ != nullptr) writer_->Finish();
   }
 
@@ -61,10 +66,13 @@ class Collector::Impl {
         RelayState::Recover(options_.store.root, &stats_);
     if (!relay_state.ok()) return relay_state.status();
     relay_state_ = *std::move(relay_state);
+    StoreOptions store = options_.store;
+    store.open_files = &open_files_;
     writer_ = std::make_unique<EventWriter>(
-        options_.store, &stats_, clock_, options_.flush_interval,
-        relay_state_.get(), relay_.ack_fd());
+        store, &stats_, clock_, options_.flush_interval, relay_state_.get(),
+        relay_.ack_fd(), &free_space_);
     relay_.Start(*relay_state_, writer_.get());
+    StartLifecycle();
     RegisterControl();
     RegisterStatus();
     return StartMetrics();
@@ -78,6 +86,7 @@ class Collector::Impl {
     };
     while (!stopping_ && !writer_->durability_lost()) ServeOnce(on_event);
     StopMetrics();
+    lifecycle_->Stop();
     if (!writer_->durability_lost()) Drain(on_event);
     writer_->Finish();
     LOG(INFO) << "ziggyd stopped: " << sockets_.intake().received()
@@ -160,8 +169,10 @@ class Collector::Impl {
   // One poll of every socket and the writer's ack signal.
   void ServeOnce(const DaemonSockets::OnEvent& on_event) {
     // A full writer queue stops reading events: ZeroMQ then pushes back.
+    // So does too little free space (--min-free-disk).
     const bool can_receive =
-        writer_->queued_bytes() < options_.max_queued_bytes;
+        writer_->queued_bytes() < options_.max_queued_bytes &&
+        free_space_.accepting();
     std::vector<zmq::pollitem_t> items = sockets_.PollItems(can_receive);
     const size_t own = items.size();
     relay_.AddPollItems(can_receive, &items);
@@ -170,6 +181,24 @@ class Collector::Impl {
     if (sockets_.Serve(items, on_event)) stopping_ = true;
     SubmitBatch();
     relay_.Serve(items, own);
+  }
+
+  // After the relay state's recovery: what it rolled back is settled
+  // before the lifecycle looks at the files.
+  void StartLifecycle() {
+    LifecycleOptions lifecycle;
+    lifecycle.root = options_.store.root;
+    lifecycle.retain_days = options_.retain_days;
+    lifecycle.compress_after_days = options_.compress_after_days;
+    lifecycle.clock = clock_;
+    lifecycle.in_use = [this](const std::string& path) {
+      return open_files_.Contains(path) || relay_state_->Names(path);
+    };
+    lifecycle.written_bytes = [this] {
+      return CounterValue(stats_.written_bytes);
+    };
+    lifecycle_ = std::make_unique<StorageLifecycle>(std::move(lifecycle));
+    lifecycle_->Start();
   }
 
   // Events from the collect port go to the writer one batch per burst, or
@@ -226,6 +255,7 @@ class Collector::Impl {
       return ErrorReply("ADVANCE_CLOCK needs a number 'seconds'");
     }
     options_.test_clock->Advance(absl::Seconds(seconds->AsDouble()));
+    lifecycle_->Poke();
     return EncodeDocument(
         Value(Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));
   }
@@ -243,6 +273,8 @@ class Collector::Impl {
     });
     sockets_.AddStatusSection(
         "relay", [this](Value::Map* relay) { relay_.FillStatus(relay); });
+    sockets_.AddStatusSection(
+        "disk", [this](Value::Map* disk) { FillDiskStatus(disk); });
     sockets_.AddStatusFields([this](Value::Map* status) {
       status->emplace_back("log_path", options_.store.root);
       status->emplace_back("rotate_hours", options_.store.rotate_hours);
@@ -266,6 +298,28 @@ class Collector::Impl {
     status->insert(status->end(), store.begin(), store.end());
   }
 
+  // STATUS disk: the log path's use, free space and the lifecycle's work.
+  void FillDiskStatus(Value::Map* disk) const {
+    const LifecycleStats& l = lifecycle_->stats();
+    *disk = {
+        {"log_path_bytes", static_cast<int64_t>(lifecycle_->log_path_bytes())},
+        {"free_bytes", static_cast<int64_t>(free_space_.FreeBytes())},
+        {"min_free_bytes", static_cast<int64_t>(free_space_.min_free_bytes())},
+        {"accepting", free_space_.accepting()},
+        {"low_disk_pauses", static_cast<int64_t>(free_space_.pauses())},
+        {"files_compressed", CounterValue(l.files_compressed)},
+        {"bytes_saved", CounterValue(l.bytes_saved)},
+        {"days_removed", CounterValue(l.days_removed)},
+        {"compression_errors", CounterValue(l.compression_errors)},
+        {"removal_errors", CounterValue(l.removal_errors)},
+        {"retain_days", options_.retain_days},
+        {"compress_after_days", options_.compress_after_days},
+    };
+    if (const std::string day = lifecycle_->oldest_day(); !day.empty()) {
+      disk->emplace_back("oldest_day", day);
+    }
+  }
+
   CollectorOptions options_;
   Clock* const clock_;
   CollectorStats stats_;
@@ -275,6 +329,10 @@ class Collector::Impl {
   std::unique_ptr<RelayState> relay_state_;
   std::unique_ptr<EventWriter> writer_;
   std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
+  OpenFileSet open_files_;     // the writer's files, for the lifecycle
+  FreeSpaceGuard free_space_;  // --min-free-disk
+  // Asks open_files_ and relay_state_: stopped before the writer finishes.
+  std::unique_ptr<StorageLifecycle> lifecycle_;
 
   // Run()'s thread only.
   bool stopping_ = false;

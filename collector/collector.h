@@ -13,6 +13,8 @@
 // that owns the EventStore. The hand-off queue is bounded (max_queued_bytes):
 // when it is full the collector stops reading the collect socket, so ZeroMQ's
 // own high-water marks push back on senders instead of memory growing.
+// A lifecycle thread (storage_lifecycle.h) removes and compresses old days;
+// --min-free-disk (free_space.h) stops reading as a full queue does.
 //
 // Thread-safety: Stop() from any thread; everything else from the thread
 // that created the Collector.
@@ -54,6 +56,13 @@ struct CollectorOptions {
   // --metrics: host:port serving GET /metrics (common/metrics_server.h);
   // "" = off.
   std::string metrics;
+  // --retain-days and --compress-after-days (storage_lifecycle.h); 0: off.
+  int retain_days = 0;
+  int compress_after_days = 0;
+  // --min-free-disk (free_space.h): below it ziggyd stops accepting; 0: off.
+  uint64_t min_free_bytes = 0;
+  // Tests: free bytes are read from this file instead of statvfs().
+  std::string fake_free_disk_file;
   // Where receipt times (which decide files) come from.
   Clock* clock = Clock::Real();
   // When set, the clock is this manual one and the ADVANCE_CLOCK control

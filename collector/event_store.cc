@@ -25,6 +25,22 @@ int64_t DayOf(int64_t block) {
 
 }  // namespace
 
+void OpenFileSet::Add(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  ++open_[path];
+}
+
+void OpenFileSet::Remove(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  const auto it = open_.find(path);
+  if (it != open_.end() && --it->second <= 0) open_.erase(it);
+}
+
+bool OpenFileSet::Contains(const std::string& path) const {
+  absl::MutexLock lock(&mu_);
+  return open_.contains(path);
+}
+
 EventStore::EventStore(StoreOptions options, CollectorStats* stats)
     : options_(std::move(options)), stats_(stats) {}
 
@@ -80,6 +96,7 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
     return nullptr;
   }
   stats_->open_files.fetch_add(1);
+  if (options_.open_files != nullptr) options_.open_files->Add(path);
   if (on_open_) on_open_(path, (*file)->size());
   return *std::move(file);
 }
@@ -120,6 +137,7 @@ bool EventStore::CloseFile(std::unique_ptr<LogFile>& file, bool sync) {
     if (verified_sizes_.size() >= kMaxVerifiedSizes) verified_sizes_.clear();
     verified_sizes_[file->path()] = file->size();
   }
+  if (options_.open_files != nullptr) options_.open_files->Remove(file->path());
   file.reset();
   stats_->open_files.fetch_sub(1);
   return whole && durable;
@@ -163,6 +181,7 @@ void EventStore::Reopen(Slot& slot) {
     return;
   }
   stats_->reopened_files.fetch_add(1);
+  if (options_.open_files != nullptr) options_.open_files->Remove(path);
   old->MovePendingTo(file.get());
   slot.file = std::move(file);
 }

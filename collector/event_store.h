@@ -58,12 +58,27 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/container/node_hash_map.h"
 #include "absl/strings/string_view.h"
+#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "collector/log_file.h"
 #include "collector/stats.h"
 #include "common/file_system.h"
 
 namespace ziggy {
+
+// The paths of the event files a store has open, for other threads to ask
+// (the storage lifecycle must not touch them). Thread-safe; each call holds
+// its lock for one lookup.
+class OpenFileSet {
+ public:
+  void Add(const std::string& path);
+  void Remove(const std::string& path);
+  bool Contains(const std::string& path) const;
+
+ private:
+  mutable absl::Mutex mu_;
+  absl::flat_hash_map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
+};
 
 struct StoreOptions {
   std::string root;              // the log directory
@@ -80,6 +95,8 @@ struct StoreOptions {
   absl::Duration open_slice = absl::Milliseconds(20);
   // Every file operation; not owned, must outlive the store.
   FileSystem* fs = FileSystem::Default();
+  // When set, every file open in the store is in it. Not owned.
+  OpenFileSet* open_files = nullptr;
 };
 
 class EventStore {

@@ -45,13 +45,15 @@ constexpr absl::Duration kMaxAckDelay = absl::Milliseconds(50);
 
 EventWriter::EventWriter(StoreOptions options, CollectorStats* stats,
                          Clock* clock, absl::Duration flush_interval,
-                         RelayState* relay, int ack_fd)
+                         RelayState* relay, int ack_fd,
+                         FreeSpaceGuard* free_space)
     : stats_(stats),
       clock_(clock),
       flush_interval_(flush_interval),
       store_(std::move(options), stats),
       relay_(relay),
-      ack_fd_(ack_fd) {
+      ack_fd_(ack_fd),
+      free_space_(free_space) {
   if (relay_ != nullptr) {
     store_.set_on_open([this](const std::string& path, off_t size) {
       relay_->FileOpened(path, size);
@@ -109,9 +111,13 @@ bool EventWriter::Write(const EventBatch& batch) {
     // The disk refuses (full, failing, unwritable): hold the batch and
     // retry, so the queue fills and the receiver stops reading: forwarders
     // keep their events spooled, and nothing is dropped. Only shutting down
-    // gives up, after one last try.
+    // gives up, after one last try. Too little free space (--min-free-disk)
+    // holds it the same way, except at that last try: shutting down writes
+    // what it holds rather than drop it.
     bool last_try = false;
-    while (!store_.Append(batch.type(i), batch.doc(i), batch.received)) {
+    while (!(last_try || free_space_ == nullptr ||
+             free_space_->MayWrite(batch.doc(i).size())) ||
+           !store_.Append(batch.type(i), batch.doc(i), batch.received)) {
       if (last_try) {
         const size_t lost = batch.size() - i;
         stats_->dropped_write_error.fetch_add(lost);
@@ -249,6 +255,7 @@ void EventWriter::Run() {
         Checkpoint();
       }
       store_.Tick(now);
+      if (free_space_ != nullptr) free_space_->Tick();
       ReleaseAcks();
       next_tick = absl::Now() + flush_interval_;
       absl::MutexLock lock(&mu_);

@@ -24,6 +24,7 @@
 #include "absl/time/time.h"
 #include "client/format/byte_buffer.h"
 #include "collector/event_store.h"
+#include "collector/free_space.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/clock.h"
@@ -76,10 +77,11 @@ class EventWriter {
  public:
   // `relay` (may be null: no relay port) records checkpoints; when acks are
   // ready, the writer writes 1 to `ack_fd` (an eventfd) so the owner calls
-  // TakeAcks().
+  // TakeAcks(). While `free_space` (may be null) says no, the writer holds
+  // its batch as it does for a disk that refuses writes.
   EventWriter(StoreOptions options, CollectorStats* stats, Clock* clock,
               absl::Duration flush_interval, RelayState* relay = nullptr,
-              int ack_fd = -1);
+              int ack_fd = -1, FreeSpaceGuard* free_space = nullptr);
   ~EventWriter();  // Finish()
 
   // An empty batch to fill (recycled when possible).
@@ -127,6 +129,7 @@ class EventWriter {
   EventStore store_;  // writer thread only
   RelayState* const relay_;
   const int ack_fd_;
+  FreeSpaceGuard* const free_space_;
   absl::Time last_checkpoint_ = absl::InfinitePast();
   // Events were appended since the last checkpoint. Once relay checkpoints
   // are on, a restart rolls every file back to its checkpointed length, so

@@ -4,6 +4,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "collector/collector.h"
+#include "collector/free_space.h"
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/exposure.h"
@@ -91,6 +92,22 @@ DEFINE_bool(insecure, false,
             "localhost), in plain text, where anyone who reaches it can "
             "SHUTDOWN ziggyd, read its stream or metrics or relay events "
             "under any forwarder id; without it ziggyd refuses to start.");
+DEFINE_int32(retain_days, 0,
+             "Day directories (<log-path>/<YYYYMMDD>, UTC) more than this many "
+             "days before today are removed, at start and hourly; never "
+             "today's or one with an open file. 0: keep forever.");
+DEFINE_int32(compress_after_days, 0,
+             "Closed event files of days at least this many days before today "
+             "are compressed to <name>.zst (zstd, crash-safe, verified) by a "
+             "low-priority thread. 0: never.");
+DEFINE_string(min_free_disk, "0",
+              "Below this much free space on the log path's file system "
+              "ziggyd stops accepting events (clients queue, forwarders "
+              "spool; nothing is dropped) until space returns; bytes with an "
+              "optional K, M, G or T suffix (powers of 1024). 0: off.");
+DEFINE_string(fake_free_disk_file, "",
+              "Testing only: read the free bytes --min-free-disk compares with "
+              "from this file instead of the file system.");
 DEFINE_double(fake_time, 0,
               "Testing only: start the clock that decides files at this Unix "
               "time and let the ADVANCE_CLOCK control command move it.");
@@ -101,6 +118,24 @@ bool Positive(const char* flag, int64_t value) {
   if (value > 0) return true;
   std::fprintf(stderr, "ziggyd: --%s must be positive\n", flag);
   return false;
+}
+
+bool NotNegative(const char* flag, int64_t value) {
+  if (value >= 0) return true;
+  std::fprintf(stderr, "ziggyd: --%s must be 0 or more\n", flag);
+  return false;
+}
+
+// --min-free-disk in bytes; false after a one-line error.
+bool ParseMinFreeDisk(uint64_t* bytes) {
+  absl::StatusOr<uint64_t> parsed = ziggy::ParseByteSize(FLAGS_min_free_disk);
+  if (!parsed.ok()) {
+    std::fprintf(stderr, "ziggyd: --min-free-disk=%s\n",
+                 std::string(parsed.status().message()).c_str());
+    return false;
+  }
+  *bytes = *parsed;
+  return true;
 }
 
 // The flags' values, checked; false after printing why not.
@@ -117,7 +152,9 @@ bool FlagsAreValid() {
          Positive("max-forwarders", FLAGS_max_forwarders) &&
          Positive("max-queued-bytes", FLAGS_max_queued_bytes) &&
          Positive("collect-queue-bytes", FLAGS_collect_queue_bytes) &&
-         Positive("stream-queue-bytes", FLAGS_stream_queue_bytes);
+         Positive("stream-queue-bytes", FLAGS_stream_queue_bytes) &&
+         NotNegative("retain-days", FLAGS_retain_days) &&
+         NotNegative("compress-after-days", FLAGS_compress_after_days);
 }
 
 ziggy::CollectorOptions OptionsFromFlags() {
@@ -140,6 +177,10 @@ ziggy::CollectorOptions OptionsFromFlags() {
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
   options.flush_interval = absl::Milliseconds(FLAGS_flush_interval_ms);
   options.metrics = FLAGS_metrics;
+  options.retain_days = FLAGS_retain_days;
+  options.compress_after_days = FLAGS_compress_after_days;
+  options.fake_free_disk_file =
+      ziggy::ResolveUserPath(FLAGS_fake_free_disk_file);
   return options;
 }
 
@@ -194,6 +235,7 @@ int main(int argc, char** argv) {
       ziggy::TerminationSignals::Hangup::kCallback);
 
   ziggy::CollectorOptions options = OptionsFromFlags();
+  if (!ParseMinFreeDisk(&options.min_free_bytes)) return 1;
   if (!LoadCurve(&options.curve)) return 1;
   if (!ExposureAllowed(options)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;

@@ -70,7 +70,20 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
                    << " bytes (unacknowledged since the last checkpoint)";
     }
   }
+  state->PublishNames(state->snapshot_lengths_, /*replace=*/true);
   return state;
+}
+
+void RelayState::PublishNames(const Lengths& lengths, bool replace) {
+  absl::MutexLock lock(&names_mu_);
+  if (replace) names_.clear();
+  for (const auto& [relative, length] : lengths) names_.insert(relative);
+}
+
+bool RelayState::Names(const std::string& path) const {
+  const std::string relative = Relative(path);
+  absl::MutexLock lock(&names_mu_);
+  return names_.contains(relative);
 }
 
 std::string RelayState::Relative(const std::string& path) const {
@@ -87,10 +100,15 @@ absl::Status RelayState::WriteSnapshot(const Lengths& lengths) {
   for (const auto& [path, length] : lengths) {
     files.emplace_back(path, static_cast<int64_t>(length));
   }
-  return ReplaceFileDurably(root_, kFileName,
-                            EncodeDocument(Value(Value::Map{
-                                {"forwarders", Value(std::move(forwarders))},
-                                {"files", Value(std::move(files))}})));
+  // While it is written, either snapshot may be the one on disk.
+  PublishNames(lengths, /*replace=*/false);
+  absl::Status s = ReplaceFileDurably(
+      root_, kFileName,
+      EncodeDocument(
+          Value(Value::Map{{"forwarders", Value(std::move(forwarders))},
+                           {"files", Value(std::move(files))}})));
+  if (s.ok()) PublishNames(lengths, /*replace=*/true);
+  return s;
 }
 
 void RelayState::FileOpened(const std::string& path, off_t size) {

@@ -18,7 +18,8 @@
 // file opened after a checkpoint enters the snapshot before anything is
 // written to it.
 //
-// Thread-safety: the writer thread only, after Recover().
+// Thread-safety: the writer thread only, after Recover(); Names() from any
+// thread.
 
 #ifndef ZIGGY_COLLECTOR_RELAY_STATE_H_
 #define ZIGGY_COLLECTOR_RELAY_STATE_H_
@@ -34,6 +35,7 @@
 #include "absl/container/flat_hash_map.h"
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
+#include "absl/synchronization/mutex.h"
 #include "collector/stats.h"
 
 namespace ziggy {
@@ -93,11 +95,19 @@ class RelayState {
   absl::Status Commit(const std::vector<std::pair<std::string, off_t>>& lengths,
                       std::vector<RelayAck>* acked);
 
+  // Whether the snapshot on disk (or one being written) names the file at
+  // `path`: a restart could roll it back, so the storage lifecycle must
+  // neither compress nor remove it. Thread-safe (one lookup under a lock).
+  bool Names(const std::string& path) const;
+
  private:
   RelayState(std::string root, CollectorStats* stats)
       : root_(std::move(root)), stats_(stats) {}
   using Lengths = absl::flat_hash_map<std::string, off_t>;
   absl::Status WriteSnapshot(const Lengths& files);
+  // Names(): `lengths`' files join the named ones; with `replace`, they
+  // become the only ones.
+  void PublishNames(const Lengths& lengths, bool replace);
   std::string Relative(const std::string& path) const;
 
   const std::string root_;
@@ -113,6 +123,8 @@ class RelayState {
   // open files however long the collector runs.
   absl::flat_hash_set<std::string> open_;
   std::vector<RelayAck> pending_;
+  mutable absl::Mutex names_mu_;
+  absl::flat_hash_set<std::string> names_ ABSL_GUARDED_BY(names_mu_);
 };
 
 }  // namespace ziggy

@@ -2,6 +2,7 @@
 
 #include <sys/stat.h>
 
+#include <cstdio>
 #include <cstdlib>
 #include <fstream>
 #include <memory>
@@ -249,6 +250,41 @@ TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
   ASSERT_TRUE(state.ok());
   EXPECT_EQ((*state)->forwarders().at("old").next, 12);
   EXPECT_EQ((*state)->forwarders().at("old").token, "");
+}
+
+// The storage lifecycle asks Names() before it compresses or removes a
+// file: a file is named while a snapshot on disk could roll it back, and
+// no longer once a snapshot without it replaced that one.
+TEST(RelayStateTest, NamesTheFilesTheSnapshotOnDiskHolds) {
+  CollectorStats stats;
+  const std::string root = Root("names");
+  const std::string file = root + "/20231114/t-20231114.log";
+  mkdir((root + "/20231114").c_str(), 0755);
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  EXPECT_TRUE(state->Names(file));
+  EXPECT_FALSE(state->Names(root + "/20231114/other-20231114.log"));
+  state->FileClosed(file, 10);
+  std::vector<RelayAck> acked;
+  ASSERT_TRUE(state->Commit({}, &acked).ok());  // records its final length
+  EXPECT_TRUE(state->Names(file));
+  ASSERT_TRUE(state->Commit({}, &acked).ok());  // and then leaves it out
+  EXPECT_FALSE(state->Names(file));
+}
+
+// A file the snapshot names that is gone (removed by retention, or
+// compressed to .zst by an older run) is no reason to fail recovery.
+TEST(RelayStateTest, RecoveryWithANamedFileGone) {
+  CollectorStats stats;
+  const std::string root = Root("named_gone");
+  const std::string file = root + "/t.log";
+  ASSERT_NE(CheckpointTenBytes(root, file, &stats), nullptr);
+  ASSERT_EQ(std::rename(file.c_str(), (file + ".zst").c_str()), 0);
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok()) << state.status();
+  EXPECT_TRUE((*state)->Names(file));  // until a snapshot leaves it out
+  EXPECT_EQ(Size(file + ".zst"), 10);
+  EXPECT_EQ(Size(file), -1);
 }
 
 }  // namespace

@@ -193,6 +193,12 @@ OpenOptions OpenOptions::Append(bool create) {
   return options;
 }
 
+absl::Status FileSystem::RemoveDirectory(const std::string& dir) {
+  if (rmdir(dir.c_str()) != 0)
+    return ErrnoStatus("cannot remove directory", dir);
+  return absl::OkStatus();
+}
+
 FileSystem* FileSystem::Default() {
   static FileSystem* const fs = new PosixFileSystem;
   return fs;

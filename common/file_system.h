@@ -112,6 +112,9 @@ class FileSystem {
   // fsync()s a directory, so entries created or renamed in it survive a
   // crash.
   virtual absl::Status SyncDirectory(const std::string& dir) = 0;
+  // rmdir(): removes an empty directory. Not pure, so that file systems
+  // written before it need not change: the default calls rmdir() itself.
+  virtual absl::Status RemoveDirectory(const std::string& dir);
 };
 
 // A Status for a failed system call on `path`, from errno: see the codes

@@ -51,8 +51,12 @@ constexpr const char* kUpstreamStates[] = {"idle", "connecting", "up", "down",
                                            "refused"};
 
 // Numeric STATUS fields left out on purpose (see the header).
-constexpr const char* kNotExported[] = {"pid", "now", "rotate_hours",
-                                        "ports.*"};
+constexpr const char* kNotExported[] = {"pid",
+                                        "now",
+                                        "rotate_hours",
+                                        "ports.*",
+                                        "disk.retain_days",
+                                        "disk.compress_after_days"};
 
 void AddCommonRules(std::vector<Rule>* rules) {
   const Rule common[] = {
@@ -177,6 +181,34 @@ void AddCollectorRules(std::vector<Rule>* rules) {
   rules->insert(rules->end(), std::begin(collector), std::end(collector));
 }
 
+// ziggyd's STATUS disk: the storage lifecycle and --min-free-disk.
+void AddDiskRules(std::vector<Rule>* rules) {
+  const Rule disk[] = {
+      Scalar("disk.log_path_bytes", "ziggy_disk_log_path_bytes", G,
+             "Bytes of event files under the log path."),
+      Scalar("disk.free_bytes", "ziggy_disk_free_bytes", G,
+             "Free bytes on the log path's file system."),
+      Scalar("disk.min_free_bytes", "ziggy_disk_min_free_bytes", G,
+             "--min-free-disk: below it no events are accepted (0: off)."),
+      Scalar("disk.accepting", "ziggy_disk_accepting", G,
+             "1 while events are accepted, 0 while free space is below "
+             "--min-free-disk."),
+      Scalar("disk.low_disk_pauses", "ziggy_disk_low_space_pauses_total", C,
+             "Times accepting stopped for want of free space."),
+      Scalar("disk.files_compressed", "ziggy_disk_files_compressed_total", C,
+             "Event files compressed to .zst."),
+      Scalar("disk.bytes_saved", "ziggy_disk_compression_saved_bytes_total", C,
+             "Bytes saved by compression (original minus compressed)."),
+      Scalar("disk.days_removed", "ziggy_disk_removed_directories_total", C,
+             "Day directories removed by --retain-days."),
+      Scalar("disk.compression_errors", "ziggy_disk_compression_errors_total",
+             C, "Compressions that failed (the original kept)."),
+      Scalar("disk.removal_errors", "ziggy_disk_removal_errors_total", C,
+             "Event files --retain-days could not remove."),
+  };
+  rules->insert(rules->end(), std::begin(disk), std::end(disk));
+}
+
 void AddSpoolRules(std::vector<Rule>* rules) {
   const Rule spool[] = {
       Scalar("spool.spooled", "ziggy_spool_spooled_events", G,
@@ -255,6 +287,7 @@ const std::vector<Rule>& RulesFor(StatusSchema schema) {
     auto* rules = new std::vector<Rule>;
     AddCommonRules(rules);
     AddCollectorRules(rules);
+    AddDiskRules(rules);
     return rules;
   }();
   static const auto* const forwarder = [] {
@@ -387,6 +420,10 @@ void WriteRule(const Rule& rule, const Value& status, std::string* out) {
   const Value* value = status.Find(rule.path);
   if (rule.kind == RuleKind::kScalar) {
     if (IsNumber(value)) family.Sample("", FormatNumber(*value));
+    // A flag (disk.accepting): 1 or 0.
+    if (value != nullptr && value->kind() == Value::Kind::kBool) {
+      family.Sample("", value->AsBool() ? "1" : "0");
+    }
     return;
   }
   if (value == nullptr || value->kind() != Value::Kind::kMap) return;

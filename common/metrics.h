@@ -49,6 +49,17 @@
 //     relay.forwarders.<id>.next/last
 //                              ziggy_relay_forwarder_next_index{forwarder},
 //                              ..._last_timestamp_seconds{forwarder}   G
+//     disk.log_path_bytes, .free_bytes, .min_free_bytes, .accepting (1/0)
+//                              ziggy_disk_log_path_bytes, ..._free_bytes,
+//                              ..._min_free_bytes, ..._accepting       G
+//     disk.low_disk_pauses, .files_compressed, .bytes_saved, .days_removed,
+//     .compression_errors, .removal_errors
+//                              ziggy_disk_low_space_pauses_total,
+//                              ziggy_disk_files_compressed_total,
+//                              ziggy_disk_compression_saved_bytes_total,
+//                              ziggy_disk_removed_directories_total,
+//                              ziggy_disk_compression_errors_total,
+//                              ziggy_disk_removal_errors_total        C
 //     forwarded.sent/dropped   ziggy_forward_sent_total, ..._dropped_total C
 //   ziggy-forwarder
 //     spool.spooled, .acked, .pending, .bytes, .max_bytes, .segments,
@@ -68,8 +79,9 @@
 //                              ziggy_relay_acked_events               G
 //     relay.sent_batches, .retransmitted, .resend_requests            C
 // Not exported on purpose (UnexportedFields does not report them): pid, now,
-// rotate_hours, ports.* (identity and configuration, not measurements) and
-// text fields other than those above (log_path, spool.id, spool.path,
+// rotate_hours, ports.*, disk.retain_days, disk.compress_after_days
+// (identity and configuration, not measurements) and text fields other
+// than those above (log_path, disk.oldest_day, spool.id, spool.path,
 // relay.compression, upstreams' last refusal reason).
 //
 // Bounded: the per-type and per-host families have at most

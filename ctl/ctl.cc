@@ -212,6 +212,32 @@ void AppendStorage(const Value& s, std::string* out) {
   }
 }
 
+// A collector's disk: the log path's use, free space, the lifecycle's work.
+void AppendDisk(const Value& s, std::string* out) {
+  const Value* disk = s.Get("disk");
+  if (disk == nullptr || disk->kind() != Value::Kind::kMap) return;
+  absl::StrAppend(out, "disk        ", Bytes(Number(*disk, "log_path_bytes")),
+                  " of event files, ", Bytes(Number(*disk, "free_bytes")),
+                  " free");
+  if (Number(*disk, "min_free_bytes") > 0) {
+    absl::StrAppend(out, " (min ", Bytes(Number(*disk, "min_free_bytes")), ")");
+  }
+  if (!Text(*disk, "oldest_day").empty()) {
+    absl::StrAppend(out, ", oldest day ", Text(*disk, "oldest_day"));
+  }
+  const Value* accepting = disk->Get("accepting");
+  const bool paused = accepting != nullptr &&
+                      accepting->kind() == Value::Kind::kBool &&
+                      !accepting->AsBool();
+  absl::StrAppend(out, paused ? "; NOT ACCEPTING (low disk)" : "", "\n");
+  absl::StrAppend(
+      out, "            ", Count(Number(*disk, "files_compressed")),
+      " files compressed (", Bytes(Number(*disk, "bytes_saved")), " saved), ",
+      Count(Number(*disk, "days_removed")), " days removed, ",
+      Count(Number(*disk, "low_disk_pauses")), " low-disk pauses, ",
+      Count(Number(*disk, "compression_errors")), " compression errors\n");
+}
+
 // A forwarder's relay client (current upstream, each upstream's state) or
 // a collector's relay port.
 void AppendRelay(const Value& s, std::string* out) {
@@ -358,6 +384,7 @@ std::string FormatStatus(const Value& s, double now) {
   AppendIdentity(s, &out);
   AppendTraffic(s, now, &out);
   AppendStorage(s, &out);
+  AppendDisk(s, &out);
   AppendRelay(s, &out);
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);

@@ -261,6 +261,36 @@ TEST(CtlTest, HostileNumbersPrintAsZeroOrTheirLimit) {
   EXPECT_NE(text.find(", up "), std::string::npos) << text;
 }
 
+TEST(CtlTest, FormatStatusShowsTheDisk) {
+  const Value status(Value::Map{
+      {"written", 10},
+      {"disk", Value(Value::Map{{"log_path_bytes", 3 << 20},
+                                {"free_bytes", 1 << 30},
+                                {"min_free_bytes", int64_t{2} << 30},
+                                {"accepting", false},
+                                {"low_disk_pauses", 2},
+                                {"files_compressed", 4},
+                                {"bytes_saved", 5 << 20},
+                                {"days_removed", 6},
+                                {"compression_errors", 0},
+                                {"oldest_day", "20231101"}})},
+  });
+  const std::string text = FormatStatus(status, 1000.0);
+  EXPECT_NE(text.find("disk        3.0 MiB of event files, 1.00 GiB free "
+                      "(min 2.00 GiB), oldest day 20231101; NOT ACCEPTING "
+                      "(low disk)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_NE(text.find("4 files compressed (5.0 MiB saved), 6 days removed, "
+                      "2 low-disk pauses, 0 compression errors"),
+            std::string::npos)
+      << text;
+  // Without a disk section (older daemons, the forwarder): no disk line.
+  EXPECT_EQ(
+      FormatStatus(Value(Value::Map{{"written", 1}}), 1000.0).find("disk "),
+      std::string::npos);
+}
+
 // A fresh directory under TEST_TMPDIR.
 std::string TempDir() {
   const char* root = std::getenv("TEST_TMPDIR");

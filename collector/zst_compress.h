@@ -1,0 +1,71 @@
+// Crash-safe zstd compression of a closed event file, streaming in bounded
+// buffers (never a whole file in memory), every step through a FileSystem
+// so tests can fail each one.
+//
+// CompressFileDurably(path) makes `<path>.zst` (standard zstd frames whose
+// decompression is exactly the bytes of `path`) and removes `path`:
+//   1. write `<path>.zst.tmp`, fsync it;
+//   2. verify it: decompress it and compare with `path`, both streaming;
+//   3. rename it to `<path>.zst`, fsync the directory;
+//   4. unlink `path`, fsync the directory.
+// A crash at any moment leaves `path`, or `path` and `<path>.zst` (which
+// ResolveTwin() settles at the next start), never neither and never a half
+// file under the final name. A failure before the rename removes the .tmp
+// and leaves `path` alone; after it, both stay.
+//
+// Thread-safety: plain functions; `path` must not be written meanwhile (a
+// file appended to while it is compressed fails verification).
+
+#ifndef ZIGGY_COLLECTOR_ZST_COMPRESS_H_
+#define ZIGGY_COLLECTOR_ZST_COMPRESS_H_
+
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "common/file_system.h"
+
+namespace ziggy {
+
+// The suffixes of a compressed file and of one being written.
+inline constexpr char kZstSuffix[] = ".zst";
+inline constexpr char kZstTmpSuffix[] = ".zst.tmp";
+
+struct CompressOptions {
+  FileSystem* fs = FileSystem::Default();  // not owned
+  int level = 3;                           // ZSTD_CLEVEL_DEFAULT
+  size_t chunk_bytes = 256 << 10;          // read (and written) at a time
+  // Polled between chunks: true stops the compression (kCancelled; the
+  // .tmp removed, `path` kept). Empty: never.
+  std::function<bool()> stop;
+};
+
+struct CompressedFile {
+  uint64_t original_bytes = 0;
+  uint64_t compressed_bytes = 0;
+};
+
+// See the header comment. kCancelled when options.stop said so,
+// kDataLoss when the verification found a difference, the FileSystem's
+// errors otherwise.
+absl::StatusOr<CompressedFile> CompressFileDurably(
+    const std::string& path, const CompressOptions& options);
+
+// Whether `zst` decompresses (streaming) to exactly the bytes of
+// `original`: OK, kDataLoss when not, the FileSystem's errors.
+absl::Status VerifyCompressed(const std::string& zst,
+                              const std::string& original,
+                              const CompressOptions& options);
+
+// After a crash: `path` and `<path>.zst` both exist. Removes `path` when
+// the .zst decompresses to it (syncing the directory), else removes the
+// .zst (the original is the one that counts). OK when settled either way
+// (*kept_zst says which); an error when a removal failed.
+absl::Status ResolveTwin(const std::string& path,
+                         const CompressOptions& options, bool* kept_zst);
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_ZST_COMPRESS_H_

@@ -1,0 +1,209 @@
+// CompressFileDurably and its start-up counterpart ResolveTwin: the output
+// decompresses (with libzstd here, not our code) to exactly the original,
+// and a failure at every step leaves the original, or the original and a
+// whole .zst, never neither and never a .tmp.
+
+#include "collector/zst_compress.h"
+
+#include <sys/stat.h>
+#include <zstd.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <random>
+
+#include "absl/strings/str_cat.h"
+#include "collector/lifecycle_testing.h"
+#include "common/fault_file_system.h"
+#include "gtest/gtest.h"
+
+namespace ziggy::testing {
+namespace {
+
+// Event-like bytes: repetitive enough to compress, varied enough to matter.
+std::string Sample(size_t bytes, int seed = 1) {
+  std::mt19937 rng(seed);
+  std::string out;
+  while (out.size() < bytes) {
+    absl::StrAppend(&out, "{type: request, host: web", rng() % 20,
+                    ", ms: ", rng() % 100000, ", path: /api/v", rng() % 3, "}");
+  }
+  out.resize(bytes);
+  return out;
+}
+
+// A FaultFileSystem that can also fail unlink() and a directory's fsync():
+// the steps FaultOp has no name for.
+class StepFaultFileSystem : public FaultFileSystem {
+ public:
+  int fail_remove = -1;    // the Nth Remove() (0-based) fails
+  int fail_dir_sync = -1;  // the Nth SyncDirectory() fails
+  absl::Status Remove(const std::string& path) override {
+    if (removes_++ == fail_remove) return absl::UnavailableError("injected");
+    return FaultFileSystem::Remove(path);
+  }
+  absl::Status SyncDirectory(const std::string& dir) override {
+    if (dir_syncs_++ == fail_dir_sync) {
+      return absl::UnavailableError("injected");
+    }
+    return FaultFileSystem::SyncDirectory(dir);
+  }
+
+ private:
+  int removes_ = 0, dir_syncs_ = 0;
+};
+
+CompressOptions SmallChunks(FileSystem* fs) {
+  CompressOptions options;
+  options.fs = fs;
+  options.chunk_bytes = 4096;  // many chunks, many frames' worth of calls
+  return options;
+}
+
+TEST(ZstCompressTest, OutputDecompressesToTheOriginalBytes) {
+  const std::string dir = TestDir("round_trip");
+  for (const size_t size :
+       {size_t{0}, size_t{1}, size_t{4096}, size_t{300000}}) {
+    const std::string path = absl::StrCat(dir, "/t-", size, ".log");
+    const std::string original = Sample(size);
+    Write(path, original);
+    absl::StatusOr<CompressedFile> done =
+        CompressFileDurably(path, SmallChunks(FileSystem::Default()));
+    ASSERT_TRUE(done.ok()) << done.status();
+    EXPECT_FALSE(Exists(path));
+    EXPECT_FALSE(Exists(path + ".zst.tmp"));
+    const std::string zst = Contents(path + ".zst");
+    EXPECT_EQ(Decompress(zst), original) << size;
+    EXPECT_EQ(done->original_bytes, size);
+    EXPECT_EQ(done->compressed_bytes, zst.size());
+    if (size == 300000) {
+      EXPECT_LT(zst.size(), size / 3);
+    }
+  }
+}
+
+// What a failure at `step` must leave: the original whole, and either no
+// .zst or one that decompresses to it; never a .tmp.
+void ExpectOriginalOrBoth(const std::string& path, const std::string& original,
+                          bool want_zst, const std::string& step) {
+  EXPECT_FALSE(Exists(path + ".zst.tmp")) << step;
+  ASSERT_TRUE(Exists(path)) << step;
+  EXPECT_EQ(Contents(path), original) << step;
+  EXPECT_EQ(Exists(path + ".zst"), want_zst) << step;
+  if (Exists(path + ".zst")) {
+    EXPECT_EQ(Decompress(Contents(path + ".zst")), original) << step;
+  }
+}
+
+TEST(ZstCompressTest, AFailureAtEveryStepLeavesTheOriginalOrBoth) {
+  const std::string dir = TestDir("faults");
+  const std::string original = Sample(50000);
+  struct Step {
+    std::string name;
+    std::function<void(StepFaultFileSystem*)> inject;
+    bool leaves_zst;
+  };
+  auto on_tmp = [](FaultOp op) {
+    return [op](StepFaultFileSystem* fs) {
+      Fault fault;
+      fault.op = op;
+      fault.error = op == FaultOp::kAppend ? ENOSPC : EIO;
+      fault.path_contains = ".zst.tmp";
+      fault.skip = op == FaultOp::kAppend ? 2 : 0;  // a half-written .tmp
+      fs->Inject(fault);
+    };
+  };
+  const Step steps[] = {
+      {"write", on_tmp(FaultOp::kAppend), false},
+      {"fsync", on_tmp(FaultOp::kSync), false},
+      {"verify", on_tmp(FaultOp::kRead), false},
+      {"rename", on_tmp(FaultOp::kRename), false},
+      {"dir sync after rename",
+       [](StepFaultFileSystem* fs) { fs->fail_dir_sync = 0; }, true},
+      {"unlink", [](StepFaultFileSystem* fs) { fs->fail_remove = 0; }, true},
+  };
+  int n = 0;
+  for (const Step& step : steps) {
+    const std::string path = absl::StrCat(dir, "/step", n++, ".log");
+    Write(path, original);
+    StepFaultFileSystem fs;
+    step.inject(&fs);
+    absl::StatusOr<CompressedFile> done =
+        CompressFileDurably(path, SmallChunks(&fs));
+    EXPECT_FALSE(done.ok()) << step.name;
+    ExpectOriginalOrBoth(path, original, step.leaves_zst, step.name);
+    if (step.leaves_zst) {  // the next start settles it: the .zst stays
+      bool kept_zst = false;
+      ASSERT_TRUE(
+          ResolveTwin(path, SmallChunks(FileSystem::Default()), &kept_zst)
+              .ok());
+      EXPECT_TRUE(kept_zst);
+      EXPECT_FALSE(Exists(path));
+      EXPECT_EQ(Decompress(Contents(path + ".zst")), original);
+    }
+  }
+}
+
+TEST(ZstCompressTest, TheLastDirectorySyncFailingLeavesTheZst) {
+  const std::string path = TestDir("last_sync") + "/a.log";
+  const std::string original = Sample(10000);
+  Write(path, original);
+  StepFaultFileSystem fs;
+  fs.fail_dir_sync = 1;
+  EXPECT_FALSE(CompressFileDurably(path, SmallChunks(&fs)).ok());
+  EXPECT_FALSE(Exists(path));
+  EXPECT_EQ(Decompress(Contents(path + ".zst")), original);
+}
+
+TEST(ZstCompressTest, StoppingLeavesTheOriginalAndNoTmp) {
+  const std::string path = TestDir("stop") + "/a.log";
+  const std::string original = Sample(100000);
+  Write(path, original);
+  CompressOptions options = SmallChunks(FileSystem::Default());
+  int chunks = 0;
+  options.stop = [&chunks] { return ++chunks > 5; };
+  absl::StatusOr<CompressedFile> done = CompressFileDurably(path, options);
+  EXPECT_TRUE(absl::IsCancelled(done.status())) << done.status();
+  ExpectOriginalOrBoth(path, original, false, "stop");
+}
+
+TEST(ZstCompressTest, VerifyFindsADifferenceAndATruncatedCopy) {
+  const std::string dir = TestDir("verify");
+  const std::string original = Sample(20000);
+  Write(dir + "/a.log", original);
+  ASSERT_TRUE(
+      CompressFileDurably(dir + "/a.log", SmallChunks(FileSystem::Default()))
+          .ok());
+  const CompressOptions options = SmallChunks(FileSystem::Default());
+  Write(dir + "/a.log", original);
+  EXPECT_TRUE(
+      VerifyCompressed(dir + "/a.log.zst", dir + "/a.log", options).ok());
+  Write(dir + "/b.log", original + "x");
+  EXPECT_TRUE(absl::IsDataLoss(
+      VerifyCompressed(dir + "/a.log.zst", dir + "/b.log", options)));
+  const std::string zst = Contents(dir + "/a.log.zst");
+  Write(dir + "/half.zst", zst.substr(0, zst.size() / 2));
+  EXPECT_TRUE(absl::IsDataLoss(
+      VerifyCompressed(dir + "/half.zst", dir + "/a.log", options)));
+}
+
+TEST(ZstCompressTest, ResolveTwinKeepsTheOriginalWhenTheZstDiffers) {
+  const std::string dir = TestDir("twin");
+  const std::string original = Sample(20000);
+  Write(dir + "/a.log", original);
+  ASSERT_TRUE(
+      CompressFileDurably(dir + "/a.log", SmallChunks(FileSystem::Default()))
+          .ok());
+  // Rolled back or grown since: the original is what counts.
+  Write(dir + "/a.log", original.substr(0, 100));
+  bool kept_zst = true;
+  ASSERT_TRUE(
+      ResolveTwin(dir + "/a.log", SmallChunks(FileSystem::Default()), &kept_zst)
+          .ok());
+  EXPECT_FALSE(kept_zst);
+  EXPECT_FALSE(Exists(dir + "/a.log.zst"));
+  EXPECT_EQ(Contents(dir + "/a.log"), original.substr(0, 100));
+}
+
+}  // namespace
+}  // namespace ziggy::testing
