@@ -16,6 +16,13 @@
 // BM_SeedToZiggyd/<docs>: prebuilt seed-shaped messages of <docs> events
 //   each (1: the seed's single-document message) -> ziggyd -> files.
 // BM_RelayToZiggyd/<docs>: the same -> ziggy-forwarder -> ziggyd -> files.
+// BM_IngestWhileCompressing/<docs>: BM_SeedToZiggyd/<docs> into a ziggyd
+//   started with --compress-after-days=1 beside a backlog of realistic
+//   event files (realistic_events.h) three days old, which it compresses
+//   while the row runs. Counters: x_idle, its events/s over the median of
+//   BM_SeedToZiggyd/<docs>'s of the same run; compress_mb_s, MiB of event
+//   files compressed per second of the row's wall time; backlog_left, the
+//   files still uncompressed at its end (above 0: it compressed throughout).
 //
 // Each iteration starts a fresh sender; the clock (manual time) runs from
 // its start signal until the receiver has counted every message (raw), the
@@ -47,7 +54,9 @@
 #include "absl/strings/str_cat.h"
 #include "absl/strings/str_split.h"
 #include "absl/time/clock.h"
+#include "absl/time/time.h"
 #include "benchmark/benchmark.h"
+#include "benchmarks/realistic_events.h"
 #include "client/format/value.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"
@@ -330,11 +339,12 @@ class WrittenProgress {
 };
 
 // Runs `sender_args` (which send `events` events) once per iteration into
-// `collector`, each timed until it has written them all. Counter tail_ms:
-// the mean time per iteration from all received to all written.
-void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
-                      const std::vector<std::string>& sender_args,
-                      int64_t events, const std::vector<Ziggyd*>& daemons) {
+// `collector`, each timed until it has written them all, and returns the
+// events/s (0 when a run failed). Counter tail_ms: the mean time per
+// iteration from all received to all written.
+double TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
+                        const std::vector<std::string>& sender_args,
+                        int64_t events, const std::vector<Ziggyd*>& daemons) {
   ControlPort control(collector.control());
   Cpu cpu;
   for (Ziggyd* d : daemons) cpu.recv_ns -= ProcessCpuNs(d->process().pid());
@@ -345,12 +355,12 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
   absl::Duration tails;
   for (auto _ : state) {
     auto sender = StartSender(state, sender_args, "ready");
-    if (sender == nullptr) return;
+    if (sender == nullptr) return 0;
     target += events;
     received += events;
     WrittenProgress progress(control, target, received);
     const double run = TimeRun(state, *sender, std::ref(progress), target);
-    if (run < 0) return;
+    if (run < 0) return 0;
     seconds += run;
     tails += progress.tail();
     cpu.send_ns += PrintedCpuNs(*sender);
@@ -361,6 +371,7 @@ void TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
   Report(state, state.iterations() * events, bytes, seconds, cpu);
   state.counters["tail_ms"] = absl::ToDoubleMilliseconds(tails) /
                               static_cast<double>(state.iterations());
+  return static_cast<double>(state.iterations() * events) / seconds;
 }
 
 std::unique_ptr<Ziggyd> StartZiggyd(benchmark::State& state,
@@ -390,22 +401,83 @@ void BM_ClientToZiggyd(benchmark::State& state) {
 // Sends prebuilt messages of `docs` events each to `collect` and times
 // until `collector` has written them all (about EventsPerIteration(), a
 // multiple of `docs`); `daemons`: the processes on the way (CPU counted).
-void TimePushes(benchmark::State& state, Ziggyd& collector,
-                const std::string& collect, int64_t docs,
-                const std::vector<Ziggyd*>& daemons) {
+// Returns the events/s (0 when a run failed).
+double TimePushes(benchmark::State& state, Ziggyd& collector,
+                  const std::string& collect, int64_t docs,
+                  const std::vector<Ziggyd*>& daemons) {
   const int64_t events =
       std::max<int64_t>(EventsPerIteration() / docs, 1) * docs;
-  TimeUntilWritten(state, collector,
-                   {"push", "tcp://" + collect, absl::StrCat(events),
-                    absl::StrCat(docs), absl::StrCat(kEventBytes)},
-                   events, daemons);
+  return TimeUntilWritten(state, collector,
+                          {"push", "tcp://" + collect, absl::StrCat(events),
+                           absl::StrCat(docs), absl::StrCat(kEventBytes)},
+                          events, daemons);
 }
+
+// The name under which BM_SeedToZiggyd/<docs> records its rates.
+std::string SeedRow(int64_t docs) { return absl::StrCat("seed/", docs); }
 
 void BM_SeedToZiggyd(benchmark::State& state) {
   ScratchDir dir("pipeline-seed");
   std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
   if (ziggyd == nullptr) return;
-  TimePushes(state, *ziggyd, ziggyd->collect(), state.range(0), {ziggyd.get()});
+  const double rate = TimePushes(state, *ziggyd, ziggyd->collect(),
+                                 state.range(0), {ziggyd.get()});
+  if (rate > 0) BaselineRates(SeedRow(state.range(0))).push_back(rate);
+  Stop(ziggyd);
+}
+
+// The compression backlog of BM_IngestWhileCompressing: kBacklogFiles
+// files of realistic events, four iterations' worth of bytes in all.
+constexpr int kBacklogFiles = 16;
+
+// Writes the backlog into the day directory three days before today
+// (UTC) under `log_path`; returns the bytes of one file.
+int64_t WriteBacklog(const std::string& log_path) {
+  const int64_t file_bytes =
+      4 * EventsPerIteration() * kEventBytes / kBacklogFiles;
+  // RealisticEvents makes ~585 bytes per request (two events).
+  const std::string events =
+      RealisticEvents(static_cast<int>(file_bytes / 585 + 1));
+  const std::string day = absl::FormatTime(
+      "%Y%m%d", absl::Now() - absl::Hours(72), absl::UTCTimeZone());
+  const std::string dir = absl::StrCat(log_path, "/", day);
+  std::filesystem::create_directories(dir);
+  for (int i = 0; i < kBacklogFiles; ++i) {
+    std::ofstream(absl::StrCat(dir, "/backlog", i, "-", day, ".log"),
+                  std::ios::binary)
+        << events;
+  }
+  return static_cast<int64_t>(events.size());
+}
+
+// STATUS disk.files_compressed; -1 when absent.
+int64_t FilesCompressed(ControlPort& control) {
+  const Value* disk = control.Call("STATUS").Get("disk");
+  return disk == nullptr ? -1 : Number(*disk, "files_compressed");
+}
+
+void BM_IngestWhileCompressing(benchmark::State& state) {
+  ScratchDir dir("pipeline-compressing");
+  const int64_t file_bytes = WriteBacklog(dir.path() + "/logs");
+  std::unique_ptr<Ziggyd> ziggyd =
+      Ziggyd::Start(dir.path() + "/logs", {"--compress-after-days=1"});
+  if (ziggyd == nullptr) {
+    state.SkipWithError("ziggyd did not start");
+    return;
+  }
+  ControlPort control(ziggyd->control());
+  const int64_t compressed_before = FilesCompressed(control);
+  const absl::Time start = absl::Now();
+  const double rate = TimePushes(state, *ziggyd, ziggyd->collect(),
+                                 state.range(0), {ziggyd.get()});
+  const double wall = absl::ToDoubleSeconds(absl::Now() - start);
+  const int64_t compressed = FilesCompressed(control) - compressed_before;
+  const double idle = MedianRate(SeedRow(state.range(0)));
+  if (rate > 0 && idle > 0) state.counters["x_idle"] = rate / idle;
+  state.counters["compress_mb_s"] =
+      static_cast<double>(compressed * file_bytes) / (1 << 20) / wall;
+  state.counters["backlog_left"] =
+      static_cast<double>(kBacklogFiles - compressed_before - compressed);
   Stop(ziggyd);
 }
 
@@ -541,6 +613,7 @@ BENCHMARK(BM_RsyslogToFile)->Apply(Rows);
 BENCHMARK(BM_ClientToZiggyd)->Arg(0)->Arg(1)->Apply(Rows);
 BENCHMARK(BM_SeedToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
 BENCHMARK(BM_RelayToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
+BENCHMARK(BM_IngestWhileCompressing)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
 
 // The runfiles of this binary, however it was started (`bazel run`, or
 // bazel-bin/... from anywhere): the harness finds the daemons there.
