@@ -428,10 +428,11 @@ void BM_SeedToZiggyd(benchmark::State& state) {
 
 // The compression backlog of BM_IngestWhileCompressing: kBacklogFiles
 // files of realistic events, four iterations' worth of bytes in all.
-constexpr int kBacklogFiles = 16;
+constexpr int kBacklogFiles = 64;
 
 // Writes the backlog into the day directory three days before today
-// (UTC) under `log_path`; returns the bytes of one file.
+// (UTC) under `log_path`, and syncs it, so that its writeback does not
+// load the row; returns the bytes of one file.
 int64_t WriteBacklog(const std::string& log_path) {
   const int64_t file_bytes =
       4 * EventsPerIteration() * kEventBytes / kBacklogFiles;
@@ -447,12 +448,14 @@ int64_t WriteBacklog(const std::string& log_path) {
                   std::ios::binary)
         << events;
   }
+  sync();
   return static_cast<int64_t>(events.size());
 }
 
 // STATUS disk.files_compressed; -1 when absent.
 int64_t FilesCompressed(ControlPort& control) {
-  const Value* disk = control.Call("STATUS").Get("disk");
+  const Value status = control.Call("STATUS");
+  const Value* disk = status.Get("disk");
   return disk == nullptr ? -1 : Number(*disk, "files_compressed");
 }
 
