@@ -11,6 +11,7 @@
 #include <algorithm>
 #include <fstream>
 #include <map>
+#include <numeric>
 
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
@@ -811,6 +812,82 @@ TEST(ZiggyviewTest, RawIsRefusedOnATerminalAndWithJsonFlags) {
     EXPECT_TRUE(out.empty());
     EXPECT_TRUE(absl::StrContains(err, "--raw")) << err;
     EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  }
+}
+
+// An event of `type` in the fake day with a body of ~500 bytes of words
+// (text that compresses as logs do, so compressing takes a while).
+std::string WordyEvent(const std::string& type, int seq) {
+  static const char* kWords[] = {"select", "items", "where", "user",
+                                 "cache",  "miss",  "42",    "/api/v1"};
+  std::string words;
+  for (uint32_t x = seq * 2654435761u; words.size() < 500; x = x * 69069 + 1) {
+    absl::StrAppend(&words, kWords[x >> 29], " ");
+  }
+  Event e;
+  e.id = absl::StrFormat("%032d", seq);
+  e.type = type;
+  e.host = "test-host";
+  e.end = kDayStart + 60 + seq % 80000;
+  e.start = e.end - 0.5;
+  e.body = Value(Value::Map{{"seq", seq}, {"words", words}});
+  return EncodeEvent(e);
+}
+
+// The body.seq of every JSON line of `out`, sorted.
+std::vector<int> SeqsOfLines(const std::string& out) {
+  std::vector<int> seqs;
+  constexpr absl::string_view kKey = "\"seq\":";
+  for (absl::string_view line : absl::StrSplit(out, '\n', absl::SkipEmpty())) {
+    const size_t at = line.find(kKey);
+    int seq = -1;
+    if (at != line.npos) {
+      absl::string_view rest = line.substr(at + kKey.size());
+      (void)absl::SimpleAtoi(rest.substr(0, rest.find_first_of(",}")), &seq);
+    }
+    seqs.push_back(seq);
+  }
+  std::sort(seqs.begin(), seqs.end());
+  return seqs;
+}
+
+// ziggyview --log-path, run again and again while ziggyd compresses the
+// day it read (--compress-after-days=1): files are renamed and unlinked
+// under it, and every run still prints every event exactly once.
+TEST(ZiggyviewTest, ReadingWhileZiggydCompressesSeesEveryEventOnce) {
+  constexpr int kTypes = 12, kEvents = 120000;  // ~80 MB
+  const std::string logs = TempDir("compressing");
+  auto ziggyd = Ziggyd::Start(logs, {absl::StrCat("--fake-time=", kDayStart),
+                                     "--compress-after-days=1"});
+  ASSERT_NE(ziggyd, nullptr);
+  Sender sender(ziggyd->collect());
+  for (int seq = 0; seq < kEvents; ++seq) {
+    sender.Send(WordyEvent(absl::StrCat("type", seq % kTypes), seq));
+  }
+  ASSERT_TRUE(ziggyd->WaitWritten(kEvents, absl::Seconds(60)));
+  std::vector<int> all(kEvents);
+  std::iota(all.begin(), all.end(), 0);
+  // The next day: the lifecycle starts compressing the first one's files.
+  ASSERT_TRUE(ziggyd->Call("ADVANCE_CLOCK", {{"seconds", 86400}}).ok());
+  int overlapped = 0;  // runs during which files were being compressed
+  for (int run = 0; run < 50; ++run) {
+    const double before = ziggyd->StatusNumber("disk.files_compressed");
+    std::string out, err;
+    ASSERT_EQ(RunCommand({Viewer(), "--log-path=" + logs}, &out, &err,
+                         absl::Seconds(60)),
+              0)
+        << err;
+    EXPECT_EQ(err, "");
+    ASSERT_EQ(SeqsOfLines(out), all) << "run " << run;
+    if (before < kTypes) ++overlapped;
+    if (before == kTypes) break;
+  }
+  EXPECT_GT(overlapped, 0);
+  EXPECT_EQ(ziggyd->StatusNumber("disk.files_compressed"), kTypes);
+  for (const std::string& name : ListFiles(logs)) {
+    EXPECT_TRUE(absl::EndsWith(name, ".log.zst") ||
+                !absl::StartsWith(name, "20231114/"))
+        << name;
   }
 }
 

@@ -101,7 +101,7 @@ bool EventFiles::OpenNext() {
   while (next_path_ < paths_.size()) {
     if (options_.stop != nullptr && options_.stop->load()) return false;
     name_ = paths_[next_path_++];
-    fd_ = open(name_.c_str(), O_RDONLY | O_CLOEXEC);
+    fd_ = OpenLogFile(name_);  // its .zst if compressed since listed
     if (fd_ < 0) {
       Note(kViewError,
            absl::StrCat("cannot open ", name_, ": ", strerror(errno)));

@@ -2,6 +2,7 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <string.h>
 
 #include <algorithm>
@@ -121,6 +122,16 @@ absl::StatusOr<std::vector<LogFileInfo>> FindLogFiles(
                      return a.start < b.start;
                    });
   return files;
+}
+
+int OpenLogFile(const std::string& path) {
+  const int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  const int compressed =
+      open(absl::StrCat(path, kCompressedSuffix).c_str(), O_RDONLY | O_CLOEXEC);
+  if (compressed >= 0) return compressed;
+  errno = ENOENT;
+  return -1;
 }
 
 }  // namespace ziggy

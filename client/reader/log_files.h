@@ -49,6 +49,14 @@ struct LogFileInfo {
 absl::StatusOr<std::vector<LogFileInfo>> FindLogFiles(
     const LogFileQuery& query);
 
+// open(path, O_RDONLY | O_CLOEXEC) for an event file, which ziggyd may
+// compress between a listing and the open (--compress-after-days): when
+// `path` is gone (ENOENT) and `<path>.zst` is there, that is opened
+// instead. Its bytes decompress to exactly the original's, and readers
+// recognise zstd input by its magic, so the events read are the same.
+// Returns the descriptor, or -1 with errno from opening `path`.
+int OpenLogFile(const std::string& path);
+
 }  // namespace ziggy
 
 #endif  // ZIGGY_CLIENT_READER_LOG_FILES_H_

@@ -1,7 +1,9 @@
 #include "client/reader/log_files.h"
 
 #include <sys/stat.h>
+#include <unistd.h>
 
+#include <cerrno>
 #include <cstdlib>
 #include <fstream>
 
@@ -149,6 +151,28 @@ TEST(LogFilesTest, MissingLogPath) {
   EXPECT_EQ(
       FindLogFiles(LogFileQuery{"/nonexistent/ziggy", ""}).status().code(),
       absl::StatusCode::kNotFound);
+}
+
+// A file listed as <name> and compressed before it was opened is read
+// from <name>.zst; a file there is opened as it is; neither: ENOENT.
+TEST(LogFilesTest, OpenLogFileFollowsACompressionSinceTheListing) {
+  const std::string root = MakeTree("opening", {});
+  const std::string log = root + "/request-20231114.log";
+  std::ofstream(log + ".zst") << "compressed";
+  const auto read_all = [](int fd) {
+    char buffer[64];
+    const ssize_t n = fd < 0 ? -1 : read(fd, buffer, sizeof buffer);
+    if (fd >= 0) close(fd);
+    return n < 0 ? std::string("<error>") : std::string(buffer, n);
+  };
+  EXPECT_EQ(read_all(OpenLogFile(log)), "compressed");
+  std::ofstream(log) << "original";
+  EXPECT_EQ(read_all(OpenLogFile(log)), "original");
+  errno = 0;
+  EXPECT_EQ(OpenLogFile(root + "/other-20231114.log"), -1);
+  EXPECT_EQ(errno, ENOENT);
+  EXPECT_EQ(OpenLogFile(root + "/nodir/x.log"), -1);
+  EXPECT_EQ(errno, ENOENT);
 }
 
 }  // namespace
