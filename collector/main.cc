@@ -12,6 +12,7 @@
 #include "common/relay_protocol.h"
 #include "common/signals.h"
 #include "common/zap_handler.h"
+#include "common/version.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -219,6 +220,7 @@ int main(int argc, char** argv) {
       "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
       "  Without --curve-key, --control, --stream, --relay and --metrics "
       "must be on loopback unless --insecure.");
+  gflags::SetVersionString(ziggy::kVersion);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggyd: unexpected argument '%s' (see --help)\n",

@@ -3,6 +3,7 @@
 #include <iostream>
 
 #include "ctl/ctl.h"
+#include "common/version.h"
 #include "gflags/gflags.h"
 
 DEFINE_string(host, "127.0.0.1:3513", "The daemon's control port, host:port.");
@@ -37,6 +38,7 @@ int main(int argc, char** argv) {
       "Exit status: 0 done; 1 no answer within --timeout, an error from the\n"
       "daemon, a key pair that could not be written or read, or a bad\n"
       "command line.");
+  gflags::SetVersionString(ziggy::kVersion);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_timeout <= 0) {
     std::cerr << "ziggyctl: --timeout must be positive\n";

@@ -10,6 +10,7 @@
 #include "common/signals.h"
 #include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
+#include "common/version.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -167,6 +168,7 @@ int main(int argc, char** argv) {
       "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
       "  Without --curve-key, --control, --stream and --metrics must be on "
       "loopback unless --insecure.");
+  gflags::SetVersionString(ziggy::kVersion);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (argc > 1) {
     std::fprintf(stderr, "ziggy-forwarder: unexpected argument '%s'\n",

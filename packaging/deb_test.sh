@@ -341,7 +341,8 @@ check_readme() {
 check_binaries_run() {
   local binary
   for binary in ziggyd ziggy-forwarder ziggyctl ziggyview; do
-    expect_eq "$("$root/usr/bin/$binary" --version)" "$binary" "$binary --version"
+    expect_eq "$("$root/usr/bin/$binary" --version)" "$binary version $version" \
+      "$binary --version"
   done
 }
 

@@ -8,6 +8,7 @@
 
 #include "common/paths.h"
 #include "common/signals.h"
+#include "common/version.h"
 #include "gflags/gflags.h"
 #include "viewer/viewer.h"
 
@@ -105,6 +106,7 @@ int main(int argc, char** argv) {
       "printed and stderr says, for each skipped byte range, the file, the\n"
       "offsets and why; 130 stopped by SIGINT or SIGTERM before the end of\n"
       "files or stdin (live mode exits 0 on either).");
+  gflags::SetVersionString(ziggy::kVersion);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0 || FLAGS_interval < 1 ||
       FLAGS_window < 0) {
