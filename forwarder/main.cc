@@ -8,9 +8,9 @@
 #include "common/paths.h"
 #include "common/relay_protocol.h"
 #include "common/signals.h"
+#include "common/version.h"
 #include "common/zap_handler.h"
 #include "forwarder/forwarder.h"
-#include "common/version.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 
@@ -152,6 +152,23 @@ bool FlagsAreValid() {
   return true;
 }
 
+// The relay's options: `upstreams` and `curve` (parsed and loaded already)
+// and the rest of the relay flags.
+ziggy::RelayOptions RelayFromFlags(
+    std::vector<std::string> upstreams,
+    absl::optional<ziggy::CurveSocketOptions> curve) {
+  ziggy::RelayOptions relay;
+  relay.upstreams = std::move(upstreams);
+  relay.zstd = FLAGS_compress == "zstd";
+  relay.window = FLAGS_relay_window;
+  relay.batch_events = static_cast<size_t>(FLAGS_relay_batch_events);
+  relay.batch_bytes = static_cast<size_t>(FLAGS_relay_batch_bytes);
+  relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
+  relay.failback_interval = absl::Seconds(FLAGS_failback_interval);
+  relay.curve = std::move(curve);
+  return relay;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -200,14 +217,7 @@ int main(int argc, char** argv) {
   options.spool.dir = ziggy::ResolveUserPath(FLAGS_spool_path);
   options.spool.max_bytes = static_cast<uint64_t>(FLAGS_spool_max_bytes);
   options.spool.sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
-  options.relay.upstreams = *upstreams;
-  options.relay.zstd = FLAGS_compress == "zstd";
-  options.relay.window = FLAGS_relay_window;
-  options.relay.batch_events = static_cast<size_t>(FLAGS_relay_batch_events);
-  options.relay.batch_bytes = static_cast<size_t>(FLAGS_relay_batch_bytes);
-  options.relay.ack_timeout = absl::Seconds(FLAGS_ack_timeout);
-  options.relay.failback_interval = absl::Seconds(FLAGS_failback_interval);
-  options.relay.curve = std::move(curve);
+  options.relay = RelayFromFlags(*std::move(upstreams), std::move(curve));
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
