@@ -162,6 +162,7 @@ class Collector::Impl {
       StartBatch();
       const int taken = sockets_.ReceiveBurst(on_event);
       SubmitBatch();
+      writer_->FillingDone();
       if (taken == 0) break;
     }
   }
@@ -181,6 +182,7 @@ class Collector::Impl {
     if (sockets_.Serve(items, on_event)) stopping_ = true;
     SubmitBatch();
     relay_.Serve(items, own);
+    writer_->FillingDone();  // relay batches are submitted as they are made
   }
 
   // After the relay state's recovery: what it rolled back is settled
@@ -194,6 +196,7 @@ class Collector::Impl {
     lifecycle.in_use = [this](const std::string& path) {
       return open_files_.Contains(path) || relay_state_->Names(path);
     };
+    lifecycle.unwritten_since = [this] { return writer_->UnwrittenSince(); };
     lifecycle.written_bytes = [this] {
       return CounterValue(stats_.written_bytes);
     };
@@ -204,10 +207,10 @@ class Collector::Impl {
   // Events from the collect port go to the writer one batch per burst, or
   // per EventBatch::kFullBytes of a larger burst.
   void StartBatch() {
-    batch_ = writer_->NewBatch();
-    batch_->received = clock_->Now();
+    batch_ = writer_->NewBatch();  // received: the clock's Now()
   }
   void SubmitBatch() {
+    if (batch_ == nullptr) return;
     if (batch_->size() > 0) writer_->Submit(std::move(batch_));
     batch_.reset();
   }
@@ -254,7 +257,14 @@ class Collector::Impl {
                                seconds->kind() != Value::Kind::kInt)) {
       return ErrorReply("ADVANCE_CLOCK needs a number 'seconds'");
     }
+    // Called inside ServeOnce(): the batch being filled has the old time.
+    // Submitted now, it no longer holds the lifecycle's pass back (as
+    // filling, see EventWriter::UnwrittenSince()), and what follows gets
+    // the new time.
+    SubmitBatch();
+    writer_->FillingDone();
     options_.test_clock->Advance(absl::Seconds(seconds->AsDouble()));
+    StartBatch();
     lifecycle_->Poke();
     return EncodeDocument(
         Value(Value::Map{{"ok", true}, {"now", UnixSeconds(clock_->Now())}}));

@@ -245,7 +245,15 @@ bool EventStore::OpenNow(absl::string_view key, Slot& slot) {
   return true;
 }
 
+absl::Time EventStore::waiting_since() const {
+  if (waiting_blocks_.empty()) return absl::InfiniteFuture();
+  return absl::FromUnixSeconds(*waiting_blocks_.begin() * 3600);
+}
+
 void EventStore::StopWaiting(Slot& slot) {
+  if (!slot.waiting_sizes.empty()) {
+    waiting_blocks_.erase(waiting_blocks_.find(slot.block));
+  }
   waiting_events_ -= slot.waiting_sizes.size();
   waiting_tickets_.erase(slot.first_waiting_ticket);
   slot.waiting_sizes.clear();
@@ -284,6 +292,7 @@ bool EventStore::Append(absl::string_view type, absl::string_view doc,
       to_open_.emplace_back(key);
       slot.first_waiting_ticket = ticket;
       waiting_tickets_.insert(ticket);
+      waiting_blocks_.insert(block);
     }
     slot.waiting.append(doc.data(), doc.size());
     slot.waiting_sizes.push_back(static_cast<uint32_t>(doc.size()));

@@ -124,6 +124,9 @@ class EventStore {
   bool has_files_to_open() const;
   // Events appended but waiting for their files.
   uint64_t waiting_events() const { return waiting_events_; }
+  // No event waiting for its file was received before this (the start of
+  // the oldest block one waits in); InfiniteFuture() when none waits.
+  absl::Time waiting_since() const;
 
   // Every Append() that returned true took the next ticket (0, 1, ...).
   // Every event whose ticket is below oldest_waiting() is in its file's
@@ -233,7 +236,8 @@ class EventStore {
   std::deque<std::string> to_open_;
   uint64_t waiting_events_ = 0;
   uint64_t next_ticket_ = 0;
-  std::set<uint64_t> waiting_tickets_;  // each waiting slot's first
+  std::set<uint64_t> waiting_tickets_;     // each waiting slot's first
+  std::multiset<int64_t> waiting_blocks_;  // each waiting slot's block
   absl::Time next_open_try_ = absl::InfinitePast();  // after a failed open
   // Stems of the types with files on day `today_` (days since 1970).
   absl::flat_hash_set<std::string> types_today_;

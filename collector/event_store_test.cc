@@ -167,6 +167,25 @@ TEST(EventStoreTest, TicketsTellWhichEventsStillWait) {
   EXPECT_EQ(store.oldest_waiting(), 5u);
 }
 
+// waiting_since() is the oldest block an event waits for its file in: the
+// writer's watermark for the storage lifecycle.
+TEST(EventStoreTest, WaitingSinceIsTheOldestWaitingBlock) {
+  CollectorStats stats;
+  EventStore store({Root("waiting_since"), 6}, &stats);
+  EXPECT_EQ(store.waiting_since(), absl::InfiniteFuture());
+  const absl::Time late = kDay + absl::Hours(13) + absl::Minutes(5);
+  ASSERT_TRUE(store.Append("a", Doc("a", 0), late));
+  EXPECT_EQ(store.waiting_since(), kDay + absl::Hours(12));
+  ASSERT_TRUE(store.Append("b", Doc("b", 0), kDay + absl::Hours(1)));
+  ASSERT_TRUE(store.Append("b", Doc("b", 1), kDay + absl::Hours(2)));
+  EXPECT_EQ(store.waiting_since(), kDay);
+  store.OpenWaitingFiles(absl::ZeroDuration());  // opens a
+  EXPECT_EQ(store.waiting_since(), kDay);
+  store.OpenWaitingFiles(absl::ZeroDuration());  // opens b
+  EXPECT_EQ(store.waiting_since(), absl::InfiniteFuture());
+  EXPECT_EQ(store.waiting_events(), 0u);
+}
+
 // At shutdown one file that cannot be opened costs only its own events.
 TEST(EventStoreTest, CloseAllTriesEveryWaitingFile) {
   CollectorStats stats;

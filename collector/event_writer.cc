@@ -151,11 +151,41 @@ void EventWriter::ReleaseAcks() {
 EventWriter::~EventWriter() { Finish(); }
 
 std::unique_ptr<EventBatch> EventWriter::NewBatch() {
+  std::unique_ptr<EventBatch> batch;
   absl::MutexLock lock(&mu_);
-  if (free_.empty()) return std::make_unique<EventBatch>();
-  std::unique_ptr<EventBatch> batch = std::move(free_.back());
-  free_.pop_back();
+  if (free_.empty()) {
+    batch = std::make_unique<EventBatch>();
+  } else {
+    batch = std::move(free_.back());
+    free_.pop_back();
+  }
+  // Under mu_: UnwrittenSince() sees it pending, or reads the clock first.
+  batch->received = clock_->Now();
+  filling_since_ = std::min(filling_since_, batch->received);
   return batch;
+}
+
+void EventWriter::FillingDone() {
+  absl::MutexLock lock(&mu_);
+  filling_since_ = absl::InfiniteFuture();
+}
+
+absl::Time EventWriter::UnwrittenSince() const {
+  absl::MutexLock lock(&mu_);
+  absl::Time oldest =
+      std::min({filling_since_, writing_since_, waiting_since_, clock_->Now()});
+  for (const std::unique_ptr<EventBatch>& batch : queue_) {
+    oldest = std::min(oldest, batch->received);
+  }
+  return oldest;
+}
+
+void EventWriter::PublishWaiting() {
+  const absl::Time waiting = store_.waiting_since();
+  if (waiting == published_waiting_) return;
+  published_waiting_ = waiting;
+  absl::MutexLock lock(&mu_);
+  waiting_since_ = waiting;
 }
 
 void EventWriter::Submit(std::unique_ptr<EventBatch> batch) {
@@ -192,7 +222,11 @@ bool EventWriter::Process(std::unique_ptr<EventBatch> batch) {
   batch->acks.clear();
   batch->forgotten.clear();
   batch->Clear();
+  published_waiting_ = store_.waiting_since();
   absl::MutexLock lock(&mu_);
+  // At once: its events are in files or waiting in the store now.
+  writing_since_ = absl::InfiniteFuture();
+  waiting_since_ = published_waiting_;
   if (free_.size() < kMaxFreeBatches &&
       batch->capacity() <= kMaxFreeBatchBytes) {
     free_.push_back(std::move(batch));
@@ -224,6 +258,7 @@ void EventWriter::Run() {
       if (!queue_.empty()) {
         batch = std::move(queue_.front());
         queue_.pop_front();
+        writing_since_ = batch->received;
         queued_bytes_ -= batch->bytes();
         stats_->queued_bytes.store(queued_bytes_, std::memory_order_relaxed);
       }
@@ -240,6 +275,7 @@ void EventWriter::Run() {
     // New files open between batches, a slice at a time, so events of
     // types whose files are open never wait behind a flood of new types.
     store_.OpenWaitingFiles();
+    PublishWaiting();
     ReleaseAcks();
     if (relay_ != nullptr && relay_->has_pending_acks() &&
         (queue_empty || finishing ||
@@ -255,6 +291,7 @@ void EventWriter::Run() {
         Checkpoint();
       }
       store_.Tick(now);
+      PublishWaiting();
       if (free_space_ != nullptr) free_space_->Tick();
       ReleaseAcks();
       next_tick = absl::Now() + flush_interval_;

@@ -84,13 +84,28 @@ class EventWriter {
               int ack_fd = -1, FreeSpaceGuard* free_space = nullptr);
   ~EventWriter();  // Finish()
 
-  // An empty batch to fill (recycled when possible).
+  // An empty batch to fill (recycled when possible), its `received` set to
+  // the clock's Now(). Until FillingDone(), UnwrittenSince() counts it as
+  // pending from that time on.
   std::unique_ptr<EventBatch> NewBatch();
+  // Every batch NewBatch() gave so far was submitted or dropped (the
+  // receive thread calls it after each round of filling).
+  void FillingDone();
 
   // Queues a batch. Never blocks: callers bound memory by watching
   // queued_bytes().
   void Submit(std::unique_ptr<EventBatch> batch);
   size_t queued_bytes() const;
+
+  // The receipt time of the oldest event not yet appended to its file, in
+  // a batch being filled (since NewBatch(), until FillingDone()), queued,
+  // being written or held (a refusing disk, --min-free-disk), or waiting in
+  // the EventStore for its file; the clock's Now() when none is (what the
+  // next batch would get). No event appended after this returns was
+  // received before it (for a clock that does not go back). For the
+  // storage lifecycle: a day is not done while it may still be written.
+  // Cheap: one lock, a walk of the queue.
+  absl::Time UnwrittenSince() const;
 
   // Waits until everything submitted so far is in the kernel. False on
   // timeout.
@@ -122,6 +137,9 @@ class EventWriter {
   // Hands the held acks to the relay state once no event waits for its
   // file (only then are their batches wholly in files a checkpoint covers).
   void ReleaseAcks();
+  // Publishes the store's waiting_since() for UnwrittenSince() when it
+  // moved (after files opened).
+  void PublishWaiting();
 
   CollectorStats* const stats_;
   Clock* const clock_;
@@ -160,6 +178,14 @@ class EventWriter {
   bool flush_requested_ ABSL_GUARDED_BY(mu_) = false;
   bool finishing_ ABSL_GUARDED_BY(mu_) = false;
   std::vector<RelayAck> ready_acks_ ABSL_GUARDED_BY(mu_);
+  // For UnwrittenSince(), InfiniteFuture() when none: the oldest batch
+  // given out since FillingDone(), the batch the writer thread has, and the
+  // store's waiting_since() (also kept by the writer thread, unguarded, in
+  // published_waiting_).
+  absl::Time filling_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time writing_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time waiting_since_ ABSL_GUARDED_BY(mu_) = absl::InfiniteFuture();
+  absl::Time published_waiting_ = absl::InfiniteFuture();
   std::thread thread_;
 };
 

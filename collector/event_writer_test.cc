@@ -61,5 +61,34 @@ TEST(EventWriterTest, RecyclesAFullBatchWithItsBuffer) {
   EXPECT_EQ(again->size(), 0u);
 }
 
+// UnwrittenSince(): a batch counts from NewBatch() (which stamps it with
+// the clock) until it is written, even once the clock moved days on; with
+// nothing pending it is the clock's Now().
+TEST(EventWriterTest, UnwrittenSinceCoversABatchFromNewBatchOn) {
+  StoreOptions options;
+  options.root = absl::StrCat(std::getenv("TEST_TMPDIR"), "/unwritten");
+  CollectorStats stats;
+  const absl::Time start = absl::FromUnixSeconds(1699999000);
+  ManualClock clock(start);
+  EventWriter writer(options, &stats, &clock, absl::Milliseconds(10));
+  EXPECT_EQ(writer.UnwrittenSince(), start);
+  std::unique_ptr<EventBatch> batch = writer.NewBatch();
+  EXPECT_EQ(batch->received, start);
+  clock.Advance(absl::Hours(48));
+  EXPECT_EQ(writer.UnwrittenSince(), start);  // being filled
+  FillBatch(batch.get());
+  writer.Submit(std::move(batch));
+  writer.FillingDone();
+  EXPECT_LE(writer.UnwrittenSince(), start);  // queued, written or waiting
+  ASSERT_TRUE(writer.Flush(absl::Seconds(30)));
+  EXPECT_EQ(writer.UnwrittenSince(), clock.Now());
+  // A batch given out and dropped counts until FillingDone().
+  writer.NewBatch();
+  clock.Advance(absl::Hours(1));
+  EXPECT_EQ(writer.UnwrittenSince(), start + absl::Hours(48));
+  writer.FillingDone();
+  EXPECT_EQ(writer.UnwrittenSince(), clock.Now());
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -97,8 +97,8 @@ void StorageLifecycle::Run() {
   LowerPriority();
   SettleCrashLeftovers();
   while (!stopping()) {
-    Pass(DayNumber(options_.clock->Now()));
-    const absl::Time retry = skipped_in_use_
+    Pass(Today());
+    const absl::Time retry = skipped_in_use_ || held_back_
                                  ? absl::Now() + options_.in_use_retry
                                  : absl::InfiniteFuture();
     if (!Wait(options_.clock->Now() + options_.interval, retry)) break;
@@ -115,6 +115,25 @@ bool StorageLifecycle::Wait(absl::Time next_pass, absl::Time retry) {
       return true;
     }
   }
+}
+
+int64_t StorageLifecycle::Today() {
+  // The watermark first: a batch stamped after it was read is stamped no
+  // earlier than the clock read after it.
+  const absl::Time pending = options_.unwritten_since
+                                 ? options_.unwritten_since()
+                                 : absl::InfiniteFuture();
+  const int64_t clock_day = DayNumber(options_.clock->Now());
+  const int64_t today = std::min(clock_day, DayNumber(pending));
+  held_back_ = today < clock_day;
+  if (held_back_) {
+    LOG_EVERY_N(INFO, 100) << "lifecycle: events received on "
+                           << absl::FormatTime("%Y%m%d", pending,
+                                               absl::UTCTimeZone())
+                           << " are not written yet; that day counts as "
+                           << "today for now";
+  }
+  return today;
 }
 
 std::vector<std::pair<int64_t, std::string>>
@@ -201,10 +220,7 @@ void StorageLifecycle::CompressDay(const std::string& name) {
     }
     if (std::binary_search(entries.begin(), entries.end(),
                            entry + kZstSuffix)) {
-      bool kept_zst = false;  // a failure after an earlier rename
-      if (!ResolveTwin(path, compress_, &kept_zst).ok()) {
-        stats_.compression_errors.fetch_add(1);
-      }
+      SettleTwin(path);  // a failure after an earlier rename
       continue;
     }
     absl::StatusOr<CompressedFile> done = CompressFileDurably(path, compress_);
@@ -244,13 +260,28 @@ void StorageLifecycle::SettleDay(const std::string& name) {
     } else if (kind == Entry::kLog &&
                std::binary_search(entries.begin(), entries.end(),
                                   entry + kZstSuffix)) {
-      bool kept_zst = false;
-      const absl::Status s = ResolveTwin(path, compress_, &kept_zst);
-      LOG(WARNING) << path << " and its .zst both existed: "
-                   << (!s.ok()    ? absl::StrCat("kept both: ", s.ToString())
-                       : kept_zst ? "the .zst matched; removed the original"
-                                  : "the .zst differed; removed the .zst");
+      SettleTwin(path);
     }
+  }
+}
+
+void StorageLifecycle::SettleTwin(const std::string& path) {
+  bool kept_zst = false;
+  std::string set_aside;
+  const absl::Status s = ResolveTwin(path, compress_, &kept_zst, &set_aside);
+  if (s.ok() && kept_zst) {
+    LOG(WARNING) << path << " and its .zst both existed: the .zst matched; "
+                 << "removed the original";
+    return;
+  }
+  stats_.compression_errors.fetch_add(1);
+  if (!s.ok()) {
+    LOG(ERROR) << path << " and its .zst both exist; kept both: " << s;
+  } else {
+    LOG(ERROR) << path << " and its .zst both existed with different "
+               << "contents: kept the original and set the .zst aside as "
+               << set_aside << " (no reader or pass takes it; merge or "
+               << "remove it by hand)";
   }
 }
 

@@ -9,13 +9,20 @@
 //   - compression (compress_after_days = N > 0): the event files (*.log) of a
 //     day at least N days before today become <name>.zst, one at a time
 //     (zst_compress.h: crash-safe, verified).
+// "Today" is the day of min(clock now, LifecycleOptions::unwritten_since):
+// a day whose events may still be written (a batch being filled, queued,
+// written, held by a refusing disk or --min-free-disk, or waiting in the
+// EventStore for its file) is never compressed or removed, whatever the
+// clock says; the pass then runs again after in_use_retry.
 // Today's directory is never touched, nor any directory holding a file that
 // is in use (LifecycleOptions::in_use: open in the EventStore, or named by
 // the relay snapshot, which a restart may roll back). Anything that is not a
 // day directory or an event file is left alone.
 //
 // Passes run at Start() (after settling what a crash left: *.zst.tmp
-// removed, twins resolved, see ResolveTwin), then whenever the clock has
+// removed, twins resolved, see ResolveTwin: a .zst that differs from its
+// original is set aside as <name>.zst.conflict-<unix seconds>, logged as an
+// ERROR and counted in compression_errors), then whenever the clock has
 // moved `interval` past the last pass, and at once after Poke() (the
 // collector pokes it when ADVANCE_CLOCK moves a test clock), and after
 // in_use_retry when the last pass skipped files in use. Stop() stops a
@@ -51,13 +58,19 @@ struct LifecycleOptions {
   int compress_after_days = 0;               // 0: never
   absl::Duration interval = absl::Hours(1);  // by `clock`
   // A pass that found files in use (open files of a day that just ended
-  // close within seconds) runs again this soon, in real time.
+  // close within seconds), or whose today unwritten_since held back, runs
+  // again this soon, in real time.
   absl::Duration in_use_retry = absl::Seconds(5);
   Clock* clock = Clock::Real();            // not owned
   FileSystem* fs = FileSystem::Default();  // not owned
   // Whether an event file (its full path) must not be touched now. Called
   // from the lifecycle thread; must be thread-safe and quick. Empty: none.
   std::function<bool(const std::string&)> in_use;
+  // The receipt time of the oldest event the writer may still append
+  // (EventWriter::UnwrittenSince()): a day counts as "today" (untouched)
+  // while events of it may still be written, whatever the clock says.
+  // Called once per pass, from the lifecycle thread. Empty: none pending.
+  std::function<absl::Time()> unwritten_since;
   // Bytes written to event files so far (CollectorStats::written_bytes),
   // so log_path_bytes follows the writer between scans. Empty: 0.
   std::function<uint64_t()> written_bytes;
@@ -98,6 +111,9 @@ class StorageLifecycle {
   // One pass as of `today` (days since 1970), on the calling thread: for
   // tests. Returns the day directories removed (names).
   std::vector<std::string> PassForTest(int64_t today) { return Pass(today); }
+  // One pass as the thread runs it (today from the clock and
+  // unwritten_since), on the calling thread: for tests.
+  std::vector<std::string> PassNowForTest() { return Pass(Today()); }
   // The start-up cleanup, on the calling thread: for tests.
   void SettleCrashLeftoversForTest() { SettleCrashLeftovers(); }
 
@@ -106,6 +122,8 @@ class StorageLifecycle {
   // Until the clock reaches next_pass, real time reaches retry, or a
   // Poke(); false when stopping.
   bool Wait(absl::Time next_pass, absl::Time retry);
+  // The day of min(clock now, unwritten_since()); sets held_back_.
+  int64_t Today();
   std::vector<std::string> Pass(int64_t today);
   // Day directory names and their days, sorted by day.
   std::vector<std::pair<int64_t, std::string>> DayDirectories();
@@ -114,6 +132,9 @@ class StorageLifecycle {
   bool InUse(const std::string& path) const;
   void SettleCrashLeftovers();
   void SettleDay(const std::string& dir);
+  // ResolveTwin(), logged; counts compression_errors unless the .zst was
+  // the original's exact copy.
+  void SettleTwin(const std::string& path);
   void Scan();
   bool stopping() const { return stopping_.load(); }
 
@@ -122,6 +143,9 @@ class StorageLifecycle {
   LifecycleStats stats_;
   std::atomic<bool> stopping_{false};
   bool skipped_in_use_ = false;  // by the last pass; lifecycle thread
+  // The last pass's today was held back by unwritten events; lifecycle
+  // thread.
+  bool held_back_ = false;
   absl::Mutex mu_;
   bool poked_ ABSL_GUARDED_BY(mu_) = false;
   std::thread thread_;

@@ -11,12 +11,18 @@
 
 #include <cstdlib>
 #include <fstream>
+#include <functional>
 #include <map>
+#include <memory>
 #include <set>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/format/event.h"
 #include "client/format/log_layout.h"
+#include "collector/event_writer.h"
+#include "collector/free_space.h"
 #include "collector/lifecycle_testing.h"
 #include "common/durable_file.h"
 #include "gtest/gtest.h"
@@ -41,6 +47,33 @@ std::string MakeDay(const std::string& root, int64_t day) {
   Write(absl::StrCat(dir, "/sql-", name, "-06.log"),
         std::string(3000, 's') + name);
   return dir;
+}
+
+// An event of type "t" (its file: t-<day>.log), numbered `i`.
+std::string EventDoc(int i) {
+  Event e;
+  e.type = "t";
+  e.body = Value(Value::Map{{"i", i}});
+  return EncodeEvent(e);
+}
+
+void AddEvent(EventBatch* batch, const std::string& doc) {
+  // The type's text follows the key "type\0" and its int32 length.
+  batch->Add(doc, doc.find(std::string("type\0", 5)) + 5 + 4, 1);
+}
+
+std::vector<std::string> ListDir(const std::string& dir) {
+  return FileSystem::Default()->ListDirectory(dir).value_or(
+      std::vector<std::string>{});
+}
+
+bool WaitFor(const std::function<bool()>& done) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!done()) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(5));
+  }
+  return true;
 }
 
 LifecycleOptions Options(const std::string& root, int retain, int compress) {
@@ -182,6 +215,81 @@ TEST(StorageLifecycleTest, StartUpRemovesTmpFilesAndSettlesTwins) {
   EXPECT_EQ(Contents(differs), differs_bytes + "rolled forward");
   EXPECT_FALSE(Exists(absl::StrCat(dir, "/other-", day, ".log.zst.tmp")));
   EXPECT_EQ(Contents(dir + "/mine.zst.tmp"), "not ours");
+  // The differing .zst was set aside whole, counted, and is no event file:
+  // later passes (compression, retention, scans) leave it alone.
+  std::string aside;
+  for (const std::string& name : ListDir(dir)) {
+    if (absl::StartsWith(name, absl::StrCat("sql-", day, "-06.log.zst."))) {
+      aside = name;
+    }
+  }
+  ASSERT_TRUE(absl::StartsWith(
+      aside, absl::StrCat("sql-", day, "-06.log.zst.conflict-")))
+      << aside;
+  EXPECT_EQ(Decompress(Contents(dir + "/" + aside)), differs_bytes);
+  EXPECT_FALSE(ParseLogFileName(aside, *ParseDayName(day)).has_value());
+  EXPECT_EQ(restarted.stats().compression_errors.load(), 1u);
+  StorageLifecycle later(Options(root, 1, 1));
+  later.PassForTest(kToday);
+  EXPECT_EQ(Decompress(Contents(dir + "/" + aside)), differs_bytes);
+}
+
+// The writer holds a batch of an old day (--min-free-disk says no): the
+// lifecycle, asking EventWriter::UnwrittenSince(), neither compresses nor
+// removes that day, though the clock is days past it and its file is not
+// open; once the batch is written (and the file closed) it does both.
+TEST(StorageLifecycleTest, ADayIsLeftAloneWhileTheWriterHoldsItsEvents) {
+  const std::string root = TestDir("held");
+  const int64_t day = kToday - 3;
+  const absl::Time received = absl::FromUnixSeconds(day * 86400 + 43200);
+  const std::string dir = absl::StrCat(root, "/", DayName(day));
+  const std::string file = absl::StrCat(dir, "/t-", DayName(day), ".log");
+  mkdir(dir.c_str(), 0755);
+  Write(file, EventDoc(1));  // written (and closed) earlier that day
+  const std::string fake_free = root + "/free";
+  Write(fake_free, "10");
+  FreeSpaceGuard guard({root, 1000, fake_free});
+  guard.Tick();  // measures: too little
+  ASSERT_FALSE(guard.accepting());
+  ManualClock clock(received);
+  CollectorStats stats;
+  OpenFileSet open_files;
+  StoreOptions store;
+  store.root = root;
+  store.open_files = &open_files;
+  EventWriter writer(store, &stats, &clock, absl::Milliseconds(10), nullptr, -1,
+                     &guard);
+  std::unique_ptr<EventBatch> batch = writer.NewBatch();
+  AddEvent(batch.get(), EventDoc(2));
+  writer.Submit(std::move(batch));
+  writer.FillingDone();
+  clock.Advance(absl::Hours(72));
+  ASSERT_TRUE(WaitFor([&] { return writer.queued_bytes() == 0; }));
+  EXPECT_EQ(writer.UnwrittenSince(), received);  // held by the writer
+  auto lifecycle = [&](int retain, int compress) {
+    LifecycleOptions options = Options(root, retain, compress);
+    options.clock = &clock;
+    options.in_use = [&](const std::string& p) {
+      return open_files.Contains(p);
+    };
+    options.unwritten_since = [&] { return writer.UnwrittenSince(); };
+    return std::make_unique<StorageLifecycle>(options);
+  };
+  lifecycle(0, 1)->PassNowForTest();
+  EXPECT_TRUE(lifecycle(1, 0)->PassNowForTest().empty());
+  EXPECT_FALSE(Exists(file + ".zst"));
+  EXPECT_EQ(Contents(file), EventDoc(1));
+  // Space returns: the batch lands in the day's file, beside the first.
+  Write(fake_free, "1000000000");
+  ASSERT_TRUE(writer.Flush(absl::Seconds(30)));
+  writer.Finish();  // closes the files
+  EXPECT_EQ(writer.UnwrittenSince(), clock.Now());
+  EXPECT_EQ(Contents(file), EventDoc(1) + EventDoc(2));
+  lifecycle(0, 1)->PassNowForTest();
+  EXPECT_FALSE(Exists(file));
+  EXPECT_EQ(Decompress(Contents(file + ".zst")), EventDoc(1) + EventDoc(2));
+  EXPECT_EQ(lifecycle(1, 0)->PassNowForTest(),
+            std::vector<std::string>{DayName(day)});
 }
 
 TEST(StorageLifecycleTest, ThreadPassesWhenPokedAndCountsBytes) {

@@ -5,6 +5,7 @@
 #include <memory>
 
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 
 namespace ziggy {
 namespace {
@@ -119,6 +120,16 @@ absl::Status WriteAndVerifyTmp(const std::string& path, const std::string& tmp,
   return s;
 }
 
+// `<zst>.conflict-<unix seconds>`, with "-2", "-3", ... after it when
+// that name is taken (two conflicts of one file in a second).
+std::string ConflictName(const std::string& zst, FileSystem* fs) {
+  const std::string base =
+      absl::StrCat(zst, kZstConflictSuffix, absl::ToUnixSeconds(absl::Now()));
+  std::string name = base;
+  for (int n = 2; fs->Stat(name).ok(); ++n) name = absl::StrCat(base, "-", n);
+  return name;
+}
+
 }  // namespace
 
 absl::Status VerifyCompressed(const std::string& zst,
@@ -192,16 +203,20 @@ absl::StatusOr<CompressedFile> CompressFileDurably(
 }
 
 absl::Status ResolveTwin(const std::string& path,
-                         const CompressOptions& options, bool* kept_zst) {
+                         const CompressOptions& options, bool* kept_zst,
+                         std::string* set_aside) {
   const std::string zst = path + kZstSuffix;
   const absl::Status same = VerifyCompressed(zst, path, options);
-  if (same.ok() || absl::IsDataLoss(same)) {
-    *kept_zst = same.ok();
-    const std::string& loser = same.ok() ? path : zst;
-    if (absl::Status s = options.fs->Remove(loser); !s.ok()) return s;
-    return options.fs->SyncDirectory(DirOf(path));
+  if (!same.ok() && !absl::IsDataLoss(same)) return same;  // unsure: both stay
+  *kept_zst = same.ok();
+  if (same.ok()) {
+    if (absl::Status s = options.fs->Remove(path); !s.ok()) return s;
+  } else {
+    const std::string aside = ConflictName(zst, options.fs);
+    if (absl::Status s = options.fs->Rename(zst, aside); !s.ok()) return s;
+    if (set_aside != nullptr) *set_aside = aside;
   }
-  return same;  // unsure (an I/O error): both stay
+  return options.fs->SyncDirectory(DirOf(path));
 }
 
 }  // namespace ziggy

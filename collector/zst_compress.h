@@ -59,12 +59,25 @@ absl::Status VerifyCompressed(const std::string& zst,
                               const std::string& original,
                               const CompressOptions& options);
 
-// After a crash: `path` and `<path>.zst` both exist. Removes `path` when
-// the .zst decompresses to it (syncing the directory), else removes the
-// .zst (the original is the one that counts). OK when settled either way
-// (*kept_zst says which); an error when a removal failed.
+// The suffix ResolveTwin() puts after `<path>.zst` (and a unix time) when
+// it sets a differing .zst aside: `<path>.zst.conflict-<unix seconds>`. No
+// reader, listing or lifecycle pass takes such a name (it is no event file:
+// ParseLogFileName() refuses it), so it stays until an operator looks.
+inline constexpr char kZstConflictSuffix[] = ".conflict-";
+
+// `path` and `<path>.zst` both exist (after a crash, or a failure after
+// CompressFileDurably()'s rename). Never deletes data:
+//   - the .zst decompresses to exactly `path`: removes `path` (syncing the
+//     directory); *kept_zst = true;
+//   - the .zst differs in any way (the original grew, shrank or changed):
+//     renames the .zst aside to `<path>.zst.conflict-<unix seconds>` (a
+//     free such name, syncing the directory), keeps `path`;
+//     *kept_zst = false and *set_aside (when not null) gets the new name.
+// OK when settled either way; an error (both left as they were, or the
+// failed step's state) when verifying, removing or renaming failed.
 absl::Status ResolveTwin(const std::string& path,
-                         const CompressOptions& options, bool* kept_zst);
+                         const CompressOptions& options, bool* kept_zst,
+                         std::string* set_aside = nullptr);
 
 }  // namespace ziggy
 

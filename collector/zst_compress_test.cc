@@ -8,10 +8,13 @@
 #include <sys/stat.h>
 #include <zstd.h>
 
+#include <algorithm>
 #include <cstdlib>
 #include <fstream>
 #include <random>
+#include <vector>
 
+#include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "collector/lifecycle_testing.h"
 #include "common/fault_file_system.h"
@@ -52,6 +55,21 @@ class StepFaultFileSystem : public FaultFileSystem {
  private:
   int removes_ = 0, dir_syncs_ = 0;
 };
+
+// The names in `dir` that ResolveTwin() set `name`'s .zst aside as.
+std::vector<std::string> ConflictFiles(const std::string& dir,
+                                       const std::string& name) {
+  std::vector<std::string> found;
+  absl::StatusOr<std::vector<std::string>> names =
+      FileSystem::Default()->ListDirectory(dir);
+  for (const std::string& entry : names.value_or(std::vector<std::string>{})) {
+    if (absl::StartsWith(entry, name + ".zst.conflict-")) {
+      found.push_back(entry);
+    }
+  }
+  std::sort(found.begin(), found.end());
+  return found;
+}
 
 CompressOptions SmallChunks(FileSystem* fs) {
   CompressOptions options;
@@ -203,6 +221,42 @@ TEST(ZstCompressTest, ResolveTwinKeepsTheOriginalWhenTheZstDiffers) {
   EXPECT_FALSE(kept_zst);
   EXPECT_FALSE(Exists(dir + "/a.log.zst"));
   EXPECT_EQ(Contents(dir + "/a.log"), original.substr(0, 100));
+  // The .zst is set aside whole, under a name no reader takes.
+  const std::vector<std::string> conflicts = ConflictFiles(dir, "a.log");
+  ASSERT_EQ(conflicts.size(), 1u);
+  EXPECT_EQ(Decompress(Contents(dir + "/" + conflicts[0])), original);
+}
+
+// The writer appended to a day after its file was compressed: the original
+// is a prefix-extension of the .zst's contents. Neither may go: the .zst
+// is set aside (bytes intact), the original stays, and a second conflict of
+// the same file in the same second takes another name.
+TEST(ZstCompressTest, ResolveTwinNeverDeletesADifferingZst) {
+  const std::string dir = TestDir("twin_grown");
+  const std::string path = dir + "/a.log";
+  const std::string original = Sample(20000);
+  const CompressOptions options = SmallChunks(FileSystem::Default());
+  std::vector<std::string> zsts;
+  for (int round = 0; round < 2; ++round) {
+    Write(path, original);
+    ASSERT_TRUE(CompressFileDurably(path, options).ok());
+    zsts.push_back(Contents(path + ".zst"));
+    Write(path, original + "appended later");
+    bool kept_zst = true;
+    std::string set_aside;
+    ASSERT_TRUE(ResolveTwin(path, options, &kept_zst, &set_aside).ok());
+    EXPECT_FALSE(kept_zst);
+    EXPECT_FALSE(Exists(path + ".zst"));
+    EXPECT_EQ(Contents(path), original + "appended later");
+    EXPECT_TRUE(absl::StartsWith(set_aside, path + ".zst.conflict-"))
+        << set_aside;
+    EXPECT_TRUE(Contents(set_aside) == zsts.back()) << "changed";
+  }
+  const std::vector<std::string> conflicts = ConflictFiles(dir, "a.log");
+  ASSERT_EQ(conflicts.size(), 2u);
+  for (const std::string& name : conflicts) {
+    EXPECT_EQ(Decompress(Contents(dir + "/" + name)), original) << name;
+  }
 }
 
 }  // namespace
