@@ -55,7 +55,9 @@ std::unique_ptr<RelayState> CheckpointTenBytes(const std::string& root,
   std::vector<RelayAck> acked;
   EXPECT_TRUE((*state)->Commit({{file, 10}}, &acked).ok());
   EXPECT_EQ(acked.size(), 1u);
-  if (!acked.empty()) EXPECT_EQ(acked[0].end, 42);
+  if (!acked.empty()) {
+    EXPECT_EQ(acked[0].end, 42);
+  }
   EXPECT_FALSE((*state)->has_pending_acks());
   return *std::move(state);
 }

@@ -86,7 +86,9 @@ TEST(DoubleTextTest, TimestampsAndRandomBitsMatchToChars) {
     const uint64_t bits = random();
     double raw;
     memcpy(&raw, &bits, sizeof raw);
-    if (std::isfinite(raw)) ASSERT_EQ(Shortest(raw), ToChars(raw));
+    if (std::isfinite(raw)) {
+      ASSERT_EQ(Shortest(raw), ToChars(raw));
+    }
   }
 }
 
