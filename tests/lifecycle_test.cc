@@ -318,7 +318,9 @@ std::multiset<std::pair<int64_t, int64_t>> ReaderSequences(
     const std::string& logs) {
   std::multiset<std::pair<int64_t, int64_t>> seen;
   const std::string scratch = TempDir("reader_decompressed") + "/file.log";
-  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles({logs});
+  LogFileQuery query;
+  query.log_path = logs;
+  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
   EXPECT_TRUE(files.ok()) << files.status();
   for (const LogFileInfo& file : files.value_or(std::vector<LogFileInfo>())) {
     std::string path = file.path;
