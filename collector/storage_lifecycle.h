@@ -19,8 +19,9 @@
 // the relay snapshot, which a restart may roll back). Anything that is not a
 // day directory or an event file is left alone.
 //
-// Passes run at Start() (after settling what a crash left: *.zst.tmp
-// removed, twins resolved, see ResolveTwin: a .zst that differs from its
+// Passes run at Start() (after settling what a crash left in the days
+// before today: *.zst.tmp removed, twins resolved, see ResolveTwin: a .zst
+// that differs from its
 // original is set aside as <name>.zst.conflict-<unix seconds>, logged as an
 // ERROR and counted in compression_errors), then whenever the clock has
 // moved `interval` past the last pass, and at once after Poke() (the

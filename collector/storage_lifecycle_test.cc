@@ -6,15 +6,19 @@
 
 #include "collector/storage_lifecycle.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -190,6 +194,28 @@ TEST(StorageLifecycleTest, CompressionTakesExactlyTheOldEnoughDays) {
   EXPECT_EQ(lifecycle.stats().files_compressed.load(), 6u);
   EXPECT_EQ(lifecycle.stats().bytes_saved.load(), saved);
   EXPECT_EQ(lifecycle.stats().compression_errors.load(), 0u);
+}
+
+// The writer may be restoring a file of a day the clock came back to
+// (RestoreCompressedTwin: its .zst.tmp, then the original beside the .zst
+// for a moment): the start-up cleanup leaves today's directory alone.
+TEST(StorageLifecycleTest, StartUpLeavesTodaysDirectoryToTheWriter) {
+  const std::string root = TestDir("startup_today");
+  const int64_t today = absl::ToUnixSeconds(absl::Now()) / 86400;
+  const std::string dir = MakeDay(root, today);
+  const std::string name =
+      absl::StrCat(dir, "/request-", DayName(today), ".log");
+  const std::string bytes = Contents(name);
+  Write(name + ".zst.tmp", "being restored");
+  std::string zst(ZSTD_compressBound(bytes.size()), '\0');
+  zst.resize(
+      ZSTD_compress(zst.data(), zst.size(), bytes.data(), bytes.size(), 3));
+  Write(name + ".zst", zst);  // restored, the .zst not yet unlinked
+  StorageLifecycle restarted(Options(root, 0, 0));
+  restarted.SettleCrashLeftoversForTest();
+  EXPECT_EQ(Contents(name), bytes);
+  EXPECT_EQ(Contents(name + ".zst.tmp"), "being restored");
+  EXPECT_TRUE(Exists(name + ".zst"));
 }
 
 TEST(StorageLifecycleTest, StartUpRemovesTmpFilesAndSettlesTwins) {
