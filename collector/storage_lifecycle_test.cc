@@ -218,6 +218,38 @@ TEST(StorageLifecycleTest, StartUpLeavesTodaysDirectoryToTheWriter) {
   EXPECT_TRUE(Exists(name + ".zst"));
 }
 
+// Hostile entries in the log path: a FIFO named like an event file must
+// not block the lifecycle thread (and with it ziggyd's shutdown) in open(),
+// and a day directory that is a symlink must not make retention delete
+// files outside the log path.
+TEST(StorageLifecycleTest, FifosAndSymlinkedDaysAreLeftAlone) {
+  const std::string root = TestDir("hostile");
+  const std::string outside = TestDir("hostile_outside");
+  const std::string old = DayName(kToday - 30);
+  const std::string dir = absl::StrCat(root, "/", DayName(kToday - 20));
+  mkdir(dir.c_str(), 0755);
+  const std::string fifo =
+      absl::StrCat(dir, "/pipe-", DayName(kToday - 20), ".log");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  const std::string theirs = absl::StrCat(outside, "/keep-", old, ".log");
+  Write(theirs, "not the collector's");
+  ASSERT_EQ(symlink(outside.c_str(), absl::StrCat(root, "/", old).c_str()), 0);
+  StorageLifecycle retain(Options(root, 25, 1));
+  std::atomic<bool> done{false};
+  std::thread pass([&] {
+    retain.PassForTest(kToday);
+    done = true;
+  });
+  const bool returned = WaitFor([&] { return done.load(); });
+  if (!returned) {  // unblock the open() so the test can end
+    const int fd = open(fifo.c_str(), O_WRONLY);
+    if (fd >= 0) close(fd);
+  }
+  pass.join();
+  EXPECT_TRUE(returned) << "the pass blocked on a FIFO";
+  EXPECT_EQ(Contents(theirs), "not the collector's");
+}
+
 TEST(StorageLifecycleTest, StartUpRemovesTmpFilesAndSettlesTwins) {
   const std::string root = TestDir("startup");
   const std::string dir = MakeDay(root, kToday - 5);
