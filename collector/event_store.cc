@@ -8,6 +8,7 @@
 #include "client/format/log_layout.h"
 #include "client/format/swar.h"
 #include "client/format/type_name.h"
+#include "collector/zst_compress.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -74,6 +75,22 @@ std::string EventStore::PathOf(absl::string_view key, int64_t block) const {
 }
 
 std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
+  // The clock came back into a day whose file was compressed: its events
+  // come back first, or the new ones would hide them.
+  CompressOptions restore;
+  restore.fs = options_.fs;
+  uint64_t restored = 0;
+  if (absl::Status s = RestoreCompressedTwin(path, restore, &restored);
+      !s.ok()) {
+    stats_->write_errors.fetch_add(1);
+    LOG_EVERY_N(ERROR, 100)
+        << "cannot append to " << path << ", compressed before: " << s;
+    return nullptr;
+  }
+  if (restored > 0) {
+    LOG(WARNING) << "the clock came back to the day of " << path
+                 << ": decompressed it again (" << restored << " bytes)";
+  }
   const auto verified = verified_sizes_.find(path);
   OpenReport report;
   absl::StatusOr<std::unique_ptr<LogFile>> file = LogFile::Open(

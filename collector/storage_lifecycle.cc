@@ -2,6 +2,7 @@
 
 #include <pthread.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -51,6 +52,14 @@ Entry Classify(absl::string_view name, absl::Time day_start) {
     kind = Entry::kZst;
   }
   return ParseLogFileName(base, day_start).has_value() ? kind : Entry::kOther;
+}
+
+// Whether `path` itself (a symlink is not followed) is of `type` (S_IFDIR,
+// S_IFREG). Retention must not follow a day symlinked out of the log path,
+// and opening a FIFO named like an event file would block for good.
+bool IsA(const std::string& path, mode_t type) {
+  struct stat st;
+  return lstat(path.c_str(), &st) == 0 && (st.st_mode & S_IFMT) == type;
 }
 
 // The names in `dir` (sorted), empty when it cannot be listed.
@@ -140,7 +149,8 @@ std::vector<std::pair<int64_t, std::string>>
 StorageLifecycle::DayDirectories() {
   std::vector<std::pair<int64_t, std::string>> days;
   for (std::string& name : ListSorted(options_.fs, options_.root)) {
-    if (const absl::optional<absl::Time> start = ParseDayName(name)) {
+    const absl::optional<absl::Time> start = ParseDayName(name);
+    if (start && IsA(absl::StrCat(options_.root, "/", name), S_IFDIR)) {
       days.emplace_back(DayNumber(*start), std::move(name));
     }
   }
@@ -213,7 +223,7 @@ void StorageLifecycle::CompressDay(const std::string& name) {
   for (const std::string& entry : entries) {
     if (stopping()) return;
     const std::string path = absl::StrCat(dir, "/", entry);
-    if (Classify(entry, start) != Entry::kLog) continue;
+    if (Classify(entry, start) != Entry::kLog || !IsA(path, S_IFREG)) continue;
     if (InUse(path)) {
       skipped_in_use_ = true;
       continue;
@@ -241,8 +251,12 @@ void StorageLifecycle::CompressDay(const std::string& name) {
 }
 
 void StorageLifecycle::SettleCrashLeftovers() {
+  // Not a day the writer may write: it restores a compressed file of a day
+  // the clock came back to through the same names (RestoreCompressedTwin).
+  // What a crash left there waits for a later start; readers ignore it.
+  const int64_t today = Today();
   for (const auto& [day, name] : DayDirectories()) {
-    if (stopping()) return;
+    if (stopping() || day >= today) return;
     SettleDay(name);
   }
 }
@@ -266,6 +280,7 @@ void StorageLifecycle::SettleDay(const std::string& name) {
 }
 
 void StorageLifecycle::SettleTwin(const std::string& path) {
+  if (!IsA(path, S_IFREG) || !IsA(path + kZstSuffix, S_IFREG)) return;
   bool kept_zst = false;
   std::string set_aside;
   const absl::Status s = ResolveTwin(path, compress_, &kept_zst, &set_aside);

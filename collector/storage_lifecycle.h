@@ -17,10 +17,13 @@
 // Today's directory is never touched, nor any directory holding a file that
 // is in use (LifecycleOptions::in_use: open in the EventStore, or named by
 // the relay snapshot, which a restart may roll back). Anything that is not a
-// day directory or an event file is left alone.
+// day directory or an event file is left alone: a day name that is a
+// symlink (never followed out of the log path), and an event file name that
+// is not a regular file (a FIFO, a directory) is never compressed.
 //
-// Passes run at Start() (after settling what a crash left: *.zst.tmp
-// removed, twins resolved, see ResolveTwin: a .zst that differs from its
+// Passes run at Start() (after settling what a crash left in the days
+// before today: *.zst.tmp removed, twins resolved, see ResolveTwin: a .zst
+// that differs from its
 // original is set aside as <name>.zst.conflict-<unix seconds>, logged as an
 // ERROR and counted in compression_errors), then whenever the clock has
 // moved `interval` past the last pass, and at once after Poke() (the

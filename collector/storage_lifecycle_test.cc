@@ -6,15 +6,19 @@
 
 #include "collector/storage_lifecycle.h"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 #include <zstd.h>
 
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
 #include <functional>
 #include <map>
 #include <memory>
 #include <set>
+#include <thread>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -190,6 +194,60 @@ TEST(StorageLifecycleTest, CompressionTakesExactlyTheOldEnoughDays) {
   EXPECT_EQ(lifecycle.stats().files_compressed.load(), 6u);
   EXPECT_EQ(lifecycle.stats().bytes_saved.load(), saved);
   EXPECT_EQ(lifecycle.stats().compression_errors.load(), 0u);
+}
+
+// The writer may be restoring a file of a day the clock came back to
+// (RestoreCompressedTwin: its .zst.tmp, then the original beside the .zst
+// for a moment): the start-up cleanup leaves today's directory alone.
+TEST(StorageLifecycleTest, StartUpLeavesTodaysDirectoryToTheWriter) {
+  const std::string root = TestDir("startup_today");
+  const int64_t today = absl::ToUnixSeconds(absl::Now()) / 86400;
+  const std::string dir = MakeDay(root, today);
+  const std::string name =
+      absl::StrCat(dir, "/request-", DayName(today), ".log");
+  const std::string bytes = Contents(name);
+  Write(name + ".zst.tmp", "being restored");
+  std::string zst(ZSTD_compressBound(bytes.size()), '\0');
+  zst.resize(
+      ZSTD_compress(zst.data(), zst.size(), bytes.data(), bytes.size(), 3));
+  Write(name + ".zst", zst);  // restored, the .zst not yet unlinked
+  StorageLifecycle restarted(Options(root, 0, 0));
+  restarted.SettleCrashLeftoversForTest();
+  EXPECT_EQ(Contents(name), bytes);
+  EXPECT_EQ(Contents(name + ".zst.tmp"), "being restored");
+  EXPECT_TRUE(Exists(name + ".zst"));
+}
+
+// Hostile entries in the log path: a FIFO named like an event file must
+// not block the lifecycle thread (and with it ziggyd's shutdown) in open(),
+// and a day directory that is a symlink must not make retention delete
+// files outside the log path.
+TEST(StorageLifecycleTest, FifosAndSymlinkedDaysAreLeftAlone) {
+  const std::string root = TestDir("hostile");
+  const std::string outside = TestDir("hostile_outside");
+  const std::string old = DayName(kToday - 30);
+  const std::string dir = absl::StrCat(root, "/", DayName(kToday - 20));
+  mkdir(dir.c_str(), 0755);
+  const std::string fifo =
+      absl::StrCat(dir, "/pipe-", DayName(kToday - 20), ".log");
+  ASSERT_EQ(mkfifo(fifo.c_str(), 0644), 0);
+  const std::string theirs = absl::StrCat(outside, "/keep-", old, ".log");
+  Write(theirs, "not the collector's");
+  ASSERT_EQ(symlink(outside.c_str(), absl::StrCat(root, "/", old).c_str()), 0);
+  StorageLifecycle retain(Options(root, 25, 1));
+  std::atomic<bool> done{false};
+  std::thread pass([&] {
+    retain.PassForTest(kToday);
+    done = true;
+  });
+  const bool returned = WaitFor([&] { return done.load(); });
+  if (!returned) {  // unblock the open() so the test can end
+    const int fd = open(fifo.c_str(), O_WRONLY);
+    if (fd >= 0) close(fd);
+  }
+  pass.join();
+  EXPECT_TRUE(returned) << "the pass blocked on a FIFO";
+  EXPECT_EQ(Contents(theirs), "not the collector's");
 }
 
 TEST(StorageLifecycleTest, StartUpRemovesTmpFilesAndSettlesTwins) {

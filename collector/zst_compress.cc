@@ -2,6 +2,7 @@
 
 #include <zstd.h>
 
+#include <functional>
 #include <memory>
 
 #include "absl/strings/str_cat.h"
@@ -98,23 +99,38 @@ absl::Status CompareNext(File& original, absl::string_view data,
   return absl::OkStatus();
 }
 
-absl::Status WriteTmp(const std::string& path, const std::string& tmp,
-                      const CompressOptions& options, CompressedFile* sizes) {
+// Creates `tmp` (emptied), fills it with `fill`, fsyncs it.
+absl::Status WriteTmp(const std::string& tmp, const CompressOptions& options,
+                      const std::function<absl::Status(File&)>& fill) {
   OpenOptions create = OpenOptions::Append(/*create=*/true);
   create.truncate = true;
   absl::StatusOr<std::unique_ptr<File>> out = options.fs->Open(tmp, create);
   if (!out.ok()) return out.status();
-  if (absl::Status s = CompressInto(path, **out, options, sizes); !s.ok()) {
+  if (absl::Status s = fill(**out); !s.ok()) return s;
+  return (*out)->Sync();
+}
+
+// Renames `tmp` to `final` (removing `tmp` when that fails), fsyncs the
+// directory, unlinks `old`, fsyncs the directory again.
+absl::Status RenameThenRemove(const std::string& tmp, const std::string& final,
+                              const std::string& old, FileSystem* fs) {
+  if (absl::Status s = fs->Rename(tmp, final); !s.ok()) {
+    fs->Remove(tmp).IgnoreError();
     return s;
   }
-  return (*out)->Sync();
+  const std::string dir = DirOf(final);
+  if (absl::Status s = fs->SyncDirectory(dir); !s.ok()) return s;
+  if (absl::Status s = fs->Remove(old); !s.ok()) return s;
+  return fs->SyncDirectory(dir);
 }
 
 // Steps 1 and 2; the .tmp is removed when they fail.
 absl::Status WriteAndVerifyTmp(const std::string& path, const std::string& tmp,
                                const CompressOptions& options,
                                CompressedFile* sizes) {
-  absl::Status s = WriteTmp(path, tmp, options, sizes);
+  absl::Status s = WriteTmp(tmp, options, [&](File& out) {
+    return CompressInto(path, out, options, sizes);
+  });
   if (s.ok()) s = VerifyCompressed(tmp, path, options);
   if (!s.ok()) options.fs->Remove(tmp).IgnoreError();
   return s;
@@ -130,31 +146,29 @@ std::string ConflictName(const std::string& zst, FileSystem* fs) {
   return name;
 }
 
-}  // namespace
-
-absl::Status VerifyCompressed(const std::string& zst,
-                              const std::string& original,
-                              const CompressOptions& options) {
+// Decompresses `zst` (streaming, polling options.stop between chunks),
+// handing each piece of output to `sink`; kDataLoss when it is not whole
+// zstd frames (a frame cut short, or no input at all).
+absl::Status DecompressEach(
+    const std::string& zst, const CompressOptions& options,
+    const std::function<absl::Status(absl::string_view)>& sink) {
   absl::StatusOr<std::unique_ptr<File>> in =
       options.fs->Open(zst, OpenOptions::ReadOnly());
   if (!in.ok()) return in.status();
-  absl::StatusOr<std::unique_ptr<File>> orig =
-      options.fs->Open(original, OpenOptions::ReadOnly());
-  if (!orig.ok()) return orig.status();
   std::unique_ptr<ZSTD_DCtx, DCtxFree> dctx(ZSTD_createDCtx());
   std::string chunk;
   std::string buffer(ZSTD_DStreamOutSize(), '\0');
-  uint64_t zst_offset = 0, original_offset = 0;
+  uint64_t offset = 0;
   size_t frame_left = 1;  // ZSTD_decompressStream's hint; 0 at a frame's end
   while (true) {
     if (Stopped(options)) return absl::CancelledError("stopping");
     chunk.clear();
-    if (absl::Status s = (*in)->Read(zst_offset, options.chunk_bytes, &chunk);
+    if (absl::Status s = (*in)->Read(offset, options.chunk_bytes, &chunk);
         !s.ok()) {
       return s;
     }
     if (chunk.empty()) break;
-    zst_offset += chunk.size();
+    offset += chunk.size();
     ZSTD_inBuffer input{chunk.data(), chunk.size(), 0};
     ZSTD_outBuffer output;
     do {  // a full output buffer may leave more to flush
@@ -163,18 +177,52 @@ absl::Status VerifyCompressed(const std::string& zst,
       if (ZSTD_isError(frame_left)) {
         return ZstdError("cannot decompress", frame_left, zst);
       }
-      if (absl::Status s = CompareNext(**orig, {buffer.data(), output.pos},
-                                       &original_offset, original);
-          !s.ok()) {
+      if (absl::Status s = sink({buffer.data(), output.pos}); !s.ok()) {
         return s;
       }
     } while (input.pos < input.size || output.pos == output.size);
+  }
+  if (frame_left != 0 || offset == 0) {
+    return absl::DataLossError(absl::StrCat(zst, " is not whole zstd frames"));
+  }
+  return absl::OkStatus();
+}
+
+// `zst` decompressed into `tmp`, synced; the .tmp removed on failure.
+absl::Status WriteRestoredTmp(const std::string& zst, const std::string& tmp,
+                              const CompressOptions& options, uint64_t* bytes) {
+  const absl::Status s = WriteTmp(tmp, options, [&](File& out) {
+    return DecompressEach(zst, options, [&](absl::string_view data) {
+      *bytes += data.size();
+      return AppendAll(out, data);
+    });
+  });
+  if (!s.ok()) options.fs->Remove(tmp).IgnoreError();
+  return s;
+}
+
+}  // namespace
+
+absl::Status VerifyCompressed(const std::string& zst,
+                              const std::string& original,
+                              const CompressOptions& options) {
+  absl::StatusOr<std::unique_ptr<File>> orig =
+      options.fs->Open(original, OpenOptions::ReadOnly());
+  if (!orig.ok()) return orig.status();
+  uint64_t original_offset = 0;
+  if (absl::Status s = DecompressEach(
+          zst, options,
+          [&](absl::string_view data) {
+            return CompareNext(**orig, data, &original_offset, original);
+          });
+      !s.ok()) {
+    return s;
   }
   std::string rest;
   if (absl::Status s = (*orig)->Read(original_offset, 1, &rest); !s.ok()) {
     return s;
   }
-  if (frame_left != 0 || zst_offset == 0 || !rest.empty()) {
+  if (!rest.empty()) {
     return absl::DataLossError(
         absl::StrCat(zst, " is not a whole compressed copy of ", original));
   }
@@ -185,20 +233,15 @@ absl::StatusOr<CompressedFile> CompressFileDurably(
     const std::string& path, const CompressOptions& options) {
   const std::string zst = path + kZstSuffix;
   const std::string tmp = path + kZstTmpSuffix;
-  const std::string dir = DirOf(path);
   CompressedFile sizes;
   if (absl::Status s = WriteAndVerifyTmp(path, tmp, options, &sizes); !s.ok()) {
     return s;
   }
-  if (absl::Status s = options.fs->Rename(tmp, zst); !s.ok()) {
-    options.fs->Remove(tmp).IgnoreError();
+  // Once renamed, both exist until the original goes: a failure leaves
+  // them for ResolveTwin().
+  if (absl::Status s = RenameThenRemove(tmp, zst, path, options.fs); !s.ok()) {
     return s;
   }
-  // From here on both exist until the original goes: a failure leaves
-  // them for ResolveTwin().
-  if (absl::Status s = options.fs->SyncDirectory(dir); !s.ok()) return s;
-  if (absl::Status s = options.fs->Remove(path); !s.ok()) return s;
-  if (absl::Status s = options.fs->SyncDirectory(dir); !s.ok()) return s;
   return sizes;
 }
 
@@ -217,6 +260,40 @@ absl::Status ResolveTwin(const std::string& path,
     if (set_aside != nullptr) *set_aside = aside;
   }
   return options.fs->SyncDirectory(DirOf(path));
+}
+
+absl::Status RestoreCompressedTwin(const std::string& path,
+                                   const CompressOptions& options,
+                                   uint64_t* restored_bytes) {
+  if (restored_bytes != nullptr) *restored_bytes = 0;
+  const std::string zst = path + kZstSuffix;
+  if (!options.fs->Stat(zst).ok()) return absl::OkStatus();
+  if (options.fs->Stat(path).ok()) {
+    bool kept_zst = false;
+    if (absl::Status s = ResolveTwin(path, options, &kept_zst); !s.ok()) {
+      return s;
+    }
+    if (!kept_zst) return absl::OkStatus();  // the original goes on
+  }
+  const std::string tmp = path + kZstTmpSuffix;
+  const std::string dir = DirOf(path);
+  uint64_t bytes = 0;
+  if (absl::Status s = WriteRestoredTmp(zst, tmp, options, &bytes); !s.ok()) {
+    if (!absl::IsDataLoss(s)) return s;
+    // Damaged: set aside as ResolveTwin() sets a differing one, never lost
+    // and never in the way of new events.
+    if (absl::Status r = options.fs->Rename(zst, ConflictName(zst, options.fs));
+        !r.ok()) {
+      return r;
+    }
+    return options.fs->SyncDirectory(dir);
+  }
+  // Both exact copies until the .zst goes: a crash keeps the .zst.
+  if (absl::Status s = RenameThenRemove(tmp, path, zst, options.fs); !s.ok()) {
+    return s;
+  }
+  if (restored_bytes != nullptr) *restored_bytes = bytes;
+  return absl::OkStatus();
 }
 
 }  // namespace ziggy

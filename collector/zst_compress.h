@@ -79,6 +79,24 @@ absl::Status ResolveTwin(const std::string& path,
                          const CompressOptions& options, bool* kept_zst,
                          std::string* set_aside = nullptr);
 
+// Before ziggyd appends to the event file `path` again (the clock stepped
+// back into a day whose file was compressed): when `<path>.zst` exists,
+// makes `path` hold its events again, so new events follow them instead of
+// hiding them (readers take an original over its .zst twin):
+//   - both exist: ResolveTwin() first (an exact copy: the original goes;
+//     a differing .zst is set aside, the original stays and is appended);
+//   - only the .zst: decompressed (streaming) into `<path>.zst.tmp`,
+//     fsynced, renamed to `path`, the directory fsynced, the .zst unlinked,
+//     the directory fsynced. A crash leaves the .zst, or both as exact
+//     copies (ResolveTwin() keeps the .zst), never neither. A .zst that
+//     does not decompress is set aside as ResolveTwin() sets one aside.
+// *restored_bytes (when not null) gets the bytes decompressed (0 when
+// nothing was). OK when `path` may be appended to; an error when the .zst
+// could not be read or the file made (then `path` must not be created).
+absl::Status RestoreCompressedTwin(const std::string& path,
+                                   const CompressOptions& options,
+                                   uint64_t* restored_bytes = nullptr);
+
 }  // namespace ziggy
 
 #endif  // ZIGGY_COLLECTOR_ZST_COMPRESS_H_

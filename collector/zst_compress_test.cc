@@ -259,5 +259,75 @@ TEST(ZstCompressTest, ResolveTwinNeverDeletesADifferingZst) {
   }
 }
 
+// ziggyd appends to a compressed day again (its clock stepped back): the
+// original comes back from the .zst first, whole, and the .zst goes.
+TEST(ZstCompressTest, RestoreCompressedTwinBringsTheOriginalBack) {
+  const std::string dir = TestDir("restore");
+  const CompressOptions options = SmallChunks(FileSystem::Default());
+  for (const size_t size : {size_t{0}, size_t{300000}}) {
+    const std::string path = absl::StrCat(dir, "/t-", size, ".log");
+    const std::string original = Sample(size);
+    Write(path, original);
+    ASSERT_TRUE(CompressFileDurably(path, options).ok());
+    uint64_t restored = 1;
+    ASSERT_TRUE(RestoreCompressedTwin(path, options, &restored).ok());
+    EXPECT_EQ(restored, size);
+    EXPECT_EQ(Contents(path), original) << size;
+    EXPECT_FALSE(Exists(path + ".zst"));
+    EXPECT_FALSE(Exists(path + ".zst.tmp"));
+  }
+  // Nothing compressed: nothing to do; both as exact copies: the .zst's
+  // events come back once.
+  const std::string plain = dir + "/plain.log";
+  Write(plain, "abc");
+  ASSERT_TRUE(RestoreCompressedTwin(plain, options).ok());
+  EXPECT_EQ(Contents(plain), "abc");
+  const std::string both = dir + "/both.log";
+  Write(both, Sample(5000));
+  ASSERT_TRUE(CompressFileDurably(both, options).ok());
+  Write(both, Sample(5000));
+  ASSERT_TRUE(RestoreCompressedTwin(both, options).ok());
+  EXPECT_EQ(Contents(both), Sample(5000));
+  EXPECT_FALSE(Exists(both + ".zst"));
+}
+
+// A failure at each step of restoring leaves the .zst whole (maybe beside
+// an exact original), never neither and never a .tmp; a .zst that does not
+// decompress is set aside, not lost, and the original may be started anew.
+TEST(ZstCompressTest, RestoreCompressedTwinNeverLosesTheZst) {
+  const std::string dir = TestDir("restore_faults");
+  const std::string original = Sample(50000);
+  for (int step = 0; step < 4; ++step) {
+    const std::string path = absl::StrCat(dir, "/step", step, ".log");
+    Write(path, original);
+    ASSERT_TRUE(
+        CompressFileDurably(path, SmallChunks(FileSystem::Default())).ok());
+    StepFaultFileSystem fs;
+    if (step < 2) {
+      Fault fault;
+      fault.op = step == 0 ? FaultOp::kAppend : FaultOp::kSync;
+      fault.path_contains = ".zst.tmp";
+      fs.Inject(fault);
+    } else if (step == 2) {
+      fs.fail_dir_sync = 0;
+    } else {
+      fs.fail_remove = 0;
+    }
+    EXPECT_FALSE(RestoreCompressedTwin(path, SmallChunks(&fs)).ok()) << step;
+    EXPECT_FALSE(Exists(path + ".zst.tmp")) << step;
+    EXPECT_EQ(Decompress(Contents(path + ".zst")), original) << step;
+    if (Exists(path)) {
+      EXPECT_EQ(Contents(path), original) << step;
+    }
+  }
+  const std::string damaged = dir + "/damaged.log";
+  Write(damaged + ".zst", "\x28\xB5\x2F\xFD not zstd");
+  ASSERT_TRUE(
+      RestoreCompressedTwin(damaged, SmallChunks(FileSystem::Default())).ok());
+  EXPECT_FALSE(Exists(damaged));
+  EXPECT_FALSE(Exists(damaged + ".zst"));
+  EXPECT_EQ(ConflictFiles(dir, "damaged.log").size(), 1u);
+}
+
 }  // namespace
 }  // namespace ziggy::testing

@@ -23,6 +23,7 @@
 #include "absl/strings/ascii.h"
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "client/reader/log_files.h"
 #include "collector/lifecycle_testing.h"
 #include "gtest/gtest.h"
 #include "tests/process.h"
@@ -308,6 +309,68 @@ TEST(LifecycleTest, KillNineWhileCompressingNeverLosesAFile) {
     expected.insert(each.begin(), each.end());
   }
   EXPECT_EQ(AllSequences(logs), expected);
+}
+
+// (sender, seq) of every event as the readers see them: the files
+// FindLogFiles() lists (an original, not its .zst twin, when both exist),
+// .zst files decompressed here.
+std::multiset<std::pair<int64_t, int64_t>> ReaderSequences(
+    const std::string& logs) {
+  std::multiset<std::pair<int64_t, int64_t>> seen;
+  const std::string scratch = TempDir("reader_decompressed") + "/file.log";
+  LogFileQuery query;
+  query.log_path = logs;
+  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
+  EXPECT_TRUE(files.ok()) << files.status();
+  for (const LogFileInfo& file : files.value_or(std::vector<LogFileInfo>())) {
+    std::string path = file.path;
+    if (absl::EndsWith(path, ".zst")) {
+      WriteFile(scratch, Decompress(Contents(path)));
+      path = scratch;
+    }
+    for (const Event& e : ReadEvents(path)) {
+      seen.insert(
+          {e.body.Find("sender")->AsInt(), e.body.Find("seq")->AsInt()});
+    }
+  }
+  return seen;
+}
+
+// The clock steps back across midnight (NTP, a VM resumed, a fixed RTC)
+// after yesterday's file was compressed: events received then belong to
+// yesterday again. None of them, nor of what was compressed, may vanish
+// from the readers, before or after a restart.
+TEST(LifecycleTest, ClockSteppingBackAfterCompressionHidesNoEvent) {
+  const std::string logs = TempDir("clock_back");
+  const std::vector<std::string> flags = {FakeTime(kDayStart + kDay - 600),
+                                          "--compress-after-days=1"};
+  {
+    auto ziggyd = Ziggyd::Start(logs, flags);
+    ASSERT_NE(ziggyd, nullptr);
+    Send(*ziggyd, "t", 0, 0, 10);
+    ASSERT_TRUE(ziggyd->WaitWritten(10));
+    ASSERT_TRUE(Advance(*ziggyd, 300));  // the file closes, idle
+    ASSERT_TRUE(ziggyd->Call("FLUSH").ok());
+    ASSERT_TRUE(Advance(*ziggyd, 330));  // 00:00:30 of the 15th
+    ASSERT_TRUE(WaitFor([&] {
+      return ziggyd->StatusNumber("disk.files_compressed") == 1;
+    })) << ziggyd->Status().DebugString();
+    ASSERT_TRUE(Advance(*ziggyd, -60));  // 23:59:30 of the 14th again
+    Send(*ziggyd, "t", 0, 10, 20);
+    ASSERT_TRUE(ziggyd->WaitWritten(20));
+    ASSERT_TRUE(ziggyd->Call("FLUSH").ok());
+    EXPECT_EQ(ReaderSequences(logs), Expected(0, 0, 20)) << "while running";
+    ziggyd->process().Signal(SIGTERM);
+    ASSERT_EQ(ziggyd->process().Wait(), 0);
+  }
+  auto ziggyd = Ziggyd::Start(
+      logs, {FakeTime(kDayStart + kDay + 3600), "--compress-after-days=1"});
+  ASSERT_NE(ziggyd, nullptr);
+  const std::string file = logs + "/20231114/t-20231114.log";
+  // Settled: no original beside its .zst.
+  ASSERT_TRUE(WaitFor([&] { return !Exists(file) || !Exists(file + ".zst"); }))
+      << ziggyd->Status().DebugString();
+  EXPECT_EQ(ReaderSequences(logs), Expected(0, 0, 20)) << "after a restart";
 }
 
 TEST(LifecycleTest, BelowMinFreeDiskNothingIsWrittenAndNothingLost) {
