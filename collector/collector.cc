@@ -193,8 +193,9 @@ class Collector::Impl {
     lifecycle.retain_days = options_.retain_days;
     lifecycle.compress_after_days = options_.compress_after_days;
     lifecycle.clock = clock_;
+    lifecycle.files = &open_files_;  // open files are skipped, others claimed
     lifecycle.in_use = [this](const std::string& path) {
-      return open_files_.Contains(path) || relay_state_->Names(path);
+      return relay_state_->Names(path);
     };
     lifecycle.unwritten_since = [this] { return writer_->UnwrittenSince(); };
     lifecycle.written_bytes = [this] {

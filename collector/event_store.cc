@@ -28,6 +28,11 @@ int64_t DayOf(int64_t block) {
 
 void OpenFileSet::Add(const std::string& path) {
   absl::MutexLock lock(&mu_);
+  while (claimed_.contains(path)) {
+    wanted_.insert(path);
+    released_.Wait(&mu_);
+  }
+  wanted_.erase(path);
   ++open_[path];
 }
 
@@ -40,6 +45,22 @@ void OpenFileSet::Remove(const std::string& path) {
 bool OpenFileSet::Contains(const std::string& path) const {
   absl::MutexLock lock(&mu_);
   return open_.contains(path);
+}
+
+bool OpenFileSet::TryClaim(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  return !open_.contains(path) && claimed_.insert(path).second;
+}
+
+void OpenFileSet::Release(const std::string& path) {
+  absl::MutexLock lock(&mu_);
+  claimed_.erase(path);
+  released_.SignalAll();
+}
+
+bool OpenFileSet::Wanted(const std::string& path) const {
+  absl::MutexLock lock(&mu_);
+  return wanted_.contains(path);
 }
 
 EventStore::EventStore(StoreOptions options, CollectorStats* stats)
@@ -75,6 +96,16 @@ std::string EventStore::PathOf(absl::string_view key, int64_t block) const {
 }
 
 std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
+  // Counted open before anything touches it (waiting out a lifecycle claim).
+  if (options_.open_files != nullptr) options_.open_files->Add(path);
+  std::unique_ptr<LogFile> file = OpenClaimed(path);
+  if (file == nullptr && options_.open_files != nullptr) {
+    options_.open_files->Remove(path);
+  }
+  return file;
+}
+
+std::unique_ptr<LogFile> EventStore::OpenClaimed(const std::string& path) {
   // The clock came back into a day whose file was compressed: its events
   // come back first, or the new ones would hide them.
   CompressOptions restore;
@@ -113,7 +144,6 @@ std::unique_ptr<LogFile> EventStore::OpenFile(const std::string& path) {
     return nullptr;
   }
   stats_->open_files.fetch_add(1);
-  if (options_.open_files != nullptr) options_.open_files->Add(path);
   if (on_open_) on_open_(path, (*file)->size());
   return *std::move(file);
 }

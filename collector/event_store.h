@@ -67,17 +67,31 @@
 namespace ziggy {
 
 // The paths of the event files a store has open, for other threads to ask
-// (the storage lifecycle must not touch them). Thread-safe; each call holds
-// its lock for one lookup.
+// (the storage lifecycle must not touch them), and the files the lifecycle
+// claimed while it compresses or removes them: the store waits to open a
+// claimed file until it is released, and Wanted() tells the claimant to
+// finish soon. So a file is never opened between the lifecycle's check and
+// its unlink (a clock stepped back into an old day). Thread-safe; each call
+// holds the lock for a lookup, but Add() waits out a claim.
 class OpenFileSet {
  public:
+  // The store, before it opens `path`: waits while it is claimed.
   void Add(const std::string& path);
   void Remove(const std::string& path);
   bool Contains(const std::string& path) const;
 
+  // Claims `path` when it is neither open nor claimed; false otherwise.
+  bool TryClaim(const std::string& path);
+  void Release(const std::string& path);
+  // Whether the store waits in Add() for the claimed `path`.
+  bool Wanted(const std::string& path) const;
+
  private:
   mutable absl::Mutex mu_;
+  absl::CondVar released_;
   absl::flat_hash_map<std::string, int> open_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> claimed_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_set<std::string> wanted_ ABSL_GUARDED_BY(mu_);
 };
 
 struct StoreOptions {
@@ -200,7 +214,11 @@ class EventStore {
   bool Rotate(absl::string_view key, Slot& slot, int64_t block);
   // Opens the file `slot` waits for and appends its waiting events.
   bool OpenNow(absl::string_view key, Slot& slot);
+  // Opens `path` for appending, counted in options_.open_files (waiting out
+  // a lifecycle claim); null on failure (counted, logged).
   std::unique_ptr<LogFile> OpenFile(const std::string& path);
+  // OpenFile() once `path` is counted open.
+  std::unique_ptr<LogFile> OpenClaimed(const std::string& path);
   // Flushes `file` and accounts for it; false on failure.
   bool FlushFile(LogFile& file);
   // Flushes, syncs if `sync` or on_close_ is set, and closes *file (then

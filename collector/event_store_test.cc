@@ -3,8 +3,10 @@
 #include <sys/stat.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <fstream>
+#include <thread>
 
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
@@ -274,6 +276,32 @@ TEST(EventStoreTest, InterleavedTypesAcrossBlocksAndOverflow) {
   EXPECT_EQ(Contents(store.PathFor("", kDay)), events("c", {2, 8, 26}));
   EXPECT_EQ(Contents(store.PathFor("", later)), events("c", {14, 20}));
   EXPECT_EQ(stats.overflowed.load(), 5u);
+}
+
+// A claimed file cannot be opened until its claim is released (the store
+// waits, and the claimant sees it wanted); an open file cannot be claimed.
+TEST(OpenFileSetTest, ClaimsKeepTheStoreOutUntilReleased) {
+  OpenFileSet files;
+  files.Add("/logs/open.log");
+  EXPECT_FALSE(files.TryClaim("/logs/open.log"));
+  ASSERT_TRUE(files.TryClaim("/logs/old.log"));
+  EXPECT_FALSE(files.TryClaim("/logs/old.log"));
+  std::atomic<bool> opened{false};
+  std::thread store([&] {
+    files.Add("/logs/old.log");
+    opened = true;
+  });
+  while (!files.Wanted("/logs/old.log")) std::this_thread::yield();
+  EXPECT_FALSE(opened.load());
+  EXPECT_FALSE(files.Contains("/logs/old.log"));
+  files.Release("/logs/old.log");
+  store.join();
+  EXPECT_TRUE(opened.load());
+  EXPECT_TRUE(files.Contains("/logs/old.log"));
+  EXPECT_FALSE(files.Wanted("/logs/old.log"));
+  EXPECT_FALSE(files.TryClaim("/logs/old.log"));
+  files.Remove("/logs/old.log");
+  EXPECT_TRUE(files.TryClaim("/logs/old.log"));
 }
 
 }  // namespace

@@ -11,8 +11,8 @@
 #include "common/paths.h"
 #include "common/relay_protocol.h"
 #include "common/signals.h"
-#include "common/zap_handler.h"
 #include "common/version.h"
+#include "common/zap_handler.h"
 #include "gflags/gflags.h"
 #include "glog/logging.h"
 

@@ -7,6 +7,9 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
@@ -16,6 +19,33 @@
 
 namespace ziggy {
 namespace {
+
+// A claim on an event file in `files` (none when null) for as long as it
+// lives; held() says whether it was granted.
+class FileClaim {
+ public:
+  FileClaim(OpenFileSet* files, std::string path)
+      : files_(files),
+        path_(std::move(path)),
+        held_(files_ == nullptr || files_->TryClaim(path_)) {}
+  FileClaim(FileClaim&& other) noexcept
+      : files_(other.files_),
+        path_(std::move(other.path_)),
+        held_(other.held_) {
+    other.held_ = false;
+  }
+  FileClaim(const FileClaim&) = delete;
+  FileClaim& operator=(const FileClaim&) = delete;
+  ~FileClaim() {
+    if (held_ && files_ != nullptr) files_->Release(path_);
+  }
+  bool held() const { return held_; }
+
+ private:
+  OpenFileSet* files_;
+  std::string path_;
+  bool held_;
+};
 
 constexpr int64_t kSecondsPerDay = 86400;
 // How often the thread looks at the clock between pokes.
@@ -185,11 +215,13 @@ bool StorageLifecycle::RemoveDay(const std::string& name) {
   const std::string dir = absl::StrCat(options_.root, "/", name);
   const absl::Time start = *ParseDayName(name);
   std::vector<std::string> files;
+  std::vector<FileClaim> claims;  // of the *.log files, until they are gone
   for (const std::string& entry : ListSorted(options_.fs, dir)) {
     const Entry kind = Classify(entry, start);
     if (kind == Entry::kOther) continue;
     const std::string path = absl::StrCat(dir, "/", entry);
-    if (kind == Entry::kLog && InUse(path)) {
+    if (kind == Entry::kLog &&
+        (InUse(path) || !claims.emplace_back(options_.files, path).held())) {
       skipped_in_use_ = true;
       LOG_EVERY_N(INFO, 100) << "retention: keeping " << dir
                              << " for now: " << entry << " is in use";
@@ -224,7 +256,8 @@ void StorageLifecycle::CompressDay(const std::string& name) {
     if (stopping()) return;
     const std::string path = absl::StrCat(dir, "/", entry);
     if (Classify(entry, start) != Entry::kLog || !IsA(path, S_IFREG)) continue;
-    if (InUse(path)) {
+    const FileClaim claim(options_.files, path);
+    if (InUse(path) || !claim.held()) {
       skipped_in_use_ = true;
       continue;
     }
@@ -233,8 +266,16 @@ void StorageLifecycle::CompressDay(const std::string& name) {
       SettleTwin(path);  // a failure after an earlier rename
       continue;
     }
-    absl::StatusOr<CompressedFile> done = CompressFileDurably(path, compress_);
-    if (absl::IsCancelled(done.status())) return;
+    CompressOptions compress = compress_;
+    compress.stop = [this, &path] {
+      return stopping() || (options_.files && options_.files->Wanted(path));
+    };
+    absl::StatusOr<CompressedFile> done = CompressFileDurably(path, compress);
+    if (absl::IsCancelled(done.status())) {
+      if (stopping()) return;
+      skipped_in_use_ = true;  // the store wants it: a later pass
+      continue;
+    }
     if (!done.ok()) {
       stats_.compression_errors.fetch_add(1);
       LOG(ERROR) << "compression: " << done.status();

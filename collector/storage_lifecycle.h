@@ -49,6 +49,7 @@
 #include "absl/base/thread_annotations.h"
 #include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
+#include "collector/event_store.h"
 #include "collector/zst_compress.h"
 #include "common/clock.h"
 #include "common/file_system.h"
@@ -69,6 +70,10 @@ struct LifecycleOptions {
   // Whether an event file (its full path) must not be touched now. Called
   // from the lifecycle thread; must be thread-safe and quick. Empty: none.
   std::function<bool(const std::string&)> in_use;
+  // When set, each event file is claimed in it while it is compressed or
+  // removed (OpenFileSet::TryClaim; one open or claimed is skipped), and a
+  // compression stops when the store wants the file. Not owned.
+  OpenFileSet* files = nullptr;
   // The receipt time of the oldest event the writer may still append
   // (EventWriter::UnwrittenSince()): a day counts as "today" (untouched)
   // while events of it may still be written, whatever the clock says.

@@ -80,6 +80,16 @@ bool WaitFor(const std::function<bool()>& done) {
   return true;
 }
 
+// Waits (up to 20 s) until `path` exists.
+bool WaitForFile(const std::string& path) {
+  const absl::Time deadline = absl::Now() + absl::Seconds(20);
+  while (!Exists(path)) {
+    if (absl::Now() > deadline) return false;
+    absl::SleepFor(absl::Milliseconds(1));
+  }
+  return true;
+}
+
 LifecycleOptions Options(const std::string& root, int retain, int compress) {
   LifecycleOptions options;
   options.root = root;
@@ -158,6 +168,38 @@ TEST(StorageLifecycleTest, DirectoriesWithFilesInUseAreSkipped) {
   EXPECT_FALSE(Exists(busy_file + ".zst"));
   EXPECT_TRUE(Exists(
       absl::StrCat(busy, "/request-", DayName(kToday - 20), ".log.zst")));
+}
+
+// A file the store opens while it is being compressed (a clock stepped
+// back to its day): the compression stops, the store gets the file only
+// after it has, and finds the original whole (or, had it finished, only a
+// whole .zst, which the store restores); never a file unlinked under it.
+TEST(StorageLifecycleTest, ACompressionStopsForTheStoreAndHoldsItOffMeanwhile) {
+  const std::string root = TestDir("claimed");
+  const std::string name = DayName(kToday - 5);
+  mkdir(absl::StrCat(root, "/", name).c_str(), 0755);
+  const std::string path = absl::StrCat(root, "/", name, "/t-", name, ".log");
+  std::string bytes;
+  for (uint32_t x = 1; bytes.size() < (48 << 20); x = x * 1103515245 + 12345) {
+    absl::StrAppend(&bytes, x >> 16, " ");
+  }
+  Write(path, bytes);
+  OpenFileSet files;
+  LifecycleOptions options = Options(root, 0, 1);
+  options.files = &files;
+  StorageLifecycle lifecycle(options);
+  std::thread pass([&] { lifecycle.PassForTest(kToday); });
+  ASSERT_TRUE(WaitForFile(path + ".zst.tmp"));
+  files.Add(path);  // the store opening it
+  EXPECT_FALSE(Exists(path + ".zst.tmp"));
+  if (Exists(path)) {
+    EXPECT_EQ(Contents(path), bytes);
+    EXPECT_FALSE(Exists(path + ".zst"));
+  } else {
+    EXPECT_EQ(Decompress(Contents(path + ".zst")), bytes);
+  }
+  pass.join();
+  EXPECT_EQ(lifecycle.stats().compression_errors.load(), 0u);
 }
 
 TEST(StorageLifecycleTest, CompressionTakesExactlyTheOldEnoughDays) {
