@@ -15,8 +15,11 @@
 // EventStore for its file) is never compressed or removed, whatever the
 // clock says; the pass then runs again after in_use_retry.
 // Today's directory is never touched, nor any directory holding a file that
-// is in use (LifecycleOptions::in_use: open in the EventStore, or named by
-// the relay snapshot, which a restart may roll back). Anything that is not a
+// is in use (open in the EventStore: LifecycleOptions::files, or named by
+// the relay snapshot, which a restart may roll back: in_use); each event
+// file is claimed in `files` while it is compressed or removed, so the
+// store cannot open it meanwhile (it waits, and a compression it wants
+// stops within a chunk). Anything that is not a
 // day directory or an event file is left alone: a day name that is a
 // symlink (never followed out of the log path), and an event file name that
 // is not a regular file (a FIFO, a directory) is never compressed.
