@@ -2,8 +2,8 @@
 
 #include <iostream>
 
-#include "ctl/ctl.h"
 #include "common/version.h"
+#include "ctl/ctl.h"
 #include "gflags/gflags.h"
 
 DEFINE_string(host, "127.0.0.1:3513", "The daemon's control port, host:port.");
