@@ -76,9 +76,9 @@ enum class Entry { kOther, kLog, kZst, kZstTmp };
 Entry Classify(absl::string_view name, absl::Time day_start) {
   absl::string_view base = name;
   Entry kind = Entry::kLog;
-  if (absl::ConsumeSuffix(&base, kZstTmpSuffix)) {
+  if (absl::ConsumeSuffix(&base, kCompressingSuffix)) {
     kind = Entry::kZstTmp;
-  } else if (absl::ConsumeSuffix(&base, kZstSuffix)) {
+  } else if (absl::ConsumeSuffix(&base, kCompressedSuffix)) {
     kind = Entry::kZst;
   }
   return ParseLogFileName(base, day_start).has_value() ? kind : Entry::kOther;
@@ -262,7 +262,7 @@ void StorageLifecycle::CompressDay(const std::string& name) {
       continue;
     }
     if (std::binary_search(entries.begin(), entries.end(),
-                           entry + kZstSuffix)) {
+                           entry + kCompressedSuffix)) {
       SettleTwin(path);  // a failure after an earlier rename
       continue;
     }
@@ -314,14 +314,14 @@ void StorageLifecycle::SettleDay(const std::string& name) {
       options_.fs->Remove(path).IgnoreError();
     } else if (kind == Entry::kLog &&
                std::binary_search(entries.begin(), entries.end(),
-                                  entry + kZstSuffix)) {
+                                  entry + kCompressedSuffix)) {
       SettleTwin(path);
     }
   }
 }
 
 void StorageLifecycle::SettleTwin(const std::string& path) {
-  if (!IsA(path, S_IFREG) || !IsA(path + kZstSuffix, S_IFREG)) return;
+  if (!IsA(path, S_IFREG) || !IsA(path + kCompressedSuffix, S_IFREG)) return;
   bool kept_zst = false;
   std::string set_aside;
   const absl::Status s = ResolveTwin(path, compress_, &kept_zst, &set_aside);

@@ -7,6 +7,7 @@
 
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "client/format/log_layout.h"
 
 namespace ziggy {
 namespace {
@@ -231,8 +232,8 @@ absl::Status VerifyCompressed(const std::string& zst,
 
 absl::StatusOr<CompressedFile> CompressFileDurably(
     const std::string& path, const CompressOptions& options) {
-  const std::string zst = path + kZstSuffix;
-  const std::string tmp = path + kZstTmpSuffix;
+  const std::string zst = path + kCompressedSuffix;
+  const std::string tmp = path + kCompressingSuffix;
   CompressedFile sizes;
   if (absl::Status s = WriteAndVerifyTmp(path, tmp, options, &sizes); !s.ok()) {
     return s;
@@ -248,7 +249,7 @@ absl::StatusOr<CompressedFile> CompressFileDurably(
 absl::Status ResolveTwin(const std::string& path,
                          const CompressOptions& options, bool* kept_zst,
                          std::string* set_aside) {
-  const std::string zst = path + kZstSuffix;
+  const std::string zst = path + kCompressedSuffix;
   const absl::Status same = VerifyCompressed(zst, path, options);
   if (!same.ok() && !absl::IsDataLoss(same)) return same;  // unsure: both stay
   *kept_zst = same.ok();
@@ -266,7 +267,7 @@ absl::Status RestoreCompressedTwin(const std::string& path,
                                    const CompressOptions& options,
                                    uint64_t* restored_bytes) {
   if (restored_bytes != nullptr) *restored_bytes = 0;
-  const std::string zst = path + kZstSuffix;
+  const std::string zst = path + kCompressedSuffix;
   if (!options.fs->Stat(zst).ok()) return absl::OkStatus();
   if (options.fs->Stat(path).ok()) {
     bool kept_zst = false;
@@ -275,7 +276,7 @@ absl::Status RestoreCompressedTwin(const std::string& path,
     }
     if (!kept_zst) return absl::OkStatus();  // the original goes on
   }
-  const std::string tmp = path + kZstTmpSuffix;
+  const std::string tmp = path + kCompressingSuffix;
   const std::string dir = DirOf(path);
   uint64_t bytes = 0;
   if (absl::Status s = WriteRestoredTmp(zst, tmp, options, &bytes); !s.ok()) {

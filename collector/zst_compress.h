@@ -29,10 +29,6 @@
 
 namespace ziggy {
 
-// The suffixes of a compressed file and of one being written.
-inline constexpr char kZstSuffix[] = ".zst";
-inline constexpr char kZstTmpSuffix[] = ".zst.tmp";
-
 struct CompressOptions {
   FileSystem* fs = FileSystem::Default();  // not owned
   int level = 3;                           // ZSTD_CLEVEL_DEFAULT

@@ -42,6 +42,9 @@ std::string LogFilePath(absl::string_view root, absl::string_view stem,
 
 // The suffix of a compressed event file's name, after the original's.
 inline constexpr char kCompressedSuffix[] = ".zst";
+// The suffix of the file ziggyd writes while compressing one (renamed to
+// kCompressedSuffix once whole; ParseLogFileName never takes it).
+inline constexpr char kCompressingSuffix[] = ".zst.tmp";
 
 // What a file name in a day's directory says.
 struct LogFileName {
