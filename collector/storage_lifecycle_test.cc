@@ -369,9 +369,7 @@ TEST(StorageLifecycleTest, ADayIsLeftAloneWhileTheWriterHoldsItsEvents) {
   auto lifecycle = [&](int retain, int compress) {
     LifecycleOptions options = Options(root, retain, compress);
     options.clock = &clock;
-    options.in_use = [&](const std::string& p) {
-      return open_files.Contains(p);
-    };
+    options.files = &open_files;  // as ziggyd wires it
     options.unwritten_since = [&] { return writer.UnwrittenSince(); };
     return std::make_unique<StorageLifecycle>(options);
   };
