@@ -34,6 +34,8 @@ _LIBRARIES = {
     "gtest": (["gtest"], [], "libgtest-dev"),
     "gtest_main": (["gtest_main", "gmock", "gtest"], [], "libgtest-dev"),
     # JSON parsing for tests that check the tools' output.
+    # NATS JetStream between forwarders and a pool of collectors.
+    "nats": (["libnats"], [], "libnats-dev"),
     "nlohmann_json": (["nlohmann_json"], [], "nlohmann-json3-dev"),
     # Regular expressions for ziggyview --where (=~).
     "re2": (["re2"], [], "libre2-dev"),

@@ -6,12 +6,14 @@
 # browser test (tests/dashboard_test.cc) and tools/dashboard-screenshot.sh;
 # for the package's test (packaging/deb_test.sh) shellcheck, systemd
 # (systemd-analyze verify) and lintian; and zstd, the command-line tool the
-# tests of compressed event files use. ./bazelw runs it before `test`.
+# tests of compressed event files use; nats-server, the JetStream server the
+# tests of the NATS upstream and source start (tests/nats_server.h).
+# ./bazelw runs it before `test`.
 # Idempotent and silent when everything is there.
 set -euo pipefail
 
 readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus chromium
-  shellcheck systemd lintian zstd)
+  shellcheck systemd lintian zstd nats-server)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do

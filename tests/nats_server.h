@@ -1,0 +1,54 @@
+// NatsServer: a real `nats-server -js` (Debian's nats-server, installed by
+// tools/install-test-tools.sh) for integration tests: a free loopback port,
+// its JetStream store in a directory of the test's, and the stops a test
+// needs (SIGTERM, SIGKILL) and a restart on the same port and store, so the
+// clients' URL stays valid.
+
+#ifndef ZIGGY_TESTS_NATS_SERVER_H_
+#define ZIGGY_TESTS_NATS_SERVER_H_
+
+#include <memory>
+#include <string>
+
+#include "absl/status/statusor.h"
+#include "tests/process.h"
+
+namespace ziggy::testing {
+
+class NatsServer {
+ public:
+  // Starts nats-server with JetStream, its store under `dir` (made if
+  // missing), on a port the kernel picks; returns once it takes clients.
+  static absl::StatusOr<std::unique_ptr<NatsServer>> Start(
+      const std::string& dir);
+  ~NatsServer();  // SIGKILL if still running
+
+  // "nats://127.0.0.1:<port>"; the same across restarts.
+  const std::string& url() const { return url_; }
+  int port() const { return port_; }
+
+  // SIGTERM (JetStream flushes its store) and wait.
+  void Stop();
+  // SIGKILL and wait.
+  void Kill();
+  // Starts it again (after Stop() or Kill()) on the same port and store.
+  absl::Status Restart();
+  bool running() { return process_ != nullptr && process_->running(); }
+  // What the server logged (this run's).
+  std::string Log() const;
+
+ private:
+  explicit NatsServer(std::string dir) : dir_(std::move(dir)) {}
+  // Starts the process on port_ (-1: any) and waits until it listens.
+  absl::Status Launch();
+
+  const std::string dir_;
+  int port_ = -1;
+  std::string url_;
+  int runs_ = 0;
+  std::unique_ptr<Subprocess> process_;
+};
+
+}  // namespace ziggy::testing
+
+#endif  // ZIGGY_TESTS_NATS_SERVER_H_
