@@ -1,0 +1,273 @@
+#include "common/nats_stream.h"
+
+#include <cstring>
+#include <utility>
+
+#include "absl/strings/match.h"
+#include "absl/strings/numbers.h"
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_split.h"
+#include "client/format/bson_writer.h"
+
+namespace ziggy {
+namespace {
+
+constexpr absl::string_view kScheme = "nats://";
+
+int64_t Nanoseconds(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+// Given to libnats so that a first connect that fails returns at once and
+// goes on in the background (without a callback it would block).
+void OnConnected(natsConnection*, void*) {}
+
+bool ValidToken(absl::string_view token) {
+  if (token.empty()) return false;
+  for (char c : token) {
+    if (c == '*' || c == '>' || c == ' ' || c == '\t' || c == '.' ||
+        c <= 0x20 || c == 0x7f) {
+      return false;
+    }
+  }
+  return true;
+}
+
+// The server's URL without a trailing path: "nats://host:port".
+absl::Status CheckServer(absl::string_view url) {
+  absl::string_view rest = url.substr(kScheme.size());
+  size_t colon = rest.rfind(':');
+  uint32_t port = 0;
+  if (colon == absl::string_view::npos || colon == 0 ||
+      !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 ||
+      port > 65535) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "bad NATS server \"", url, "\": expected nats://host:port"));
+  }
+  return absl::OkStatus();
+}
+
+// libnats options for `servers`: retried first connect, endless reconnects.
+absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
+                                         const std::string& name) {
+  natsOptions* opts = nullptr;
+  natsStatus s = natsOptions_Create(&opts);
+  std::vector<const char*> urls;
+  for (const std::string& url : options.servers) urls.push_back(url.c_str());
+  if (s == NATS_OK) {
+    s = natsOptions_SetServers(opts, urls.data(),
+                               static_cast<int>(urls.size()));
+  }
+  if (s == NATS_OK) s = natsOptions_SetName(opts, name.c_str());
+  if (s == NATS_OK) s = natsOptions_SetMaxReconnect(opts, -1);
+  if (s == NATS_OK) s = natsOptions_SetReconnectWait(opts, 250);
+  if (s == NATS_OK) s = natsOptions_SetTimeout(opts, 2000);
+  // Batches are up to a few MiB: what piles up while reconnecting.
+  if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
+  if (s == NATS_OK) {
+    s = natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, nullptr);
+  }
+  if (s != NATS_OK) {
+    natsOptions_Destroy(opts);
+    return NatsError(s, "NATS options");
+  }
+  return opts;
+}
+
+}  // namespace
+
+absl::StatusOr<bool> IsNatsList(absl::string_view list) {
+  bool any_nats = false, any_other = false;
+  for (absl::string_view entry :
+       absl::StrSplit(list, ',', absl::SkipWhitespace())) {
+    (absl::StartsWith(absl::StripAsciiWhitespace(entry), kScheme) ? any_nats
+                                                                  : any_other) =
+        true;
+  }
+  if (any_nats && any_other) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "\"", list,
+        "\" mixes NATS servers (nats://) and relay ports (host:port): "
+        "a daemon relays to one kind of upstream"));
+  }
+  return any_nats;
+}
+
+absl::StatusOr<std::vector<std::string>> ParseNatsServers(
+    absl::string_view list) {
+  std::vector<std::string> servers;
+  for (absl::string_view entry : absl::StrSplit(list, ',')) {
+    entry = absl::StripAsciiWhitespace(entry);
+    if (!absl::StartsWith(entry, kScheme)) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "bad NATS server \"", entry, "\": expected nats://host:port"));
+    }
+    absl::Status checked = CheckServer(entry);
+    if (!checked.ok()) return checked;
+    servers.emplace_back(entry);
+  }
+  return servers;
+}
+
+absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options) {
+  const std::string& stream = options.stream;
+  if (stream.empty() ||
+      stream.find_first_of(" \t.*>/\\") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad NATS stream name \"", stream,
+                     "\": no spaces, dots, '*', '>', '/' or '\\'"));
+  }
+  for (absl::string_view token : absl::StrSplit(options.subject, '.')) {
+    if (!ValidToken(token)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad NATS subject prefix \"", options.subject,
+                       "\": dot-separated tokens without wildcards or spaces"));
+    }
+  }
+  if (options.replicas < 1 || options.replicas > 5) {
+    return absl::InvalidArgumentError("NATS replicas must be 1 to 5");
+  }
+  if (options.max_age < absl::ZeroDuration() || options.max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        "NATS max age and max bytes must not be negative");
+  }
+  return absl::OkStatus();
+}
+
+std::string BatchSubject(const NatsStreamOptions& options,
+                         absl::string_view forwarder) {
+  return absl::StrCat(options.subject, ".", forwarder);
+}
+
+std::string BatchMsgId(absl::string_view forwarder, int64_t first) {
+  return absl::StrCat(forwarder, ":", first);
+}
+
+void AppendBatchMessage(const RelayHeader& header, absl::string_view payload,
+                        std::string* out) {
+  out->append(EncodeRelayHeader(header));
+  out->append(payload.data(), payload.size());
+}
+
+absl::StatusOr<BatchMessage> ParseBatchMessage(absl::string_view data) {
+  uint32_t length = 0;
+  if (data.size() >= 4) std::memcpy(&length, data.data(), 4);  // little-endian
+  if (data.size() < 5 || length < 5 || length > data.size()) {
+    return absl::InvalidArgumentError("message is not a relay batch");
+  }
+  absl::StatusOr<RelayHeader> header = ParseRelayHeader(data.substr(0, length));
+  if (!header.ok()) return header.status();
+  if (header->ping) {
+    return absl::InvalidArgumentError("a ping is not a batch");
+  }
+  BatchMessage message{*std::move(header), data.substr(length)};
+  if (!message.header.zstd &&
+      static_cast<int64_t>(message.payload.size()) != message.header.size) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("payload of ", message.payload.size(),
+                     " bytes, header says ", message.header.size));
+  }
+  return message;
+}
+
+absl::Status NatsError(natsStatus status, absl::string_view what) {
+  std::string text = absl::StrCat(what, ": ", natsStatus_GetText(status));
+  switch (status) {
+    case NATS_CONNECTION_CLOSED:
+    case NATS_CONNECTION_DISCONNECTED:
+    case NATS_NO_SERVER:
+    case NATS_NOT_YET_CONNECTED:
+    case NATS_TIMEOUT:
+    case NATS_IO_ERROR:
+    case NATS_STALE_CONNECTION:
+    case NATS_NO_RESPONDERS:
+      return absl::UnavailableError(text);
+    default:
+      return absl::InternalError(text);
+  }
+}
+
+absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
+    const NatsStreamOptions& options, absl::string_view name) {
+  if (options.servers.empty()) {
+    return absl::InvalidArgumentError("no NATS server given");
+  }
+  absl::StatusOr<natsOptions*> opts = MakeOptions(options, std::string(name));
+  if (!opts.ok()) return opts.status();
+  std::unique_ptr<NatsConnection> connection(new NatsConnection());
+  natsStatus s = natsConnection_Connect(&connection->connection_, *opts);
+  natsOptions_Destroy(*opts);
+  if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
+    return NatsError(s, "connecting to NATS");
+  }
+  s = natsConnection_JetStream(&connection->js_, connection->connection_,
+                               nullptr);
+  if (s != NATS_OK) return NatsError(s, "JetStream context");
+  return connection;
+}
+
+NatsConnection::~NatsConnection() {
+  jsCtx_Destroy(js_);
+  if (connection_ != nullptr) {
+    natsConnection_Close(connection_);
+    natsConnection_Destroy(connection_);
+  }
+}
+
+bool NatsConnection::connected() const {
+  return natsConnection_Status(connection_) == NATS_CONN_STATUS_CONNECTED;
+}
+
+std::string NatsConnection::server() const {
+  char url[256];
+  if (natsConnection_GetConnectedUrl(connection_, url, sizeof(url)) !=
+      NATS_OK) {
+    return "";
+  }
+  return url;
+}
+
+int64_t NatsConnection::max_payload() const {
+  return natsConnection_GetMaxPayload(connection_);
+}
+
+absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
+  if (!connected()) return absl::UnavailableError("not connected to NATS");
+  jsStreamInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_GetStreamInfo(&info, js_, options.stream.c_str(), nullptr, &code);
+  if (s == NATS_OK) {
+    std::string wanted = options.subject + ".>";
+    bool covered = false;
+    for (int i = 0; i < info->Config->SubjectsLen; ++i) {
+      absl::string_view subject = info->Config->Subjects[i];
+      covered |= subject == wanted || subject == ">";
+    }
+    jsStreamInfo_Destroy(info);
+    if (covered) return absl::OkStatus();
+    return absl::FailedPreconditionError(absl::StrCat(
+        "NATS stream ", options.stream, " exists without subject ", wanted));
+  }
+  if (code != JSStreamNotFoundErr) {
+    return NatsError(s, absl::StrCat("NATS stream ", options.stream));
+  }
+  std::string subject = options.subject + ".>";
+  const char* subjects[] = {subject.c_str()};
+  jsStreamConfig config;
+  jsStreamConfig_Init(&config);
+  config.Name = options.stream.c_str();
+  config.Subjects = subjects;
+  config.SubjectsLen = 1;
+  config.Storage = js_FileStorage;
+  config.Retention = js_LimitsPolicy;
+  config.Replicas = options.replicas;
+  config.MaxAge = Nanoseconds(options.max_age);
+  config.MaxBytes = options.max_bytes > 0 ? options.max_bytes : -1;
+  config.Duplicates = Nanoseconds(options.duplicate_window);
+  s = js_AddStream(&info, js_, &config, nullptr, &code);
+  jsStreamInfo_Destroy(info);
+  // Another daemon may have made it since we looked.
+  if (s == NATS_OK || code == JSStreamNameExistErr) return absl::OkStatus();
+  return NatsError(s, absl::StrCat("creating NATS stream ", options.stream));
+}
+
+}  // namespace ziggy

@@ -1,0 +1,106 @@
+#include "common/nats_stream.h"
+
+#include <string>
+
+#include "absl/time/clock.h"
+#include "gtest/gtest.h"
+#include "tests/nats_server.h"
+#include "tests/process.h"
+
+namespace ziggy {
+namespace {
+
+TEST(NatsStreamTest, ListsAreNatsOrRelayNeverBoth) {
+  EXPECT_TRUE(*IsNatsList("nats://a:4222,nats://b:4222"));
+  EXPECT_FALSE(*IsNatsList("a:3515,b:3515"));
+  absl::StatusOr<bool> mixed = IsNatsList("nats://a:4222,b:3515");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_NE(mixed.status().message().find("mixes NATS servers"),
+            std::string::npos);
+}
+
+TEST(NatsStreamTest, ParsesServersAndRefusesBadOnes) {
+  auto servers = ParseNatsServers("nats://a:4222, nats://b:5222");
+  ASSERT_TRUE(servers.ok()) << servers.status();
+  EXPECT_EQ(*servers, (std::vector<std::string>{"nats://a:4222",
+                                                "nats://b:5222"}));
+  for (const char* bad : {"", "nats://a", "nats://:4222", "nats://a:0",
+                          "nats://a:70000", "tls://a:4222", "nats://a:4222,"}) {
+    EXPECT_FALSE(ParseNatsServers(bad).ok()) << bad;
+  }
+}
+
+TEST(NatsStreamTest, ValidatesNames) {
+  NatsStreamOptions options;
+  EXPECT_TRUE(ValidateNatsStreamOptions(options).ok());
+  options.stream = "A.B";
+  EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
+  options = NatsStreamOptions();
+  options.subject = "ziggy.*";
+  EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
+  options.subject = "ziggy..x";
+  EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
+  options = NatsStreamOptions();
+  options.replicas = 0;
+  EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
+}
+
+TEST(NatsStreamTest, MessageIsTheHeaderThenThePayload) {
+  RelayHeader header;
+  header.forwarder = "f1";
+  header.token = std::string(32, 'a');
+  header.first = 10;
+  header.end = 12;
+  header.count = 2;
+  header.size = 5;
+  std::string data;
+  AppendBatchMessage(header, "hello", &data);
+  auto message = ParseBatchMessage(data);
+  ASSERT_TRUE(message.ok()) << message.status();
+  EXPECT_EQ(message->header.forwarder, "f1");
+  EXPECT_EQ(message->header.end, 12);
+  EXPECT_EQ(message->payload, "hello");
+  EXPECT_EQ(BatchSubject(NatsStreamOptions(), "f1"), "ziggy.batches.f1");
+  EXPECT_EQ(BatchMsgId("f1", 10), "f1:10");
+  // Truncated, garbage, or a payload that does not fit the header.
+  EXPECT_FALSE(ParseBatchMessage(data.substr(0, data.size() - 1)).ok());
+  EXPECT_FALSE(ParseBatchMessage(data.substr(0, 3)).ok());
+  EXPECT_FALSE(ParseBatchMessage(std::string(64, '\xff')).ok());
+}
+
+TEST(NatsStreamTest, EnsureStreamCreatesOnceAndChecksAnExistingOne) {
+  auto server = testing::NatsServer::Start(testing::TempDir("nats"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  NatsStreamOptions options;
+  options.servers = {(*server)->url()};
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+  EXPECT_GT((*connection)->max_payload(), 0);
+  NatsStreamOptions other = options;
+  other.subject = "elsewhere";
+  absl::Status wrong = (*connection)->EnsureStream(other);
+  EXPECT_EQ(wrong.code(), absl::StatusCode::kFailedPrecondition) << wrong;
+}
+
+TEST(NatsStreamTest, ConnectsLaterWhenNatsIsDownAtStart) {
+  auto server = testing::NatsServer::Start(testing::TempDir("nats"));
+  ASSERT_TRUE(server.ok()) << server.status();
+  (*server)->Stop();
+  NatsStreamOptions options;
+  options.servers = {(*server)->url()};
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  EXPECT_FALSE((*connection)->connected());
+  EXPECT_EQ(
+      (*connection)->EnsureStream(options).code(),
+      absl::StatusCode::kUnavailable);
+  ASSERT_TRUE((*server)->Restart().ok());
+  EXPECT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+}
+
+}  // namespace
+}  // namespace ziggy
