@@ -26,6 +26,8 @@ class NatsServer {
   // "nats://127.0.0.1:<port>"; the same across restarts.
   const std::string& url() const { return url_; }
   int port() const { return port_; }
+  // The running server's process id (-1 when none).
+  pid_t pid() const { return process_ == nullptr ? -1 : process_->pid(); }
 
   // SIGTERM (JetStream flushes its store) and wait.
   void Stop();

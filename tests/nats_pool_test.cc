@@ -1,0 +1,209 @@
+// The pool: ziggy-forwarder publishing to NATS JetStream (a real
+// `nats-server -js`), two ziggyd pulling through one shared durable
+// consumer, and the conservation oracle over the union of both collectors'
+// files: every (sender, seq) the forwarder accepted exactly once, through a
+// kill -9 of a collector (restarted), kill -9 of the forwarder, and
+// restarts of nats-server, with both collectors taking a share.
+
+#include <signal.h>
+
+#include <memory>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "absl/strings/str_cat.h"
+#include "gtest/gtest.h"
+#include "tests/load.h"
+#include "tests/nats_server.h"
+#include "tests/process.h"
+#include "tests/ziggyd.h"
+
+namespace ziggy::testing {
+namespace {
+
+// Unacknowledged messages of a killed collector go to another after the ack
+// wait: short here, so tests do not wait the default 30 s.
+const char kAckWait[] = "--nats-ack-wait=3s";
+
+class Pool {
+ public:
+  // nats-server and two collectors; false when any did not start.
+  bool Start() {
+    auto nats = NatsServer::Start(TempDir("nats"));
+    if (!nats.ok()) {
+      ADD_FAILURE() << nats.status();
+      return false;
+    }
+    nats_ = *std::move(nats);
+    for (int i = 0; i < 2; ++i) {
+      logs_.push_back(TempDir(absl::StrCat("logs", i)));
+      collectors_.emplace_back();
+      if (!StartCollector(i)) return false;
+    }
+    return StartForwarder();
+  }
+
+  bool StartCollector(int i) {
+    WaitFor(
+        [&] {
+          collectors_[i] =
+              Ziggyd::Start(logs_[i], {"--source=" + nats_->url(), kAckWait});
+          return collectors_[i] != nullptr;
+        },
+        absl::Seconds(30), absl::Milliseconds(200));
+    return collectors_[i] != nullptr;
+  }
+  void KillCollector(int i) { Kill(*collectors_[i]); }
+
+  bool StartForwarder() {
+    forwarder_ = Ziggyd::StartForwarder(spool_, nats_->url());
+    return forwarder_ != nullptr;
+  }
+  void KillForwarder() { Kill(*forwarder_); }
+
+  NatsServer& nats() { return *nats_; }
+  Ziggyd& forwarder() { return *forwarder_; }
+  Ziggyd& collector(int i) { return *collectors_[i]; }
+
+  // Waits until the forwarder has published everything and the collectors
+  // hold at least `events`; then their union.
+  Sequences Settle(int64_t events) {
+    EXPECT_TRUE(Drained(*forwarder_, absl::Seconds(120)))
+        << forwarder_->Status().DebugString();
+    Sequences seen;
+    EXPECT_TRUE(WaitFor(
+        [&] {
+          seen = ReadPoolSequences(logs_);
+          return static_cast<int64_t>(seen.size()) >= events;
+        },
+        absl::Seconds(120), absl::Milliseconds(250)))
+        << seen.size() << " of " << events << "\n"
+        << collectors_[0]->Status().DebugString() << "\n"
+        << collectors_[1]->Status().DebugString();
+    return ReadPoolSequences(logs_);
+  }
+
+  // Every collector wrote some of `seen`.
+  void ExpectBothTookAShare() {
+    for (const std::string& logs : logs_) {
+      EXPECT_GT(ReadSequences(logs).size(), 0u) << logs;
+    }
+  }
+
+ private:
+  static void Kill(Ziggyd& daemon) {
+    daemon.process().Signal(SIGKILL);
+    daemon.process().Wait();
+  }
+
+  std::unique_ptr<NatsServer> nats_;
+  std::vector<std::string> logs_;
+  std::vector<std::unique_ptr<Ziggyd>> collectors_;
+  const std::string spool_ = TempDir("spool");
+  std::unique_ptr<Ziggyd> forwarder_;
+};
+
+// Waits until `load` has sent between `min` and `max` more events (random).
+void SendSome(Load& load, std::mt19937& random, int64_t min, int64_t max) {
+  const int64_t until =
+      load.sent() + std::uniform_int_distribution<int64_t>(min, max)(random);
+  ASSERT_TRUE(WaitFor([&] { return load.sent() >= until; }));
+}
+
+TEST(NatsPoolTest, CollectorsKilledAndRestartedExactlyOnceBothTakeAShare) {
+  Pool pool;
+  ASSERT_TRUE(pool.Start());
+  Load load(pool.forwarder().collect(), 1);
+  std::mt19937 random(17);
+  for (int kill = 0; kill < 6; ++kill) {
+    SendSome(load, random, 500, 3000);
+    pool.KillCollector(kill % 2);
+    ASSERT_TRUE(pool.StartCollector(kill % 2)) << kill;
+  }
+  SendSome(load, random, 500, 1000);
+  load.Stop();
+  ASSERT_TRUE(
+      WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
+  const Sequences seen = pool.Settle(load.sent());
+  ExpectExactlyOnce(seen, 1, load.sent());
+  pool.ExpectBothTookAShare();
+  EXPECT_GT(load.sent(), 3000);
+}
+
+TEST(NatsPoolTest, ForwarderKilledLosesAndDuplicatesNothingAccepted) {
+  Pool pool;
+  ASSERT_TRUE(pool.Start());
+  std::mt19937 random(23);
+  for (int kill = 0; kill < 8; ++kill) {
+    Load load(pool.forwarder().collect(), 100 + kill);
+    SendSome(load, random, 200, 3000);
+    pool.KillForwarder();
+    load.Abandon();
+    ASSERT_TRUE(pool.StartForwarder()) << kill;
+  }
+  ASSERT_TRUE(Drained(pool.forwarder(), absl::Seconds(120)));
+  // Every event the spool ever accepted, once: its indexes less those given
+  // up after each kill (never reused).
+  const int64_t accepted =
+      Spooled(pool.forwarder()) -
+      static_cast<int64_t>(pool.forwarder().StatusNumber("spool.skipped"));
+  const Sequences seen = pool.Settle(accepted);
+  ExpectNoDuplicates(seen);
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), accepted);
+  EXPECT_GT(seen.size(), 1000u);
+  pool.ExpectBothTookAShare();
+}
+
+TEST(NatsPoolTest, NatsServerRestartedExactlyOnce) {
+  Pool pool;
+  ASSERT_TRUE(pool.Start());
+  Load load(pool.forwarder().collect(), 3);
+  std::mt19937 random(29);
+  for (int restart = 0; restart < 3; ++restart) {
+    SendSome(load, random, 1000, 4000);
+    ASSERT_TRUE(pool.nats().Restart().ok()) << pool.nats().Log();
+  }
+  SendSome(load, random, 500, 1000);
+  load.Stop();
+  ASSERT_TRUE(
+      WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
+  ExpectExactlyOnce(pool.Settle(load.sent()), 3, load.sent());
+  pool.ExpectBothTookAShare();
+}
+
+// Every fault of the tests above, interleaved at random, in one run.
+TEST(NatsPoolTest, EveryFaultInOneRunExactlyOnce) {
+  Pool pool;
+  ASSERT_TRUE(pool.Start());
+  std::mt19937 random(31);
+  for (int fault = 0; fault < 9; ++fault) {
+    Load load(pool.forwarder().collect(), 200 + fault);
+    SendSome(load, random, 300, 2500);
+    switch (fault % 3) {
+      case 0:
+        pool.KillCollector(fault % 2);
+        ASSERT_TRUE(pool.StartCollector(fault % 2)) << fault;
+        break;
+      case 1:
+        ASSERT_TRUE(pool.nats().Restart().ok()) << pool.nats().Log();
+        break;
+      case 2:
+        pool.KillForwarder();
+        load.Abandon();
+        ASSERT_TRUE(pool.StartForwarder()) << fault;
+        break;
+    }
+  }
+  ASSERT_TRUE(Drained(pool.forwarder(), absl::Seconds(120)));
+  const int64_t accepted =
+      Spooled(pool.forwarder()) -
+      static_cast<int64_t>(pool.forwarder().StatusNumber("spool.skipped"));
+  const Sequences seen = pool.Settle(accepted);
+  ExpectNoDuplicates(seen);
+  EXPECT_EQ(static_cast<int64_t>(seen.size()), accepted);
+  pool.ExpectBothTookAShare();
+}
+
+}  // namespace
+}  // namespace ziggy::testing
