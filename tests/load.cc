@@ -63,6 +63,11 @@ int64_t Spooled(Ziggyd& forwarder) {
 }
 
 // Every seq 0..sent-1 of `sender` exactly once.
+int64_t Accepted(Ziggyd& forwarder) {
+  return Spooled(forwarder) -
+         static_cast<int64_t>(forwarder.StatusNumber("spool.skipped"));
+}
+
 void ExpectExactlyOnce(const Sequences& seen, int64_t sender, int64_t sent) {
   int64_t missing = 0, duplicated = 0;
   for (int64_t seq = 0; seq < sent; ++seq) {

@@ -61,6 +61,10 @@ bool Drained(Ziggyd& forwarder, absl::Duration timeout = absl::Seconds(60));
 // STATUS spool.spooled of a forwarder.
 int64_t Spooled(Ziggyd& forwarder);
 
+// Events the forwarder's spool ever accepted: its indexes less those given
+// up after unclean stops (spool.spooled - spool.skipped).
+int64_t Accepted(Ziggyd& forwarder);
+
 // Every seq 0..sent-1 of `sender` exactly once (gtest expectations).
 void ExpectExactlyOnce(const Sequences& seen, int64_t sender, int64_t sent);
 
