@@ -13,6 +13,25 @@ namespace ziggy {
 namespace {
 
 constexpr absl::string_view kScheme = "nats://";
+constexpr absl::string_view kTlsScheme = "tls://";
+
+bool HasNatsScheme(absl::string_view url) {
+  return absl::StartsWith(url, kScheme) || absl::StartsWith(url, kTlsScheme);
+}
+
+// "host:port" of a URL, without scheme and user information.
+absl::string_view HostPort(absl::string_view url) {
+  url.remove_prefix(url.find("://") + 3);
+  size_t at = url.rfind('@');
+  if (at != absl::string_view::npos) url.remove_prefix(at + 1);
+  return url;
+}
+
+bool Loopback(absl::string_view host_port) {
+  absl::string_view host = host_port.substr(0, host_port.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
 
 int64_t Nanoseconds(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 
@@ -33,15 +52,48 @@ bool ValidToken(absl::string_view token) {
 
 // The server's URL without a trailing path: "nats://host:port".
 absl::Status CheckServer(absl::string_view url) {
-  absl::string_view rest = url.substr(kScheme.size());
+  absl::string_view rest = HostPort(url);
   size_t colon = rest.rfind(':');
   uint32_t port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
       !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 ||
       port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad NATS server \"", url, "\": expected nats://host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad NATS server \"", RedactNatsUrl(url),
+                     "\": expected nats://host:port or tls://host:port"));
   }
+  return absl::OkStatus();
+}
+
+// The last error libnats recorded, for a failed option.
+absl::Status LastNatsError(natsStatus s, absl::string_view what) {
+  const char* text = nats_GetLastError(nullptr);
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, ": ", text != nullptr && *text ? text : natsStatus_GetText(s)));
+}
+
+// TLS settings (NatsStreamOptions::tls_*) on `opts`.
+absl::Status SetTls(const NatsStreamOptions& options, natsOptions* opts) {
+  if (options.tls_ca.empty()) {
+    if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--nats-tls-cert and --nats-tls-key need --nats-tls-ca");
+    }
+    return absl::OkStatus();
+  }
+  natsStatus s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK) {
+    s = natsOptions_LoadCATrustedCertificates(opts, options.tls_ca.c_str());
+  }
+  if (s != NATS_OK) return LastNatsError(s, "--nats-tls-ca " + options.tls_ca);
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--nats-tls-cert and --nats-tls-key go together");
+  }
+  if (options.tls_cert.empty()) return absl::OkStatus();
+  s = natsOptions_LoadCertificatesChain(opts, options.tls_cert.c_str(),
+                                        options.tls_key.c_str());
+  if (s != NATS_OK) return LastNatsError(s, "--nats-tls-cert/--nats-tls-key");
   return absl::OkStatus();
 }
 
@@ -69,6 +121,11 @@ absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
     natsOptions_Destroy(opts);
     return NatsError(s, "NATS options");
   }
+  absl::Status tls = SetTls(options, opts);
+  if (!tls.ok()) {
+    natsOptions_Destroy(opts);
+    return tls;
+  }
   return opts;
 }
 
@@ -78,14 +135,13 @@ absl::StatusOr<bool> IsNatsList(absl::string_view list) {
   bool any_nats = false, any_other = false;
   for (absl::string_view entry :
        absl::StrSplit(list, ',', absl::SkipWhitespace())) {
-    (absl::StartsWith(absl::StripAsciiWhitespace(entry), kScheme) ? any_nats
-                                                                  : any_other) =
+    (HasNatsScheme(absl::StripAsciiWhitespace(entry)) ? any_nats : any_other) =
         true;
   }
   if (any_nats && any_other) {
     return absl::InvalidArgumentError(absl::StrCat(
         "\"", list,
-        "\" mixes NATS servers (nats://) and relay ports (host:port): "
+        "\" mixes NATS servers (nats://, tls://) and relay ports (host:port): "
         "a daemon relays to one kind of upstream"));
   }
   return any_nats;
@@ -96,15 +152,40 @@ absl::StatusOr<std::vector<std::string>> ParseNatsServers(
   std::vector<std::string> servers;
   for (absl::string_view entry : absl::StrSplit(list, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
-    if (!absl::StartsWith(entry, kScheme)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad NATS server \"", entry, "\": expected nats://host:port"));
+    if (!HasNatsScheme(entry)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad NATS server \"", RedactNatsUrl(entry),
+                       "\": expected nats://host:port or tls://host:port"));
     }
     absl::Status checked = CheckServer(entry);
     if (!checked.ok()) return checked;
     servers.emplace_back(entry);
   }
   return servers;
+}
+
+std::string RedactNatsUrl(absl::string_view url) {
+  size_t scheme = url.find("://");
+  size_t at = url.rfind('@');
+  if (scheme == absl::string_view::npos || at == absl::string_view::npos ||
+      at < scheme) {
+    return std::string(url);
+  }
+  return absl::StrCat(url.substr(0, scheme + 3), "***@", url.substr(at + 1));
+}
+
+absl::Status CheckNatsExposure(const NatsStreamOptions& options,
+                               bool insecure) {
+  if (insecure || !options.tls_ca.empty()) return absl::OkStatus();
+  for (const std::string& url : options.servers) {
+    if (absl::StartsWith(url, kScheme) && !Loopback(HostPort(url))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to send events in plain text to NATS server ",
+          RedactNatsUrl(url),
+          " off this host: use TLS (--nats-tls-ca), or --insecure"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options) {
@@ -222,7 +303,7 @@ std::string NatsConnection::server() const {
       NATS_OK) {
     return "";
   }
-  return url;
+  return RedactNatsUrl(url);
 }
 
 int64_t NatsConnection::max_payload() const {

@@ -42,18 +42,36 @@ struct NatsStreamOptions {
   absl::Duration max_age = absl::Hours(24);  // --nats-max-age
   int64_t max_bytes = 0;                     // --nats-max-bytes; 0: none
   absl::Duration duplicate_window = absl::Minutes(2);
+  // TLS, on for every server once tls_ca is set (tls:// URLs ask for it
+  // too): the CA file that signed the servers' certificates
+  // (--nats-tls-ca); with tls_cert and tls_key (--nats-tls-cert,
+  // --nats-tls-key) this daemon's client certificate, for servers that
+  // verify clients. A user and password (or a token) go in the URL,
+  // "nats://user:password@host:4222"; RedactNatsUrl() hides them wherever
+  // a URL is shown.
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 // Whether an --upstream / --source list names NATS servers: true when every
-// entry starts with "nats://", false when none does; kInvalidArgument when
-// the list mixes both ("cannot mix NATS servers and relay ports").
+// entry starts with "nats://" or "tls://", false when none does;
+// kInvalidArgument when the list mixes both kinds.
 absl::StatusOr<bool> IsNatsList(absl::string_view list);
 
-// "nats://a:4222,nats://b:4222" -> {"nats://a:4222", "nats://b:4222"};
+// "nats://a:4222,tls://b:4222" -> {"nats://a:4222", "tls://b:4222"};
 // kInvalidArgument for an empty list or entry, another scheme, or a missing
-// or bad port.
+// or bad port. User information ("user:password@") is kept.
 absl::StatusOr<std::vector<std::string>> ParseNatsServers(
     absl::string_view list);
+
+// The URL with any user information replaced by "***@": what STATUS, logs
+// and errors show.
+std::string RedactNatsUrl(absl::string_view url);
+
+// Secure by default, like the daemons' own ports: kFailedPrecondition when a
+// server off this host (not localhost, 127.x or ::1) would get events in
+// plain text (a nats:// URL without tls_ca) unless `insecure`
+// (--insecure) says that is wanted.
+absl::Status CheckNatsExposure(const NatsStreamOptions& options, bool insecure);
 
 // kInvalidArgument unless the names are usable: a stream name without
 // spaces, dots, `*`, `>`, `/` or `\`; a subject prefix of dot-separated
@@ -100,7 +118,7 @@ class NatsConnection {
   natsConnection* connection() const { return connection_; }
   jsCtx* js() const { return js_; }
   bool connected() const;
-  // The URL of the server in use; empty while disconnected.
+  // The URL of the server in use (RedactNatsUrl); empty while disconnected.
   std::string server() const;
   // Largest message the server takes (0 while never connected).
   int64_t max_payload() const;

@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/nats_server.h"
@@ -22,10 +23,11 @@ TEST(NatsStreamTest, ListsAreNatsOrRelayNeverBoth) {
 TEST(NatsStreamTest, ParsesServersAndRefusesBadOnes) {
   auto servers = ParseNatsServers("nats://a:4222, nats://b:5222");
   ASSERT_TRUE(servers.ok()) << servers.status();
-  EXPECT_EQ(*servers, (std::vector<std::string>{"nats://a:4222",
-                                                "nats://b:5222"}));
-  for (const char* bad : {"", "nats://a", "nats://:4222", "nats://a:0",
-                          "nats://a:70000", "tls://a:4222", "nats://a:4222,"}) {
+  EXPECT_EQ(*servers,
+            (std::vector<std::string>{"nats://a:4222", "nats://b:5222"}));
+  for (const char* bad :
+       {"", "nats://a", "nats://:4222", "nats://a:0", "nats://a:70000",
+        "http://a:4222", "nats://a:4222,"}) {
     EXPECT_FALSE(ParseNatsServers(bad).ok()) << bad;
   }
 }
@@ -94,12 +96,100 @@ TEST(NatsStreamTest, ConnectsLaterWhenNatsIsDownAtStart) {
   auto connection = NatsConnection::Connect(options, "test");
   ASSERT_TRUE(connection.ok()) << connection.status();
   EXPECT_FALSE((*connection)->connected());
-  EXPECT_EQ(
-      (*connection)->EnsureStream(options).code(),
-      absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*connection)->EnsureStream(options).code(),
+            absl::StatusCode::kUnavailable);
   ASSERT_TRUE((*server)->Restart().ok());
   EXPECT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
   EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+}
+
+TEST(NatsStreamTest, UserInformationIsNeverShown) {
+  EXPECT_EQ(RedactNatsUrl("nats://ziggy:s3cret@a:4222"), "nats://***@a:4222");
+  EXPECT_EQ(RedactNatsUrl("tls://tok@a:4222"), "tls://***@a:4222");
+  EXPECT_EQ(RedactNatsUrl("nats://a:4222"), "nats://a:4222");
+  absl::StatusOr<std::vector<std::string>> bad =
+      ParseNatsServers("nats://ziggy:s3cret@a");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("s3cret"), std::string::npos);
+}
+
+TEST(NatsStreamTest, PlainTextOffThisHostNeedsTlsOrInsecure) {
+  NatsStreamOptions options;
+  options.servers = {"nats://127.0.0.1:4222", "nats://localhost:4222",
+                     "nats://[::1]:4222", "tls://nats.example.com:4222"};
+  EXPECT_TRUE(CheckNatsExposure(options, false).ok());
+  options.servers.push_back("nats://u:p@nats.example.com:4222");
+  absl::Status refused = CheckNatsExposure(options, false);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("nats://***@nats.example.com:4222"),
+            std::string::npos)
+      << refused;
+  EXPECT_TRUE(CheckNatsExposure(options, true).ok());
+  options.tls_ca = "/etc/ziggy/nats-ca.pem";
+  EXPECT_TRUE(CheckNatsExposure(options, false).ok());
+}
+
+// A CA and a server certificate for 127.0.0.1 made with the openssl tool.
+std::string MakeCertificates(const std::string& dir) {
+  const std::string script = absl::StrCat(
+      "cd ", dir,
+      " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca"
+      " -keyout ca.key -out ca.pem"
+      " && openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1"
+      " -keyout server.key -out server.csr"
+      " && printf 'subjectAltName=IP:127.0.0.1' > ext"
+      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
+      " -CAcreateserial -days 2 -extfile ext -out server.pem");
+  std::string out, err;
+  EXPECT_EQ(testing::RunCommand({"/bin/sh", "-c", script}, &out, &err), 0)
+      << err;
+  return dir;
+}
+
+TEST(NatsStreamTest, SpeaksTlsWithTheGivenCaAndNotWithout) {
+  const std::string certs = MakeCertificates(testing::TempDir("certs"));
+  auto server = testing::NatsServer::Start(
+      testing::TempDir("nats"), {"--tls", "--tlscert", certs + "/server.pem",
+                                 "--tlskey", certs + "/server.key"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  NatsStreamOptions options;
+  options.servers = {(*server)->url()};
+  options.tls_ca = certs + "/ca.pem";
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+
+  // Without the CA the server is refused (it requires TLS; a client that
+  // does not trust it never connects).
+  options.tls_ca.clear();
+  auto plain = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  // (A client that would connect does within a second here.)
+  EXPECT_FALSE(testing::WaitFor([&] { return (*plain)->connected(); },
+                                absl::Seconds(1)));
+
+  options.tls_ca = certs + "/missing.pem";
+  absl::StatusOr<std::unique_ptr<NatsConnection>> bad =
+      NatsConnection::Connect(options, "test");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--nats-tls-ca"), std::string::npos)
+      << bad.status();
+}
+
+TEST(NatsStreamTest, UserAndPasswordInTheUrl) {
+  auto server = testing::NatsServer::Start(
+      testing::TempDir("nats"), {"--user", "ziggy", "--pass", "s3cret"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  NatsStreamOptions options;
+  const int port = (*server)->port();
+  options.servers = {absl::StrCat("nats://ziggy:s3cret@127.0.0.1:", port)};
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+  EXPECT_EQ((*connection)->server().find("s3cret"), std::string::npos)
+      << (*connection)->server();
 }
 
 }  // namespace

@@ -58,8 +58,8 @@ int PortIn(const std::string& ports_file) {
 }  // namespace
 
 absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
-    const std::string& dir) {
-  std::unique_ptr<NatsServer> server(new NatsServer(dir));
+    const std::string& dir, std::vector<std::string> args) {
+  std::unique_ptr<NatsServer> server(new NatsServer(dir, std::move(args)));
   absl::Status launched = server->Launch();
   if (!launched.ok()) return launched;
   return server;
@@ -78,10 +78,20 @@ absl::Status NatsServer::Launch() {
   std::string ports_dir = absl::StrCat(dir_, "/ports-", runs_);
   std::filesystem::create_directories(ports_dir);
   std::filesystem::create_directories(dir_ + "/store");
-  process_ = Subprocess::Start({binary, "-js", "-a", "127.0.0.1", "-p",
-                                absl::StrCat(port_), "-sd", dir_ + "/store",
-                                "--ports_file_dir", ports_dir, "-l",
-                                absl::StrCat(dir_, "/nats-", runs_, ".log")});
+  std::vector<std::string> argv = {binary,
+                                   "-js",
+                                   "-a",
+                                   "127.0.0.1",
+                                   "-p",
+                                   absl::StrCat(port_),
+                                   "-sd",
+                                   dir_ + "/store",
+                                   "--ports_file_dir",
+                                   ports_dir,
+                                   "-l",
+                                   absl::StrCat(dir_, "/nats-", runs_, ".log")};
+  argv.insert(argv.end(), args_.begin(), args_.end());
+  process_ = Subprocess::Start(argv);
   std::string ports_file =
       absl::StrCat(ports_dir, "/nats-server_", process_->pid(), ".ports");
   int port = -1;

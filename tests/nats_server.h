@@ -9,6 +9,7 @@
 
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "absl/status/statusor.h"
 #include "tests/process.h"
@@ -18,9 +19,10 @@ namespace ziggy::testing {
 class NatsServer {
  public:
   // Starts nats-server with JetStream, its store under `dir` (made if
-  // missing), on a port the kernel picks; returns once it takes clients.
+  // missing), on a port the kernel picks, with `args` added (e.g. --tls
+  // ..., --user/--pass); returns once it takes TCP connections.
   static absl::StatusOr<std::unique_ptr<NatsServer>> Start(
-      const std::string& dir);
+      const std::string& dir, std::vector<std::string> args = {});
   ~NatsServer();  // SIGKILL if still running
 
   // "nats://127.0.0.1:<port>"; the same across restarts.
@@ -40,11 +42,13 @@ class NatsServer {
   std::string Log() const;
 
  private:
-  explicit NatsServer(std::string dir) : dir_(std::move(dir)) {}
+  NatsServer(std::string dir, std::vector<std::string> args)
+      : dir_(std::move(dir)), args_(std::move(args)) {}
   // Starts the process on port_ (-1: any) and waits until it listens.
   absl::Status Launch();
 
   const std::string dir_;
+  const std::vector<std::string> args_;
   int port_ = -1;
   std::string url_;
   int runs_ = 0;
