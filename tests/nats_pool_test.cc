@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "gtest/gtest.h"
 #include "tests/load.h"
 #include "tests/nats_server.h"
@@ -28,14 +29,20 @@ const char kAckWait[] = "--nats-ack-wait=3s";
 
 class Pool {
  public:
-  // nats-server and two collectors; false when any did not start.
-  bool Start() {
-    auto nats = NatsServer::Start(TempDir("nats"));
+  // nats-server (a cluster of `servers` when more than one, the daemons
+  // given every URL and `flags`) and two collectors; false when any did
+  // not start.
+  bool Start(int servers = 1, std::vector<std::string> flags = {}) {
+    auto nats = NatsServer::StartCluster(TempDir("nats"), servers);
     if (!nats.ok()) {
       ADD_FAILURE() << nats.status();
       return false;
     }
     nats_ = *std::move(nats);
+    std::vector<std::string> urls;
+    for (const auto& server : nats_) urls.push_back(server->url());
+    urls_ = absl::StrJoin(urls, ",");
+    flags_ = std::move(flags);
     for (int i = 0; i < 2; ++i) {
       logs_.push_back(TempDir(absl::StrCat("logs", i)));
       collectors_.emplace_back();
@@ -47,8 +54,10 @@ class Pool {
   bool StartCollector(int i) {
     WaitFor(
         [&] {
-          collectors_[i] =
-              Ziggyd::Start(logs_[i], {"--source=" + nats_->url(), kAckWait});
+          std::vector<std::string> flags = flags_;
+          flags.push_back("--source=" + urls_);
+          flags.push_back(kAckWait);
+          collectors_[i] = Ziggyd::Start(logs_[i], flags);
           return collectors_[i] != nullptr;
         },
         absl::Seconds(30), absl::Milliseconds(200));
@@ -57,12 +66,12 @@ class Pool {
   void KillCollector(int i) { Kill(*collectors_[i]); }
 
   bool StartForwarder() {
-    forwarder_ = Ziggyd::StartForwarder(spool_, nats_->url());
+    forwarder_ = Ziggyd::StartForwarder(spool_, urls_, flags_);
     return forwarder_ != nullptr;
   }
   void KillForwarder() { Kill(*forwarder_); }
 
-  NatsServer& nats() { return *nats_; }
+  NatsServer& nats(int i = 0) { return *nats_[i]; }
   Ziggyd& forwarder() { return *forwarder_; }
   Ziggyd& collector(int i) { return *collectors_[i]; }
 
@@ -97,7 +106,9 @@ class Pool {
     daemon.process().Wait();
   }
 
-  std::unique_ptr<NatsServer> nats_;
+  std::vector<std::unique_ptr<NatsServer>> nats_;
+  std::string urls_;  // every server's, comma-separated
+  std::vector<std::string> flags_;
   std::vector<std::string> logs_;
   std::vector<std::unique_ptr<Ziggyd>> collectors_;
   const std::string spool_ = TempDir("spool");
@@ -166,6 +177,27 @@ TEST(NatsPoolTest, NatsServerRestartedExactlyOnce) {
   ASSERT_TRUE(
       WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
   ExpectExactlyOnce(pool.Settle(load.sent()), 3, load.sent());
+  pool.ExpectBothTookAShare();
+}
+
+// A JetStream cluster of three with the stream replicated three times (the
+// README's "Scaling out"): each server in turn is killed (SIGKILL) and
+// started again under load; libnats fails the daemons over to the others.
+TEST(NatsPoolTest, ThreeServerClusterLosesNothingWhenAServerDies) {
+  Pool pool;
+  ASSERT_TRUE(pool.Start(3, {"--nats-replicas=3"}));
+  Load load(pool.forwarder().collect(), 5);
+  std::mt19937 random(37);
+  for (int i = 0; i < 3; ++i) {
+    SendSome(load, random, 1000, 3000);
+    pool.nats(i).Kill();
+    SendSome(load, random, 1000, 3000);
+    ASSERT_TRUE(pool.nats(i).Restart().ok()) << pool.nats(i).Log();
+  }
+  load.Stop();
+  ASSERT_TRUE(
+      WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
+  ExpectExactlyOnce(pool.Settle(load.sent()), 5, load.sent());
   pool.ExpectBothTookAShare();
 }
 

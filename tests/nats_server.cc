@@ -11,6 +11,7 @@
 
 #include "absl/strings/numbers.h"
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/time/time.h"
 
 namespace ziggy::testing {
@@ -55,7 +56,50 @@ int PortIn(const std::string& ports_file) {
   return port;
 }
 
+// A TCP port on 127.0.0.1 nothing listens on now; -1 when none is found.
+int FreePort() {
+  int fd = socket(AF_INET, SOCK_STREAM, 0);
+  if (fd < 0) return -1;
+  sockaddr_in address{};
+  address.sin_family = AF_INET;
+  address.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+  socklen_t length = sizeof(address);
+  int port = -1;
+  if (bind(fd, reinterpret_cast<sockaddr*>(&address), sizeof(address)) == 0 &&
+      getsockname(fd, reinterpret_cast<sockaddr*>(&address), &length) == 0) {
+    port = ntohs(address.sin_port);
+  }
+  close(fd);
+  return port;
+}
+
 }  // namespace
+
+absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>>
+NatsServer::StartCluster(const std::string& dir, int size) {
+  std::vector<std::unique_ptr<NatsServer>> servers;
+  if (size == 1) {
+    auto one = Start(dir);
+    if (!one.ok()) return one.status();
+    servers.push_back(*std::move(one));
+    return servers;
+  }
+  std::vector<int> ports;
+  std::vector<std::string> routes;
+  for (int i = 0; i < size; ++i) {
+    ports.push_back(FreePort());
+    routes.push_back(absl::StrCat("nats://127.0.0.1:", ports.back()));
+  }
+  for (int i = 0; i < size; ++i) {
+    servers.emplace_back(new NatsServer(
+        absl::StrCat(dir, "/", i),
+        {"-n", absl::StrCat("nats-", i), "--cluster_name", "ziggy", "--cluster",
+         routes[i], "--routes", absl::StrJoin(routes, ",")}));
+    absl::Status launched = servers.back()->Launch();
+    if (!launched.ok()) return launched;
+  }
+  return servers;
+}
 
 absl::StatusOr<std::unique_ptr<NatsServer>> NatsServer::Start(
     const std::string& dir, std::vector<std::string> args) {

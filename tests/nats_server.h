@@ -23,6 +23,12 @@ class NatsServer {
   // ..., --user/--pass); returns once it takes TCP connections.
   static absl::StatusOr<std::unique_ptr<NatsServer>> Start(
       const std::string& dir, std::vector<std::string> args = {});
+  // `size` servers forming one JetStream cluster (one: Start(dir)) ("ziggy";
+  // servers nats-0...), stores under `dir`/<i>, each on a client port the
+  // kernel picks; cluster ports are picked free (bound to port 0 and released),
+  // so another process could take one in between (start again then).
+  static absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>> StartCluster(
+      const std::string& dir, int size);
   ~NatsServer();  // SIGKILL if still running
 
   // "nats://127.0.0.1:<port>"; the same across restarts.
