@@ -129,25 +129,9 @@ TEST(NatsStreamTest, PlainTextOffThisHostNeedsTlsOrInsecure) {
   EXPECT_TRUE(CheckNatsExposure(options, false).ok());
 }
 
-// A CA and a server certificate for 127.0.0.1 made with the openssl tool.
-std::string MakeCertificates(const std::string& dir) {
-  const std::string script = absl::StrCat(
-      "cd ", dir,
-      " && openssl req -x509 -newkey rsa:2048 -nodes -days 2 -subj /CN=ca"
-      " -keyout ca.key -out ca.pem"
-      " && openssl req -newkey rsa:2048 -nodes -subj /CN=127.0.0.1"
-      " -keyout server.key -out server.csr"
-      " && printf 'subjectAltName=IP:127.0.0.1' > ext"
-      " && openssl x509 -req -in server.csr -CA ca.pem -CAkey ca.key"
-      " -CAcreateserial -days 2 -extfile ext -out server.pem");
-  std::string out, err;
-  EXPECT_EQ(testing::RunCommand({"/bin/sh", "-c", script}, &out, &err), 0)
-      << err;
-  return dir;
-}
-
 TEST(NatsStreamTest, SpeaksTlsWithTheGivenCaAndNotWithout) {
-  const std::string certs = MakeCertificates(testing::TempDir("certs"));
+  const std::string certs = testing::TempDir("certs");
+  ASSERT_TRUE(testing::MakeTestCertificates(certs));
   auto server = testing::NatsServer::Start(
       testing::TempDir("nats"), {"--tls", "--tlscert", certs + "/server.pem",
                                  "--tlskey", certs + "/server.key"});

@@ -29,11 +29,22 @@ const char kAckWait[] = "--nats-ack-wait=3s";
 
 class Pool {
  public:
-  // nats-server (a cluster of `servers` when more than one, the daemons
-  // given every URL and `flags`) and two collectors; false when any did
+  // One nats-server, or with `certs` (a directory MakeTestCertificates
+  // filled) the README's cluster of three with TLS, the daemons given
+  // every URL, its CA and `flags`; and two collectors. False when any did
   // not start.
-  bool Start(int servers = 1, std::vector<std::string> flags = {}) {
-    auto nats = NatsServer::StartCluster(TempDir("nats"), servers);
+  bool Start(const std::string& certs = "",
+             std::vector<std::string> flags = {}) {
+    absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>> nats;
+    if (certs.empty()) {
+      nats = std::vector<std::unique_ptr<NatsServer>>();
+      auto one = NatsServer::Start(TempDir("nats"));
+      if (one.ok()) nats->push_back(*std::move(one));
+      if (!one.ok()) nats = one.status();
+    } else {
+      nats = StartReadmeCluster(certs);
+      flags.push_back("--nats-tls-ca=" + certs + "/ca.pem");
+    }
     if (!nats.ok()) {
       ADD_FAILURE() << nats.status();
       return false;
@@ -180,12 +191,15 @@ TEST(NatsPoolTest, NatsServerRestartedExactlyOnce) {
   pool.ExpectBothTookAShare();
 }
 
-// A JetStream cluster of three with the stream replicated three times (the
-// README's "Scaling out"): each server in turn is killed (SIGKILL) and
-// started again under load; libnats fails the daemons over to the others.
-TEST(NatsPoolTest, ThreeServerClusterLosesNothingWhenAServerDies) {
+// The README's cluster of three (docs/nats-server.conf, TLS for clients and
+// between servers) with the stream replicated three times: each server in
+// turn is killed (SIGKILL) and started again under load; libnats fails the
+// daemons over to the others.
+TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
+  const std::string certs = TempDir("certs");
+  ASSERT_TRUE(MakeTestCertificates(certs));
   Pool pool;
-  ASSERT_TRUE(pool.Start(3, {"--nats-replicas=3"}));
+  ASSERT_TRUE(pool.Start(certs, {"--nats-replicas=3"}));
   Load load(pool.forwarder().collect(), 5);
   std::mt19937 random(37);
   for (int i = 0; i < 3; ++i) {

@@ -23,12 +23,13 @@ class NatsServer {
   // ..., --user/--pass); returns once it takes TCP connections.
   static absl::StatusOr<std::unique_ptr<NatsServer>> Start(
       const std::string& dir, std::vector<std::string> args = {});
-  // `size` servers forming one JetStream cluster (one: Start(dir)) ("ziggy";
-  // servers nats-0...), stores under `dir`/<i>, each on a client port the
-  // kernel picks; cluster ports are picked free (bound to port 0 and released),
-  // so another process could take one in between (start again then).
-  static absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>> StartCluster(
-      const std::string& dir, int size);
+  // The README's NATS cluster: docs/nats-server.conf (in the test's
+  // runfiles) on three servers, its example hosts and cluster ports
+  // replaced by free ports on 127.0.0.1 and its certificate paths by
+  // `certs` (a directory MakeTestCertificates() filled); each server's
+  // client port and store are moved on its command line.
+  static absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>>
+  StartReadmeCluster(const std::string& certs);
   ~NatsServer();  // SIGKILL if still running
 
   // "nats://127.0.0.1:<port>"; the same across restarts.
@@ -60,6 +61,17 @@ class NatsServer {
   int runs_ = 0;
   std::unique_ptr<Subprocess> process_;
 };
+
+// A TCP port on 127.0.0.1 that nothing listens on now (bound to port 0 and
+// released, so another process could take it before it is used: for ports
+// that must be known in advance, such as a NATS cluster's routes); -1 when
+// none is found.
+int FreeTcpPort();
+
+// Makes, with the openssl tool, ca.pem (a CA) and server.pem / server.key (a
+// certificate it signed for 127.0.0.1, also usable as a client certificate)
+// in `dir`; false (a gtest failure added) when openssl fails.
+bool MakeTestCertificates(const std::string& dir);
 
 }  // namespace ziggy::testing
 
