@@ -18,6 +18,7 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
+#include "common/metrics.h"
 #include "gtest/gtest.h"
 #include "tests/nats_batches.h"
 #include "tests/nats_server.h"
@@ -141,14 +142,16 @@ TEST(NatsForwarderTest, KilledForwarderAndRestartedNatsExactlyOnce) {
 TEST(NatsForwarderTest, StatusZiggyctlAndLiveServerChanges) {
   auto nats = StartNats();
   ASSERT_NE(nats, nullptr);
-  auto forwarder =
-      Ziggyd::StartForwarder(TempDir("spool"), nats->url(),
-                             {"--nats-stream=LOGS", "--nats-subject=logs.b",
-                              "--compress=zstd", "--metrics=127.0.0.1:0"});
+  auto forwarder = Ziggyd::StartForwarder(
+      TempDir("spool"), nats->url(),
+      {"--nats-stream=LOGS", "--nats-subject=logs.b", "--compress=zstd"});
   ASSERT_NE(forwarder, nullptr);
   Send(forwarder->collect(), 1, 500);
   ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 500; }));
   ASSERT_TRUE(Drained(*forwarder));
+  // STATUS `relay` is refreshed every 100 ms.
+  ASSERT_TRUE(WaitFor(
+      [&] { return forwarder->StatusNumber("relay.acked") == 500; }));
   const Value status = forwarder->Status();
   const std::string id = status.Find("spool.id")->AsString();
   EXPECT_EQ(status.Find("relay.mode")->AsString(), "nats");
@@ -156,6 +159,15 @@ TEST(NatsForwarderTest, StatusZiggyctlAndLiveServerChanges) {
   EXPECT_EQ(status.Find("relay.subject")->AsString(), "logs.b." + id);
   EXPECT_EQ(status.Find("relay.server")->AsString(), nats->url());
   EXPECT_TRUE(status.Find("relay.connected")->AsBool());
+  // The metrics (GET /metrics renders STATUS so) name the NATS server.
+  const std::string metrics =
+      PrometheusText(status.AsMap(), StatusSchema::kForwarder);
+  EXPECT_TRUE(absl::StrContains(
+      metrics,
+      "ziggy_relay_current_upstream{upstream=\"" + nats->url() + "\"} 1"))
+      << metrics;
+  EXPECT_TRUE(absl::StrContains(metrics, "ziggy_relay_acked_events 500"))
+      << metrics;
   auto batches = ReadStoredBatches(nats->url(), "LOGS");
   ASSERT_TRUE(batches.ok()) << batches.status();
   ASSERT_FALSE(batches->empty());
