@@ -191,7 +191,8 @@ class Forwarder::Impl {
     return EncodeDocument(Value(Value::Map{{"ok", true}}));
   }
 
-  // STATUS after the common part: spool, then relay (the RelayClient's).
+  // STATUS after the common part: spool, then relay (the RelayClient's or
+  // the NatsUpstream's).
   void RegisterStatus() {
     sockets_.AddDropReasons([this](Value::Map* dropped) {
       dropped->emplace_back("spool_full", spool_->refused_full());

@@ -4,8 +4,9 @@
 // BSON event document per ZeroMQ message, the original Python Ziggy's wire
 // format). Each event is checked, appended to the durable
 // spool (only then is it accepted) and published on the live stream; a
-// RelayClient sends the spool to the collectors. Control port: STATUS,
-// SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
+// RelayClient sends the spool to the collectors, or with NATS servers as
+// --upstream a NatsUpstream publishes it to JetStream (RELAY.md). Control port:
+// STATUS, SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
 // UPSTREAM_SET {upstreams: "host:port,host:port"} (or "nats://host:port,..."
 // for a forwarder started with NATS servers), SHUTDOWN; with
 // --curve-admin only admin keys may use FLUSH, UPSTREAM_SET and SHUTDOWN.

@@ -57,7 +57,8 @@ DEFINE_int32(spool_sync_ms, 100,
              "Group commit: within this many milliseconds every accepted "
              "event is fdatasync()ed in the spool or acknowledged by a "
              "collector.");
-DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
+DEFINE_string(compress, "none",
+              "Relay batch compression: none or zstd (to NATS too).");
 DEFINE_int32(relay_window, 8,
              "Relay batches in flight to the collector (1-64; a collector "
              "queues 8 per forwarder, more wait in TCP's buffers).");
@@ -67,7 +68,9 @@ DEFINE_int64(relay_batch_bytes, 1 << 20,
              "16 MiB).");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
-              "as down and the next one is tried.");
+              "as down and the next one is tried. With NATS servers: a "
+              "publish unanswered this long makes the forwarder read its "
+              "last batch back from the stream (RELAY.md).");
 DEFINE_double(failback_interval, 5,
               "On a backup upstream: seconds between pings of the first "
               "upstream; the forwarder returns to it when it answers.");
