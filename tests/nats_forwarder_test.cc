@@ -51,24 +51,32 @@ bool Drained(Ziggyd& forwarder, absl::Duration timeout = absl::Seconds(60)) {
 }
 
 // Sends `count` events of `sender` (seq 0..count-1) to the collect port,
-// waiting while ZeroMQ's queue is full; gives up on the rest once *stop
-// (the forwarder was killed: nothing would take them).
+// waiting while ZeroMQ's queue is full, and lets ZeroMQ deliver what it
+// holds (up to 5 s). With `stop`: returns only once *stop (the forwarder
+// was killed), giving up on what was not sent and dropping what ZeroMQ
+// still holds (nothing would take it).
 void Send(const std::string& collect, int64_t sender, int64_t count,
           const std::atomic<bool>* stop = nullptr) {
   zmq::context_t context;
   zmq::socket_t push(context, zmq::socket_type::push);
-  push.set(zmq::sockopt::linger, stop == nullptr ? 5000 : 0);
   push.connect("tcp://" + collect);
   for (int64_t seq = 0; seq < count;) {
     const std::string event = ForeignEvent("load", sender, seq);
     if (push.send(zmq::buffer(event), zmq::send_flags::dontwait)) {
       ++seq;
     } else if (stop != nullptr && stop->load()) {
-      return;
+      break;
     } else {
       absl::SleepFor(absl::Milliseconds(1));
     }
   }
+  if (stop == nullptr) {
+    push.set(zmq::sockopt::linger, 5000);
+    return;
+  }
+  // What ZeroMQ holds is the forwarder's to take until it is killed.
+  while (!stop->load()) absl::SleepFor(absl::Milliseconds(1));
+  push.set(zmq::sockopt::linger, 0);
 }
 
 // The forwarder's batches are contiguous in the stream (first == the
@@ -104,9 +112,16 @@ TEST(NatsForwarderTest, KilledForwarderAndRestartedNatsExactlyOnce) {
     std::atomic<bool> killed{false};
     std::thread sender(
         [&] { Send(forwarder->collect(), 100 + kill, 3000, &killed); });
-    ASSERT_TRUE(WaitFor([&] {
-      return Spooled(*forwarder) >= before + kill_at;
-    })) << kill;
+    const bool spooled =
+        WaitFor([&] { return Spooled(*forwarder) >= before + kill_at; });
+    if (!spooled) {
+      killed = true;
+      sender.join();
+      FAIL() << kill << ": spooled " << Spooled(*forwarder) << ", before "
+             << before << ", kill at " << kill_at << "\n"
+             << forwarder->Status().DebugString() << "\n"
+             << forwarder->process().Stderr();
+    }
     if (kill == 3) {  // nats-server restarts once, while events arrive
       nats->Stop();
       ASSERT_TRUE(nats->Restart().ok());
@@ -150,8 +165,8 @@ TEST(NatsForwarderTest, StatusZiggyctlAndLiveServerChanges) {
   ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == 500; }));
   ASSERT_TRUE(Drained(*forwarder));
   // STATUS `relay` is refreshed every 100 ms.
-  ASSERT_TRUE(WaitFor(
-      [&] { return forwarder->StatusNumber("relay.acked") == 500; }));
+  ASSERT_TRUE(
+      WaitFor([&] { return forwarder->StatusNumber("relay.acked") == 500; }));
   const Value status = forwarder->Status();
   const std::string id = status.Find("spool.id")->AsString();
   EXPECT_EQ(status.Find("relay.mode")->AsString(), "nats");
