@@ -310,6 +310,18 @@ int64_t NatsConnection::max_payload() const {
   return natsConnection_GetMaxPayload(connection_);
 }
 
+uint64_t NatsConnection::reconnects() const {
+  natsStatistics* stats = nullptr;
+  uint64_t reconnects = 0;
+  if (natsStatistics_Create(&stats) == NATS_OK &&
+      natsConnection_GetStats(connection_, stats) == NATS_OK) {
+    natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr,
+                             &reconnects);
+  }
+  natsStatistics_Destroy(stats);
+  return reconnects;
+}
+
 absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
   if (!connected()) return absl::UnavailableError("not connected to NATS");
   jsStreamInfo* info = nullptr;

@@ -122,6 +122,9 @@ class NatsConnection {
   std::string server() const;
   // Largest message the server takes (0 while never connected).
   int64_t max_payload() const;
+  // Times libnats reconnected (to any server) since Connect: a change means
+  // requests in flight may or may not have reached the server.
+  uint64_t reconnects() const;
 
   // Creates the stream with `options` if it does not exist; an existing one
   // is left as it is (its subjects must cover options.subject, else

@@ -238,11 +238,35 @@ void AppendDisk(const Value& s, std::string* out) {
       Count(Number(*disk, "compression_errors")), " compression errors\n");
 }
 
+// A forwarder publishing to NATS JetStream (relay.mode "nats").
+void AppendNatsRelay(const Value& relay, std::string* out) {
+  const std::string server = Text(relay, "server");
+  absl::StrAppend(
+      out, "relay       to NATS ",
+      Printable(server.empty()
+                    ? "(connecting to " + Text(relay, "servers") + ")"
+                    : server),
+      ", stream ", Printable(Text(relay, "stream")), " subject ",
+      Printable(Text(relay, "subject")), " (", Text(relay, "compression"),
+      "): ", Count(Number(relay, "acks")), " batches acknowledged, ",
+      Count(Number(relay, "resyncs")), " resyncs, ",
+      Count(Number(relay, "duplicates")), " duplicates, ",
+      Count(Number(relay, "errors")), " errors");
+  if (!Text(relay, "last_error").empty()) {
+    absl::StrAppend(out, " (last: ", Printable(Text(relay, "last_error")), ")");
+  }
+  absl::StrAppend(out, "\n");
+}
+
 // A forwarder's relay client (current upstream, each upstream's state) or
 // a collector's relay port.
 void AppendRelay(const Value& s, std::string* out) {
   const Value* relay = s.Get("relay");
   if (relay == nullptr) return;
+  if (Text(*relay, "mode") == "nats") {
+    AppendNatsRelay(*relay, out);
+    return;
+  }
   if (relay->Get("current") == nullptr) {  // a collector's relay port
     absl::StrAppend(out, "relay       ", Count(Number(*relay, "events")),
                     " events in ", Count(Number(*relay, "batches")),

@@ -12,6 +12,7 @@
 #include "common/daemon_sockets.h"
 #include "common/intake.h"
 #include "common/metrics_server.h"
+#include "common/nats_stream.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
 
@@ -36,6 +37,21 @@ absl::StatusOr<std::vector<std::string>> ParseUpstreams(
   return upstreams;
 }
 
+absl::StatusOr<std::vector<std::string>> ParseUpstreamsOfKind(
+    absl::string_view list, bool nats) {
+  absl::StatusOr<bool> is_nats = IsNatsList(list);
+  if (!is_nats.ok()) return is_nats.status();
+  if (*is_nats != nats) {
+    return absl::InvalidArgumentError(
+        nats ? "this forwarder publishes to NATS: give nats://host:port "
+               "servers (restart it with another --upstream to relay to "
+               "collectors)"
+             : "this forwarder relays to collectors: give host:port relay "
+               "ports (restart it with --upstream=nats://... for NATS)");
+  }
+  return nats ? ParseNatsServers(list) : ParseUpstreams(list);
+}
+
 class Forwarder::Impl {
  public:
   explicit Impl(ForwarderOptions options)
@@ -56,7 +72,11 @@ class Forwarder::Impl {
         !s.ok()) {
       return s;
     }
-    relay_ = std::make_unique<RelayClient>(spool_.get(), options_.relay);
+    if (options_.nats.has_value()) {
+      relay_ = std::make_unique<NatsUpstream>(spool_.get(), *options_.nats);
+    } else {
+      relay_ = std::make_unique<RelayClient>(spool_.get(), options_.relay);
+    }
     relay_->Start();
     RegisterControl();
     RegisterStatus();
@@ -163,7 +183,7 @@ class Forwarder::Impl {
       return ErrorReply("UPSTREAM_SET needs 'upstreams': \"host:port,...\"");
     }
     absl::StatusOr<std::vector<std::string>> upstreams =
-        ParseUpstreams(list->AsString());
+        ParseUpstreamsOfKind(list->AsString(), options_.nats.has_value());
     if (!upstreams.ok()) return ErrorReply(upstreams.status().message());
     relay_->SetUpstreams(*upstreams);
     LOG(INFO) << "upstreams set to " << list->AsString()
@@ -171,7 +191,8 @@ class Forwarder::Impl {
     return EncodeDocument(Value(Value::Map{{"ok", true}}));
   }
 
-  // STATUS after the common part: spool, then relay (the RelayClient's).
+  // STATUS after the common part: spool, then relay (the RelayClient's or
+  // the NatsUpstream's).
   void RegisterStatus() {
     sockets_.AddDropReasons([this](Value::Map* dropped) {
       dropped->emplace_back("spool_full", spool_->refused_full());
@@ -211,7 +232,7 @@ class Forwarder::Impl {
   ForwarderOptions options_;
   DaemonSockets sockets_;
   std::unique_ptr<Spool> spool_;
-  std::unique_ptr<RelayClient> relay_;
+  std::unique_ptr<UpstreamLink> relay_;     // RelayClient or NatsUpstream
   std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
   bool stopping_ = false;
 };

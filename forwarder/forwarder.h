@@ -4,9 +4,11 @@
 // BSON event document per ZeroMQ message, the original Python Ziggy's wire
 // format). Each event is checked, appended to the durable
 // spool (only then is it accepted) and published on the live stream; a
-// RelayClient sends the spool to the collectors. Control port: STATUS,
-// SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
-// UPSTREAM_SET {upstreams: "host:port,host:port"}, SHUTDOWN; with
+// RelayClient sends the spool to the collectors, or with NATS servers as
+// --upstream a NatsUpstream publishes it to JetStream (RELAY.md). Control port:
+// STATUS, SOCK_STREAM, SOCK_COLLECT, FLUSH (sync the spool), UPSTREAM (get),
+// UPSTREAM_SET {upstreams: "host:port,host:port"} (or "nats://host:port,..."
+// for a forwarder started with NATS servers), SHUTDOWN; with
 // --curve-admin only admin keys may use FLUSH, UPSTREAM_SET and SHUTDOWN.
 //
 // Thread-safety: Stop() from any thread; the rest from the creating thread.
@@ -20,6 +22,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "common/daemon_sockets.h"
+#include "forwarder/nats_upstream.h"
 #include "forwarder/relay_client.h"
 #include "forwarder/spool.h"
 
@@ -31,6 +34,9 @@ struct ForwarderOptions {
   std::string stream;  // "": port 0 on the control port's interface
   SpoolOptions spool;  // spool.dir: the spool path
   RelayOptions relay;  // relay.upstreams: the collectors' relay ports
+  // Set (--upstream=nats://...): the spool goes to NATS JetStream instead,
+  // and `relay` is unused.
+  absl::optional<NatsUpstreamOptions> nats;
   size_t max_event_bytes = 1 << 20;
   QueueLimits queues;  // what ZeroMQ may hold, in bytes
   // Unset: plain text. Set: the forwarder's own ports are CurveZMQ servers
@@ -69,6 +75,13 @@ class Forwarder {
 
 // "a:1,b:2" -> {"a:1", "b:2"}; kInvalidArgument for a bad address.
 absl::StatusOr<std::vector<std::string>> ParseUpstreams(absl::string_view list);
+
+// A new --upstream list for a forwarder that relays to NATS (`nats`) or to
+// collectors: ParseNatsServers or ParseUpstreams. kInvalidArgument for a
+// list that mixes both, or names the other kind (a forwarder does not
+// change kinds while it runs: restart it with the new --upstream).
+absl::StatusOr<std::vector<std::string>> ParseUpstreamsOfKind(
+    absl::string_view list, bool nats);
 
 }  // namespace ziggy
 

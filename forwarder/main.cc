@@ -5,6 +5,7 @@
 
 #include "common/cli.h"
 #include "common/exposure.h"
+#include "common/nats_stream.h"
 #include "common/paths.h"
 #include "common/relay_protocol.h"
 #include "common/signals.h"
@@ -24,7 +25,27 @@ DEFINE_string(stream, "",
               "reaches the control port.");
 DEFINE_string(
     upstream, "127.0.0.1:3515",
-    "Collectors' relay ports, host:port[,host:port...], first preferred.");
+    "Collectors' relay ports, host:port[,host:port...], first preferred; "
+    "or NATS servers, nats://host:port[,nats://host:port...], to publish "
+    "the batches to a JetStream stream instead (the --nats-* flags; "
+    "forwarder/RELAY.md). One kind only: a mixed list is an error.");
+DEFINE_string(nats_stream, "ZIGGY",
+              "With a nats:// --upstream: the JetStream stream (created if "
+              "missing: file storage, limits retention).");
+DEFINE_string(nats_subject, "ziggy.batches",
+              "With a nats:// --upstream: the subject prefix; this forwarder "
+              "publishes to PREFIX.<forwarder id>, the stream takes PREFIX.>.");
+DEFINE_int32(nats_replicas, 1,
+             "With a nats:// --upstream, if this forwarder creates the "
+             "stream: its replicas (1-5).");
+DEFINE_string(nats_max_age, "24h",
+              "With a nats:// --upstream, if this forwarder creates the "
+              "stream: how long it keeps a batch (a duration: 24h, 90m, "
+              "3600s); 0: no limit.");
+DEFINE_int64(nats_max_bytes, 0,
+             "With a nats:// --upstream, if this forwarder creates the "
+             "stream: its size limit in bytes (the oldest batches go "
+             "beyond it); 0: no limit.");
 DEFINE_string(spool_path, "ziggy-spool",
               "Spool directory (created if missing); relative paths are "
               "resolved against the directory you ran the command from.");
@@ -36,7 +57,8 @@ DEFINE_int32(spool_sync_ms, 100,
              "Group commit: within this many milliseconds every accepted "
              "event is fdatasync()ed in the spool or acknowledged by a "
              "collector.");
-DEFINE_string(compress, "none", "Relay batch compression: none or zstd.");
+DEFINE_string(compress, "none",
+              "Relay batch compression: none or zstd (to NATS too).");
 DEFINE_int32(relay_window, 8,
              "Relay batches in flight to the collector (1-64; a collector "
              "queues 8 per forwarder, more wait in TCP's buffers).");
@@ -46,7 +68,9 @@ DEFINE_int64(relay_batch_bytes, 1 << 20,
              "16 MiB).");
 DEFINE_double(ack_timeout, 5,
               "Seconds without an acknowledgement before the upstream counts "
-              "as down and the next one is tried.");
+              "as down and the next one is tried. With NATS servers: a "
+              "publish unanswered this long makes the forwarder read its "
+              "last batch back from the stream (RELAY.md).");
 DEFINE_double(failback_interval, 5,
               "On a backup upstream: seconds between pings of the first "
               "upstream; the forwarder returns to it when it answers.");
@@ -152,6 +176,36 @@ bool FlagsAreValid() {
   return true;
 }
 
+// The NATS upstream's options: `servers` (parsed already), the --nats-*
+// flags and the batch flags; false after a one-line error on stderr.
+bool NatsFromFlags(std::vector<std::string> servers,
+                   ziggy::NatsUpstreamOptions* nats) {
+  ziggy::NatsStreamOptions& stream = nats->stream;
+  stream.servers = std::move(servers);
+  stream.stream = FLAGS_nats_stream;
+  stream.subject = FLAGS_nats_subject;
+  stream.replicas = FLAGS_nats_replicas;
+  stream.max_bytes = FLAGS_nats_max_bytes;
+  if (!absl::ParseDuration(FLAGS_nats_max_age, &stream.max_age) ||
+      stream.max_age == absl::InfiniteDuration()) {
+    std::fprintf(stderr,
+                 "ziggy-forwarder: --nats-max-age=%s: expected a duration "
+                 "such as 24h, 90m or 0\n",
+                 FLAGS_nats_max_age.c_str());
+    return false;
+  }
+  if (absl::Status s = ziggy::ValidateNatsStreamOptions(stream); !s.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: %s\n",
+                 std::string(s.message()).c_str());
+    return false;
+  }
+  nats->batch_events = static_cast<size_t>(FLAGS_relay_batch_events);
+  nats->batch_bytes = static_cast<size_t>(FLAGS_relay_batch_bytes);
+  nats->zstd = FLAGS_compress == "zstd";
+  nats->timeout = absl::Seconds(FLAGS_ack_timeout);
+  return true;
+}
+
 // The relay's options: `upstreams` and `curve` (parsed and loaded already)
 // and the rest of the relay flags.
 ziggy::RelayOptions RelayFromFlags(
@@ -169,6 +223,35 @@ ziggy::RelayOptions RelayFromFlags(
   return relay;
 }
 
+// --upstream, as collectors' relay ports (options->relay, with CurveZMQ
+// keys) or NATS servers (options->nats); false after a one-line error.
+bool UpstreamFromFlags(ziggy::ForwarderOptions* options) {
+  absl::StatusOr<bool> nats = ziggy::IsNatsList(FLAGS_upstream);
+  absl::StatusOr<std::vector<std::string>> upstreams =
+      !nats.ok() ? nats.status()
+      : *nats    ? ziggy::ParseNatsServers(FLAGS_upstream)
+                 : ziggy::ParseUpstreams(FLAGS_upstream);
+  if (!upstreams.ok()) {
+    std::fprintf(stderr, "ziggy-forwarder: --upstream: %s\n",
+                 std::string(upstreams.status().message()).c_str());
+    return false;
+  }
+  if (*nats) {
+    if (!FLAGS_upstream_server_key.empty()) {
+      std::fprintf(stderr,
+                   "ziggy-forwarder: --upstream-server-key is for collectors' "
+                   "relay ports, not NATS servers\n");
+      return false;
+    }
+    options->nats.emplace();
+    return NatsFromFlags(*std::move(upstreams), &*options->nats);
+  }
+  absl::optional<ziggy::CurveSocketOptions> curve;
+  if (!LoadRelayCurve(&curve)) return false;
+  options->relay = RelayFromFlags(*std::move(upstreams), std::move(curve));
+  return true;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -178,6 +261,9 @@ int main(int argc, char** argv) {
       "them durably and relays them, acknowledged, to collectors.\n"
       "  ziggy-forwarder --upstream=central:3515[,backup:3515] "
       "[--spool-path=DIR]\n"
+      "  ziggy-forwarder --upstream=nats://nats1:4222[,nats://nats2:4222] "
+      "[--nats-stream=ZIGGY] [--nats-subject=ziggy.batches]   publish to "
+      "NATS JetStream\n"
       "    [--curve-key=MINE --upstream-server-key=COLLECTOR.pub]   relay "
       "over CurveZMQ\n"
       "    [--curve-key=MINE [--curve-allow=DIR] [--curve-admin=DIR] "
@@ -193,15 +279,8 @@ int main(int argc, char** argv) {
     return 1;
   }
   if (!FlagsAreValid()) return 1;
-  absl::StatusOr<std::vector<std::string>> upstreams =
-      ziggy::ParseUpstreams(FLAGS_upstream);
-  if (!upstreams.ok()) {
-    std::fprintf(stderr, "ziggy-forwarder: --upstream: %s\n",
-                 std::string(upstreams.status().message()).c_str());
-    return 1;
-  }
-  absl::optional<ziggy::CurveSocketOptions> curve;
-  if (!LoadRelayCurve(&curve)) return 1;
+  ziggy::ForwarderOptions options;
+  if (!UpstreamFromFlags(&options)) return 1;
   if (gflags::GetCommandLineFlagInfoOrDie("logtostderr").is_default) {
     FLAGS_logtostderr = true;
   }
@@ -209,7 +288,6 @@ int main(int argc, char** argv) {
   ziggy::TerminationSignals signals(
       ziggy::TerminationSignals::Hangup::kCallback);
 
-  ziggy::ForwarderOptions options;
   if (!LoadServerCurve(&options.curve)) return 1;
   options.control = FLAGS_control;
   options.collect = FLAGS_collect;
@@ -217,7 +295,6 @@ int main(int argc, char** argv) {
   options.spool.dir = ziggy::ResolveUserPath(FLAGS_spool_path);
   options.spool.max_bytes = static_cast<uint64_t>(FLAGS_spool_max_bytes);
   options.spool.sync_interval = absl::Milliseconds(FLAGS_spool_sync_ms);
-  options.relay = RelayFromFlags(*std::move(upstreams), std::move(curve));
   options.max_event_bytes = static_cast<size_t>(FLAGS_max_event_bytes);
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);

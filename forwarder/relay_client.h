@@ -16,19 +16,16 @@
 #ifndef ZIGGY_FORWARDER_RELAY_CLIENT_H_
 #define ZIGGY_FORWARDER_RELAY_CLIENT_H_
 
-#include <atomic>
 #include <string>
-#include <thread>
 #include <vector>
 
-#include "absl/base/thread_annotations.h"
-#include "absl/synchronization/mutex.h"
 #include "absl/time/time.h"
 #include "absl/types/optional.h"
 #include "client/format/value.h"
 #include "client/net/socket.h"
 #include "common/clock.h"
 #include "forwarder/spool.h"
+#include "forwarder/upstream_link.h"
 
 namespace ziggy {
 
@@ -56,39 +53,21 @@ struct RelayOptions {
   absl::Duration status_interval = absl::Milliseconds(100);
 };
 
-class RelayClient {
+class RelayClient : public UpstreamLink {
  public:
   RelayClient(Spool* spool, RelayOptions options);
-  ~RelayClient();  // Stop()
+  ~RelayClient() override;  // Stop()
 
-  void Start();
-  void Stop();
-
-  // Replaces the upstream list; the client moves to the new first one.
-  void SetUpstreams(std::vector<std::string> upstreams);
-  std::vector<std::string> upstreams() const;
-
-  // {current, upstreams: {addr: {state, batches, acks, timeouts, refusals,
-  //  refused}}, in_flight, acked, sent_batches, retransmitted,
+  // Status(): {current, upstreams: {addr: {state, batches, acks, timeouts,
+  //  refusals, refused}}, in_flight, acked, sent_batches, retransmitted,
   //  resend_requests, compression}; empty until the thread first publishes.
-  Value Status() const;
+  // SetUpstreams(): the client moves to the new first one.
 
  private:
-  void Run();
-  // The upstream list, when it changed since *version (which it updates).
-  bool TakeUpstreams(uint64_t* version, std::vector<std::string>* upstreams);
-  // Refreshes Status() when status_interval has passed since *last.
-  void PublishStatus(const RelayConnection& connection, absl::Time* last);
+  void Run() override;
 
   Spool* const spool_;
   const RelayOptions options_;
-  std::thread thread_;
-  std::atomic<bool> stop_{false};
-
-  mutable absl::Mutex mu_;
-  std::vector<std::string> upstreams_ ABSL_GUARDED_BY(mu_);
-  uint64_t upstreams_version_ ABSL_GUARDED_BY(mu_) = 0;
-  Value status_ ABSL_GUARDED_BY(mu_);  // published by the relay thread
 };
 
 }  // namespace ziggy

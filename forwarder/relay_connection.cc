@@ -6,6 +6,7 @@
 #include "absl/time/clock.h"
 #include "client/net/endpoint.h"
 #include "client/net/socket.h"
+#include "forwarder/relay_batch.h"
 #include "glog/logging.h"
 
 namespace ziggy {
@@ -132,14 +133,9 @@ bool RelayConnection::SendNext(absl::Time now) {
     return false;
   }
   if (batch_.end == batch_.first) return false;
-  RelayHeader header = HeaderFor(batch_);
-  // Compressed only where that makes it smaller.
-  if (options_.zstd &&
-      CompressPayload(batch_.events, options_.zstd_level, &compressed_).ok() &&
-      compressed_.size() < batch_.events.size()) {
-    header.zstd = true;
-    batch_.events.swap(compressed_);
-  }
+  RelayHeader header = RelayHeaderFor(*spool_, batch_);
+  CompressIfSmaller(options_.zstd, options_.zstd_level, &batch_, &header,
+                    &compressed_);
   if (!Send(EncodeRelayHeader(header), &batch_.events)) {
     // Not connected (sends are refused rather than queued) or full.
     if (blocked_since_ == absl::InfiniteFuture()) blocked_since_ = now;
@@ -151,18 +147,6 @@ bool RelayConnection::SendNext(absl::Time now) {
   ++current_stats().batches;
   send_from_ = batch_.end;
   return true;
-}
-
-RelayHeader RelayConnection::HeaderFor(const SpoolBatch& batch) const {
-  RelayHeader header;
-  header.forwarder = spool_->id();
-  header.token = spool_->token();
-  header.first = batch.first;
-  header.end = batch.end;
-  header.acked = spool_->acked();
-  header.count = batch.count;
-  header.size = static_cast<int64_t>(batch.events.size());
-  return header;
 }
 
 bool RelayConnection::Send(const std::string& head, std::string* events) {

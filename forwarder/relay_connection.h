@@ -94,7 +94,6 @@ class RelayConnection {
   // Reads and sends the next batch; false when there is none or the socket
   // will not take it.
   bool SendNext(absl::Time now);
-  RelayHeader HeaderFor(const SpoolBatch& batch) const;
   bool Send(const std::string& head, std::string* events);
   void Wait();
   void HandleReply(const RelayReply& reply);
