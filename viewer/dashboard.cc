@@ -126,7 +126,7 @@ int FollowLive(const ViewerOptions& options, const EventFilter& filter,
   if (stream == nullptr) return kViewError;
   control.timeout = std::min(options.control_timeout, kStatusEvery);
   absl::Notification done;
-  std::thread status(PollStatus, options.host, control, model, &done);
+  std::thread status(PollStatus, options.hosts[0], control, model, &done);
   std::string type, bson, why;
   while (!Stopped(options)) {
     if (!stream->Next(&type, &bson, absl::Milliseconds(100))) continue;
@@ -140,16 +140,20 @@ int FollowLive(const ViewerOptions& options, const EventFilter& filter,
   return kViewOk;
 }
 
-// The files --log-path and the dates select.
+// The files the dates select under every --log-path (the model counts
+// events by their own end time, so the order they are read in is not
+// the page's).
 absl::StatusOr<std::vector<std::string>> SelectedFiles(
     const ViewerOptions& options, const EventFilter& filter) {
   LogFileQuery query = filter.dates;
-  query.log_path = options.log_path;
   query.type = options.type;
-  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
-  if (!files.ok()) return files.status();
   std::vector<std::string> paths;
-  for (const LogFileInfo& file : *files) paths.push_back(file.path);
+  for (const std::string& log_path : options.log_paths) {
+    query.log_path = log_path;
+    absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
+    if (!files.ok()) return files.status();
+    for (const LogFileInfo& file : *files) paths.push_back(file.path);
+  }
   return paths;
 }
 
@@ -202,10 +206,15 @@ int LoadFiles(const ViewerOptions& options, const EventFilter& filter,
 
 int RunDashboard(const ViewerOptions& options, std::ostream& out,
                  std::ostream& err) {
-  if (options.host.empty() == options.log_path.empty() ||
+  if (options.hosts.empty() == options.log_paths.empty() ||
       !options.files.empty() || options.stats || options.group) {
     err << "ziggyview: --serve takes -H host:port or --log-path, and no "
            "files, --stats or --group\n";
+    return kViewError;
+  }
+  if (options.hosts.size() > 1) {
+    err << "ziggyview: --serve follows one daemon live: give one -H (a "
+           "pool's files can be served together with several --log-path)\n";
     return kViewError;
   }
   if (!ServeAllowed(options, err)) return kViewError;
@@ -216,7 +225,7 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
   }
   auto model = std::make_unique<DashboardModel>();
   int code = kViewOk;
-  if (!options.log_path.empty()) {
+  if (!options.log_paths.empty()) {
     code = LoadFiles(options, *filter, &model, err);
     if (code == kViewError) return code;
   }
@@ -230,7 +239,7 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
     return kViewError;
   }
   out << "dashboard: " << (*server)->url() << "/" << std::endl;
-  if (!options.host.empty())
+  if (!options.hosts.empty())
     return FollowLive(options, *filter, model.get(), err);
   while (!Stopped(options)) absl::SleepFor(absl::Milliseconds(100));
   return code;

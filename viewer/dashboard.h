@@ -1,7 +1,8 @@
 // RunDashboard: `ziggyview --serve=host:port`, a web page of a daemon's live
-// events (-H host:port) or of a range of event files (--log-path with the
-// dates), served with its JSON API (dashboard_api.h) from a bounded HTTP
-// server (common/http_server.h) over a DashboardModel (dashboard_model.h).
+// events (one -H host:port) or of a range of event files (--log-path with
+// the dates; several: a pool's files together), served with its JSON API
+// (dashboard_api.h) from a bounded HTTP server (common/http_server.h) over a
+// DashboardModel (dashboard_model.h).
 //
 // Live: the stream is followed as `ziggyview -H` does (StreamSubscriber
 // rediscovers a restarted daemon's stream), and STATUS is asked every 2 s
