@@ -27,13 +27,16 @@ absl::string_view FlagName(absl::string_view arg, absl::string_view* value,
 void AddValue(absl::string_view value,
               const std::function<bool(absl::string_view)>& keep_whole,
               std::vector<std::string>* out) {
+  std::vector<std::string> pieces;
   if (keep_whole != nullptr && !value.empty() && keep_whole(value)) {
-    out->emplace_back(value);
-    return;
+    pieces.emplace_back(value);
+  } else {
+    pieces = absl::StrSplit(value, ',', absl::SkipEmpty());
   }
-  for (absl::string_view piece :
-       absl::StrSplit(value, ',', absl::SkipEmpty())) {
-    out->emplace_back(piece);
+  for (std::string& piece : pieces) {
+    if (std::find(out->begin(), out->end(), piece) == out->end()) {
+      out->push_back(std::move(piece));
+    }
   }
 }
 

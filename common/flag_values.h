@@ -27,7 +27,9 @@ namespace ziggy {
 // Each value is split at its commas, empty pieces dropped ("a,,b," gives a
 // and b), except a value for which `keep_whole` returns true, taken as one
 // (ziggyview passes "names an existing file or directory", so that a log
-// path with a comma in its name still works when given alone). A flag
+// path with a comma in its name still works when given alone). A value
+// given twice is kept once, where it first came (a daemon or log path named
+// twice would be read twice). A flag
 // name as the last argument, without its value, gives nothing (gflags
 // then reports it). Scanning stops at "--", as gflags does.
 std::vector<std::string> FlagValues(

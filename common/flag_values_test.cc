@@ -33,6 +33,11 @@ TEST(FlagValuesTest, EmptyPiecesDropped) {
   EXPECT_EQ(Values({"-H", ",a:1,,b:2,", "--host="}), (Strings{"a:1", "b:2"}));
 }
 
+TEST(FlagValuesTest, AValueGivenTwiceIsKeptOnce) {
+  EXPECT_EQ(Values({"-H", "a:1,b:2", "--host=a:1", "-H", "b:2,c:3"}),
+            (Strings{"a:1", "b:2", "c:3"}));
+}
+
 TEST(FlagValuesTest, StopsAtDoubleDashAndAMissingValue) {
   EXPECT_EQ(Values({"-H", "a:1", "--", "-H", "b:2"}), Strings{"a:1"});
   EXPECT_EQ(Values({"-H", "a:1", "-H"}), Strings{"a:1"});
