@@ -467,7 +467,7 @@ int RunPoolStatus(const std::vector<DaemonReply>& daemons, bool json,
     return code;
   }
   const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
-  out << FormatPoolStatus(daemons, now) << "\n"
+  out << FormatPoolStatus(daemons, now)
       << FormatStatus(*pool.Get("total"), now);
   return code;
 }

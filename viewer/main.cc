@@ -95,40 +95,74 @@ DEFINE_bool(insecure, false,
             "Allow --serve on a non-loopback address: the dashboard is "
             "plain, unauthenticated HTTP showing every event.");
 
-int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "prints ziggy events as JSON, one object per line.\n"
-      "  ziggyview FILE...                      event files (.log or "
-      ".log.zst)\n"
-      "  cat FILE | ziggyview                   standard input\n"
-      "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
-      "[--end-date=D]\n"
-      "  ziggyview --log-path=DIR1,DIR2 ...     a pool's files, as one\n"
-      "  ziggyview -H host:controlport [--type-name='request*']   live\n"
-      "  ziggyview -H a:3513 -H b:3513 ...      a pool, live, interleaved\n"
-      "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
-      "CurveZMQ\n"
-      "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
-      "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
-      "  ziggyview ... --raw > FILE             the selected events as BSON\n"
-      "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
-      "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
-      "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
-      "directory) or no daemon (live, several -H: any of them did not answer\n"
-      "at the start; the others were followed); 2 damaged input: every whole "
-      "event was\n"
-      "printed and stderr says, for each skipped byte range, the file, the\n"
-      "offsets and why; 130 stopped by SIGINT or SIGTERM before the end of\n"
-      "files or stdin (live mode exits 0 on either).");
-  gflags::SetVersionString(ziggy::kVersion);
-  // gflags keeps a repeated flag's last value: the lists are read first.
-  const std::vector<std::string> hosts =
-      ziggy::FlagValues(argc, argv, {"H", "host"});
-  const std::vector<std::string> log_paths =
+namespace {
+
+constexpr char kUsage[] =
+    "prints ziggy events as JSON, one object per line.\n"
+    "  ziggyview FILE...                      event files (.log or "
+    ".log.zst)\n"
+    "  cat FILE | ziggyview                   standard input\n"
+    "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
+    "[--end-date=D]\n"
+    "  ziggyview --log-path=DIR1,DIR2 ...     a pool's files, as one\n"
+    "  ziggyview -H host:controlport [--type-name='request*']   live\n"
+    "  ziggyview -H a:3513 -H b:3513 ...      a pool, live, interleaved\n"
+    "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
+    "CurveZMQ\n"
+    "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
+    "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
+    "  ziggyview ... --raw > FILE             the selected events as BSON\n"
+    "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
+    "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
+    "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
+    "directory) or no daemon (several -H: any of them did not answer at\n"
+    "the start; the others were followed); 2 damaged input: every whole\n"
+    "event was printed and stderr says, for each skipped byte range, the\n"
+    "file, the offsets and why; 130 stopped by SIGINT or SIGTERM before the "
+    "end of\n"
+    "files or stdin (live mode exits 0 on either).";
+
+// Every -H and --log-path (repeated, comma-separated), read before gflags
+// parses, which would keep only the last.
+struct SourceLists {
+  std::vector<std::string> hosts, log_paths;
+};
+
+SourceLists ReadSourceLists(int argc, char** argv) {
+  SourceLists lists;
+  lists.hosts = ziggy::FlagValues(argc, argv, {"H", "host"});
+  // A log path with a comma in its name is taken whole when it exists.
+  lists.log_paths =
       ziggy::FlagValues(argc, argv, {"log_path", "log-path"}, [](auto value) {
         return access(ziggy::ResolveUserPath(std::string(value)).c_str(),
                       F_OK) == 0;
       });
+  return lists;
+}
+
+// The lists into *options; the flags' own values when the command line
+// had none (a --flagfile's).
+void SetSources(const SourceLists& lists, ziggy::ViewerOptions* options) {
+  // Under `bazel run` the binary runs in its runfiles tree: paths the user
+  // typed are relative to BUILD_WORKING_DIRECTORY.
+  for (const std::string& path : lists.log_paths) {
+    options->log_paths.push_back(ziggy::ResolveUserPath(path));
+  }
+  if (lists.log_paths.empty() && !FLAGS_log_path.empty()) {
+    options->log_paths.push_back(ziggy::ResolveUserPath(FLAGS_log_path));
+  }
+  options->hosts = lists.hosts;
+  if (lists.hosts.empty() && !(FLAGS_H.empty() && FLAGS_host.empty())) {
+    options->hosts.push_back(FLAGS_H.empty() ? FLAGS_host : FLAGS_H);
+  }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  gflags::SetUsageMessage(kUsage);
+  gflags::SetVersionString(ziggy::kVersion);
+  const SourceLists lists = ReadSourceLists(argc, argv);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0 || FLAGS_interval < 1 ||
       FLAGS_window < 0) {
@@ -141,26 +175,15 @@ int main(int argc, char** argv) {
   signals.Start([](int) { stop.store(true); });
 
   ziggy::ViewerOptions options;
-  // Under `bazel run` the binary runs in its runfiles tree: paths the user
-  // typed are relative to BUILD_WORKING_DIRECTORY.
   for (int i = 1; i < argc; ++i) {
     options.files.push_back(ziggy::ResolveUserPath(argv[i]));
   }
-  for (const std::string& path : log_paths) {
-    options.log_paths.push_back(ziggy::ResolveUserPath(path));
-  }
-  if (log_paths.empty() && !FLAGS_log_path.empty()) {  // e.g. --flagfile
-    options.log_paths.push_back(ziggy::ResolveUserPath(FLAGS_log_path));
-  }
+  SetSources(lists, &options);
   options.type = FLAGS_type_name;
   options.where = FLAGS_where;
   options.fields = FLAGS_fields;
   options.start_date = FLAGS_start_date;
   options.end_date = FLAGS_end_date;
-  options.hosts = hosts;
-  if (hosts.empty() && !(FLAGS_H.empty() && FLAGS_host.empty())) {
-    options.hosts.push_back(FLAGS_H.empty() ? FLAGS_host : FLAGS_H);
-  }
   options.pretty = FLAGS_pretty;
   options.raw = FLAGS_raw;
   options.out_is_terminal = isatty(1);
