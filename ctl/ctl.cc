@@ -12,8 +12,8 @@
 #include "client/net/socket.h"
 #include "client/reader/control.h"
 #include "client/reader/json.h"
+#include "client/reader/pool_status.h"
 #include "common/paths.h"
-#include "ctl/pool_status.h"
 
 namespace ziggy {
 namespace {

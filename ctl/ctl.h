@@ -11,8 +11,8 @@
 //
 // A pool (several hosts, -H a -H b or -H a,b): `status` asks every daemon
 // at once and prints the pool: one line per daemon (address, up or down,
-// received, written, dropped, last event), then the total
-// (ctl/pool_status.h's SumStatus) as one daemon's summary; with --json
+// received, written, dropped, last event), then the total (SumStatus,
+// client/reader/pool_status.h) as one daemon's summary; with --json
 // {"total": {...}, "daemons": {"host:port": STATUS or {"down": true,
 // "error": "..."}}}. `ports` and `flush` go to every daemon, each reply
 // under its address (--json: {"host:port": reply}). `shutdown`, `upstream`

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
@@ -17,6 +18,7 @@
 #include "client/reader/control.h"
 #include "client/reader/json.h"
 #include "client/reader/log_files.h"
+#include "client/reader/pool_status.h"
 #include "client/reader/stream.h"
 #include "client/reader/where.h"
 #include "common/exposure.h"
@@ -102,34 +104,57 @@ absl::StatusOr<EventFilter> MakeFilter(const ViewerOptions& options) {
   return filter;
 }
 
-// Asks STATUS every kStatusEvery until `done`.
-void PollStatus(const std::string& host, const ControlOptions& control,
-                DashboardModel* model, absl::Notification* done) {
-  do {
-    absl::StatusOr<Value> status = CallControl(host, "STATUS", {}, control);
-    if (status.ok()) {
-      std::string json;
-      internal::AppendValidatedJson(EncodeDocument(*status), &json);
-      model->SetStatus(std::move(json), absl::Now());
+// One daemon's STATUS as it is; several: their sum (SumStatus), the ones
+// that did not answer named in the error (the page marks it stale).
+void ShowStatus(const std::vector<DaemonReply>& replies,
+                DashboardModel* model) {
+  std::vector<const Value*> up;
+  std::vector<std::string> errors;
+  for (const DaemonReply& daemon : replies) {
+    if (daemon.reply.ok()) {
+      up.push_back(&*daemon.reply);
     } else {
-      model->SetStatusError(std::string(status.status().message()));
+      errors.emplace_back(daemon.reply.status().message());
     }
+  }
+  if (!up.empty()) {
+    const Value shown = replies.size() == 1 ? *up[0] : SumStatus(up);
+    std::string json;
+    internal::AppendValidatedJson(EncodeDocument(shown), &json);
+    model->SetStatus(std::move(json), absl::Now());
+  }
+  if (!errors.empty()) {
+    model->SetStatusError(absl::StrJoin(errors, "; "));
+  }
+}
+
+// Asks every daemon for STATUS every kStatusEvery until `done`.
+void PollStatus(const std::vector<std::string>& hosts,
+                const ControlOptions& control, DashboardModel* model,
+                absl::Notification* done) {
+  do {
+    ShowStatus(CallEach(hosts, "STATUS", {}, control), model);
   } while (!done->WaitForNotificationWithTimeout(kStatusEvery));
 }
 
-// Follows the live stream into `model` until stopped.
+// Follows the live streams into `model` until stopped.
 int FollowLive(const ViewerOptions& options, const EventFilter& filter,
                DashboardModel* model, std::ostream& err) {
+  int code = kViewOk;
+  std::unique_ptr<LiveStreams> streams =
+      ConnectLiveStreams(options, &code, err);
+  if (streams == nullptr) return kViewError;
   ControlOptions control;
-  std::unique_ptr<StreamSubscriber> stream =
-      ConnectLive(options, err, &control.curve);
-  if (stream == nullptr) return kViewError;
+  control.curve = LiveStreamOptions(options)->curve;  // loaded just above
   control.timeout = std::min(options.control_timeout, kStatusEvery);
   absl::Notification done;
-  std::thread status(PollStatus, options.hosts[0], control, model, &done);
-  std::string type, bson, why;
+  std::thread status(PollStatus, options.hosts, control, model, &done);
+  std::string bson, why;
   while (!Stopped(options)) {
-    if (!stream->Next(&type, &bson, absl::Milliseconds(100))) continue;
+    for (const std::string& note : streams->TakeNotes()) {
+      err << "ziggyview: " << note << "\n";
+    }
+    if (!streams->Next(&bson, absl::Milliseconds(100))) continue;
     EventView event;
     if (InspectEvent(bson, &event, &why) && filter.Passes(event)) {
       model->Add(event, absl::Now());
@@ -137,7 +162,7 @@ int FollowLive(const ViewerOptions& options, const EventFilter& filter,
   }
   done.Notify();
   status.join();
-  return kViewOk;
+  return code;
 }
 
 // The files the dates select under every --log-path (the model counts
@@ -210,11 +235,6 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
       !options.files.empty() || options.stats || options.group) {
     err << "ziggyview: --serve takes -H host:port or --log-path, and no "
            "files, --stats or --group\n";
-    return kViewError;
-  }
-  if (options.hosts.size() > 1) {
-    err << "ziggyview: --serve follows one daemon live: give one -H (a "
-           "pool's files can be served together with several --log-path)\n";
     return kViewError;
   }
   if (!ServeAllowed(options, err)) return kViewError;

@@ -395,36 +395,10 @@ int CheckRaw(const ViewerOptions& options, std::ostream& err) {
   return kViewOk;
 }
 
-// The live streams of every -H, connected: those that answered (each one
-// that did not gets a line on `err`; *code becomes kViewError). Null when
-// none did.
-std::unique_ptr<LiveStreams> ConnectAll(const ViewerOptions& options, int* code,
-                                        std::ostream& err) {
-  absl::StatusOr<StreamOptions> stream = LiveStreamOptions(options);
-  if (!stream.ok()) {
-    err << "ziggyview: " << stream.status().message() << "\n";
-    return nullptr;
-  }
-  std::vector<StreamOptions> daemons;
-  for (const std::string& host : options.hosts) {
-    daemons.push_back(*stream);
-    daemons.back().control = host;
-  }
-  auto streams = std::make_unique<LiveStreams>(std::move(daemons));
-  const std::vector<std::string> errors = streams->Connect();
-  const char* others =
-      streams->following() > 0 ? "; following the other daemons" : "";
-  for (const std::string& error : errors) {
-    err << "ziggyview: " << error << others << "\n";
-    *code = kViewError;
-  }
-  if (streams->following() == 0) return nullptr;
-  return streams;
-}
-
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
   int code = kViewOk;
-  std::unique_ptr<LiveStreams> streams = ConnectAll(options, &code, err);
+  std::unique_ptr<LiveStreams> streams =
+      ConnectLiveStreams(options, &code, err);
   if (streams == nullptr) return kViewError;
   std::string bson, why;
   while (options.stop == nullptr || !options.stop->load()) {
@@ -449,23 +423,6 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
 
 }  // namespace
 
-std::unique_ptr<StreamSubscriber> ConnectLive(
-    const ViewerOptions& options, std::ostream& err,
-    absl::optional<CurveSocketOptions>* curve) {
-  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
-  if (!stream_options.ok()) {
-    err << "ziggyview: " << stream_options.status().message() << "\n";
-    return nullptr;
-  }
-  if (curve != nullptr) *curve = stream_options->curve;
-  auto stream = std::make_unique<StreamSubscriber>(*std::move(stream_options));
-  if (absl::Status s = stream->Connect(); !s.ok()) {
-    err << "ziggyview: " << s.message() << "\n";
-    return nullptr;
-  }
-  return stream;
-}
-
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
   absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
       LoadCurveClientOptions(options.curve_server_key, "--curve-server-key",
@@ -477,6 +434,30 @@ absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
   stream.control_timeout = options.control_timeout;
   stream.curve = *std::move(curve);
   return stream;
+}
+
+std::unique_ptr<LiveStreams> ConnectLiveStreams(const ViewerOptions& options,
+                                                int* code, std::ostream& err) {
+  absl::StatusOr<StreamOptions> stream = LiveStreamOptions(options);
+  if (!stream.ok()) {
+    err << "ziggyview: " << stream.status().message() << "\n";
+    return nullptr;
+  }
+  std::vector<StreamOptions> daemons;
+  for (const std::string& host : options.hosts) {
+    daemons.push_back(*stream);
+    daemons.back().control = host;
+  }
+  auto streams = std::make_unique<LiveStreams>(std::move(daemons));
+  const std::vector<std::string> errors = streams->Connect();
+  const char* others =
+      streams->following() > 0 ? "; following the other daemons" : "";
+  for (const std::string& error : errors) {
+    err << "ziggyview: " << error << others << "\n";
+    *code = kViewError;
+  }
+  if (streams->following() == 0) return nullptr;
+  return streams;
 }
 
 int RunViewer(const ViewerOptions& options, std::ostream& out,

@@ -60,6 +60,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/reader/stream.h"
+#include "viewer/live_streams.h"
 
 namespace ziggy {
 
@@ -114,8 +115,8 @@ struct ViewerOptions {
   absl::Duration stats_interval = absl::Seconds(10);
   absl::Duration stats_window = absl::ZeroDuration();
   // --serve: a web dashboard on this host:port instead of printing
-  // (viewer/dashboard.h); with one -H, or --log-path (one or several:
-  // their union). A non-loopback address needs `insecure`.
+  // (viewer/dashboard.h); with -H or --log-path (one or several: a pool,
+  // counted together). A non-loopback address needs `insecure`.
   std::string serve;
   bool insecure = false;
   // Live mode runs until this becomes true (set from a signal handler);
@@ -128,13 +129,12 @@ struct ViewerOptions {
 // loaded; an error names the key flag and file.
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options);
 
-// The live stream of the (first) -H with LiveStreamOptions' options,
-// connected; null after a one-line error to `err`. *curve (when given)
-// gets the stream's CurveZMQ options, for a control connection to the same
-// daemon.
-std::unique_ptr<StreamSubscriber> ConnectLive(
-    const ViewerOptions& options, std::ostream& err,
-    absl::optional<CurveSocketOptions>* curve = nullptr);
+// The live streams of every -H (LiveStreams) with LiveStreamOptions'
+// options, connected. Each daemon that did not answer gets a line on
+// `err` and sets *code to kViewError; null when none answered (or a key
+// file could not be loaded: one line).
+std::unique_ptr<LiveStreams> ConnectLiveStreams(const ViewerOptions& options,
+                                                int* code, std::ostream& err);
 
 // Runs the viewer; returns an exit code.
 int RunViewer(const ViewerOptions& options, std::ostream& out,

@@ -15,8 +15,8 @@
 //
 // Thread-safety: the functions are reentrant.
 
-#ifndef ZIGGY_CTL_POOL_STATUS_H_
-#define ZIGGY_CTL_POOL_STATUS_H_
+#ifndef ZIGGY_CLIENT_READER_POOL_STATUS_H_
+#define ZIGGY_CLIENT_READER_POOL_STATUS_H_
 
 #include <string>
 #include <vector>
@@ -50,4 +50,4 @@ Value PoolStatus(const std::vector<DaemonReply>& daemons);
 
 }  // namespace ziggy
 
-#endif  // ZIGGY_CTL_POOL_STATUS_H_
+#endif  // ZIGGY_CLIENT_READER_POOL_STATUS_H_

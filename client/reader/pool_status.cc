@@ -1,4 +1,4 @@
-#include "ctl/pool_status.h"
+#include "client/reader/pool_status.h"
 
 #include <algorithm>
 #include <set>

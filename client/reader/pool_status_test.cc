@@ -1,4 +1,4 @@
-#include "ctl/pool_status.h"
+#include "client/reader/pool_status.h"
 
 #include "gtest/gtest.h"
 
