@@ -2,8 +2,8 @@
 // --log-path and -H, and ziggyctl status over several -H, against real
 // ziggyd processes. Two collectors A and B share the work: each request's
 // parent goes to A and its sub-events (other per-type files) to B, over two
-// days of the fake clock; a third collector, "one", gets every event in the
-// same order, and the pool must read exactly as it does.
+// days of the fake clock, in 6-hour files; a third collector, "one", gets every
+// event in the same order, and the pool must read exactly as it does.
 
 #include <signal.h>
 #include <sys/stat.h>
@@ -73,7 +73,8 @@ class Pool {
     auto pool = std::make_unique<Pool>();
     for (const char* name : {"a", "b", "one"}) {
       pool->daemons_.push_back(Ziggyd::Start(
-          TempDir(name), {absl::StrCat("--fake-time=", kDayStart)}));
+          TempDir(name),
+          {absl::StrCat("--fake-time=", kDayStart), "--rotate-hours=6"}));
       if (pool->daemons_.back() == nullptr) return nullptr;
     }
     return pool;
@@ -83,11 +84,12 @@ class Pool {
   Ziggyd& b() { return *daemons_[1]; }
   Ziggyd& one() { return *daemons_[2]; }
 
-  // Two days of requests: each day's events written before the clock
-  // moves on (receipt time decides a file's day).
+  // Two days of requests, each day in two hour blocks (--rotate-hours=6):
+  // each block's events written before the clock moves on (receipt time
+  // decides a file's day and block).
   bool SendTwoDays() {
     Sender to_a(a().collect()), to_b(b().collect()), to_one(one().collect());
-    int sent_a = 0, sent_b = 0;
+    int sent_a = 0, sent_b = 0, sent = 0;
     for (int day = 0; day < kDays; ++day) {
       for (int r = 0; r < kRequests; ++r) {
         for (int part = 0; part < 4; ++part) {
@@ -95,17 +97,24 @@ class Pool {
           (on_a ? to_a : to_b).Send(PoolEvent(day, r, part));
           ++(on_a ? sent_a : sent_b);
           to_one.Send(PoolEvent(day, r, part));
+          ++sent;
+        }
+        if (r == kRequests / 2 || r == kRequests - 1) {
+          if (!a().WaitWritten(sent_a) || !b().WaitWritten(sent_b) ||
+              !one().WaitWritten(sent) ||
+              !AdvanceClock(r == kRequests - 1 ? 18 : 6)) {
+            return false;
+          }
         }
       }
-      const int total = (day + 1) * kRequests * 4;
-      if (!a().WaitWritten(sent_a) || !b().WaitWritten(sent_b) ||
-          !one().WaitWritten(total)) {
+    }
+    return true;
+  }
+
+  bool AdvanceClock(int hours) {
+    for (auto& daemon : daemons_) {
+      if (!daemon->Call("ADVANCE_CLOCK", {{"seconds", hours * 3600}}).ok()) {
         return false;
-      }
-      for (auto& daemon : daemons_) {
-        if (!daemon->Call("ADVANCE_CLOCK", {{"seconds", 86400}}).ok()) {
-          return false;
-        }
       }
     }
     return true;

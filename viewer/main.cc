@@ -90,7 +90,8 @@ DEFINE_int32(window, 0,
 DEFINE_string(serve, "",
               "Serve a web dashboard of the events on this host:port (e.g. "
               "127.0.0.1:8080; port 0 picks one) instead of printing them: "
-              "with -H (live) or --log-path (files, read once).");
+              "with -H (live) or --log-path (files, read once), one or "
+              "several (a pool, counted together).");
 DEFINE_bool(insecure, false,
             "Allow --serve on a non-loopback address: the dashboard is "
             "plain, unauthenticated HTTP showing every event.");
