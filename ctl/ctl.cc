@@ -1,6 +1,7 @@
 #include "ctl/ctl.h"
 
 #include <algorithm>
+#include <sstream>
 
 #include "absl/strings/escaping.h"
 #include "absl/strings/str_cat.h"
@@ -11,6 +12,7 @@
 #include "client/net/socket.h"
 #include "client/reader/control.h"
 #include "client/reader/json.h"
+#include "client/reader/pool_status.h"
 #include "common/paths.h"
 
 namespace ziggy {
@@ -399,6 +401,134 @@ absl::StatusOr<ControlOptions> ControlOptionsFor(const CtlOptions& options) {
   return ControlOptions{options.timeout, *std::move(curve)};
 }
 
+// A reply as JSON text.
+std::string JsonOf(const Value& value) {
+  std::string json;
+  AppendJson(EncodeDocument(value), &json)
+      .IgnoreError();  // our own encoding is valid
+  return json;
+}
+
+// What --json shows of a reply: `ports` its ports, else all of it.
+// REQUIRES: PortsProblem(reply) is empty for `ports`.
+const Value& Shown(const CtlCommand& command, const Value& reply) {
+  return command.name == "ports" ? *reply.Get("ports") : reply;
+}
+
+// A pool member's entry in --json when its reply cannot be shown.
+Value FailureValue(const absl::StatusOr<Value>& reply) {
+  if (!reply.ok()) {
+    return Value::Map{{"down", true},
+                      {"error", std::string(reply.status().message())}};
+  }
+  return Value::Map{{"error", PortsProblem(*reply)}};
+}
+
+// One line per daemon of a pool: up or down, its main counters.
+std::string FormatPoolStatus(const std::vector<DaemonReply>& daemons,
+                             double now) {
+  size_t up = 0;
+  for (const DaemonReply& daemon : daemons) up += daemon.reply.ok();
+  std::string out = absl::StrFormat(
+      "pool of %d daemons: %d up, %d down\n%-24s %-5s %14s %14s %10s  %s\n",
+      daemons.size(), up, daemons.size() - up, "DAEMON", "STATE", "RECEIVED",
+      "WRITTEN", "DROPPED", "LAST EVENT");
+  for (const DaemonReply& daemon : daemons) {
+    if (!daemon.reply.ok()) {
+      absl::StrAppendFormat(&out, "%-24s %-5s %s\n", daemon.host, "down",
+                            daemon.reply.status().message());
+      continue;
+    }
+    const Value& s = *daemon.reply;
+    double dropped = 0;
+    if (const Value* d = s.Get("dropped");
+        d != nullptr && d->kind() == Value::Kind::kMap) {
+      for (const auto& [reason, n] : d->AsMap()) dropped += AsNumber(n);
+    }
+    absl::StrAppendFormat(&out, "%-24s %-5s %14s %14s %10s  %s\n", daemon.host,
+                          "up", Count(Number(s, "received")),
+                          Count(Number(s, "written")), Count(dropped),
+                          When(Number(s, "last"), now));
+  }
+  absl::StrAppendFormat(&out, "\ntotal of the %d daemon(s) up:\n", up);
+  return out;
+}
+
+// One daemon's reply to `command`, printed; its exit code.
+int RunOne(const CtlCommand& command, const std::string& host,
+           const absl::StatusOr<Value>& reply, bool json, std::ostream& out,
+           std::ostream& err) {
+  if (!reply.ok()) {
+    err << "ziggyctl: " << reply.status().message() << "\n";
+    return 1;
+  }
+  if (command.name == "ports") {
+    if (std::string problem = PortsProblem(*reply); !problem.empty()) {
+      err << "ziggyctl: " << host << " " << problem << "\n";
+      return 1;
+    }
+  }
+  if (json) {
+    out << JsonOf(Shown(command, *reply)) << "\n";
+    return 0;
+  }
+  out << FormatReply(command, *reply, host);
+  return 0;
+}
+
+// A pool's STATUS: a line per daemon, then the total (see ctl.h).
+int RunPoolStatus(const std::vector<DaemonReply>& daemons, bool json,
+                  std::ostream& out, std::ostream& err) {
+  int code = 0;
+  for (const DaemonReply& daemon : daemons) {
+    if (daemon.reply.ok()) continue;
+    err << "ziggyctl: " << daemon.reply.status().message() << "\n";
+    code = 1;
+  }
+  const Value pool = PoolStatus(daemons);
+  if (json) {
+    out << JsonOf(pool) << "\n";
+    return code;
+  }
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  out << FormatPoolStatus(daemons, now)
+      << FormatStatus(*pool.Get("total"), now);
+  return code;
+}
+
+// `command` to every daemon of a pool (ctl.h says which commands may).
+int RunPool(const CtlCommand& command, const CtlOptions& options,
+            const ControlOptions& control, std::ostream& out,
+            std::ostream& err) {
+  if (command.name != "status" && command.name != "ports" &&
+      command.name != "flush") {
+    err << "ziggyctl: " << command.name << " takes one -H ("
+        << options.hosts.size()
+        << " given; status, ports and flush go to several)\n";
+    return 1;
+  }
+  const std::vector<DaemonReply> daemons =
+      CallEach(options.hosts, command.request, command.args, control);
+  if (command.name == "status") {
+    return RunPoolStatus(daemons, options.json, out, err);
+  }
+  int code = 0;
+  Value::Map each;
+  for (const DaemonReply& daemon : daemons) {
+    std::ostringstream text;
+    if (RunOne(command, daemon.host, daemon.reply, false, text, err) != 0) {
+      code = 1;
+      each.emplace_back(daemon.host, FailureValue(daemon.reply));
+    } else if (options.json) {
+      each.emplace_back(daemon.host, Shown(command, *daemon.reply));
+    } else {
+      out << daemon.host << ":\n" << text.str();
+    }
+  }
+  if (options.json) out << JsonOf(Value(std::move(each))) << "\n";
+  return code;
+}
+
 }  // namespace
 
 // Every line is printed only when its fields are there: the original Python
@@ -434,29 +564,17 @@ int RunCtl(const std::vector<std::string>& args, const CtlOptions& options,
     err << "ziggyctl: " << control.status().message() << "\n";
     return 1;
   }
-  absl::StatusOr<Value> reply =
-      CallControl(options.host, command.request, command.args, *control);
-  if (!reply.ok()) {
-    err << "ziggyctl: " << reply.status().message() << "\n";
-    return 1;
-  }
-  if (command.name == "ports") {
-    if (std::string problem = PortsProblem(*reply); !problem.empty()) {
-      err << "ziggyctl: " << options.host << " " << problem << "\n";
+  if (options.hosts.size() != 1) {
+    if (options.hosts.empty()) {
+      err << "ziggyctl: no daemon given (-H host:port)\n";
       return 1;
     }
+    return RunPool(command, options, *control, out, err);
   }
-  if (options.json) {
-    std::string json;
-    const Value& shown =
-        command.name == "ports" ? *reply->Get("ports") : *reply;
-    AppendJson(EncodeDocument(shown), &json)
-        .IgnoreError();  // our own encoding is valid
-    out << json << "\n";
-    return 0;
-  }
-  out << FormatReply(command, *reply, options.host);
-  return 0;
+  const std::string& host = options.hosts[0];
+  return RunOne(command, host,
+                CallControl(host, command.request, command.args, *control),
+                options.json, out, err);
 }
 
 }  // namespace ziggy

@@ -8,6 +8,17 @@
 // Exit codes: 0 done; 1 the daemon did not answer, refused, the key pair
 // could not be written, or the command line was wrong (one line on stderr
 // says which).
+//
+// A pool (several hosts, -H a -H b or -H a,b): `status` asks every daemon
+// at once and prints the pool: one line per daemon (address, up or down,
+// received, written, dropped, last event), then the total (SumStatus,
+// client/reader/pool_status.h) as one daemon's summary; with --json
+// {"total": {...}, "daemons": {"host:port": STATUS or {"down": true,
+// "error": "..."}}}. `ports` and `flush` go to every daemon, each reply
+// under its address (--json: {"host:port": reply}). `shutdown`, `upstream`
+// and `upstream set` take one daemon and are refused with several. A
+// daemon that does not answer is shown down, with one line on stderr; the
+// others are still shown (and summed), and the exit code is 1.
 
 #ifndef ZIGGY_CTL_CTL_H_
 #define ZIGGY_CTL_CTL_H_
@@ -22,7 +33,8 @@
 namespace ziggy {
 
 struct CtlOptions {
-  std::string host = "127.0.0.1:3513";  // the daemon's control port
+  // The daemons' control ports (host:port): one, or a pool (see above).
+  std::vector<std::string> hosts = {"127.0.0.1:3513"};
   absl::Duration timeout = absl::Seconds(3);
   bool json = false;  // print replies as JSON instead of a summary
   // CurveZMQ (both or neither; empty = plain text): the daemon's public key

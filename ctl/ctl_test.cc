@@ -79,8 +79,8 @@ class CannedDaemon {
         socket_(MakeSocket(context_, zmq::socket_type::rep,
                            ServerOptions(std::move(curve)))) {
     socket_.bind("tcp://127.0.0.1:*");
-    options_.host = absl::StrCat(
-        "127.0.0.1:", EndpointPort(socket_.get(zmq::sockopt::last_endpoint)));
+    options_.hosts = {absl::StrCat(
+        "127.0.0.1:", EndpointPort(socket_.get(zmq::sockopt::last_endpoint)))};
     options_.timeout = absl::Seconds(10);
     thread_ = std::thread([this] { Serve(); });
   }
@@ -162,7 +162,8 @@ TEST(CtlTest, PortsWithoutAPortsMapIsAOneLineError) {
       EXPECT_EQ(daemon.Run({"ports"}, json), 1) << reply.DebugString();
       EXPECT_EQ(daemon.out(), "") << reply.DebugString();
       EXPECT_EQ(Lines(daemon.err()), 1u) << daemon.err();
-      EXPECT_EQ(daemon.err().rfind("ziggyctl: " + daemon.options().host, 0), 0u)
+      EXPECT_EQ(daemon.err().rfind("ziggyctl: " + daemon.options().hosts[0], 0),
+                0u)
           << daemon.err();
       EXPECT_NE(daemon.err().find(why), std::string::npos) << daemon.err();
     }
@@ -226,7 +227,7 @@ TEST(CtlTest, EachCommandSendsItsRequestAndPrintsItsReply) {
     EXPECT_EQ(daemon.request(), c.request) << c.args[0];
     std::string printed = c.printed;
     if (size_t at = printed.find("{host}"); at != std::string::npos) {
-      printed.replace(at, 6, daemon.options().host);
+      printed.replace(at, 6, daemon.options().hosts[0]);
     }
     EXPECT_EQ(daemon.out(), printed);
   }
@@ -240,7 +241,7 @@ TEST(CtlTest, WrongArgumentsAreRefusedBeforeAnythingIsSent) {
                                              {"upstream set"}}) {
     std::ostringstream out, err;
     CtlOptions options;
-    options.host = "127.0.0.1:1";  // nobody: a request would time out
+    options.hosts = {"127.0.0.1:1"};  // nobody: a request would time out
     options.timeout = absl::Seconds(30);
     EXPECT_EQ(RunCtl(args, options, out, err), 1) << args[0];
     EXPECT_EQ(Lines(err.str()), 1u) << err.str();
@@ -412,6 +413,60 @@ TEST(CtlTest, KeygenRefusesToOverwriteOrToWriteNowhere) {
     EXPECT_EQ(RunCtl(args, {}, out, err), 1);
     EXPECT_NE(err.str().find("keygen takes one PATH"), std::string::npos);
   }
+}
+
+// A loopback control port nobody listens on (bound, then released).
+std::string Nobody() {
+  zmq::context_t context(1);
+  zmq::socket_t socket(context, zmq::socket_type::rep);
+  socket.bind("tcp://127.0.0.1:*");
+  return absl::StrCat("127.0.0.1:",
+                      EndpointPort(socket.get(zmq::sockopt::last_endpoint)));
+}
+
+// Several -H: status asks each and sums; a daemon that does not answer is
+// shown down (a line on stderr, exit 1) and the others still summed;
+// ports and flush go to each; shutdown is refused.
+TEST(CtlTest, APoolOfDaemons) {
+  CannedDaemon a(Value::Map{{"daemon", "ziggyd"}, {"received", 5}});
+  CannedDaemon b(Value::Map{{"daemon", "ziggyd"}, {"received", 7}});
+  CtlOptions options;
+  options.hosts = {a.options().hosts[0], b.options().hosts[0]};
+  options.timeout = absl::Seconds(10);
+  std::ostringstream out, err;
+  ASSERT_EQ(RunCtl({"status"}, options, out, err), 0) << err.str();
+  EXPECT_NE(out.str().find("pool of 2 daemons: 2 up, 0 down"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find("received    12 events"), std::string::npos)
+      << out.str();
+  options.hosts.push_back(Nobody());
+  options.timeout = absl::Milliseconds(300);
+  for (bool json : {false, true}) {
+    out.str("");
+    err.str("");
+    options.json = json;
+    EXPECT_EQ(RunCtl({"status"}, options, out, err), 1);
+    EXPECT_EQ(Lines(err.str()), 1u) << err.str();
+    EXPECT_NE(err.str().find(options.hosts[2]), std::string::npos);
+    const std::string want =
+        json ? "\"total\":{\"daemon\":\"ziggyd\",\"received\":12}"
+             : "2 up, 1 down";
+    EXPECT_NE(out.str().find(want), std::string::npos) << out.str();
+    EXPECT_NE(out.str().find(options.hosts[2]), std::string::npos);
+  }
+  options.json = false;
+  out.str("");
+  EXPECT_EQ(RunCtl({"shutdown"}, options, out, err), 1);
+  EXPECT_NE(err.str().find("shutdown takes one -H"), std::string::npos);
+  options.hosts.pop_back();
+  out.str("");
+  EXPECT_EQ(RunCtl({"flush"}, options, out, err), 0);
+  EXPECT_NE(out.str().find(a.options().hosts[0] + ":\nflushed"),
+            std::string::npos)
+      << out.str();
+  EXPECT_NE(out.str().find(b.options().hosts[0] + ":\nflushed"),
+            std::string::npos);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "absl/synchronization/notification.h"
 #include "absl/time/clock.h"
 #include "client/format/event.h"
@@ -17,6 +18,7 @@
 #include "client/reader/control.h"
 #include "client/reader/json.h"
 #include "client/reader/log_files.h"
+#include "client/reader/pool_status.h"
 #include "client/reader/stream.h"
 #include "client/reader/where.h"
 #include "common/exposure.h"
@@ -102,34 +104,57 @@ absl::StatusOr<EventFilter> MakeFilter(const ViewerOptions& options) {
   return filter;
 }
 
-// Asks STATUS every kStatusEvery until `done`.
-void PollStatus(const std::string& host, const ControlOptions& control,
-                DashboardModel* model, absl::Notification* done) {
-  do {
-    absl::StatusOr<Value> status = CallControl(host, "STATUS", {}, control);
-    if (status.ok()) {
-      std::string json;
-      internal::AppendValidatedJson(EncodeDocument(*status), &json);
-      model->SetStatus(std::move(json), absl::Now());
+// One daemon's STATUS as it is; several: their sum (SumStatus), the ones
+// that did not answer named in the error (the page marks it stale).
+void ShowStatus(const std::vector<DaemonReply>& replies,
+                DashboardModel* model) {
+  std::vector<const Value*> up;
+  std::vector<std::string> errors;
+  for (const DaemonReply& daemon : replies) {
+    if (daemon.reply.ok()) {
+      up.push_back(&*daemon.reply);
     } else {
-      model->SetStatusError(std::string(status.status().message()));
+      errors.emplace_back(daemon.reply.status().message());
     }
+  }
+  if (!up.empty()) {
+    const Value shown = replies.size() == 1 ? *up[0] : SumStatus(up);
+    std::string json;
+    internal::AppendValidatedJson(EncodeDocument(shown), &json);
+    model->SetStatus(std::move(json), absl::Now());
+  }
+  if (!errors.empty()) {
+    model->SetStatusError(absl::StrJoin(errors, "; "));
+  }
+}
+
+// Asks every daemon for STATUS every kStatusEvery until `done`.
+void PollStatus(const std::vector<std::string>& hosts,
+                const ControlOptions& control, DashboardModel* model,
+                absl::Notification* done) {
+  do {
+    ShowStatus(CallEach(hosts, "STATUS", {}, control), model);
   } while (!done->WaitForNotificationWithTimeout(kStatusEvery));
 }
 
-// Follows the live stream into `model` until stopped.
+// Follows the live streams into `model` until stopped.
 int FollowLive(const ViewerOptions& options, const EventFilter& filter,
                DashboardModel* model, std::ostream& err) {
+  int code = kViewOk;
+  std::unique_ptr<LiveStreams> streams =
+      ConnectLiveStreams(options, &code, err);
+  if (streams == nullptr) return kViewError;
   ControlOptions control;
-  std::unique_ptr<StreamSubscriber> stream =
-      ConnectLive(options, err, &control.curve);
-  if (stream == nullptr) return kViewError;
+  control.curve = LiveStreamOptions(options)->curve;  // loaded just above
   control.timeout = std::min(options.control_timeout, kStatusEvery);
   absl::Notification done;
-  std::thread status(PollStatus, options.host, control, model, &done);
-  std::string type, bson, why;
+  std::thread status(PollStatus, options.hosts, control, model, &done);
+  std::string bson, why;
   while (!Stopped(options)) {
-    if (!stream->Next(&type, &bson, absl::Milliseconds(100))) continue;
+    for (const std::string& note : streams->TakeNotes()) {
+      err << "ziggyview: " << note << "\n";
+    }
+    if (!streams->Next(&bson, absl::Milliseconds(100))) continue;
     EventView event;
     if (InspectEvent(bson, &event, &why) && filter.Passes(event)) {
       model->Add(event, absl::Now());
@@ -137,19 +162,23 @@ int FollowLive(const ViewerOptions& options, const EventFilter& filter,
   }
   done.Notify();
   status.join();
-  return kViewOk;
+  return code;
 }
 
-// The files --log-path and the dates select.
+// The files the dates select under every --log-path (the model counts
+// events by their own end time, so the order they are read in is not
+// the page's).
 absl::StatusOr<std::vector<std::string>> SelectedFiles(
     const ViewerOptions& options, const EventFilter& filter) {
   LogFileQuery query = filter.dates;
-  query.log_path = options.log_path;
   query.type = options.type;
-  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
-  if (!files.ok()) return files.status();
   std::vector<std::string> paths;
-  for (const LogFileInfo& file : *files) paths.push_back(file.path);
+  for (const std::string& log_path : options.log_paths) {
+    query.log_path = log_path;
+    absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
+    if (!files.ok()) return files.status();
+    for (const LogFileInfo& file : *files) paths.push_back(file.path);
+  }
   return paths;
 }
 
@@ -202,7 +231,7 @@ int LoadFiles(const ViewerOptions& options, const EventFilter& filter,
 
 int RunDashboard(const ViewerOptions& options, std::ostream& out,
                  std::ostream& err) {
-  if (options.host.empty() == options.log_path.empty() ||
+  if (options.hosts.empty() == options.log_paths.empty() ||
       !options.files.empty() || options.stats || options.group) {
     err << "ziggyview: --serve takes -H host:port or --log-path, and no "
            "files, --stats or --group\n";
@@ -216,7 +245,7 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
   }
   auto model = std::make_unique<DashboardModel>();
   int code = kViewOk;
-  if (!options.log_path.empty()) {
+  if (!options.log_paths.empty()) {
     code = LoadFiles(options, *filter, &model, err);
     if (code == kViewError) return code;
   }
@@ -230,7 +259,7 @@ int RunDashboard(const ViewerOptions& options, std::ostream& out,
     return kViewError;
   }
   out << "dashboard: " << (*server)->url() << "/" << std::endl;
-  if (!options.host.empty())
+  if (!options.hosts.empty())
     return FollowLive(options, *filter, model.get(), err);
   while (!Stopped(options)) absl::SleepFor(absl::Milliseconds(100));
   return code;

@@ -5,7 +5,10 @@
 
 #include <atomic>
 #include <iostream>
+#include <string>
+#include <vector>
 
+#include "common/flag_values.h"
 #include "common/paths.h"
 #include "common/signals.h"
 #include "common/version.h"
@@ -14,7 +17,11 @@
 
 DEFINE_string(log_path, "",
               "Read the event files under this directory (relative paths, "
-              "here and for FILE, are the caller's, also under bazel run).");
+              "here and for FILE, are the caller's, also under bazel run). "
+              "Several (a pool of collectors): repeat the flag or separate "
+              "them with commas (a value naming an existing directory is "
+              "taken whole, commas and all); each type-day is read merged "
+              "by end time across them, as one collector's.");
 DEFINE_string(type_name, "",
               "Only events of this type; \"request*\" for every type starting "
               "with \"request\". With --group, only the groups whose "
@@ -37,8 +44,11 @@ DEFINE_string(fields, "",
               "(type,body.response.status), keeping their structure; with "
               "--stats, summarise only these numeric fields.");
 DEFINE_string(host, "",
-              "Follow this daemon's live stream: its control port, host:port.");
-DEFINE_string(H, "", "Short for --host.");
+              "Follow this daemon's live stream: its control port, host:port. "
+              "Several (a pool of collectors): repeat the flag or separate "
+              "them with commas; their events are interleaved as they come, "
+              "and one that does not answer is reported and left out.");
+DEFINE_string(H, "", "Short for --host (repeatable, comma-separated too).");
 DEFINE_bool(pretty, false, "Indented JSON, for humans.");
 DEFINE_bool(raw, false,
             "Write the selected events as BSON, each event's document as "
@@ -80,33 +90,80 @@ DEFINE_int32(window, 0,
 DEFINE_string(serve, "",
               "Serve a web dashboard of the events on this host:port (e.g. "
               "127.0.0.1:8080; port 0 picks one) instead of printing them: "
-              "with -H (live) or --log-path (files, read once).");
+              "with -H (live) or --log-path (files, read once), one or "
+              "several (a pool, counted together).");
 DEFINE_bool(insecure, false,
             "Allow --serve on a non-loopback address: the dashboard is "
             "plain, unauthenticated HTTP showing every event.");
 
+namespace {
+
+constexpr char kUsage[] =
+    "prints ziggy events as JSON, one object per line.\n"
+    "  ziggyview FILE...                      event files (.log or "
+    ".log.zst)\n"
+    "  cat FILE | ziggyview                   standard input\n"
+    "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
+    "[--end-date=D]\n"
+    "  ziggyview --log-path=DIR1,DIR2 ...     a pool's files, as one\n"
+    "  ziggyview -H host:controlport [--type-name='request*']   live\n"
+    "  ziggyview -H a:3513 -H b:3513 ...      a pool, live, interleaved\n"
+    "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
+    "CurveZMQ\n"
+    "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
+    "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
+    "  ziggyview ... --raw > FILE             the selected events as BSON\n"
+    "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
+    "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
+    "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
+    "directory) or no daemon (several -H: any of them did not answer at\n"
+    "the start; the others were followed); 2 damaged input: every whole\n"
+    "event was printed and stderr says, for each skipped byte range, the\n"
+    "file, the offsets and why; 130 stopped by SIGINT or SIGTERM before the "
+    "end of\n"
+    "files or stdin (live mode exits 0 on either).";
+
+// Every -H and --log-path (repeated, comma-separated), read before gflags
+// parses, which would keep only the last.
+struct SourceLists {
+  std::vector<std::string> hosts, log_paths;
+};
+
+SourceLists ReadSourceLists(int argc, char** argv) {
+  SourceLists lists;
+  lists.hosts = ziggy::FlagValues(argc, argv, {"H", "host"});
+  // A log path with a comma in its name is taken whole when it exists.
+  lists.log_paths =
+      ziggy::FlagValues(argc, argv, {"log_path", "log-path"}, [](auto value) {
+        return access(ziggy::ResolveUserPath(std::string(value)).c_str(),
+                      F_OK) == 0;
+      });
+  return lists;
+}
+
+// The lists into *options; the flags' own values when the command line
+// had none (a --flagfile's).
+void SetSources(const SourceLists& lists, ziggy::ViewerOptions* options) {
+  // Under `bazel run` the binary runs in its runfiles tree: paths the user
+  // typed are relative to BUILD_WORKING_DIRECTORY.
+  for (const std::string& path : lists.log_paths) {
+    options->log_paths.push_back(ziggy::ResolveUserPath(path));
+  }
+  if (lists.log_paths.empty() && !FLAGS_log_path.empty()) {
+    options->log_paths.push_back(ziggy::ResolveUserPath(FLAGS_log_path));
+  }
+  options->hosts = lists.hosts;
+  if (lists.hosts.empty() && !(FLAGS_H.empty() && FLAGS_host.empty())) {
+    options->hosts.push_back(FLAGS_H.empty() ? FLAGS_host : FLAGS_H);
+  }
+}
+
+}  // namespace
+
 int main(int argc, char** argv) {
-  gflags::SetUsageMessage(
-      "prints ziggy events as JSON, one object per line.\n"
-      "  ziggyview FILE...                      event files (.log or "
-      ".log.zst)\n"
-      "  cat FILE | ziggyview                   standard input\n"
-      "  ziggyview --log-path=DIR [--type-name=T] [--start-date=D] "
-      "[--end-date=D]\n"
-      "  ziggyview -H host:controlport [--type-name='request*']   live\n"
-      "    [--curve-server-key=DAEMON.pub --curve-key=MINE]      over "
-      "CurveZMQ\n"
-      "  ... [--where=EXPR] [--fields=a,b.c]    filter, trim (any input)\n"
-      "  ziggyview ... --stats [--by=PATH] [--json]             summaries\n"
-      "  ziggyview ... --raw > FILE             the selected events as BSON\n"
-      "  ziggyview -H host:port --stats --interval=10 [--window=300]\n"
-      "  ziggyview -H host:port --serve=127.0.0.1:8080        dashboard\n"
-      "Exit status: 0 done; 1 bad flags, unreadable input (a missing file, a\n"
-      "directory) or no daemon; 2 damaged input: every whole event was\n"
-      "printed and stderr says, for each skipped byte range, the file, the\n"
-      "offsets and why; 130 stopped by SIGINT or SIGTERM before the end of\n"
-      "files or stdin (live mode exits 0 on either).");
+  gflags::SetUsageMessage(kUsage);
   gflags::SetVersionString(ziggy::kVersion);
+  const SourceLists lists = ReadSourceLists(argc, argv);
   gflags::ParseCommandLineFlags(&argc, &argv, true);
   if (FLAGS_max_groups < 1 || FLAGS_timeout <= 0 || FLAGS_interval < 1 ||
       FLAGS_window < 0) {
@@ -119,18 +176,15 @@ int main(int argc, char** argv) {
   signals.Start([](int) { stop.store(true); });
 
   ziggy::ViewerOptions options;
-  // Under `bazel run` the binary runs in its runfiles tree: paths the user
-  // typed are relative to BUILD_WORKING_DIRECTORY.
   for (int i = 1; i < argc; ++i) {
     options.files.push_back(ziggy::ResolveUserPath(argv[i]));
   }
-  options.log_path = ziggy::ResolveUserPath(FLAGS_log_path);
+  SetSources(lists, &options);
   options.type = FLAGS_type_name;
   options.where = FLAGS_where;
   options.fields = FLAGS_fields;
   options.start_date = FLAGS_start_date;
   options.end_date = FLAGS_end_date;
-  options.host = FLAGS_H.empty() ? FLAGS_host : FLAGS_H;
   options.pretty = FLAGS_pretty;
   options.raw = FLAGS_raw;
   options.out_is_terminal = isatty(1);
@@ -151,8 +205,8 @@ int main(int argc, char** argv) {
   options.serve = FLAGS_serve;
   options.insecure = FLAGS_insecure;
   options.stop = &stop;
-  options.read_stdin = options.files.empty() && options.log_path.empty() &&
-                       options.host.empty() && !isatty(0);
+  options.read_stdin = options.files.empty() && options.log_paths.empty() &&
+                       options.hosts.empty() && !isatty(0);
   std::ios::sync_with_stdio(false);
   return ziggy::RunViewer(options, std::cout, std::cerr);
 }

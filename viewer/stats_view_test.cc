@@ -96,7 +96,7 @@ std::map<std::string, json> Rows(const std::string& out) {
 
 TEST(StatsViewTest, JsonRowsFromPerTypeFilesAcrossDays) {
   ViewerOptions options;
-  options.log_path = PerTypeLogs();
+  options.log_paths = {PerTypeLogs()};
   options.stats = true;
   options.stats_json = true;
   const Output o = View(options);
@@ -133,7 +133,7 @@ TEST(StatsViewTest, JsonRowsFromPerTypeFilesAcrossDays) {
 
 TEST(StatsViewTest, ByHostSplitsEveryRowAndTypeFilterApplies) {
   ViewerOptions options;
-  options.log_path = PerTypeLogs();
+  options.log_paths = {PerTypeLogs()};
   options.stats = true;
   options.stats_json = true;
   options.stats_by = "host";
@@ -151,7 +151,7 @@ TEST(StatsViewTest, ByHostSplitsEveryRowAndTypeFilterApplies) {
 // --stats counts only what --where keeps, and --fields names its rows.
 TEST(StatsViewTest, WhereAndFieldsChooseWhatIsSummarised) {
   ViewerOptions options;
-  options.log_path = PerTypeLogs();
+  options.log_paths = {PerTypeLogs()};
   options.stats = true;
   options.stats_json = true;
   options.where = "body.response.status >= 500 or type == \"request.sql\"";
@@ -168,7 +168,7 @@ TEST(StatsViewTest, WhereAndFieldsChooseWhatIsSummarised) {
 
 TEST(StatsViewTest, TableByDefault) {
   ViewerOptions options;
-  options.log_path = PerTypeLogs();
+  options.log_paths = {PerTypeLogs()};
   options.stats = true;
   options.stats_by = "host";
   options.type = "request.sql";

@@ -1,5 +1,6 @@
 #include "viewer/viewer.h"
 
+#include <algorithm>
 #include <memory>
 #include <string>
 #include <utility>
@@ -22,6 +23,7 @@
 #include "client/reader/where.h"
 #include "viewer/dashboard.h"
 #include "viewer/event_files.h"
+#include "viewer/live_streams.h"
 #include "viewer/stats_view.h"
 
 namespace ziggy {
@@ -84,7 +86,7 @@ class Printer {
 
   void Finish() {
     if (options_.group) grouper_.Finish();
-    if (stats_ != nullptr && options_.host.empty()) stats_->Finish();
+    if (stats_ != nullptr && options_.hosts.empty()) stats_->Finish();
     Flush();
   }
 
@@ -204,36 +206,106 @@ std::string StreamKey(const std::string& path) {
   return std::string(name);
 }
 
-// Reads events and prints them; with --group, files are merged by end time,
-// one stream per type (see StreamKey).
-int ReadEvents(const ViewerOptions& options,
-               const std::vector<std::string>& paths, Printer& printer,
-               EventFilesOptions files) {
-  auto print = [&printer](const EventView& event) { printer.Event(event); };
-  std::vector<std::unique_ptr<EventFiles>> streams;
-  if (options.read_stdin) {
-    streams.push_back(std::make_unique<EventFiles>(0, "stdin", files));
-  } else if (!options.group) {
-    streams.push_back(std::make_unique<EventFiles>(paths, files));
-  } else {
-    files.read_size = 64 << 10;  // many open at once
-    std::vector<std::vector<std::string>> by_stream;
-    absl::flat_hash_map<std::string, size_t> index;
-    for (const std::string& path : paths) {
-      auto [it, added] = index.emplace(StreamKey(path), by_stream.size());
-      if (added) by_stream.emplace_back();
-      by_stream[it->second].push_back(path);
-    }
-    for (auto& stream : by_stream) {
-      streams.push_back(std::make_unique<EventFiles>(std::move(stream), files));
-    }
+// A file to read, the log path it is under (its index in
+// options.log_paths) and the start of its day or hour block.
+struct SelectedFile {
+  std::string path;
+  size_t root = 0;
+  absl::Time start = absl::InfinitePast();
+};
+
+// Files read one after another, as one stream of events.
+using FileStream = std::vector<std::string>;
+// Streams whose events are interleaved by end time (MergeByEnd).
+using FileGroup = std::vector<FileStream>;
+
+// `files` as streams, one per value of `key`, in order of first appearance.
+template <typename Key>
+FileGroup StreamsBy(const std::vector<SelectedFile>& files, Key key) {
+  FileGroup group;
+  absl::flat_hash_map<std::string, size_t> index;
+  for (const SelectedFile& file : files) {
+    auto [it, added] = index.emplace(key(file), group.size());
+    if (added) group.emplace_back();
+    group[it->second].push_back(file.path);
   }
+  return group;
+}
+
+// Several log paths: one group per type and day (or hour block), in the
+// order one collector's files are read (by start, then by stem), each
+// with one stream per log path, so each type-day reads as one collector
+// holding all its events would have filed them.
+std::vector<FileGroup> TypeDayGroups(std::vector<SelectedFile> files) {
+  auto key = [](const SelectedFile& f) {
+    return std::make_pair(f.start, StreamKey(f.path));
+  };
+  std::stable_sort(files.begin(), files.end(),
+                   [&key](const SelectedFile& a, const SelectedFile& b) {
+                     return key(a) < key(b);
+                   });
+  std::vector<FileGroup> groups;
+  for (size_t i = 0, j = 0; i < files.size(); i = j) {
+    while (j < files.size() && key(files[j]) == key(files[i])) ++j;
+    groups.push_back(StreamsBy(
+        std::vector<SelectedFile>(files.begin() + i, files.begin() + j),
+        [](const SelectedFile& f) { return absl::StrCat(f.root); }));
+  }
+  return groups;
+}
+
+// What to read, as groups read one after another. With --group, one group
+// of every type's files at every log path, one stream per path and type
+// (StreamKey): sub-events meet their parent across files, days and
+// collectors. Several log paths: TypeDayGroups. Otherwise every file in
+// order, as one stream.
+std::vector<FileGroup> PlanReading(const ViewerOptions& options,
+                                   const std::vector<SelectedFile>& files) {
+  if (options.group) {
+    return {StreamsBy(files, [](const SelectedFile& f) {
+      return absl::StrCat(f.root, "/", StreamKey(f.path));
+    })};
+  }
+  if (options.log_paths.size() > 1) return TypeDayGroups(files);
+  FileStream all;
+  for (const SelectedFile& file : files) all.push_back(file.path);
+  return {FileGroup{std::move(all)}};
+}
+
+// The worse of two exit codes (kViewError over kViewDamaged over kViewOk).
+int Worse(int a, int b) { return a == kViewError || b == kViewOk ? a : b; }
+
+// Reads one group's streams, merged by end time, into `printer`.
+int ReadGroup(const FileGroup& group, Printer& printer,
+              EventFilesOptions files) {
+  if (group.size() > 1) files.read_size = 64 << 10;  // many open at once
+  std::vector<std::unique_ptr<EventFiles>> streams;
   std::vector<EventFiles*> pointers;
-  for (const auto& stream : streams) pointers.push_back(stream.get());
-  MergeByEnd(pointers, print);
+  for (const FileStream& stream : group) {
+    streams.push_back(std::make_unique<EventFiles>(stream, files));
+    pointers.push_back(streams.back().get());
+  }
+  MergeByEnd(pointers,
+             [&printer](const EventView& event) { printer.Event(event); });
   int code = kViewOk;
-  for (const auto& stream : streams) {
-    if (stream->code() == kViewError || code == kViewOk) code = stream->code();
+  for (const auto& stream : streams) code = Worse(code, stream->code());
+  return code;
+}
+
+// Reads events and prints them (PlanReading says in which order).
+int ReadEvents(const ViewerOptions& options,
+               const std::vector<SelectedFile>& selected, Printer& printer,
+               const EventFilesOptions& files) {
+  if (options.read_stdin) {
+    EventFiles in(0, "stdin", files);
+    EventView event;
+    while (in.Next(&event)) printer.Event(event);
+    return in.code();
+  }
+  int code = kViewOk;
+  for (const FileGroup& group : PlanReading(options, selected)) {
+    if (options.stop != nullptr && options.stop->load()) break;
+    code = Worse(code, ReadGroup(group, printer, files));
   }
   return code;
 }
@@ -282,22 +354,24 @@ int MakeSelection(const ViewerOptions& options, const LogFileQuery& dates,
   return kViewOk;
 }
 
-// The files --log-path and the dates select; with --group every type's, as
-// the filter then applies to groups (GroupTypeMatches).
+// The files the dates select under every --log-path; with --group every
+// type's, as the filter then applies to groups (GroupTypeMatches).
 int SelectFiles(const ViewerOptions& options, LogFileQuery query,
-                std::vector<std::string>* paths, std::ostream& err) {
-  query.log_path = options.log_path;
+                std::vector<SelectedFile>* selected, std::ostream& err) {
   query.type = options.group ? "" : options.type;
-  absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
-  if (!files.ok()) {
-    err << "ziggyview: " << files.status().message() << "\n";
-    return kViewError;
-  }
-  for (const LogFileInfo& f : *files) {
-    // A hashed long type's file, or an overflow file, is read whatever the
-    // filter: its types are known only from the events inside.
-    if (f.type.empty() || GroupTypeMatches(options.type, f.type)) {
-      paths->push_back(f.path);
+  for (size_t root = 0; root < options.log_paths.size(); ++root) {
+    query.log_path = options.log_paths[root];
+    absl::StatusOr<std::vector<LogFileInfo>> files = FindLogFiles(query);
+    if (!files.ok()) {
+      err << "ziggyview: " << files.status().message() << "\n";
+      return kViewError;
+    }
+    for (const LogFileInfo& f : *files) {
+      // A hashed long type's file, or an overflow file, is read whatever
+      // the filter: its types are known only from the events inside.
+      if (f.type.empty() || GroupTypeMatches(options.type, f.type)) {
+        selected->push_back({f.path, root, f.start});
+      }
     }
   }
   return kViewOk;
@@ -322,13 +396,13 @@ int CheckRaw(const ViewerOptions& options, std::ostream& err) {
 }
 
 int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
-  std::unique_ptr<StreamSubscriber> stream = ConnectLive(options, err);
-  if (stream == nullptr) return kViewError;
   int code = kViewOk;
-  std::string type, bson, why;
-  bool warned = false;  // once per time the stream is out of reach
+  std::unique_ptr<LiveStreams> streams =
+      ConnectLiveStreams(options, &code, err);
+  if (streams == nullptr) return kViewError;
+  std::string bson, why;
   while (options.stop == nullptr || !options.stop->load()) {
-    if (stream->Next(&type, &bson, absl::Milliseconds(100))) {
+    if (streams->Next(&bson, absl::Milliseconds(100))) {
       EventView event;
       if (InspectEvent(bson, &event, &why)) {
         printer.Event(event);
@@ -336,37 +410,18 @@ int Live(const ViewerOptions& options, Printer& printer, std::ostream& err) {
       } else {
         err << "ziggyview: live stream: not a valid event skipped: " << why
             << "\n";
-        code = kViewDamaged;
+        if (code == kViewOk) code = kViewDamaged;
       }
     }
     printer.Tick(absl::Now());
-    const absl::Status health = stream->Health();
-    if (!health.ok() && !warned) {
-      err << "ziggyview: " << health.message() << "; still trying\n";
+    for (const std::string& note : streams->TakeNotes()) {
+      err << "ziggyview: " << note << "\n";
     }
-    warned = !health.ok();
   }
   return code;
 }
 
 }  // namespace
-
-std::unique_ptr<StreamSubscriber> ConnectLive(
-    const ViewerOptions& options, std::ostream& err,
-    absl::optional<CurveSocketOptions>* curve) {
-  absl::StatusOr<StreamOptions> stream_options = LiveStreamOptions(options);
-  if (!stream_options.ok()) {
-    err << "ziggyview: " << stream_options.status().message() << "\n";
-    return nullptr;
-  }
-  if (curve != nullptr) *curve = stream_options->curve;
-  auto stream = std::make_unique<StreamSubscriber>(*std::move(stream_options));
-  if (absl::Status s = stream->Connect(); !s.ok()) {
-    err << "ziggyview: " << s.message() << "\n";
-    return nullptr;
-  }
-  return stream;
-}
 
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
   absl::StatusOr<absl::optional<CurveSocketOptions>> curve =
@@ -374,18 +429,42 @@ absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options) {
                              options.curve_key, "--curve-key");
   if (!curve.ok()) return curve.status();
   StreamOptions stream;
-  stream.control = options.host;
+  if (!options.hosts.empty()) stream.control = options.hosts[0];
   stream.type = options.type;
   stream.control_timeout = options.control_timeout;
   stream.curve = *std::move(curve);
   return stream;
 }
 
+std::unique_ptr<LiveStreams> ConnectLiveStreams(const ViewerOptions& options,
+                                                int* code, std::ostream& err) {
+  absl::StatusOr<StreamOptions> stream = LiveStreamOptions(options);
+  if (!stream.ok()) {
+    err << "ziggyview: " << stream.status().message() << "\n";
+    return nullptr;
+  }
+  std::vector<StreamOptions> daemons;
+  for (const std::string& host : options.hosts) {
+    daemons.push_back(*stream);
+    daemons.back().control = host;
+  }
+  auto streams = std::make_unique<LiveStreams>(std::move(daemons));
+  const std::vector<std::string> errors = streams->Connect();
+  const char* others =
+      streams->following() > 0 ? "; following the other daemons" : "";
+  for (const std::string& error : errors) {
+    err << "ziggyview: " << error << others << "\n";
+    *code = kViewError;
+  }
+  if (streams->following() == 0) return nullptr;
+  return streams;
+}
+
 int RunViewer(const ViewerOptions& options, std::ostream& out,
               std::ostream& err) {
   const int sources =
-      (options.files.empty() ? 0 : 1) + (options.log_path.empty() ? 0 : 1) +
-      (options.host.empty() ? 0 : 1) + (options.read_stdin ? 1 : 0);
+      (options.files.empty() ? 0 : 1) + (options.log_paths.empty() ? 0 : 1) +
+      (options.hosts.empty() ? 0 : 1) + (options.read_stdin ? 1 : 0);
   if (sources != 1) {
     err << "ziggyview: give exactly one input: files, --log-path, -H "
            "host:port, or a pipe on stdin\n";
@@ -412,16 +491,15 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
     return code;
   }
   Printer printer(options, selection, out);
-  if (!options.host.empty()) {
+  if (!options.hosts.empty()) {
     const int code = Live(options, printer, err);
     printer.Finish();
     return code;
   }
-  std::vector<std::string> paths = options.files;
-  if (!options.log_path.empty()) {
-    if (int code = SelectFiles(options, dates, &paths, err); code != kViewOk) {
-      return code;
-    }
+  std::vector<SelectedFile> selected;
+  for (const std::string& file : options.files) selected.push_back({file});
+  if (int code = SelectFiles(options, dates, &selected, err); code != kViewOk) {
+    return code;
   }
   EventFilesOptions files;
   files.report = [&printer, &err](const std::string& line) {
@@ -429,7 +507,7 @@ int RunViewer(const ViewerOptions& options, std::ostream& out,
     err << line << "\n";
   };
   files.stop = options.stop;
-  const int code = ReadEvents(options, paths, printer, files);
+  const int code = ReadEvents(options, selected, printer, files);
   printer.Finish();
   if (options.stop != nullptr && options.stop->load()) {
     err << "ziggyview: interrupted before the end of the input\n";

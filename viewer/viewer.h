@@ -24,6 +24,25 @@
 // `fields` (client/reader/fields.h) then trims each printed event, each
 // event of a group with `group`; the group's "id" stays.
 //
+// A pool of collectors (several log_paths or hosts) reads like one
+// collector holding all the events:
+// - Files: the same selection (type, dates) is made under every log path.
+//   The files of one type and one day (or hour block, with
+//   --rotate-hours) at all the paths are merged by the events' end time
+//   (MergeByEnd; on a tie the earlier log path first), as one collector
+//   would have filed them in the order they arrived; the type-days follow
+//   one another in the order one collector's files are read (oldest
+//   first, then by type). With `group`, every type's files at every path
+//   are merged by end time, so a request and its sub-events meet across
+//   collectors. At most one file per path per type-day is open at a time
+//   (with `group`, one per path and type).
+// - Live: every daemon's stream is followed at once (LiveStreams) and
+//   events are printed as they arrive from any. A daemon that does not
+//   answer at the start gets one line on `err` and is left out; the others
+//   stream, and the exit code is then kViewError (all down: at once). A
+//   daemon that goes away later gets one line ("...; still trying") and
+//   is followed again when it is back, as with one.
+//
 // Damaged input is skipped, never fatal: each skipped byte range is one
 // line on `err` (file, from-to offsets, why) and the exit code becomes
 // kViewDamaged.
@@ -41,6 +60,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "client/reader/stream.h"
+#include "viewer/live_streams.h"
 
 namespace ziggy {
 
@@ -54,11 +74,15 @@ inline constexpr int kViewDamaged = 2;  // some input was damaged and skipped
 inline constexpr int kViewInterrupted = 130;
 
 struct ViewerOptions {
-  std::vector<std::string> files;    // read these, in order
-  bool read_stdin = false;           // read standard input
-  std::string log_path;              // or select files here...
+  std::vector<std::string> files;  // read these, in order
+  bool read_stdin = false;         // read standard input
+  // Or select files under these log directories (one collector's, or
+  // several: a pool's, read as one, see "A pool of collectors" above)...
+  std::vector<std::string> log_paths;
   std::string start_date, end_date;  // ...by "YYYYMMDD" / "YYYYMMDD HH:MM"
-  std::string host;  // or follow this daemon's control port live
+  // Or follow these daemons' control ports (host:port) live, their events
+  // interleaved as they arrive.
+  std::vector<std::string> hosts;
   std::string type;  // "", "request" or "request*"
   // A filter expression (where.h), e.g. "body.response.status >= 500". A
   // malformed one is a one-line error naming its column, before any input
@@ -91,8 +115,8 @@ struct ViewerOptions {
   absl::Duration stats_interval = absl::Seconds(10);
   absl::Duration stats_window = absl::ZeroDuration();
   // --serve: a web dashboard on this host:port instead of printing
-  // (viewer/dashboard.h); with -H or --log-path. A non-loopback address
-  // needs `insecure`.
+  // (viewer/dashboard.h); with -H or --log-path (one or several: a pool,
+  // counted together). A non-loopback address needs `insecure`.
   std::string serve;
   bool insecure = false;
   // Live mode runs until this becomes true (set from a signal handler);
@@ -100,17 +124,17 @@ struct ViewerOptions {
   const std::atomic<bool>* stop = nullptr;
 };
 
-// The live stream's options for `options`: -H, --type-name, the control
-// timeout and the CurveZMQ key files (both or neither), loaded; an error
-// names the key flag and file.
+// The live stream's options for `options`: the first of -H, --type-name,
+// the control timeout and the CurveZMQ key files (both or neither),
+// loaded; an error names the key flag and file.
 absl::StatusOr<StreamOptions> LiveStreamOptions(const ViewerOptions& options);
 
-// The live stream of -H with LiveStreamOptions' options, connected; null
-// after a one-line error to `err`. *curve (when given) gets the stream's
-// CurveZMQ options, for a control connection to the same daemon.
-std::unique_ptr<StreamSubscriber> ConnectLive(
-    const ViewerOptions& options, std::ostream& err,
-    absl::optional<CurveSocketOptions>* curve = nullptr);
+// The live streams of every -H (LiveStreams) with LiveStreamOptions'
+// options, connected. Each daemon that did not answer gets a line on
+// `err` and sets *code to kViewError; null when none answered (or a key
+// file could not be loaded: one line).
+std::unique_ptr<LiveStreams> ConnectLiveStreams(const ViewerOptions& options,
+                                                int* code, std::ostream& err);
 
 // Runs the viewer; returns an exit code.
 int RunViewer(const ViewerOptions& options, std::ostream& out,

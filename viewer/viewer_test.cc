@@ -252,7 +252,7 @@ TEST(ViewerTest, LogPathWithDateRangesAcrossDaysAndHourBlocks) {
   WriteFile("logs/20231116/request-20231116.log",
             EvAt("request", "e", 16, kNov14 + 2 * kDay + 60));
   ViewerOptions options;
-  options.log_path = root;
+  options.log_paths = {root};
   options.type = "request";
   options.start_date = "20231114";
   options.end_date = "20231115";
@@ -277,7 +277,7 @@ TEST(ViewerTest, LogPathWithDateRangesAcrossDaysAndHourBlocks) {
 
 TEST(ViewerTest, CurveFlagsGoTogetherAndNameTheBadFile) {
   ViewerOptions half;
-  half.host = "127.0.0.1:1";
+  half.hosts = {"127.0.0.1:1"};
   half.curve_key = "/nonexistent.key";
   const Result h = View(half);
   EXPECT_EQ(h.code, kViewError);
@@ -298,7 +298,7 @@ TEST(ViewerTest, InputErrors) {
   EXPECT_EQ(View(none).code, kViewError);
   ViewerOptions two;
   two.files = {"x"};
-  two.log_path = "y";
+  two.log_paths = {"y"};
   EXPECT_EQ(View(two).code, kViewError);
   ViewerOptions missing;
   missing.files = {"/nonexistent.log"};
@@ -306,7 +306,7 @@ TEST(ViewerTest, InputErrors) {
   EXPECT_EQ(r.code, kViewError);
   EXPECT_NE(r.err.find("cannot open /nonexistent.log"), std::string::npos);
   ViewerOptions no_dir;
-  no_dir.log_path = "/nonexistent-dir";
+  no_dir.log_paths = {"/nonexistent-dir"};
   EXPECT_EQ(View(no_dir).code, kViewError);
   // A directory is unreadable input, said in one line.
   ViewerOptions dir;
@@ -368,7 +368,7 @@ std::vector<std::string> Groups(const Result& r) {
 TEST(ViewerTest, GroupMergesPerTypeFilesAcrossDays) {
   const std::vector<std::string> files = PerTypeFiles();
   ViewerOptions options;
-  options.log_path = TmpPath("per-type");
+  options.log_paths = {TmpPath("per-type")};
   options.group = true;
   Result r = View(options);
   ASSERT_EQ(r.code, kViewOk) << r.err;
@@ -467,7 +467,7 @@ TEST(ViewerTest, MalformedWhereFailsBeforeReadingAnyInput) {
   EXPECT_EQ(r.code, kViewError);
   EXPECT_EQ(r.err, error);
   ViewerOptions live;
-  live.host = "127.0.0.1:1";
+  live.hosts = {"127.0.0.1:1"};
   live.where = missing.where;
   r = View(live);
   EXPECT_EQ(r.code, kViewError);
@@ -574,7 +574,7 @@ TEST(ViewerTest, WhereAcrossPerTypeFilesOfALogPath) {
   PerTypeFiles();
   const double day = kNov14;
   ViewerOptions options;
-  options.log_path = TmpPath("per-type");
+  options.log_paths = {TmpPath("per-type")};
   options.where = absl::StrCat("type =~ \"^request\" and end >= ",
                                static_cast<int64_t>(day) + 15);
   const Result r = View(options);
@@ -624,7 +624,7 @@ TEST(ViewerTest, DatesFilterEventsByTheirOwnEnd) {
             EvAt("request", "y", 10, kNov14 - 30) +
                 EvAt("request", "t", 11, kNov14 + 30));
   ViewerOptions logs;
-  logs.log_path = TmpPath("late");
+  logs.log_paths = {TmpPath("late")};
   EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{10, 11}));
   logs.start_date = logs.end_date = "20231114";
   EXPECT_EQ(Seqs(View(logs)), (std::vector<int>{11}));
