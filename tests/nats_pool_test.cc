@@ -42,7 +42,7 @@ class Pool {
       if (one.ok()) nats->push_back(*std::move(one));
       if (!one.ok()) nats = one.status();
     } else {
-      nats = StartReadmeCluster(certs);
+      nats = NatsServer::StartReadmeCluster(certs);
       flags.push_back("--nats-tls-ca=" + certs + "/ca.pem");
     }
     if (!nats.ok()) {
