@@ -57,17 +57,11 @@ void RelayReceiver::Serve(const std::vector<zmq::pollitem_t>& items,
 void RelayReceiver::HandleBatch(const RelayBatchIn& in) {
   const double now = UnixSeconds(clock_->Now());
   ForwarderTable::Entry* forwarder = nullptr;
-  switch (port_.Admit(in, now, &forwarder)) {
-    case RelayPort::Verdict::kRefused:
-    case RelayPort::Verdict::kResend:
-      return;
-    case RelayPort::Verdict::kDuplicate:
-      // Already written (perhaps not yet durable): ack with the next
-      // checkpoint, never before.
-      return SubmitAck(in, nullptr);
-    case RelayPort::Verdict::kTakeIn:
-      break;
-  }
+  const RelayPort::Verdict verdict = port_.Admit(in, now, &forwarder);
+  if (verdict == RelayPort::Verdict::kAnswered) return;
+  // Already written (perhaps not yet durable): ack with the next
+  // checkpoint, never before.
+  if (verdict == RelayPort::Verdict::kDuplicate) return SubmitAck(in, nullptr);
   std::unique_ptr<EventBatch> batch = TakeIn(in, now);
   if (batch == nullptr) return;
   port_.Advance(forwarder, in.header);

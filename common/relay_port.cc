@@ -131,7 +131,7 @@ RelayPort::Verdict RelayPort::Admit(const RelayBatchIn& batch, double now,
   *forwarder = Bound(header, batch.token, now);
   if (*forwarder == nullptr) {
     RefuseToken(batch);
-    return Verdict::kRefused;
+    return Verdict::kAnswered;
   }
   // A forwarder's own `acked` may move it forward: it was acknowledged
   // up to there (perhaps elsewhere). Only its token's holder can claim it,
@@ -145,7 +145,7 @@ RelayPort::Verdict RelayPort::Admit(const RelayBatchIn& batch, double now,
   if (header.first != expected) {
     ++counters_->resend_requests;
     Reply(batch.identity, RelayResend(expected));
-    return Verdict::kResend;
+    return Verdict::kAnswered;
   }
   return Verdict::kTakeIn;
 }

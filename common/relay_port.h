@@ -109,8 +109,7 @@ absl::Status SplitRelayPayload(absl::string_view payload, int32_t count,
 class RelayPort {
  public:
   enum class Verdict {
-    kRefused,    // answered {error} (another token)
-    kResend,     // answered {resend: expected}
+    kAnswered,   // refused ({error}: another token) or {resend: expected}
     kDuplicate,  // already taken in: acknowledge once the original is
     kTakeIn,     // take it in, then Advance()
   };
