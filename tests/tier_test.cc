@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "common/metrics.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
 #include "tests/load.h"
@@ -228,6 +229,9 @@ TEST(TierTest, HostileBatchesAtTheTierAreRefusedAndCounted) {
   ASSERT_TRUE(tier->process().running());
   ASSERT_TRUE(Drained(*tier)) << tier->Status().DebugString();
   ExpectSender9(logs, 5);
+  // Every number of STATUS relay_in has its metric.
+  EXPECT_EQ(UnexportedFields(tier->Status().AsMap(), StatusSchema::kForwarder),
+            std::vector<std::string>{});
 }
 
 // A tier whose spool is full refuses downstream batches (no ack, counted in
