@@ -12,6 +12,11 @@
 //                               index and the event
 //   reserved                    {reserved: R, skipped: S}: no index at or
 //                               above R was ever used
+//   downstream                  a tier's downstream marks, snapshot
+//                               (downstream_marks.h), mode 0600
+// A tier's segments also hold mark records (index field kSpoolMarkIndex,
+// no index of their own), each before the events of one downstream batch,
+// written with them in one write() (AppendBatch(); RELAY.md, "Tiers").
 // Every event gets the next index for good; the collector deduplicates by
 // (forwarder id, index), so resending is always safe. Indexes are reserved
 // durably 2^24 at a time before use; after an unclean stop (kill -9, power
