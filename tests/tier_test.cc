@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "absl/strings/str_cat.h"
+#include "client/net/curve_key.h"
+#include "client/testing/curve_keys.h"
 #include "common/metrics.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
@@ -259,6 +261,54 @@ TEST(TierTest, FullTierSpoolRefusesThenDeliversEverything) {
   ASSERT_TRUE(Drained(*host)) << host->Status().DebugString();
   ASSERT_TRUE(Drained(*tier)) << tier->Status().DebugString();
   ExpectExactlyOnce(ReadSequences(logs), 5, load.sent());
+}
+
+// Over CurveZMQ (the tier's --curve-key): the host relays with the tier's
+// public key, the tier binds the host's id to the host's key, and another
+// allowed key claiming that id is refused (reason "token").
+TEST(TierTest, CurveTierBindsDownstreamsToTheirKeys) {
+  const std::string keys = TempDir("keys");
+  const std::string allow = TempDir("allow");
+  const CurveKeyPair tier_key = NewCurveKeyPair();
+  const CurveKeyPair host_key = NewCurveKeyPair();
+  const CurveKeyPair other_key = NewCurveKeyPair();
+  ASSERT_TRUE(WriteKeyPair(tier_key, keys + "/tier.key").ok());
+  ASSERT_TRUE(WriteKeyPair(host_key, allow + "/host.key").ok());
+  ASSERT_TRUE(WriteKeyPair(other_key, allow + "/other.key").ok());
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs);
+  ASSERT_NE(collector, nullptr);
+  auto tier = StartTier(
+      TempDir("tier-spool"), collector->relay(), "127.0.0.1:0",
+      {"--curve-key=" + keys + "/tier.key", "--curve-allow=" + allow});
+  ASSERT_NE(tier, nullptr);
+  tier->set_control_curve(
+      CurveSocketOptions::Client(other_key, tier_key.public_key()));
+  auto host = Ziggyd::StartForwarder(
+      TempDir("host-spool"), tier->relay(),
+      {"--curve-key=" + allow + "/host.key", "--plain-collect",
+       "--upstream-server-key=" + keys + "/tier.key.pub"});
+  ASSERT_NE(host, nullptr);
+  host->set_control_curve(
+      CurveSocketOptions::Client(other_key, host_key.public_key()));
+  Load load(host->collect(), 3);
+  ASSERT_TRUE(WaitFor([&] { return load.sent() > 1000; }));
+  load.Stop();
+  ASSERT_TRUE(Drained(*host)) << host->Status().DebugString();
+  ASSERT_TRUE(Drained(*tier)) << tier->Status().DebugString();
+  ExpectExactlyOnce(ReadSequences(logs), 3, load.sent());
+  // Another allowed key speaking for the host's id, with any token.
+  const Value status = host->Status();
+  const Value* id = status.Find("spool.id");
+  ASSERT_NE(id, nullptr);
+  RelayPeer forger(tier->relay(), CurveSocketOptions::Client(
+                                      other_key, tier_key.public_key()));
+  const std::string payload = Events(0, 1);
+  RelayHeader forged = Header(1 << 20, (1 << 20) + 1, payload);
+  forged.forwarder = id->AsString();
+  forger.Send(forged, payload);
+  EXPECT_EQ(Text(forger.Reply(), "reason"), "token");
+  EXPECT_EQ(tier->StatusNumber("relay_in.refused_token"), 1);
 }
 
 }  // namespace
