@@ -8,6 +8,7 @@
 
 #include <signal.h>
 
+#include <algorithm>
 #include <memory>
 #include <random>
 #include <string>
@@ -309,6 +310,27 @@ TEST(TierTest, CurveTierBindsDownstreamsToTheirKeys) {
   forger.Send(forged, payload);
   EXPECT_EQ(Text(forger.Reply(), "reason"), "token");
   EXPECT_EQ(tier->StatusNumber("relay_in.refused_token"), 1);
+}
+
+// Bad --relay and --max-forwarders values: one line on stderr naming the
+// flag, exit 1, nothing bound.
+TEST(TierTest, BadTierFlagsAreOneLineErrors) {
+  const std::string spool = TempDir("spool");
+  const std::vector<std::pair<std::string, std::string>> bad = {
+      {"--relay=127.0.0.1:notaport", "--relay"},
+      {"--relay=0.0.0.0:0", "--relay=0.0.0.0:0 is not a loopback address"},
+      {"--max-forwarders=0", "must be positive"},
+  };
+  for (const auto& [flag, says] : bad) {
+    std::string out, err;
+    const int code = RunCommand(
+        {RunfilesPath("forwarder/ziggy-forwarder"), "--spool-path=" + spool,
+         "--control=127.0.0.1:0", "--collect=127.0.0.1:0", flag},
+        &out, &err);
+    EXPECT_EQ(code, 1) << flag;
+    EXPECT_NE(err.find(says), std::string::npos) << flag << ": " << err;
+    EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << flag << err;
+  }
 }
 
 }  // namespace
