@@ -9,8 +9,8 @@
 // UPSTREAM_SET {upstreams: "host:port,host:port"}, SHUTDOWN; with
 // --curve-admin only admin keys may use FLUSH, UPSTREAM_SET and SHUTDOWN.
 // With `relay_port` it is a tier: other forwarders relay to it as to a
-// collector (TierReceiver, RELAY.md "Tiers"), and it spools their events and
-// relays them on.
+// collector (TierReceiver, RELAY.md "Tiers"), it spools their events and
+// relays them on, and STATUS gains relay_in (and ports.relay).
 //
 // Thread-safety: Stop() from any thread; the rest from the creating thread.
 
