@@ -226,5 +226,34 @@ TEST(DownstreamMarksTest, FullSpoolRefusesTheWholeBatch) {
   EXPECT_EQ(ReadAll(*spool), "");
 }
 
+// A spool written before tiers opens as a tier's (no marks, no snapshot),
+// and a tier's spool opens as a plain forwarder's: the events read alike,
+// the marks skipped, nothing counted as damage.
+TEST(DownstreamMarksTest, SpoolsWithAndWithoutMarksReadBothWays) {
+  SpoolOptions options = TierOptions();
+  options.downstream = false;
+  {
+    auto spool = OpenSpool(options);
+    ASSERT_NE(spool, nullptr);
+    ASSERT_TRUE(spool->Append("old-0").ok());
+    ASSERT_TRUE(spool->Append("old-1").ok());
+  }
+  options.downstream = true;
+  {
+    auto spool = OpenSpool(options);
+    ASSERT_NE(spool, nullptr);
+    EXPECT_TRUE(spool->recovered_downstream().empty());
+    EXPECT_EQ(ReadAll(*spool), "old-0old-1");
+    ASSERT_TRUE(AppendBatch(*spool, "a", 2, Events("a", 0, 2)).ok());
+  }
+  options.downstream = false;
+  auto spool = OpenSpool(options);
+  ASSERT_NE(spool, nullptr);
+  EXPECT_TRUE(spool->recovered_downstream().empty());
+  EXPECT_EQ(ReadAll(*spool), "old-0old-1a-0a-1");
+  EXPECT_EQ(spool->damaged_records(), 0u);
+  EXPECT_EQ(spool->repaired_tail_bytes(), 0u);
+}
+
 }  // namespace
 }  // namespace ziggy
