@@ -264,9 +264,9 @@ TEST(TierTest, FullTierSpoolRefusesThenDeliversEverything) {
   ExpectExactlyOnce(ReadSequences(logs), 5, load.sent());
 }
 
-// Over CurveZMQ (the tier's --curve-key): the host relays with the tier's
-// public key, the tier binds the host's id to the host's key, and another
-// allowed key claiming that id is refused (reason "token").
+// Over CurveZMQ (the tier's --curve-key): the host relays (zstd-compressed)
+// with the tier's public key, the tier binds the host's id to the host's key,
+// and another allowed key claiming that id is refused (reason "token").
 TEST(TierTest, CurveTierBindsDownstreamsToTheirKeys) {
   const std::string keys = TempDir("keys");
   const std::string allow = TempDir("allow");
@@ -288,7 +288,7 @@ TEST(TierTest, CurveTierBindsDownstreamsToTheirKeys) {
   auto host = Ziggyd::StartForwarder(
       TempDir("host-spool"), tier->relay(),
       {"--curve-key=" + allow + "/host.key", "--plain-collect",
-       "--upstream-server-key=" + keys + "/tier.key.pub"});
+       "--compress=zstd", "--upstream-server-key=" + keys + "/tier.key.pub"});
   ASSERT_NE(host, nullptr);
   host->set_control_curve(
       CurveSocketOptions::Client(other_key, host_key.public_key()));
