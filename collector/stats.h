@@ -7,22 +7,17 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/relay_port.h"
+
 namespace ziggy {
 
 struct CollectorStats {
   using Counter = std::atomic<uint64_t>;
 
-  // The relay port's (RelayReceiver, the receive thread's), STATUS relay.
-  struct Relay {
-    Counter batches{0};          // batches from admitted forwarders
-    Counter events{0};           // events in the batches taken in
-    Counter acked{0};            // acknowledgements sent
-    Counter duplicates{0};       // events of batches already written
-    Counter resend_requests{0};  // batches answered with {resend}
-    Counter rejected{0};         // malformed batches refused
-    Counter refused_token{0};    // batches with another forwarder's token
-    Counter jumps{0};            // forwarders moved on by their own `acked`
-  };
+  // The relay port's (RelayReceiver, the receive thread's), STATUS relay:
+  // batches, events, acked, duplicates, resend_requests, rejected,
+  // refused_token, jumps (common/relay_port.h).
+  using Relay = RelayCounters;
   Relay relay;
 
   Counter written{0};  // events handed to the kernel in their files

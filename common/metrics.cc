@@ -282,6 +282,52 @@ void AddForwarderRelayRules(std::vector<Rule>* rules) {
   rules->insert(rules->end(), std::begin(relay), std::end(relay));
 }
 
+// A tier forwarder's relay port (ziggy-forwarder --relay), STATUS relay_in.
+void AddTierRules(std::vector<Rule>* rules) {
+  const Rule tier[] = {
+      Scalar("relay_in.batches", "ziggy_relay_in_batches_total", C,
+             "Relay batches taken from downstream forwarders."),
+      Scalar("relay_in.events", "ziggy_relay_in_events_total", C,
+             "Events in the downstream batches spooled."),
+      Scalar("relay_in.acked", "ziggy_relay_in_acks_sent_total", C,
+             "Acknowledgements sent to downstream forwarders."),
+      Scalar("relay_in.duplicates_dropped",
+             "ziggy_relay_in_duplicate_events_total", C,
+             "Downstream events already spooled, dropped."),
+      Scalar("relay_in.resend_requests",
+             "ziggy_relay_in_resend_requests_sent_total", C,
+             "Downstream batches answered with a resend request."),
+      Scalar("relay_in.rejected", "ziggy_relay_in_rejected_batches_total", C,
+             "Malformed downstream batches refused."),
+      Scalar("relay_in.refused_token",
+             "ziggy_relay_in_refused_token_batches_total", C,
+             "Downstream batches with another forwarder's token refused."),
+      Scalar("relay_in.jumps", "ziggy_relay_in_jumps_total", C,
+             "Downstream forwarders moved on by their own acknowledged mark."),
+      Scalar("relay_in.forwarders_known", "ziggy_relay_in_forwarders_known", G,
+             "Downstream forwarders whose relay position is kept."),
+      Scalar("relay_in.forgotten", "ziggy_relay_in_forwarders_forgotten_total",
+             C, "Downstream forwarders forgotten (beyond --max-forwarders)."),
+      Scalar("relay_in.refused_full",
+             "ziggy_relay_in_refused_full_batches_total", C,
+             "Downstream batches refused because the spool was full."),
+      Scalar("relay_in.spool_errors",
+             "ziggy_relay_in_spool_error_batches_total", C,
+             "Downstream batches refused because the spool write failed."),
+      Scalar("relay_in.acks_waiting", "ziggy_relay_in_acks_waiting", G,
+             "Downstream batches spooled, waiting to be durable for their "
+             "ack."),
+      Entry("relay_in.forwarders", "forwarder", "next",
+            "ziggy_relay_in_forwarder_next_index", G,
+            "The next spool index expected from the downstream forwarder "
+            "(the 100 most recently heard)."),
+      Entry("relay_in.forwarders", "forwarder", "last",
+            "ziggy_relay_in_forwarder_last_timestamp_seconds", G,
+            "Unix time the downstream forwarder was last heard from."),
+  };
+  rules->insert(rules->end(), std::begin(tier), std::end(tier));
+}
+
 const std::vector<Rule>& RulesFor(StatusSchema schema) {
   static const auto* const collector = [] {
     auto* rules = new std::vector<Rule>;
@@ -295,6 +341,7 @@ const std::vector<Rule>& RulesFor(StatusSchema schema) {
     AddCommonRules(rules);
     AddSpoolRules(rules);
     AddForwarderRelayRules(rules);
+    AddTierRules(rules);
     return rules;
   }();
   return schema == StatusSchema::kCollector ? *collector : *forwarder;

@@ -297,6 +297,20 @@ void AppendRelay(const Value& s, std::string* out) {
   }
 }
 
+// A tier forwarder's relay port (--relay): what downstream forwarders sent.
+void AppendRelayIn(const Value& s, std::string* out) {
+  const Value* in = s.Get("relay_in");
+  if (in == nullptr) return;
+  absl::StrAppend(out, "relay in    ", Count(Number(*in, "events")),
+                  " events in ", Count(Number(*in, "batches")),
+                  " batches from ", Count(Number(*in, "forwarders_known")),
+                  " forwarders, ", Count(Number(*in, "acked")), " acked, ",
+                  Count(Number(*in, "duplicates_dropped")),
+                  " duplicates dropped, ", Count(Number(*in, "rejected")),
+                  " rejected, ", Count(Number(*in, "refused_full")),
+                  " refused (spool full)\n");
+}
+
 // A command line, and what it asks the daemon.
 struct CtlCommand {
   std::string name;     // "status", "ports", ..., "upstream set"
@@ -540,6 +554,7 @@ std::string FormatStatus(const Value& s, double now) {
   AppendStorage(s, &out);
   AppendDisk(s, &out);
   AppendRelay(s, &out);
+  AppendRelayIn(s, &out);
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);
   return out;

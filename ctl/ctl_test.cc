@@ -292,6 +292,28 @@ TEST(CtlTest, FormatStatusShowsTheDisk) {
       std::string::npos);
 }
 
+// A tier forwarder (--relay) has a relay_in section: one line for it.
+TEST(CtlTest, FormatStatusShowsATiersRelayPort) {
+  const Value status(Value::Map{
+      {"relay_in", Value(Value::Map{{"batches", 12},
+                                    {"events", 3400},
+                                    {"acked", 11},
+                                    {"duplicates_dropped", 5},
+                                    {"rejected", 1},
+                                    {"refused_full", 2},
+                                    {"forwarders_known", 3}})},
+  });
+  const std::string text = FormatStatus(status, 1000.0);
+  EXPECT_NE(text.find("relay in    3,400 events in 12 batches from 3 "
+                      "forwarders, 11 acked, 5 duplicates dropped, 1 "
+                      "rejected, 2 refused (spool full)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(
+      FormatStatus(Value(Value::Map{{"written", 1}}), 1000.0).find("relay in"),
+      std::string::npos);
+}
+
 // A fresh directory under TEST_TMPDIR.
 std::string TempDir() {
   const char* root = std::getenv("TEST_TMPDIR");
