@@ -11,8 +11,8 @@
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
 #include "client/format/event.h"
-#include "client/format/wire.h"
 #include "client/net/socket.h"
+#include "collector/relay_batch.h"
 #include "glog/logging.h"
 #include "zmq_addon.hpp"
 
@@ -25,31 +25,6 @@ constexpr absl::string_view kCurveTokenPrefix = "curve:";
 
 absl::string_view View(const zmq::message_t& frame) {
   return absl::string_view(frame.data<char>(), frame.size());
-}
-
-// Splits a relayed batch's payload into its documents (*docs), checking
-// that it is exactly `count` length-prefixed, NUL-terminated documents:
-// the collect port's wire rule (wire.h), and the final NULs. Documents are
-// framed here, not validated (the intake checks each).
-absl::Status SplitBatch(absl::string_view payload, int32_t count,
-                        std::vector<absl::string_view>* docs) {
-  docs->clear();
-  if (!payload.empty() && !SplitMessage(payload, docs)) {
-    return absl::InvalidArgumentError(
-        absl::StrCat("payload framing: document lengths do not tile the ",
-                     payload.size(), "-byte payload"));
-  }
-  for (size_t i = 0; i < docs->size(); ++i) {
-    if ((*docs)[i].back() != '\0') {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "payload framing: document ", i, " does not end with a NUL byte"));
-    }
-  }
-  if (docs->size() != static_cast<size_t>(count)) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "payload holds ", docs->size(), " documents, header says ", count));
-  }
-  return absl::OkStatus();
 }
 
 // The relay port queues a few batches per forwarder; a zstd payload may be
@@ -237,26 +212,15 @@ std::unique_ptr<EventBatch> RelayReceiver::TakeIn(const std::string& identity,
                                                   const RelayHeader& header,
                                                   absl::string_view payload,
                                                   double now) {
-  std::string storage;
-  if (absl::Status s = DecompressPayload(header, &payload, &storage); !s.ok()) {
-    Refuse(identity, s.message());
+  absl::StatusOr<std::unique_ptr<EventBatch>> batch =
+      TakeInRelayBatch({intake_, on_event_, [this] { return NewBatch(); }},
+                       header, payload, now, &docs_);
+  if (!batch.ok()) {
+    Refuse(identity, batch.status().message());
     return nullptr;
-  }
-  if (absl::Status s = SplitBatch(payload, header.count, &docs_); !s.ok()) {
-    Refuse(identity, s.message());
-    return nullptr;
-  }
-  std::unique_ptr<EventBatch> batch = NewBatch();
-  batch->Reserve(payload.size(), docs_.size());
-  EventFields fields;
-  for (absl::string_view doc : docs_) {
-    if (!intake_->Accept(&doc, now, &fields)) continue;
-    batch->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
-               fields.type.size());
-    on_event_(doc, fields);
   }
   stats_->relay.events += docs_.size();
-  return batch;
+  return *std::move(batch);
 }
 
 void RelayReceiver::NoteJump(const ForwarderTable::Entry& forwarder,

@@ -132,6 +132,48 @@ absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
+                                                 absl::string_view value,
+                                                 bool zero_ok) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(value, &duration) ||
+      duration == absl::InfiniteDuration() || duration < absl::ZeroDuration() ||
+      (!zero_ok && duration == absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", value, ": expected a ", zero_ok ? "" : "positive ",
+        "duration such as 30s, 5m or 24h"));
+  }
+  return duration;
+}
+
+absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
+    const NatsStreamFlags& flags) {
+  NatsStreamOptions options;
+  absl::StatusOr<std::vector<std::string>> servers =
+      ParseNatsServers(flags.servers);
+  if (!servers.ok()) return servers.status();
+  options.servers = *std::move(servers);
+  options.stream = flags.stream;
+  options.subject = flags.subject;
+  if (flags.replicas < 1 || flags.replicas > 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--nats-replicas=", flags.replicas, ": must be from 1 to 5"));
+  }
+  options.replicas = static_cast<int>(flags.replicas);
+  absl::StatusOr<absl::Duration> max_age =
+      ParseNatsDuration("nats-max-age", flags.max_age, /*zero_ok=*/true);
+  if (!max_age.ok()) return max_age.status();
+  options.max_age = *max_age;
+  if (flags.max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nats-max-bytes=", flags.max_bytes,
+                     ": must be 0 (unlimited) or more"));
+  }
+  options.max_bytes = flags.max_bytes;
+  if (absl::Status s = ValidateNatsStreamOptions(options); !s.ok()) return s;
+  return options;
+}
+
 std::string BatchSubject(const NatsStreamOptions& options,
                          absl::string_view forwarder) {
   return absl::StrCat(options.subject, ".", forwarder);

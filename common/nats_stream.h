@@ -61,6 +61,28 @@ absl::StatusOr<std::vector<std::string>> ParseNatsServers(
 // negative.
 absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options);
 
+// A duration flag's value ("30s", "24h", "1m30s": absl::ParseDuration),
+// positive unless `zero_ok`; kInvalidArgument "--<flag>=<value>: ..." else.
+absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
+                                                 absl::string_view value,
+                                                 bool zero_ok = false);
+
+// The stream flags both daemons take, with the same names and defaults:
+// --nats-stream (ZIGGY), --nats-subject (ziggy.batches), --nats-replicas
+// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited).
+struct NatsStreamFlags {
+  std::string servers;  // --upstream / --source: "nats://host:port,..."
+  std::string stream = "ZIGGY";
+  std::string subject = "ziggy.batches";
+  int64_t replicas = 1;
+  std::string max_age = "24h";
+  int64_t max_bytes = 0;
+};
+// The flags as options, every value checked; kInvalidArgument with the
+// one-line message a user reads (naming the flag) else.
+absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
+    const NatsStreamFlags& flags);
+
 // `<subject>.<forwarder>`: where that forwarder's batches go.
 std::string BatchSubject(const NatsStreamOptions& options,
                          absl::string_view forwarder);
