@@ -362,6 +362,10 @@ void NatsSource::AckLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
     }
+    if (connection_->reconnects() != reconnects_seen_) {
+      reconnects_seen_ = connection_->reconnects();
+      ReAckRecent();
+    }
     SendDueAcks();
     if (absl::Now() >= next_progress) {
       SignalInProgress();
@@ -408,16 +412,22 @@ bool NatsSource::SendAck(const Ack& ack) {
                              << stats_->nats.ack_errors.load() << " so far)";
     return false;
   }
-  Confirmed(ack.sequence);
+  Confirmed(ack);
   return true;
 }
 
 // The ack of `sequence` is confirmed: later snapshots and the dedup set
 // leave it out. Late (its ack timer ran out first): the server may have
 // given the message to another collector meanwhile.
-void NatsSource::Confirmed(uint64_t sequence) {
+void NatsSource::Confirmed(const Ack& ack) {
+  const uint64_t sequence = ack.sequence;
   ++stats_->nats.acks;
   state_->NatsAckConfirmed(sequence);
+  const absl::Time now = absl::Now();
+  while (!recent_.empty() && now - recent_.front().confirmed > ack_wait()) {
+    recent_.pop_front();
+  }
+  recent_.push_back({sequence, ack.reply, now});
   absl::MutexLock lock(&mu_);
   const auto it = held_.find(sequence);
   if (it == held_.end()) return;
@@ -429,6 +439,19 @@ void NatsSource::Confirmed(uint64_t sequence) {
         << sequence << " too (nats.possible_duplicates)";
   }
   held_.erase(it);
+}
+
+void NatsSource::ReAckRecent() {
+  if (recent_.empty()) return;
+  LOG(INFO) << "nats: reconnected; acknowledging again the " << recent_.size()
+            << " messages acknowledged within the ack wait";
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  for (Recent& recent : recent_) {
+    held_.try_emplace(recent.sequence, Held{recent.reply, now});
+    acks_.push_back({recent.sequence, std::move(recent.reply), now, false});
+  }
+  recent_.clear();
 }
 
 // Written messages not acknowledged for ack_wait/3 (a disk that refuses,

@@ -153,7 +153,10 @@ class NatsSource {
   // Sends the due acks; false when none was due.
   void SendDueAcks();
   bool SendAck(const Ack& ack);
-  void Confirmed(uint64_t sequence);
+  void Confirmed(const Ack& ack);
+  // After a reconnect: the acks confirmed within the ack wait go again,
+  // and their sequences count as written until confirmed again.
+  void ReAckRecent();
   void SignalInProgress();
 
   void TakeIn(natsMsg* msg);
@@ -176,6 +179,17 @@ class NatsSource {
   MayFetch may_fetch_;
   std::vector<absl::string_view> docs_;  // receive thread's scratch
   std::atomic<int64_t> ack_wait_ns_;     // the consumer's, once known
+
+  // Ack thread only: acks confirmed within the ack wait, oldest first. A
+  // NATS server stopped just after confirming an ack may not have stored
+  // it, and would give the message out again after its restart.
+  struct Recent {
+    uint64_t sequence;
+    std::string reply;
+    absl::Time confirmed;
+  };
+  std::deque<Recent> recent_;
+  uint64_t reconnects_seen_ = 0;
 
   // Fetch thread only.
   natsSubscription* subscription_ = nullptr;

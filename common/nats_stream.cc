@@ -47,7 +47,9 @@ absl::Status CheckServer(absl::string_view url) {
 
 // libnats options for `servers`: retried first connect, endless reconnects.
 absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
-                                         const std::string& name) {
+                                         const std::string& name,
+                                         natsConnectionHandler on_reconnected,
+                                         void* closure) {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   std::vector<const char*> urls;
@@ -64,6 +66,9 @@ absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
   if (s == NATS_OK) {
     s = natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, nullptr);
+  }
+  if (s == NATS_OK) {
+    s = natsOptions_SetReconnectedCB(opts, on_reconnected, closure);
   }
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);
@@ -232,9 +237,10 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
   if (options.servers.empty()) {
     return absl::InvalidArgumentError("no NATS server given");
   }
-  absl::StatusOr<natsOptions*> opts = MakeOptions(options, std::string(name));
-  if (!opts.ok()) return opts.status();
   std::unique_ptr<NatsConnection> connection(new NatsConnection());
+  absl::StatusOr<natsOptions*> opts =
+      MakeOptions(options, std::string(name), &OnReconnected, connection.get());
+  if (!opts.ok()) return opts.status();
   natsStatus s = natsConnection_Connect(&connection->connection_, *opts);
   natsOptions_Destroy(*opts);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
@@ -244,6 +250,10 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
                                nullptr);
   if (s != NATS_OK) return NatsError(s, "JetStream context");
   return connection;
+}
+
+void NatsConnection::OnReconnected(natsConnection*, void* self) {
+  static_cast<NatsConnection*>(self)->reconnects_.fetch_add(1);
 }
 
 NatsConnection::~NatsConnection() {

@@ -20,6 +20,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -126,6 +127,9 @@ class NatsConnection {
   std::string server() const;
   // Largest message the server takes (0 while never connected).
   int64_t max_payload() const;
+  // Times the connection was lost and made again (to any server): a
+  // server restarted meanwhile may have lost what it confirmed last.
+  uint64_t reconnects() const { return reconnects_.load(); }
 
   // Creates the stream with `options` if it does not exist; an existing one
   // is left as it is (its subjects must cover options.subject, else
@@ -134,8 +138,11 @@ class NatsConnection {
 
  private:
   NatsConnection() = default;
+  static void OnReconnected(natsConnection*, void* self);
+
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
+  std::atomic<uint64_t> reconnects_{0};
 };
 
 }  // namespace ziggy
