@@ -17,6 +17,8 @@
 // own high-water marks push back on senders instead of memory growing.
 // A lifecycle thread (storage_lifecycle.h) removes and compresses old days;
 // --min-free-disk (free_space.h) stops reading as a full queue does.
+// With --source, a NATS fetch thread and an ack thread (nats_source.h) feed
+// the receive thread, under the same two limits.
 //
 // Thread-safety: Stop() from any thread; everything else from the thread
 // that created the Collector.

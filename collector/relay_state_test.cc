@@ -272,10 +272,11 @@ TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
   EXPECT_EQ(state->forwarders().at("fwd").next, 42);
   EXPECT_EQ(state->forwarders().count("other"), 0u);
   EXPECT_EQ(state->nats_unconfirmed(), 2u);
-  const Value* acks = Snapshot(root).Find("nats.acks");
+  const Value snapshot = Snapshot(root);
+  const Value* acks = snapshot.Find("nats.acks");
   ASSERT_NE(acks, nullptr);
   EXPECT_EQ(acks->AsList().size(), 2u);
-  EXPECT_NE(Snapshot(root).Find("nats.time"), nullptr);
+  EXPECT_NE(snapshot.Find("nats.time"), nullptr);
 
   // 7 confirmed, 8 once of twice: the next snapshot keeps 8 alone.
   state->NatsAckConfirmed(7);
