@@ -20,6 +20,7 @@
 #include "absl/time/clock.h"
 #include "client/format/event.h"
 #include "common/durable_file.h"
+#include "common/metrics.h"
 #include "common/nats_stream.h"
 #include "common/relay_protocol.h"
 #include "gtest/gtest.h"
@@ -224,6 +225,16 @@ TEST(NatsSourceTest, OneCollectorWritesEveryEventOnceAndAcksIt) {
   EXPECT_TRUE(status.Find("nats.connected")->AsBool());
   EXPECT_EQ(status.Find("nats.consumer")->AsString(), "ziggyd");
   EXPECT_EQ(status.Find("nats.server")->AsString(), f.server->url());
+  // Every number of STATUS nats is a metric.
+  const std::string metrics =
+      PrometheusText(status.AsMap(), StatusSchema::kCollector);
+  EXPECT_NE(metrics.find("\nziggy_nats_batches_total 60\n"), std::string::npos)
+      << metrics;
+  EXPECT_NE(metrics.find("\nziggy_nats_connected 1\n"), std::string::npos);
+  for (const std::string& field :
+       UnexportedFields(status.AsMap(), StatusSchema::kCollector)) {
+    EXPECT_NE(field.rfind("nats.", 0), 0u) << field;
+  }
   // NATS acks move no relay forwarder's mark.
   EXPECT_EQ(ziggyd->StatusNumber("relay.forwarders_known"), 0);
   // A clean stop leaves no ack to redo.
