@@ -88,10 +88,12 @@ void NatsSource::Start(RelayState* state, EventWriter* writer,
       absl::UnixEpoch() + absl::Seconds(state->recovered_nats_time());
   // The server's ack timer of a message in a checkpoint started at most
   // about ack_wait/2 before it (delivery, or the last in-progress signal).
-  const bool late = now - checkpoint > ack_wait() / 2;
+  const absl::Time timer_start = checkpoint - ack_wait() / 2;
+  const bool late = now - timer_start > ack_wait();
   absl::MutexLock lock(&mu_);
   for (const NatsAckRecord& record : state->recovered_nats_acks()) {
-    held_[record.sequence] = {record.reply, late ? now : checkpoint};
+    // Counted now if late, else if their re-ack comes too late (Confirmed).
+    held_[record.sequence] = {record.reply, late ? now : timer_start};
     acks_.push_back({record.sequence, record.reply, now, /*reack=*/true});
     ++reacks_;
   }

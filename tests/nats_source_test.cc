@@ -101,12 +101,17 @@ class TestPublisher {
     jsPubOptions_Init(&options);
     options.MsgId = id.c_str();
     options.ExpectLastSubjectSeq = last_sequence_;
-    jsPubAck* ack = nullptr;
-    natsStatus s =
-        js_Publish(&ack, connection_->js(), subject.c_str(), data.data(),
-                   static_cast<int>(data.size()), &options, nullptr);
-    if (s == NATS_OK) last_sequence_ = ack->Sequence;
-    jsPubAck_Destroy(ack);
+    // A stream another client (ziggyd) is creating may not answer yet.
+    natsStatus s = NATS_NO_RESPONDERS;
+    for (int tries = 0; s == NATS_NO_RESPONDERS && tries < 50; ++tries) {
+      if (tries > 0) absl::SleepFor(absl::Milliseconds(50));
+      jsPubAck* ack = nullptr;
+      s = js_Publish(&ack, connection_->js(), subject.c_str(), data.data(),
+                     static_cast<int>(data.size()), &options, nullptr);
+      if (s == NATS_OK) last_sequence_ = ack->Sequence;
+      jsPubAck_Destroy(ack);
+    }
+    EXPECT_EQ(s, NATS_OK) << natsStatus_GetText(s);
     return s == NATS_OK;
   }
 
