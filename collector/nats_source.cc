@@ -388,11 +388,17 @@ void NatsSource::SendDueAcks() {
     acks_.swap(later);
     acks_in_flight_ += due.size();
   }
+  // Nobody answering at a reply subject this long: no consumer to ack.
+  const int max_refusals =
+      std::max<int>(10, static_cast<int>(2 * ack_wait() / kAckRetry));
   for (Ack& ack : due) {
-    const bool confirmed = connection_->connected() && SendAck(ack);
+    const natsStatus s =
+        connection_->connected() ? SendAck(ack) : NATS_NOT_YET_CONNECTED;
     absl::MutexLock lock(&mu_);
     --acks_in_flight_;
-    if (confirmed) {
+    const bool gone = s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals;
+    if (gone) GiveUp(ack);
+    if (s == NATS_OK || gone) {
       if (ack.reack) --reacks_;
       continue;
     }
@@ -401,8 +407,18 @@ void NatsSource::SendDueAcks() {
   }
 }
 
+void NatsSource::GiveUp(const Ack& ack) {
+  ++stats_->nats.possible_duplicates;
+  LOG_EVERY_T(WARNING, 10)
+      << "nats: gave up acknowledging message " << ack.sequence
+      << ": nothing answers at its reply subject (was the consumer "
+         "deleted?); counted as a possible duplicate";
+  state_->NatsAckConfirmed(ack.sequence);
+  held_.erase(ack.sequence);
+}
+
 // An ack the server answers, as natsMsg_AckSync sends it.
-bool NatsSource::SendAck(const Ack& ack) {
+natsStatus NatsSource::SendAck(const Ack& ack) {
   natsMsg* answer = nullptr;
   natsStatus s =
       natsConnection_RequestString(&answer, connection_->connection(),
@@ -412,10 +428,10 @@ bool NatsSource::SendAck(const Ack& ack) {
     ++stats_->nats.ack_errors;
     LOG_EVERY_T(WARNING, 10) << NatsError(s, "nats ack") << " (retried; "
                              << stats_->nats.ack_errors.load() << " so far)";
-    return false;
+    return s;
   }
   Confirmed(ack);
-  return true;
+  return NATS_OK;
 }
 
 // The ack of `sequence` is confirmed: later snapshots and the dedup set

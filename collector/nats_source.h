@@ -132,7 +132,8 @@ class NatsSource {
     uint64_t sequence;
     std::string reply;
     absl::Time next_try;
-    bool reack;  // of the recovered checkpoint's
+    bool reack;       // of the recovered checkpoint's
+    int refused = 0;  // times nobody answered at `reply`
   };
   // A message written and not confirmed acknowledged.
   struct Held {
@@ -152,7 +153,10 @@ class NatsSource {
   void AckLoop();
   // Sends the due acks; false when none was due.
   void SendDueAcks();
-  bool SendAck(const Ack& ack);
+  natsStatus SendAck(const Ack& ack);
+  // Drops an ack nobody answers for twice the ack wait (its consumer is
+  // gone): it leaves the snapshots and the dedup set.
+  void GiveUp(const Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void Confirmed(const Ack& ack);
   // After a reconnect: the acks confirmed within the ack wait go again,
   // and their sequences count as written until confirmed again.

@@ -498,15 +498,15 @@ std::pair<uint64_t, std::string> TakeOne(TestPublisher& publisher) {
 // ziggyd killed between the two leaves it. Past the ack wait (2 s), the
 // message is due to be redelivered: to this collector a duplicate, to
 // another one a batch to write.
-std::unique_ptr<Ziggyd> StartAfterAnUnconfirmedAck(const NatsServer& server,
-                                                   TestPublisher& publisher,
-                                                   const std::string& logs,
-                                                   absl::Duration age) {
+// `reply` replaces the message's reply subject when not empty.
+std::unique_ptr<Ziggyd> StartAfterAnUnconfirmedAck(
+    const NatsServer& server, TestPublisher& publisher, const std::string& logs,
+    absl::Duration age, const std::string& reply = "") {
   EXPECT_TRUE(publisher.PublishBatch());
-  const auto [sequence, reply] = TakeOne(publisher);
+  const auto [sequence, taken_reply] = TakeOne(publisher);
   EXPECT_GT(sequence, 0u);
   WriteSnapshotWithAck(
-      logs, sequence, reply,
+      logs, sequence, reply.empty() ? taken_reply : reply,
       absl::ToDoubleSeconds(absl::Now() - age - absl::UnixEpoch()));
   if (age > absl::Seconds(2)) absl::SleepFor(absl::Seconds(3));
   return Ziggyd::Start(logs, SourceFlags(server, "2s"));
@@ -540,6 +540,26 @@ TEST(NatsSourceTest, ReAckOfAnOldCheckpointCountsAPossibleDuplicate) {
   ASSERT_TRUE(WaitFor([&] { return ConsumerDrained(a.connection()); }));
   EXPECT_EQ(ziggyd->StatusNumber("nats.possible_duplicates"), 1);
   EXPECT_EQ(ziggyd->StatusNumber("nats.batches"), 0);
+  EXPECT_TRUE(Union({logs}).empty());
+}
+
+// The dedup set, seeded from the checkpoint: the message's ack cannot go
+// (nothing answers at the recorded reply subject), so NATS redelivers it,
+// here, where it was written: dropped, and acknowledged this time.
+TEST(NatsSourceTest, ARedeliveryOfACheckpointedMessageIsDroppedAtRestart) {
+  Fixture f;
+  TestPublisher a(f.server->url(), "fwd-a", 1);
+  const std::string logs = TempDir("seeded");
+  auto ziggyd = StartAfterAnUnconfirmedAck(
+      *f.server, a, logs, absl::ZeroDuration(), "$JS.ACK.nowhere");
+  ASSERT_NE(ziggyd, nullptr);
+  ASSERT_TRUE(WaitFor([&] {
+    return ziggyd->StatusNumber("nats.duplicates_dropped") == kEventsPerBatch;
+  }));
+  ASSERT_TRUE(WaitFor([&] { return ConsumerDrained(a.connection()); }));
+  EXPECT_EQ(ziggyd->StatusNumber("nats.redelivered"), 1);
+  EXPECT_EQ(ziggyd->StatusNumber("nats.batches"), 0);
+  EXPECT_GT(ziggyd->StatusNumber("nats.ack_errors"), 0);
   EXPECT_TRUE(Union({logs}).empty());
 }
 
