@@ -24,6 +24,10 @@
 //    snapshot. Every ack_wait/6 it also tells NATS it is still working on
 //    written messages not acked for ack_wait/3 (natsMsg_InProgress), so a
 //    batch held by a refusing or full disk is not redelivered meanwhile.
+//    After a reconnect it acks again what it acked within the ack wait (a
+//    NATS server stopping may confirm an ack it never stores); an ack that
+//    nothing answers for twice the ack wait (its consumer is gone) is
+//    given up and counted as a possible duplicate.
 //
 // Dedup. A forwarder's batches in the stream never overlap (its publish
 // chain), so a message's stream sequence names its events. The set of
