@@ -6,6 +6,7 @@
 #include <utility>
 
 #include "client/format/event.h"
+#include "collector/relay_batch.h"
 
 namespace ziggy {
 
@@ -84,20 +85,15 @@ void RelayReceiver::Forgot(std::string id) {
 // dropped and counted, the others kept). Null when refused.
 std::unique_ptr<EventBatch> RelayReceiver::TakeIn(const RelayBatchIn& in,
                                                   double now) {
-  if (absl::Status s = payload_.Decode(in.header, in.payload); !s.ok()) {
-    port_.Refuse(in.identity, s.message());
+  absl::StatusOr<std::unique_ptr<EventBatch>> batch =
+      TakeInRelayBatch({intake_, on_event_, [this] { return NewBatch(); }},
+                       in.header, in.payload, now, &payload_);
+  if (!batch.ok()) {
+    port_.Refuse(in.identity, batch.status().message());
     return nullptr;
   }
-  std::unique_ptr<EventBatch> batch = NewBatch();
-  batch->Reserve(payload_.bytes().size(), payload_.documents().size());
-  payload_.ForEachEvent(
-      intake_, now, [&](absl::string_view doc, const EventFields& fields) {
-        batch->Add(doc, static_cast<size_t>(fields.type.data() - doc.data()),
-                   fields.type.size());
-        on_event_(doc, fields);
-      });
   stats_->relay.events += payload_.documents().size();
-  return batch;
+  return *std::move(batch);
 }
 
 std::unique_ptr<EventBatch> RelayReceiver::NewBatch() {

@@ -20,6 +20,20 @@ struct CollectorStats {
   using Relay = RelayCounters;
   Relay relay;
 
+  // The NATS source's (NatsSource), STATUS nats.
+  struct Nats {
+    Counter batches{0};      // messages taken in as batches
+    Counter events{0};       // events in them
+    Counter duplicates{0};   // events of redelivered messages already written
+    Counter acks{0};         // acknowledgements NATS confirmed
+    Counter ack_errors{0};   // attempts that failed (retried)
+    Counter redelivered{0};  // messages delivered more than once
+    Counter in_progress{0};  // "still working on it" signals sent
+    Counter rejected{0};     // malformed messages terminated
+    Counter possible_duplicates{0};  // acks that may have come too late
+  };
+  Nats nats;
+
   Counter written{0};  // events handed to the kernel in their files
   Counter written_bytes{0};
 

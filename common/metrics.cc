@@ -118,6 +118,8 @@ void AddCommonRules(std::vector<Rule>* rules) {
   rules->insert(rules->end(), std::begin(common), std::end(common));
 }
 
+void AddNatsSourceRules(std::vector<Rule>* rules);
+
 void AddCollectorRules(std::vector<Rule>* rules) {
   const Rule collector[] = {
       Scalar("written", "ziggy_events_written_total", C,
@@ -179,6 +181,40 @@ void AddCollectorRules(std::vector<Rule>* rules) {
              "Events --forward could not take, dropped."),
   };
   rules->insert(rules->end(), std::begin(collector), std::end(collector));
+  AddNatsSourceRules(rules);
+}
+
+// ziggyd --source: STATUS nats (collector/nats_source.h).
+void AddNatsSourceRules(std::vector<Rule>* rules) {
+  const Rule nats[] = {
+      Scalar("nats.connected", "ziggy_nats_connected", G,
+             "1 while connected to a NATS server."),
+      Scalar("nats.ack_wait", "ziggy_nats_ack_wait_seconds", G,
+             "The consumer's ack wait."),
+      Scalar("nats.batches", "ziggy_nats_batches_total", C,
+             "NATS messages taken in as batches."),
+      Scalar("nats.events", "ziggy_nats_events_total", C,
+             "Events in the NATS batches taken."),
+      Scalar("nats.duplicates_dropped", "ziggy_nats_duplicate_events_total", C,
+             "Events of redelivered messages already written, dropped."),
+      Scalar("nats.acks", "ziggy_nats_acks_total", C,
+             "Acknowledgements NATS confirmed."),
+      Scalar("nats.ack_errors", "ziggy_nats_ack_errors_total", C,
+             "Acknowledgements that failed (retried)."),
+      Scalar("nats.redelivered", "ziggy_nats_redelivered_total", C,
+             "Messages delivered more than once."),
+      Scalar("nats.in_progress", "ziggy_nats_in_progress_total", C,
+             "In-progress signals for messages held unacknowledged."),
+      Scalar("nats.rejected", "ziggy_nats_rejected_total", C,
+             "Malformed NATS messages terminated."),
+      Scalar("nats.possible_duplicates", "ziggy_nats_possible_duplicates_total",
+             C,
+             "Messages whose ack may have come after NATS gave them to "
+             "another collector."),
+      Scalar("nats.pending_acks", "ziggy_nats_pending_acks", G,
+             "Messages written whose ack NATS has not confirmed."),
+  };
+  rules->insert(rules->end(), std::begin(nats), std::end(nats));
 }
 
 // ziggyd's STATUS disk: the storage lifecycle and --min-free-disk.

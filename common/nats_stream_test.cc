@@ -22,8 +22,8 @@ TEST(NatsStreamTest, ListsAreNatsOrRelayNeverBoth) {
 TEST(NatsStreamTest, ParsesServersAndRefusesBadOnes) {
   auto servers = ParseNatsServers("nats://a:4222, nats://b:5222");
   ASSERT_TRUE(servers.ok()) << servers.status();
-  EXPECT_EQ(*servers, (std::vector<std::string>{"nats://a:4222",
-                                                "nats://b:5222"}));
+  EXPECT_EQ(*servers,
+            (std::vector<std::string>{"nats://a:4222", "nats://b:5222"}));
   for (const char* bad : {"", "nats://a", "nats://:4222", "nats://a:0",
                           "nats://a:70000", "tls://a:4222", "nats://a:4222,"}) {
     EXPECT_FALSE(ParseNatsServers(bad).ok()) << bad;
@@ -43,6 +43,41 @@ TEST(NatsStreamTest, ValidatesNames) {
   options = NatsStreamOptions();
   options.replicas = 0;
   EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
+}
+
+TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
+  NatsStreamFlags flags;
+  flags.servers = "nats://a:4222";
+  auto options = NatsStreamOptionsFromFlags(flags);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->stream, "ZIGGY");
+  EXPECT_EQ(options->subject, "ziggy.batches");
+  EXPECT_EQ(options->replicas, 1);
+  EXPECT_EQ(options->max_age, absl::Hours(24));
+  EXPECT_EQ(options->max_bytes, 0);
+  flags.max_age = "0";
+  EXPECT_EQ(NatsStreamOptionsFromFlags(flags)->max_age, absl::ZeroDuration());
+  const std::pair<NatsStreamFlags, const char*> bad[] = {
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
+       "--nats-replicas=0"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
+       "--nats-max-age=a day"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
+       "--nats-max-age=-1h"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
+       "--nats-max-bytes=-1"},
+      {{"a:3515", "ZIGGY", "ziggy.batches", 1, "24h", 0}, "a:3515"},
+  };
+  for (const auto& [flags, named] : bad) {
+    auto parsed = NatsStreamOptionsFromFlags(flags);
+    ASSERT_FALSE(parsed.ok()) << named;
+    EXPECT_NE(parsed.status().message().find(named), std::string::npos)
+        << parsed.status();
+  }
+  EXPECT_EQ(*ParseNatsDuration("nats-ack-wait", "1m30s"), absl::Seconds(90));
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "0s").ok());
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "inf").ok());
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "30").ok());
 }
 
 TEST(NatsStreamTest, MessageIsTheHeaderThenThePayload) {
@@ -94,9 +129,8 @@ TEST(NatsStreamTest, ConnectsLaterWhenNatsIsDownAtStart) {
   auto connection = NatsConnection::Connect(options, "test");
   ASSERT_TRUE(connection.ok()) << connection.status();
   EXPECT_FALSE((*connection)->connected());
-  EXPECT_EQ(
-      (*connection)->EnsureStream(options).code(),
-      absl::StatusCode::kUnavailable);
+  EXPECT_EQ((*connection)->EnsureStream(options).code(),
+            absl::StatusCode::kUnavailable);
   ASSERT_TRUE((*server)->Restart().ok());
   EXPECT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
   EXPECT_TRUE((*connection)->EnsureStream(options).ok());

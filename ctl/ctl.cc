@@ -311,6 +311,29 @@ void AppendRelayIn(const Value& s, std::string* out) {
                   " refused (spool full)\n");
 }
 
+// A collector's NATS source (ziggyd --source): where it pulls from, what it
+// took in and acknowledged, and what could be a duplicate across the pool.
+void AppendNatsSource(const Value& s, std::string* out) {
+  const Value* nats = s.Get("nats");
+  if (nats == nullptr || nats->Get("consumer") == nullptr) return;
+  const Value* connected = nats->Get("connected");
+  const bool up = connected != nullptr &&
+                  connected->kind() == Value::Kind::kBool &&
+                  connected->AsBool();
+  absl::StrAppend(
+      out, "nats        ", Printable(Text(*nats, "stream")), "/",
+      Printable(Text(*nats, "consumer")), " at ",
+      up ? Printable(Text(*nats, "server")) : std::string("(disconnected)"),
+      ": ", Count(Number(*nats, "events")), " events in ",
+      Count(Number(*nats, "batches")), " batches, ",
+      Count(Number(*nats, "acks")), " acks (",
+      Count(Number(*nats, "pending_acks")), " pending, ",
+      Count(Number(*nats, "ack_errors")), " errors), ",
+      Count(Number(*nats, "duplicates_dropped")), " duplicates dropped, ",
+      Count(Number(*nats, "rejected")), " rejected, ",
+      Count(Number(*nats, "possible_duplicates")), " possible duplicates\n");
+}
+
 // A command line, and what it asks the daemon.
 struct CtlCommand {
   std::string name;     // "status", "ports", ..., "upstream set"
@@ -555,6 +578,7 @@ std::string FormatStatus(const Value& s, double now) {
   AppendDisk(s, &out);
   AppendRelay(s, &out);
   AppendRelayIn(s, &out);
+  AppendNatsSource(s, &out);
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);
   return out;
