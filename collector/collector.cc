@@ -9,6 +9,7 @@
 #include "client/format/event.h"
 #include "collector/event_writer.h"
 #include "collector/free_space.h"
+#include "collector/nats_source.h"
 #include "collector/plain_forward.h"
 #include "collector/relay_receiver.h"
 #include "collector/relay_state.h"
@@ -48,11 +49,21 @@ class Collector::Impl {
                            : absl::nullopt),
         forward_(sockets_.context()),
         free_space_({options_.store.root, options_.min_free_bytes,
-                     options_.fake_free_disk_file}) {}
+                     options_.fake_free_disk_file}) {
+    if (options_.nats.has_value()) {
+      nats_ = std::make_unique<NatsSource>(
+          *options_.nats, clock_, &sockets_.intake(), &stats_,
+          [this](absl::string_view doc, const EventFields& fields) {
+            Route(doc, fields);
+          });
+    }
+  }
 
   ~Impl() {
     if (lifecycle_ != nullptr) lifecycle_->Stop();
+    if (nats_ != nullptr) nats_->StopFetching();
     if (writer_ != nullptr) writer_->Finish();
+    if (nats_ != nullptr) nats_->Stop();
   }
 
   absl::Status Bind() {
@@ -68,10 +79,18 @@ class Collector::Impl {
     relay_state_ = *std::move(relay_state);
     StoreOptions store = options_.store;
     store.open_files = &open_files_;
+    EventWriter::NatsAckSink nats_acks;
+    if (nats_ != nullptr) {
+      if (absl::Status s = nats_->Init(); !s.ok()) return s;
+      nats_acks = [this](std::vector<RelayAck> acks) {
+        nats_->TakeAcks(std::move(acks));
+      };
+    }
     writer_ = std::make_unique<EventWriter>(
         store, &stats_, clock_, options_.flush_interval, relay_state_.get(),
-        relay_.ack_fd(), &free_space_);
+        relay_.ack_fd(), &free_space_, std::move(nats_acks));
     relay_.Start(*relay_state_, writer_.get());
+    StartNats();
     StartLifecycle();
     RegisterControl();
     RegisterStatus();
@@ -87,8 +106,11 @@ class Collector::Impl {
     while (!stopping_ && !writer_->durability_lost()) ServeOnce(on_event);
     StopMetrics();
     lifecycle_->Stop();
+    if (nats_ != nullptr) nats_->StopFetching();
     if (!writer_->durability_lost()) Drain(on_event);
+    SettleNatsAcks();
     writer_->Finish();
+    if (nats_ != nullptr) nats_->Stop();
     LOG(INFO) << "ziggyd stopped: " << sockets_.intake().received()
               << " events received, " << stats_.written.load() << " written";
     if (writer_->durability_lost()) {
@@ -127,6 +149,22 @@ class Collector::Impl {
     if (!metrics.ok()) return metrics.status();
     metrics_ = *std::move(metrics);
     return absl::OkStatus();
+  }
+
+  // Fetches while the writer has room, as the relay port reads.
+  void StartNats() {
+    if (nats_ == nullptr) return;
+    nats_->Start(relay_state_.get(), writer_.get(), [this] {
+      return writer_->queued_bytes() < options_.max_queued_bytes &&
+             free_space_.accepting();
+    });
+  }
+
+  // A clean stop acks what it wrote before the last checkpoint, so that
+  // checkpoint records no NATS ack as unconfirmed (a restart re-acks those).
+  void SettleNatsAcks() {
+    if (nats_ == nullptr || writer_->durability_lost()) return;
+    if (writer_->Flush(absl::Seconds(10))) nats_->WaitAcks(absl::Seconds(2));
   }
 
   // Scrapes from now on get 503 at once: Run()'s thread serves no more.
@@ -177,11 +215,14 @@ class Collector::Impl {
     std::vector<zmq::pollitem_t> items = sockets_.PollItems(can_receive);
     const size_t own = items.size();
     relay_.AddPollItems(can_receive, &items);
+    const size_t nats_first = items.size();
+    if (nats_ != nullptr) nats_->AddPollItems(&items);
     zmq::poll(items.data(), items.size(), std::chrono::milliseconds(100));
     StartBatch();
     if (sockets_.Serve(items, on_event)) stopping_ = true;
     SubmitBatch();
     relay_.Serve(items, own);
+    if (nats_ != nullptr) nats_->Serve(items, nats_first);
     writer_->FillingDone();  // relay batches are submitted as they are made
   }
 
@@ -284,6 +325,10 @@ class Collector::Impl {
     });
     sockets_.AddStatusSection(
         "relay", [this](Value::Map* relay) { relay_.FillStatus(relay); });
+    if (nats_ != nullptr) {
+      sockets_.AddStatusSection(
+          "nats", [this](Value::Map* nats) { nats_->FillStatus(nats); });
+    }
     sockets_.AddStatusSection(
         "disk", [this](Value::Map* disk) { FillDiskStatus(disk); });
     sockets_.AddStatusFields([this](Value::Map* status) {
@@ -336,6 +381,7 @@ class Collector::Impl {
   CollectorStats stats_;
   DaemonSockets sockets_;
   RelayReceiver relay_;
+  std::unique_ptr<NatsSource> nats_;  // with --source
   PlainForward forward_;
   std::unique_ptr<RelayState> relay_state_;
   std::unique_ptr<EventWriter> writer_;

@@ -6,7 +6,9 @@
 // Python Ziggy, whose clients can send here), stream (XPUB: [type, bson]
 // frames, sent only while someone subscribes; slow subscribers lose events,
 // disk never does), relay (ROUTER: acknowledged batches from forwarders, see
-// relay_receiver.h, relay_state.h and forwarder/RELAY.md).
+// relay_receiver.h, relay_state.h and forwarder/RELAY.md). With --source, a
+// NATS JetStream consumer is one more source of relay batches
+// (nats_source.h).
 //
 // Threads: Run()'s thread owns every socket. It validates each event,
 // updates the status maps, publishes it and hands batches to a writer thread
@@ -15,6 +17,8 @@
 // own high-water marks push back on senders instead of memory growing.
 // A lifecycle thread (storage_lifecycle.h) removes and compresses old days;
 // --min-free-disk (free_space.h) stops reading as a full queue does.
+// With --source, a NATS fetch thread and an ack thread (nats_source.h) feed
+// the receive thread, under the same two limits.
 //
 // Thread-safety: Stop() from any thread; everything else from the thread
 // that created the Collector.
@@ -28,6 +32,7 @@
 #include "absl/status/statusor.h"
 #include "absl/time/time.h"
 #include "collector/event_store.h"
+#include "collector/nats_source.h"
 #include "common/clock.h"
 #include "common/daemon_sockets.h"
 
@@ -38,6 +43,10 @@ struct CollectorOptions {
   std::string collect = "127.0.0.1:3514";
   std::string stream;  // "": port 0 on the control port's interface
   std::string relay = "127.0.0.1:3515";  // ROUTER for forwarders; "" = off
+  // --source=nats://...: batches pulled from a JetStream stream through a
+  // durable consumer shared by a pool of collectors (nats_source.h); unset:
+  // off.
+  absl::optional<NatsSourceOptions> nats;
   // --forward, as the original Python ziggyd had it: host:port of another
   // daemon's collect port that gets every accepted event, best effort
   // (plain_forward.h); "" = off.

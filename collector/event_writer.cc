@@ -46,14 +46,15 @@ constexpr absl::Duration kMaxAckDelay = absl::Milliseconds(50);
 EventWriter::EventWriter(StoreOptions options, CollectorStats* stats,
                          Clock* clock, absl::Duration flush_interval,
                          RelayState* relay, int ack_fd,
-                         FreeSpaceGuard* free_space)
+                         FreeSpaceGuard* free_space, NatsAckSink nats_acks)
     : stats_(stats),
       clock_(clock),
       flush_interval_(flush_interval),
       store_(std::move(options), stats),
       relay_(relay),
       ack_fd_(ack_fd),
-      free_space_(free_space) {
+      free_space_(free_space),
+      nats_acks_(std::move(nats_acks)) {
   if (relay_ != nullptr) {
     store_.set_on_open([this](const std::string& path, off_t size) {
       relay_->FileOpened(path, size);
@@ -97,10 +98,18 @@ void EventWriter::Checkpoint() {
   // Events still waiting for their files are appended after this
   // checkpoint: they need the next one.
   written_since_checkpoint_ = store_.waiting_events() > 0;
+  DeliverAcks(std::move(acked));
+}
+
+void EventWriter::DeliverAcks(std::vector<RelayAck> acked) {
+  std::vector<RelayAck> nats;
   {
     absl::MutexLock lock(&mu_);
-    for (RelayAck& ack : acked) ready_acks_.push_back(std::move(ack));
+    for (RelayAck& ack : acked) {
+      (ack.nats_sequence != 0 ? nats : ready_acks_).push_back(std::move(ack));
+    }
   }
+  if (!nats.empty() && nats_acks_) nats_acks_(std::move(nats));
   const uint64_t one = 1;
   ssize_t ignored = write(ack_fd_, &one, sizeof one);
   (void)ignored;
@@ -308,6 +317,8 @@ void EventWriter::Run() {
     if (absl::Status s = relay_->Commit({}, &acked); !s.ok()) {
       LOG(ERROR) << "final relay checkpoint failed: " << s;
     }
+    // The NATS source may still send its acks (the relay port is closed).
+    DeliverAcks(std::move(acked));
   }
 }
 

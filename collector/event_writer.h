@@ -14,6 +14,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <thread>
 #include <vector>
@@ -75,13 +76,19 @@ class EventBatch {
 
 class EventWriter {
  public:
+  // Takes the NATS acks (RelayAck::nats_sequence > 0) a checkpoint
+  // released, on the writer thread.
+  using NatsAckSink = std::function<void(std::vector<RelayAck>)>;
+
   // `relay` (may be null: no relay port) records checkpoints; when acks are
   // ready, the writer writes 1 to `ack_fd` (an eventfd) so the owner calls
   // TakeAcks(). While `free_space` (may be null) says no, the writer holds
-  // its batch as it does for a disk that refuses writes.
+  // its batch as it does for a disk that refuses writes. NATS acks go to
+  // `nats_acks` instead (the NATS source; null: there are none).
   EventWriter(StoreOptions options, CollectorStats* stats, Clock* clock,
               absl::Duration flush_interval, RelayState* relay = nullptr,
-              int ack_fd = -1, FreeSpaceGuard* free_space = nullptr);
+              int ack_fd = -1, FreeSpaceGuard* free_space = nullptr,
+              NatsAckSink nats_acks = nullptr);
   ~EventWriter();  // Finish()
 
   // An empty batch to fill (recycled when possible), its `received` set to
@@ -134,6 +141,8 @@ class EventWriter {
   bool Process(std::unique_ptr<EventBatch> batch);
   // Makes everything appended durable and releases the pending acks.
   void Checkpoint();
+  // Hands the acks a checkpoint released to their owners.
+  void DeliverAcks(std::vector<RelayAck> acked);
   // Hands the held acks to the relay state once no event waits for its
   // file (only then are their batches wholly in files a checkpoint covers).
   void ReleaseAcks();
@@ -148,6 +157,7 @@ class EventWriter {
   RelayState* const relay_;
   const int ack_fd_;
   FreeSpaceGuard* const free_space_;
+  const NatsAckSink nats_acks_;
   absl::Time last_checkpoint_ = absl::InfinitePast();
   // Events were appended since the last checkpoint. Once relay checkpoints
   // are on, a restart rolls every file back to its checkpointed length, so

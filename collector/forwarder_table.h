@@ -1,7 +1,8 @@
 // ForwarderTable: what the collector's receive thread knows of each
 // forwarder that relays to it: the next index it expects, the token that
 // proves a batch comes from that forwarder (RELAY.md: an id is bound to the
-// first token seen with it), and when it was last heard from.
+// first token seen with it), and when it was last heard from. A tier
+// forwarder's relay port keeps one too (both through common/relay_port.h).
 //
 // Bounded: at most `capacity` forwarders. Adding one more forgets the one
 // heard from least recently (a flood of made-up ids cannot lock a new

@@ -8,6 +8,7 @@
 #include "common/cli.h"
 #include "common/clock.h"
 #include "common/exposure.h"
+#include "common/nats_stream.h"
 #include "common/paths.h"
 #include "common/relay_protocol.h"
 #include "common/signals.h"
@@ -29,6 +30,32 @@ DEFINE_string(stream, "",
 DEFINE_string(relay, "127.0.0.1:3515",
               "Relay port (ROUTER) for forwarders' acknowledged batches, "
               "host:port; empty turns it off.");
+DEFINE_string(source, "",
+              "NATS servers, nats://host:4222[,nats://host2:4222,...]: pull "
+              "relay batches from the JetStream stream forwarders publish to "
+              "(ziggy-forwarder --upstream=nats://...), through a durable "
+              "consumer every collector naming it shares; each message is "
+              "acknowledged once a checkpoint covers it. Empty: off.");
+DEFINE_string(nats_stream, "ZIGGY",
+              "With --source: the JetStream stream (created if missing).");
+DEFINE_string(nats_subject, "ziggy.batches",
+              "With --source: the subject prefix; a forwarder's batches are "
+              "on <prefix>.<forwarder id>, the stream holds <prefix>.>.");
+DEFINE_string(nats_consumer, "ziggyd",
+              "With --source: the durable pull consumer the pool of "
+              "collectors shares (created if missing).");
+DEFINE_string(nats_ack_wait, "30s",
+              "With --source: how long NATS waits for a message's ack before "
+              "giving it to another collector, for a consumer ziggyd creates "
+              "(an existing one keeps its own); at least 1s.");
+DEFINE_int32(nats_replicas, 1,
+             "With --source, creating the stream: its replicas, 1-5.");
+DEFINE_string(nats_max_age, "24h",
+              "With --source, creating the stream: how long it keeps a "
+              "message (e.g. 24h, 90m; 0: forever).");
+DEFINE_int64(nats_max_bytes, 0,
+             "With --source, creating the stream: the most bytes it keeps, "
+             "oldest dropped first; 0: unlimited.");
 DEFINE_string(forward, "",
               "host:port of another daemon's collect port to push every "
               "accepted event to, as the original Python ziggyd did: best "
@@ -197,6 +224,38 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
       curve);
 }
 
+// --source and the --nats-* flags into options->nats; false after a
+// one-line error.
+bool LoadNatsSource(ziggy::CollectorOptions* options) {
+  if (FLAGS_source.empty()) return true;
+  if (absl::Status servers = ziggy::ParseNatsServers(FLAGS_source).status();
+      !servers.ok()) {
+    std::fprintf(stderr, "ziggyd: --source=%s: %s\n", FLAGS_source.c_str(),
+                 std::string(servers.message()).c_str());
+    return false;
+  }
+  absl::StatusOr<ziggy::NatsStreamOptions> stream =
+      ziggy::NatsStreamOptionsFromFlags(
+          {FLAGS_source, FLAGS_nats_stream, FLAGS_nats_subject,
+           FLAGS_nats_replicas, FLAGS_nats_max_age, FLAGS_nats_max_bytes});
+  absl::StatusOr<absl::Duration> ack_wait =
+      ziggy::ParseNatsDuration("nats-ack-wait", FLAGS_nats_ack_wait);
+  absl::Status s = !stream.ok() ? stream.status() : ack_wait.status();
+  ziggy::NatsSourceOptions nats;
+  if (s.ok()) {
+    nats.stream = *std::move(stream);
+    nats.consumer = FLAGS_nats_consumer;
+    nats.ack_wait = *ack_wait;
+    s = ziggy::ValidateNatsSourceOptions(nats);
+  }
+  if (!s.ok()) {
+    std::fprintf(stderr, "ziggyd: %s\n", std::string(s.message()).c_str());
+    return false;
+  }
+  options->nats = std::move(nats);
+  return true;
+}
+
 // Secure by default (common/exposure.h); false after a one-line error.
 bool ExposureAllowed(const ziggy::CollectorOptions& options) {
   return ziggy::ExposureAllowed(
@@ -218,6 +277,8 @@ int main(int argc, char** argv) {
       "    [--curve-key=KEY [--curve-allow=DIR] [--curve-admin=DIR] "
       "[--plain-collect]]   serve CurveZMQ\n"
       "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
+      "    [--source=nats://HOST:4222[,...] [--nats-consumer=NAME]]   pull "
+      "relay batches from NATS JetStream\n"
       "  Without --curve-key, --control, --stream, --relay and --metrics "
       "must be on loopback unless --insecure.");
   gflags::SetVersionString(ziggy::kVersion);
@@ -238,6 +299,7 @@ int main(int argc, char** argv) {
 
   ziggy::CollectorOptions options = OptionsFromFlags();
   if (!ParseMinFreeDisk(&options.min_free_bytes)) return 1;
+  if (!LoadNatsSource(&options)) return 2;
   if (!LoadCurve(&options.curve)) return 1;
   if (!ExposureAllowed(options)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;
@@ -261,6 +323,11 @@ int main(int argc, char** argv) {
             << " log-path=" << options.store.root;
   if (!options.metrics.empty()) {
     LOG(INFO) << "metrics: " << (*collector)->metrics_url() << "/metrics";
+  }
+  if (options.nats.has_value()) {
+    LOG(INFO) << "pulling relay batches from NATS " << FLAGS_source
+              << ", stream " << options.nats->stream.stream << ", consumer "
+              << options.nats->consumer;
   }
   if (!options.forward.empty()) {
     LOG(INFO) << "forwarding every event to " << options.forward

@@ -1,6 +1,8 @@
 // RelayReceiver: the collector's relay port (ROUTER), where forwarders
 // deliver numbered batches of events (forwarder/RELAY.md; the frames are in
-// common/relay_protocol.h). For each batch it
+// common/relay_protocol.h). Steps 1-4 are common/relay_port.h's (RelayPort,
+// RelayPayload), shared with a tier forwarder's relay port. For each batch
+// it
 //   1. reads the frames [identity, header, payload] and parses the header
 //      (a {ping} gets a {pong});
 //   2. admits the forwarder: its id is bound to the first token seen with
@@ -37,12 +39,12 @@
 #include "absl/strings/string_view.h"
 #include "client/format/value.h"
 #include "collector/event_writer.h"
-#include "collector/forwarder_table.h"
 #include "collector/relay_state.h"
 #include "collector/stats.h"
 #include "common/clock.h"
 #include "common/daemon_sockets.h"
 #include "common/intake.h"
+#include "common/relay_port.h"
 #include "common/relay_protocol.h"
 #include "zmq.hpp"
 
@@ -95,54 +97,32 @@ class RelayReceiver {
   void FillStatus(Value::Map* relay) const;
 
   // The bound endpoint, e.g. "tcp://127.0.0.1:41234"; empty when off.
-  const std::string& endpoint() const { return endpoint_; }
+  const std::string& endpoint() const { return port_.endpoint(); }
 
-  static constexpr size_t kForwardersListed = 100;
+  static constexpr size_t kForwardersListed = RelayPort::kForwardersListed;
   // Forgotten forwarder ids handed to the writer at most in one batch.
   static constexpr size_t kForgottenPerBatch = 256;
 
  private:
   // Steps 1-6 of the class comment.
-  void HandleMessage();
-  bool ReceiveFrames(std::vector<zmq::message_t>* frames);
-  void HandleBatch(const std::string& identity, const RelayHeader& header,
-                   const std::string& token, absl::string_view payload);
-  // The forwarder's entry, new or bound to `token`; null when refused.
-  ForwarderTable::Entry* Admit(const RelayHeader& header,
-                               const std::string& token, double now);
-  // Whether an entry bound to another token may be bound to `token` now.
-  bool Rebind(ForwarderTable::Entry* forwarder, const RelayHeader& header,
-              const std::string& token);
-  std::unique_ptr<EventBatch> TakeIn(const std::string& identity,
-                                     const RelayHeader& header,
-                                     absl::string_view payload, double now);
-  void SubmitAck(const std::string& identity, const RelayHeader& header,
-                 const std::string& token, std::unique_ptr<EventBatch> batch);
+  void HandleBatch(const RelayBatchIn& in);
+  std::unique_ptr<EventBatch> TakeIn(const RelayBatchIn& in, double now);
+  void SubmitAck(const RelayBatchIn& in, std::unique_ptr<EventBatch> batch);
   void SendAcks();
 
   // The table dropped `id` to make room: its mark leaves the checkpoints.
   void Forgot(std::string id);
-  void NoteJump(const ForwarderTable::Entry& forwarder,
-                const RelayHeader& header);
   std::unique_ptr<EventBatch> NewBatch();
-  // A batch that is not one: counted, logged at a bounded rate, answered.
-  void Refuse(const std::string& identity, absl::string_view why);
-  void RefuseToken(const std::string& identity, const RelayHeader& header,
-                   const std::string& token);
-  void Reply(const std::string& identity, const std::string& reply);
 
-  const size_t max_forwarders_;
   Clock* const clock_;
   EventIntake* const intake_;
   CollectorStats* const stats_;
   const OnEvent on_event_;
-  zmq::socket_t socket_;
   const int ack_fd_;
-  std::string endpoint_;
   EventWriter* writer_ = nullptr;
-  ForwarderTable forwarders_;
-  std::vector<std::string> forgotten_;   // for the writer's next batch
-  std::vector<absl::string_view> docs_;  // of the batch in hand
+  std::vector<std::string> forgotten_;  // for the writer's next batch
+  RelayPort port_;
+  RelayPayload payload_;  // of the batch in hand
 };
 
 }  // namespace ziggy

@@ -13,6 +13,7 @@
 
 #include "absl/strings/match.h"
 #include "absl/strings/str_cat.h"
+#include "absl/time/clock.h"
 #include "client/format/event.h"
 #include "common/durable_file.h"
 #include "glog/logging.h"
@@ -46,6 +47,7 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
       }
     }
   }
+  state->RecoverNats(*snapshot);
   if (const Value* files = snapshot->Get("files");
       files != nullptr && files->kind() == Value::Kind::kMap) {
     for (const auto& [relative, length] : files->AsMap()) {
@@ -74,6 +76,80 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
   return state;
 }
 
+// The snapshot's `nats: {time, acks: [{seq, reply}]}`, written while NATS
+// acks were committed and unconfirmed; absent in older snapshots.
+void RelayState::RecoverNats(const Value& snapshot) {
+  const Value* nats = snapshot.Get("nats");
+  if (nats == nullptr || nats->kind() != Value::Kind::kMap) return;
+  const Value* time = nats->Get("time");
+  if (time != nullptr && (time->kind() == Value::Kind::kDouble ||
+                          time->kind() == Value::Kind::kInt)) {
+    recovered_nats_time_ = time->AsDouble();
+  }
+  const Value* acks = nats->Get("acks");
+  if (acks == nullptr || acks->kind() != Value::Kind::kList) return;
+  absl::MutexLock lock(&nats_mu_);
+  for (const Value& ack : acks->AsList()) {
+    const Value* seq = ack.Get("seq");
+    const Value* reply = ack.Get("reply");
+    if (seq == nullptr || seq->kind() != Value::Kind::kInt ||
+        seq->AsInt() <= 0 || reply == nullptr ||
+        reply->kind() != Value::Kind::kString) {
+      continue;
+    }
+    const uint64_t sequence = static_cast<uint64_t>(seq->AsInt());
+    NatsOwed& owed = nats_[sequence];
+    if (owed.count++ == 0) {
+      owed.reply = reply->AsString();
+      recovered_nats_.push_back({sequence, owed.reply});
+    }
+  }
+}
+
+void RelayState::NatsAckConfirmed(uint64_t sequence) {
+  absl::MutexLock lock(&nats_mu_);
+  nats_confirmed_.push_back(sequence);
+}
+
+size_t RelayState::nats_unconfirmed() const {
+  absl::MutexLock lock(&nats_mu_);
+  return nats_.size();
+}
+
+void RelayState::TakeNatsConfirmations() {
+  for (uint64_t sequence : nats_confirmed_) {
+    const auto it = nats_.find(sequence);
+    if (it != nats_.end() && --it->second.count <= 0) nats_.erase(it);
+  }
+  nats_confirmed_.clear();
+}
+
+void RelayState::AddNatsAcks(const std::vector<RelayAck>& acks, int delta) {
+  absl::MutexLock lock(&nats_mu_);
+  for (const RelayAck& ack : acks) {
+    if (ack.nats_sequence == 0) continue;
+    NatsOwed& owed = nats_[ack.nats_sequence];
+    owed.reply = ack.identity;
+    owed.count += delta;
+    if (owed.count <= 0) nats_.erase(ack.nats_sequence);
+  }
+}
+
+// The unconfirmed NATS acks as the snapshot's `nats`; null when none.
+Value RelayState::NatsSnapshot() {
+  TakeNatsConfirmations();
+  if (nats_.empty()) return Value();
+  Value::List acks;
+  acks.reserve(nats_.size());
+  for (const auto& [sequence, owed] : nats_) {
+    acks.emplace_back(Value::Map{{"seq", static_cast<int64_t>(sequence)},
+                                 {"reply", owed.reply}});
+  }
+  return Value(Value::Map{
+      {"time", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())},
+      {"acks", Value(std::move(acks))}});
+}
+
 void RelayState::PublishNames(const Lengths& lengths, bool replace) {
   absl::MutexLock lock(&names_mu_);
   if (replace) names_.clear();
@@ -100,13 +176,18 @@ absl::Status RelayState::WriteSnapshot(const Lengths& lengths) {
   for (const auto& [path, length] : lengths) {
     files.emplace_back(path, static_cast<int64_t>(length));
   }
+  Value::Map snapshot{{"forwarders", Value(std::move(forwarders))},
+                      {"files", Value(std::move(files))}};
+  {
+    absl::MutexLock lock(&nats_mu_);
+    if (Value nats = NatsSnapshot(); nats.kind() != Value::Kind::kNull) {
+      snapshot.emplace_back("nats", std::move(nats));
+    }
+  }
   // While it is written, either snapshot may be the one on disk.
   PublishNames(lengths, /*replace=*/false);
   absl::Status s = ReplaceFileDurably(
-      root_, kFileName,
-      EncodeDocument(
-          Value(Value::Map{{"forwarders", Value(std::move(forwarders))},
-                           {"files", Value(std::move(files))}})));
+      root_, kFileName, EncodeDocument(Value(std::move(snapshot))));
   if (s.ok()) PublishNames(lengths, /*replace=*/true);
   return s;
 }
@@ -163,7 +244,9 @@ absl::Status RelayState::Commit(
   // events back while their resend is taken for duplicates.
   std::vector<std::pair<std::string, std::optional<ForwarderMark>>> before;
   before.reserve(pending_.size());
+  AddNatsAcks(pending_, +1);
   for (const RelayAck& ack : pending_) {
+    if (ack.nats_sequence != 0) continue;  // NATS acks move no mark
     const auto it = forwarders_.find(ack.forwarder);
     before.emplace_back(ack.forwarder, it == forwarders_.end()
                                            ? std::nullopt
@@ -173,6 +256,7 @@ absl::Status RelayState::Commit(
     mark.token = ack.token;
   }
   if (absl::Status s = WriteSnapshot(lengths_); !s.ok()) {
+    AddNatsAcks(pending_, -1);
     // Latest first, so that a forwarder acknowledged twice ends as it was.
     for (auto it = before.rbegin(); it != before.rend(); ++it) {
       if (it->second.has_value()) {

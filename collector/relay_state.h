@@ -36,16 +36,28 @@
 #include "absl/container/flat_hash_set.h"
 #include "absl/status/statusor.h"
 #include "absl/synchronization/mutex.h"
+#include "client/format/value.h"
 #include "collector/stats.h"
 
 namespace ziggy {
 
-// An acknowledgement owed to a forwarder once its batch is durable.
+// An acknowledgement owed to a forwarder once its batch is durable: to a
+// forwarder on the relay port, or to NATS for a message of the NATS source
+// (nats_sequence > 0; it moves no forwarder's mark).
 struct RelayAck {
-  std::string identity;   // the forwarder's ZeroMQ routing id
-  std::string forwarder;  // its forwarder id
-  int64_t end;            // every index below this is written
-  std::string token;      // the token its id is bound to
+  std::string identity;        // the forwarder's ZeroMQ routing id; for NATS,
+                               // the message's reply subject
+  std::string forwarder;       // its forwarder id
+  int64_t end;                 // every index below this is written
+  std::string token;           // the token its id is bound to
+  uint64_t nats_sequence = 0;  // the NATS message's stream sequence
+};
+
+// A NATS acknowledgement a checkpoint committed whose receipt NATS has not
+// confirmed yet (RelayState::nats_acks()).
+struct NatsAckRecord {
+  uint64_t sequence;  // stream sequence
+  std::string reply;  // the message's reply subject, where the ack goes
 };
 
 // What a checkpoint records of one forwarder.
@@ -68,6 +80,21 @@ class RelayState {
   const absl::flat_hash_map<std::string, ForwarderMark>& forwarders() const {
     return forwarders_;
   }
+
+  // NATS acks committed by a checkpoint and not confirmed by NATS, as
+  // recovered (the snapshot's `nats.acks`; none in older snapshots), and
+  // the Unix time of that checkpoint (0: none). ziggyd re-acks them at
+  // start.
+  const std::vector<NatsAckRecord>& recovered_nats_acks() const {
+    return recovered_nats_;
+  }
+  double recovered_nats_time() const { return recovered_nats_time_; }
+
+  // NATS confirmed the ack for stream sequence `sequence`: later snapshots
+  // leave it out (once for each time it was acked). Thread-safe.
+  void NatsAckConfirmed(uint64_t sequence);
+  // The committed NATS acks not confirmed yet. Thread-safe.
+  size_t nats_unconfirmed() const;
 
   // The receive thread forgot these forwarders (ForwarderTable): later
   // snapshots leave them out.
@@ -105,6 +132,12 @@ class RelayState {
       : root_(std::move(root)), stats_(stats) {}
   using Lengths = absl::flat_hash_map<std::string, off_t>;
   absl::Status WriteSnapshot(const Lengths& files);
+  void RecoverNats(const Value& snapshot);
+  // Moves confirmations to nats_ (under nats_mu_).
+  void TakeNatsConfirmations() ABSL_EXCLUSIVE_LOCKS_REQUIRED(nats_mu_);
+  Value NatsSnapshot() ABSL_EXCLUSIVE_LOCKS_REQUIRED(nats_mu_);
+  // Adds `delta` to what is owed for each NATS ack among `acks`.
+  void AddNatsAcks(const std::vector<RelayAck>& acks, int delta);
   // Names(): `lengths`' files join the named ones; with `replace`, they
   // become the only ones.
   void PublishNames(const Lengths& lengths, bool replace);
@@ -123,6 +156,17 @@ class RelayState {
   // open files however long the collector runs.
   absl::flat_hash_set<std::string> open_;
   std::vector<RelayAck> pending_;
+  std::vector<NatsAckRecord> recovered_nats_;
+  double recovered_nats_time_ = 0;
+  // NATS acks committed and not confirmed: sequence -> reply subject and
+  // how many times it is owed (a duplicate is acked again).
+  struct NatsOwed {
+    std::string reply;
+    int count = 0;
+  };
+  mutable absl::Mutex nats_mu_;
+  absl::flat_hash_map<uint64_t, NatsOwed> nats_ ABSL_GUARDED_BY(nats_mu_);
+  std::vector<uint64_t> nats_confirmed_ ABSL_GUARDED_BY(nats_mu_);
   mutable absl::Mutex names_mu_;
   absl::flat_hash_set<std::string> names_ ABSL_GUARDED_BY(names_mu_);
 };

@@ -254,6 +254,105 @@ TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
   EXPECT_EQ((*state)->forwarders().at("old").token, "");
 }
 
+// A NATS ack (nats_sequence > 0) moves no forwarder's mark; a checkpoint
+// records it, with its reply subject, until NATS confirms it (as often as
+// it was acked), and a restart recovers it for a re-ack.
+TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
+  const std::string root = Root("nats");
+  const std::string file = root + "/a.log";
+  CollectorStats stats;
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  state->AddAcks({{"$JS.ACK.a", "fwd", 99, "", 7},
+                  {"$JS.ACK.b", "other", 5, "", 8},
+                  {"$JS.ACK.c", "other", 5, "", 8}});
+  std::vector<RelayAck> acked;
+  ASSERT_TRUE(state->Commit({{file, 10}}, &acked).ok());
+  EXPECT_EQ(acked.size(), 3u);
+  EXPECT_EQ(state->forwarders().at("fwd").next, 42);
+  EXPECT_EQ(state->forwarders().count("other"), 0u);
+  EXPECT_EQ(state->nats_unconfirmed(), 2u);
+  const Value snapshot = Snapshot(root);
+  const Value* acks = snapshot.Find("nats.acks");
+  ASSERT_NE(acks, nullptr);
+  EXPECT_EQ(acks->AsList().size(), 2u);
+  EXPECT_NE(snapshot.Find("nats.time"), nullptr);
+
+  // 7 confirmed, 8 once of twice: the next snapshot keeps 8 alone.
+  state->NatsAckConfirmed(7);
+  state->NatsAckConfirmed(8);
+  ASSERT_TRUE(state->Commit({{file, 10}}, &acked).ok());
+  EXPECT_EQ(state->nats_unconfirmed(), 1u);
+  state.reset();  // a crash
+  auto after = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(after.ok()) << after.status();
+  ASSERT_EQ((*after)->recovered_nats_acks().size(), 1u);
+  EXPECT_EQ((*after)->recovered_nats_acks()[0].sequence, 8u);
+  EXPECT_EQ((*after)->recovered_nats_acks()[0].reply, "$JS.ACK.c");
+  EXPECT_GT((*after)->recovered_nats_time(), 0);
+  EXPECT_EQ((*after)->forwarders().at("fwd").next, 42);
+  // Recovered acks stay in snapshots until confirmed.
+  EXPECT_EQ((*after)->nats_unconfirmed(), 1u);
+  (*after)->NatsAckConfirmed(8);
+  ASSERT_TRUE((*after)->Commit({}, &acked).ok());
+  EXPECT_EQ(Snapshot(root).Get("nats"), nullptr);
+}
+
+TEST(RelayStateTest, AFailedCheckpointRecordsNoNatsAck) {
+  const std::string root = Root("nats_failed");
+  const std::string file = root + "/a.log";
+  CollectorStats stats;
+  std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
+  ASSERT_NE(state, nullptr);
+  const std::string tmp =
+      absl::StrCat(root, "/", RelayState::kFileName, ".tmp");
+  ASSERT_EQ(mkdir(tmp.c_str(), 0755), 0);
+  state->AddAcks({{"$JS.ACK.a", "fwd", 99, "", 7}});
+  std::vector<RelayAck> acked;
+  EXPECT_FALSE(state->Commit({{file, 10}}, &acked).ok());
+  EXPECT_TRUE(acked.empty());
+  EXPECT_EQ(state->nats_unconfirmed(), 0u);
+  ASSERT_EQ(rmdir(tmp.c_str()), 0);
+  ASSERT_TRUE(state->Commit({{file, 10}}, &acked).ok());
+  EXPECT_EQ(acked.size(), 1u);
+  EXPECT_EQ(state->nats_unconfirmed(), 1u);
+}
+
+TEST(RelayStateTest, SnapshotsWithoutNatsAcksOrWithBrokenOnesLoad) {
+  const std::string root = Root("nats_broken");
+  ASSERT_TRUE(
+      ReplaceFileDurably(
+          root, RelayState::kFileName,
+          EncodeDocument(Value(Value::Map{
+              {"forwarders", Value::MakeMap()},
+              {"files", Value::MakeMap()},
+              {"nats",
+               Value(Value::Map{
+                   {"time", "yesterday"},
+                   {"acks",
+                    Value::MakeList(
+                        {Value(1), Value(Value::Map{{"seq", -3}}),
+                         Value(Value::Map{{"seq", 4}, {"reply", "r"}})})}})}})))
+          .ok());
+  CollectorStats stats;
+  auto state = RelayState::Recover(root, &stats);
+  ASSERT_TRUE(state.ok()) << state.status();
+  ASSERT_EQ((*state)->recovered_nats_acks().size(), 1u);
+  EXPECT_EQ((*state)->recovered_nats_acks()[0].sequence, 4u);
+  EXPECT_EQ((*state)->recovered_nats_time(), 0);
+  // The snapshots of before have none.
+  const std::string old_root = Root("nats_none");
+  ASSERT_TRUE(ReplaceFileDurably(old_root, RelayState::kFileName,
+                                 EncodeDocument(Value(Value::Map{
+                                     {"forwarders", Value::MakeMap()},
+                                     {"files", Value::MakeMap()}})))
+                  .ok());
+  auto old = RelayState::Recover(old_root, &stats);
+  ASSERT_TRUE(old.ok());
+  EXPECT_TRUE((*old)->recovered_nats_acks().empty());
+  EXPECT_EQ((*old)->nats_unconfirmed(), 0u);
+}
+
 // The storage lifecycle asks Names() before it compresses or removes a
 // file: a file is named while a snapshot on disk could roll it back, and
 // no longer once a snapshot without it replaced that one.

@@ -7,23 +7,32 @@
 #include <atomic>
 #include <cstdint>
 
+#include "common/relay_port.h"
+
 namespace ziggy {
 
 struct CollectorStats {
   using Counter = std::atomic<uint64_t>;
 
-  // The relay port's (RelayReceiver, the receive thread's), STATUS relay.
-  struct Relay {
-    Counter batches{0};          // batches from admitted forwarders
-    Counter events{0};           // events in the batches taken in
-    Counter acked{0};            // acknowledgements sent
-    Counter duplicates{0};       // events of batches already written
-    Counter resend_requests{0};  // batches answered with {resend}
-    Counter rejected{0};         // malformed batches refused
-    Counter refused_token{0};    // batches with another forwarder's token
-    Counter jumps{0};            // forwarders moved on by their own `acked`
-  };
+  // The relay port's (RelayReceiver, the receive thread's), STATUS relay:
+  // batches, events, acked, duplicates, resend_requests, rejected,
+  // refused_token, jumps (common/relay_port.h).
+  using Relay = RelayCounters;
   Relay relay;
+
+  // The NATS source's (NatsSource), STATUS nats.
+  struct Nats {
+    Counter batches{0};      // messages taken in as batches
+    Counter events{0};       // events in them
+    Counter duplicates{0};   // events of redelivered messages already written
+    Counter acks{0};         // acknowledgements NATS confirmed
+    Counter ack_errors{0};   // attempts that failed (retried)
+    Counter redelivered{0};  // messages delivered more than once
+    Counter in_progress{0};  // "still working on it" signals sent
+    Counter rejected{0};     // malformed messages terminated
+    Counter possible_duplicates{0};  // acks that may have come too late
+  };
+  Nats nats;
 
   Counter written{0};  // events handed to the kernel in their files
   Counter written_bytes{0};

@@ -27,7 +27,7 @@ struct PortAddresses {
   // Empty: a free port on the control port's host (DefaultStreamAddress),
   // so it faces whatever the control port faces.
   std::string stream;
-  // Empty: no relay port (ziggyd --relay=, and always for the forwarder).
+  // Empty: no relay port (ziggyd --relay=, ziggy-forwarder without --relay).
   std::string relay;
   // --metrics (HTTP); empty: off.
   std::string metrics;

@@ -118,6 +118,8 @@ void AddCommonRules(std::vector<Rule>* rules) {
   rules->insert(rules->end(), std::begin(common), std::end(common));
 }
 
+void AddNatsSourceRules(std::vector<Rule>* rules);
+
 void AddCollectorRules(std::vector<Rule>* rules) {
   const Rule collector[] = {
       Scalar("written", "ziggy_events_written_total", C,
@@ -179,6 +181,40 @@ void AddCollectorRules(std::vector<Rule>* rules) {
              "Events --forward could not take, dropped."),
   };
   rules->insert(rules->end(), std::begin(collector), std::end(collector));
+  AddNatsSourceRules(rules);
+}
+
+// ziggyd --source: STATUS nats (collector/nats_source.h).
+void AddNatsSourceRules(std::vector<Rule>* rules) {
+  const Rule nats[] = {
+      Scalar("nats.connected", "ziggy_nats_connected", G,
+             "1 while connected to a NATS server."),
+      Scalar("nats.ack_wait", "ziggy_nats_ack_wait_seconds", G,
+             "The consumer's ack wait."),
+      Scalar("nats.batches", "ziggy_nats_batches_total", C,
+             "NATS messages taken in as batches."),
+      Scalar("nats.events", "ziggy_nats_events_total", C,
+             "Events in the NATS batches taken."),
+      Scalar("nats.duplicates_dropped", "ziggy_nats_duplicate_events_total", C,
+             "Events of redelivered messages already written, dropped."),
+      Scalar("nats.acks", "ziggy_nats_acks_total", C,
+             "Acknowledgements NATS confirmed."),
+      Scalar("nats.ack_errors", "ziggy_nats_ack_errors_total", C,
+             "Acknowledgements that failed (retried)."),
+      Scalar("nats.redelivered", "ziggy_nats_redelivered_total", C,
+             "Messages delivered more than once."),
+      Scalar("nats.in_progress", "ziggy_nats_in_progress_total", C,
+             "In-progress signals for messages held unacknowledged."),
+      Scalar("nats.rejected", "ziggy_nats_rejected_total", C,
+             "Malformed NATS messages terminated."),
+      Scalar("nats.possible_duplicates", "ziggy_nats_possible_duplicates_total",
+             C,
+             "Messages whose ack may have come after NATS gave them to "
+             "another collector."),
+      Scalar("nats.pending_acks", "ziggy_nats_pending_acks", G,
+             "Messages written whose ack NATS has not confirmed."),
+  };
+  rules->insert(rules->end(), std::begin(nats), std::end(nats));
 }
 
 // ziggyd's STATUS disk: the storage lifecycle and --min-free-disk.
@@ -282,6 +318,52 @@ void AddForwarderRelayRules(std::vector<Rule>* rules) {
   rules->insert(rules->end(), std::begin(relay), std::end(relay));
 }
 
+// A tier forwarder's relay port (ziggy-forwarder --relay), STATUS relay_in.
+void AddTierRules(std::vector<Rule>* rules) {
+  const Rule tier[] = {
+      Scalar("relay_in.batches", "ziggy_relay_in_batches_total", C,
+             "Relay batches taken from downstream forwarders."),
+      Scalar("relay_in.events", "ziggy_relay_in_events_total", C,
+             "Events in the downstream batches spooled."),
+      Scalar("relay_in.acked", "ziggy_relay_in_acks_sent_total", C,
+             "Acknowledgements sent to downstream forwarders."),
+      Scalar("relay_in.duplicates_dropped",
+             "ziggy_relay_in_duplicate_events_total", C,
+             "Downstream events already spooled, dropped."),
+      Scalar("relay_in.resend_requests",
+             "ziggy_relay_in_resend_requests_sent_total", C,
+             "Downstream batches answered with a resend request."),
+      Scalar("relay_in.rejected", "ziggy_relay_in_rejected_batches_total", C,
+             "Malformed downstream batches refused."),
+      Scalar("relay_in.refused_token",
+             "ziggy_relay_in_refused_token_batches_total", C,
+             "Downstream batches with another forwarder's token refused."),
+      Scalar("relay_in.jumps", "ziggy_relay_in_jumps_total", C,
+             "Downstream forwarders moved on by their own acknowledged mark."),
+      Scalar("relay_in.forwarders_known", "ziggy_relay_in_forwarders_known", G,
+             "Downstream forwarders whose relay position is kept."),
+      Scalar("relay_in.forgotten", "ziggy_relay_in_forwarders_forgotten_total",
+             C, "Downstream forwarders forgotten (beyond --max-forwarders)."),
+      Scalar("relay_in.refused_full",
+             "ziggy_relay_in_refused_full_batches_total", C,
+             "Downstream batches refused because the spool was full."),
+      Scalar("relay_in.spool_errors",
+             "ziggy_relay_in_spool_error_batches_total", C,
+             "Downstream batches refused because the spool write failed."),
+      Scalar("relay_in.acks_waiting", "ziggy_relay_in_acks_waiting", G,
+             "Downstream batches spooled, waiting to be durable for their "
+             "ack."),
+      Entry("relay_in.forwarders", "forwarder", "next",
+            "ziggy_relay_in_forwarder_next_index", G,
+            "The next spool index expected from the downstream forwarder "
+            "(the 100 most recently heard)."),
+      Entry("relay_in.forwarders", "forwarder", "last",
+            "ziggy_relay_in_forwarder_last_timestamp_seconds", G,
+            "Unix time the downstream forwarder was last heard from."),
+  };
+  rules->insert(rules->end(), std::begin(tier), std::end(tier));
+}
+
 const std::vector<Rule>& RulesFor(StatusSchema schema) {
   static const auto* const collector = [] {
     auto* rules = new std::vector<Rule>;
@@ -295,6 +377,7 @@ const std::vector<Rule>& RulesFor(StatusSchema schema) {
     AddCommonRules(rules);
     AddSpoolRules(rules);
     AddForwarderRelayRules(rules);
+    AddTierRules(rules);
     return rules;
   }();
   return schema == StatusSchema::kCollector ? *collector : *forwarder;

@@ -99,7 +99,9 @@ absl::Status SetTls(const NatsStreamOptions& options, natsOptions* opts) {
 
 // libnats options for `servers`: retried first connect, endless reconnects.
 absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
-                                         const std::string& name) {
+                                         const std::string& name,
+                                         natsConnectionHandler on_reconnected,
+                                         void* closure) {
   natsOptions* opts = nullptr;
   natsStatus s = natsOptions_Create(&opts);
   std::vector<const char*> urls;
@@ -116,6 +118,9 @@ absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
   if (s == NATS_OK) s = natsOptions_SetReconnectBufSize(opts, 64 << 20);
   if (s == NATS_OK) {
     s = natsOptions_SetRetryOnFailedConnect(opts, true, OnConnected, nullptr);
+  }
+  if (s == NATS_OK) {
+    s = natsOptions_SetReconnectedCB(opts, on_reconnected, closure);
   }
   if (s != NATS_OK) {
     natsOptions_Destroy(opts);
@@ -213,6 +218,48 @@ absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options) {
   return absl::OkStatus();
 }
 
+absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
+                                                 absl::string_view value,
+                                                 bool zero_ok) {
+  absl::Duration duration;
+  if (!absl::ParseDuration(value, &duration) ||
+      duration == absl::InfiniteDuration() || duration < absl::ZeroDuration() ||
+      (!zero_ok && duration == absl::ZeroDuration())) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--", flag, "=", value, ": expected a ", zero_ok ? "" : "positive ",
+        "duration such as 30s, 5m or 24h"));
+  }
+  return duration;
+}
+
+absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
+    const NatsStreamFlags& flags) {
+  NatsStreamOptions options;
+  absl::StatusOr<std::vector<std::string>> servers =
+      ParseNatsServers(flags.servers);
+  if (!servers.ok()) return servers.status();
+  options.servers = *std::move(servers);
+  options.stream = flags.stream;
+  options.subject = flags.subject;
+  if (flags.replicas < 1 || flags.replicas > 5) {
+    return absl::InvalidArgumentError(absl::StrCat(
+        "--nats-replicas=", flags.replicas, ": must be from 1 to 5"));
+  }
+  options.replicas = static_cast<int>(flags.replicas);
+  absl::StatusOr<absl::Duration> max_age =
+      ParseNatsDuration("nats-max-age", flags.max_age, /*zero_ok=*/true);
+  if (!max_age.ok()) return max_age.status();
+  options.max_age = *max_age;
+  if (flags.max_bytes < 0) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nats-max-bytes=", flags.max_bytes,
+                     ": must be 0 (unlimited) or more"));
+  }
+  options.max_bytes = flags.max_bytes;
+  if (absl::Status s = ValidateNatsStreamOptions(options); !s.ok()) return s;
+  return options;
+}
+
 std::string BatchSubject(const NatsStreamOptions& options,
                          absl::string_view forwarder) {
   return absl::StrCat(options.subject, ".", forwarder);
@@ -271,9 +318,10 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
   if (options.servers.empty()) {
     return absl::InvalidArgumentError("no NATS server given");
   }
-  absl::StatusOr<natsOptions*> opts = MakeOptions(options, std::string(name));
-  if (!opts.ok()) return opts.status();
   std::unique_ptr<NatsConnection> connection(new NatsConnection());
+  absl::StatusOr<natsOptions*> opts =
+      MakeOptions(options, std::string(name), &OnReconnected, connection.get());
+  if (!opts.ok()) return opts.status();
   natsStatus s = natsConnection_Connect(&connection->connection_, *opts);
   natsOptions_Destroy(*opts);
   if (s != NATS_OK && s != NATS_NOT_YET_CONNECTED) {
@@ -283,6 +331,10 @@ absl::StatusOr<std::unique_ptr<NatsConnection>> NatsConnection::Connect(
                                nullptr);
   if (s != NATS_OK) return NatsError(s, "JetStream context");
   return connection;
+}
+
+void NatsConnection::OnReconnected(natsConnection*, void* self) {
+  static_cast<NatsConnection*>(self)->reconnects_.fetch_add(1);
 }
 
 NatsConnection::~NatsConnection() {
@@ -308,18 +360,6 @@ std::string NatsConnection::server() const {
 
 int64_t NatsConnection::max_payload() const {
   return natsConnection_GetMaxPayload(connection_);
-}
-
-uint64_t NatsConnection::reconnects() const {
-  natsStatistics* stats = nullptr;
-  uint64_t reconnects = 0;
-  if (natsStatistics_Create(&stats) == NATS_OK &&
-      natsConnection_GetStats(connection_, stats) == NATS_OK) {
-    natsStatistics_GetCounts(stats, nullptr, nullptr, nullptr, nullptr,
-                             &reconnects);
-  }
-  natsStatistics_Destroy(stats);
-  return reconnects;
 }
 
 absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {

@@ -20,6 +20,7 @@
 
 #include <nats/nats.h>
 
+#include <atomic>
 #include <cstdint>
 #include <memory>
 #include <string>
@@ -79,6 +80,28 @@ absl::Status CheckNatsExposure(const NatsStreamOptions& options, bool insecure);
 // negative.
 absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options);
 
+// A duration flag's value ("30s", "24h", "1m30s": absl::ParseDuration),
+// positive unless `zero_ok`; kInvalidArgument "--<flag>=<value>: ..." else.
+absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
+                                                 absl::string_view value,
+                                                 bool zero_ok = false);
+
+// The stream flags both daemons take, with the same names and defaults:
+// --nats-stream (ZIGGY), --nats-subject (ziggy.batches), --nats-replicas
+// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited).
+struct NatsStreamFlags {
+  std::string servers;  // --upstream / --source: "nats://host:port,..."
+  std::string stream = "ZIGGY";
+  std::string subject = "ziggy.batches";
+  int64_t replicas = 1;
+  std::string max_age = "24h";
+  int64_t max_bytes = 0;
+};
+// The flags as options, every value checked; kInvalidArgument with the
+// one-line message a user reads (naming the flag) else.
+absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
+    const NatsStreamFlags& flags);
+
 // `<subject>.<forwarder>`: where that forwarder's batches go.
 std::string BatchSubject(const NatsStreamOptions& options,
                          absl::string_view forwarder);
@@ -122,9 +145,9 @@ class NatsConnection {
   std::string server() const;
   // Largest message the server takes (0 while never connected).
   int64_t max_payload() const;
-  // Times libnats reconnected (to any server) since Connect: a change means
-  // requests in flight may or may not have reached the server.
-  uint64_t reconnects() const;
+  // Times the connection was lost and made again (to any server): a
+  // server restarted meanwhile may have lost what it confirmed last.
+  uint64_t reconnects() const { return reconnects_.load(); }
 
   // Creates the stream with `options` if it does not exist; an existing one
   // is left as it is (its subjects must cover options.subject, else
@@ -133,8 +156,11 @@ class NatsConnection {
 
  private:
   NatsConnection() = default;
+  static void OnReconnected(natsConnection*, void* self);
+
   natsConnection* connection_ = nullptr;
   jsCtx* js_ = nullptr;
+  std::atomic<uint64_t> reconnects_{0};
 };
 
 }  // namespace ziggy

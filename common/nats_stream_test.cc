@@ -47,6 +47,41 @@ TEST(NatsStreamTest, ValidatesNames) {
   EXPECT_FALSE(ValidateNatsStreamOptions(options).ok());
 }
 
+TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
+  NatsStreamFlags flags;
+  flags.servers = "nats://a:4222";
+  auto options = NatsStreamOptionsFromFlags(flags);
+  ASSERT_TRUE(options.ok()) << options.status();
+  EXPECT_EQ(options->stream, "ZIGGY");
+  EXPECT_EQ(options->subject, "ziggy.batches");
+  EXPECT_EQ(options->replicas, 1);
+  EXPECT_EQ(options->max_age, absl::Hours(24));
+  EXPECT_EQ(options->max_bytes, 0);
+  flags.max_age = "0";
+  EXPECT_EQ(NatsStreamOptionsFromFlags(flags)->max_age, absl::ZeroDuration());
+  const std::pair<NatsStreamFlags, const char*> bad[] = {
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
+       "--nats-replicas=0"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
+       "--nats-max-age=a day"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
+       "--nats-max-age=-1h"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
+       "--nats-max-bytes=-1"},
+      {{"a:3515", "ZIGGY", "ziggy.batches", 1, "24h", 0}, "a:3515"},
+  };
+  for (const auto& [flags, named] : bad) {
+    auto parsed = NatsStreamOptionsFromFlags(flags);
+    ASSERT_FALSE(parsed.ok()) << named;
+    EXPECT_NE(parsed.status().message().find(named), std::string::npos)
+        << parsed.status();
+  }
+  EXPECT_EQ(*ParseNatsDuration("nats-ack-wait", "1m30s"), absl::Seconds(90));
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "0s").ok());
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "inf").ok());
+  EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "30").ok());
+}
+
 TEST(NatsStreamTest, MessageIsTheHeaderThenThePayload) {
   RelayHeader header;
   header.forwarder = "f1";

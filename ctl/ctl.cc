@@ -297,6 +297,43 @@ void AppendRelay(const Value& s, std::string* out) {
   }
 }
 
+// A tier forwarder's relay port (--relay): what downstream forwarders sent.
+void AppendRelayIn(const Value& s, std::string* out) {
+  const Value* in = s.Get("relay_in");
+  if (in == nullptr) return;
+  absl::StrAppend(out, "relay in    ", Count(Number(*in, "events")),
+                  " events in ", Count(Number(*in, "batches")),
+                  " batches from ", Count(Number(*in, "forwarders_known")),
+                  " forwarders, ", Count(Number(*in, "acked")), " acked, ",
+                  Count(Number(*in, "duplicates_dropped")),
+                  " duplicates dropped, ", Count(Number(*in, "rejected")),
+                  " rejected, ", Count(Number(*in, "refused_full")),
+                  " refused (spool full)\n");
+}
+
+// A collector's NATS source (ziggyd --source): where it pulls from, what it
+// took in and acknowledged, and what could be a duplicate across the pool.
+void AppendNatsSource(const Value& s, std::string* out) {
+  const Value* nats = s.Get("nats");
+  if (nats == nullptr || nats->Get("consumer") == nullptr) return;
+  const Value* connected = nats->Get("connected");
+  const bool up = connected != nullptr &&
+                  connected->kind() == Value::Kind::kBool &&
+                  connected->AsBool();
+  absl::StrAppend(
+      out, "nats        ", Printable(Text(*nats, "stream")), "/",
+      Printable(Text(*nats, "consumer")), " at ",
+      up ? Printable(Text(*nats, "server")) : std::string("(disconnected)"),
+      ": ", Count(Number(*nats, "events")), " events in ",
+      Count(Number(*nats, "batches")), " batches, ",
+      Count(Number(*nats, "acks")), " acks (",
+      Count(Number(*nats, "pending_acks")), " pending, ",
+      Count(Number(*nats, "ack_errors")), " errors), ",
+      Count(Number(*nats, "duplicates_dropped")), " duplicates dropped, ",
+      Count(Number(*nats, "rejected")), " rejected, ",
+      Count(Number(*nats, "possible_duplicates")), " possible duplicates\n");
+}
+
 // A command line, and what it asks the daemon.
 struct CtlCommand {
   std::string name;     // "status", "ports", ..., "upstream set"
@@ -540,6 +577,8 @@ std::string FormatStatus(const Value& s, double now) {
   AppendStorage(s, &out);
   AppendDisk(s, &out);
   AppendRelay(s, &out);
+  AppendRelayIn(s, &out);
+  AppendNatsSource(s, &out);
   AppendSeenTable(s, "events", "TYPE", now, &out);
   AppendSeenTable(s, "hosts", "HOST", now, &out);
   return out;

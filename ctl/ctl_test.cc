@@ -262,6 +262,35 @@ TEST(CtlTest, HostileNumbersPrintAsZeroOrTheirLimit) {
   EXPECT_NE(text.find(", up "), std::string::npos) << text;
 }
 
+TEST(CtlTest, FormatStatusShowsTheNatsSource) {
+  const Value status(Value::Map{
+      {"written", 10},
+      {"nats", Value(Value::Map{{"servers", "nats://a:4222"},
+                                {"server", "nats://a:4222"},
+                                {"connected", true},
+                                {"stream", "ZIGGY"},
+                                {"consumer", "ziggyd"},
+                                {"batches", 3},
+                                {"events", 3000},
+                                {"acks", 3},
+                                {"pending_acks", 1},
+                                {"ack_errors", 2},
+                                {"duplicates_dropped", 20},
+                                {"rejected", 1},
+                                {"possible_duplicates", 0}})},
+  });
+  const std::string text = FormatStatus(status, 1000.0);
+  EXPECT_NE(text.find("nats        ZIGGY/ziggyd at nats://a:4222: 3,000 "
+                      "events in 3 batches, 3 acks (1 pending, 2 errors), 20 "
+                      "duplicates dropped, 1 rejected, 0 possible "
+                      "duplicates\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(
+      FormatStatus(Value(Value::Map{{"written", 1}}), 1000.0).find("nats "),
+      std::string::npos);
+}
+
 TEST(CtlTest, FormatStatusShowsTheDisk) {
   const Value status(Value::Map{
       {"written", 10},
@@ -289,6 +318,28 @@ TEST(CtlTest, FormatStatusShowsTheDisk) {
   // Without a disk section (older daemons, the forwarder): no disk line.
   EXPECT_EQ(
       FormatStatus(Value(Value::Map{{"written", 1}}), 1000.0).find("disk "),
+      std::string::npos);
+}
+
+// A tier forwarder (--relay) has a relay_in section: one line for it.
+TEST(CtlTest, FormatStatusShowsATiersRelayPort) {
+  const Value status(Value::Map{
+      {"relay_in", Value(Value::Map{{"batches", 12},
+                                    {"events", 3400},
+                                    {"acked", 11},
+                                    {"duplicates_dropped", 5},
+                                    {"rejected", 1},
+                                    {"refused_full", 2},
+                                    {"forwarders_known", 3}})},
+  });
+  const std::string text = FormatStatus(status, 1000.0);
+  EXPECT_NE(text.find("relay in    3,400 events in 12 batches from 3 "
+                      "forwarders, 11 acked, 5 duplicates dropped, 1 "
+                      "rejected, 2 refused (spool full)\n"),
+            std::string::npos)
+      << text;
+  EXPECT_EQ(
+      FormatStatus(Value(Value::Map{{"written", 1}}), 1000.0).find("relay in"),
       std::string::npos);
 }
 

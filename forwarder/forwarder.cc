@@ -13,6 +13,7 @@
 #include "common/intake.h"
 #include "common/metrics_server.h"
 #include "common/nats_stream.h"
+#include "forwarder/tier_receiver.h"
 #include "glog/logging.h"
 #include "zmq.hpp"
 
@@ -63,6 +64,8 @@ class Forwarder::Impl {
   }
 
   absl::Status Bind() {
+    options_.spool.downstream = !options_.relay_port.empty();
+    options_.spool.max_downstream = options_.max_forwarders;
     absl::StatusOr<std::unique_ptr<Spool>> spool = Spool::Open(options_.spool);
     if (!spool.ok()) return spool.status();
     spool_ = *std::move(spool);
@@ -72,6 +75,7 @@ class Forwarder::Impl {
         !s.ok()) {
       return s;
     }
+    if (absl::Status s = BindTier(); !s.ok()) return s;
     if (options_.nats.has_value()) {
       relay_ = std::make_unique<NatsUpstream>(spool_.get(), *options_.nats);
     } else {
@@ -95,18 +99,14 @@ class Forwarder::Impl {
       }
       sockets_.Publish(fields.type, doc);
     };
-    while (!stopping_) {
-      std::vector<zmq::pollitem_t> items = sockets_.PollItems(true);
-      zmq::poll(items.data(), items.size(), std::chrono::milliseconds(20));
-      if (sockets_.Serve(items, on_event)) stopping_ = true;
-      FlushSpool();
-    }
+    while (!stopping_) ServeOnce(on_event);
     // Scrapes from now on get 503 at once: this thread serves no more.
     sockets_.status_snapshots().Close();
     metrics_.reset();
     while (sockets_.ReceiveBurst(on_event) > 0) {
     }
     SyncSpool();
+    if (tier_ != nullptr) tier_->SendAcks();  // all synced now
     relay_->Stop();
     LOG(INFO) << "ziggy-forwarder stopped: " << sockets_.intake().received()
               << " events accepted, spool acknowledged to " << spool_->acked()
@@ -125,6 +125,10 @@ class Forwarder::Impl {
   const std::string& stream_endpoint() const {
     return sockets_.stream_endpoint();
   }
+  const std::string& relay_endpoint() const {
+    static const std::string kOff;
+    return tier_ != nullptr ? tier_->endpoint() : kOff;
+  }
   std::string metrics_url() const {
     return metrics_ != nullptr ? metrics_->url() : "";
   }
@@ -138,6 +142,43 @@ class Forwarder::Impl {
     if (!metrics.ok()) return metrics.status();
     metrics_ = *std::move(metrics);
     return absl::OkStatus();
+  }
+
+  // A tier's relay port (--relay), CurveZMQ like the other ports.
+  absl::Status BindTier() {
+    if (options_.relay_port.empty()) return absl::OkStatus();
+    tier_ = std::make_unique<TierReceiver>(
+        sockets_.context(), options_.max_forwarders, spool_.get(),
+        &sockets_.intake(),
+        [this](absl::string_view doc, const EventFields& fields) {
+          sockets_.Publish(fields.type, doc);
+        },
+        options_.curve ? absl::make_optional(
+                             CurveSocketOptions::Server(options_.curve->key))
+                       : absl::nullopt);
+    if (absl::Status s =
+            tier_->Bind(options_.relay_port, sockets_.zap_handler());
+        !s.ok()) {
+      return s;
+    }
+    sockets_.AddPort("relay", tier_->endpoint());
+    return absl::OkStatus();
+  }
+
+  // One poll of every socket; a tier's acks wait on the spool's syncs, so
+  // it looks again soon while some wait.
+  void ServeOnce(const DaemonSockets::OnEvent& on_event) {
+    std::vector<zmq::pollitem_t> items = sockets_.PollItems(true);
+    const size_t own = items.size();
+    if (tier_ != nullptr) tier_->AddPollItems(&items);
+    const bool waiting = tier_ != nullptr && tier_->acks_waiting();
+    zmq::poll(items.data(), items.size(),
+              std::chrono::milliseconds(waiting ? 1 : 20));
+    if (sockets_.Serve(items, on_event)) stopping_ = true;
+    FlushSpool();
+    if (tier_ == nullptr) return;
+    tier_->Serve(items, own);
+    tier_->SendAcks();
   }
 
   // After each burst: what was staged is written, so it counts as spooled.
@@ -202,6 +243,10 @@ class Forwarder::Impl {
         "spool", [this](Value::Map* spool) { FillSpoolStatus(spool); });
     sockets_.AddStatusFields([this](Value::Map* status) {
       status->emplace_back("relay", relay_->Status());
+      if (tier_ == nullptr) return;
+      Value::Map relay_in;
+      tier_->FillStatus(&relay_in);
+      status->emplace_back("relay_in", Value(std::move(relay_in)));
     });
   }
 
@@ -233,6 +278,7 @@ class Forwarder::Impl {
   DaemonSockets sockets_;
   std::unique_ptr<Spool> spool_;
   std::unique_ptr<UpstreamLink> relay_;     // RelayClient or NatsUpstream
+  std::unique_ptr<TierReceiver> tier_;      // with --relay
   std::unique_ptr<MetricsServer> metrics_;  // with --metrics; uses sockets_
   bool stopping_ = false;
 };
@@ -257,6 +303,9 @@ const std::string& Forwarder::collect_endpoint() const {
 }
 const std::string& Forwarder::stream_endpoint() const {
   return impl_->stream_endpoint();
+}
+const std::string& Forwarder::relay_endpoint() const {
+  return impl_->relay_endpoint();
 }
 std::string Forwarder::metrics_url() const { return impl_->metrics_url(); }
 

@@ -10,6 +10,9 @@
 // UPSTREAM_SET {upstreams: "host:port,host:port"} (or "nats://host:port,..."
 // for a forwarder started with NATS servers), SHUTDOWN; with
 // --curve-admin only admin keys may use FLUSH, UPSTREAM_SET and SHUTDOWN.
+// With `relay_port` it is a tier: other forwarders relay to it as to a
+// collector (TierReceiver, RELAY.md "Tiers"), it spools their events and
+// relays them on, and STATUS gains relay_in (and ports.relay).
 //
 // Thread-safety: Stop() from any thread; the rest from the creating thread.
 
@@ -45,6 +48,10 @@ struct ForwarderOptions {
   // --metrics: host:port serving GET /metrics (common/metrics_server.h);
   // "" = off.
   std::string metrics;
+  // --relay: host:port of a relay port for downstream forwarders (a tier);
+  // "" = off. CurveZMQ with `curve`, like the other ports.
+  std::string relay_port;
+  size_t max_forwarders = 10000;  // downstreams whose position is kept
 };
 
 class Forwarder {
@@ -63,6 +70,8 @@ class Forwarder {
   const std::string& control_endpoint() const;
   const std::string& collect_endpoint() const;
   const std::string& stream_endpoint() const;
+  // The relay port's bound endpoint; empty when off.
+  const std::string& relay_endpoint() const;
   // "http://host:port" of --metrics; empty when off.
   std::string metrics_url() const;
 

@@ -46,6 +46,17 @@ DEFINE_int64(nats_max_bytes, 0,
              "With a nats:// --upstream, if this forwarder creates the "
              "stream: its size limit in bytes (the oldest batches go "
              "beyond it); 0: no limit.");
+DEFINE_string(relay, "",
+              "Relay port (ROUTER) host:port for other forwarders' batches, "
+              "as ziggyd's --relay: this forwarder becomes a tier that "
+              "spools them and relays them on, exactly once (RELAY.md, "
+              "\"Tiers\"). CurveZMQ with --curve-key, like the other ports. "
+              "Empty: off.");
+DEFINE_int32(max_forwarders, 10000,
+             "With --relay: downstream forwarders whose relay position is "
+             "kept; beyond it the one heard from least recently is "
+             "forgotten (it is welcomed back from its own acknowledged "
+             "mark).");
 DEFINE_string(spool_path, "ziggy-spool",
               "Spool directory (created if missing); relative paths are "
               "resolved against the directory you ran the command from.");
@@ -101,7 +112,8 @@ DEFINE_string(upstream_server_key, "",
               "The upstream collectors' CurveZMQ public key file (.pub); one "
               "key for every --upstream; with --curve-key.");
 DEFINE_bool(insecure, false,
-            "Without --curve-key: allow --control, --stream or --metrics on "
+            "Without --curve-key: allow --control, --stream, --relay or "
+            "--metrics on "
             "an address other than loopback (127.0.0.0/8, ::1, localhost), "
             "in plain text, where anyone who reaches it can send control "
             "commands (SHUTDOWN, upstream changes) or read its stream or "
@@ -149,7 +161,8 @@ bool LoadServerCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
 bool ExposureAllowed(const ziggy::ForwarderOptions& options) {
   return ziggy::ExposureAllowed(
       "ziggy-forwarder",
-      {options.control, options.collect, options.stream, "", options.metrics},
+      {options.control, options.collect, options.stream, options.relay_port,
+       options.metrics},
       {options.curve.has_value(), options.curve && options.curve->plain_collect,
        FLAGS_insecure});
 }
@@ -166,7 +179,7 @@ bool FlagsAreValid() {
       FLAGS_collect_queue_bytes <= 0 || FLAGS_stream_queue_bytes <= 0 ||
       FLAGS_relay_window <= 0 || FLAGS_relay_window > 64 ||
       FLAGS_relay_batch_events <= 0 || FLAGS_relay_batch_bytes <= 0 ||
-      FLAGS_relay_batch_bytes > (16 << 20)) {
+      FLAGS_max_forwarders <= 0 || FLAGS_relay_batch_bytes > (16 << 20)) {
     std::fprintf(stderr,
                  "ziggy-forwarder: sizes and intervals must be positive "
                  "(--max-event-bytes and --relay-batch-bytes at most "
@@ -269,6 +282,7 @@ int main(int argc, char** argv) {
       "    [--curve-key=MINE [--curve-allow=DIR] [--curve-admin=DIR] "
       "[--plain-collect]]   serve CurveZMQ\n"
       "    [--metrics=HOST:PORT]   serve GET /metrics (Prometheus)\n"
+      "    [--relay=HOST:PORT]   a tier: take other forwarders' batches\n"
       "  Without --curve-key, --control, --stream and --metrics must be on "
       "loopback unless --insecure.");
   gflags::SetVersionString(ziggy::kVersion);
@@ -299,6 +313,8 @@ int main(int argc, char** argv) {
   options.queues.collect_bytes = static_cast<size_t>(FLAGS_collect_queue_bytes);
   options.queues.stream_bytes = static_cast<size_t>(FLAGS_stream_queue_bytes);
   options.metrics = FLAGS_metrics;
+  options.relay_port = FLAGS_relay;
+  options.max_forwarders = static_cast<size_t>(FLAGS_max_forwarders);
   if (!ExposureAllowed(options)) return 1;
 
   absl::StatusOr<std::unique_ptr<ziggy::Forwarder>> forwarder =
@@ -312,7 +328,9 @@ int main(int argc, char** argv) {
             << (*forwarder)->control_endpoint()
             << " collect=" << (*forwarder)->collect_endpoint()
             << " stream=" << (*forwarder)->stream_endpoint()
-            << " upstream=" << FLAGS_upstream << " spool=" << options.spool.dir;
+            << ((*forwarder)->relay_endpoint().empty() ? "" : " relay=")
+            << (*forwarder)->relay_endpoint() << " upstream=" << FLAGS_upstream
+            << " spool=" << options.spool.dir;
   if (!options.metrics.empty()) {
     LOG(INFO) << "metrics: " << (*forwarder)->metrics_url() << "/metrics";
   }

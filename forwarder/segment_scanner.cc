@@ -31,10 +31,11 @@ SegmentScanner::Scan SegmentScanner::Next(SegmentRecord* record) {
   while (position_ < size_) {
     const Parse parse = ParseAt(damaged > 0, record);
     if (parse == Parse::kError) return Scan::kError;
-    if (parse == Parse::kRecord && record->index > last_index_) {
+    if (parse == Parse::kRecord &&
+        (record->mark || record->index > last_index_)) {
       record->damaged_bytes = damaged;
       record->damage_start = damage_start;
-      last_index_ = record->index;
+      if (!record->mark) last_index_ = record->index;
       position_ = record->end;
       skip_incomplete_ = false;
       return Scan::kRecord;
@@ -79,7 +80,9 @@ SegmentScanner::Parse SegmentScanner::ParseAt(bool resyncing,
     if (SpoolRecordCrc(absl::string_view(p + 8, 8 + size)) != crc) {
       return Parse::kBad;
     }
-    record->index = static_cast<int64_t>(absl::little_endian::Load64(p + 8));
+    const uint64_t index = absl::little_endian::Load64(p + 8);
+    record->mark = index == kSpoolMarkIndex;
+    record->index = record->mark ? -1 : static_cast<int64_t>(index);
     record->event = absl::string_view(p + kSpoolRecordHeader, size);
     record->offset = position_;
     record->end = position_ + need;

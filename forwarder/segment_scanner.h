@@ -6,13 +6,18 @@
 // Record format (little-endian): [u32 size][u32 crc32c][u64 index][event],
 // the CRC covering the index and the event; see spool.h for the layout.
 //
+// A mark record (RELAY.md, "Tiers": a tier's note of a downstream
+// forwarder's position) has no index: its index field is kSpoolMarkIndex.
+// It is returned like any record, with `mark` set, and leaves the index
+// order alone. Spools without marks read exactly as before.
+//
 // A record is sound when its size is at most kMaxSpoolRecord, its CRC
-// matches and its index is above the previous sound record's (indexes only
-// grow within a segment). Anything else is damage: the scanner skips it
-// byte by byte to the next sound record and reports how much it skipped
-// with that record (corruption inside the segment). Bytes at the end after
-// which no sound record follows are the tail: the writer died there (or is
-// appending right now, in the active segment), which LevelDB's log format
+// matches and it is a mark or its index is above the previous sound
+// record's (indexes only grow within a segment). Anything else is damage: the
+// scanner skips it byte by byte to the next sound record and reports how much
+// it skipped with that record (corruption inside the segment). Bytes at the end
+// after which no sound record follows are the tail: the writer died there (or
+// is appending right now, in the active segment), which LevelDB's log format
 // also treats as a torn write rather than corruption.
 //
 // Thread-safety: none; one scanner per thread, short-lived.
@@ -35,12 +40,15 @@ namespace ziggy {
 
 constexpr size_t kSpoolRecordHeader = 16;  // u32 size, u32 crc, u64 index
 constexpr uint32_t kMaxSpoolRecord = 16 << 20;
+// The index field of a mark record: no event index is ever this large.
+constexpr uint64_t kSpoolMarkIndex = ~uint64_t{0};
 
 // The CRC a record stores: over its index (8 bytes) and event.
 uint32_t SpoolRecordCrc(absl::string_view index_and_event);
 
 struct SegmentRecord {
-  int64_t index = 0;
+  int64_t index = 0;        // -1 for a mark record
+  bool mark = false;        // a mark record: `event` is its BSON document
   absl::string_view event;  // valid until the scanner's next Next()
   uint64_t offset = 0;      // where the record starts in the segment
   uint64_t end = 0;         // one past its last byte

@@ -1,10 +1,10 @@
 // Fuzzes the spool's segment scanner with a damaged segment, as recovery
 // and the relay's reads scan it: the first input byte picks a small read
 // chunk, the rest is the segment, served from memory through the File seam.
-// Invariants: records come in order with growing indexes, each within the
-// segment, with a matching CRC and with the damage before it accounted for;
-// the scan ends at the segment's end; a small and a large chunk find the
-// same records.
+// Invariants: records come in order with growing indexes (mark records, a
+// tier's, carry none and leave the order alone), each within the segment, with
+// a matching CRC and with the damage before it accounted for; the scan ends at
+// the segment's end; a small and a large chunk find the same records.
 
 #include <cstdint>
 #include <cstdlib>
@@ -55,7 +55,7 @@ class MemoryFile : public ziggy::File {
 // Checks one record against the segment and the record before it.
 void CheckRecord(absl::string_view segment, const ziggy::SegmentRecord& record,
                  uint64_t previous_end, int64_t previous_index) {
-  FUZZ_CHECK(record.index > previous_index);
+  FUZZ_CHECK(record.mark ? record.index == -1 : record.index > previous_index);
   FUZZ_CHECK(record.offset >= previous_end && record.end <= segment.size());
   FUZZ_CHECK(record.end ==
              record.offset + ziggy::kSpoolRecordHeader + record.event.size());
@@ -85,7 +85,7 @@ std::vector<std::string> ScanAll(absl::string_view segment, size_t chunk) {
       case ziggy::SegmentScanner::Scan::kRecord:
         CheckRecord(segment, record, end, index);
         end = record.end;
-        index = record.index;
+        if (!record.mark) index = record.index;
         seen.push_back(absl::StrCat(record.offset, "-", record.end, " #",
                                     record.index, " ", record.damaged_bytes));
         break;

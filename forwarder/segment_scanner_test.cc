@@ -157,5 +157,24 @@ TEST(SegmentScannerTest, AScannerNeverTakesAnEarlierScannersBytes) {
   EXPECT_EQ(scanner.position(), shorter.size());
 }
 
+// A tier's mark record (index field kSpoolMarkIndex) comes back as a mark
+// and leaves the index order as it was: the record after it is judged
+// against the record before it.
+TEST(SegmentScannerTest, MarkRecordsCarryNoIndex) {
+  Segment segment("marks",
+                  Record(4, "a") + Record(-1, "mark") + Record(5, "b") +
+                      Record(-1, "mark2") + Record(3, "stale") + Record(6, "c"),
+                  /*chunk=*/16);
+  SegmentRecord record;
+  std::vector<std::string> seen;
+  while (segment.scanner().Next(&record) == Scan::kRecord) {
+    seen.push_back(absl::StrCat(record.mark ? "mark " : "", record.index, " ",
+                                record.event, " ", record.damaged_bytes));
+  }
+  EXPECT_EQ(seen, (std::vector<std::string>{"4 a 0", "mark -1 mark 0", "5 b 0",
+                                            "mark -1 mark2 0", "6 c 21"}));
+  EXPECT_EQ(segment.scanner().last_index(), 6);
+}
+
 }  // namespace
 }  // namespace ziggy

@@ -72,6 +72,7 @@ absl::StatusOr<std::unique_ptr<Spool>> Spool::Open(SpoolOptions options) {
 
 Spool::~Spool() {
   stop_syncing_.Notify();
+  SyncSoon();  // wakes the thread
   if (syncer_.joinable()) syncer_.join();
   // A clean stop: everything is synced, so the next start goes on from
   // here rather than from the reservation.
@@ -84,11 +85,29 @@ Spool::~Spool() {
 
 void Spool::GroupCommitEvery(absl::Duration interval) {
   pthread_setname_np(pthread_self(), "spool-sync");
-  while (!stop_syncing_.WaitForNotificationWithTimeout(interval / 4)) {
-    if (absl::Status s = GroupCommit(absl::Now(), interval * 3 / 4); !s.ok()) {
+  while (true) {
+    bool soon;
+    {
+      absl::MutexLock lock(&wake_mu_);
+      wake_mu_.AwaitWithTimeout(absl::Condition(&sync_soon_), interval / 4);
+      soon = std::exchange(sync_soon_, false);
+    }
+    if (stop_syncing_.HasBeenNotified()) return;
+    // Asked for (SyncSoon()): everything flushed, unless already durable.
+    const int64_t end = end_.load();
+    absl::Status s = !soon ? GroupCommit(absl::Now(), interval * 3 / 4)
+                     : end > synced_.load() && end > acked_.load()
+                         ? DataSync()
+                         : absl::OkStatus();
+    if (!s.ok()) {
       LOG_EVERY_N(ERROR, 100) << s;
     }
   }
+}
+
+void Spool::SyncSoon() {
+  absl::MutexLock lock(&wake_mu_);
+  sync_soon_ = true;
 }
 
 absl::Status Spool::GroupCommit(absl::Time now, absl::Duration grace) {
@@ -233,16 +252,78 @@ void Spool::ListSegments() {
   }
 }
 
-void Spool::DropAcknowledgedSegments(int64_t acked) {
-  for (auto it = segments_.begin(); it != segments_.end();) {
-    auto next = std::next(it);
+absl::Status Spool::DropAcknowledgedSegments(int64_t acked) {
+  auto stop = segments_.begin();
+  MarkList marks;
+  for (; stop != segments_.end(); ++stop) {
+    auto next = std::next(stop);
     if (next == segments_.end() || next->first > acked) break;
+    const MarkList& more = segment_marks_[stop->first];
+    marks.insert(marks.end(), more.begin(), more.end());
+  }
+  if (absl::Status s = FoldIntoSnapshot(marks); !s.ok()) return s;
+  for (auto it = segments_.begin(); it != stop;) {
     options_.fs->Remove(it->second.path).IgnoreError();
+    segment_marks_.erase(it->first);
     it = segments_.erase(it);
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Spool::ScanEarlierMarks() {
+  snapshot_ = ReadDownstreamSnapshot(options_.dir, options_.fs);
+  for (auto it = segments_.begin();
+       it != segments_.end() && std::next(it) != segments_.end(); ++it) {
+    MarkGroups groups;
+    if (absl::Status s = ScanMarks(it->second, &groups); !s.ok()) return s;
+    segment_marks_[it->first] = groups.marks();
+  }
+  return absl::OkStatus();
+}
+
+absl::Status Spool::ScanMarks(const Segment& segment, MarkGroups* groups) {
+  absl::StatusOr<std::unique_ptr<File>> file =
+      options_.fs->Open(segment.path, OpenOptions::ReadOnly());
+  if (!file.ok()) return file.status();
+  SegmentScanner scanner(file->get(), segment.size, 0, -1, kReadChunk,
+                         &read_buffer_);
+  SegmentRecord record;
+  while (true) {
+    switch (scanner.Next(&record)) {
+      case SegmentScanner::Scan::kRecord:
+        groups->Add(record);
+        break;
+      case SegmentScanner::Scan::kIncomplete:
+        break;
+      case SegmentScanner::Scan::kError:
+        return scanner.status();
+      default:
+        return absl::OkStatus();
+    }
   }
 }
 
-absl::StatusOr<int64_t> Spool::RepairLastSegment() {
+void Spool::CollectRecoveredMarks() {
+  recovered_downstream_ = snapshot_;
+  for (const auto& [first, marks] : segment_marks_) {
+    ApplyMarks(marks, &recovered_downstream_);
+  }
+}
+
+absl::Status Spool::FoldIntoSnapshot(const MarkList& marks) {
+  if (marks.empty()) return absl::OkStatus();
+  DownstreamMarks next = snapshot_;
+  ApplyMarks(marks, &next);
+  TrimMarks(options_.max_downstream, &next);
+  if (absl::Status s = WriteDownstreamSnapshot(options_.dir, next, options_.fs);
+      !s.ok()) {
+    return s;
+  }
+  snapshot_ = std::move(next);
+  return absl::OkStatus();
+}
+
+absl::StatusOr<int64_t> Spool::RepairLastSegment(MarkGroups* groups) {
   auto& [first, last] = *segments_.rbegin();
   absl::StatusOr<std::unique_ptr<File>> file =
       options_.fs->Open(last.path, OpenOptions::ReadOnly());
@@ -255,6 +336,7 @@ absl::StatusOr<int64_t> Spool::RepairLastSegment() {
     switch (scanner.Next(&record)) {
       case SegmentScanner::Scan::kRecord:
         good_end = record.end;
+        groups->Add(record);
         break;
       case SegmentScanner::Scan::kIncomplete:
         break;  // if a sound record follows, it is damage inside
@@ -264,6 +346,9 @@ absl::StatusOr<int64_t> Spool::RepairLastSegment() {
         more = false;  // the end, or a torn tail: the writer died there
     }
   }
+  // A tier's group cut short by the write that died: none of it counts.
+  const bool torn_group = groups->open_offset() >= 0;
+  if (torn_group) good_end = static_cast<uint64_t>(groups->open_offset());
   if (good_end < last.size) {
     if (absl::Status s = options_.fs->Truncate(last.path, good_end); !s.ok()) {
       return s;
@@ -273,7 +358,7 @@ absl::StatusOr<int64_t> Spool::RepairLastSegment() {
                  << repaired_tail_bytes_ << " bytes of a torn last record";
     last.size = good_end;
   }
-  return scanner.last_index() + 1;
+  return torn_group ? groups->open_first() : scanner.last_index() + 1;
 }
 
 absl::Status Spool::OpenActiveSegment(int64_t end, bool continue_last) {
@@ -300,14 +385,22 @@ absl::Status Spool::Recover() {
   skipped_ = ReadMark(options_.fs, dir, kReservedFile, "skipped");
   absl::MutexLock lock(&mu_);
   ListSegments();
+  if (options_.downstream) {
+    if (absl::Status s = ScanEarlierMarks(); !s.ok()) return s;
+  }
   // Wholly acknowledged segments left by a crash before their deletion.
-  DropAcknowledgedSegments(acked);
+  if (absl::Status s = DropAcknowledgedSegments(acked); !s.ok()) return s;
   int64_t end = acked;
   if (!segments_.empty()) {
-    absl::StatusOr<int64_t> last_end = RepairLastSegment();
+    MarkGroups groups;
+    absl::StatusOr<int64_t> last_end = RepairLastSegment(&groups);
     if (!last_end.ok()) return last_end.status();
     end = std::max(end, *last_end);
+    if (options_.downstream) {
+      segment_marks_[segments_.rbegin()->first] = groups.marks();
+    }
   }
+  if (options_.downstream) CollectRecoveredMarks();
   const int64_t found_end = end;
   if (reserved > end) {
     // Not stopped cleanly: indexes up to `reserved` may have been used and
@@ -367,7 +460,8 @@ absl::Status Spool::Append(absl::string_view event) {
     return absl::ResourceExhaustedError(absl::StrCat(
         "spool full (", options_.max_bytes, " bytes): event refused"));
   }
-  if (active_size_ + staged_.size() >= options_.segment_bytes) {
+  if (active_size_ + staged_.size() >= options_.segment_bytes &&
+      next_ > active_first_) {
     absl::Status s = Flush();
     if (s.ok()) {
       absl::MutexLock lock(&mu_);
@@ -384,20 +478,73 @@ absl::Status Spool::Append(absl::string_view event) {
       return s;
     }
   }
-  // The CRC is filled in once the record is in place.
-  char header[kHeader];
-  absl::little_endian::Store32(header, static_cast<uint32_t>(event.size()));
-  absl::little_endian::Store32(header + 4, 0);
-  absl::little_endian::Store64(header + 8, static_cast<uint64_t>(next_));
-  const size_t at = staged_.size();
-  staged_.append(header, kHeader);
-  staged_.append(event.data(), event.size());
-  char* p = staged_.data() + at;
-  absl::little_endian::Store32(
-      p + 4, SpoolRecordCrc(absl::string_view(p + 8, 8 + event.size())));
-  staged_ends_.push_back(static_cast<uint32_t>(staged_.size()));
+  staged_starts_.push_back(static_cast<uint32_t>(staged_.size()));
+  StageRecord(static_cast<uint64_t>(next_), event);
   ++next_;
   if (staged_.size() >= kMaxStaged) return Flush();
+  return absl::OkStatus();
+}
+
+void Spool::StageRecord(uint64_t index, absl::string_view body) {
+  // The CRC is filled in once the record is in place.
+  char header[kHeader];
+  absl::little_endian::Store32(header, static_cast<uint32_t>(body.size()));
+  absl::little_endian::Store32(header + 4, 0);
+  absl::little_endian::Store64(header + 8, index);
+  const size_t at = staged_.size();
+  staged_.append(header, kHeader);
+  staged_.append(body.data(), body.size());
+  char* p = staged_.data() + at;
+  absl::little_endian::Store32(
+      p + 4, SpoolRecordCrc(absl::string_view(p + 8, 8 + body.size())));
+}
+
+absl::Status Spool::AppendBatch(absl::string_view forwarder,
+                                DownstreamMark mark,
+                                const std::vector<absl::string_view>& events) {
+  // What the receiver staged goes first, on its own.
+  if (absl::Status s = Flush(); !s.ok()) return s;
+  mark.at = next_;
+  const std::string body =
+      EncodeMarkRecord(forwarder, mark, static_cast<int64_t>(events.size()));
+  size_t bytes = kHeader + body.size();
+  for (absl::string_view event : events) {
+    if (event.size() > kMaxSpoolRecord) {
+      return absl::InvalidArgumentError("event larger than a spool record");
+    }
+    bytes += kHeader + event.size();
+  }
+  if (absl::Status s = PrepareGroup(bytes, events.size()); !s.ok()) return s;
+  StageRecord(kSpoolMarkIndex, body);
+  for (absl::string_view event : events) {
+    staged_starts_.push_back(static_cast<uint32_t>(staged_.size()));
+    StageRecord(static_cast<uint64_t>(next_++), event);
+  }
+  const uint64_t failed = write_failed_.load();
+  if (absl::Status s = Flush(); !s.ok()) {
+    write_failed_.store(failed);  // not lost: the downstream resends them
+    return s;
+  }
+  absl::MutexLock lock(&mu_);
+  segment_marks_[active_first_].emplace_back(std::string(forwarder),
+                                             std::move(mark));
+  return absl::OkStatus();
+}
+
+absl::Status Spool::PrepareGroup(size_t bytes, size_t events) {
+  if (bytes_.load(std::memory_order_relaxed) + bytes > options_.max_bytes) {
+    return absl::ResourceExhaustedError(absl::StrCat(
+        "spool full (", options_.max_bytes, " bytes): batch refused"));
+  }
+  // A group stays within one segment (a segment is named by its first
+  // index, so one holding no event yet is never left for another).
+  if (active_size_ > 0 && next_ > active_first_ &&
+      active_size_ + bytes >= options_.segment_bytes) {
+    absl::MutexLock lock(&mu_);
+    if (absl::Status s = StartSegment(next_); !s.ok()) return s;
+  }
+  const int64_t end = next_ + static_cast<int64_t>(events);
+  if (end > reserved_) return Reserve(end + kReserve);
   return absl::OkStatus();
 }
 
@@ -428,20 +575,20 @@ void Spool::KeepRecent() {
   absl::MutexLock lock(&recent_mu_);
   recent_bytes_ += staged_.size();
   recent_.push_back({end_.load(std::memory_order_relaxed), next_,
-                     std::move(staged_), std::move(staged_ends_)});
+                     std::move(staged_), std::move(staged_starts_)});
   while (recent_bytes_ > options_.memory_bytes) DropOldestRecent();
   // Stage into a block's buffers that was dropped, so staging neither
   // allocates nor grows (copying) in the steady state.
   if (spare_.empty()) {
     staged_ = std::string();
-    staged_ends_ = std::vector<uint32_t>();
+    staged_starts_ = std::vector<uint32_t>();
   } else {
     staged_ = std::move(spare_.back().records);
-    staged_ends_ = std::move(spare_.back().ends);
+    staged_starts_ = std::move(spare_.back().starts);
     spare_.pop_back();
   }
   staged_.clear();
-  staged_ends_.clear();
+  staged_starts_.clear();
 }
 
 void Spool::DropOldestRecent() {
@@ -471,7 +618,7 @@ absl::Status Spool::RefuseStaged(absl::Status why) {
   write_failed_.fetch_add(static_cast<uint64_t>(next_ - end));
   next_ = end;
   staged_.clear();
-  staged_ends_.clear();
+  staged_starts_.clear();
   return why;
 }
 
@@ -510,24 +657,25 @@ bool Spool::ReadRecent(int64_t from, size_t max_events, size_t max_bytes,
       recent_.begin(), recent_.end(), from,
       [](int64_t index, const Recent& r) { return index < r.first; });
   --block;
-  // Indexes within a block are consecutive: record k ends at ends[k].
+  // Indexes within a block are consecutive: record k starts at starts[k].
   size_t i = static_cast<size_t>(from - block->first);
   for (; block != recent_.end(); ++block, i = 0) {
     i = TakeRecords(*block, i, max_events, max_bytes, batch);
     batch->end = block->first + static_cast<int64_t>(i);
-    if (i < block->ends.size()) break;  // the batch is full
+    if (i < block->starts.size()) break;  // the batch is full
   }
   return true;
 }
 
 size_t Spool::TakeRecords(const Recent& block, size_t i, size_t max_events,
                           size_t max_bytes, SpoolBatch* batch) {
-  const std::vector<uint32_t>& ends = block.ends;
-  for (; i < ends.size() && static_cast<size_t>(batch->count) < max_events &&
+  const std::vector<uint32_t>& starts = block.starts;
+  for (; i < starts.size() && static_cast<size_t>(batch->count) < max_events &&
          batch->events.size() < max_bytes;
        ++i) {
-    const size_t start = (i == 0 ? 0 : ends[i - 1]) + kHeader;
-    batch->events.append(block.records.data() + start, ends[i] - start);
+    // Mark records (a tier's) may sit between event records.
+    const char* record = block.records.data() + starts[i];
+    batch->events.append(record + kHeader, absl::little_endian::Load32(record));
     ++batch->count;
   }
   return i;
@@ -683,12 +831,15 @@ absl::Status Spool::Acknowledge(int64_t end) {
     }
   }
   std::vector<Segment> done;
+  MarkList marks;  // theirs, for the snapshot
   {
     absl::MutexLock lock(&mu_);
     for (auto it = segments_.begin(); it != segments_.end(); ++it) {
       auto next = std::next(it);
       if (next == segments_.end() || next->first > end) break;
       done.push_back(it->second);
+      const MarkList& more = segment_marks_[it->first];
+      marks.insert(marks.end(), more.begin(), more.end());
     }
   }
   const absl::Time now = absl::Now();
@@ -699,14 +850,17 @@ absl::Status Spool::Acknowledge(int64_t end) {
     return WriteAckedMark(end);
   }
   last_persist_ = now;
-  // The mark first: a segment must never go before it is durably acked.
+  // The mark first: a segment must never go before it is durably acked;
+  // nor before the downstream marks it holds are in the snapshot.
   if (absl::Status s = WriteAckedMark(end); !s.ok()) return s;
+  if (absl::Status s = FoldIntoSnapshot(marks); !s.ok()) return s;
   absl::MutexLock lock(&mu_);
   for (const Segment& segment : done) {
     options_.fs->Remove(segment.path).IgnoreError();
     bytes_.fetch_sub(segment.size);
     for (auto it = segments_.begin(); it != segments_.end(); ++it) {
       if (it->second.path == segment.path) {
+        segment_marks_.erase(it->first);
         segments_.erase(it);
         break;
       }

@@ -12,6 +12,11 @@
 //                               index and the event
 //   reserved                    {reserved: R, skipped: S}: no index at or
 //                               above R was ever used
+//   downstream                  a tier's downstream marks, snapshot
+//                               (downstream_marks.h), mode 0600
+// A tier's segments also hold mark records (index field kSpoolMarkIndex,
+// no index of their own), each before the events of one downstream batch,
+// written with them in one write() (AppendBatch(); RELAY.md, "Tiers").
 // Every event gets the next index for good; the collector deduplicates by
 // (forwarder id, index), so resending is always safe. Indexes are reserved
 // durably 2^24 at a time before use; after an unclean stop (kill -9, power
@@ -82,6 +87,7 @@
 #include "absl/synchronization/notification.h"
 #include "absl/time/time.h"
 #include "common/file_system.h"
+#include "forwarder/downstream_marks.h"
 #include "forwarder/segment_scanner.h"
 
 namespace ziggy {
@@ -97,6 +103,11 @@ struct SpoolOptions {
   size_t memory_bytes = size_t{32} << 20;
   // Every file operation; not owned, must outlive the spool.
   FileSystem* fs = FileSystem::Default();
+  // A tier's spool (ziggy-forwarder --relay): Open() recovers the
+  // downstream marks (downstream_marks.h) from the snapshot and every
+  // segment, and Acknowledge() snapshots them before deleting segments.
+  bool downstream = false;
+  size_t max_downstream = 10000;  // marks kept in the snapshot at most
 };
 
 // Events read for one relay batch.
@@ -119,6 +130,22 @@ class Spool {
   // when full (counted in refused_full()), kUnavailable on I/O errors
   // (counted in write_failed()); the event was not staged then.
   absl::Status Append(absl::string_view event);
+  // A tier's (options.downstream): spools a downstream forwarder's batch,
+  // `events` with `forwarder`'s new `mark` (mark.at is filled in), as one
+  // group in one write() after what is staged (downstream_marks.h), within
+  // one segment. All or nothing: kResourceExhausted when full (nothing
+  // counted: the downstream keeps the events and resends), kUnavailable on
+  // I/O errors. Same thread as Append().
+  absl::Status AppendBatch(absl::string_view forwarder, DownstreamMark mark,
+                           const std::vector<absl::string_view>& events);
+  // The downstream marks Open() recovered (with options.downstream).
+  const DownstreamMarks& recovered_downstream() const {
+    return recovered_downstream_;
+  }
+  // Asks the group-commit thread to sync now rather than at its next step
+  // (a tier whose acknowledgements wait for synced_index()). Any thread.
+  void SyncSoon();
+
   // Writes what is staged. On an I/O error the staged events are dropped
   // (counted in write_failed()) and the segment is left as it was.
   absl::Status Flush();
@@ -183,10 +210,10 @@ class Spool {
   absl::Status LoadIdentity();  // id_ and token_, made on first use
   void ListSegments() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Deletes segments whose records are all below `acked`.
-  void DropAcknowledgedSegments(int64_t acked)
+  absl::Status DropAcknowledgedSegments(int64_t acked)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Cuts a torn tail off the last segment; returns one past its last index.
-  absl::StatusOr<int64_t> RepairLastSegment()
+  absl::StatusOr<int64_t> RepairLastSegment(MarkGroups* groups)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // Opens the last segment for appending, or starts one at `end`.
   absl::Status OpenActiveSegment(int64_t end, bool continue_last)
@@ -219,10 +246,29 @@ class Spool {
   void GroupCommitEvery(absl::Duration interval);  // the thread
   absl::Status StartSegment(int64_t first) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   absl::Status WriteAckedMark(int64_t acked);
+  // Stages a record (index field `index`) holding `body`.
+  void StageRecord(uint64_t index, absl::string_view body);
+  // AppendBatch()'s checks: room, the segment, reserved indexes.
+  absl::Status PrepareGroup(size_t bytes, size_t events);
+  using MarkList = std::vector<std::pair<std::string, DownstreamMark>>;
+  // Open()'s for a tier: reads the snapshot and the marks of whole groups
+  // in every segment but the last (RepairLastSegment() scans that one).
+  absl::Status ScanEarlierMarks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  absl::Status ScanMarks(const Segment& segment, MarkGroups* groups);
+  // recovered_downstream_: the snapshot, then every segment's marks.
+  void CollectRecoveredMarks() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // The marks of segments about to be deleted (oldest first) go into the
+  // snapshot, durably, first.
+  absl::Status FoldIntoSnapshot(const MarkList& marks);
   // Records durably that indexes below `reserved` may be in use.
   absl::Status Reserve(int64_t reserved);
 
   const SpoolOptions options_;
+  DownstreamMarks recovered_downstream_;  // set by Open()
+  // The durable snapshot's marks (the relay thread's, after Open()).
+  DownstreamMarks snapshot_;
+  // The marks of whole groups in each segment, by its first index.
+  std::map<int64_t, MarkList> segment_marks_ ABSL_GUARDED_BY(mu_);
   std::string id_;
   std::string token_;
 
@@ -250,11 +296,11 @@ class Spool {
   uint64_t active_size_ = 0;  // written to fd_
   bool torn_ = false;         // a failed append left bytes past active_size_
   std::string staged_;        // records not yet written
-  std::vector<uint32_t> staged_ends_;  // where each ends in staged_
-  int64_t next_ = 0;                   // the index of the next record staged
-  int64_t reserved_ = 0;               // durably reserved: next_ stays below it
-  int64_t skipped_ = 0;                // see skipped(); changed only by Open()
-  bool opened_ = false;  // Open() succeeded: a clean close may record it
+  std::vector<uint32_t> staged_starts_;  // where each starts in staged_
+  int64_t next_ = 0;                     // the index of the next record staged
+  int64_t reserved_ = 0;  // durably reserved: next_ stays below it
+  int64_t skipped_ = 0;   // see skipped(); changed only by Open()
+  bool opened_ = false;   // Open() succeeded: a clean close may record it
 
   // Reader's cursor: where index `cursor_index_` starts.
   int64_t cursor_segment_ = -1;
@@ -275,12 +321,13 @@ class Spool {
 
   // Records of indexes [first, end), back to back, in index order without
   // gaps: the bytes Flush() wrote lately (kept as written, so an event is
-  // copied once on its way in). Event first + i is record i's last bytes.
+  // copied once on its way in). Event first + i is in the record starting
+  // at starts[i]; a tier's mark records may sit between them.
   struct Recent {
     int64_t first;
     int64_t end;
     std::string records;
-    std::vector<uint32_t> ends;  // of record first + i in `records`
+    std::vector<uint32_t> starts;  // of record first + i in `records`
   };
   // Appends the events of block's records from the i-th on to *batch until
   // it is full; returns one past the last record taken.
@@ -305,6 +352,8 @@ class Spool {
   std::deque<std::pair<absl::Time, int64_t>> commit_seen_
       ABSL_GUARDED_BY(commit_mu_);
   absl::Notification stop_syncing_;
+  absl::Mutex wake_mu_;
+  bool sync_soon_ ABSL_GUARDED_BY(wake_mu_) = false;
   std::thread syncer_;
 };
 

@@ -91,6 +91,14 @@ void RelayPeer::Send(const RelayHeader& header, const std::string& payload) {
   socket_.send(zmq::buffer(payload));
 }
 
+void RelayPeer::SendFrames(const std::vector<std::string>& frames) {
+  for (size_t i = 0; i < frames.size(); ++i) {
+    socket_.send(zmq::buffer(frames[i]), i + 1 < frames.size()
+                                             ? zmq::send_flags::sndmore
+                                             : zmq::send_flags::none);
+  }
+}
+
 Value RelayPeer::Reply() {
   zmq::message_t reply;
   if (!socket_.recv(reply)) return Value::MakeMap();

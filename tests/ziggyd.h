@@ -88,6 +88,8 @@ class RelayPeer {
   explicit RelayPeer(const std::string& relay,
                      absl::optional<CurveSocketOptions> curve = absl::nullopt);
   void Send(const RelayHeader& header, const std::string& payload = "");
+  // Any frames at all, as a broken or hostile peer sends them.
+  void SendFrames(const std::vector<std::string>& frames);
   // The next reply, decoded (an empty map when none came within 10 s).
   Value Reply();
 

@@ -1,0 +1,544 @@
+#include "collector/nats_source.h"
+
+#include <pthread.h>
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <utility>
+
+#include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
+#include "absl/time/clock.h"
+#include "collector/relay_batch.h"
+#include "glog/logging.h"
+
+namespace ziggy {
+namespace {
+
+// How long a fetch waits for messages: also how soon StopFetching() returns.
+constexpr int64_t kFetchTimeoutMs = 250;
+// How long an ack waits for the server's confirmation.
+constexpr int64_t kAckTimeoutMs = 2000;
+// After a failed ack, the next try of that ack.
+constexpr absl::Duration kAckRetry = absl::Milliseconds(500);
+// Pause after a failure to connect, subscribe or fetch.
+constexpr absl::Duration kRetryPause = absl::Milliseconds(500);
+// Stop() gives the acks handed over this long.
+constexpr absl::Duration kStopAckGrace = absl::Seconds(2);
+
+void Wake(int fd) {
+  const uint64_t one = 1;
+  ssize_t ignored = write(fd, &one, sizeof one);
+  (void)ignored;
+}
+
+int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+}  // namespace
+
+absl::Status ValidateNatsSourceOptions(const NatsSourceOptions& options) {
+  if (options.consumer.empty() ||
+      options.consumer.find_first_of(" \t.*>/\\") != std::string::npos) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nats-consumer=", options.consumer,
+                     ": a name without spaces, dots, '*', '>', '/' or '\\'"));
+  }
+  if (options.ack_wait < absl::Seconds(1)) {
+    return absl::InvalidArgumentError(
+        absl::StrCat("--nats-ack-wait=", absl::FormatDuration(options.ack_wait),
+                     ": at least 1s"));
+  }
+  return absl::OkStatus();
+}
+
+NatsSource::NatsSource(NatsSourceOptions options, Clock* clock,
+                       EventIntake* intake, CollectorStats* stats,
+                       DaemonSockets::OnEvent on_event)
+    : options_(std::move(options)),
+      clock_(clock),
+      intake_(intake),
+      stats_(stats),
+      on_event_(std::move(on_event)),
+      ack_wait_ns_(Nanos(options_.ack_wait)) {}
+
+NatsSource::~NatsSource() {
+  Stop();
+  if (ready_fd_ >= 0) close(ready_fd_);
+}
+
+absl::Status NatsSource::Init() {
+  ready_fd_ = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  if (ready_fd_ < 0) return absl::InternalError("eventfd failed");
+  absl::StatusOr<std::unique_ptr<NatsConnection>> connection =
+      NatsConnection::Connect(options_.stream,
+                              absl::StrCat("ziggyd ", options_.consumer));
+  if (!connection.ok()) return connection.status();
+  connection_ = *std::move(connection);
+  return absl::OkStatus();
+}
+
+void NatsSource::Start(RelayState* state, EventWriter* writer,
+                       MayFetch may_fetch) {
+  state_ = state;
+  writer_ = writer;
+  may_fetch_ = std::move(may_fetch);
+  const absl::Time now = absl::Now();
+  const absl::Time checkpoint =
+      absl::UnixEpoch() + absl::Seconds(state->recovered_nats_time());
+  // The server's ack timer of a message in a checkpoint started at most
+  // about ack_wait/2 before it (delivery, or the last in-progress signal).
+  const absl::Time timer_start = checkpoint - ack_wait() / 2;
+  const bool late = now - timer_start > ack_wait();
+  absl::MutexLock lock(&mu_);
+  for (const NatsAckRecord& record : state->recovered_nats_acks()) {
+    // Counted now if late, else if their re-ack comes too late (Confirmed).
+    held_[record.sequence] = {record.reply, late ? now : timer_start};
+    acks_.push_back({record.sequence, record.reply, now, /*reack=*/true});
+    ++reacks_;
+  }
+  if (late && reacks_ > 0) {
+    stats_->nats.possible_duplicates += reacks_;
+    LOG(WARNING) << "nats: " << reacks_
+                 << " messages were checkpointed but their acks not "
+                    "confirmed more than half the ack wait ago: another "
+                    "collector may have been given them meanwhile "
+                    "(nats.possible_duplicates)";
+  }
+  if (reacks_ > 0) {
+    LOG(INFO) << "nats: re-acking " << reacks_
+              << " messages of the last checkpoint before fetching";
+  }
+  fetch_thread_ = std::thread(&NatsSource::FetchLoop, this);
+  ack_thread_ = std::thread(&NatsSource::AckLoop, this);
+}
+
+// ---- The fetch thread.
+
+void NatsSource::FetchLoop() {
+  pthread_setname_np(pthread_self(), "ziggyd-nats");
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      if (stop_fetching_ || stopping_) break;
+    }
+    if (!connection_->connected()) {
+      absl::SleepFor(absl::Milliseconds(100));
+      continue;
+    }
+    if (subscription_ == nullptr) {
+      if (absl::Status s = Subscribe(); !s.ok()) {
+        LOG_EVERY_T(WARNING, 10) << "nats: " << s;
+        absl::SleepFor(kRetryPause);
+      }
+      continue;
+    }
+    if (!ReadyToFetch()) {
+      absl::SleepFor(absl::Milliseconds(10));
+      continue;
+    }
+    Fetch();
+  }
+  natsSubscription_Destroy(subscription_);
+  subscription_ = nullptr;
+}
+
+absl::Status NatsSource::Subscribe() {
+  if (absl::Status s = connection_->EnsureStream(options_.stream); !s.ok()) {
+    return s;
+  }
+  if (absl::Status s = EnsureConsumer(); !s.ok()) return s;
+  const std::string filter = options_.stream.subject + ".>";
+  jsSubOptions sub_options;
+  jsSubOptions_Init(&sub_options);
+  sub_options.Stream = options_.stream.stream.c_str();
+  sub_options.Consumer = options_.consumer.c_str();
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s =
+      js_PullSubscribe(&subscription_, connection_->js(), filter.c_str(),
+                       options_.consumer.c_str(), nullptr, &sub_options, &code);
+  if (s != NATS_OK) {
+    subscription_ = nullptr;
+    return NatsError(s, absl::StrCat("subscribing to consumer ",
+                                     options_.consumer, " (", code, ")"));
+  }
+  reack_deadline_ = absl::Now() + ack_wait();
+  LOG(INFO) << "nats: pulling from stream " << options_.stream.stream
+            << " through consumer " << options_.consumer << " at "
+            << connection_->server();
+  return absl::OkStatus();
+}
+
+// The durable pull consumer, created if missing; an existing one is used
+// as it is (its ack wait too).
+absl::Status NatsSource::EnsureConsumer() {
+  const char* stream = options_.stream.stream.c_str();
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = js_GetConsumerInfo(&info, connection_->js(), stream,
+                                    options_.consumer.c_str(), nullptr, &code);
+  if (s != NATS_OK && code == JSConsumerNotFoundErr) {
+    const std::string filter = options_.stream.subject + ".>";
+    jsConsumerConfig config;
+    jsConsumerConfig_Init(&config);
+    config.Durable = options_.consumer.c_str();
+    config.AckPolicy = js_AckExplicit;
+    config.AckWait = Nanos(options_.ack_wait);
+    config.DeliverPolicy = js_DeliverAll;
+    config.MaxAckPending = options_.max_ack_pending;
+    config.FilterSubject = filter.c_str();
+    s = js_AddConsumer(&info, connection_->js(), stream, &config, nullptr,
+                       &code);
+    if (s != NATS_OK) {  // perhaps another collector made it meanwhile
+      s = js_GetConsumerInfo(&info, connection_->js(), stream,
+                             options_.consumer.c_str(), nullptr, &code);
+    }
+  }
+  if (s != NATS_OK) {
+    return NatsError(
+        s, absl::StrCat("NATS consumer ", options_.consumer, " (", code, ")"));
+  }
+  if (info->Config->AckWait > 0) ack_wait_ns_ = info->Config->AckWait;
+  if (info->Config->AckWait != Nanos(options_.ack_wait)) {
+    LOG(WARNING) << "nats: consumer " << options_.consumer
+                 << " exists with an ack wait of "
+                 << absl::Nanoseconds(info->Config->AckWait)
+                 << ", not --nats-ack-wait; using it as it is";
+  }
+  jsConsumerInfo_Destroy(info);
+  return absl::OkStatus();
+}
+
+// Re-acks done (or given the ack wait), the writer has room, and fewer
+// than two fetches wait for the receive thread.
+bool NatsSource::ReadyToFetch() {
+  {
+    absl::MutexLock lock(&mu_);
+    if (reacks_ > 0 && absl::Now() < reack_deadline_) return false;
+    if (fetched_.size() >= static_cast<size_t>(2 * options_.fetch_batch)) {
+      return false;
+    }
+  }
+  return may_fetch_();
+}
+
+void NatsSource::Fetch() {
+  natsMsgList list{};
+  jsErrCode code = static_cast<jsErrCode>(0);
+  natsStatus s = natsSubscription_Fetch(
+      &list, subscription_, options_.fetch_batch, kFetchTimeoutMs, &code);
+  if (s == NATS_TIMEOUT) return;
+  if (s != NATS_OK) {
+    LOG_EVERY_T(WARNING, 10)
+        << NatsError(s, absl::StrCat("nats fetch (", code, ")"));
+    absl::SleepFor(kRetryPause);
+    return;
+  }
+  {
+    absl::MutexLock lock(&mu_);
+    for (int i = 0; i < list.Count; ++i) {
+      fetched_.push_back(list.Msgs[i]);
+      list.Msgs[i] = nullptr;  // ours now
+    }
+  }
+  natsMsgList_Destroy(&list);
+  Wake(ready_fd_);
+}
+
+// ---- The receive thread.
+
+void NatsSource::AddPollItems(std::vector<zmq::pollitem_t>* items) {
+  items->push_back({nullptr, ready_fd_, ZMQ_POLLIN, 0});
+}
+
+void NatsSource::Serve(const std::vector<zmq::pollitem_t>& items,
+                       size_t first) {
+  if (!(items[first].revents & ZMQ_POLLIN)) return;
+  uint64_t value;
+  if (read(ready_fd_, &value, sizeof value) <= 0) return;
+  std::deque<natsMsg*> fetched;
+  {
+    absl::MutexLock lock(&mu_);
+    fetched.swap(fetched_);
+  }
+  for (natsMsg* msg : fetched) {
+    TakeIn(msg);
+    natsMsg_Destroy(msg);
+  }
+}
+
+// One message: a batch on its forwarder's subject, taken in once.
+void NatsSource::TakeIn(natsMsg* msg) {
+  jsMsgMetaData* meta = nullptr;
+  if (natsMsg_GetMetaData(&meta, msg) != NATS_OK) {
+    return Reject(msg, "not a JetStream message");
+  }
+  const uint64_t sequence = meta->Sequence.Stream;
+  if (meta->NumDelivered > 1) ++stats_->nats.redelivered;
+  jsMsgMetaData_Destroy(meta);
+  const char* reply_subject = natsMsg_GetReply(msg);
+  const std::string reply = reply_subject != nullptr ? reply_subject : "";
+  const absl::string_view data(natsMsg_GetData(msg),
+                               static_cast<size_t>(natsMsg_GetDataLength(msg)));
+  absl::StatusOr<BatchMessage> message = ParseBatchMessage(data);
+  if (!message.ok()) return Reject(msg, message.status().message());
+  const RelayHeader& header = message->header;
+  if (natsMsg_GetSubject(msg) !=
+      BatchSubject(options_.stream, header.forwarder)) {
+    return Reject(msg, absl::StrCat("a batch of forwarder ", header.forwarder,
+                                    " on subject ", natsMsg_GetSubject(msg)));
+  }
+  if (Redelivered(sequence, reply)) {
+    stats_->nats.duplicates += header.count;
+    return Submit(sequence, reply, header, nullptr);
+  }
+  absl::StatusOr<std::unique_ptr<EventBatch>> batch = TakeInRelayBatch(
+      {intake_, on_event_, [this] { return writer_->NewBatch(); }}, header,
+      message->payload, UnixSeconds(clock_->Now()), &payload_);
+  if (!batch.ok()) return Reject(msg, batch.status().message());
+  ++stats_->nats.batches;
+  stats_->nats.events += payload_.documents().size();
+  {
+    absl::MutexLock lock(&mu_);
+    held_[sequence] = {reply, absl::Now()};
+  }
+  Submit(sequence, reply, header, *std::move(batch));
+}
+
+bool NatsSource::Redelivered(uint64_t sequence, const std::string& reply) {
+  absl::MutexLock lock(&mu_);
+  const auto it = held_.find(sequence);
+  if (it == held_.end()) return false;
+  // The server restarted its ack timer: it waits for this delivery's ack.
+  it->second = {reply, absl::Now()};
+  return true;
+}
+
+void NatsSource::Submit(uint64_t sequence, const std::string& reply,
+                        const RelayHeader& header,
+                        std::unique_ptr<EventBatch> batch) {
+  if (batch == nullptr) batch = writer_->NewBatch();
+  batch->acks.push_back({reply, header.forwarder, header.end, "", sequence});
+  writer_->Submit(std::move(batch));
+}
+
+void NatsSource::Reject(natsMsg* msg, absl::string_view why) {
+  const uint64_t rejected = ++stats_->nats.rejected;
+  LOG_EVERY_T(WARNING, 10) << "nats: terminated a message that is not a "
+                              "sound batch: "
+                           << why << " (" << rejected << " so far)";
+  natsMsg_Term(msg, nullptr);
+}
+
+void NatsSource::StopFetching() {
+  {
+    absl::MutexLock lock(&mu_);
+    stop_fetching_ = true;
+  }
+  if (fetch_thread_.joinable()) fetch_thread_.join();
+  Wake(ready_fd_);
+  std::vector<zmq::pollitem_t> items{{nullptr, ready_fd_, ZMQ_POLLIN, 0}};
+  items[0].revents = ZMQ_POLLIN;
+  Serve(items, 0);
+}
+
+// ---- The ack thread.
+
+void NatsSource::TakeAcks(std::vector<RelayAck> acks) {
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  for (RelayAck& ack : acks) {
+    acks_.push_back({ack.nats_sequence, std::move(ack.identity), now, false});
+  }
+}
+
+void NatsSource::AckLoop() {
+  pthread_setname_np(pthread_self(), "ziggyd-nats-ack");
+  absl::Time next_progress = absl::Now();
+  while (true) {
+    {
+      absl::MutexLock lock(&mu_);
+      auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+        return stopping_ || !acks_.empty();
+      };
+      mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
+      if (stopping_) break;
+    }
+    if (connection_->reconnects() != reconnects_seen_) {
+      reconnects_seen_ = connection_->reconnects();
+      ReAckRecent();
+    }
+    SendDueAcks();
+    if (absl::Now() >= next_progress) {
+      SignalInProgress();
+      next_progress = absl::Now() + ack_wait() / 6;
+    }
+  }
+}
+
+void NatsSource::SendDueAcks() {
+  std::deque<Ack> due;
+  const absl::Time now = absl::Now();
+  {
+    absl::MutexLock lock(&mu_);
+    std::deque<Ack> later;
+    for (Ack& ack : acks_) {
+      (ack.next_try <= now ? due : later).push_back(std::move(ack));
+    }
+    acks_.swap(later);
+    acks_in_flight_ += due.size();
+  }
+  // Nobody answering at a reply subject this long: no consumer to ack.
+  const int max_refusals =
+      std::max<int>(10, static_cast<int>(2 * ack_wait() / kAckRetry));
+  for (Ack& ack : due) {
+    const natsStatus s =
+        connection_->connected() ? SendAck(ack) : NATS_NOT_YET_CONNECTED;
+    absl::MutexLock lock(&mu_);
+    --acks_in_flight_;
+    const bool gone = s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals;
+    if (gone) GiveUp(ack);
+    if (s == NATS_OK || gone) {
+      if (ack.reack) --reacks_;
+      continue;
+    }
+    ack.next_try = absl::Now() + kAckRetry;
+    acks_.push_back(std::move(ack));
+  }
+}
+
+void NatsSource::GiveUp(const Ack& ack) {
+  ++stats_->nats.possible_duplicates;
+  LOG_EVERY_T(WARNING, 10)
+      << "nats: gave up acknowledging message " << ack.sequence
+      << ": nothing answers at its reply subject (was the consumer "
+         "deleted?); counted as a possible duplicate";
+  state_->NatsAckConfirmed(ack.sequence);
+  held_.erase(ack.sequence);
+}
+
+// An ack the server answers, as natsMsg_AckSync sends it.
+natsStatus NatsSource::SendAck(const Ack& ack) {
+  natsMsg* answer = nullptr;
+  natsStatus s =
+      natsConnection_RequestString(&answer, connection_->connection(),
+                                   ack.reply.c_str(), "+ACK", kAckTimeoutMs);
+  natsMsg_Destroy(answer);
+  if (s != NATS_OK) {
+    ++stats_->nats.ack_errors;
+    LOG_EVERY_T(WARNING, 10) << NatsError(s, "nats ack") << " (retried; "
+                             << stats_->nats.ack_errors.load() << " so far)";
+    return s;
+  }
+  Confirmed(ack);
+  return NATS_OK;
+}
+
+// The ack of `sequence` is confirmed: later snapshots and the dedup set
+// leave it out. Late (its ack timer ran out first): the server may have
+// given the message to another collector meanwhile.
+void NatsSource::Confirmed(const Ack& ack) {
+  const uint64_t sequence = ack.sequence;
+  ++stats_->nats.acks;
+  state_->NatsAckConfirmed(sequence);
+  const absl::Time now = absl::Now();
+  while (!recent_.empty() && now - recent_.front().confirmed > ack_wait()) {
+    recent_.pop_front();
+  }
+  recent_.push_back({sequence, ack.reply, now});
+  absl::MutexLock lock(&mu_);
+  const auto it = held_.find(sequence);
+  if (it == held_.end()) return;
+  if (absl::Now() - it->second.touched > ack_wait()) {
+    ++stats_->nats.possible_duplicates;
+    LOG_EVERY_T(WARNING, 10)
+        << "nats: an ack was confirmed after the ack wait; another "
+           "collector may have been given message "
+        << sequence << " too (nats.possible_duplicates)";
+  }
+  held_.erase(it);
+}
+
+void NatsSource::ReAckRecent() {
+  if (recent_.empty()) return;
+  LOG(INFO) << "nats: reconnected; acknowledging again the " << recent_.size()
+            << " messages acknowledged within the ack wait";
+  const absl::Time now = absl::Now();
+  absl::MutexLock lock(&mu_);
+  for (Recent& recent : recent_) {
+    held_.try_emplace(recent.sequence, Held{recent.reply, now});
+    acks_.push_back({recent.sequence, std::move(recent.reply), now, false});
+  }
+  recent_.clear();
+}
+
+// Written messages not acknowledged for ack_wait/3 (a disk that refuses,
+// too little free space) are still being worked on: not to be redelivered.
+void NatsSource::SignalInProgress() {
+  const absl::Time now = absl::Now();
+  const absl::Duration due = ack_wait() / 3;
+  if (!connection_->connected()) return;
+  absl::MutexLock lock(&mu_);
+  for (auto& [sequence, held] : held_) {
+    if (now - held.touched < due) continue;
+    if (natsConnection_PublishString(connection_->connection(),
+                                     held.reply.c_str(), "+WPI") == NATS_OK) {
+      held.touched = now;
+      ++stats_->nats.in_progress;
+    }
+  }
+}
+
+bool NatsSource::WaitAcks(absl::Duration timeout) {
+  absl::MutexLock lock(&mu_);
+  auto done = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
+    return acks_.empty() && acks_in_flight_ == 0;
+  };
+  return mu_.AwaitWithTimeout(absl::Condition(&done), timeout);
+}
+
+void NatsSource::Stop() {
+  if (connection_ == nullptr) return;
+  StopFetching();
+  WaitAcks(kStopAckGrace);
+  {
+    absl::MutexLock lock(&mu_);
+    stopping_ = true;
+  }
+  if (ack_thread_.joinable()) ack_thread_.join();
+  absl::MutexLock lock(&mu_);
+  for (natsMsg* msg : fetched_) natsMsg_Destroy(msg);
+  fetched_.clear();
+  connection_.reset();
+}
+
+void NatsSource::FillStatus(Value::Map* nats) const {
+  const CollectorStats::Nats& n = stats_->nats;
+  size_t pending = 0;
+  {
+    absl::MutexLock lock(&mu_);
+    pending = held_.size();
+  }
+  const bool on = connection_ != nullptr;
+  const Value::Map fields{
+      {"servers", absl::StrJoin(options_.stream.servers, ",")},
+      {"server", on ? connection_->server() : ""},
+      {"connected", on && connection_->connected()},
+      {"stream", options_.stream.stream},
+      {"consumer", options_.consumer},
+      {"ack_wait", absl::ToDoubleSeconds(ack_wait())},
+      {"batches", CounterValue(n.batches)},
+      {"events", CounterValue(n.events)},
+      {"duplicates_dropped", CounterValue(n.duplicates)},
+      {"acks", CounterValue(n.acks)},
+      {"ack_errors", CounterValue(n.ack_errors)},
+      {"redelivered", CounterValue(n.redelivered)},
+      {"in_progress", CounterValue(n.in_progress)},
+      {"rejected", CounterValue(n.rejected)},
+      {"possible_duplicates", CounterValue(n.possible_duplicates)},
+      {"pending_acks", static_cast<int64_t>(pending)},
+  };
+  nats->insert(nats->end(), fields.begin(), fields.end());
+}
+
+}  // namespace ziggy

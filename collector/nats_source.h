@@ -1,0 +1,222 @@
+// NatsSource: ziggyd --source=nats://...: relay batches pulled from the
+// JetStream stream forwarders publish to (common/nats_stream.h), through one
+// durable pull consumer shared by every collector that names it, written
+// through the relay port's path, each message acknowledged only after the
+// checkpoint that covers it (forwarder/RELAY.md, "NATS JetStream source").
+//
+// Threads:
+//  - the fetch thread connects (retrying forever), makes the stream and the
+//    consumer if missing, and fetches a few messages at a time, only while
+//    the writer has room (`may_fetch`: --max-queued-bytes, --min-free-disk)
+//    and the hand-off holds fewer than two fetches: memory stays bounded
+//    and the relay port's back-pressure holds here too;
+//  - the receive thread (the collector's; it owns the EventWriter hand-off)
+//    polls ready_fd() and, per message (Serve): checks it is a batch
+//    (ParseBatchMessage) on its forwarder's subject (BatchSubject), drops
+//    it when its stream sequence is one this collector wrote and NATS has
+//    not confirmed the ack of (a redelivery), else takes it in as the relay
+//    port does (TakeInRelayBatch) and hands it to the writer with the ack it
+//    owes. Malformed messages are terminated (natsMsg_Term), counted and
+//    logged at a bounded rate;
+//  - the ack thread sends the acks the writer's checkpoints release
+//    (TakeAcks), each a request answered by the server (AckSync), retried
+//    until confirmed; a confirmed ack leaves the dedup set and the next
+//    snapshot. Every ack_wait/6 it also tells NATS it is still working on
+//    written messages not acked for ack_wait/3 (natsMsg_InProgress), so a
+//    batch held by a refusing or full disk is not redelivered meanwhile.
+//    After a reconnect it acks again what it acked within the ack wait (a
+//    NATS server stopping may confirm an ack it never stores); an ack that
+//    nothing answers for twice the ack wait (its consumer is gone) is
+//    given up and counted as a possible duplicate.
+//
+// Dedup. A forwarder's batches in the stream never overlap (its publish
+// chain), so a message's stream sequence names its events. The set of
+// sequences written and not confirmed is what a redelivery is checked
+// against (the relay's per-forwarder `next` does not work when each
+// collector sees only some batches, and redeliveries come out of order).
+// Checkpoints record the committed, unconfirmed acks (RelayState); at start
+// they seed the set and are re-acked before fetching.
+//
+// Thread-safety: Start(), AddPollItems(), Serve(), StopFetching() and
+// Stop() from the receive thread; TakeAcks() from any thread (the writer's);
+// FillStatus() from the receive thread.
+
+#ifndef ZIGGY_COLLECTOR_NATS_SOURCE_H_
+#define ZIGGY_COLLECTOR_NATS_SOURCE_H_
+
+#include <atomic>
+#include <cstdint>
+#include <deque>
+#include <functional>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "absl/container/flat_hash_map.h"
+#include "absl/status/status.h"
+#include "absl/synchronization/mutex.h"
+#include "absl/time/time.h"
+#include "client/format/value.h"
+#include "collector/event_writer.h"
+#include "collector/relay_state.h"
+#include "collector/stats.h"
+#include "common/clock.h"
+#include "common/daemon_sockets.h"
+#include "common/intake.h"
+#include "common/nats_stream.h"
+#include "common/relay_port.h"
+#include "zmq.hpp"
+
+namespace ziggy {
+
+struct NatsSourceOptions {
+  NatsStreamOptions stream;         // servers, stream, subject prefix
+  std::string consumer = "ziggyd";  // --nats-consumer: durable, shared
+  // --nats-ack-wait, for a consumer this collector creates; an existing
+  // consumer's own ack wait is used as it is.
+  absl::Duration ack_wait = absl::Seconds(30);
+  // Unacknowledged messages the consumer lets the whole pool hold. A
+  // collector holds at most its writer queue's worth (--max-queued-bytes)
+  // plus two fetches; 1024 batches of ~1 MiB keep several collectors busy
+  // through a checkpoint's fsync without letting a stalled one sit on much.
+  int64_t max_ack_pending = 1024;
+  int fetch_batch = 8;  // messages per fetch
+};
+
+// kInvalidArgument unless the consumer name is usable (no spaces, dots,
+// '*', '>', '/' or '\\') and the ack wait is at least a second.
+absl::Status ValidateNatsSourceOptions(const NatsSourceOptions& options);
+
+class NatsSource {
+ public:
+  // Whether the writer takes more now (called on the fetch thread).
+  using MayFetch = std::function<bool()>;
+
+  NatsSource(NatsSourceOptions options, Clock* clock, EventIntake* intake,
+             CollectorStats* stats, DaemonSockets::OnEvent on_event);
+  ~NatsSource();  // Stop()
+  NatsSource(const NatsSource&) = delete;
+  NatsSource& operator=(const NatsSource&) = delete;
+
+  // Makes the eventfd and the connection (which goes on connecting in the
+  // background while NATS is down). kInternal when either cannot be made.
+  absl::Status Init();
+
+  // Seeds the dedup set with the acks `state` recovered (re-acked before
+  // fetching; counted as possible duplicates when more than ack_wait/2
+  // passed since their checkpoint) and starts the threads. `state`
+  // learns of confirmed acks. REQUIRES: Init() succeeded.
+  void Start(RelayState* state, EventWriter* writer, MayFetch may_fetch);
+
+  // The writer's sink for the NATS acks its checkpoints release.
+  void TakeAcks(std::vector<RelayAck> acks);
+
+  // The fd that is readable while fetched messages wait.
+  int ready_fd() const { return ready_fd_; }
+  void AddPollItems(std::vector<zmq::pollitem_t>* items);
+  // After zmq::poll on items whose AddPollItems() part starts at
+  // items[first]: takes in the messages waiting.
+  void Serve(const std::vector<zmq::pollitem_t>& items, size_t first);
+
+  // Stops fetching, then takes in what was fetched already.
+  void StopFetching();
+  // Waits up to `timeout` until every ack handed over is confirmed.
+  bool WaitAcks(absl::Duration timeout);
+  // Gives the acks handed over up to 2 s, then stops the threads and
+  // closes the connection. Idempotent.
+  void Stop();
+
+  // STATUS nats: servers, server, connected, stream, consumer, ack_wait,
+  // batches, events, duplicates_dropped, acks, ack_errors, redelivered,
+  // in_progress, rejected, possible_duplicates, pending_acks.
+  void FillStatus(Value::Map* nats) const;
+
+ private:
+  struct Ack {
+    uint64_t sequence;
+    std::string reply;
+    absl::Time next_try;
+    bool reack;       // of the recovered checkpoint's
+    int refused = 0;  // times nobody answered at `reply`
+  };
+  // A message written and not confirmed acknowledged.
+  struct Held {
+    std::string reply;
+    absl::Time touched;  // delivered or last told in progress
+  };
+
+  absl::Duration ack_wait() const {
+    return absl::Nanoseconds(ack_wait_ns_.load());
+  }
+  void FetchLoop();
+  // Stream, consumer and pull subscription; kUnavailable to retry later.
+  absl::Status Subscribe();
+  absl::Status EnsureConsumer();
+  bool ReadyToFetch();
+  void Fetch();
+  void AckLoop();
+  // Sends the due acks; false when none was due.
+  void SendDueAcks();
+  natsStatus SendAck(const Ack& ack);
+  // Drops an ack nobody answers for twice the ack wait (its consumer is
+  // gone): it leaves the snapshots and the dedup set.
+  void GiveUp(const Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  void Confirmed(const Ack& ack);
+  // After a reconnect: the acks confirmed within the ack wait go again,
+  // and their sequences count as written until confirmed again.
+  void ReAckRecent();
+  void SignalInProgress();
+
+  void TakeIn(natsMsg* msg);
+  // Whether `sequence` was written and not confirmed (then it is touched
+  // with its new reply subject).
+  bool Redelivered(uint64_t sequence, const std::string& reply);
+  void Submit(uint64_t sequence, const std::string& reply,
+              const RelayHeader& header, std::unique_ptr<EventBatch> batch);
+  void Reject(natsMsg* msg, absl::string_view why);
+
+  const NatsSourceOptions options_;
+  Clock* const clock_;
+  EventIntake* const intake_;
+  CollectorStats* const stats_;
+  const DaemonSockets::OnEvent on_event_;
+  int ready_fd_ = -1;
+  std::unique_ptr<NatsConnection> connection_;
+  RelayState* state_ = nullptr;
+  EventWriter* writer_ = nullptr;
+  MayFetch may_fetch_;
+  RelayPayload payload_;              // of the batch in hand (receive thread)
+  std::atomic<int64_t> ack_wait_ns_;  // the consumer's, once known
+
+  // Ack thread only: acks confirmed within the ack wait, oldest first. A
+  // NATS server stopped just after confirming an ack may not have stored
+  // it, and would give the message out again after its restart.
+  struct Recent {
+    uint64_t sequence;
+    std::string reply;
+    absl::Time confirmed;
+  };
+  std::deque<Recent> recent_;
+  uint64_t reconnects_seen_ = 0;
+
+  // Fetch thread only.
+  natsSubscription* subscription_ = nullptr;
+  absl::Time reack_deadline_ = absl::InfiniteFuture();
+
+  mutable absl::Mutex mu_;
+  bool stopping_ ABSL_GUARDED_BY(mu_) = false;
+  bool stop_fetching_ ABSL_GUARDED_BY(mu_) = false;
+  std::deque<natsMsg*> fetched_ ABSL_GUARDED_BY(mu_);
+  std::deque<Ack> acks_ ABSL_GUARDED_BY(mu_);
+  size_t acks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
+  size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;  // re-acks not yet confirmed
+  absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
+
+  std::thread fetch_thread_;
+  std::thread ack_thread_;
+};
+
+}  // namespace ziggy
+
+#endif  // ZIGGY_COLLECTOR_NATS_SOURCE_H_
