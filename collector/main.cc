@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "collector/collector.h"
 #include "collector/free_space.h"
 #include "common/cli.h"
@@ -56,6 +57,14 @@ DEFINE_string(nats_max_age, "24h",
 DEFINE_int64(nats_max_bytes, 0,
              "With --source, creating the stream: the most bytes it keeps, "
              "oldest dropped first; 0: unlimited.");
+DEFINE_string(nats_tls_ca, "",
+              "With --source: the CA file that signed the NATS servers' "
+              "certificates; sets TLS (as tls:// URLs do). Without TLS, "
+              "NATS servers off this host need --insecure.");
+DEFINE_string(nats_tls_cert, "",
+              "With --nats-tls-ca: this daemon's client certificate, for "
+              "NATS servers that verify clients (with --nats-tls-key).");
+DEFINE_string(nats_tls_key, "", "With --nats-tls-cert: its private key file.");
 DEFINE_string(forward, "",
               "host:port of another daemon's collect port to push every "
               "accepted event to, as the original Python ziggyd did: best "
@@ -228,16 +237,19 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
 // one-line error.
 bool LoadNatsSource(ziggy::CollectorOptions* options) {
   if (FLAGS_source.empty()) return true;
-  if (absl::Status servers = ziggy::ParseNatsServers(FLAGS_source).status();
-      !servers.ok()) {
-    std::fprintf(stderr, "ziggyd: --source=%s: %s\n", FLAGS_source.c_str(),
-                 std::string(servers.message()).c_str());
-    return false;
-  }
+  ziggy::NatsStreamFlags flags;
+  flags.servers = FLAGS_source;
+  flags.stream = FLAGS_nats_stream;
+  flags.subject = FLAGS_nats_subject;
+  flags.replicas = FLAGS_nats_replicas;
+  flags.max_age = FLAGS_nats_max_age;
+  flags.max_bytes = FLAGS_nats_max_bytes;
+  flags.tls_ca = FLAGS_nats_tls_ca;
+  flags.tls_cert = FLAGS_nats_tls_cert;
+  flags.tls_key = FLAGS_nats_tls_key;
+  flags.insecure = FLAGS_insecure;
   absl::StatusOr<ziggy::NatsStreamOptions> stream =
-      ziggy::NatsStreamOptionsFromFlags(
-          {FLAGS_source, FLAGS_nats_stream, FLAGS_nats_subject,
-           FLAGS_nats_replicas, FLAGS_nats_max_age, FLAGS_nats_max_bytes});
+      ziggy::NatsStreamOptionsFromFlags(flags);
   absl::StatusOr<absl::Duration> ack_wait =
       ziggy::ParseNatsDuration("nats-ack-wait", FLAGS_nats_ack_wait);
   absl::Status s = !stream.ok() ? stream.status() : ack_wait.status();
@@ -325,8 +337,13 @@ int main(int argc, char** argv) {
     LOG(INFO) << "metrics: " << (*collector)->metrics_url() << "/metrics";
   }
   if (options.nats.has_value()) {
-    LOG(INFO) << "pulling relay batches from NATS " << FLAGS_source
-              << ", stream " << options.nats->stream.stream << ", consumer "
+    std::vector<std::string> servers;
+    for (const std::string& url : options.nats->stream.servers) {
+      servers.push_back(ziggy::RedactNatsUrl(url));
+    }
+    LOG(INFO) << "pulling relay batches from NATS "
+              << absl::StrJoin(servers, ",") << ", stream "
+              << options.nats->stream.stream << ", consumer "
               << options.nats->consumer;
   }
   if (!options.forward.empty()) {

@@ -521,7 +521,7 @@ void NatsSource::FillStatus(Value::Map* nats) const {
   }
   const bool on = connection_ != nullptr;
   const Value::Map fields{
-      {"servers", absl::StrJoin(options_.stream.servers, ",")},
+      {"servers", RedactNatsUrls(options_.stream.servers)},
       {"server", on ? connection_->server() : ""},
       {"connected", on && connection_->connected()},
       {"stream", options_.stream.stream},

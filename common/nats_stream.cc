@@ -1,5 +1,8 @@
 #include "common/nats_stream.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -70,6 +73,26 @@ absl::Status LastNatsError(natsStatus s, absl::string_view what) {
   const char* text = nats_GetLastError(nullptr);
   return absl::InvalidArgumentError(absl::StrCat(
       what, ": ", text != nullptr && *text ? text : natsStatus_GetText(s)));
+}
+
+// The TLS files are readable, and cert and key come together with a CA.
+absl::Status CheckTlsFiles(const NatsStreamOptions& options) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"nats-tls-ca", &options.tls_ca},
+      {"nats-tls-cert", &options.tls_cert},
+      {"nats-tls-key", &options.tls_key}};
+  for (const auto& [flag, path] : files) {
+    if (!path->empty() && access(path->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", *path, ": cannot read: ", std::strerror(errno)));
+    }
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty() ||
+      (!options.tls_cert.empty() && options.tls_ca.empty())) {
+    return absl::InvalidArgumentError(
+        "--nats-tls-cert and --nats-tls-key go together, with --nats-tls-ca");
+  }
+  return absl::OkStatus();
 }
 
 // TLS settings (NatsStreamOptions::tls_*) on `opts`.
@@ -179,6 +202,14 @@ std::string RedactNatsUrl(absl::string_view url) {
   return absl::StrCat(url.substr(0, scheme + 3), "***@", url.substr(at + 1));
 }
 
+std::string RedactNatsUrls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& url : urls) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", RedactNatsUrl(url));
+  }
+  return out;
+}
+
 absl::Status CheckNatsExposure(const NatsStreamOptions& options,
                                bool insecure) {
   if (insecure || !options.tls_ca.empty()) return absl::OkStatus();
@@ -257,6 +288,13 @@ absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
   }
   options.max_bytes = flags.max_bytes;
   if (absl::Status s = ValidateNatsStreamOptions(options); !s.ok()) return s;
+  options.tls_ca = flags.tls_ca;
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  if (absl::Status s = CheckTlsFiles(options); !s.ok()) return s;
+  if (absl::Status s = CheckNatsExposure(options, flags.insecure); !s.ok()) {
+    return s;
+  }
   return options;
 }
 

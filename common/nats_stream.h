@@ -67,6 +67,9 @@ absl::StatusOr<std::vector<std::string>> ParseNatsServers(
 // The URL with any user information replaced by "***@": what STATUS, logs
 // and errors show.
 std::string RedactNatsUrl(absl::string_view url);
+// A list of URLs (or relay ports, left as they are), each redacted,
+// comma-separated.
+std::string RedactNatsUrls(const std::vector<std::string>& urls);
 
 // Secure by default, like the daemons' own ports: kFailedPrecondition when a
 // server off this host (not localhost, 127.x or ::1) would get events in
@@ -86,9 +89,11 @@ absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
                                                  absl::string_view value,
                                                  bool zero_ok = false);
 
-// The stream flags both daemons take, with the same names and defaults:
+// The NATS flags both daemons take, with the same names and defaults:
 // --nats-stream (ZIGGY), --nats-subject (ziggy.batches), --nats-replicas
-// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited).
+// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited),
+// --nats-tls-ca, --nats-tls-cert, --nats-tls-key (empty), and the daemon's
+// --insecure.
 struct NatsStreamFlags {
   std::string servers;  // --upstream / --source: "nats://host:port,..."
   std::string stream = "ZIGGY";
@@ -96,8 +101,11 @@ struct NatsStreamFlags {
   int64_t replicas = 1;
   std::string max_age = "24h";
   int64_t max_bytes = 0;
+  std::string tls_ca, tls_cert, tls_key;
+  bool insecure = false;
 };
-// The flags as options, every value checked; kInvalidArgument with the
+// The flags as options, every value checked (the TLS files readable, and
+// CheckNatsExposure); kInvalidArgument or kFailedPrecondition with the
 // one-line message a user reads (naming the flag) else.
 absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
     const NatsStreamFlags& flags);

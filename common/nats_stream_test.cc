@@ -49,7 +49,7 @@ TEST(NatsStreamTest, ValidatesNames) {
 
 TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
   NatsStreamFlags flags;
-  flags.servers = "nats://a:4222";
+  flags.servers = "nats://127.0.0.1:4222";
   auto options = NatsStreamOptionsFromFlags(flags);
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->stream, "ZIGGY");
@@ -60,15 +60,20 @@ TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
   flags.max_age = "0";
   EXPECT_EQ(NatsStreamOptionsFromFlags(flags)->max_age, absl::ZeroDuration());
   const std::pair<NatsStreamFlags, const char*> bad[] = {
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
        "--nats-replicas=0"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
        "--nats-max-age=a day"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
        "--nats-max-age=-1h"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
        "--nats-max-bytes=-1"},
       {{"a:3515", "ZIGGY", "ziggy.batches", 1, "24h", 0}, "a:3515"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", 0},
+       "plain text to NATS server nats://a:4222"},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "24h", 0,
+        "/nonexistent/ca.pem"},
+       "--nats-tls-ca=/nonexistent/ca.pem: cannot read"},
   };
   for (const auto& [flags, named] : bad) {
     auto parsed = NatsStreamOptionsFromFlags(flags);
@@ -76,6 +81,10 @@ TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
     EXPECT_NE(parsed.status().message().find(named), std::string::npos)
         << parsed.status();
   }
+  NatsStreamFlags remote;
+  remote.servers = "nats://a:4222";
+  remote.insecure = true;
+  EXPECT_TRUE(NatsStreamOptionsFromFlags(remote).ok());
   EXPECT_EQ(*ParseNatsDuration("nats-ack-wait", "1m30s"), absl::Seconds(90));
   EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "0s").ok());
   EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "inf").ok());

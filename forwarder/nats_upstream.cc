@@ -328,7 +328,8 @@ void NatsPublisher::Doubt(const absl::Status& why) {
 
 Value NatsPublisher::Status() const {
   Value::Map servers;
-  for (const std::string& url : stream_.servers) {
+  for (const std::string& configured : stream_.servers) {
+    const std::string url = RedactNatsUrl(configured);  // as server_ is
     auto it = stats_.find(url);
     const ServerStats up = it == stats_.end() ? ServerStats() : it->second;
     const char* state = url == server_     ? "up"
@@ -345,7 +346,7 @@ Value NatsPublisher::Status() const {
   return Value(Value::Map{
       {"mode", "nats"},
       {"current", server_},
-      {"servers", absl::StrJoin(stream_.servers, ",")},
+      {"servers", RedactNatsUrls(stream_.servers)},
       {"server", server_},
       {"connected", !server_.empty()},
       {"stream", stream_.stream},
@@ -388,7 +389,7 @@ void NatsUpstream::Run() {
   absl::Time last_status = absl::InfinitePast();
   while (!stopping()) {
     if (TakeUpstreams(&version, &servers)) {
-      LOG(INFO) << "nats: servers now " << absl::StrJoin(servers, ",");
+      LOG(INFO) << "nats: servers now " << RedactNatsUrls(servers);
       publisher.SetServers(servers);
     }
     publisher.Step();
