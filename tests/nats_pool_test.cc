@@ -90,7 +90,8 @@ class Pool {
   // hold at least `events`; then their union.
   Sequences Settle(int64_t events) {
     EXPECT_TRUE(Drained(*forwarder_, absl::Seconds(120)))
-        << forwarder_->Status().DebugString();
+        << forwarder_->Status().DebugString() << "\n"
+        << forwarder_->process().Stderr();
     Sequences seen;
     EXPECT_TRUE(WaitFor(
         [&] {
@@ -213,6 +214,55 @@ TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
       WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
   ExpectExactlyOnce(pool.Settle(load.sent()), 5, load.sent());
   pool.ExpectBothTookAShare();
+}
+
+// Credentials in the URLs work and never show (STATUS, logs); plain text
+// to a NATS server off this host is refused without --insecure.
+TEST(NatsPoolTest, UrlPasswordsNeverShowAndPlainTextOffHostIsRefused) {
+  auto nats = NatsServer::Start(TempDir("nats"),
+                                {"--user", "ziggy", "--pass", "s3cret"});
+  ASSERT_TRUE(nats.ok()) << nats.status();
+  const std::string url =
+      absl::StrCat("nats://ziggy:s3cret@127.0.0.1:", (*nats)->port());
+  const std::string logs = TempDir("logs");
+  auto collector = Ziggyd::Start(logs, {"--source=" + url});
+  ASSERT_NE(collector, nullptr);
+  auto forwarder = Ziggyd::StartForwarder(TempDir("spool"), url);
+  ASSERT_NE(forwarder, nullptr);
+  {
+    Load load(forwarder->collect(), 9);
+    ASSERT_TRUE(WaitFor([&] { return load.sent() >= 500; }));
+    load.Stop();
+    ASSERT_TRUE(WaitFor([&] { return Spooled(*forwarder) == load.sent(); }));
+    ASSERT_TRUE(Drained(*forwarder));
+    ASSERT_TRUE(WaitFor([&] {
+      return static_cast<int64_t>(ReadSequences(logs).size()) >= load.sent();
+    }));
+    ExpectExactlyOnce(ReadSequences(logs), 9, load.sent());
+  }
+  for (Ziggyd* daemon : {collector.get(), forwarder.get()}) {
+    const std::string status = daemon->StatusBytes();
+    EXPECT_NE(status.find("nats://***@127.0.0.1"), std::string::npos);
+    EXPECT_EQ(status.find("s3cret"), std::string::npos);
+    EXPECT_EQ(daemon->process().Stderr().find("s3cret"), std::string::npos);
+  }
+
+  const std::string remote = "--source=nats://u:s3cret@nats.example.com:4222";
+  for (const std::vector<std::string>& argv :
+       {std::vector<std::string>{RunfilesPath("collector/ziggyd"),
+                                 "--log-path=" + TempDir("refused"), remote},
+        std::vector<std::string>{
+            RunfilesPath("forwarder/ziggy-forwarder"),
+            "--spool-path=" + TempDir("refused"),
+            "--upstream=nats://u:s3cret@nats.example.com:4222"}}) {
+    std::string out, err;
+    EXPECT_NE(RunCommand(argv, &out, &err), 0) << argv[0];
+    EXPECT_NE(err.find("refusing to send events in plain text to NATS server "
+                       "nats://***@nats.example.com:4222"),
+              std::string::npos)
+        << err;
+    EXPECT_EQ(err.find("s3cret"), std::string::npos) << err;
+  }
 }
 
 // Every fault of the tests above, interleaved at random, in one run.

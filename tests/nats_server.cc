@@ -122,6 +122,11 @@ absl::StatusOr<std::vector<std::unique_ptr<NatsServer>>>
 NatsServer::StartReadmeCluster(const std::string& certs) {
   const std::string config =
       ReadFileOrEmpty(RunfilesPath("docs/nats-server.conf"));
+  if (config.empty()) {
+    return absl::FailedPreconditionError(
+        "docs/nats-server.conf is not in the test's runfiles (data = "
+        "[\"//docs:nats-server.conf\"])");
+  }
   std::vector<std::pair<std::string, std::string>> hosts;
   for (int i = 1; i <= 3; ++i) {
     hosts.emplace_back(absl::StrCat("nats-", i, ".example.com:6222"),
