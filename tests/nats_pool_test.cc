@@ -107,8 +107,10 @@ class Pool {
 
   // Every collector wrote some of `seen`.
   void ExpectBothTookAShare() {
-    for (const std::string& logs : logs_) {
-      EXPECT_GT(ReadSequences(logs).size(), 0u) << logs;
+    for (size_t i = 0; i < logs_.size(); ++i) {
+      EXPECT_GT(ReadSequences(logs_[i]).size(), 0u)
+          << collectors_[i]->Status().DebugString() << "\n"
+          << collectors_[i]->process().Stderr();
     }
   }
 
