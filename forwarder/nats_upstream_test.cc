@@ -2,7 +2,7 @@
 // spool in a temporary directory: what lands in the stream (subject, message
 // id, header, every event once), the chain read back after a crash, NATS
 // outages (SIGTERM and SIGKILL), and conflicting messages that must never
-// move the acknowledged mark wrongly. Also measures the throughput.
+// move the acknowledged mark wrongly.
 
 #include "forwarder/nats_upstream.h"
 
@@ -268,22 +268,16 @@ TEST_F(NatsUpstreamTest, NatsDownAtStartThenUp) {
   ExpectExactlyOnce(700);
 }
 
-// One batch in flight: messages/s and events/s through JetStream with the
-// default batch size (2,000 events), ~140-byte events.
-TEST_F(NatsUpstreamTest, Throughput) {
+// Many full batches (2,000 events each) one after the other: every event
+// once, the chain unbroken. (Speed: benchmarks/pipeline_benchmark,
+// BM_JetStreamToZiggyd.)
+TEST_F(NatsUpstreamTest, ManyFullBatchesExactlyOnce) {
   options_.batch_events = 2000;
   constexpr int64_t kEvents = 200000;
   Append(1, 0, kEvents);
-  const absl::Time start = absl::Now();
   StartUpstream();
   ASSERT_TRUE(Drained(absl::Seconds(120)));
-  const double seconds = absl::ToDoubleSeconds(absl::Now() - start);
-  const int64_t messages = StatusNumber("acks");
-  std::printf(
-      "NATS upstream: %lld events in %lld messages in %.2f s: "
-      "%.0f messages/s, %.0f events/s\n",
-      static_cast<long long>(kEvents), static_cast<long long>(messages),
-      seconds, messages / seconds, kEvents / seconds);
+  EXPECT_GE(StatusNumber("acks"), kEvents / 2000);
   ExpectExactlyOnce(kEvents);
 }
 
