@@ -167,8 +167,9 @@ absl::StatusOr<bool> IsNatsList(absl::string_view list) {
         true;
   }
   if (any_nats && any_other) {
+    std::vector<std::string> entries = absl::StrSplit(list, ',');
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", list,
+        "\"", RedactNatsUrls(entries),
         "\" mixes NATS servers (nats://, tls://) and relay ports (host:port): "
         "a daemon relays to one kind of upstream"));
   }

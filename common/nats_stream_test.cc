@@ -20,6 +20,18 @@ TEST(NatsStreamTest, ListsAreNatsOrRelayNeverBoth) {
             std::string::npos);
 }
 
+// The mixed-list error names the list, but never a URL's password (it is
+// printed at start and returned to `ziggyctl upstream set`).
+TEST(NatsStreamTest, MixedListErrorHidesPasswords) {
+  absl::StatusOr<bool> mixed = IsNatsList("nats://ziggy:s3cret@a:4222,b:3515");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().message().find("s3cret"), std::string::npos)
+      << mixed.status();
+  EXPECT_NE(mixed.status().message().find("nats://***@a:4222"),
+            std::string::npos)
+      << mixed.status();
+}
+
 TEST(NatsStreamTest, ParsesServersAndRefusesBadOnes) {
   auto servers = ParseNatsServers("nats://a:4222, nats://b:5222");
   ASSERT_TRUE(servers.ok()) << servers.status();

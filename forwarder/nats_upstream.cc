@@ -177,11 +177,13 @@ absl::Status NatsPublisher::Resync() {
 }
 
 // The subject's last message: the chain goes on from its sequence, and the
-// spool's mark moves to its end (if it is this forwarder's batch).
+// spool's mark moves to its end (if it is this forwarder's batch: its id and
+// its token, which whoever may only publish on the subject does not know).
 void NatsPublisher::AdoptLast(uint64_t sequence, absl::string_view data) {
   last_seq_ = sequence;
   absl::StatusOr<BatchMessage> last = ParseBatchMessage(data);
-  if (!last.ok() || last->header.forwarder != spool_->id()) {
+  if (!last.ok() || last->header.forwarder != spool_->id() ||
+      last->header.token != spool_->token()) {
     ++errors_;
     last_error_ = absl::StrCat("message ", sequence, " on ", subject_,
                                " is not a batch of this forwarder");
