@@ -278,6 +278,29 @@ bool ExposureAllowed(const ziggy::CollectorOptions& options) {
        FLAGS_insecure});
 }
 
+// The start-up lines: where ziggyd listens, and what it pulls or pushes.
+void LogListening(const ziggy::Collector& collector,
+                  const ziggy::CollectorOptions& options) {
+  LOG(INFO) << "ziggyd listening: control=" << collector.control_endpoint()
+            << " collect=" << collector.collect_endpoint()
+            << " stream=" << collector.stream_endpoint()
+            << " relay=" << collector.relay_endpoint()
+            << " log-path=" << options.store.root;
+  if (!options.metrics.empty()) {
+    LOG(INFO) << "metrics: " << collector.metrics_url() << "/metrics";
+  }
+  if (options.nats.has_value()) {
+    LOG(INFO) << "pulling relay batches from NATS "
+              << ziggy::RedactNatsUrls(options.nats->stream.servers)
+              << ", stream " << options.nats->stream.stream << ", consumer "
+              << options.nats->consumer;
+  }
+  if (!options.forward.empty()) {
+    LOG(INFO) << "forwarding every event to " << options.forward
+              << ", best effort; ziggy-forwarder is the reliable path";
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -311,7 +334,7 @@ int main(int argc, char** argv) {
 
   ziggy::CollectorOptions options = OptionsFromFlags();
   if (!ParseMinFreeDisk(&options.min_free_bytes)) return 1;
-  if (!LoadNatsSource(&options)) return 2;
+  if (!LoadNatsSource(&options)) return 1;
   if (!LoadCurve(&options.curve)) return 1;
   if (!ExposureAllowed(options)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;
@@ -328,28 +351,7 @@ int main(int argc, char** argv) {
                  std::string(collector.status().message()).c_str());
     return 1;
   }
-  LOG(INFO) << "ziggyd listening: control=" << (*collector)->control_endpoint()
-            << " collect=" << (*collector)->collect_endpoint()
-            << " stream=" << (*collector)->stream_endpoint()
-            << " relay=" << (*collector)->relay_endpoint()
-            << " log-path=" << options.store.root;
-  if (!options.metrics.empty()) {
-    LOG(INFO) << "metrics: " << (*collector)->metrics_url() << "/metrics";
-  }
-  if (options.nats.has_value()) {
-    std::vector<std::string> servers;
-    for (const std::string& url : options.nats->stream.servers) {
-      servers.push_back(ziggy::RedactNatsUrl(url));
-    }
-    LOG(INFO) << "pulling relay batches from NATS "
-              << absl::StrJoin(servers, ",") << ", stream "
-              << options.nats->stream.stream << ", consumer "
-              << options.nats->consumer;
-  }
-  if (!options.forward.empty()) {
-    LOG(INFO) << "forwarding every event to " << options.forward
-              << ", best effort; ziggy-forwarder is the reliable path";
-  }
+  LogListening(**collector, options);
   signals.Start(
       [&](int signo) {
         LOG(INFO) << "signal " << signo << ": stopping";

@@ -198,6 +198,18 @@ absl::Status NatsSource::EnsureConsumer() {
     return NatsError(
         s, absl::StrCat("NATS consumer ", options_.consumer, " (", code, ")"));
   }
+  // One collector's ack must cover its own messages only, and a message
+  // must never be dropped for being redelivered often: else a crash loses
+  // what another collector was writing.
+  if (info->Config->AckPolicy != js_AckExplicit ||
+      info->Config->MaxDeliver > 0) {
+    const std::string why = absl::StrCat(
+        "NATS consumer ", options_.consumer,
+        " exists without explicit acks and unlimited deliveries; ziggyd "
+        "needs both: remove it or name another with --nats-consumer");
+    jsConsumerInfo_Destroy(info);
+    return absl::FailedPreconditionError(why);
+  }
   if (info->Config->AckWait > 0) ack_wait_ns_ = info->Config->AckWait;
   if (info->Config->AckWait != Nanos(options_.ack_wait)) {
     LOG(WARNING) << "nats: consumer " << options_.consumer
