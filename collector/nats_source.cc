@@ -40,9 +40,13 @@ constexpr int kStarvedChecks = 2;
 // Messages the consumer gave out during an idle spell, none of them here,
 // that show this collector's pull requests are not being served.
 constexpr uint64_t kStarvedDeliveries = 8;
-// A consumer info request's wait (not the JetStream context's 5 s: the
-// fetch thread is not held up long by a cluster without leaders).
-constexpr int64_t kInfoTimeoutMs = 1000;
+// How long a JetStream API request (stream, consumer, their info) waits
+// for its answer: not the JetStream context's 5 s, as a request sent while
+// a NATS cluster elects its leaders goes unanswered, and collectors that
+// retry soon start pulling together once the consumer has its leader.
+constexpr int64_t kApiTimeoutMs = 1000;
+// Pause after a subscription attempt NATS could not answer yet.
+constexpr absl::Duration kSubscribeRetryPause = absl::Milliseconds(100);
 
 void Wake(int fd) {
   const uint64_t one = 1;
@@ -51,6 +55,13 @@ void Wake(int fd) {
 }
 
 int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+jsOptions ApiOptions() {
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.Wait = kApiTimeoutMs;
+  return opts;
+}
 
 }  // namespace
 
@@ -146,7 +157,8 @@ void NatsSource::FetchLoop() {
     if (subscription_ == nullptr) {
       if (absl::Status s = Subscribe(); !s.ok()) {
         LOG_EVERY_T(WARNING, 10) << "nats: " << s;
-        absl::SleepFor(kRetryPause);
+        absl::SleepFor(absl::IsUnavailable(s) ? kSubscribeRetryPause
+                                              : kRetryPause);
       }
       continue;
     }
@@ -163,7 +175,9 @@ void NatsSource::FetchLoop() {
 }
 
 absl::Status NatsSource::Subscribe() {
-  if (absl::Status s = connection_->EnsureStream(options_.stream); !s.ok()) {
+  if (absl::Status s = connection_->EnsureStream(
+          options_.stream, absl::Milliseconds(kApiTimeoutMs));
+      !s.ok()) {
     return s;
   }
   if (absl::Status s = EnsureConsumer(); !s.ok()) return s;
@@ -173,9 +187,10 @@ absl::Status NatsSource::Subscribe() {
   sub_options.Stream = options_.stream.stream.c_str();
   sub_options.Consumer = options_.consumer.c_str();
   jsErrCode code = static_cast<jsErrCode>(0);
+  jsOptions opts = ApiOptions();
   natsStatus s =
       js_PullSubscribe(&subscription_, connection_->js(), filter.c_str(),
-                       options_.consumer.c_str(), nullptr, &sub_options, &code);
+                       options_.consumer.c_str(), &opts, &sub_options, &code);
   if (s != NATS_OK) {
     subscription_ = nullptr;
     return NatsError(s, absl::StrCat("subscribing to consumer ",
@@ -194,10 +209,11 @@ absl::Status NatsSource::Subscribe() {
 // as it is (its ack wait too).
 absl::Status NatsSource::EnsureConsumer() {
   const char* stream = options_.stream.stream.c_str();
+  jsOptions opts = ApiOptions();
   jsConsumerInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&info, connection_->js(), stream,
-                                    options_.consumer.c_str(), nullptr, &code);
+                                    options_.consumer.c_str(), &opts, &code);
   if (s != NATS_OK && code == JSConsumerNotFoundErr) {
     const std::string filter = options_.stream.subject + ".>";
     jsConsumerConfig config;
@@ -208,11 +224,10 @@ absl::Status NatsSource::EnsureConsumer() {
     config.DeliverPolicy = js_DeliverAll;
     config.MaxAckPending = options_.max_ack_pending;
     config.FilterSubject = filter.c_str();
-    s = js_AddConsumer(&info, connection_->js(), stream, &config, nullptr,
-                       &code);
+    s = js_AddConsumer(&info, connection_->js(), stream, &config, &opts, &code);
     if (s != NATS_OK) {  // perhaps another collector made it meanwhile
       s = js_GetConsumerInfo(&info, connection_->js(), stream,
-                             options_.consumer.c_str(), nullptr, &code);
+                             options_.consumer.c_str(), &opts, &code);
     }
   }
   if (s != NATS_OK) {
@@ -226,9 +241,9 @@ absl::Status NatsSource::EnsureConsumer() {
                  << absl::Nanoseconds(info->Config->AckWait)
                  << ", not --nats-ack-wait; using it as it is";
   }
-  // A pull subscription made while the consumer has no leader gets nothing
-  // even once it has one (libnats 3.4.1 with nats-server 2.9 in a cluster):
-  // wait for the leader.
+  // Without a leader (a NATS cluster electing one) nothing answers pull
+  // requests: subscribe once it has one, so that the collectors of a pool
+  // waiting for it start pulling together.
   const bool led = info->Cluster == nullptr ||
                    (info->Cluster->Leader != nullptr && *info->Cluster->Leader);
   jsConsumerInfo_Destroy(info);
@@ -321,9 +336,7 @@ void NatsSource::WatchIdle() {
 // The consumer's info: a leader (cluster), and whether undelivered
 // messages wait while the pool may take more (below max ack pending).
 NatsSource::Idle NatsSource::CheckConsumer() {
-  jsOptions opts;
-  jsOptions_Init(&opts);
-  opts.Wait = kInfoTimeoutMs;
+  jsOptions opts = ApiOptions();
   jsConsumerInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   const natsStatus s = js_GetConsumerInfo(
