@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -162,6 +163,9 @@ void NatsSource::FetchLoop() {
       }
       continue;
     }
+    if (connection_->reconnects() != subscribed_reconnects_) {
+      WantResubscribe("reconnected");
+    }
     if (ResubscribeIfWanted()) continue;
     if (!ReadyToFetch()) {
       absl::SleepFor(absl::Milliseconds(10));
@@ -197,6 +201,7 @@ absl::Status NatsSource::Subscribe() {
                                      options_.consumer, " (", code, ")"));
   }
   reack_deadline_ = absl::Now() + ack_wait();
+  subscribed_reconnects_ = connection_->reconnects();
   last_message_ns_ = absl::ToUnixNanos(absl::Now());
   subscribed_ = true;
   LOG(INFO) << "nats: pulling from stream " << options_.stream.stream
@@ -246,6 +251,12 @@ absl::Status NatsSource::EnsureConsumer() {
   // waiting for it start pulling together.
   const bool led = info->Cluster == nullptr ||
                    (info->Cluster->Leader != nullptr && *info->Cluster->Leader);
+  {
+    absl::MutexLock lock(&mu_);
+    resubscribe_why_.clear();  // this subscription is the new one
+    subscribed_leader_ = consumer_leader_ =
+        led && info->Cluster != nullptr ? info->Cluster->Leader : "";
+  }
   jsConsumerInfo_Destroy(info);
   if (!led) {
     return absl::UnavailableError(absl::StrCat(
@@ -277,6 +288,9 @@ void NatsSource::Fetch() {
   if (s != NATS_OK) {
     // libnats' own text says what ("Leadership Change", "Consumer Deleted").
     const char* last = nats_GetLastError(nullptr);
+    if (last != nullptr && std::strstr(last, "Leadership Change") != nullptr) {
+      WantResubscribe("the consumer has a new leader");
+    }
     LOG_EVERY_T(WARNING, 10)
         << NatsError(s, absl::StrCat("nats fetch (", code, ")"))
         << (last != nullptr && *last != '\0' ? absl::StrCat(": ", last) : "");
@@ -312,6 +326,8 @@ void NatsSource::WatchIdle() {
       return;
     case Idle::kGone:
       return WantResubscribe("the consumer is gone");
+    case Idle::kNewLeader:
+      return WantResubscribe("the consumer has a new leader");
     case Idle::kStarved:
       if (starved_checks_ >= kStarvedChecks) {
         starved_checks_ = 0;
@@ -358,11 +374,14 @@ NatsSource::Idle NatsSource::CheckConsumer() {
                        (max_pending <= 0 || info->NumAckPending < max_pending);
   const bool elsewhere = DeliveredElsewhere(info->Delivered.Consumer);
   jsConsumerInfo_Destroy(info);
+  bool new_leader = false;
   {
     absl::MutexLock lock(&mu_);
     consumer_leader_ = leader;
+    new_leader = !leader.empty() && leader != subscribed_leader_;
   }
   if (!led) return Idle::kNoLeader;
+  if (new_leader) return Idle::kNewLeader;
   return waiting || elsewhere ? Idle::kStarved : Idle::kFine;
 }
 

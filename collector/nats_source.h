@@ -6,18 +6,17 @@
 //
 // Threads:
 //  - the fetch thread connects (retrying forever), makes the stream and the
-//    consumer if missing, and fetches a few messages at a time, only while
+//    consumer if missing, and fetches a message at a time, only while
 //    the writer has room (`may_fetch`: --max-queued-bytes, --min-free-disk)
 //    and the hand-off holds fewer than kHandOff messages: memory stays
 //    bounded and the relay port's back-pressure holds here too. Each pull
 //    request asks for one message (fetch_batch): a backlog that appears at
 //    once (NATS electing a consumer leader, a collector restarting) is then
 //    dealt out among the pool's waiting requests instead of going whole to
-//    the first one. After kIdleCheck without a message it asks NATS about
-//    the consumer: messages wait and none come (its pull requests lost,
-//    e.g. after a failover) for two checks in a row, it subscribes again;
-//    the consumer deleted, it makes it again; no consumer leader, it says
-//    so (log, STATUS nats.stalled, nats.consumer_leader);
+//    the first one. It subscribes only once the consumer has a leader, and
+//    again after a reconnect or when the consumer's leader changed (a
+//    subscription made before, in a NATS cluster, was seen to get nothing
+//    while the new leader dealt everything to the rest of the pool);
 //  - the receive thread (the collector's; it owns the EventWriter hand-off)
 //    polls ready_fd() and, per message (Serve): checks it is a batch
 //    (ParseBatchMessage) on its forwarder's subject (BatchSubject), drops
@@ -29,8 +28,14 @@
 //  - the ack thread sends the acks the writer's checkpoints release
 //    (TakeAcks), each a request answered by the server (AckSync), retried
 //    until confirmed; a confirmed ack leaves the dedup set and the next
-//    snapshot. Every ack_wait/6 it also tells NATS it is still working on
-//    written messages not acked for ack_wait/3 (natsMsg_InProgress), so a
+//    snapshot. After kIdleCheck without a message it asks NATS about the
+//    consumer (STATUS nats.stalled, nats.consumer_leader): messages waiting
+//    or going to other collectors and none coming here for two checks in a
+//    row, a new leader, or the consumer deleted make the fetch thread
+//    subscribe again (nats.resubscribes; Subscribe() makes a deleted
+//    consumer again); no leader is logged. Every ack_wait/6 it also tells
+//    NATS it is still working on written messages not acked for
+//    ack_wait/3 (natsMsg_InProgress), so a
 //    batch held by a refusing or full disk is not redelivered meanwhile.
 //    After a reconnect it acks again what it acked within the ack wait (a
 //    NATS server stopping may confirm an ack it never stores); an ack that
@@ -180,7 +185,7 @@ class NatsSource {
   // the consumer is gone (Subscribe() makes it again).
   void WatchIdle();
   // What the idle check makes of the consumer's info.
-  enum class Idle { kFine, kNoLeader, kStarved, kGone, kNoAnswer };
+  enum class Idle { kFine, kNoLeader, kNewLeader, kStarved, kGone, kNoAnswer };
   Idle CheckConsumer();
   bool DeliveredElsewhere(uint64_t delivered);
   void WantResubscribe(std::string why);
@@ -231,6 +236,7 @@ class NatsSource {
   // Fetch thread only.
   natsSubscription* subscription_ = nullptr;
   absl::Time reack_deadline_ = absl::InfiniteFuture();
+  uint64_t subscribed_reconnects_ = 0;  // connection_->reconnects() then
 
   // Ack thread only (the idle check).
   absl::Time next_idle_check_;
@@ -254,6 +260,8 @@ class NatsSource {
   absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
   std::string consumer_leader_ ABSL_GUARDED_BY(mu_);
   std::string resubscribe_why_ ABSL_GUARDED_BY(mu_);  // asked for when set
+  // The consumer's leader when this subscription was made.
+  std::string subscribed_leader_ ABSL_GUARDED_BY(mu_);
 
   std::thread fetch_thread_;
   std::thread ack_thread_;
