@@ -46,7 +46,7 @@ constexpr uint64_t kStarvedDeliveries = 8;
 // a NATS cluster elects its leaders goes unanswered, and collectors that
 // retry soon start pulling together once the consumer has its leader.
 constexpr int64_t kApiTimeoutMs = 1000;
-// Pause after a subscription attempt NATS could not answer yet.
+// Pause after a subscription attempt NATS could not answer or take yet.
 constexpr absl::Duration kSubscribeRetryPause = absl::Milliseconds(100);
 
 void Wake(int fd) {
@@ -158,14 +158,19 @@ void NatsSource::FetchLoop() {
     if (subscription_ == nullptr) {
       if (absl::Status s = Subscribe(); !s.ok()) {
         LOG_EVERY_T(WARNING, 10) << "nats: " << s;
-        absl::SleepFor(absl::IsUnavailable(s) ? kSubscribeRetryPause
-                                              : kRetryPause);
+        // Soon again unless NATS will not have it (the stream's subjects):
+        // "temporarily unavailable" (10008) comes while a cluster elects.
+        absl::SleepFor(absl::IsFailedPrecondition(s) ? kRetryPause
+                                                     : kSubscribeRetryPause);
       }
       continue;
     }
-    if (connection_->reconnects() != subscribed_reconnects_) {
-      WantResubscribe("reconnected");
+    const uint64_t reconnects = connection_->reconnects();
+    if (reconnects != reconnects_reacked_) {  // the ack thread's turn first
+      absl::SleepFor(absl::Milliseconds(10));
+      continue;
     }
+    if (reconnects != subscribed_reconnects_) WantResubscribe("reconnected");
     if (ResubscribeIfWanted()) continue;
     if (!ReadyToFetch()) {
       absl::SleepFor(absl::Milliseconds(10));
@@ -541,9 +546,10 @@ void NatsSource::AckLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
     }
-    if (connection_->reconnects() != reconnects_seen_) {
-      reconnects_seen_ = connection_->reconnects();
+    if (const uint64_t reconnects = connection_->reconnects();
+        reconnects != reconnects_reacked_) {
       ReAckRecent();
+      reconnects_reacked_ = reconnects;
     }
     SendDueAcks();
     WatchIdle();
@@ -645,7 +651,10 @@ void NatsSource::ReAckRecent() {
   absl::MutexLock lock(&mu_);
   for (Recent& recent : recent_) {
     held_.try_emplace(recent.sequence, Held{recent.reply, now});
-    acks_.push_back({recent.sequence, std::move(recent.reply), now, false});
+    // Fetching waits for these (ReadyToFetch): a message the server lost
+    // the ack of is not given to another collector meanwhile.
+    acks_.push_back({recent.sequence, std::move(recent.reply), now, true});
+    ++reacks_;
   }
   recent_.clear();
 }

@@ -38,7 +38,9 @@
 //    ack_wait/3 (natsMsg_InProgress), so a
 //    batch held by a refusing or full disk is not redelivered meanwhile.
 //    After a reconnect it acks again what it acked within the ack wait (a
-//    NATS server stopping may confirm an ack it never stores); an ack that
+//    NATS server stopping may confirm an ack it never stores), and the
+//    fetch thread fetches again once those are confirmed (or the ack wait
+//    passed), as after a start; an ack that
 //    nothing answers for twice the ack wait (its consumer is gone) is
 //    given up and counted as a possible duplicate.
 //
@@ -231,7 +233,9 @@ class NatsSource {
     absl::Time confirmed;
   };
   std::deque<Recent> recent_;
-  uint64_t reconnects_seen_ = 0;
+  // Reconnects whose recent acks the ack thread has queued again (the
+  // fetch thread waits for it, then for those acks).
+  std::atomic<uint64_t> reconnects_reacked_{0};
 
   // Fetch thread only.
   natsSubscription* subscription_ = nullptr;
