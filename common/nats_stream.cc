@@ -401,12 +401,16 @@ int64_t NatsConnection::max_payload() const {
   return natsConnection_GetMaxPayload(connection_);
 }
 
-absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
+absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options,
+                                          absl::Duration wait) {
   if (!connected()) return absl::UnavailableError("not connected to NATS");
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.Wait = absl::ToInt64Milliseconds(wait);
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s =
-      js_GetStreamInfo(&info, js_, options.stream.c_str(), nullptr, &code);
+      js_GetStreamInfo(&info, js_, options.stream.c_str(), &opts, &code);
   if (s == NATS_OK) {
     std::string wanted = options.subject + ".>";
     bool covered = false;
@@ -435,7 +439,7 @@ absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
   config.MaxAge = Nanoseconds(options.max_age);
   config.MaxBytes = options.max_bytes > 0 ? options.max_bytes : -1;
   config.Duplicates = Nanoseconds(options.duplicate_window);
-  s = js_AddStream(&info, js_, &config, nullptr, &code);
+  s = js_AddStream(&info, js_, &config, &opts, &code);
   jsStreamInfo_Destroy(info);
   // Another daemon may have made it since we looked.
   if (s == NATS_OK || code == JSStreamNameExistErr) return absl::OkStatus();

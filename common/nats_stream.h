@@ -159,8 +159,10 @@ class NatsConnection {
 
   // Creates the stream with `options` if it does not exist; an existing one
   // is left as it is (its subjects must cover options.subject, else
-  // kFailedPrecondition).
-  absl::Status EnsureStream(const NatsStreamOptions& options);
+  // kFailedPrecondition). Each JetStream request waits up to `wait` for its
+  // answer (kUnavailable after it).
+  absl::Status EnsureStream(const NatsStreamOptions& options,
+                            absl::Duration wait = absl::Seconds(5));
 
  private:
   NatsConnection() = default;

@@ -106,11 +106,29 @@ class Pool {
   }
 
   // Every collector wrote some of `seen`.
+  // On failure DumpLogs() (which server led the consumer, routes,
+  // elections).
   void ExpectBothTookAShare() {
+    bool all = true;
     for (size_t i = 0; i < logs_.size(); ++i) {
-      EXPECT_GT(ReadSequences(logs_[i]).size(), 0u)
-          << collectors_[i]->Status().DebugString() << "\n"
-          << collectors_[i]->process().Stderr();
+      const bool took = !ReadSequences(logs_[i]).empty();
+      EXPECT_TRUE(took) << "collector " << i << " wrote nothing";
+      all &= took;
+    }
+    if (!all) DumpLogs();
+  }
+
+  // Every collector's STATUS and log, and the NATS servers' logs, as test
+  // failures (for a failure seen only now and then).
+  void DumpLogs() {
+    for (size_t i = 0; i < collectors_.size(); ++i) {
+      ADD_FAILURE() << "collector " << i << ": "
+                    << collectors_[i]->Status().DebugString() << "\n"
+                    << collectors_[i]->process().Stderr();
+    }
+    for (size_t i = 0; i < nats_.size(); ++i) {
+      ADD_FAILURE() << "nats-server " << i << " (" << nats_[i]->url() << "):\n"
+                    << nats_[i]->Log();
     }
   }
 
@@ -215,6 +233,7 @@ TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
   ASSERT_TRUE(
       WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
   ExpectExactlyOnce(pool.Settle(load.sent()), 5, load.sent());
+  if (HasFailure()) pool.DumpLogs();
   pool.ExpectBothTookAShare();
 }
 
