@@ -221,6 +221,14 @@ TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
   ASSERT_TRUE(MakeTestCertificates(certs));
   Pool pool;
   ASSERT_TRUE(pool.Start(certs, {"--nats-replicas=3"}));
+  // The cluster elects the consumer's leader in seconds: both collectors
+  // pull from then on (before it, one could take a whole backlog).
+  const auto subscribed = [&](int i) {
+    const Value status = pool.collector(i).Status();
+    const Value* v = status.Find("nats.subscribed");
+    return v != nullptr && v->kind() == Value::Kind::kBool && v->AsBool();
+  };
+  ASSERT_TRUE(WaitFor([&] { return subscribed(0) && subscribed(1); }));
   Load load(pool.forwarder().collect(), 5);
   std::mt19937 random(37);
   for (int i = 0; i < 3; ++i) {
