@@ -16,6 +16,10 @@
 // BM_SeedToZiggyd/<docs>: prebuilt seed-shaped messages of <docs> events
 //   each (1: the seed's single-document message) -> ziggyd -> files.
 // BM_RelayToZiggyd/<docs>: the same -> ziggy-forwarder -> ziggyd -> files.
+// BM_JetStreamToZiggyd/<docs>/<collectors>: the same -> ziggy-forwarder ->
+//   nats-server (JetStream) -> <collectors> ziggyd sharing one consumer ->
+//   files; cpu_ns_forwarder, cpu_ns_nats and cpu_ns_ziggyd say where the
+//   CPU goes.
 // BM_IngestWhileCompressing/<docs>: BM_SeedToZiggyd/<docs> into a ziggyd
 //   started with --compress-after-days=1 beside a backlog of realistic
 //   event files (realistic_events.h) three days old, which it compresses
@@ -58,6 +62,7 @@
 #include "benchmark/benchmark.h"
 #include "benchmarks/realistic_events.h"
 #include "client/format/value.h"
+#include "tests/nats_server.h"
 #include "tests/process.h"
 #include "tests/ziggyd.h"
 #include "zmq.hpp"
@@ -305,52 +310,87 @@ bool FlushWhenReceived() {
   return env == nullptr || std::string(env) != "0";
 }
 
-// How far ziggyd is toward `target` written events. Once it has received
-// `received_target` events on its collect port it is asked to FLUSH (unless
-// ZIGGY_BENCH_FLUSH=0), so the last events do not wait for the next flush
-// tick (--flush-interval-ms, 200 ms; relayed events, which `received`
-// counts too, are written at the relay's checkpoints anyway). tail() is the
-// time from all received to all written (zero if `received` never got
-// there).
+// How far the collectors are toward `target` written events (their STATUS
+// `written`, summed). Once they have received `received_target` events
+// (`received`, summed) each is asked to FLUSH (unless ZIGGY_BENCH_FLUSH=0),
+// so the last events do not wait for the next flush tick
+// (--flush-interval-ms, 200 ms; relayed events, which `received` counts
+// too, are written at the relay's checkpoints anyway). tail() is the time
+// from all received to all written (zero if `received` never got there).
 class WrittenProgress {
  public:
-  WrittenProgress(ControlPort& control, int64_t target, int64_t received)
-      : control_(control), target_(target), received_target_(received) {}
+  WrittenProgress(const std::vector<std::unique_ptr<ControlPort>>& controls,
+                  int64_t target, int64_t received)
+      : controls_(controls), target_(target), received_target_(received) {}
   int64_t operator()() {
-    const Value status = control_.Call("STATUS");
-    const int64_t written = Number(status, "written");
+    int64_t written = 0, received = 0;
+    for (const auto& control : controls_) {
+      const Value status = control->Call("STATUS");
+      written += Number(status, "written");
+      received += Number(status, "received");
+    }
     if (written >= target_) {
       if (received_at_ != absl::InfinitePast())
         tail_ = absl::Now() - received_at_;
     } else if (received_at_ == absl::InfinitePast() &&
-               Number(status, "received") >= received_target_) {
+               received >= received_target_) {
       received_at_ = absl::Now();
-      if (FlushWhenReceived()) control_.Call("FLUSH");
+      if (FlushWhenReceived()) {
+        for (const auto& control : controls_) control->Call("FLUSH");
+      }
     }
     return written;
   }
   absl::Duration tail() const { return tail_; }
 
  private:
-  ControlPort& control_;
+  const std::vector<std::unique_ptr<ControlPort>>& controls_;
   const int64_t target_, received_target_;
   absl::Time received_at_ = absl::InfinitePast();
   absl::Duration tail_;
 };
 
+// The processes on a row's way (their CPU is counted), by name.
+using Processes = std::vector<std::pair<std::string, pid_t>>;
+
+Processes ProcessesOf(const std::vector<Ziggyd*>& daemons) {
+  Processes processes;
+  for (Ziggyd* d : daemons) {
+    processes.emplace_back(d->relay().empty() ? "forwarder" : "ziggyd",
+                           d->process().pid());
+  }
+  return processes;
+}
+
+// The sum of `key` over the collectors' STATUS.
+int64_t Sum(const std::vector<std::unique_ptr<ControlPort>>& controls,
+            const std::string& key) {
+  int64_t sum = 0;
+  for (const auto& control : controls)
+    sum += Number(control->Call("STATUS"), key);
+  return sum;
+}
+
 // Runs `sender_args` (which send `events` events) once per iteration into
-// `collector`, each timed until it has written them all, and returns the
-// events/s (0 when a run failed). Counter tail_ms: the mean time per
-// iteration from all received to all written.
-double TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
+// `collectors`, each timed until they have written them all, and returns
+// the events/s (0 when a run failed). Counter tail_ms: the mean time per
+// iteration from all received to all written; with more than one process,
+// cpu_ns_<name>: each kind's CPU per event.
+double TimeUntilWritten(benchmark::State& state,
+                        const std::vector<Ziggyd*>& collectors,
                         const std::vector<std::string>& sender_args,
-                        int64_t events, const std::vector<Ziggyd*>& daemons) {
-  ControlPort control(collector.control());
+                        int64_t events, const Processes& processes) {
+  std::vector<std::unique_ptr<ControlPort>> controls;
+  for (Ziggyd* c : collectors) {
+    controls.push_back(std::make_unique<ControlPort>(c->control()));
+  }
+  std::map<std::string, int64_t> cpu_by_name;
+  for (const auto& [name, pid] : processes)
+    cpu_by_name[name] -= ProcessCpuNs(pid);
   Cpu cpu;
-  for (Ziggyd* d : daemons) cpu.recv_ns -= ProcessCpuNs(d->process().pid());
-  const Value first = control.Call("STATUS");
-  int64_t target = Number(first, "written");
-  int64_t received = Number(first, "received");
+  const int64_t first_bytes = Sum(controls, "written_bytes");
+  int64_t target = Sum(controls, "written");
+  int64_t received = Sum(controls, "received");
   double seconds = 0;
   absl::Duration tails;
   for (auto _ : state) {
@@ -358,20 +398,29 @@ double TimeUntilWritten(benchmark::State& state, Ziggyd& collector,
     if (sender == nullptr) return 0;
     target += events;
     received += events;
-    WrittenProgress progress(control, target, received);
+    WrittenProgress progress(controls, target, received);
     const double run = TimeRun(state, *sender, std::ref(progress), target);
     if (run < 0) return 0;
     seconds += run;
     tails += progress.tail();
     cpu.send_ns += PrintedCpuNs(*sender);
   }
-  for (Ziggyd* d : daemons) cpu.recv_ns += ProcessCpuNs(d->process().pid());
-  const int64_t bytes = Number(control.Call("STATUS"), "written_bytes") -
-                        Number(first, "written_bytes");
-  Report(state, state.iterations() * events, bytes, seconds, cpu);
+  for (const auto& [name, pid] : processes)
+    cpu_by_name[name] += ProcessCpuNs(pid);
+  const int64_t total = state.iterations() * events;
+  for (const auto& [name, ns] : cpu_by_name) {
+    cpu.recv_ns += ns;
+    if (processes.size() > 1) {
+      state.counters["cpu_ns_" + name] =
+          static_cast<double>(ns) /
+          static_cast<double>(std::max<int64_t>(total, 1));
+    }
+  }
+  Report(state, total, Sum(controls, "written_bytes") - first_bytes, seconds,
+         cpu);
   state.counters["tail_ms"] = absl::ToDoubleMilliseconds(tails) /
                               static_cast<double>(state.iterations());
-  return static_cast<double>(state.iterations() * events) / seconds;
+  return static_cast<double>(total) / seconds;
 }
 
 std::unique_ptr<Ziggyd> StartZiggyd(benchmark::State& state,
@@ -391,26 +440,27 @@ void BM_ClientToZiggyd(benchmark::State& state) {
   std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
   if (ziggyd == nullptr) return;
   const int64_t events = EventsPerIteration() / 2 * 2;  // two per request
-  TimeUntilWritten(state, *ziggyd,
+  TimeUntilWritten(state, {ziggyd.get()},
                    {"client", ziggyd->collect(), absl::StrCat(events),
                     absl::StrCat(state.range(0))},
-                   events, {ziggyd.get()});
+                   events, ProcessesOf({ziggyd.get()}));
   Stop(ziggyd);
 }
 
 // Sends prebuilt messages of `docs` events each to `collect` and times
-// until `collector` has written them all (about EventsPerIteration(), a
-// multiple of `docs`); `daemons`: the processes on the way (CPU counted).
+// until `collectors` have written them all (about EventsPerIteration(), a
+// multiple of `docs`); `processes`: those on the way (CPU counted).
 // Returns the events/s (0 when a run failed).
-double TimePushes(benchmark::State& state, Ziggyd& collector,
+double TimePushes(benchmark::State& state,
+                  const std::vector<Ziggyd*>& collectors,
                   const std::string& collect, int64_t docs,
-                  const std::vector<Ziggyd*>& daemons) {
+                  const Processes& processes) {
   const int64_t events =
       std::max<int64_t>(EventsPerIteration() / docs, 1) * docs;
-  return TimeUntilWritten(state, collector,
+  return TimeUntilWritten(state, collectors,
                           {"push", "tcp://" + collect, absl::StrCat(events),
                            absl::StrCat(docs), absl::StrCat(kEventBytes)},
-                          events, daemons);
+                          events, processes);
 }
 
 // The name under which BM_SeedToZiggyd/<docs> records its rates.
@@ -420,8 +470,8 @@ void BM_SeedToZiggyd(benchmark::State& state) {
   ScratchDir dir("pipeline-seed");
   std::unique_ptr<Ziggyd> ziggyd = StartZiggyd(state, dir);
   if (ziggyd == nullptr) return;
-  const double rate = TimePushes(state, *ziggyd, ziggyd->collect(),
-                                 state.range(0), {ziggyd.get()});
+  const double rate = TimePushes(state, {ziggyd.get()}, ziggyd->collect(),
+                                 state.range(0), ProcessesOf({ziggyd.get()}));
   if (rate > 0) BaselineRates(SeedRow(state.range(0))).push_back(rate);
   Stop(ziggyd);
 }
@@ -471,8 +521,8 @@ void BM_IngestWhileCompressing(benchmark::State& state) {
   ControlPort control(ziggyd->control());
   const int64_t compressed_before = FilesCompressed(control);
   const absl::Time start = absl::Now();
-  const double rate = TimePushes(state, *ziggyd, ziggyd->collect(),
-                                 state.range(0), {ziggyd.get()});
+  const double rate = TimePushes(state, {ziggyd.get()}, ziggyd->collect(),
+                                 state.range(0), ProcessesOf({ziggyd.get()}));
   const double wall = absl::ToDoubleSeconds(absl::Now() - start);
   const int64_t compressed = FilesCompressed(control) - compressed_before;
   const double idle = MedianRate(SeedRow(state.range(0)));
@@ -493,11 +543,48 @@ void BM_RelayToZiggyd(benchmark::State& state) {
   if (forwarder == nullptr) {
     state.SkipWithError("ziggy-forwarder did not start");
   } else {
-    TimePushes(state, *ziggyd, forwarder->collect(), state.range(0),
-               {ziggyd.get(), forwarder.get()});
+    TimePushes(state, {ziggyd.get()}, forwarder->collect(), state.range(0),
+               ProcessesOf({ziggyd.get(), forwarder.get()}));
   }
   Stop(forwarder);
   Stop(ziggyd);
+}
+
+// BM_RelayToZiggyd's sender and forwarder, with the forwarder publishing to
+// a nats-server (JetStream, one replica, file storage under the row's
+// directory) from which `collectors` ziggyd pull through one shared durable
+// consumer; done when their STATUS `written` sums to every event.
+void BM_JetStreamToZiggyd(benchmark::State& state) {
+  ScratchDir dir("pipeline-jetstream");
+  auto nats = ::ziggy::testing::NatsServer::Start(dir.path() + "/nats");
+  if (!nats.ok()) {
+    state.SkipWithError(std::string(nats.status().message()).c_str());
+    return;
+  }
+  std::vector<std::unique_ptr<Ziggyd>> pool;
+  for (int64_t i = 0; i < state.range(1); ++i) {
+    pool.push_back(Ziggyd::Start(absl::StrCat(dir.path(), "/logs", i),
+                                 {"--source=" + (*nats)->url()}));
+    if (pool.back() == nullptr) {
+      state.SkipWithError("ziggyd --source did not start");
+      return;
+    }
+  }
+  std::unique_ptr<Ziggyd> forwarder =
+      Ziggyd::StartForwarder(dir.path() + "/spool", (*nats)->url());
+  if (forwarder == nullptr) {
+    state.SkipWithError("ziggy-forwarder did not start");
+  } else {
+    std::vector<Ziggyd*> collectors;
+    for (auto& z : pool) collectors.push_back(z.get());
+    Processes processes = ProcessesOf(collectors);
+    processes.emplace_back("forwarder", forwarder->process().pid());
+    processes.emplace_back("nats", (*nats)->pid());
+    TimePushes(state, collectors, forwarder->collect(), state.range(0),
+               processes);
+  }
+  Stop(forwarder);
+  for (auto& z : pool) Stop(z);
 }
 
 // rsyslogd (Debian's rsyslog package) in the foreground on a config of its
@@ -616,6 +703,10 @@ BENCHMARK(BM_RsyslogToFile)->Apply(Rows);
 BENCHMARK(BM_ClientToZiggyd)->Arg(0)->Arg(1)->Apply(Rows);
 BENCHMARK(BM_SeedToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
 BENCHMARK(BM_RelayToZiggyd)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
+BENCHMARK(BM_JetStreamToZiggyd)
+    ->Args({kBatchDocs, 1})
+    ->Args({kBatchDocs, 2})
+    ->Apply(Rows);
 BENCHMARK(BM_IngestWhileCompressing)->Arg(1)->Arg(kBatchDocs)->Apply(Rows);
 
 // The runfiles of this binary, however it was started (`bazel run`, or

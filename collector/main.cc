@@ -3,6 +3,7 @@
 #include <cstdio>
 
 #include "absl/strings/str_cat.h"
+#include "absl/strings/str_join.h"
 #include "collector/collector.h"
 #include "collector/free_space.h"
 #include "common/cli.h"
@@ -56,6 +57,14 @@ DEFINE_string(nats_max_age, "24h",
 DEFINE_int64(nats_max_bytes, 0,
              "With --source, creating the stream: the most bytes it keeps, "
              "oldest dropped first; 0: unlimited.");
+DEFINE_string(nats_tls_ca, "",
+              "With --source: the CA file that signed the NATS servers' "
+              "certificates; sets TLS (as tls:// URLs do). Without TLS, "
+              "NATS servers off this host need --insecure.");
+DEFINE_string(nats_tls_cert, "",
+              "With --nats-tls-ca: this daemon's client certificate, for "
+              "NATS servers that verify clients (with --nats-tls-key).");
+DEFINE_string(nats_tls_key, "", "With --nats-tls-cert: its private key file.");
 DEFINE_string(forward, "",
               "host:port of another daemon's collect port to push every "
               "accepted event to, as the original Python ziggyd did: best "
@@ -228,16 +237,19 @@ bool LoadCurve(absl::optional<ziggy::CurveServerOptions>* curve) {
 // one-line error.
 bool LoadNatsSource(ziggy::CollectorOptions* options) {
   if (FLAGS_source.empty()) return true;
-  if (absl::Status servers = ziggy::ParseNatsServers(FLAGS_source).status();
-      !servers.ok()) {
-    std::fprintf(stderr, "ziggyd: --source=%s: %s\n", FLAGS_source.c_str(),
-                 std::string(servers.message()).c_str());
-    return false;
-  }
+  ziggy::NatsStreamFlags flags;
+  flags.servers = FLAGS_source;
+  flags.stream = FLAGS_nats_stream;
+  flags.subject = FLAGS_nats_subject;
+  flags.replicas = FLAGS_nats_replicas;
+  flags.max_age = FLAGS_nats_max_age;
+  flags.max_bytes = FLAGS_nats_max_bytes;
+  flags.tls_ca = FLAGS_nats_tls_ca;
+  flags.tls_cert = FLAGS_nats_tls_cert;
+  flags.tls_key = FLAGS_nats_tls_key;
+  flags.insecure = FLAGS_insecure;
   absl::StatusOr<ziggy::NatsStreamOptions> stream =
-      ziggy::NatsStreamOptionsFromFlags(
-          {FLAGS_source, FLAGS_nats_stream, FLAGS_nats_subject,
-           FLAGS_nats_replicas, FLAGS_nats_max_age, FLAGS_nats_max_bytes});
+      ziggy::NatsStreamOptionsFromFlags(flags);
   absl::StatusOr<absl::Duration> ack_wait =
       ziggy::ParseNatsDuration("nats-ack-wait", FLAGS_nats_ack_wait);
   absl::Status s = !stream.ok() ? stream.status() : ack_wait.status();
@@ -264,6 +276,29 @@ bool ExposureAllowed(const ziggy::CollectorOptions& options) {
        options.metrics},
       {options.curve.has_value(), options.curve && options.curve->plain_collect,
        FLAGS_insecure});
+}
+
+// The start-up lines: where ziggyd listens, and what it pulls or pushes.
+void LogListening(const ziggy::Collector& collector,
+                  const ziggy::CollectorOptions& options) {
+  LOG(INFO) << "ziggyd listening: control=" << collector.control_endpoint()
+            << " collect=" << collector.collect_endpoint()
+            << " stream=" << collector.stream_endpoint()
+            << " relay=" << collector.relay_endpoint()
+            << " log-path=" << options.store.root;
+  if (!options.metrics.empty()) {
+    LOG(INFO) << "metrics: " << collector.metrics_url() << "/metrics";
+  }
+  if (options.nats.has_value()) {
+    LOG(INFO) << "pulling relay batches from NATS "
+              << ziggy::RedactNatsUrls(options.nats->stream.servers)
+              << ", stream " << options.nats->stream.stream << ", consumer "
+              << options.nats->consumer;
+  }
+  if (!options.forward.empty()) {
+    LOG(INFO) << "forwarding every event to " << options.forward
+              << ", best effort; ziggy-forwarder is the reliable path";
+  }
 }
 
 }  // namespace
@@ -299,7 +334,7 @@ int main(int argc, char** argv) {
 
   ziggy::CollectorOptions options = OptionsFromFlags();
   if (!ParseMinFreeDisk(&options.min_free_bytes)) return 1;
-  if (!LoadNatsSource(&options)) return 2;
+  if (!LoadNatsSource(&options)) return 1;
   if (!LoadCurve(&options.curve)) return 1;
   if (!ExposureAllowed(options)) return 1;
   std::unique_ptr<ziggy::ManualClock> test_clock;
@@ -316,23 +351,7 @@ int main(int argc, char** argv) {
                  std::string(collector.status().message()).c_str());
     return 1;
   }
-  LOG(INFO) << "ziggyd listening: control=" << (*collector)->control_endpoint()
-            << " collect=" << (*collector)->collect_endpoint()
-            << " stream=" << (*collector)->stream_endpoint()
-            << " relay=" << (*collector)->relay_endpoint()
-            << " log-path=" << options.store.root;
-  if (!options.metrics.empty()) {
-    LOG(INFO) << "metrics: " << (*collector)->metrics_url() << "/metrics";
-  }
-  if (options.nats.has_value()) {
-    LOG(INFO) << "pulling relay batches from NATS " << FLAGS_source
-              << ", stream " << options.nats->stream.stream << ", consumer "
-              << options.nats->consumer;
-  }
-  if (!options.forward.empty()) {
-    LOG(INFO) << "forwarding every event to " << options.forward
-              << ", best effort; ziggy-forwarder is the reliable path";
-  }
+  LogListening(**collector, options);
   signals.Start(
       [&](int signo) {
         LOG(INFO) << "signal " << signo << ": stopping";

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <cstring>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -22,10 +23,31 @@ constexpr int64_t kFetchTimeoutMs = 250;
 constexpr int64_t kAckTimeoutMs = 2000;
 // After a failed ack, the next try of that ack.
 constexpr absl::Duration kAckRetry = absl::Milliseconds(500);
-// Pause after a failure to connect, subscribe or fetch.
+// Pause after a failure to connect or subscribe.
 constexpr absl::Duration kRetryPause = absl::Milliseconds(500);
+// Pause after a failed fetch: short, as a fetch fails when the consumer
+// changes leader or has none, and a backlog the new leader deals out goes
+// to the requests waiting then.
+constexpr absl::Duration kFetchRetryPause = absl::Milliseconds(50);
 // Stop() gives the acks handed over this long.
 constexpr absl::Duration kStopAckGrace = absl::Seconds(2);
+// Fetched messages the receive thread has not taken yet, at most.
+constexpr size_t kHandOff = 16;
+// How long fetches bring nothing before the consumer is looked at; two such
+// checks in a row with messages waiting make the fetch thread subscribe
+// again.
+constexpr absl::Duration kIdleCheck = absl::Seconds(2);
+constexpr int kStarvedChecks = 2;
+// Messages the consumer gave out during an idle spell, none of them here,
+// that show this collector's pull requests are not being served.
+constexpr uint64_t kStarvedDeliveries = 8;
+// How long a JetStream API request (stream, consumer, their info) waits
+// for its answer: not the JetStream context's 5 s, as a request sent while
+// a NATS cluster elects its leaders goes unanswered, and collectors that
+// retry soon start pulling together once the consumer has its leader.
+constexpr int64_t kApiTimeoutMs = 1000;
+// Pause after a subscription attempt NATS could not answer or take yet.
+constexpr absl::Duration kSubscribeRetryPause = absl::Milliseconds(100);
 
 void Wake(int fd) {
   const uint64_t one = 1;
@@ -34,6 +56,13 @@ void Wake(int fd) {
 }
 
 int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+jsOptions ApiOptions() {
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.Wait = kApiTimeoutMs;
+  return opts;
+}
 
 }  // namespace
 
@@ -129,10 +158,20 @@ void NatsSource::FetchLoop() {
     if (subscription_ == nullptr) {
       if (absl::Status s = Subscribe(); !s.ok()) {
         LOG_EVERY_T(WARNING, 10) << "nats: " << s;
-        absl::SleepFor(kRetryPause);
+        // Soon again unless NATS will not have it (the stream's subjects):
+        // "temporarily unavailable" (10008) comes while a cluster elects.
+        absl::SleepFor(absl::IsFailedPrecondition(s) ? kRetryPause
+                                                     : kSubscribeRetryPause);
       }
       continue;
     }
+    const uint64_t reconnects = connection_->reconnects();
+    if (reconnects != reconnects_reacked_) {  // the ack thread's turn first
+      absl::SleepFor(absl::Milliseconds(10));
+      continue;
+    }
+    if (reconnects != subscribed_reconnects_) WantResubscribe("reconnected");
+    if (ResubscribeIfWanted()) continue;
     if (!ReadyToFetch()) {
       absl::SleepFor(absl::Milliseconds(10));
       continue;
@@ -141,10 +180,13 @@ void NatsSource::FetchLoop() {
   }
   natsSubscription_Destroy(subscription_);
   subscription_ = nullptr;
+  subscribed_ = false;
 }
 
 absl::Status NatsSource::Subscribe() {
-  if (absl::Status s = connection_->EnsureStream(options_.stream); !s.ok()) {
+  if (absl::Status s = connection_->EnsureStream(
+          options_.stream, absl::Milliseconds(kApiTimeoutMs));
+      !s.ok()) {
     return s;
   }
   if (absl::Status s = EnsureConsumer(); !s.ok()) return s;
@@ -154,15 +196,19 @@ absl::Status NatsSource::Subscribe() {
   sub_options.Stream = options_.stream.stream.c_str();
   sub_options.Consumer = options_.consumer.c_str();
   jsErrCode code = static_cast<jsErrCode>(0);
+  jsOptions opts = ApiOptions();
   natsStatus s =
       js_PullSubscribe(&subscription_, connection_->js(), filter.c_str(),
-                       options_.consumer.c_str(), nullptr, &sub_options, &code);
+                       options_.consumer.c_str(), &opts, &sub_options, &code);
   if (s != NATS_OK) {
     subscription_ = nullptr;
     return NatsError(s, absl::StrCat("subscribing to consumer ",
                                      options_.consumer, " (", code, ")"));
   }
   reack_deadline_ = absl::Now() + ack_wait();
+  subscribed_reconnects_ = connection_->reconnects();
+  last_message_ns_ = absl::ToUnixNanos(absl::Now());
+  subscribed_ = true;
   LOG(INFO) << "nats: pulling from stream " << options_.stream.stream
             << " through consumer " << options_.consumer << " at "
             << connection_->server();
@@ -173,10 +219,11 @@ absl::Status NatsSource::Subscribe() {
 // as it is (its ack wait too).
 absl::Status NatsSource::EnsureConsumer() {
   const char* stream = options_.stream.stream.c_str();
+  jsOptions opts = ApiOptions();
   jsConsumerInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s = js_GetConsumerInfo(&info, connection_->js(), stream,
-                                    options_.consumer.c_str(), nullptr, &code);
+                                    options_.consumer.c_str(), &opts, &code);
   if (s != NATS_OK && code == JSConsumerNotFoundErr) {
     const std::string filter = options_.stream.subject + ".>";
     jsConsumerConfig config;
@@ -187,16 +234,27 @@ absl::Status NatsSource::EnsureConsumer() {
     config.DeliverPolicy = js_DeliverAll;
     config.MaxAckPending = options_.max_ack_pending;
     config.FilterSubject = filter.c_str();
-    s = js_AddConsumer(&info, connection_->js(), stream, &config, nullptr,
-                       &code);
+    s = js_AddConsumer(&info, connection_->js(), stream, &config, &opts, &code);
     if (s != NATS_OK) {  // perhaps another collector made it meanwhile
       s = js_GetConsumerInfo(&info, connection_->js(), stream,
-                             options_.consumer.c_str(), nullptr, &code);
+                             options_.consumer.c_str(), &opts, &code);
     }
   }
   if (s != NATS_OK) {
     return NatsError(
         s, absl::StrCat("NATS consumer ", options_.consumer, " (", code, ")"));
+  }
+  // One collector's ack must cover its own messages only, and a message
+  // must never be dropped for being redelivered often: else a crash loses
+  // what another collector was writing.
+  if (info->Config->AckPolicy != js_AckExplicit ||
+      info->Config->MaxDeliver > 0) {
+    const std::string why = absl::StrCat(
+        "NATS consumer ", options_.consumer,
+        " exists without explicit acks and unlimited deliveries; ziggyd "
+        "needs both: remove it or name another with --nats-consumer");
+    jsConsumerInfo_Destroy(info);
+    return absl::FailedPreconditionError(why);
   }
   if (info->Config->AckWait > 0) ack_wait_ns_ = info->Config->AckWait;
   if (info->Config->AckWait != Nanos(options_.ack_wait)) {
@@ -205,19 +263,35 @@ absl::Status NatsSource::EnsureConsumer() {
                  << absl::Nanoseconds(info->Config->AckWait)
                  << ", not --nats-ack-wait; using it as it is";
   }
+  // Without a leader (a NATS cluster electing one) nothing answers pull
+  // requests: subscribe once it has one, so that the collectors of a pool
+  // waiting for it start pulling together.
+  const bool led = info->Cluster == nullptr ||
+                   (info->Cluster->Leader != nullptr && *info->Cluster->Leader);
+  {
+    absl::MutexLock lock(&mu_);
+    resubscribe_why_.clear();  // this subscription is the new one
+    subscribed_leader_ = consumer_leader_ =
+        led && info->Cluster != nullptr ? info->Cluster->Leader : "";
+  }
   jsConsumerInfo_Destroy(info);
+  if (!led) {
+    return absl::UnavailableError(absl::StrCat(
+        "NATS consumer ", options_.consumer,
+        " has no leader yet (the cluster is electing one); subscribing once "
+        "it has"));
+  }
   return absl::OkStatus();
 }
 
-// Re-acks done (or given the ack wait), the writer has room, and fewer
-// than two fetches wait for the receive thread.
+// Re-acks done (or given the ack wait), the writer has room, and the
+// hand-off has room for another fetch.
 bool NatsSource::ReadyToFetch() {
   {
     absl::MutexLock lock(&mu_);
     if (reacks_ > 0 && absl::Now() < reack_deadline_) return false;
-    if (fetched_.size() >= static_cast<size_t>(2 * options_.fetch_batch)) {
-      return false;
-    }
+    const size_t batch = static_cast<size_t>(options_.fetch_batch);
+    if (fetched_.size() + batch > std::max(kHandOff, 2 * batch)) return false;
   }
   return may_fetch_();
 }
@@ -229,11 +303,19 @@ void NatsSource::Fetch() {
       &list, subscription_, options_.fetch_batch, kFetchTimeoutMs, &code);
   if (s == NATS_TIMEOUT) return;
   if (s != NATS_OK) {
+    // libnats' own text says what ("Leadership Change", "Consumer Deleted").
+    const char* last = nats_GetLastError(nullptr);
+    if (last != nullptr && std::strstr(last, "Leadership Change") != nullptr) {
+      WantResubscribe("the consumer has a new leader");
+    }
     LOG_EVERY_T(WARNING, 10)
-        << NatsError(s, absl::StrCat("nats fetch (", code, ")"));
-    absl::SleepFor(kRetryPause);
+        << NatsError(s, absl::StrCat("nats fetch (", code, ")"))
+        << (last != nullptr && *last != '\0' ? absl::StrCat(": ", last) : "");
+    absl::SleepFor(kFetchRetryPause);
     return;
   }
+  last_message_ns_ = absl::ToUnixNanos(absl::Now());
+  stalled_ = false;
   {
     absl::MutexLock lock(&mu_);
     for (int i = 0; i < list.Count; ++i) {
@@ -243,6 +325,118 @@ void NatsSource::Fetch() {
   }
   natsMsgList_Destroy(&list);
   Wake(ready_fd_);
+}
+
+void NatsSource::WatchIdle() {
+  const absl::Time now = absl::Now();
+  const absl::Time last_message = absl::FromUnixNanos(last_message_ns_);
+  if (!subscribed_ || now - last_message < kIdleCheck ||
+      now < next_idle_check_) {
+    return;
+  }
+  next_idle_check_ = now + kIdleCheck;
+  const Idle idle = CheckConsumer();
+  stalled_ = idle != Idle::kFine;
+  starved_checks_ = idle == Idle::kStarved ? starved_checks_ + 1 : 0;
+  switch (idle) {
+    case Idle::kFine:
+      return;
+    case Idle::kGone:
+      return WantResubscribe("the consumer is gone");
+    case Idle::kNewLeader:
+      return WantResubscribe("the consumer has a new leader");
+    case Idle::kStarved:
+      if (starved_checks_ >= kStarvedChecks) {
+        starved_checks_ = 0;
+        return WantResubscribe(absl::StrCat(
+            "messages wait in the consumer, or go to other collectors, and "
+            "none came here for ",
+            absl::FormatDuration(
+                absl::Trunc(now - last_message, absl::Milliseconds(100)))));
+      }
+      return;
+    case Idle::kNoAnswer:
+      return;  // CheckConsumer() said why
+    case Idle::kNoLeader:
+      break;
+  }
+  LOG_EVERY_T(WARNING, 10)
+      << "nats: consumer " << options_.consumer
+      << " has no leader (the NATS cluster is electing one): nothing to "
+         "fetch until it has";
+}
+
+// The consumer's info: a leader (cluster), and whether undelivered
+// messages wait while the pool may take more (below max ack pending).
+NatsSource::Idle NatsSource::CheckConsumer() {
+  jsOptions opts = ApiOptions();
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = js_GetConsumerInfo(
+      &info, connection_->js(), options_.stream.stream.c_str(),
+      options_.consumer.c_str(), &opts, &code);
+  if (s != NATS_OK) {
+    if (code == JSConsumerNotFoundErr) return Idle::kGone;
+    LOG_EVERY_T(WARNING, 10)
+        << NatsError(s, absl::StrCat("nats: asking about consumer ",
+                                     options_.consumer, " (", code, ")"));
+    return Idle::kNoAnswer;
+  }
+  const char* leader_text =
+      info->Cluster != nullptr ? info->Cluster->Leader : nullptr;
+  const std::string leader = leader_text != nullptr ? leader_text : "";
+  const bool led = info->Cluster == nullptr || !leader.empty();
+  const int64_t max_pending = info->Config->MaxAckPending;
+  const bool waiting = info->NumPending > 0 &&
+                       (max_pending <= 0 || info->NumAckPending < max_pending);
+  const bool elsewhere = DeliveredElsewhere(info->Delivered.Consumer);
+  jsConsumerInfo_Destroy(info);
+  bool new_leader = false;
+  {
+    absl::MutexLock lock(&mu_);
+    consumer_leader_ = leader;
+    new_leader = !leader.empty() && leader != subscribed_leader_;
+  }
+  if (!led) return Idle::kNoLeader;
+  if (new_leader) return Idle::kNewLeader;
+  return waiting || elsewhere ? Idle::kStarved : Idle::kFine;
+}
+
+// Whether the consumer gave out kStarvedDeliveries messages since this
+// idle spell began (`delivered`: its delivered sequence now), none here.
+bool NatsSource::DeliveredElsewhere(uint64_t delivered) {
+  const int64_t spell = last_message_ns_;
+  if (spell != idle_spell_ns_) {  // a new idle spell: its baseline
+    idle_spell_ns_ = spell;
+    idle_delivered_ = delivered;
+    return false;
+  }
+  return delivered >= idle_delivered_ + kStarvedDeliveries;
+}
+
+void NatsSource::WantResubscribe(std::string why) {
+  absl::MutexLock lock(&mu_);
+  resubscribe_why_ = std::move(why);
+}
+
+// Drops the subscription (its inbox, its pull requests) when the idle
+// check asked for it; the fetch loop makes a new one, and the consumer if
+// missing. False when not asked.
+bool NatsSource::ResubscribeIfWanted() {
+  std::string why;
+  {
+    absl::MutexLock lock(&mu_);
+    if (resubscribe_why_.empty()) return false;
+    why.swap(resubscribe_why_);
+  }
+  const uint64_t times = ++resubscribes_;
+  LOG(WARNING) << "nats: subscribing to consumer " << options_.consumer
+               << " again: " << why << " (at " << connection_->server() << "; "
+               << times << " times so far)";
+  natsSubscription_Destroy(subscription_);
+  subscription_ = nullptr;
+  subscribed_ = false;
+  return true;
 }
 
 // ---- The receive thread.
@@ -364,11 +558,13 @@ void NatsSource::AckLoop() {
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
     }
-    if (connection_->reconnects() != reconnects_seen_) {
-      reconnects_seen_ = connection_->reconnects();
+    if (const uint64_t reconnects = connection_->reconnects();
+        reconnects != reconnects_reacked_) {
       ReAckRecent();
+      reconnects_reacked_ = reconnects;
     }
     SendDueAcks();
+    WatchIdle();
     if (absl::Now() >= next_progress) {
       SignalInProgress();
       next_progress = absl::Now() + ack_wait() / 6;
@@ -467,7 +663,10 @@ void NatsSource::ReAckRecent() {
   absl::MutexLock lock(&mu_);
   for (Recent& recent : recent_) {
     held_.try_emplace(recent.sequence, Held{recent.reply, now});
-    acks_.push_back({recent.sequence, std::move(recent.reply), now, false});
+    // Fetching waits for these (ReadyToFetch): a message the server lost
+    // the ack of is not given to another collector meanwhile.
+    acks_.push_back({recent.sequence, std::move(recent.reply), now, true});
+    ++reacks_;
   }
   recent_.clear();
 }
@@ -515,13 +714,15 @@ void NatsSource::Stop() {
 void NatsSource::FillStatus(Value::Map* nats) const {
   const CollectorStats::Nats& n = stats_->nats;
   size_t pending = 0;
+  std::string leader;
   {
     absl::MutexLock lock(&mu_);
     pending = held_.size();
+    leader = consumer_leader_;
   }
   const bool on = connection_ != nullptr;
   const Value::Map fields{
-      {"servers", absl::StrJoin(options_.stream.servers, ",")},
+      {"servers", RedactNatsUrls(options_.stream.servers)},
       {"server", on ? connection_->server() : ""},
       {"connected", on && connection_->connected()},
       {"stream", options_.stream.stream},
@@ -537,6 +738,10 @@ void NatsSource::FillStatus(Value::Map* nats) const {
       {"rejected", CounterValue(n.rejected)},
       {"possible_duplicates", CounterValue(n.possible_duplicates)},
       {"pending_acks", static_cast<int64_t>(pending)},
+      {"subscribed", subscribed_.load()},
+      {"consumer_leader", leader},
+      {"stalled", stalled_.load()},
+      {"resubscribes", static_cast<int64_t>(resubscribes_.load())},
   };
   nats->insert(nats->end(), fields.begin(), fields.end());
 }

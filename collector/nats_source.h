@@ -6,10 +6,17 @@
 //
 // Threads:
 //  - the fetch thread connects (retrying forever), makes the stream and the
-//    consumer if missing, and fetches a few messages at a time, only while
+//    consumer if missing, and fetches a message at a time, only while
 //    the writer has room (`may_fetch`: --max-queued-bytes, --min-free-disk)
-//    and the hand-off holds fewer than two fetches: memory stays bounded
-//    and the relay port's back-pressure holds here too;
+//    and the hand-off holds fewer than kHandOff messages: memory stays
+//    bounded and the relay port's back-pressure holds here too. Each pull
+//    request asks for one message (fetch_batch): a backlog that appears at
+//    once (NATS electing a consumer leader, a collector restarting) is then
+//    dealt out among the pool's waiting requests instead of going whole to
+//    the first one. It subscribes only once the consumer has a leader, and
+//    again after a reconnect or when the consumer's leader changed (a
+//    subscription made before, in a NATS cluster, was seen to get nothing
+//    while the new leader dealt everything to the rest of the pool);
 //  - the receive thread (the collector's; it owns the EventWriter hand-off)
 //    polls ready_fd() and, per message (Serve): checks it is a batch
 //    (ParseBatchMessage) on its forwarder's subject (BatchSubject), drops
@@ -21,11 +28,19 @@
 //  - the ack thread sends the acks the writer's checkpoints release
 //    (TakeAcks), each a request answered by the server (AckSync), retried
 //    until confirmed; a confirmed ack leaves the dedup set and the next
-//    snapshot. Every ack_wait/6 it also tells NATS it is still working on
-//    written messages not acked for ack_wait/3 (natsMsg_InProgress), so a
+//    snapshot. After kIdleCheck without a message it asks NATS about the
+//    consumer (STATUS nats.stalled, nats.consumer_leader): messages waiting
+//    or going to other collectors and none coming here for two checks in a
+//    row, a new leader, or the consumer deleted make the fetch thread
+//    subscribe again (nats.resubscribes; Subscribe() makes a deleted
+//    consumer again); no leader is logged. Every ack_wait/6 it also tells
+//    NATS it is still working on written messages not acked for
+//    ack_wait/3 (natsMsg_InProgress), so a
 //    batch held by a refusing or full disk is not redelivered meanwhile.
 //    After a reconnect it acks again what it acked within the ack wait (a
-//    NATS server stopping may confirm an ack it never stores); an ack that
+//    NATS server stopping may confirm an ack it never stores), and the
+//    fetch thread fetches again once those are confirmed (or the ack wait
+//    passed), as after a start; an ack that
 //    nothing answers for twice the ack wait (its consumer is gone) is
 //    given up and counted as a possible duplicate.
 //
@@ -81,7 +96,11 @@ struct NatsSourceOptions {
   // plus two fetches; 1024 batches of ~1 MiB keep several collectors busy
   // through a checkpoint's fsync without letting a stalled one sit on much.
   int64_t max_ack_pending = 1024;
-  int fetch_batch = 8;  // messages per fetch
+  // Messages per pull request. One: each request takes one message, so
+  // the pool's waiting requests share a burst; a larger batch lets the
+  // first request take up to that many at once (the rest of the pool
+  // idle).
+  int fetch_batch = 1;
 };
 
 // kInvalidArgument unless the consumer name is usable (no spaces, dots,
@@ -129,7 +148,12 @@ class NatsSource {
 
   // STATUS nats: servers, server, connected, stream, consumer, ack_wait,
   // batches, events, duplicates_dropped, acks, ack_errors, redelivered,
-  // in_progress, rejected, possible_duplicates, pending_acks.
+  // in_progress, rejected, possible_duplicates, pending_acks, subscribed
+  // (pulling through the consumer now), consumer_leader (the NATS server
+  // leading the consumer as last asked while idle; "" while it has none
+  // or before asking), stalled (the last idle check found messages
+  // waiting that do not come here, or the consumer without a leader or
+  // not answering), resubscribes (times it subscribed again for that).
   void FillStatus(Value::Map* nats) const;
 
  private:
@@ -155,7 +179,18 @@ class NatsSource {
   absl::Status EnsureConsumer();
   bool ReadyToFetch();
   void Fetch();
+  bool ResubscribeIfWanted();
   void AckLoop();
+  // On the ack thread (the fetch thread keeps pulling meanwhile): every
+  // kIdleCheck without a message asks NATS about the consumer, and has the
+  // fetch thread subscribe again when messages wait that never come, or
+  // the consumer is gone (Subscribe() makes it again).
+  void WatchIdle();
+  // What the idle check makes of the consumer's info.
+  enum class Idle { kFine, kNoLeader, kNewLeader, kStarved, kGone, kNoAnswer };
+  Idle CheckConsumer();
+  bool DeliveredElsewhere(uint64_t delivered);
+  void WantResubscribe(std::string why);
   // Sends the due acks; false when none was due.
   void SendDueAcks();
   natsStatus SendAck(const Ack& ack);
@@ -198,11 +233,26 @@ class NatsSource {
     absl::Time confirmed;
   };
   std::deque<Recent> recent_;
-  uint64_t reconnects_seen_ = 0;
+  // Reconnects whose recent acks the ack thread has queued again (the
+  // fetch thread waits for it, then for those acks).
+  std::atomic<uint64_t> reconnects_reacked_{0};
 
   // Fetch thread only.
   natsSubscription* subscription_ = nullptr;
   absl::Time reack_deadline_ = absl::InfiniteFuture();
+  uint64_t subscribed_reconnects_ = 0;  // connection_->reconnects() then
+
+  // Ack thread only (the idle check).
+  absl::Time next_idle_check_;
+  int starved_checks_ = 0;       // idle checks in a row with messages waiting
+  int64_t idle_spell_ns_ = -1;   // last_message_ns_ the spell began after
+  uint64_t idle_delivered_ = 0;  // the consumer's delivered sequence then
+
+  // Set by the fetch thread, read by the idle check and STATUS.
+  std::atomic<int64_t> last_message_ns_{0};  // fetched, or subscribed
+  std::atomic<bool> subscribed_{false};
+  std::atomic<bool> stalled_{false};
+  std::atomic<uint64_t> resubscribes_{0};
 
   mutable absl::Mutex mu_;
   bool stopping_ ABSL_GUARDED_BY(mu_) = false;
@@ -212,6 +262,10 @@ class NatsSource {
   size_t acks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;  // re-acks not yet confirmed
   absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
+  std::string consumer_leader_ ABSL_GUARDED_BY(mu_);
+  std::string resubscribe_why_ ABSL_GUARDED_BY(mu_);  // asked for when set
+  // The consumer's leader when this subscription was made.
+  std::string subscribed_leader_ ABSL_GUARDED_BY(mu_);
 
   std::thread fetch_thread_;
   std::thread ack_thread_;

@@ -213,6 +213,14 @@ void AddNatsSourceRules(std::vector<Rule>* rules) {
              "another collector."),
       Scalar("nats.pending_acks", "ziggy_nats_pending_acks", G,
              "Messages written whose ack NATS has not confirmed."),
+      Scalar("nats.subscribed", "ziggy_nats_subscribed", G,
+             "1 while pulling through the consumer."),
+      Scalar("nats.stalled", "ziggy_nats_stalled", G,
+             "1 when the last idle check found messages waiting that do not "
+             "come, or the consumer without a leader or not answering."),
+      Scalar("nats.resubscribes", "ziggy_nats_resubscribes_total", C,
+             "Times the collector subscribed to the consumer again (messages "
+             "waiting that never came, or the consumer gone)."),
   };
   rules->insert(rules->end(), std::begin(nats), std::end(nats));
 }

@@ -1,5 +1,8 @@
 #include "common/nats_stream.h"
 
+#include <unistd.h>
+
+#include <cerrno>
 #include <cstring>
 #include <utility>
 
@@ -13,6 +16,25 @@ namespace ziggy {
 namespace {
 
 constexpr absl::string_view kScheme = "nats://";
+constexpr absl::string_view kTlsScheme = "tls://";
+
+bool HasNatsScheme(absl::string_view url) {
+  return absl::StartsWith(url, kScheme) || absl::StartsWith(url, kTlsScheme);
+}
+
+// "host:port" of a URL, without scheme and user information.
+absl::string_view HostPort(absl::string_view url) {
+  url.remove_prefix(url.find("://") + 3);
+  size_t at = url.rfind('@');
+  if (at != absl::string_view::npos) url.remove_prefix(at + 1);
+  return url;
+}
+
+bool Loopback(absl::string_view host_port) {
+  absl::string_view host = host_port.substr(0, host_port.rfind(':'));
+  return host == "localhost" || host == "[::1]" || host == "::1" ||
+         absl::StartsWith(host, "127.");
+}
 
 int64_t Nanoseconds(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 
@@ -33,15 +55,68 @@ bool ValidToken(absl::string_view token) {
 
 // The server's URL without a trailing path: "nats://host:port".
 absl::Status CheckServer(absl::string_view url) {
-  absl::string_view rest = url.substr(kScheme.size());
+  absl::string_view rest = HostPort(url);
   size_t colon = rest.rfind(':');
   uint32_t port = 0;
   if (colon == absl::string_view::npos || colon == 0 ||
       !absl::SimpleAtoi(rest.substr(colon + 1), &port) || port == 0 ||
       port > 65535) {
-    return absl::InvalidArgumentError(absl::StrCat(
-        "bad NATS server \"", url, "\": expected nats://host:port"));
+    return absl::InvalidArgumentError(
+        absl::StrCat("bad NATS server \"", RedactNatsUrl(url),
+                     "\": expected nats://host:port or tls://host:port"));
   }
+  return absl::OkStatus();
+}
+
+// The last error libnats recorded, for a failed option.
+absl::Status LastNatsError(natsStatus s, absl::string_view what) {
+  const char* text = nats_GetLastError(nullptr);
+  return absl::InvalidArgumentError(absl::StrCat(
+      what, ": ", text != nullptr && *text ? text : natsStatus_GetText(s)));
+}
+
+// The TLS files are readable, and cert and key come together with a CA.
+absl::Status CheckTlsFiles(const NatsStreamOptions& options) {
+  const std::pair<const char*, const std::string*> files[] = {
+      {"nats-tls-ca", &options.tls_ca},
+      {"nats-tls-cert", &options.tls_cert},
+      {"nats-tls-key", &options.tls_key}};
+  for (const auto& [flag, path] : files) {
+    if (!path->empty() && access(path->c_str(), R_OK) != 0) {
+      return absl::InvalidArgumentError(absl::StrCat(
+          "--", flag, "=", *path, ": cannot read: ", std::strerror(errno)));
+    }
+  }
+  if (options.tls_cert.empty() != options.tls_key.empty() ||
+      (!options.tls_cert.empty() && options.tls_ca.empty())) {
+    return absl::InvalidArgumentError(
+        "--nats-tls-cert and --nats-tls-key go together, with --nats-tls-ca");
+  }
+  return absl::OkStatus();
+}
+
+// TLS settings (NatsStreamOptions::tls_*) on `opts`.
+absl::Status SetTls(const NatsStreamOptions& options, natsOptions* opts) {
+  if (options.tls_ca.empty()) {
+    if (!options.tls_cert.empty() || !options.tls_key.empty()) {
+      return absl::InvalidArgumentError(
+          "--nats-tls-cert and --nats-tls-key need --nats-tls-ca");
+    }
+    return absl::OkStatus();
+  }
+  natsStatus s = natsOptions_SetSecure(opts, true);
+  if (s == NATS_OK) {
+    s = natsOptions_LoadCATrustedCertificates(opts, options.tls_ca.c_str());
+  }
+  if (s != NATS_OK) return LastNatsError(s, "--nats-tls-ca " + options.tls_ca);
+  if (options.tls_cert.empty() != options.tls_key.empty()) {
+    return absl::InvalidArgumentError(
+        "--nats-tls-cert and --nats-tls-key go together");
+  }
+  if (options.tls_cert.empty()) return absl::OkStatus();
+  s = natsOptions_LoadCertificatesChain(opts, options.tls_cert.c_str(),
+                                        options.tls_key.c_str());
+  if (s != NATS_OK) return LastNatsError(s, "--nats-tls-cert/--nats-tls-key");
   return absl::OkStatus();
 }
 
@@ -74,6 +149,11 @@ absl::StatusOr<natsOptions*> MakeOptions(const NatsStreamOptions& options,
     natsOptions_Destroy(opts);
     return NatsError(s, "NATS options");
   }
+  absl::Status tls = SetTls(options, opts);
+  if (!tls.ok()) {
+    natsOptions_Destroy(opts);
+    return tls;
+  }
   return opts;
 }
 
@@ -83,14 +163,14 @@ absl::StatusOr<bool> IsNatsList(absl::string_view list) {
   bool any_nats = false, any_other = false;
   for (absl::string_view entry :
        absl::StrSplit(list, ',', absl::SkipWhitespace())) {
-    (absl::StartsWith(absl::StripAsciiWhitespace(entry), kScheme) ? any_nats
-                                                                  : any_other) =
+    (HasNatsScheme(absl::StripAsciiWhitespace(entry)) ? any_nats : any_other) =
         true;
   }
   if (any_nats && any_other) {
+    std::vector<std::string> entries = absl::StrSplit(list, ',');
     return absl::InvalidArgumentError(absl::StrCat(
-        "\"", list,
-        "\" mixes NATS servers (nats://) and relay ports (host:port): "
+        "\"", RedactNatsUrls(entries),
+        "\" mixes NATS servers (nats://, tls://) and relay ports (host:port): "
         "a daemon relays to one kind of upstream"));
   }
   return any_nats;
@@ -101,15 +181,48 @@ absl::StatusOr<std::vector<std::string>> ParseNatsServers(
   std::vector<std::string> servers;
   for (absl::string_view entry : absl::StrSplit(list, ',')) {
     entry = absl::StripAsciiWhitespace(entry);
-    if (!absl::StartsWith(entry, kScheme)) {
-      return absl::InvalidArgumentError(absl::StrCat(
-          "bad NATS server \"", entry, "\": expected nats://host:port"));
+    if (!HasNatsScheme(entry)) {
+      return absl::InvalidArgumentError(
+          absl::StrCat("bad NATS server \"", RedactNatsUrl(entry),
+                       "\": expected nats://host:port or tls://host:port"));
     }
     absl::Status checked = CheckServer(entry);
     if (!checked.ok()) return checked;
     servers.emplace_back(entry);
   }
   return servers;
+}
+
+std::string RedactNatsUrl(absl::string_view url) {
+  size_t scheme = url.find("://");
+  size_t at = url.rfind('@');
+  if (scheme == absl::string_view::npos || at == absl::string_view::npos ||
+      at < scheme) {
+    return std::string(url);
+  }
+  return absl::StrCat(url.substr(0, scheme + 3), "***@", url.substr(at + 1));
+}
+
+std::string RedactNatsUrls(const std::vector<std::string>& urls) {
+  std::string out;
+  for (const std::string& url : urls) {
+    absl::StrAppend(&out, out.empty() ? "" : ",", RedactNatsUrl(url));
+  }
+  return out;
+}
+
+absl::Status CheckNatsExposure(const NatsStreamOptions& options,
+                               bool insecure) {
+  if (insecure || !options.tls_ca.empty()) return absl::OkStatus();
+  for (const std::string& url : options.servers) {
+    if (absl::StartsWith(url, kScheme) && !Loopback(HostPort(url))) {
+      return absl::FailedPreconditionError(absl::StrCat(
+          "refusing to send events in plain text to NATS server ",
+          RedactNatsUrl(url),
+          " off this host: use TLS (--nats-tls-ca), or --insecure"));
+    }
+  }
+  return absl::OkStatus();
 }
 
 absl::Status ValidateNatsStreamOptions(const NatsStreamOptions& options) {
@@ -176,6 +289,13 @@ absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
   }
   options.max_bytes = flags.max_bytes;
   if (absl::Status s = ValidateNatsStreamOptions(options); !s.ok()) return s;
+  options.tls_ca = flags.tls_ca;
+  options.tls_cert = flags.tls_cert;
+  options.tls_key = flags.tls_key;
+  if (absl::Status s = CheckTlsFiles(options); !s.ok()) return s;
+  if (absl::Status s = CheckNatsExposure(options, flags.insecure); !s.ok()) {
+    return s;
+  }
   return options;
 }
 
@@ -274,19 +394,23 @@ std::string NatsConnection::server() const {
       NATS_OK) {
     return "";
   }
-  return url;
+  return RedactNatsUrl(url);
 }
 
 int64_t NatsConnection::max_payload() const {
   return natsConnection_GetMaxPayload(connection_);
 }
 
-absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
+absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options,
+                                          absl::Duration wait) {
   if (!connected()) return absl::UnavailableError("not connected to NATS");
+  jsOptions opts;
+  jsOptions_Init(&opts);
+  opts.Wait = absl::ToInt64Milliseconds(wait);
   jsStreamInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
   natsStatus s =
-      js_GetStreamInfo(&info, js_, options.stream.c_str(), nullptr, &code);
+      js_GetStreamInfo(&info, js_, options.stream.c_str(), &opts, &code);
   if (s == NATS_OK) {
     std::string wanted = options.subject + ".>";
     bool covered = false;
@@ -315,7 +439,7 @@ absl::Status NatsConnection::EnsureStream(const NatsStreamOptions& options) {
   config.MaxAge = Nanoseconds(options.max_age);
   config.MaxBytes = options.max_bytes > 0 ? options.max_bytes : -1;
   config.Duplicates = Nanoseconds(options.duplicate_window);
-  s = js_AddStream(&info, js_, &config, nullptr, &code);
+  s = js_AddStream(&info, js_, &config, &opts, &code);
   jsStreamInfo_Destroy(info);
   // Another daemon may have made it since we looked.
   if (s == NATS_OK || code == JSStreamNameExistErr) return absl::OkStatus();

@@ -43,18 +43,39 @@ struct NatsStreamOptions {
   absl::Duration max_age = absl::Hours(24);  // --nats-max-age
   int64_t max_bytes = 0;                     // --nats-max-bytes; 0: none
   absl::Duration duplicate_window = absl::Minutes(2);
+  // TLS, on for every server once tls_ca is set (tls:// URLs ask for it
+  // too): the CA file that signed the servers' certificates
+  // (--nats-tls-ca); with tls_cert and tls_key (--nats-tls-cert,
+  // --nats-tls-key) this daemon's client certificate, for servers that
+  // verify clients. A user and password (or a token) go in the URL,
+  // "nats://user:password@host:4222"; RedactNatsUrl() hides them wherever
+  // a URL is shown.
+  std::string tls_ca, tls_cert, tls_key;
 };
 
 // Whether an --upstream / --source list names NATS servers: true when every
-// entry starts with "nats://", false when none does; kInvalidArgument when
-// the list mixes both ("cannot mix NATS servers and relay ports").
+// entry starts with "nats://" or "tls://", false when none does;
+// kInvalidArgument when the list mixes both kinds.
 absl::StatusOr<bool> IsNatsList(absl::string_view list);
 
-// "nats://a:4222,nats://b:4222" -> {"nats://a:4222", "nats://b:4222"};
+// "nats://a:4222,tls://b:4222" -> {"nats://a:4222", "tls://b:4222"};
 // kInvalidArgument for an empty list or entry, another scheme, or a missing
-// or bad port.
+// or bad port. User information ("user:password@") is kept.
 absl::StatusOr<std::vector<std::string>> ParseNatsServers(
     absl::string_view list);
+
+// The URL with any user information replaced by "***@": what STATUS, logs
+// and errors show.
+std::string RedactNatsUrl(absl::string_view url);
+// A list of URLs (or relay ports, left as they are), each redacted,
+// comma-separated.
+std::string RedactNatsUrls(const std::vector<std::string>& urls);
+
+// Secure by default, like the daemons' own ports: kFailedPrecondition when a
+// server off this host (not localhost, 127.x or ::1) would get events in
+// plain text (a nats:// URL without tls_ca) unless `insecure`
+// (--insecure) says that is wanted.
+absl::Status CheckNatsExposure(const NatsStreamOptions& options, bool insecure);
 
 // kInvalidArgument unless the names are usable: a stream name without
 // spaces, dots, `*`, `>`, `/` or `\`; a subject prefix of dot-separated
@@ -68,9 +89,11 @@ absl::StatusOr<absl::Duration> ParseNatsDuration(absl::string_view flag,
                                                  absl::string_view value,
                                                  bool zero_ok = false);
 
-// The stream flags both daemons take, with the same names and defaults:
+// The NATS flags both daemons take, with the same names and defaults:
 // --nats-stream (ZIGGY), --nats-subject (ziggy.batches), --nats-replicas
-// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited).
+// (1), --nats-max-age (24h), --nats-max-bytes (0: unlimited),
+// --nats-tls-ca, --nats-tls-cert, --nats-tls-key (empty), and the daemon's
+// --insecure.
 struct NatsStreamFlags {
   std::string servers;  // --upstream / --source: "nats://host:port,..."
   std::string stream = "ZIGGY";
@@ -78,8 +101,11 @@ struct NatsStreamFlags {
   int64_t replicas = 1;
   std::string max_age = "24h";
   int64_t max_bytes = 0;
+  std::string tls_ca, tls_cert, tls_key;
+  bool insecure = false;
 };
-// The flags as options, every value checked; kInvalidArgument with the
+// The flags as options, every value checked (the TLS files readable, and
+// CheckNatsExposure); kInvalidArgument or kFailedPrecondition with the
 // one-line message a user reads (naming the flag) else.
 absl::StatusOr<NatsStreamOptions> NatsStreamOptionsFromFlags(
     const NatsStreamFlags& flags);
@@ -123,7 +149,7 @@ class NatsConnection {
   natsConnection* connection() const { return connection_; }
   jsCtx* js() const { return js_; }
   bool connected() const;
-  // The URL of the server in use; empty while disconnected.
+  // The URL of the server in use (RedactNatsUrl); empty while disconnected.
   std::string server() const;
   // Largest message the server takes (0 while never connected).
   int64_t max_payload() const;
@@ -133,8 +159,10 @@ class NatsConnection {
 
   // Creates the stream with `options` if it does not exist; an existing one
   // is left as it is (its subjects must cover options.subject, else
-  // kFailedPrecondition).
-  absl::Status EnsureStream(const NatsStreamOptions& options);
+  // kFailedPrecondition). Each JetStream request waits up to `wait` for its
+  // answer (kUnavailable after it).
+  absl::Status EnsureStream(const NatsStreamOptions& options,
+                            absl::Duration wait = absl::Seconds(5));
 
  private:
   NatsConnection() = default;

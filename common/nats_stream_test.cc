@@ -2,6 +2,7 @@
 
 #include <string>
 
+#include "absl/strings/str_cat.h"
 #include "absl/time/clock.h"
 #include "gtest/gtest.h"
 #include "tests/nats_server.h"
@@ -19,13 +20,26 @@ TEST(NatsStreamTest, ListsAreNatsOrRelayNeverBoth) {
             std::string::npos);
 }
 
+// The mixed-list error names the list, but never a URL's password (it is
+// printed at start and returned to `ziggyctl upstream set`).
+TEST(NatsStreamTest, MixedListErrorHidesPasswords) {
+  absl::StatusOr<bool> mixed = IsNatsList("nats://ziggy:s3cret@a:4222,b:3515");
+  ASSERT_FALSE(mixed.ok());
+  EXPECT_EQ(mixed.status().message().find("s3cret"), std::string::npos)
+      << mixed.status();
+  EXPECT_NE(mixed.status().message().find("nats://***@a:4222"),
+            std::string::npos)
+      << mixed.status();
+}
+
 TEST(NatsStreamTest, ParsesServersAndRefusesBadOnes) {
   auto servers = ParseNatsServers("nats://a:4222, nats://b:5222");
   ASSERT_TRUE(servers.ok()) << servers.status();
   EXPECT_EQ(*servers,
             (std::vector<std::string>{"nats://a:4222", "nats://b:5222"}));
-  for (const char* bad : {"", "nats://a", "nats://:4222", "nats://a:0",
-                          "nats://a:70000", "tls://a:4222", "nats://a:4222,"}) {
+  for (const char* bad :
+       {"", "nats://a", "nats://:4222", "nats://a:0", "nats://a:70000",
+        "http://a:4222", "nats://a:4222,"}) {
     EXPECT_FALSE(ParseNatsServers(bad).ok()) << bad;
   }
 }
@@ -47,7 +61,7 @@ TEST(NatsStreamTest, ValidatesNames) {
 
 TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
   NatsStreamFlags flags;
-  flags.servers = "nats://a:4222";
+  flags.servers = "nats://127.0.0.1:4222";
   auto options = NatsStreamOptionsFromFlags(flags);
   ASSERT_TRUE(options.ok()) << options.status();
   EXPECT_EQ(options->stream, "ZIGGY");
@@ -58,15 +72,20 @@ TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
   flags.max_age = "0";
   EXPECT_EQ(NatsStreamOptionsFromFlags(flags)->max_age, absl::ZeroDuration());
   const std::pair<NatsStreamFlags, const char*> bad[] = {
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 0, "24h", 0},
        "--nats-replicas=0"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "a day", 0},
        "--nats-max-age=a day"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "-1h", 0},
        "--nats-max-age=-1h"},
-      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "24h", -1},
        "--nats-max-bytes=-1"},
       {{"a:3515", "ZIGGY", "ziggy.batches", 1, "24h", 0}, "a:3515"},
+      {{"nats://a:4222", "ZIGGY", "ziggy.batches", 1, "24h", 0},
+       "plain text to NATS server nats://a:4222"},
+      {{"nats://127.0.0.1:4222", "ZIGGY", "ziggy.batches", 1, "24h", 0,
+        "/nonexistent/ca.pem"},
+       "--nats-tls-ca=/nonexistent/ca.pem: cannot read"},
   };
   for (const auto& [flags, named] : bad) {
     auto parsed = NatsStreamOptionsFromFlags(flags);
@@ -74,6 +93,10 @@ TEST(NatsStreamTest, StreamFlagsParseWithTheirDefaultsAndNameTheBadOne) {
     EXPECT_NE(parsed.status().message().find(named), std::string::npos)
         << parsed.status();
   }
+  NatsStreamFlags remote;
+  remote.servers = "nats://a:4222";
+  remote.insecure = true;
+  EXPECT_TRUE(NatsStreamOptionsFromFlags(remote).ok());
   EXPECT_EQ(*ParseNatsDuration("nats-ack-wait", "1m30s"), absl::Seconds(90));
   EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "0s").ok());
   EXPECT_FALSE(ParseNatsDuration("nats-ack-wait", "inf").ok());
@@ -134,6 +157,79 @@ TEST(NatsStreamTest, ConnectsLaterWhenNatsIsDownAtStart) {
   ASSERT_TRUE((*server)->Restart().ok());
   EXPECT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
   EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+}
+
+TEST(NatsStreamTest, UserInformationIsNeverShown) {
+  EXPECT_EQ(RedactNatsUrl("nats://ziggy:s3cret@a:4222"), "nats://***@a:4222");
+  EXPECT_EQ(RedactNatsUrl("tls://tok@a:4222"), "tls://***@a:4222");
+  EXPECT_EQ(RedactNatsUrl("nats://a:4222"), "nats://a:4222");
+  absl::StatusOr<std::vector<std::string>> bad =
+      ParseNatsServers("nats://ziggy:s3cret@a");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_EQ(bad.status().message().find("s3cret"), std::string::npos);
+}
+
+TEST(NatsStreamTest, PlainTextOffThisHostNeedsTlsOrInsecure) {
+  NatsStreamOptions options;
+  options.servers = {"nats://127.0.0.1:4222", "nats://localhost:4222",
+                     "nats://[::1]:4222", "tls://nats.example.com:4222"};
+  EXPECT_TRUE(CheckNatsExposure(options, false).ok());
+  options.servers.push_back("nats://u:p@nats.example.com:4222");
+  absl::Status refused = CheckNatsExposure(options, false);
+  EXPECT_EQ(refused.code(), absl::StatusCode::kFailedPrecondition);
+  EXPECT_NE(refused.message().find("nats://***@nats.example.com:4222"),
+            std::string::npos)
+      << refused;
+  EXPECT_TRUE(CheckNatsExposure(options, true).ok());
+  options.tls_ca = "/etc/ziggy/nats-ca.pem";
+  EXPECT_TRUE(CheckNatsExposure(options, false).ok());
+}
+
+TEST(NatsStreamTest, SpeaksTlsWithTheGivenCaAndNotWithout) {
+  const std::string certs = testing::TempDir("certs");
+  ASSERT_TRUE(testing::MakeTestCertificates(certs));
+  auto server = testing::NatsServer::Start(
+      testing::TempDir("nats"), {"--tls", "--tlscert", certs + "/server.pem",
+                                 "--tlskey", certs + "/server.key"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  NatsStreamOptions options;
+  options.servers = {(*server)->url()};
+  options.tls_ca = certs + "/ca.pem";
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+
+  // Without the CA the server is refused (it requires TLS; a client that
+  // does not trust it never connects).
+  options.tls_ca.clear();
+  auto plain = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(plain.ok()) << plain.status();
+  // (A client that would connect does within a second here.)
+  EXPECT_FALSE(testing::WaitFor([&] { return (*plain)->connected(); },
+                                absl::Seconds(1)));
+
+  options.tls_ca = certs + "/missing.pem";
+  absl::StatusOr<std::unique_ptr<NatsConnection>> bad =
+      NatsConnection::Connect(options, "test");
+  ASSERT_FALSE(bad.ok());
+  EXPECT_NE(bad.status().message().find("--nats-tls-ca"), std::string::npos)
+      << bad.status();
+}
+
+TEST(NatsStreamTest, UserAndPasswordInTheUrl) {
+  auto server = testing::NatsServer::Start(
+      testing::TempDir("nats"), {"--user", "ziggy", "--pass", "s3cret"});
+  ASSERT_TRUE(server.ok()) << server.status();
+  NatsStreamOptions options;
+  const int port = (*server)->port();
+  options.servers = {absl::StrCat("nats://ziggy:s3cret@127.0.0.1:", port)};
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  ASSERT_TRUE(testing::WaitFor([&] { return (*connection)->connected(); }));
+  EXPECT_TRUE((*connection)->EnsureStream(options).ok());
+  EXPECT_EQ((*connection)->server().find("s3cret"), std::string::npos)
+      << (*connection)->server();
 }
 
 }  // namespace

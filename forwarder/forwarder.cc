@@ -201,8 +201,8 @@ class Forwarder::Impl {
     sockets_.AddCommand(
         "UPSTREAM",
         [this](const ControlRequest&) {
-          return EncodeDocument(Value(Value::Map{
-              {"upstreams", absl::StrJoin(relay_->upstreams(), ",")}}));
+          return EncodeDocument(Value(
+              Value::Map{{"upstreams", RedactNatsUrls(relay_->upstreams())}}));
         },
         DaemonSockets::Access::kReadOnly);
     sockets_.AddCommand("UPSTREAM_SET", [this](const ControlRequest& r) {
@@ -227,7 +227,7 @@ class Forwarder::Impl {
         ParseUpstreamsOfKind(list->AsString(), options_.nats.has_value());
     if (!upstreams.ok()) return ErrorReply(upstreams.status().message());
     relay_->SetUpstreams(*upstreams);
-    LOG(INFO) << "upstreams set to " << list->AsString()
+    LOG(INFO) << "upstreams set to " << RedactNatsUrls(*upstreams)
               << " over the control port";
     return EncodeDocument(Value(Value::Map{{"ok", true}}));
   }

@@ -3,6 +3,7 @@
 
 #include <cstdio>
 
+#include "absl/strings/str_split.h"
 #include "common/cli.h"
 #include "common/exposure.h"
 #include "common/nats_stream.h"
@@ -46,6 +47,15 @@ DEFINE_int64(nats_max_bytes, 0,
              "With a nats:// --upstream, if this forwarder creates the "
              "stream: its size limit in bytes (the oldest batches go "
              "beyond it); 0: no limit.");
+DEFINE_string(
+    nats_tls_ca, "",
+    "With a nats:// --upstream: the CA file that signed the NATS servers' "
+    "certificates; sets TLS (as tls:// URLs do). Without TLS, "
+    "NATS servers off this host need --insecure.");
+DEFINE_string(nats_tls_cert, "",
+              "With --nats-tls-ca: this daemon's client certificate, for "
+              "NATS servers that verify clients (with --nats-tls-key).");
+DEFINE_string(nats_tls_key, "", "With --nats-tls-cert: its private key file.");
 DEFINE_string(relay, "",
               "Relay port (ROUTER) host:port for other forwarders' batches, "
               "as ziggyd's --relay: this forwarder becomes a tier that "
@@ -189,29 +199,28 @@ bool FlagsAreValid() {
   return true;
 }
 
-// The NATS upstream's options: `servers` (parsed already), the --nats-*
-// flags and the batch flags; false after a one-line error on stderr.
-bool NatsFromFlags(std::vector<std::string> servers,
-                   ziggy::NatsUpstreamOptions* nats) {
-  ziggy::NatsStreamOptions& stream = nats->stream;
-  stream.servers = std::move(servers);
-  stream.stream = FLAGS_nats_stream;
-  stream.subject = FLAGS_nats_subject;
-  stream.replicas = FLAGS_nats_replicas;
-  stream.max_bytes = FLAGS_nats_max_bytes;
-  if (!absl::ParseDuration(FLAGS_nats_max_age, &stream.max_age) ||
-      stream.max_age == absl::InfiniteDuration()) {
-    std::fprintf(stderr,
-                 "ziggy-forwarder: --nats-max-age=%s: expected a duration "
-                 "such as 24h, 90m or 0\n",
-                 FLAGS_nats_max_age.c_str());
-    return false;
-  }
-  if (absl::Status s = ziggy::ValidateNatsStreamOptions(stream); !s.ok()) {
+// The NATS upstream's options: the --nats-* flags (common/nats_stream.h)
+// and the batch flags; false after a one-line error on stderr.
+bool NatsFromFlags(ziggy::NatsUpstreamOptions* nats) {
+  ziggy::NatsStreamFlags flags;
+  flags.servers = FLAGS_upstream;
+  flags.stream = FLAGS_nats_stream;
+  flags.subject = FLAGS_nats_subject;
+  flags.replicas = FLAGS_nats_replicas;
+  flags.max_age = FLAGS_nats_max_age;
+  flags.max_bytes = FLAGS_nats_max_bytes;
+  flags.tls_ca = FLAGS_nats_tls_ca;
+  flags.tls_cert = FLAGS_nats_tls_cert;
+  flags.tls_key = FLAGS_nats_tls_key;
+  flags.insecure = FLAGS_insecure;
+  absl::StatusOr<ziggy::NatsStreamOptions> stream =
+      ziggy::NatsStreamOptionsFromFlags(flags);
+  if (!stream.ok()) {
     std::fprintf(stderr, "ziggy-forwarder: %s\n",
-                 std::string(s.message()).c_str());
+                 std::string(stream.status().message()).c_str());
     return false;
   }
+  nats->stream = *std::move(stream);
   nats->batch_events = static_cast<size_t>(FLAGS_relay_batch_events);
   nats->batch_bytes = static_cast<size_t>(FLAGS_relay_batch_bytes);
   nats->zstd = FLAGS_compress == "zstd";
@@ -257,7 +266,7 @@ bool UpstreamFromFlags(ziggy::ForwarderOptions* options) {
       return false;
     }
     options->nats.emplace();
-    return NatsFromFlags(*std::move(upstreams), &*options->nats);
+    return NatsFromFlags(&*options->nats);
   }
   absl::optional<ziggy::CurveSocketOptions> curve;
   if (!LoadRelayCurve(&curve)) return false;
@@ -329,7 +338,9 @@ int main(int argc, char** argv) {
             << " collect=" << (*forwarder)->collect_endpoint()
             << " stream=" << (*forwarder)->stream_endpoint()
             << ((*forwarder)->relay_endpoint().empty() ? "" : " relay=")
-            << (*forwarder)->relay_endpoint() << " upstream=" << FLAGS_upstream
+            << (*forwarder)->relay_endpoint() << " upstream="
+            << ziggy::RedactNatsUrls(
+                   absl::StrSplit(FLAGS_upstream, ',', absl::SkipEmpty()))
             << " spool=" << options.spool.dir;
   if (!options.metrics.empty()) {
     LOG(INFO) << "metrics: " << (*forwarder)->metrics_url() << "/metrics";

@@ -177,11 +177,13 @@ absl::Status NatsPublisher::Resync() {
 }
 
 // The subject's last message: the chain goes on from its sequence, and the
-// spool's mark moves to its end (if it is this forwarder's batch).
+// spool's mark moves to its end (if it is this forwarder's batch: its id and
+// its token, which whoever may only publish on the subject does not know).
 void NatsPublisher::AdoptLast(uint64_t sequence, absl::string_view data) {
   last_seq_ = sequence;
   absl::StatusOr<BatchMessage> last = ParseBatchMessage(data);
-  if (!last.ok() || last->header.forwarder != spool_->id()) {
+  if (!last.ok() || last->header.forwarder != spool_->id() ||
+      last->header.token != spool_->token()) {
     ++errors_;
     last_error_ = absl::StrCat("message ", sequence, " on ", subject_,
                                " is not a batch of this forwarder");
@@ -328,7 +330,8 @@ void NatsPublisher::Doubt(const absl::Status& why) {
 
 Value NatsPublisher::Status() const {
   Value::Map servers;
-  for (const std::string& url : stream_.servers) {
+  for (const std::string& configured : stream_.servers) {
+    const std::string url = RedactNatsUrl(configured);  // as server_ is
     auto it = stats_.find(url);
     const ServerStats up = it == stats_.end() ? ServerStats() : it->second;
     const char* state = url == server_     ? "up"
@@ -345,7 +348,7 @@ Value NatsPublisher::Status() const {
   return Value(Value::Map{
       {"mode", "nats"},
       {"current", server_},
-      {"servers", absl::StrJoin(stream_.servers, ",")},
+      {"servers", RedactNatsUrls(stream_.servers)},
       {"server", server_},
       {"connected", !server_.empty()},
       {"stream", stream_.stream},
@@ -388,7 +391,7 @@ void NatsUpstream::Run() {
   absl::Time last_status = absl::InfinitePast();
   while (!stopping()) {
     if (TakeUpstreams(&version, &servers)) {
-      LOG(INFO) << "nats: servers now " << absl::StrJoin(servers, ",");
+      LOG(INFO) << "nats: servers now " << RedactNatsUrls(servers);
       publisher.SetServers(servers);
     }
     publisher.Step();

@@ -105,6 +105,13 @@ inline int64_t Spooled(Ziggyd& forwarder) {
   return static_cast<int64_t>(forwarder.StatusNumber("spool.spooled"));
 }
 
+// Events the forwarder's spool ever accepted: its indexes less those given
+// up after unclean stops (never reused).
+inline int64_t Accepted(Ziggyd& forwarder) {
+  return Spooled(forwarder) -
+         static_cast<int64_t>(forwarder.StatusNumber("spool.skipped"));
+}
+
 // Every seq 0..sent-1 of `sender` exactly once.
 inline void ExpectExactlyOnce(const Sequences& seen, int64_t sender,
                               int64_t sent) {
@@ -122,6 +129,16 @@ inline void ExpectNoDuplicates(const Sequences& seen) {
   const std::set<std::pair<int64_t, int64_t>> distinct(seen.begin(),
                                                        seen.end());
   EXPECT_EQ(distinct.size(), seen.size());
+}
+
+// The (sender, seq) of every event under all of `log_paths` together.
+inline Sequences ReadPoolSequences(const std::vector<std::string>& log_paths) {
+  Sequences all;
+  for (const std::string& path : log_paths) {
+    const Sequences one = ReadSequences(path);
+    all.insert(one.begin(), one.end());
+  }
+  return all;
 }
 
 // Restarts a collector on the same relay port and log path.

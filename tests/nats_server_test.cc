@@ -10,6 +10,7 @@
 #include <memory>
 #include <string>
 
+#include "common/nats_stream.h"
 #include "gtest/gtest.h"
 
 namespace ziggy::testing {
@@ -84,6 +85,34 @@ TEST(NatsServerTest, JetStreamDeduplicatesAndKeepsMessagesAcrossARestart) {
   EXPECT_EQ(natsMsg_AckSync(list.Msgs[0], nullptr, nullptr), NATS_OK);
   natsMsgList_Destroy(&list);
   natsSubscription_Destroy(sub);
+}
+
+TEST(NatsServerTest, ReadmeClusterOfThreeTakesAStreamOfThreeReplicas) {
+  const std::string certs = TempDir("certs");
+  ASSERT_TRUE(MakeTestCertificates(certs));
+  auto cluster = NatsServer::StartReadmeCluster(certs);
+  ASSERT_TRUE(cluster.ok()) << cluster.status();
+  NatsStreamOptions options;
+  for (const auto& server : *cluster) options.servers.push_back(server->url());
+  options.tls_ca = certs + "/ca.pem";
+  options.replicas = 3;
+  auto connection = NatsConnection::Connect(options, "test");
+  ASSERT_TRUE(connection.ok()) << connection.status();
+  // The servers elect a leader within seconds of meeting.
+  absl::Status made;
+  EXPECT_TRUE(WaitFor([&] {
+    made = (*connection)->EnsureStream(options);
+    return made.ok();
+  })) << made
+      << (*cluster)[0]->Log();
+  jsStreamInfo* info = nullptr;
+  ASSERT_EQ(
+      js_GetStreamInfo(&info, (*connection)->js(), "ZIGGY", nullptr, nullptr),
+      NATS_OK);
+  EXPECT_EQ(info->Config->Replicas, 3);
+  ASSERT_NE(info->Cluster, nullptr);
+  EXPECT_EQ(info->Cluster->ReplicasLen, 2);  // besides the leader
+  jsStreamInfo_Destroy(info);
 }
 
 }  // namespace

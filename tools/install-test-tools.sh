@@ -7,13 +7,14 @@
 # for the package's test (packaging/deb_test.sh) shellcheck, systemd
 # (systemd-analyze verify) and lintian; and zstd, the command-line tool the
 # tests of compressed event files use; nats-server, the JetStream server the
-# tests of the NATS upstream and source start (tests/nats_server.h).
+# tests of the NATS upstream and source start (tests/nats_server.h), and
+# openssl, which makes their TLS certificates.
 # ./bazelw runs it before `test`.
 # Idempotent and silent when everything is there.
 set -euo pipefail
 
 readonly PACKAGES=(clang-14 libclang-rt-14-dev lld-14 prometheus chromium
-  shellcheck systemd lintian zstd nats-server)
+  shellcheck systemd lintian zstd nats-server openssl)
 
 missing=()
 for pkg in "${PACKAGES[@]}"; do
