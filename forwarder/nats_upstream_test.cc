@@ -67,9 +67,16 @@ class NatsUpstreamTest : public ::testing::Test {
     upstream_->Start();
   }
 
+  // The spool acknowledged to its end, and the status (published every
+  // status_interval by the publishing thread) taken since: its counters
+  // then include the last PubAck.
   bool Drained(absl::Duration timeout = absl::Seconds(30)) {
-    return WaitFor([&] { return spool_->acked() == spool_->end_index(); },
-                   timeout);
+    return WaitFor(
+        [&] {
+          const int64_t end = spool_->end_index();
+          return spool_->acked() == end && StatusNumber("acked") == end;
+        },
+        timeout);
   }
 
   int64_t StatusNumber(absl::string_view name) {
