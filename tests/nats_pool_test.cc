@@ -7,6 +7,8 @@
 
 #include <signal.h>
 
+#include <algorithm>
+#include <map>
 #include <memory>
 #include <random>
 #include <string>
@@ -116,6 +118,35 @@ class Pool {
       all &= took;
     }
     if (!all) DumpLogs();
+  }
+
+  // Where the duplicates of `sender` are, as a test failure: events one
+  // collector wrote twice (it took a redelivery of what it had written and
+  // acknowledged), and events each collector wrote once (the server gave
+  // the other one a message this one had written).
+  void ReportDuplicates(int64_t sender) {
+    std::vector<std::map<int64_t, int>> counts(logs_.size());
+    for (size_t i = 0; i < logs_.size(); ++i) {
+      for (const auto& [s, seq] : ReadSequences(logs_[i])) {
+        if (s == sender) ++counts[i][seq];
+      }
+    }
+    std::vector<int64_t> within(logs_.size());
+    int64_t across = 0;
+    for (size_t i = 0; i < counts.size(); ++i) {
+      for (const auto& [seq, n] : counts[i]) {
+        within[i] += n - 1;
+        for (size_t j = i + 1; j < counts.size(); ++j) {
+          across += counts[j].count(seq);
+        }
+      }
+    }
+    if (across == 0 && *std::max_element(within.begin(), within.end()) == 0) {
+      return;
+    }
+    ADD_FAILURE() << "duplicates written again by one collector: "
+                  << absl::StrJoin(within, ", ")
+                  << "; written once by each of two: " << across;
   }
 
   // Every collector's STATUS and log, and the NATS servers' logs, as test
@@ -241,6 +272,7 @@ TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
   ASSERT_TRUE(
       WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
   ExpectExactlyOnce(pool.Settle(load.sent()), 5, load.sent());
+  pool.ReportDuplicates(5);
   if (HasFailure()) pool.DumpLogs();
   pool.ExpectBothTookAShare();
 }
