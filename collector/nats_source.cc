@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -48,6 +49,11 @@ constexpr uint64_t kStarvedDeliveries = 8;
 constexpr int64_t kApiTimeoutMs = 1000;
 // Pause after a subscription attempt NATS could not answer or take yet.
 constexpr absl::Duration kSubscribeRetryPause = absl::Milliseconds(100);
+// Confirmed acks remembered for dedup (a few MB): many more than the pool
+// holds unacknowledged (max_ack_pending), as a consumer leader that dies
+// can lose the acks of what it confirmed last, and give those messages out
+// again once the cluster has elected another, however long that takes.
+constexpr size_t kRememberConfirmed = 16384;
 
 void Wake(int fd) {
   const uint64_t one = 1;
@@ -56,6 +62,12 @@ void Wake(int fd) {
 }
 
 int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
+
+// A JetStream API error that says the consumer does not exist (or its
+// stream, which takes its consumers with it).
+bool IsGone(jsErrCode code) {
+  return code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr;
+}
 
 jsOptions ApiOptions() {
   jsOptions opts;
@@ -122,7 +134,7 @@ void NatsSource::Start(RelayState* state, EventWriter* writer,
   absl::MutexLock lock(&mu_);
   for (const NatsAckRecord& record : state->recovered_nats_acks()) {
     // Counted now if late, else if their re-ack comes too late (Confirmed).
-    held_[record.sequence] = {record.reply, late ? now : timer_start};
+    held_[record.sequence] = {record.reply, late ? now : timer_start, ""};
     acks_.push_back({record.sequence, record.reply, now, /*reack=*/true});
     ++reacks_;
   }
@@ -306,7 +318,7 @@ void NatsSource::Fetch() {
     // libnats' own text says what ("Leadership Change", "Consumer Deleted").
     const char* last = nats_GetLastError(nullptr);
     if (last != nullptr && std::strstr(last, "Leadership Change") != nullptr) {
-      WantResubscribe("the consumer has a new leader");
+      NewLeader();
     }
     LOG_EVERY_T(WARNING, 10)
         << NatsError(s, absl::StrCat("nats fetch (", code, ")"))
@@ -344,7 +356,7 @@ void NatsSource::WatchIdle() {
     case Idle::kGone:
       return WantResubscribe("the consumer is gone");
     case Idle::kNewLeader:
-      return WantResubscribe("the consumer has a new leader");
+      return NewLeader();
     case Idle::kStarved:
       if (starved_checks_ >= kStarvedChecks) {
         starved_checks_ = 0;
@@ -369,14 +381,11 @@ void NatsSource::WatchIdle() {
 // The consumer's info: a leader (cluster), and whether undelivered
 // messages wait while the pool may take more (below max ack pending).
 NatsSource::Idle NatsSource::CheckConsumer() {
-  jsOptions opts = ApiOptions();
   jsConsumerInfo* info = nullptr;
   jsErrCode code = static_cast<jsErrCode>(0);
-  const natsStatus s = js_GetConsumerInfo(
-      &info, connection_->js(), options_.stream.stream.c_str(),
-      options_.consumer.c_str(), &opts, &code);
+  const natsStatus s = ConsumerInfo(&info, &code);
   if (s != NATS_OK) {
-    if (code == JSConsumerNotFoundErr) return Idle::kGone;
+    if (IsGone(code)) return Idle::kGone;  // Subscribe() makes it again
     LOG_EVERY_T(WARNING, 10)
         << NatsError(s, absl::StrCat("nats: asking about consumer ",
                                      options_.consumer, " (", code, ")"));
@@ -417,6 +426,12 @@ bool NatsSource::DeliveredElsewhere(uint64_t delivered) {
 void NatsSource::WantResubscribe(std::string why) {
   absl::MutexLock lock(&mu_);
   resubscribe_why_ = std::move(why);
+}
+
+void NatsSource::NewLeader() {
+  WantResubscribe("the consumer has a new leader");
+  absl::MutexLock lock(&mu_);
+  reack_wanted_ = true;
 }
 
 // Drops the subscription (its inbox, its pull requests) when the idle
@@ -482,7 +497,8 @@ void NatsSource::TakeIn(natsMsg* msg) {
     return Reject(msg, absl::StrCat("a batch of forwarder ", header.forwarder,
                                     " on subject ", natsMsg_GetSubject(msg)));
   }
-  if (Redelivered(sequence, reply)) {
+  const std::string batch_id = BatchMsgId(header.forwarder, header.first);
+  if (Redelivered(sequence, batch_id, reply) != Seen::kNew) {
     stats_->nats.duplicates += header.count;
     return Submit(sequence, reply, header, nullptr);
   }
@@ -494,18 +510,46 @@ void NatsSource::TakeIn(natsMsg* msg) {
   stats_->nats.events += payload_.documents().size();
   {
     absl::MutexLock lock(&mu_);
-    held_[sequence] = {reply, absl::Now()};
+    held_[sequence] = {reply, absl::Now(), batch_id};
   }
   Submit(sequence, reply, header, *std::move(batch));
 }
 
-bool NatsSource::Redelivered(uint64_t sequence, const std::string& reply) {
+NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
+                                         const std::string& batch,
+                                         const std::string& reply) {
+  // A checkpoint's entries do not know their batch.
+  const auto same = [&](const std::string& known) {
+    return known.empty() || known == batch;
+  };
+  const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
-  const auto it = held_.find(sequence);
-  if (it == held_.end()) return false;
-  // The server restarted its ack timer: it waits for this delivery's ack.
-  it->second = {reply, absl::Now()};
-  return true;
+  if (const auto it = held_.find(sequence); it != held_.end()) {
+    if (same(it->second.batch)) {
+      // The server restarted its ack timer: it waits for this delivery's
+      // ack.
+      it->second = {reply, now, batch};
+      return Seen::kHeld;
+    }
+  } else if (const auto it = confirmed_.find(sequence);
+             it != confirmed_.end()) {
+    if (same(it->second.batch)) {
+      held_[sequence] = {reply, now, batch};
+      LOG_EVERY_T(WARNING, 10)
+          << "nats: message " << sequence << " (batch " << batch
+          << ") was given out again after NATS had confirmed its ack (a "
+             "consumer leader that stopped can lose acks): dropped and "
+             "acknowledged again";
+      return Seen::kConfirmed;
+    }
+  } else {
+    return Seen::kNew;
+  }
+  LOG_EVERY_T(ERROR, 10) << "nats: stream sequence " << sequence
+                         << " came with batch " << batch
+                         << ", not the batch written under it: the stream "
+                            "reused the sequence; taken in";
+  return Seen::kNew;
 }
 
 void NatsSource::Submit(uint64_t sequence, const std::string& reply,
@@ -550,6 +594,7 @@ void NatsSource::AckLoop() {
   pthread_setname_np(pthread_self(), "ziggyd-nats-ack");
   absl::Time next_progress = absl::Now();
   while (true) {
+    bool reack_wanted = false;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -557,9 +602,10 @@ void NatsSource::AckLoop() {
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
+      reack_wanted = std::exchange(reack_wanted_, false);
     }
     if (const uint64_t reconnects = connection_->reconnects();
-        reconnects != reconnects_reacked_) {
+        reconnects != reconnects_reacked_ || reack_wanted) {
       ReAckRecent();
       reconnects_reacked_ = reconnects;
     }
@@ -584,15 +630,22 @@ void NatsSource::SendDueAcks() {
     acks_.swap(later);
     acks_in_flight_ += due.size();
   }
-  // Nobody answering at a reply subject this long: no consumer to ack.
+  // Nobody answering at a reply subject this long: the consumer is gone,
+  // or has no leader (a NATS cluster electing one: the ack goes on).
   const int max_refusals =
       std::max<int>(10, static_cast<int>(2 * ack_wait() / kAckRetry));
+  std::optional<bool> consumer_gone;  // asked once a round, if at all
   for (Ack& ack : due) {
     const natsStatus s =
         connection_->connected() ? SendAck(ack) : NATS_NOT_YET_CONNECTED;
+    bool gone = false;
+    if (s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals) {
+      if (!consumer_gone.has_value()) consumer_gone = ConsumerGone();
+      gone = *consumer_gone;
+      ack.refused = 0;
+    }
     absl::MutexLock lock(&mu_);
     --acks_in_flight_;
-    const bool gone = s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals;
     if (gone) GiveUp(ack);
     if (s == NATS_OK || gone) {
       if (ack.reack) --reacks_;
@@ -607,10 +660,29 @@ void NatsSource::GiveUp(const Ack& ack) {
   ++stats_->nats.possible_duplicates;
   LOG_EVERY_T(WARNING, 10)
       << "nats: gave up acknowledging message " << ack.sequence
-      << ": nothing answers at its reply subject (was the consumer "
-         "deleted?); counted as a possible duplicate";
+      << ": nothing answers at its reply subject and the consumer is gone; "
+         "counted as a possible duplicate";
   state_->NatsAckConfirmed(ack.sequence);
-  held_.erase(ack.sequence);
+  const auto it = held_.find(ack.sequence);
+  if (it == held_.end()) return;
+  // A consumer made again gives it out again: dropped then, as confirmed.
+  Remember(ack.sequence, ack.reply, it->second.batch, absl::Now());
+  held_.erase(it);
+}
+
+bool NatsSource::ConsumerGone() {
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = ConsumerInfo(&info, &code);
+  jsConsumerInfo_Destroy(info);
+  return s != NATS_OK && IsGone(code);
+}
+
+natsStatus NatsSource::ConsumerInfo(jsConsumerInfo** info, jsErrCode* code) {
+  jsOptions opts = ApiOptions();
+  return js_GetConsumerInfo(info, connection_->js(),
+                            options_.stream.stream.c_str(),
+                            options_.consumer.c_str(), &opts, code);
 }
 
 // An ack the server answers, as natsMsg_AckSync sends it.
@@ -638,14 +710,11 @@ void NatsSource::Confirmed(const Ack& ack) {
   ++stats_->nats.acks;
   state_->NatsAckConfirmed(sequence);
   const absl::Time now = absl::Now();
-  while (!recent_.empty() && now - recent_.front().confirmed > ack_wait()) {
-    recent_.pop_front();
-  }
-  recent_.push_back({sequence, ack.reply, now});
   absl::MutexLock lock(&mu_);
   const auto it = held_.find(sequence);
-  if (it == held_.end()) return;
-  if (absl::Now() - it->second.touched > ack_wait()) {
+  if (it == held_.end()) return;  // confirmed before (a duplicate's ack)
+  Remember(sequence, ack.reply, it->second.batch, now);
+  if (now - it->second.touched > ack_wait()) {
     ++stats_->nats.possible_duplicates;
     LOG_EVERY_T(WARNING, 10)
         << "nats: an ack was confirmed after the ack wait; another "
@@ -655,36 +724,75 @@ void NatsSource::Confirmed(const Ack& ack) {
   held_.erase(it);
 }
 
+void NatsSource::Remember(uint64_t sequence, const std::string& reply,
+                          const std::string& batch, absl::Time now) {
+  recent_.push_back({sequence, reply, now});
+  confirmed_[sequence] = {batch, now};
+  while (recent_.size() > kRememberConfirmed) {
+    const Recent& old = recent_.front();
+    const auto it = confirmed_.find(old.sequence);
+    if (it != confirmed_.end() && it->second.at == old.confirmed) {
+      confirmed_.erase(it);
+    }
+    recent_.pop_front();
+  }
+}
+
 void NatsSource::ReAckRecent() {
-  if (recent_.empty()) return;
-  LOG(INFO) << "nats: reconnected; acknowledging again the " << recent_.size()
-            << " messages acknowledged within the ack wait";
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
-  for (Recent& recent : recent_) {
-    held_.try_emplace(recent.sequence, Held{recent.reply, now});
+  size_t again = 0;
+  for (auto it = recent_.rbegin();
+       it != recent_.rend() && now - it->confirmed <= ack_wait(); ++it) {
+    const auto confirmed = confirmed_.find(it->sequence);
+    if (confirmed == confirmed_.end() ||
+        confirmed->second.at != it->confirmed) {
+      continue;  // confirmed again since: its later entry goes
+    }
+    held_.try_emplace(it->sequence,
+                      Held{it->reply, now, confirmed->second.batch});
     // Fetching waits for these (ReadyToFetch): a message the server lost
     // the ack of is not given to another collector meanwhile.
-    acks_.push_back({recent.sequence, std::move(recent.reply), now, true});
+    acks_.push_back({it->sequence, it->reply, now, true});
     ++reacks_;
+    ++again;
   }
-  recent_.clear();
+  if (again > 0) {
+    LOG(INFO) << "nats: reconnected or a new consumer leader; acknowledging "
+                 "again the "
+              << again << " messages acknowledged within the ack wait";
+  }
 }
 
 // Written messages not acknowledged for ack_wait/3 (a disk that refuses,
 // too little free space) are still being worked on: not to be redelivered.
+// Each signal is a request the consumer's leader answers, and a message's
+// ack timer counts as restarted only then: a consumer without a leader
+// hears nothing, and an ack it confirms after the ack wait is counted as a
+// possible duplicate (Confirmed).
 void NatsSource::SignalInProgress() {
+  if (!connection_->connected()) return;
   const absl::Time now = absl::Now();
   const absl::Duration due = ack_wait() / 3;
-  if (!connection_->connected()) return;
-  absl::MutexLock lock(&mu_);
-  for (auto& [sequence, held] : held_) {
-    if (now - held.touched < due) continue;
-    if (natsConnection_PublishString(connection_->connection(),
-                                     held.reply.c_str(), "+WPI") == NATS_OK) {
-      held.touched = now;
-      ++stats_->nats.in_progress;
+  std::vector<std::pair<uint64_t, std::string>> signals;
+  {
+    absl::MutexLock lock(&mu_);
+    for (const auto& [sequence, held] : held_) {
+      if (now - held.touched >= due) signals.emplace_back(sequence, held.reply);
     }
+  }
+  for (const auto& [sequence, reply] : signals) {
+    natsMsg* answer = nullptr;
+    const natsStatus s =
+        natsConnection_RequestString(&answer, connection_->connection(),
+                                     reply.c_str(), "+WPI", kAckTimeoutMs);
+    natsMsg_Destroy(answer);
+    if (s != NATS_OK) return;  // the rest would go unheard too: next time
+    ++stats_->nats.in_progress;
+    absl::MutexLock lock(&mu_);
+    const auto it = held_.find(sequence);
+    if (it != held_.end() && it->second.reply == reply)
+      it->second.touched = now;
   }
 }
 

@@ -35,22 +35,34 @@
 //    subscribe again (nats.resubscribes; Subscribe() makes a deleted
 //    consumer again); no leader is logged. Every ack_wait/6 it also tells
 //    NATS it is still working on written messages not acked for
-//    ack_wait/3 (natsMsg_InProgress), so a
-//    batch held by a refusing or full disk is not redelivered meanwhile.
+//    ack_wait/3 ("+WPI", as a request the consumer's leader answers), so
+//    a batch held by a refusing or full disk is not redelivered meanwhile.
 //    After a reconnect it acks again what it acked within the ack wait (a
 //    NATS server stopping may confirm an ack it never stores), and the
 //    fetch thread fetches again once those are confirmed (or the ack wait
-//    passed), as after a start; an ack that
-//    nothing answers for twice the ack wait (its consumer is gone) is
-//    given up and counted as a possible duplicate.
+//    passed), as after a start. It does so too when the consumer has a
+//    new leader (a fetch answered "Leadership Change", or the idle check),
+//    before that leader gives those messages to another collector if it
+//    can (it does once their ack wait runs out); an ack that
+//    nothing answers for twice the ack wait is given up (counted as a
+//    possible duplicate) once NATS says the consumer is gone; while it
+//    exists (a NATS cluster electing its leader) the ack goes on.
 //
 // Dedup. A forwarder's batches in the stream never overlap (its publish
-// chain), so a message's stream sequence names its events. The set of
-// sequences written and not confirmed is what a redelivery is checked
-// against (the relay's per-forwarder `next` does not work when each
-// collector sees only some batches, and redeliveries come out of order).
-// Checkpoints record the committed, unconfirmed acks (RelayState); at start
-// they seed the set and are re-acked before fetching.
+// chain), so a message's stream sequence names its events. A redelivery is
+// checked against the sequences written and not confirmed, and against the
+// latest 16384 confirmed (kRememberConfirmed): nats-server 2.9 confirms an
+// ack (AckSync) before its consumer's replicas store it, so a consumer
+// leader killed then gives out again messages whose acks it confirmed.
+// Such a message is dropped and acknowledged again (STATUS
+// nats.duplicates_dropped). Each entry also names its batch
+// (`<forwarder>:<first>`, the message id): a sequence that comes back with
+// another batch (a stream that reused it) is taken in, not dropped, and
+// logged. (The relay's per-forwarder `next` does not work when each
+// collector sees only some batches, and redeliveries come out of order.)
+// Checkpoints record the committed, unconfirmed acks (RelayState); at
+// start they seed the set (batch unknown) and are re-acked before
+// fetching.
 //
 // Thread-safety: Start(), AddPollItems(), Serve(), StopFetching() and
 // Stop() from the receive thread; TakeAcks() from any thread (the writer's);
@@ -168,6 +180,23 @@ class NatsSource {
   struct Held {
     std::string reply;
     absl::Time touched;  // delivered or last told in progress
+    std::string batch;   // BatchMsgId(); "" when not known (a checkpoint's)
+  };
+  // A message whose ack NATS confirmed (or that was given up).
+  struct Recent {
+    uint64_t sequence;
+    std::string reply;
+    absl::Time confirmed;
+  };
+  struct Confirmation {
+    std::string batch;
+    absl::Time at;  // of the latest Recent entry of its sequence
+  };
+  // What a fetched message is to the dedup set.
+  enum class Seen {
+    kNew,        // take it in
+    kHeld,       // written, its ack not confirmed yet: drop it
+    kConfirmed,  // written and acknowledged, given out again: drop, re-ack
   };
 
   absl::Duration ack_wait() const {
@@ -191,22 +220,38 @@ class NatsSource {
   Idle CheckConsumer();
   bool DeliveredElsewhere(uint64_t delivered);
   void WantResubscribe(std::string why);
+  // The consumer has a new leader: resubscribe, and ack again what was
+  // acked within the ack wait (the old leader may have lost those acks).
+  void NewLeader();
   // Sends the due acks; false when none was due.
   void SendDueAcks();
   natsStatus SendAck(const Ack& ack);
-  // Drops an ack nobody answers for twice the ack wait (its consumer is
-  // gone): it leaves the snapshots and the dedup set.
+  // Drops an ack nobody answered for twice the ack wait, its consumer
+  // gone: it leaves the snapshots, and is remembered as confirmed.
   void GiveUp(const Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
+  // Whether NATS says the consumer (or its stream) does not exist; false
+  // while it exists or NATS does not answer.
+  bool ConsumerGone();
+  // The consumer's info, asked with kApiTimeoutMs.
+  natsStatus ConsumerInfo(jsConsumerInfo** info, jsErrCode* code);
   void Confirmed(const Ack& ack);
-  // After a reconnect: the acks confirmed within the ack wait go again,
-  // and their sequences count as written until confirmed again.
+  // After a reconnect or a new consumer leader: the acks confirmed within
+  // the ack wait go again, and their sequences count as written until
+  // confirmed again.
   void ReAckRecent();
+  // Adds a confirmed (or given up) ack to recent_ and confirmed_, which
+  // keep the latest kRememberConfirmed.
+  void Remember(uint64_t sequence, const std::string& reply,
+                const std::string& batch, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   void SignalInProgress();
 
   void TakeIn(natsMsg* msg);
-  // Whether `sequence` was written and not confirmed (then it is touched
-  // with its new reply subject).
-  bool Redelivered(uint64_t sequence, const std::string& reply);
+  // What `sequence`, delivered now as `batch` with `reply`, is to the
+  // dedup set; a held one is touched with its new reply subject, a
+  // confirmed one held again (its ack is owed anew).
+  Seen Redelivered(uint64_t sequence, const std::string& batch,
+                   const std::string& reply);
   void Submit(uint64_t sequence, const std::string& reply,
               const RelayHeader& header, std::unique_ptr<EventBatch> batch);
   void Reject(natsMsg* msg, absl::string_view why);
@@ -224,15 +269,6 @@ class NatsSource {
   RelayPayload payload_;              // of the batch in hand (receive thread)
   std::atomic<int64_t> ack_wait_ns_;  // the consumer's, once known
 
-  // Ack thread only: acks confirmed within the ack wait, oldest first. A
-  // NATS server stopped just after confirming an ack may not have stored
-  // it, and would give the message out again after its restart.
-  struct Recent {
-    uint64_t sequence;
-    std::string reply;
-    absl::Time confirmed;
-  };
-  std::deque<Recent> recent_;
   // Reconnects whose recent acks the ack thread has queued again (the
   // fetch thread waits for it, then for those acks).
   std::atomic<uint64_t> reconnects_reacked_{0};
@@ -262,6 +298,14 @@ class NatsSource {
   size_t acks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;  // re-acks not yet confirmed
   absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
+  // The latest kRememberConfirmed acks confirmed, oldest first, and by
+  // sequence (for dedup; ReAckRecent() takes those of the ack wait). A
+  // NATS server stopped, or a consumer leader killed, just after
+  // confirming an ack may not have stored it, and gives the message out
+  // again.
+  std::deque<Recent> recent_ ABSL_GUARDED_BY(mu_);
+  absl::flat_hash_map<uint64_t, Confirmation> confirmed_ ABSL_GUARDED_BY(mu_);
+  bool reack_wanted_ ABSL_GUARDED_BY(mu_) = false;  // NewLeader() asked
   std::string consumer_leader_ ABSL_GUARDED_BY(mu_);
   std::string resubscribe_why_ ABSL_GUARDED_BY(mu_);  // asked for when set
   // The consumer's leader when this subscription was made.

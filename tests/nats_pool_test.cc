@@ -8,9 +8,11 @@
 #include <signal.h>
 
 #include <algorithm>
+#include <iostream>
 #include <map>
 #include <memory>
 #include <random>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -89,7 +91,7 @@ class Pool {
   Ziggyd& collector(int i) { return *collectors_[i]; }
 
   // Waits until the forwarder has published everything and the collectors
-  // hold at least `events`; then their union.
+  // hold at least `events` distinct ones; then their union.
   Sequences Settle(int64_t events) {
     EXPECT_TRUE(Drained(*forwarder_, absl::Seconds(120)))
         << forwarder_->Status().DebugString() << "\n"
@@ -98,7 +100,9 @@ class Pool {
     EXPECT_TRUE(WaitFor(
         [&] {
           seen = ReadPoolSequences(logs_);
-          return static_cast<int64_t>(seen.size()) >= events;
+          const std::set<std::pair<int64_t, int64_t>> distinct(seen.begin(),
+                                                               seen.end());
+          return static_cast<int64_t>(distinct.size()) >= events;
         },
         absl::Seconds(120), absl::Milliseconds(250)))
         << seen.size() << " of " << events << "\n"
@@ -120,33 +124,34 @@ class Pool {
     if (!all) DumpLogs();
   }
 
-  // Where the duplicates of `sender` are, as a test failure: events one
-  // collector wrote twice (it took a redelivery of what it had written and
-  // acknowledged), and events each collector wrote once (the server gave
-  // the other one a message this one had written).
-  void ReportDuplicates(int64_t sender) {
+  // The events of `sender` below `sent`: none missing, none written twice
+  // by one collector (it drops a redelivery of what it wrote, its ack
+  // confirmed or not); returns how many each of two collectors wrote once,
+  // which RELAY.md's table allows when a NATS cluster loses acks.
+  int64_t ExpectNoLossNoDuplicateWithin(int64_t sender, int64_t sent) {
     std::vector<std::map<int64_t, int>> counts(logs_.size());
     for (size_t i = 0; i < logs_.size(); ++i) {
       for (const auto& [s, seq] : ReadSequences(logs_[i])) {
         if (s == sender) ++counts[i][seq];
       }
     }
+    int64_t missing = 0, across = 0;
     std::vector<int64_t> within(logs_.size());
-    int64_t across = 0;
-    for (size_t i = 0; i < counts.size(); ++i) {
-      for (const auto& [seq, n] : counts[i]) {
-        within[i] += n - 1;
-        for (size_t j = i + 1; j < counts.size(); ++j) {
-          across += counts[j].count(seq);
-        }
+    for (int64_t seq = 0; seq < sent; ++seq) {
+      int writers = 0;
+      for (size_t i = 0; i < counts.size(); ++i) {
+        const auto it = counts[i].find(seq);
+        if (it == counts[i].end()) continue;
+        ++writers;
+        within[i] += it->second - 1;
       }
+      missing += writers == 0;
+      across += writers > 1;
     }
-    if (across == 0 && *std::max_element(within.begin(), within.end()) == 0) {
-      return;
-    }
-    ADD_FAILURE() << "duplicates written again by one collector: "
-                  << absl::StrJoin(within, ", ")
-                  << "; written once by each of two: " << across;
+    EXPECT_EQ(missing, 0) << "of " << sent;
+    EXPECT_EQ(*std::max_element(within.begin(), within.end()), 0)
+        << "written again by one collector: " << absl::StrJoin(within, ", ");
+    return across;
   }
 
   // Every collector's STATUS and log, and the NATS servers' logs, as test
@@ -268,11 +273,22 @@ TEST(NatsPoolTest, ReadmeClusterOfThreeLosesNothingWhenAServerDies) {
     SendSome(load, random, 1000, 3000);
     ASSERT_TRUE(pool.nats(i).Restart().ok()) << pool.nats(i).Log();
   }
+  // The cluster whole again (its consumer without a leader for up to tens
+  // of seconds, the forwarder spooling meanwhile: a backlog of a few large
+  // batches may go to one collector), traffic is shared again.
+  ASSERT_TRUE(WaitFor([&] { return subscribed(0) && subscribed(1); },
+                      absl::Seconds(60)));
+  SendSome(load, random, 2000, 3000);
   load.Stop();
   ASSERT_TRUE(
       WaitFor([&] { return Spooled(pool.forwarder()) == load.sent(); }));
-  ExpectExactlyOnce(pool.Settle(load.sent()), 5, load.sent());
-  pool.ReportDuplicates(5);
+  pool.Settle(load.sent());
+  // nats-server 2.9 confirms acks before storing them (RELAY.md): a
+  // consumer leader killed can give another collector what one wrote.
+  const int64_t across = pool.ExpectNoLossNoDuplicateWithin(5, load.sent());
+  RecordProperty("duplicates_across_collectors", static_cast<int>(across));
+  std::cerr << across << " of " << load.sent()
+            << " events written by both collectors\n";
   if (HasFailure()) pool.DumpLogs();
   pool.ExpectBothTookAShare();
 }

@@ -383,6 +383,67 @@ TEST(NatsSourceTest, RedeliveryOfAMessageWrittenButNotAckedIsNotWrittenTwice) {
   EXPECT_EQ(ziggyd->StatusNumber("nats.batches"), 6);
 }
 
+// nats-server 2.9 confirms an ack before the consumer's replicas store
+// it, so a consumer leader killed then gives out again messages whose
+// acks it confirmed. A consumer deleted and made again (by ziggyd, at its
+// next idle check) gives out every message again the same way: each
+// remembered as confirmed is dropped and acknowledged again, not written
+// twice.
+TEST(NatsSourceTest, MessagesGivenOutAgainAfterTheirAcksAreNotWrittenTwice) {
+  Fixture f;
+  const std::string logs = TempDir("again");
+  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "30s"));
+  ASSERT_NE(ziggyd, nullptr);
+  TestPublisher a(f.server->url(), "fwd-a", 1);
+  for (int i = 0; i < 5; ++i) ASSERT_TRUE(a.PublishBatch());
+  ASSERT_TRUE(ziggyd->WaitWritten(5 * kEventsPerBatch));
+  ASSERT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") == 5; }));
+  ASSERT_EQ(js_DeleteConsumer(a.connection().js(), "ZIGGY", "ziggyd", nullptr,
+                              nullptr),
+            NATS_OK);
+  ASSERT_TRUE(WaitFor([&] {
+    return ziggyd->StatusNumber("nats.duplicates_dropped") ==
+           5 * kEventsPerBatch;
+  })) << ziggyd->Status().DebugString();
+  ASSERT_TRUE(WaitFor([&] { return ConsumerDrained(a.connection()); }));
+  ASSERT_TRUE(a.PublishBatch());
+  ASSERT_TRUE(ziggyd->WaitWritten(6 * kEventsPerBatch));
+  ASSERT_TRUE(WaitFor([&] { return ConsumerDrained(a.connection()); }));
+  ExpectExactlyOnce({logs}, {{1, a.published()}});
+  EXPECT_EQ(ziggyd->StatusNumber("nats.batches"), 6);
+  EXPECT_GE(ziggyd->StatusNumber("nats.resubscribes"), 1);
+}
+
+// Dedup remembers each sequence's batch (its message id): a stream made
+// again numbers other batches from 1, and those are new, not redeliveries.
+TEST(NatsSourceTest, ASequenceThatComesBackWithAnotherBatchIsTakenIn) {
+  Fixture f;
+  const std::string logs = TempDir("reused");
+  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "30s"));
+  ASSERT_NE(ziggyd, nullptr);
+  std::map<int, int64_t> published;
+  {
+    TestPublisher a(f.server->url(), "fwd-a", 1);
+    for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.PublishBatch());
+    ASSERT_TRUE(ziggyd->WaitWritten(3 * kEventsPerBatch));
+    ASSERT_TRUE(
+        WaitFor([&] { return ziggyd->StatusNumber("nats.acks") == 3; }));
+    ASSERT_EQ(js_DeleteStream(a.connection().js(), "ZIGGY", nullptr, nullptr),
+              NATS_OK);
+    published[1] = a.published();
+  }
+  TestPublisher b(f.server->url(), "fwd-b", 2);  // makes the stream again
+  for (int i = 0; i < 3; ++i) ASSERT_TRUE(b.PublishBatch());
+  ASSERT_TRUE(ziggyd->WaitWritten(6 * kEventsPerBatch))
+      << ziggyd->Status().DebugString();
+  ASSERT_TRUE(WaitFor([&] { return ConsumerDrained(b.connection()); }));
+  published[2] = b.published();
+  ExpectExactlyOnce({logs}, published);
+  EXPECT_EQ(ziggyd->StatusNumber("nats.duplicates_dropped"), 0);
+  EXPECT_NE(ziggyd->process().Stderr().find("reused the sequence"),
+            std::string::npos);
+}
+
 TEST(NatsSourceTest, MalformedMessagesAreTerminatedAndCountedGoodOnesKept) {
   Fixture f;
   const std::string logs = TempDir("malformed");
