@@ -49,11 +49,15 @@ constexpr uint64_t kStarvedDeliveries = 8;
 constexpr int64_t kApiTimeoutMs = 1000;
 // Pause after a subscription attempt NATS could not answer or take yet.
 constexpr absl::Duration kSubscribeRetryPause = absl::Milliseconds(100);
-// Confirmed acks remembered for dedup (a few MB): many more than the pool
-// holds unacknowledged (max_ack_pending), as a consumer leader that dies
-// can lose the acks of what it confirmed last, and give those messages out
-// again once the cluster has elected another, however long that takes.
-constexpr size_t kRememberConfirmed = 16384;
+// Confirmed acks are remembered for dedup this long beyond twice the ack
+// wait: a consumer leader that dies can lose the acks of what it confirmed
+// last, and give those messages out again once their ack wait has passed
+// and the cluster has elected another leader (seen to take 20 s)...
+constexpr absl::Duration kElectionMargin = absl::Seconds(60);
+// ...and at most this many (about 15 MB).
+constexpr size_t kRememberAtMost = 65536;
+// How long one round of in-progress signals may take (the ack thread's).
+constexpr absl::Duration kSignalBudget = absl::Seconds(1);
 
 void Wake(int fd) {
   const uint64_t one = 1;
@@ -67,6 +71,13 @@ int64_t Nanos(absl::Duration d) { return absl::ToInt64Nanoseconds(d); }
 // stream, which takes its consumers with it).
 bool IsGone(jsErrCode code) {
   return code == JSConsumerNotFoundErr || code == JSStreamNotFoundErr;
+}
+
+// What the dedup set knows a message's batch by:
+// `<forwarder>:<first>-<end>` (its message id and end).
+std::string BatchKey(const RelayHeader& header) {
+  return absl::StrCat(BatchMsgId(header.forwarder, header.first), "-",
+                      header.end);
 }
 
 jsOptions ApiOptions() {
@@ -125,25 +136,33 @@ void NatsSource::Start(RelayState* state, EventWriter* writer,
   writer_ = writer;
   may_fetch_ = std::move(may_fetch);
   const absl::Time now = absl::Now();
-  const absl::Time checkpoint =
-      absl::UnixEpoch() + absl::Seconds(state->recovered_nats_time());
-  // The server's ack timer of a message in a checkpoint started at most
-  // about ack_wait/2 before it (delivery, or the last in-progress signal).
-  const absl::Time timer_start = checkpoint - ack_wait() / 2;
-  const bool late = now - timer_start > ack_wait();
+  // Older snapshots record no timer per ack: a message's timer started at
+  // most about ack_wait/2 before the snapshot (delivery, or the last
+  // in-progress signal), if NATS heard those signals.
+  const absl::Time snapshot_estimate =
+      absl::UnixEpoch() + absl::Seconds(state->recovered_nats_time()) -
+      ack_wait() / 2;
+  size_t late = 0;
   absl::MutexLock lock(&mu_);
   for (const NatsAckRecord& record : state->recovered_nats_acks()) {
+    const absl::Time timer_start =
+        record.timer_start > 0
+            ? absl::UnixEpoch() + absl::Seconds(record.timer_start)
+            : snapshot_estimate;
+    const bool is_late = now - timer_start > ack_wait();
+    late += is_late;
     // Counted now if late, else if their re-ack comes too late (Confirmed).
-    held_[record.sequence] = {record.reply, late ? now : timer_start, ""};
+    held_[record.sequence] = {record.reply, is_late ? now : timer_start,
+                              record.batch};
     acks_.push_back({record.sequence, record.reply, now, /*reack=*/true});
     ++reacks_;
   }
-  if (late && reacks_ > 0) {
-    stats_->nats.possible_duplicates += reacks_;
-    LOG(WARNING) << "nats: " << reacks_
+  if (late > 0) {
+    stats_->nats.possible_duplicates += late;
+    LOG(WARNING) << "nats: " << late
                  << " messages were checkpointed but their acks not "
-                    "confirmed more than half the ack wait ago: another "
-                    "collector may have been given them meanwhile "
+                    "confirmed within their ack wait: another collector may "
+                    "have been given them meanwhile "
                     "(nats.possible_duplicates)";
   }
   if (reacks_ > 0) {
@@ -430,8 +449,7 @@ void NatsSource::WantResubscribe(std::string why) {
 
 void NatsSource::NewLeader() {
   WantResubscribe("the consumer has a new leader");
-  absl::MutexLock lock(&mu_);
-  reack_wanted_ = true;
+  ReAckRecent();  // before the new subscription fetches (ReadyToFetch)
 }
 
 // Drops the subscription (its inbox, its pull requests) when the idle
@@ -497,8 +515,8 @@ void NatsSource::TakeIn(natsMsg* msg) {
     return Reject(msg, absl::StrCat("a batch of forwarder ", header.forwarder,
                                     " on subject ", natsMsg_GetSubject(msg)));
   }
-  const std::string batch_id = BatchMsgId(header.forwarder, header.first);
-  if (Redelivered(sequence, batch_id, reply) != Seen::kNew) {
+  const std::string batch_key = BatchKey(header);
+  if (Redelivered(sequence, batch_key, reply) != Seen::kNew) {
     stats_->nats.duplicates += header.count;
     return Submit(sequence, reply, header, nullptr);
   }
@@ -510,7 +528,7 @@ void NatsSource::TakeIn(natsMsg* msg) {
   stats_->nats.events += payload_.documents().size();
   {
     absl::MutexLock lock(&mu_);
-    held_[sequence] = {reply, absl::Now(), batch_id};
+    held_[sequence] = {reply, absl::Now(), batch_key};
   }
   Submit(sequence, reply, header, *std::move(batch));
 }
@@ -534,7 +552,7 @@ NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
   } else if (const auto it = confirmed_.find(sequence);
              it != confirmed_.end()) {
     if (same(it->second.batch)) {
-      held_[sequence] = {reply, now, batch};
+      held_[sequence] = {reply, now, batch, /*remembered=*/true};
       LOG_EVERY_T(WARNING, 10)
           << "nats: message " << sequence << " (batch " << batch
           << ") was given out again after NATS had confirmed its ack (a "
@@ -556,7 +574,9 @@ void NatsSource::Submit(uint64_t sequence, const std::string& reply,
                         const RelayHeader& header,
                         std::unique_ptr<EventBatch> batch) {
   if (batch == nullptr) batch = writer_->NewBatch();
-  batch->acks.push_back({reply, header.forwarder, header.end, "", sequence});
+  batch->acks.push_back({reply, header.forwarder, header.end, "", sequence,
+                         absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()),
+                         BatchKey(header)});
   writer_->Submit(std::move(batch));
 }
 
@@ -594,7 +614,6 @@ void NatsSource::AckLoop() {
   pthread_setname_np(pthread_self(), "ziggyd-nats-ack");
   absl::Time next_progress = absl::Now();
   while (true) {
-    bool reack_wanted = false;
     {
       absl::MutexLock lock(&mu_);
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
@@ -602,10 +621,9 @@ void NatsSource::AckLoop() {
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
-      reack_wanted = std::exchange(reack_wanted_, false);
     }
     if (const uint64_t reconnects = connection_->reconnects();
-        reconnects != reconnects_reacked_ || reack_wanted) {
+        reconnects != reconnects_reacked_) {
       ReAckRecent();
       reconnects_reacked_ = reconnects;
     }
@@ -664,9 +682,11 @@ void NatsSource::GiveUp(const Ack& ack) {
          "counted as a possible duplicate";
   state_->NatsAckConfirmed(ack.sequence);
   const auto it = held_.find(ack.sequence);
-  if (it == held_.end()) return;
+  if (it == held_.end() || it->second.reply != ack.reply) return;
   // A consumer made again gives it out again: dropped then, as confirmed.
-  Remember(ack.sequence, ack.reply, it->second.batch, absl::Now());
+  if (!it->second.remembered) {
+    Remember(ack.sequence, ack.reply, it->second.batch, absl::Now());
+  }
   held_.erase(it);
 }
 
@@ -712,8 +732,12 @@ void NatsSource::Confirmed(const Ack& ack) {
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
   const auto it = held_.find(sequence);
-  if (it == held_.end()) return;  // confirmed before (a duplicate's ack)
-  Remember(sequence, ack.reply, it->second.batch, now);
+  // Confirmed before, or another delivery's ack is owed (the server acks
+  // by sequence; the entry goes with the ack of its own delivery).
+  if (it == held_.end() || it->second.reply != ack.reply) return;
+  if (!it->second.remembered) {
+    Remember(sequence, ack.reply, it->second.batch, now);
+  }
   if (now - it->second.touched > ack_wait()) {
     ++stats_->nats.possible_duplicates;
     LOG_EVERY_T(WARNING, 10)
@@ -726,9 +750,14 @@ void NatsSource::Confirmed(const Ack& ack) {
 
 void NatsSource::Remember(uint64_t sequence, const std::string& reply,
                           const std::string& batch, absl::Time now) {
+  // A checkpoint's ack of an older ziggyd, its batch unknown, is not
+  // remembered: it would match any batch.
+  if (batch.empty()) return;
   recent_.push_back({sequence, reply, now});
   confirmed_[sequence] = {batch, now};
-  while (recent_.size() > kRememberConfirmed) {
+  const absl::Duration remember_for = 2 * ack_wait() + kElectionMargin;
+  while (recent_.size() > kRememberAtMost ||
+         now - recent_.front().confirmed > remember_for) {
     const Recent& old = recent_.front();
     const auto it = confirmed_.find(old.sequence);
     if (it != confirmed_.end() && it->second.at == old.confirmed) {
@@ -749,8 +778,13 @@ void NatsSource::ReAckRecent() {
         confirmed->second.at != it->confirmed) {
       continue;  // confirmed again since: its later entry goes
     }
-    held_.try_emplace(it->sequence,
-                      Held{it->reply, now, confirmed->second.batch});
+    const bool queued =
+        held_
+            .try_emplace(it->sequence,
+                         Held{it->reply, now, confirmed->second.batch,
+                              /*remembered=*/true})
+            .second;
+    if (!queued) continue;  // delivered again meanwhile, or re-acked already
     // Fetching waits for these (ReadyToFetch): a message the server lost
     // the ack of is not given to another collector meanwhile.
     acks_.push_back({it->sequence, it->reply, now, true});
@@ -774,25 +808,40 @@ void NatsSource::SignalInProgress() {
   if (!connection_->connected()) return;
   const absl::Time now = absl::Now();
   const absl::Duration due = ack_wait() / 3;
-  std::vector<std::pair<uint64_t, std::string>> signals;
+  struct Signal {
+    absl::Time touched;
+    uint64_t sequence;
+    std::string reply;
+  };
+  std::vector<Signal> signals;
   {
     absl::MutexLock lock(&mu_);
     for (const auto& [sequence, held] : held_) {
-      if (now - held.touched >= due) signals.emplace_back(sequence, held.reply);
+      if (now - held.touched >= due) {
+        signals.push_back({held.touched, sequence, held.reply});
+      }
     }
   }
-  for (const auto& [sequence, reply] : signals) {
+  // The longest waiting first; the rest next round if the budget runs out.
+  std::sort(
+      signals.begin(), signals.end(),
+      [](const Signal& a, const Signal& b) { return a.touched < b.touched; });
+  for (const Signal& signal : signals) {
+    if (absl::Now() - now > kSignalBudget) return;
     natsMsg* answer = nullptr;
-    const natsStatus s =
-        natsConnection_RequestString(&answer, connection_->connection(),
-                                     reply.c_str(), "+WPI", kAckTimeoutMs);
+    const natsStatus s = natsConnection_RequestString(
+        &answer, connection_->connection(), signal.reply.c_str(), "+WPI",
+        kAckTimeoutMs);
     natsMsg_Destroy(answer);
     if (s != NATS_OK) return;  // the rest would go unheard too: next time
     ++stats_->nats.in_progress;
+    state_->NatsAckTimerRestarted(
+        signal.sequence, absl::ToDoubleSeconds(now - absl::UnixEpoch()));
     absl::MutexLock lock(&mu_);
-    const auto it = held_.find(sequence);
-    if (it != held_.end() && it->second.reply == reply)
+    const auto it = held_.find(signal.sequence);
+    if (it != held_.end() && it->second.reply == signal.reply) {
       it->second.touched = now;
+    }
   }
 }
 

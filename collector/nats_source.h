@@ -20,15 +20,15 @@
 //  - the receive thread (the collector's; it owns the EventWriter hand-off)
 //    polls ready_fd() and, per message (Serve): checks it is a batch
 //    (ParseBatchMessage) on its forwarder's subject (BatchSubject), drops
-//    it when its stream sequence is one this collector wrote and NATS has
-//    not confirmed the ack of (a redelivery), else takes it in as the relay
+//    it when it is a batch this collector wrote under that stream sequence
+//    (a redelivery; Dedup below), else takes it in as the relay
 //    port does (TakeInRelayBatch) and hands it to the writer with the ack it
 //    owes. Malformed messages are terminated (natsMsg_Term), counted and
 //    logged at a bounded rate;
 //  - the ack thread sends the acks the writer's checkpoints release
 //    (TakeAcks), each a request answered by the server (AckSync), retried
-//    until confirmed; a confirmed ack leaves the dedup set and the next
-//    snapshot. After kIdleCheck without a message it asks NATS about the
+//    until confirmed; a confirmed ack leaves the next snapshot, and moves
+//    from the written set to the confirmed one. After kIdleCheck without a message it asks NATS about the
 //    consumer (STATUS nats.stalled, nats.consumer_leader): messages waiting
 //    or going to other collectors and none coming here for two checks in a
 //    row, a new leader, or the consumer deleted make the fetch thread
@@ -40,29 +40,33 @@
 //    After a reconnect it acks again what it acked within the ack wait (a
 //    NATS server stopping may confirm an ack it never stores), and the
 //    fetch thread fetches again once those are confirmed (or the ack wait
-//    passed), as after a start. It does so too when the consumer has a
-//    new leader (a fetch answered "Leadership Change", or the idle check),
-//    before that leader gives those messages to another collector if it
-//    can (it does once their ack wait runs out); an ack that
-//    nothing answers for twice the ack wait is given up (counted as a
-//    possible duplicate) once NATS says the consumer is gone; while it
-//    exists (a NATS cluster electing its leader) the ack goes on.
+//    passed), as after a start. So does a new consumer leader (a fetch
+//    answered "Leadership Change", or the idle check): the re-acks are
+//    queued at once, before the new subscription fetches, to reach that
+//    leader before it gives those messages to another collector (it does
+//    once their ack wait has run out). An ack that nothing answers for
+//    twice the ack wait is given up (counted as a possible duplicate) once
+//    NATS says the consumer is gone; while it exists (a NATS cluster
+//    electing its leader) the ack goes on.
 //
 // Dedup. A forwarder's batches in the stream never overlap (its publish
 // chain), so a message's stream sequence names its events. A redelivery is
-// checked against the sequences written and not confirmed, and against the
-// latest 16384 confirmed (kRememberConfirmed): nats-server 2.9 confirms an
-// ack (AckSync) before its consumer's replicas store it, so a consumer
-// leader killed then gives out again messages whose acks it confirmed.
-// Such a message is dropped and acknowledged again (STATUS
-// nats.duplicates_dropped). Each entry also names its batch
-// (`<forwarder>:<first>`, the message id): a sequence that comes back with
-// another batch (a stream that reused it) is taken in, not dropped, and
-// logged. (The relay's per-forwarder `next` does not work when each
-// collector sees only some batches, and redeliveries come out of order.)
-// Checkpoints record the committed, unconfirmed acks (RelayState); at
-// start they seed the set (batch unknown) and are re-acked before
-// fetching.
+// checked against the sequences written and not confirmed, and against
+// those confirmed in the last 2 × ack_wait + 60 s (at most 65,536):
+// nats-server 2.9 confirms an ack (AckSync) before its consumer's replicas
+// store it, so a consumer leader killed then gives out again messages
+// whose acks it confirmed, once the cluster has elected another. Such a
+// message is dropped and acknowledged again (STATUS
+// nats.duplicates_dropped). Each entry names its batch
+// (`<forwarder>:<first>-<end>`, BatchKey()): a sequence that comes back
+// with another batch (a stream made again numbers from 1) is taken in, not
+// dropped, and logged. (The relay's per-forwarder `next` does not work
+// when each collector sees only some batches, and redeliveries come out
+// of order.) Checkpoints record the committed, unconfirmed acks with their
+// batches (RelayState); at start they seed the written set and are
+// re-acked before fetching. Those of an older ziggyd's checkpoint have no
+// batch: they match any while held, and are not remembered once
+// confirmed.
 //
 // Thread-safety: Start(), AddPollItems(), Serve(), StopFetching() and
 // Stop() from the receive thread; TakeAcks() from any thread (the writer's);
@@ -180,7 +184,10 @@ class NatsSource {
   struct Held {
     std::string reply;
     absl::Time touched;  // delivered or last told in progress
-    std::string batch;   // BatchMsgId(); "" when not known (a checkpoint's)
+    std::string batch;   // BatchKey(); "" when not known (an old checkpoint's)
+    // Already in recent_ (a re-ack, or a confirmed message given out
+    // again): its confirmation is not remembered again.
+    bool remembered = false;
   };
   // A message whose ack NATS confirmed (or that was given up).
   struct Recent {
@@ -240,7 +247,8 @@ class NatsSource {
   // confirmed again.
   void ReAckRecent();
   // Adds a confirmed (or given up) ack to recent_ and confirmed_, which
-  // keep the latest kRememberConfirmed.
+  // keep those of the last 2 × ack_wait + kElectionMargin, at most
+  // kRememberAtMost; not one whose batch is unknown.
   void Remember(uint64_t sequence, const std::string& reply,
                 const std::string& batch, absl::Time now)
       ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
@@ -298,14 +306,13 @@ class NatsSource {
   size_t acks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
   size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;  // re-acks not yet confirmed
   absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
-  // The latest kRememberConfirmed acks confirmed, oldest first, and by
+  // The acks confirmed lately (Remember()), oldest first, and by
   // sequence (for dedup; ReAckRecent() takes those of the ack wait). A
   // NATS server stopped, or a consumer leader killed, just after
   // confirming an ack may not have stored it, and gives the message out
   // again.
   std::deque<Recent> recent_ ABSL_GUARDED_BY(mu_);
   absl::flat_hash_map<uint64_t, Confirmation> confirmed_ ABSL_GUARDED_BY(mu_);
-  bool reack_wanted_ ABSL_GUARDED_BY(mu_) = false;  // NewLeader() asked
   std::string consumer_leader_ ABSL_GUARDED_BY(mu_);
   std::string resubscribe_why_ ABSL_GUARDED_BY(mu_);  // asked for when set
   // The consumer's leader when this subscription was made.

@@ -76,8 +76,9 @@ absl::StatusOr<std::unique_ptr<RelayState>> RelayState::Recover(
   return state;
 }
 
-// The snapshot's `nats: {time, acks: [{seq, reply}]}`, written while NATS
-// acks were committed and unconfirmed; absent in older snapshots.
+// The snapshot's `nats: {time, acks: [{seq, reply, timer, batch}]}`,
+// written while NATS acks were committed and unconfirmed; absent in older
+// snapshots (and `timer`, `batch` in those before them).
 void RelayState::RecoverNats(const Value& snapshot) {
   const Value* nats = snapshot.Get("nats");
   if (nats == nullptr || nats->kind() != Value::Kind::kMap) return;
@@ -98,10 +99,19 @@ void RelayState::RecoverNats(const Value& snapshot) {
       continue;
     }
     const uint64_t sequence = static_cast<uint64_t>(seq->AsInt());
+    const Value* timer = ack.Get("timer");
+    const Value* batch = ack.Get("batch");
     NatsOwed& owed = nats_[sequence];
     if (owed.count++ == 0) {
       owed.reply = reply->AsString();
-      recovered_nats_.push_back({sequence, owed.reply});
+      if (timer != nullptr && timer->kind() == Value::Kind::kDouble) {
+        owed.timer_start = timer->AsDouble();
+      }
+      if (batch != nullptr && batch->kind() == Value::Kind::kString) {
+        owed.batch = batch->AsString();
+      }
+      recovered_nats_.push_back(
+          {sequence, owed.reply, owed.timer_start, owed.batch});
     }
   }
 }
@@ -109,6 +119,14 @@ void RelayState::RecoverNats(const Value& snapshot) {
 void RelayState::NatsAckConfirmed(uint64_t sequence) {
   absl::MutexLock lock(&nats_mu_);
   nats_confirmed_.push_back(sequence);
+}
+
+void RelayState::NatsAckTimerRestarted(uint64_t sequence, double time) {
+  absl::MutexLock lock(&nats_mu_);
+  const auto it = nats_.find(sequence);
+  if (it != nats_.end()) {
+    it->second.timer_start = std::max(it->second.timer_start, time);
+  }
 }
 
 size_t RelayState::nats_unconfirmed() const {
@@ -131,6 +149,8 @@ void RelayState::AddNatsAcks(const std::vector<RelayAck>& acks, int delta) {
     NatsOwed& owed = nats_[ack.nats_sequence];
     owed.reply = ack.identity;
     owed.count += delta;
+    owed.timer_start = std::max(owed.timer_start, ack.nats_delivered);
+    if (!ack.nats_batch.empty()) owed.batch = ack.nats_batch;
     if (owed.count <= 0) nats_.erase(ack.nats_sequence);
   }
 }
@@ -143,7 +163,9 @@ Value RelayState::NatsSnapshot() {
   acks.reserve(nats_.size());
   for (const auto& [sequence, owed] : nats_) {
     acks.emplace_back(Value::Map{{"seq", static_cast<int64_t>(sequence)},
-                                 {"reply", owed.reply}});
+                                 {"reply", owed.reply},
+                                 {"timer", owed.timer_start},
+                                 {"batch", owed.batch}});
   }
   return Value(Value::Map{
       {"time", absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch())},

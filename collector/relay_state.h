@@ -51,6 +51,10 @@ struct RelayAck {
   int64_t end;                 // every index below this is written
   std::string token;           // the token its id is bound to
   uint64_t nats_sequence = 0;  // the NATS message's stream sequence
+  // When NATS delivered it (unix seconds): its ack timer started then or
+  // later (an in-progress signal restarts it).
+  double nats_delivered = 0;
+  std::string nats_batch;  // which batch it was (NatsSource's dedup key)
 };
 
 // A NATS acknowledgement a checkpoint committed whose receipt NATS has not
@@ -58,6 +62,10 @@ struct RelayAck {
 struct NatsAckRecord {
   uint64_t sequence;  // stream sequence
   std::string reply;  // the message's reply subject, where the ack goes
+  // Its ack timer's start (unix seconds) at the latest known: delivery or
+  // the last answered in-progress signal; 0 in snapshots older than it.
+  double timer_start = 0;
+  std::string batch;  // RelayAck::nats_batch; "" in snapshots older than it
 };
 
 // What a checkpoint records of one forwarder.
@@ -93,6 +101,9 @@ class RelayState {
   // NATS confirmed the ack for stream sequence `sequence`: later snapshots
   // leave it out (once for each time it was acked). Thread-safe.
   void NatsAckConfirmed(uint64_t sequence);
+  // NATS answered an in-progress signal for `sequence` at `time` (unix
+  // seconds): its ack timer restarted (recorded if its ack is owed).
+  void NatsAckTimerRestarted(uint64_t sequence, double time);
   // The committed NATS acks not confirmed yet. Thread-safe.
   size_t nats_unconfirmed() const;
 
@@ -163,6 +174,8 @@ class RelayState {
   struct NatsOwed {
     std::string reply;
     int count = 0;
+    double timer_start = 0;  // NatsAckRecord::timer_start
+    std::string batch;       // NatsAckRecord::batch
   };
   mutable absl::Mutex nats_mu_;
   absl::flat_hash_map<uint64_t, NatsOwed> nats_ ABSL_GUARDED_BY(nats_mu_);

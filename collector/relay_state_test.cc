@@ -256,7 +256,8 @@ TEST(RelayStateTest, ReadsSnapshotsFromBeforeTokens) {
 
 // A NATS ack (nats_sequence > 0) moves no forwarder's mark; a checkpoint
 // records it, with its reply subject, until NATS confirms it (as often as
-// it was acked), and a restart recovers it for a re-ack.
+// it was acked) with its ack timer's latest start, and a restart recovers
+// it for a re-ack.
 TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
   const std::string root = Root("nats");
   const std::string file = root + "/a.log";
@@ -264,8 +265,8 @@ TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
   std::unique_ptr<RelayState> state = CheckpointTenBytes(root, file, &stats);
   ASSERT_NE(state, nullptr);
   state->AddAcks({{"$JS.ACK.a", "fwd", 99, "", 7},
-                  {"$JS.ACK.b", "other", 5, "", 8},
-                  {"$JS.ACK.c", "other", 5, "", 8}});
+                  {"$JS.ACK.b", "other", 5, "", 8, 1000.5, "other:0-5"},
+                  {"$JS.ACK.c", "other", 5, "", 8, 1001, "other:0-5"}});
   std::vector<RelayAck> acked;
   ASSERT_TRUE(state->Commit({{file, 10}}, &acked).ok());
   EXPECT_EQ(acked.size(), 3u);
@@ -278,7 +279,10 @@ TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
   EXPECT_EQ(acks->AsList().size(), 2u);
   EXPECT_NE(snapshot.Find("nats.time"), nullptr);
 
-  // 7 confirmed, 8 once of twice: the next snapshot keeps 8 alone.
+  // 7 confirmed, 8 once of twice: the next snapshot keeps 8 alone, with
+  // the in-progress signal NATS answered since.
+  state->NatsAckTimerRestarted(8, 1500);
+  state->NatsAckTimerRestarted(9, 1500);  // owes no ack: nothing recorded
   state->NatsAckConfirmed(7);
   state->NatsAckConfirmed(8);
   ASSERT_TRUE(state->Commit({{file, 10}}, &acked).ok());
@@ -289,6 +293,8 @@ TEST(RelayStateTest, RecordsNatsAcksUntilConfirmedAndRecoversThem) {
   ASSERT_EQ((*after)->recovered_nats_acks().size(), 1u);
   EXPECT_EQ((*after)->recovered_nats_acks()[0].sequence, 8u);
   EXPECT_EQ((*after)->recovered_nats_acks()[0].reply, "$JS.ACK.c");
+  EXPECT_EQ((*after)->recovered_nats_acks()[0].timer_start, 1500);
+  EXPECT_EQ((*after)->recovered_nats_acks()[0].batch, "other:0-5");
   EXPECT_GT((*after)->recovered_nats_time(), 0);
   EXPECT_EQ((*after)->forwarders().at("fwd").next, 42);
   // Recovered acks stay in snapshots until confirmed.

@@ -397,7 +397,7 @@ TEST(NatsSourceTest, MessagesGivenOutAgainAfterTheirAcksAreNotWrittenTwice) {
   TestPublisher a(f.server->url(), "fwd-a", 1);
   for (int i = 0; i < 5; ++i) ASSERT_TRUE(a.PublishBatch());
   ASSERT_TRUE(ziggyd->WaitWritten(5 * kEventsPerBatch));
-  ASSERT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") == 5; }));
+  ASSERT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 5; }));
   ASSERT_EQ(js_DeleteConsumer(a.connection().js(), "ZIGGY", "ziggyd", nullptr,
                               nullptr),
             NATS_OK);
@@ -427,7 +427,7 @@ TEST(NatsSourceTest, ASequenceThatComesBackWithAnotherBatchIsTakenIn) {
     for (int i = 0; i < 3; ++i) ASSERT_TRUE(a.PublishBatch());
     ASSERT_TRUE(ziggyd->WaitWritten(3 * kEventsPerBatch));
     ASSERT_TRUE(
-        WaitFor([&] { return ziggyd->StatusNumber("nats.acks") == 3; }));
+        WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 3; }));
     ASSERT_EQ(js_DeleteStream(a.connection().js(), "ZIGGY", nullptr, nullptr),
               NATS_OK);
     published[1] = a.published();
@@ -502,17 +502,21 @@ TEST(NatsSourceTest, MalformedMessagesAreTerminatedAndCountedGoodOnesKept) {
 // between the two): the restart re-acks them before fetching, and counts
 // them as possible duplicates only when the checkpoint is older than the
 // ack wait allows.
+// `timer` (unix seconds) and `batch`, when set, are the ack's own timer
+// start and batch; older snapshots have neither.
 void WriteSnapshotWithAck(const std::string& logs, uint64_t sequence,
-                          const std::string& reply, double time) {
+                          const std::string& reply, double time,
+                          double timer = 0, const std::string& batch = "") {
   ASSERT_TRUE(MakeDirectories(logs).ok());
+  Value::Map ack{{"seq", static_cast<int64_t>(sequence)}, {"reply", reply}};
+  if (timer > 0) ack.emplace_back("timer", timer);
+  if (!batch.empty()) ack.emplace_back("batch", batch);
   const Value snapshot(Value::Map{
       {"forwarders", Value::MakeMap()},
       {"files", Value::MakeMap()},
       {"nats",
        Value(Value::Map{{"time", time},
-                        {"acks", Value::MakeList({Value(Value::Map{
-                                     {"seq", static_cast<int64_t>(sequence)},
-                                     {"reply", reply}})})}})}});
+                        {"acks", Value::MakeList({Value(std::move(ack))})}})}});
   ASSERT_TRUE(
       ReplaceFileDurably(logs, ".relay-state", EncodeDocument(snapshot)).ok());
 }
@@ -602,6 +606,56 @@ TEST(NatsSourceTest, ReAckOfAnOldCheckpointCountsAPossibleDuplicate) {
   EXPECT_EQ(ziggyd->StatusNumber("nats.possible_duplicates"), 1);
   EXPECT_EQ(ziggyd->StatusNumber("nats.batches"), 0);
   EXPECT_TRUE(Union({logs}).empty());
+}
+
+// A snapshot written since (checkpoints of relay or collect traffic)
+// keeps each ack's own timer: one an hour old counts though the snapshot
+// is new.
+TEST(NatsSourceTest, ReAckCountsByTheAcksOwnTimerNotTheSnapshotsTime) {
+  Fixture f;
+  TestPublisher a(f.server->url(), "fwd-a", 1);
+  const std::string logs = TempDir("reack-timer");
+  ASSERT_TRUE(a.PublishBatch());
+  const auto [sequence, reply] = TakeOne(a);
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  WriteSnapshotWithAck(logs, sequence, reply, now, now - 3600);
+  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "2s"));
+  ASSERT_NE(ziggyd, nullptr);
+  ASSERT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 1; }));
+  EXPECT_EQ(ziggyd->StatusNumber("nats.possible_duplicates"), 1);
+}
+
+// A checkpoint records each unconfirmed ack's batch: after a restart and
+// the re-ack, the message given out again (here by a consumer made again)
+// is known as written and dropped. An older ziggyd's checkpoint, without
+// batches, cannot say which batch was written: the message is taken in
+// (never dropped on a guess).
+int64_t BatchesAfterARestartAndTheConsumerMadeAgain(const std::string& batch) {
+  Fixture f;
+  TestPublisher a(f.server->url(), "fwd-a", 1);
+  const std::string logs = TempDir("checkpointed-batch");
+  EXPECT_TRUE(a.PublishBatch());
+  const auto [sequence, reply] = TakeOne(a);
+  const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
+  WriteSnapshotWithAck(logs, sequence, reply, now, now, batch);
+  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "30s"));
+  EXPECT_NE(ziggyd, nullptr);
+  if (ziggyd == nullptr) return -1;
+  EXPECT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 1; }));
+  EXPECT_EQ(js_DeleteConsumer(a.connection().js(), "ZIGGY", "ziggyd", nullptr,
+                              nullptr),
+            NATS_OK);
+  EXPECT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 2; }))
+      << ziggyd->Status().DebugString();
+  EXPECT_TRUE(WaitFor([&] { return ConsumerDrained(a.connection()); }));
+  return ziggyd->StatusNumber("nats.batches");
+}
+
+TEST(NatsSourceTest, ACheckpointedBatchIsKnownAfterARestart) {
+  EXPECT_EQ(BatchesAfterARestartAndTheConsumerMadeAgain(
+                absl::StrCat("fwd-a:0-", kEventsPerBatch)),
+            0);
+  EXPECT_EQ(BatchesAfterARestartAndTheConsumerMadeAgain(""), 1);
 }
 
 // The dedup set, seeded from the checkpoint: the message's ack cannot go
