@@ -6,7 +6,6 @@
 
 #include <algorithm>
 #include <cstring>
-#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -58,6 +57,9 @@ constexpr absl::Duration kElectionMargin = absl::Seconds(60);
 constexpr size_t kRememberAtMost = 65536;
 // How long one round of in-progress signals may take (the ack thread's).
 constexpr absl::Duration kSignalBudget = absl::Seconds(1);
+// While acks wait to be sent, the consumer is asked about this often
+// whether it is gone.
+constexpr absl::Duration kConsumerCheck = absl::Seconds(1);
 
 void Wake(int fd) {
   const uint64_t one = 1;
@@ -157,6 +159,7 @@ void NatsSource::Start(RelayState* state, EventWriter* writer,
     acks_.push_back({record.sequence, record.reply, now, /*reack=*/true});
     ++reacks_;
   }
+  acks_added_ = true;
   if (late > 0) {
     stats_->nats.possible_duplicates += late;
     LOG(WARNING) << "nats: " << late
@@ -536,7 +539,7 @@ void NatsSource::TakeIn(natsMsg* msg) {
 NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
                                          const std::string& batch,
                                          const std::string& reply) {
-  // A checkpoint's entries do not know their batch.
+  // An older ziggyd's checkpoint does not know its entries' batches.
   const auto same = [&](const std::string& known) {
     return known.empty() || known == batch;
   };
@@ -552,7 +555,7 @@ NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
   } else if (const auto it = confirmed_.find(sequence);
              it != confirmed_.end()) {
     if (same(it->second.batch)) {
-      held_[sequence] = {reply, now, batch, /*remembered=*/true};
+      held_[sequence] = {reply, now, batch};  // confirmed again: remembered
       LOG_EVERY_T(WARNING, 10)
           << "nats: message " << sequence << " (batch " << batch
           << ") was given out again after NATS had confirmed its ack (a "
@@ -574,9 +577,12 @@ void NatsSource::Submit(uint64_t sequence, const std::string& reply,
                         const RelayHeader& header,
                         std::unique_ptr<EventBatch> batch) {
   if (batch == nullptr) batch = writer_->NewBatch();
+  // Taken for its delivery time: later than the server's by the fetch's
+  // hand-off (at most kHandOff messages).
+  const double delivered =
+      absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   batch->acks.push_back({reply, header.forwarder, header.end, "", sequence,
-                         absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch()),
-                         BatchKey(header)});
+                         delivered, BatchKey(header)});
   writer_->Submit(std::move(batch));
 }
 
@@ -608,6 +614,7 @@ void NatsSource::TakeAcks(std::vector<RelayAck> acks) {
   for (RelayAck& ack : acks) {
     acks_.push_back({ack.nats_sequence, std::move(ack.identity), now, false});
   }
+  acks_added_ = true;
 }
 
 void NatsSource::AckLoop() {
@@ -616,11 +623,13 @@ void NatsSource::AckLoop() {
   while (true) {
     {
       absl::MutexLock lock(&mu_);
+      // New acks, or every 100 ms (acks to try again, the idle check).
       auto ready = [this]() ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_) {
-        return stopping_ || !acks_.empty();
+        return stopping_ || acks_added_;
       };
       mu_.AwaitWithTimeout(absl::Condition(&ready), absl::Milliseconds(100));
       if (stopping_) break;
+      acks_added_ = false;
     }
     if (const uint64_t reconnects = connection_->reconnects();
         reconnects != reconnects_reacked_) {
@@ -648,30 +657,48 @@ void NatsSource::SendDueAcks() {
     acks_.swap(later);
     acks_in_flight_ += due.size();
   }
-  // Nobody answering at a reply subject this long: the consumer is gone,
-  // or has no leader (a NATS cluster electing one: the ack goes on).
-  const int max_refusals =
-      std::max<int>(10, static_cast<int>(2 * ack_wait() / kAckRetry));
-  std::optional<bool> consumer_gone;  // asked once a round, if at all
+  if (due.empty()) return;
+  CheckConsumerForAcks(now);
+  bool stalled = false;  // an ack timed out: the rest wait for next round
   for (Ack& ack : due) {
-    const natsStatus s =
-        connection_->connected() ? SendAck(ack) : NATS_NOT_YET_CONNECTED;
-    bool gone = false;
-    if (s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals) {
-      if (!consumer_gone.has_value()) consumer_gone = ConsumerGone();
-      gone = *consumer_gone;
-      ack.refused = 0;
-    }
+    const AckOutcome outcome = stalled ? AckOutcome::kRetry : TryAck(ack);
+    stalled |= outcome == AckOutcome::kStalled;
     absl::MutexLock lock(&mu_);
     --acks_in_flight_;
-    if (gone) GiveUp(ack);
-    if (s == NATS_OK || gone) {
+    if (outcome == AckOutcome::kGone) GiveUp(ack);
+    if (outcome == AckOutcome::kDone || outcome == AckOutcome::kGone) {
       if (ack.reack) --reacks_;
       continue;
     }
     ack.next_try = absl::Now() + kAckRetry;
     acks_.push_back(std::move(ack));
   }
+}
+
+void NatsSource::CheckConsumerForAcks(absl::Time now) {
+  if (now - consumer_checked_ < kConsumerCheck) return;
+  consumer_checked_ = now;
+  jsConsumerInfo* info = nullptr;
+  jsErrCode code = static_cast<jsErrCode>(0);
+  const natsStatus s = ConsumerInfo(&info, &code);
+  consumer_gone_ = s != NATS_OK && IsGone(code);
+  jsConsumerInfo_Destroy(info);
+}
+
+NatsSource::AckOutcome NatsSource::TryAck(Ack& ack) {
+  if (!connection_->connected()) return AckOutcome::kRetry;
+  const natsStatus s = SendAck(ack);
+  if (s == NATS_OK) return AckOutcome::kDone;
+  if (s == NATS_TIMEOUT) return AckOutcome::kStalled;
+  // Nobody answering at a reply subject this long: the consumer is gone,
+  // or has no leader (a NATS cluster electing one: the ack goes on).
+  const int max_refusals =
+      std::max<int>(10, static_cast<int>(2 * ack_wait() / kAckRetry));
+  if (s == NATS_NO_RESPONDERS && ++ack.refused >= max_refusals) {
+    ack.refused = 0;
+    if (consumer_gone_) return AckOutcome::kGone;
+  }
+  return AckOutcome::kRetry;
 }
 
 void NatsSource::GiveUp(const Ack& ack) {
@@ -688,14 +715,6 @@ void NatsSource::GiveUp(const Ack& ack) {
     Remember(ack.sequence, ack.reply, it->second.batch, absl::Now());
   }
   held_.erase(it);
-}
-
-bool NatsSource::ConsumerGone() {
-  jsConsumerInfo* info = nullptr;
-  jsErrCode code = static_cast<jsErrCode>(0);
-  const natsStatus s = ConsumerInfo(&info, &code);
-  jsConsumerInfo_Destroy(info);
-  return s != NATS_OK && IsGone(code);
 }
 
 natsStatus NatsSource::ConsumerInfo(jsConsumerInfo** info, jsErrCode* code) {
@@ -788,6 +807,7 @@ void NatsSource::ReAckRecent() {
     // Fetching waits for these (ReadyToFetch): a message the server lost
     // the ack of is not given to another collector meanwhile.
     acks_.push_back({it->sequence, it->reply, now, true});
+    acks_added_ = true;
     ++reacks_;
     ++again;
   }

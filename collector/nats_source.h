@@ -27,21 +27,22 @@
 //    logged at a bounded rate;
 //  - the ack thread sends the acks the writer's checkpoints release
 //    (TakeAcks), each a request answered by the server (AckSync), retried
-//    until confirmed; a confirmed ack leaves the next snapshot, and moves
-//    from the written set to the confirmed one. After kIdleCheck without a message it asks NATS about the
-//    consumer (STATUS nats.stalled, nats.consumer_leader): messages waiting
-//    or going to other collectors and none coming here for two checks in a
-//    row, a new leader, or the consumer deleted make the fetch thread
-//    subscribe again (nats.resubscribes; Subscribe() makes a deleted
-//    consumer again); no leader is logged. Every ack_wait/6 it also tells
-//    NATS it is still working on written messages not acked for
-//    ack_wait/3 ("+WPI", as a request the consumer's leader answers), so
-//    a batch held by a refusing or full disk is not redelivered meanwhile.
-//    After a reconnect it acks again what it acked within the ack wait (a
-//    NATS server stopping may confirm an ack it never stores), and the
-//    fetch thread fetches again once those are confirmed (or the ack wait
-//    passed), as after a start. So does a new consumer leader (a fetch
-//    answered "Leadership Change", or the idle check): the re-acks are
+//    until confirmed (a round stops at an ack that timed out); a confirmed
+//    ack leaves the next snapshot, and moves from the written set to the
+//    confirmed one. After kIdleCheck without a message it asks NATS about
+//    the consumer (STATUS nats.stalled, nats.consumer_leader): messages
+//    waiting or going to other collectors and none coming here for two
+//    checks in a row, a new leader, or the consumer deleted make the fetch
+//    thread subscribe again (nats.resubscribes; Subscribe() makes a
+//    deleted consumer again); no leader is logged. Every ack_wait/6 it
+//    also tells NATS it is still working on written messages not acked for
+//    ack_wait/3 ("+WPI", as a request the consumer's leader answers, at
+//    most kSignalBudget a round), so a batch held by a refusing or full
+//    disk is not redelivered meanwhile. After a reconnect it acks again what it
+//    acked within the ack wait (a NATS server stopping may confirm an ack it
+//    never stores), and the fetch thread fetches again once those are confirmed
+//    (or the ack wait passed), as after a start. So does a new consumer leader
+//    (a fetch answered "Leadership Change", or the idle check): the re-acks are
 //    queued at once, before the new subscription fetches, to reach that
 //    leader before it gives those messages to another collector (it does
 //    once their ack wait has run out). An ack that nothing answers for
@@ -139,9 +140,10 @@ class NatsSource {
   absl::Status Init();
 
   // Seeds the dedup set with the acks `state` recovered (re-acked before
-  // fetching; counted as possible duplicates when more than ack_wait/2
-  // passed since their checkpoint) and starts the threads. `state`
-  // learns of confirmed acks. REQUIRES: Init() succeeded.
+  // fetching; counted as possible duplicates when their recorded ack timer
+  // is more than the ack wait old: --nats-ack-wait's, as the consumer's is
+  // not known yet) and starts the threads. `state` learns of confirmed
+  // acks. REQUIRES: Init() succeeded.
   void Start(RelayState* state, EventWriter* writer, MayFetch may_fetch);
 
   // The writer's sink for the NATS acks its checkpoints release.
@@ -230,15 +232,22 @@ class NatsSource {
   // The consumer has a new leader: resubscribe, and ack again what was
   // acked within the ack wait (the old leader may have lost those acks).
   void NewLeader();
-  // Sends the due acks; false when none was due.
+  // Sends the due acks (a round ends early at an ack that timed out).
   void SendDueAcks();
+  // What became of one ack's try.
+  enum class AckOutcome {
+    kDone,     // confirmed
+    kRetry,    // try again later
+    kStalled,  // timed out: try again later, and the rest of the round too
+    kGone,     // nobody answers and its consumer is gone: given up
+  };
+  AckOutcome TryAck(Ack& ack);
+  // At most every kConsumerCheck: whether the consumer is gone.
+  void CheckConsumerForAcks(absl::Time now);
   natsStatus SendAck(const Ack& ack);
   // Drops an ack nobody answered for twice the ack wait, its consumer
   // gone: it leaves the snapshots, and is remembered as confirmed.
   void GiveUp(const Ack& ack) ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
-  // Whether NATS says the consumer (or its stream) does not exist; false
-  // while it exists or NATS does not answer.
-  bool ConsumerGone();
   // The consumer's info, asked with kApiTimeoutMs.
   natsStatus ConsumerInfo(jsConsumerInfo** info, jsErrCode* code);
   void Confirmed(const Ack& ack);
@@ -286,6 +295,10 @@ class NatsSource {
   absl::Time reack_deadline_ = absl::InfiniteFuture();
   uint64_t subscribed_reconnects_ = 0;  // connection_->reconnects() then
 
+  // Ack thread only (the consumer as acks last found it).
+  absl::Time consumer_checked_ = absl::InfinitePast();
+  bool consumer_gone_ = false;
+
   // Ack thread only (the idle check).
   absl::Time next_idle_check_;
   int starved_checks_ = 0;       // idle checks in a row with messages waiting
@@ -304,7 +317,8 @@ class NatsSource {
   std::deque<natsMsg*> fetched_ ABSL_GUARDED_BY(mu_);
   std::deque<Ack> acks_ ABSL_GUARDED_BY(mu_);
   size_t acks_in_flight_ ABSL_GUARDED_BY(mu_) = 0;
-  size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;  // re-acks not yet confirmed
+  bool acks_added_ ABSL_GUARDED_BY(mu_) = false;  // wakes the ack thread
+  size_t reacks_ ABSL_GUARDED_BY(mu_) = 0;        // re-acks not yet confirmed
   absl::flat_hash_map<uint64_t, Held> held_ ABSL_GUARDED_BY(mu_);
   // The acks confirmed lately (Remember()), oldest first, and by
   // sequence (for dedup; ReAckRecent() takes those of the ack wait). A

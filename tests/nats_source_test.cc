@@ -523,7 +523,8 @@ void WriteSnapshotWithAck(const std::string& logs, uint64_t sequence,
 
 // Delivers the next message to the test itself, unacknowledged, as
 // ziggyd's consumer would have: its stream sequence and reply subject.
-std::pair<uint64_t, std::string> TakeOne(TestPublisher& publisher) {
+std::pair<uint64_t, std::string> TakeOne(
+    TestPublisher& publisher, absl::Duration ack_wait = absl::Seconds(2)) {
   natsSubscription* sub = nullptr;
   jsSubOptions options;
   jsSubOptions_Init(&options);
@@ -533,7 +534,7 @@ std::pair<uint64_t, std::string> TakeOne(TestPublisher& publisher) {
   jsConsumerConfig_Init(&config);
   config.Durable = "ziggyd";
   config.AckPolicy = js_AckExplicit;
-  config.AckWait = absl::ToInt64Nanoseconds(absl::Seconds(2));
+  config.AckWait = absl::ToInt64Nanoseconds(ack_wait);
   config.FilterSubject = "ziggy.batches.>";
   jsConsumerInfo* info = nullptr;
   EXPECT_EQ(js_AddConsumer(&info, publisher.connection().js(), "ZIGGY", &config,
@@ -616,10 +617,11 @@ TEST(NatsSourceTest, ReAckCountsByTheAcksOwnTimerNotTheSnapshotsTime) {
   TestPublisher a(f.server->url(), "fwd-a", 1);
   const std::string logs = TempDir("reack-timer");
   ASSERT_TRUE(a.PublishBatch());
-  const auto [sequence, reply] = TakeOne(a);
+  // The consumer's own ack wait is long: only the recorded timer is late.
+  const auto [sequence, reply] = TakeOne(a, absl::Seconds(30));
   const double now = absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   WriteSnapshotWithAck(logs, sequence, reply, now, now - 3600);
-  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "2s"));
+  auto ziggyd = Ziggyd::Start(logs, SourceFlags(*f.server, "30s"));
   ASSERT_NE(ziggyd, nullptr);
   ASSERT_TRUE(WaitFor([&] { return ziggyd->StatusNumber("nats.acks") >= 1; }));
   EXPECT_EQ(ziggyd->StatusNumber("nats.possible_duplicates"), 1);
