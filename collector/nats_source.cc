@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <optional>
 #include <utility>
 
 #include "absl/strings/str_cat.h"
@@ -708,13 +709,8 @@ void NatsSource::GiveUp(const Ack& ack) {
       << ": nothing answers at its reply subject and the consumer is gone; "
          "counted as a possible duplicate";
   state_->NatsAckConfirmed(ack.sequence);
-  const auto it = held_.find(ack.sequence);
-  if (it == held_.end() || it->second.reply != ack.reply) return;
   // A consumer made again gives it out again: dropped then, as confirmed.
-  if (!it->second.remembered) {
-    Remember(ack.sequence, ack.reply, it->second.batch, absl::Now());
-  }
-  held_.erase(it);
+  TakeHeld(ack, absl::Now());
 }
 
 natsStatus NatsSource::ConsumerInfo(jsConsumerInfo** info, jsErrCode* code) {
@@ -750,21 +746,27 @@ void NatsSource::Confirmed(const Ack& ack) {
   state_->NatsAckConfirmed(sequence);
   const absl::Time now = absl::Now();
   absl::MutexLock lock(&mu_);
-  const auto it = held_.find(sequence);
-  // Confirmed before, or another delivery's ack is owed (the server acks
-  // by sequence; the entry goes with the ack of its own delivery).
-  if (it == held_.end() || it->second.reply != ack.reply) return;
-  if (!it->second.remembered) {
-    Remember(sequence, ack.reply, it->second.batch, now);
-  }
-  if (now - it->second.touched > ack_wait()) {
+  const std::optional<absl::Time> touched = TakeHeld(ack, now);
+  if (touched.has_value() && now - *touched > ack_wait()) {
     ++stats_->nats.possible_duplicates;
     LOG_EVERY_T(WARNING, 10)
         << "nats: an ack was confirmed after the ack wait; another "
            "collector may have been given message "
         << sequence << " too (nats.possible_duplicates)";
   }
+}
+
+std::optional<absl::Time> NatsSource::TakeHeld(const Ack& ack, absl::Time now) {
+  const auto it = held_.find(ack.sequence);
+  // Done before, or another delivery's ack is owed (the server acks by
+  // sequence; the entry goes with the ack of its own delivery).
+  if (it == held_.end() || it->second.reply != ack.reply) return std::nullopt;
+  if (!it->second.remembered) {
+    Remember(ack.sequence, ack.reply, it->second.batch, now);
+  }
+  const absl::Time touched = it->second.touched;
   held_.erase(it);
+  return touched;
 }
 
 void NatsSource::Remember(uint64_t sequence, const std::string& reply,

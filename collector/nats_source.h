@@ -81,6 +81,7 @@
 #include <deque>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <thread>
 #include <vector>
@@ -251,6 +252,11 @@ class NatsSource {
   // The consumer's info, asked with kApiTimeoutMs.
   natsStatus ConsumerInfo(jsConsumerInfo** info, jsErrCode* code);
   void Confirmed(const Ack& ack);
+  // The ack of its own delivery is done (confirmed, or given up): its
+  // message leaves held_ for the confirmed set (unless remembered there
+  // already). Its touched time; nullopt when held_ had no such entry.
+  std::optional<absl::Time> TakeHeld(const Ack& ack, absl::Time now)
+      ABSL_EXCLUSIVE_LOCKS_REQUIRED(mu_);
   // After a reconnect or a new consumer leader: the acks confirmed within
   // the ack wait go again, and their sequences count as written until
   // confirmed again.
