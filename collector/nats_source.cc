@@ -522,7 +522,7 @@ void NatsSource::TakeIn(natsMsg* msg) {
   const std::string batch_key = BatchKey(header);
   if (Redelivered(sequence, batch_key, reply) != Seen::kNew) {
     stats_->nats.duplicates += header.count;
-    return Submit(sequence, reply, header, nullptr);
+    return Submit(sequence, reply, header, batch_key, nullptr);
   }
   absl::StatusOr<std::unique_ptr<EventBatch>> batch = TakeInRelayBatch(
       {intake_, on_event_, [this] { return writer_->NewBatch(); }}, header,
@@ -534,7 +534,7 @@ void NatsSource::TakeIn(natsMsg* msg) {
     absl::MutexLock lock(&mu_);
     held_[sequence] = {reply, absl::Now(), batch_key};
   }
-  Submit(sequence, reply, header, *std::move(batch));
+  Submit(sequence, reply, header, batch_key, *std::move(batch));
 }
 
 NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
@@ -575,7 +575,7 @@ NatsSource::Seen NatsSource::Redelivered(uint64_t sequence,
 }
 
 void NatsSource::Submit(uint64_t sequence, const std::string& reply,
-                        const RelayHeader& header,
+                        const RelayHeader& header, const std::string& batch_key,
                         std::unique_ptr<EventBatch> batch) {
   if (batch == nullptr) batch = writer_->NewBatch();
   // Taken for its delivery time: later than the server's by the fetch's
@@ -583,7 +583,7 @@ void NatsSource::Submit(uint64_t sequence, const std::string& reply,
   const double delivered =
       absl::ToDoubleSeconds(absl::Now() - absl::UnixEpoch());
   batch->acks.push_back({reply, header.forwarder, header.end, "", sequence,
-                         delivered, BatchKey(header)});
+                         delivered, batch_key});
   writer_->Submit(std::move(batch));
 }
 

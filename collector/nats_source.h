@@ -275,8 +275,11 @@ class NatsSource {
   // confirmed one held again (its ack is owed anew).
   Seen Redelivered(uint64_t sequence, const std::string& batch,
                    const std::string& reply);
+  // Hands `batch` (a new empty one when null) to the writer with the ack
+  // the message owes; `batch_key` is BatchKey(header).
   void Submit(uint64_t sequence, const std::string& reply,
-              const RelayHeader& header, std::unique_ptr<EventBatch> batch);
+              const RelayHeader& header, const std::string& batch_key,
+              std::unique_ptr<EventBatch> batch);
   void Reject(natsMsg* msg, absl::string_view why);
 
   const NatsSourceOptions options_;
